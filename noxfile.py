@@ -1,0 +1,140 @@
+"""Every developer task of the mesh: codegen, lint, tests, benchmarks and the local mesh."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["lint", "tests"]
+nox.options.error_on_external_run = True
+
+ROOT = Path(__file__).parent
+PROTO = ROOT / "proto"
+THIRD_PARTY = PROTO / "third_party"
+GEN = ROOT / "gen"
+PYTHON = "3.12"
+# The google.rpc error details ride in grpc-status-details-bin; Envoy needs their
+# descriptors to render them as JSON error bodies.
+EXTRA_DESCRIPTOR_PROTOS = ["google/rpc/status.proto", "google/rpc/error_details.proto"]
+
+
+def _sync(session: nox.Session, *groups: str) -> None:
+    """Install the locked dependencies (and the named groups) into the session's venv."""
+    args = ["uv", "sync", "--frozen", "--no-default-groups"]
+    for group in groups:
+        args += ["--group", group]
+    session.run_install(*args, env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location})
+
+
+def _own_protos() -> list[str]:
+    return sorted(str(p.relative_to(PROTO)) for p in PROTO.glob("marketplace/**/*.proto"))
+
+
+def _generate(session: nox.Session, out: Path) -> None:
+    """Write the Python stubs, mypy stubs and Envoy's descriptor set into `out`."""
+    target = out / "marketplace"
+    if target.exists():
+        shutil.rmtree(target)
+    (out / "descriptors").mkdir(parents=True, exist_ok=True)
+    bin_dir = Path(session.bin)
+    session.run(
+        "python",
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{PROTO}",
+        f"-I{THIRD_PARTY}",
+        f"--plugin=protoc-gen-mypy={bin_dir / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={bin_dir / 'protoc-gen-mypy_grpc'}",
+        f"--python_out={out}",
+        f"--grpc_python_out={out}",
+        f"--mypy_out={out}",
+        f"--mypy_grpc_out={out}",
+        *_own_protos(),
+        silent=True,
+    )
+    # The descriptor set carries every import (google.api, google.type, google.rpc) so
+    # Envoy's transcoder resolves all types without the source tree.
+    session.run(
+        "python",
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{PROTO}",
+        f"-I{THIRD_PARTY}",
+        "--include_imports",
+        f"--descriptor_set_out={out / 'descriptors' / 'marketplace.binpb'}",
+        *_own_protos(),
+        *EXTRA_DESCRIPTOR_PROTOS,
+    )
+    for package_dir in [target, *(p for p in target.rglob("*") if p.is_dir())]:
+        (package_dir / "__init__.py").touch()
+    (target / "py.typed").touch()
+
+
+@nox.session(python=PYTHON)
+def gen(session: nox.Session) -> None:
+    """Regenerate gen/ from proto/."""
+    _sync(session, "codegen")
+    _generate(session, GEN)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Ruff, mypy --strict, buf lint/format/breaking, Envoy config and a stale-gen check."""
+    _sync(session, "codegen", "lint", "mesh", "test")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy", "services", "tests", "noxfile.py")
+    session.run("buf", "lint")
+    session.run("buf", "format", "--diff", "--exit-code")
+    _buf_breaking(session)
+    with tempfile.TemporaryDirectory() as tmp:
+        _generate(session, Path(tmp))
+        # protoc writes the same bytes for the same inputs, so any difference is staleness.
+        result = subprocess.run(
+            ["diff", "-r", "-q", str(GEN / "marketplace"), str(Path(tmp) / "marketplace")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        descriptors_same = (GEN / "descriptors" / "marketplace.binpb").read_bytes() == (
+            Path(tmp) / "descriptors" / "marketplace.binpb"
+        ).read_bytes()
+        if result.returncode != 0 or not descriptors_same:
+            session.error(f"gen/ is stale; run `nox -s gen` and commit.\n{result.stdout}")
+    session.run("python", "-m", "services.devmesh.envoy_check")
+
+
+def _buf_breaking(session: nox.Session) -> None:
+    """Compare the contracts with the previous commit, when there is one."""
+    has_parent = (
+        subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "HEAD~1"],
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
+    if not has_parent:
+        session.log("buf breaking: no previous commit to compare with")
+        return
+    session.run("buf", "breaking", "--against", f"{ROOT / '.git'}#ref=HEAD~1")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Unit, contract and end-to-end tests against real servers started on free ports."""
+    _sync(session, "mesh", "test")
+    session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(python=PYTHON)
+def up(session: nox.Session) -> None:
+    """Run the whole mesh locally with demo data; Ctrl-C stops everything."""
+    _sync(session, "mesh")
+    session.run("python", "-m", "services.devmesh", *session.posargs)
