@@ -1,0 +1,1 @@
+"""The marketplace services and the chassis they share."""

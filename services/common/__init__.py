@@ -1,0 +1,1 @@
+"""The chassis every marketplace service shares: settings, server, interceptors and auth."""

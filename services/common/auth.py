@@ -1,0 +1,186 @@
+"""The caller's identity, taken from a verified JWT, and the checks RPCs make with it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+import aiohttp
+import jwt
+
+from services.common.errors import PermissionDenied, Unauthenticated, Unavailable
+
+# EdDSA only: accepting a list with HS* would let a public key be used as an HMAC secret.
+ALLOWED_ALGORITHMS = ["EdDSA"]
+
+
+class Role(StrEnum):
+    """Roles as they appear in the `roles` claim."""
+
+    CUSTOMER = "customer"
+    SELLER = "seller"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, as proven by their access token."""
+
+    user_id: str
+    roles: frozenset[Role] = field(default_factory=frozenset)
+    email_verified: bool = False
+    session_id: str = ""
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the caller holds the admin role."""
+        return Role.ADMIN in self.roles
+
+    def require_any_role(self, *roles: Role) -> None:
+        """Refuse the call unless the caller holds one of `roles`."""
+        if not self.roles.intersection(roles):
+            wanted = " or ".join(r.value for r in roles)
+            raise PermissionDenied(f"this needs the {wanted} role", reason="ROLE_REQUIRED")
+
+
+_caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("caller", default=None)
+
+
+def set_caller(caller: Caller | None) -> contextvars.Token[Caller | None]:
+    """Bind the caller of the current RPC; the auth interceptor does this."""
+    return _caller.set(caller)
+
+
+def reset_caller(token: contextvars.Token[Caller | None]) -> None:
+    """Unbind the caller when the RPC ends."""
+    _caller.reset(token)
+
+
+def optional_caller() -> Caller | None:
+    """The caller of a public RPC, if they sent a token."""
+    return _caller.get()
+
+
+def current_caller() -> Caller:
+    """The authenticated caller; raises UNAUTHENTICATED when there is none."""
+    caller = _caller.get()
+    if caller is None:
+        raise Unauthenticated("sign in first: send a bearer access token", reason="TOKEN_MISSING")
+    return caller
+
+
+class KeySource(Protocol):
+    """Finds the public key a token was signed with, by its `kid`."""
+
+    async def get_key(self, kid: str) -> jwt.PyJWK:
+        """Return the key for `kid` or raise Unauthenticated."""
+        ...
+
+
+class StaticKeySource:
+    """Keys known in-process, as in the user service that signs the tokens."""
+
+    def __init__(self, jwks: Mapping[str, Any]) -> None:
+        self._keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(dict(jwks)).keys}
+
+    async def get_key(self, kid: str) -> jwt.PyJWK:
+        """Return the key for `kid` or raise Unauthenticated."""
+        try:
+            return self._keys[kid]
+        except KeyError:
+            raise Unauthenticated(
+                "token signed by an unknown key", reason="TOKEN_INVALID"
+            ) from None
+
+
+class JwksKeySource:
+    """Keys fetched from the user service's JWKS and cached; unknown kids trigger a refetch."""
+
+    def __init__(
+        self,
+        url: str,
+        session: aiohttp.ClientSession,
+        *,
+        max_age_seconds: float = 300.0,
+        min_refetch_seconds: float = 5.0,
+    ) -> None:
+        self._url = url
+        self._session = session
+        self._max_age = max_age_seconds
+        self._min_refetch = min_refetch_seconds
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get_key(self, kid: str) -> jwt.PyJWK:
+        """Return the key for `kid`, refreshing the cache when it is old or misses."""
+        now = time.monotonic()
+        if kid not in self._keys or now - self._fetched_at > self._max_age:
+            async with self._lock:
+                # Bounded refetching keeps forged kids from turning into a flood of fetches.
+                if now - self._fetched_at > self._min_refetch or not self._keys:
+                    await self._refresh()
+        try:
+            return self._keys[kid]
+        except KeyError:
+            raise Unauthenticated(
+                "token signed by an unknown key", reason="TOKEN_INVALID"
+            ) from None
+
+    async def _refresh(self) -> None:
+        try:
+            timeout = aiohttp.ClientTimeout(total=3)
+            async with self._session.get(self._url, timeout=timeout) as response:
+                response.raise_for_status()
+                document = await response.json()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if self._keys:
+                return  # keep verifying with the keys we have while the user service is away
+            raise Unavailable("signing keys are unavailable", reason="JWKS_UNAVAILABLE") from exc
+        self._keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(document).keys if k.key_id}
+        self._fetched_at = time.monotonic()
+
+
+class TokenVerifier:
+    """Verifies access tokens: signature by kid, expiry, issuer and audience."""
+
+    def __init__(self, keys: KeySource, *, issuer: str, audience: str) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._audience = audience
+
+    async def verify(self, token: str) -> Caller:
+        """Return the caller a valid token names, or raise Unauthenticated."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthenticated("malformed access token", reason="TOKEN_INVALID") from None
+        kid = header.get("kid")
+        if not isinstance(kid, str) or header.get("alg") not in ALLOWED_ALGORITHMS:
+            raise Unauthenticated("access token has no usable key id", reason="TOKEN_INVALID")
+        key = await self._keys.get_key(kid)
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=ALLOWED_ALGORITHMS,
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("access token expired", reason="TOKEN_EXPIRED") from None
+        except jwt.PyJWTError:
+            raise Unauthenticated("invalid access token", reason="TOKEN_INVALID") from None
+        roles = frozenset(Role(r) for r in claims.get("roles", []) if r in Role)
+        return Caller(
+            user_id=str(claims["sub"]),
+            roles=roles,
+            email_verified=bool(claims.get("email_verified", False)),
+            session_id=str(claims.get("sid", "")),
+        )

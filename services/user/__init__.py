@@ -1,0 +1,1 @@
+"""The user service: accounts, authentication and what each user keeps."""

@@ -1,0 +1,1 @@
+"""Adapters of the user service to PostgreSQL, keys and other services."""
