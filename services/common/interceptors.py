@@ -276,6 +276,9 @@ class ErrorMappingInterceptor(_AroundInterceptor):
             await _abort(context, error)
         except grpc.aio.AbortError:
             raise
+        except NotImplementedError:
+            # The generated base servicer raises this for RPCs of the contract still planned.
+            await _abort_unimplemented(context, method)
         except Exception:
             log.exception("rpc_failed")
             await _abort_internal(context)
@@ -291,6 +294,9 @@ class ErrorMappingInterceptor(_AroundInterceptor):
             await _abort(context, error)
         except grpc.aio.AbortError:
             raise
+        except NotImplementedError:
+            # The generated base servicer raises this for RPCs of the contract still planned.
+            await _abort_unimplemented(context, method)
         except Exception:
             log.exception("rpc_failed")
             await _abort_internal(context)
@@ -311,4 +317,10 @@ async def _abort_internal(context: grpc.aio.ServicerContext[Any, Any]) -> None:
         grpc.StatusCode.INTERNAL,
         status.message,
         trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
+    )
+
+
+async def _abort_unimplemented(context: grpc.aio.ServicerContext[Any, Any], method: str) -> None:
+    await context.abort(
+        grpc.StatusCode.UNIMPLEMENTED, f"{method} is planned but not implemented yet"
     )
