@@ -137,4 +137,5 @@ def tests(session: nox.Session) -> None:
 def up(session: nox.Session) -> None:
     """Run the whole mesh locally with demo data; Ctrl-C stops everything."""
     _sync(session, "mesh")
-    session.run("python", "-m", "services.devmesh", *session.posargs)
+    # Ctrl-C reaches the runner too; give it time to stop every server in order.
+    session.run("python", "-m", "services.devmesh", *session.posargs, interrupt_timeout=60)

