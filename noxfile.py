@@ -17,6 +17,7 @@ ROOT = Path(__file__).parent
 PROTO = ROOT / "proto"
 THIRD_PARTY = PROTO / "third_party"
 GEN = ROOT / "gen"
+K8S_EDGE = ROOT / "k8s" / "envoy" / "envoy.yaml"
 PYTHON = "3.12"
 # The google.rpc error details ride in grpc-status-details-bin; Envoy needs their
 # descriptors to render them as JSON error bodies.
@@ -75,11 +76,17 @@ def _generate(session: nox.Session, out: Path) -> None:
     (target / "py.typed").touch()
 
 
+def _render_k8s_edge(session: nox.Session, out: Path) -> None:
+    """Render the Envoy template for the cluster (k8s/envoy/envoy.yaml)."""
+    session.run("python", "-m", "services.devmesh.envoy_config", str(out))
+
+
 @nox.session(python=PYTHON)
 def gen(session: nox.Session) -> None:
     """Regenerate gen/ from proto/."""
     _sync(session, "codegen")
     _generate(session, GEN)
+    _render_k8s_edge(session, K8S_EDGE)
 
 
 @nox.session(python=PYTHON)
@@ -106,6 +113,9 @@ def lint(session: nox.Session) -> None:
         ).read_bytes()
         if result.returncode != 0 or not descriptors_same:
             session.error(f"gen/ is stale; run `nox -s gen` and commit.\n{result.stdout}")
+        _render_k8s_edge(session, Path(tmp) / "envoy.yaml")
+        if (Path(tmp) / "envoy.yaml").read_text() != K8S_EDGE.read_text():
+            session.error("k8s/envoy/envoy.yaml is stale; run `nox -s gen` and commit.")
     session.run("python", "-m", "services.devmesh.envoy_check")
 
 

@@ -47,3 +47,30 @@ def write(config: EdgeConfig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(config))
     return path
+
+
+def kubernetes() -> EdgeConfig:
+    """The edge inside the cluster: services by their Service names, files from the image."""
+    return EdgeConfig(
+        listen_address="0.0.0.0",
+        edge_port=8080,
+        admin_port=9901,
+        user_host="user",
+        user_ops_host="user",
+        product_host="product",
+        order_host="order",
+        user_port=50051,
+        user_ops_port=9464,
+        product_port=50051,
+        order_port=50051,
+        health_interval="5s",
+        rate_limit_burst=2000,
+        rate_limit_per_second=1000,
+        descriptor_path="/app/gen/descriptors/marketplace.binpb",
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    write(kubernetes(), Path(sys.argv[1]))
