@@ -53,8 +53,10 @@ def _generate(session: nox.Session, out: Path) -> None:
         f"--plugin=protoc-gen-mypy_grpc={bin_dir / 'protoc-gen-mypy_grpc'}",
         f"--python_out={out}",
         f"--grpc_python_out={out}",
-        f"--mypy_out={out}",
-        f"--mypy_grpc_out={out}",
+        # Concrete servicer stubs: a service implements the contract RPC by RPC, and the
+        # generated base answers UNIMPLEMENTED for the rest.
+        f"--mypy_grpc_out=generate_concrete_servicer_stubs,quiet:{out}",
+        f"--mypy_out=quiet:{out}",
         *_own_protos(),
         silent=True,
     )

@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
     grpc_port: int = 50051
     ops_port: int = 9464
     log_level: str = "INFO"
+    # On shutdown, health reports NOT_SERVING this long before the server stops taking
+    # calls, so load balancers and Envoy's health checks move traffic away first.
+    shutdown_notice_seconds: float = 2.0
     shutdown_grace_seconds: float = 10.0
     jwt_issuer: str = "marketplace"
     jwt_audience: str = "marketplace"

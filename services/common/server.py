@@ -123,6 +123,8 @@ async def running_server(
         yield running
     finally:
         await running.set_serving(False)
+        log.info("not_serving", notice_seconds=settings.shutdown_notice_seconds)
+        await asyncio.sleep(settings.shutdown_notice_seconds)
         log.info("draining", grace_seconds=settings.shutdown_grace_seconds)
         await server.stop(settings.shutdown_grace_seconds)
         await ops_runner.cleanup()

@@ -164,6 +164,7 @@ class Mesh:
                 "JWKS_URL": jwks_url,
                 "INTERNAL_SECRET": internal_secret,
                 "SHUTDOWN_GRACE_SECONDS": "5",
+                "SHUTDOWN_NOTICE_SECONDS": "1.5",
             }
             values = {**common, **specific[name], **self.options.extra_env.get(name, {})}
             env = {f"{name.upper()}_{key}": value for key, value in values.items()}

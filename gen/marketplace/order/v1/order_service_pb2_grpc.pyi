@@ -93,13 +93,12 @@ class OrderServiceAsyncStub(OrderServiceStub):
     GetSalesReport: _aio.UnaryUnaryMultiCallable[_order_service_pb2.GetSalesReportRequest, _order_service_pb2.SalesReport]  # type: ignore[assignment]
     """Sums sales by day or by seller over a date range. Admins for all, sellers for their own."""
 
-class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
+class OrderServiceServicer:
     """OrderService is checkout and everything after it: tracking, fulfilment, cancellation,
     refunds and sales reports. Buyers see their own orders, sellers the orders holding
     their items, admins all.
     """
 
-    @_abc_1.abstractmethod
     def CreateOrder(
         self,
         request: _order_service_pb2.CreateOrderRequest,
@@ -110,7 +109,6 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         retry with the same key returns the first result and never charges twice.
         """
 
-    @_abc_1.abstractmethod
     def GetOrder(
         self,
         request: _order_service_pb2.GetOrderRequest,
@@ -118,7 +116,6 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_order_pb2.Order, _abc.Awaitable[_order_pb2.Order]]:
         """Returns one order with its timeline."""
 
-    @_abc_1.abstractmethod
     def ListOrders(
         self,
         request: _order_service_pb2.ListOrdersRequest,
@@ -126,7 +123,6 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_order_service_pb2.ListOrdersResponse, _abc.Awaitable[_order_service_pb2.ListOrdersResponse]]:
         """Lists the caller's orders, newest first: a buyer's own, a seller's containing their items."""
 
-    @_abc_1.abstractmethod
     def WatchOrder(
         self,
         request: _order_service_pb2.WatchOrderRequest,
@@ -134,7 +130,6 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_order_pb2.Order], _abc.AsyncIterator[_order_pb2.Order]]:
         """Streams the order, once now and again at every status change, until it is final."""
 
-    @_abc_1.abstractmethod
     def CancelOrder(
         self,
         request: _order_service_pb2.CancelOrderRequest,
@@ -142,7 +137,6 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_order_pb2.Order, _abc.Awaitable[_order_pb2.Order]]:
         """Cancels an order before shipment: stock returns, payment is voided or refunded. The buyer or admins."""
 
-    @_abc_1.abstractmethod
     def ShipOrderItems(
         self,
         request: _order_service_pb2.ShipOrderItemsRequest,
@@ -150,7 +144,6 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_order_pb2.Order, _abc.Awaitable[_order_pb2.Order]]:
         """Marks the caller's items of an order shipped with a carrier and tracking number. Sellers."""
 
-    @_abc_1.abstractmethod
     def MarkOrderDelivered(
         self,
         request: _order_service_pb2.MarkOrderDeliveredRequest,
@@ -158,7 +151,6 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_order_pb2.Order, _abc.Awaitable[_order_pb2.Order]]:
         """Marks a shipped order delivered. Admins, on the carrier's word."""
 
-    @_abc_1.abstractmethod
     def RefundOrder(
         self,
         request: _order_service_pb2.RefundOrderRequest,
@@ -168,7 +160,6 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         items, admins for any. Idempotent on the "idempotency-key" metadata.
         """
 
-    @_abc_1.abstractmethod
     def GetSalesReport(
         self,
         request: _order_service_pb2.GetSalesReportRequest,

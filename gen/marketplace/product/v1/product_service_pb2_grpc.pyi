@@ -142,12 +142,11 @@ class ProductServiceAsyncStub(ProductServiceStub):
     ListRecommendations: _aio.UnaryUnaryMultiCallable[_product_service_pb2.ListRecommendationsRequest, _product_service_pb2.ListRecommendationsResponse]  # type: ignore[assignment]
     """Recommends products related to one product. Public."""
 
-class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
+class ProductServiceServicer:
     """ProductService is the catalog: products, categories, inventory, pricing, reviews,
     search and recommendations. Reads of published products are public.
     """
 
-    @_abc_1.abstractmethod
     def CreateProduct(
         self,
         request: _product_service_pb2.CreateProductRequest,
@@ -155,7 +154,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_pb2.Product, _abc.Awaitable[_product_pb2.Product]]:
         """Creates a product in the draft state, or published when publish is set. Sellers and admins."""
 
-    @_abc_1.abstractmethod
     def GetProduct(
         self,
         request: _product_service_pb2.GetProductRequest,
@@ -163,7 +161,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_pb2.Product, _abc.Awaitable[_product_pb2.Product]]:
         """Returns one product. Unpublished products are visible to their seller and admins only."""
 
-    @_abc_1.abstractmethod
     def BatchGetProducts(
         self,
         request: _product_service_pb2.BatchGetProductsRequest,
@@ -171,7 +168,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_service_pb2.BatchGetProductsResponse, _abc.Awaitable[_product_service_pb2.BatchGetProductsResponse]]:
         """Returns several products by id, in the order asked; missing ids are left out."""
 
-    @_abc_1.abstractmethod
     def SearchProducts(
         self,
         request: _product_service_pb2.SearchProductsRequest,
@@ -179,7 +175,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_service_pb2.SearchProductsResponse, _abc.Awaitable[_product_service_pb2.SearchProductsResponse]]:
         """Searches published products: full text, filters, sorting, facets and pagination."""
 
-    @_abc_1.abstractmethod
     def UpdateProduct(
         self,
         request: _product_service_pb2.UpdateProductRequest,
@@ -187,7 +182,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_pb2.Product, _abc.Awaitable[_product_pb2.Product]]:
         """Updates the fields named in update_mask; a stale etag is refused. The seller or admins."""
 
-    @_abc_1.abstractmethod
     def PublishProduct(
         self,
         request: _product_service_pb2.PublishProductRequest,
@@ -195,7 +189,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_pb2.Product, _abc.Awaitable[_product_pb2.Product]]:
         """Makes a product visible to buyers. The seller or admins."""
 
-    @_abc_1.abstractmethod
     def UnpublishProduct(
         self,
         request: _product_service_pb2.UnpublishProductRequest,
@@ -203,7 +196,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_pb2.Product, _abc.Awaitable[_product_pb2.Product]]:
         """Takes a product off sale. The seller or admins."""
 
-    @_abc_1.abstractmethod
     def ArchiveProduct(
         self,
         request: _product_service_pb2.ArchiveProductRequest,
@@ -211,7 +203,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_pb2.Product, _abc.Awaitable[_product_pb2.Product]]:
         """Retires a product for good. The seller or admins."""
 
-    @_abc_1.abstractmethod
     def ListCategories(
         self,
         request: _product_service_pb2.ListCategoriesRequest,
@@ -219,7 +210,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_service_pb2.ListCategoriesResponse, _abc.Awaitable[_product_service_pb2.ListCategoriesResponse]]:
         """Lists the category tree. Public."""
 
-    @_abc_1.abstractmethod
     def CreateCategory(
         self,
         request: _product_service_pb2.CreateCategoryRequest,
@@ -227,7 +217,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_pb2.Category, _abc.Awaitable[_product_pb2.Category]]:
         """Creates a category. Admins only."""
 
-    @_abc_1.abstractmethod
     def UpdateCategory(
         self,
         request: _product_service_pb2.UpdateCategoryRequest,
@@ -235,7 +224,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_pb2.Category, _abc.Awaitable[_product_pb2.Category]]:
         """Updates a category. Admins only."""
 
-    @_abc_1.abstractmethod
     def DeleteCategory(
         self,
         request: _product_service_pb2.DeleteCategoryRequest,
@@ -243,7 +231,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Deletes a category that has no products and no subcategories. Admins only."""
 
-    @_abc_1.abstractmethod
     def GetInventory(
         self,
         request: _product_service_pb2.GetInventoryRequest,
@@ -251,7 +238,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_pb2.InventoryLevel, _abc.Awaitable[_product_pb2.InventoryLevel]]:
         """Returns a product's stock figure. The seller or admins."""
 
-    @_abc_1.abstractmethod
     def AdjustInventory(
         self,
         request: _product_service_pb2.AdjustInventoryRequest,
@@ -259,7 +245,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_pb2.InventoryLevel, _abc.Awaitable[_product_pb2.InventoryLevel]]:
         """Restocks or corrects a product's stock with a reason. The seller or admins."""
 
-    @_abc_1.abstractmethod
     def ListInventoryLedgerEntries(
         self,
         request: _product_service_pb2.ListInventoryLedgerEntriesRequest,
@@ -267,7 +252,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_service_pb2.ListInventoryLedgerEntriesResponse, _abc.Awaitable[_product_service_pb2.ListInventoryLedgerEntriesResponse]]:
         """Lists the recorded stock changes of a product, newest first. The seller or admins."""
 
-    @_abc_1.abstractmethod
     def CreateDiscount(
         self,
         request: _product_service_pb2.CreateDiscountRequest,
@@ -275,7 +259,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_pb2.Discount, _abc.Awaitable[_product_pb2.Discount]]:
         """Schedules a discount on a product. The seller or admins."""
 
-    @_abc_1.abstractmethod
     def DeleteDiscount(
         self,
         request: _product_service_pb2.DeleteDiscountRequest,
@@ -283,7 +266,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Removes a discount from a product. The seller or admins."""
 
-    @_abc_1.abstractmethod
     def ListReviews(
         self,
         request: _product_service_pb2.ListReviewsRequest,
@@ -291,7 +273,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_service_pb2.ListReviewsResponse, _abc.Awaitable[_product_service_pb2.ListReviewsResponse]]:
         """Lists the visible reviews of a product. Public."""
 
-    @_abc_1.abstractmethod
     def CreateReview(
         self,
         request: _product_service_pb2.CreateReviewRequest,
@@ -299,7 +280,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_pb2.Review, _abc.Awaitable[_product_pb2.Review]]:
         """Writes the caller's review of a product; one per user and product. Verified emails only."""
 
-    @_abc_1.abstractmethod
     def UpdateReview(
         self,
         request: _product_service_pb2.UpdateReviewRequest,
@@ -307,7 +287,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_pb2.Review, _abc.Awaitable[_product_pb2.Review]]:
         """Edits the caller's own review."""
 
-    @_abc_1.abstractmethod
     def DeleteReview(
         self,
         request: _product_service_pb2.DeleteReviewRequest,
@@ -315,7 +294,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Deletes the caller's own review, or any review for admins."""
 
-    @_abc_1.abstractmethod
     def ReplyToReview(
         self,
         request: _product_service_pb2.ReplyToReviewRequest,
@@ -323,7 +301,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_pb2.Review, _abc.Awaitable[_product_pb2.Review]]:
         """Sets the seller's public reply to a review of their product."""
 
-    @_abc_1.abstractmethod
     def HideReview(
         self,
         request: _product_service_pb2.HideReviewRequest,
@@ -331,7 +308,6 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_pb2.Review, _abc.Awaitable[_product_pb2.Review]]:
         """Hides an abusive review. Admins only."""
 
-    @_abc_1.abstractmethod
     def ListRecommendations(
         self,
         request: _product_service_pb2.ListRecommendationsRequest,
@@ -367,10 +343,9 @@ class ProductInternalServiceAsyncStub(ProductInternalServiceStub):
     ReleaseReservation: _aio.UnaryUnaryMultiCallable[_product_service_pb2.ReleaseReservationRequest, _product_service_pb2.ReleaseReservationResponse]  # type: ignore[assignment]
     """Returns an order's reserved units to available stock. Idempotent."""
 
-class ProductInternalServiceServicer(metaclass=_abc_1.ABCMeta):
+class ProductInternalServiceServicer:
     """ProductInternalService answers the order service. It has no public route."""
 
-    @_abc_1.abstractmethod
     def ReserveInventory(
         self,
         request: _product_service_pb2.ReserveInventoryRequest,
@@ -378,7 +353,6 @@ class ProductInternalServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_service_pb2.ReserveInventoryResponse, _abc.Awaitable[_product_service_pb2.ReserveInventoryResponse]]:
         """Reserves stock for an order, all items or none; idempotent by order_id."""
 
-    @_abc_1.abstractmethod
     def CommitReservation(
         self,
         request: _product_service_pb2.CommitReservationRequest,
@@ -386,7 +360,6 @@ class ProductInternalServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_product_service_pb2.CommitReservationResponse, _abc.Awaitable[_product_service_pb2.CommitReservationResponse]]:
         """Turns an order's reservation into a sale: the units leave on-hand stock. Idempotent."""
 
-    @_abc_1.abstractmethod
     def ReleaseReservation(
         self,
         request: _product_service_pb2.ReleaseReservationRequest,

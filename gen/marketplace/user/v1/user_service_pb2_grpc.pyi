@@ -160,13 +160,12 @@ class UserServiceAsyncStub(UserServiceStub):
     RemoveWishlistItem: _aio.UnaryUnaryMultiCallable[_user_service_pb2.RemoveWishlistItemRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Removes a product from a user's wishlist."""
 
-class UserServiceServicer(metaclass=_abc_1.ABCMeta):
+class UserServiceServicer:
     """UserService holds accounts, authentication and everything a buyer or seller keeps.
     Unless a method says otherwise it needs a valid access token, and "me" as a user_id
     names the caller.
     """
 
-    @_abc_1.abstractmethod
     def CreateUser(
         self,
         request: _user_service_pb2.CreateUserRequest,
@@ -174,7 +173,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_pb2.User, _abc.Awaitable[_user_pb2.User]]:
         """Registers a new customer account and sends a verification email. Public."""
 
-    @_abc_1.abstractmethod
     def GetUser(
         self,
         request: _user_service_pb2.GetUserRequest,
@@ -182,7 +180,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_pb2.User, _abc.Awaitable[_user_pb2.User]]:
         """Returns one user: the caller's own account ("me"), or any account for admins."""
 
-    @_abc_1.abstractmethod
     def UpdateUser(
         self,
         request: _user_service_pb2.UpdateUserRequest,
@@ -190,7 +187,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_pb2.User, _abc.Awaitable[_user_pb2.User]]:
         """Updates the caller's profile fields named in update_mask (AIP-134)."""
 
-    @_abc_1.abstractmethod
     def ListUsers(
         self,
         request: _user_service_pb2.ListUsersRequest,
@@ -198,7 +194,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_service_pb2.ListUsersResponse, _abc.Awaitable[_user_service_pb2.ListUsersResponse]]:
         """Lists and searches users by name or email. Admins only."""
 
-    @_abc_1.abstractmethod
     def SetUserRoles(
         self,
         request: _user_service_pb2.SetUserRolesRequest,
@@ -206,7 +201,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_pb2.User, _abc.Awaitable[_user_pb2.User]]:
         """Replaces the roles of a user. Admins only."""
 
-    @_abc_1.abstractmethod
     def SuspendUser(
         self,
         request: _user_service_pb2.SuspendUserRequest,
@@ -214,7 +208,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_pb2.User, _abc.Awaitable[_user_pb2.User]]:
         """Suspends an account: it can no longer sign in and its sessions end. Admins only."""
 
-    @_abc_1.abstractmethod
     def ReactivateUser(
         self,
         request: _user_service_pb2.ReactivateUserRequest,
@@ -222,7 +215,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_pb2.User, _abc.Awaitable[_user_pb2.User]]:
         """Lifts a suspension. Admins only."""
 
-    @_abc_1.abstractmethod
     def VerifyEmail(
         self,
         request: _user_service_pb2.VerifyEmailRequest,
@@ -230,7 +222,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_service_pb2.VerifyEmailResponse, _abc.Awaitable[_user_service_pb2.VerifyEmailResponse]]:
         """Confirms an email address with the single-use token from the verification email. Public."""
 
-    @_abc_1.abstractmethod
     def ResendVerificationEmail(
         self,
         request: _user_service_pb2.ResendVerificationEmailRequest,
@@ -238,7 +229,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_service_pb2.ResendVerificationEmailResponse, _abc.Awaitable[_user_service_pb2.ResendVerificationEmailResponse]]:
         """Sends a new verification email to the caller."""
 
-    @_abc_1.abstractmethod
     def Login(
         self,
         request: _user_service_pb2.LoginRequest,
@@ -246,7 +236,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_service_pb2.LoginResponse, _abc.Awaitable[_user_service_pb2.LoginResponse]]:
         """Exchanges an email and password for an access token and a refresh token. Public."""
 
-    @_abc_1.abstractmethod
     def RefreshToken(
         self,
         request: _user_service_pb2.RefreshTokenRequest,
@@ -254,7 +243,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_service_pb2.RefreshTokenResponse, _abc.Awaitable[_user_service_pb2.RefreshTokenResponse]]:
         """Rotates a refresh token into a new token pair. Reusing a rotated token ends its session. Public."""
 
-    @_abc_1.abstractmethod
     def Logout(
         self,
         request: _user_service_pb2.LogoutRequest,
@@ -262,7 +250,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_service_pb2.LogoutResponse, _abc.Awaitable[_user_service_pb2.LogoutResponse]]:
         """Ends the session the given refresh token belongs to. Public, since the token proves the session."""
 
-    @_abc_1.abstractmethod
     def LogoutAll(
         self,
         request: _user_service_pb2.LogoutAllRequest,
@@ -270,7 +257,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_service_pb2.LogoutAllResponse, _abc.Awaitable[_user_service_pb2.LogoutAllResponse]]:
         """Ends every session of the caller ("sign out everywhere")."""
 
-    @_abc_1.abstractmethod
     def ListSessions(
         self,
         request: _user_service_pb2.ListSessionsRequest,
@@ -278,7 +264,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_service_pb2.ListSessionsResponse, _abc.Awaitable[_user_service_pb2.ListSessionsResponse]]:
         """Lists the caller's active sessions."""
 
-    @_abc_1.abstractmethod
     def ChangePassword(
         self,
         request: _user_service_pb2.ChangePasswordRequest,
@@ -286,7 +271,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_service_pb2.ChangePasswordResponse, _abc.Awaitable[_user_service_pb2.ChangePasswordResponse]]:
         """Changes the caller's password; needs the current one and ends the other sessions."""
 
-    @_abc_1.abstractmethod
     def RequestPasswordReset(
         self,
         request: _user_service_pb2.RequestPasswordResetRequest,
@@ -296,7 +280,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         answer is the same whether or not it does.
         """
 
-    @_abc_1.abstractmethod
     def ResetPassword(
         self,
         request: _user_service_pb2.ResetPasswordRequest,
@@ -304,7 +287,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_service_pb2.ResetPasswordResponse, _abc.Awaitable[_user_service_pb2.ResetPasswordResponse]]:
         """Sets a new password with the single-use token from the reset email. Public."""
 
-    @_abc_1.abstractmethod
     def ListAddresses(
         self,
         request: _user_service_pb2.ListAddressesRequest,
@@ -312,7 +294,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_service_pb2.ListAddressesResponse, _abc.Awaitable[_user_service_pb2.ListAddressesResponse]]:
         """Lists the addresses of a user's address book."""
 
-    @_abc_1.abstractmethod
     def GetAddress(
         self,
         request: _user_service_pb2.GetAddressRequest,
@@ -320,7 +301,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_pb2.Address, _abc.Awaitable[_user_pb2.Address]]:
         """Returns one address."""
 
-    @_abc_1.abstractmethod
     def CreateAddress(
         self,
         request: _user_service_pb2.CreateAddressRequest,
@@ -328,7 +308,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_pb2.Address, _abc.Awaitable[_user_pb2.Address]]:
         """Adds an address to a user's address book."""
 
-    @_abc_1.abstractmethod
     def UpdateAddress(
         self,
         request: _user_service_pb2.UpdateAddressRequest,
@@ -336,7 +315,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_pb2.Address, _abc.Awaitable[_user_pb2.Address]]:
         """Updates the fields of an address named in update_mask."""
 
-    @_abc_1.abstractmethod
     def DeleteAddress(
         self,
         request: _user_service_pb2.DeleteAddressRequest,
@@ -344,7 +322,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Removes an address from the address book."""
 
-    @_abc_1.abstractmethod
     def GetPreferences(
         self,
         request: _user_service_pb2.GetPreferencesRequest,
@@ -352,7 +329,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_pb2.Preferences, _abc.Awaitable[_user_pb2.Preferences]]:
         """Returns a user's preferences, with defaults for what was never set."""
 
-    @_abc_1.abstractmethod
     def UpdatePreferences(
         self,
         request: _user_service_pb2.UpdatePreferencesRequest,
@@ -360,7 +336,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_pb2.Preferences, _abc.Awaitable[_user_pb2.Preferences]]:
         """Updates the preferences named in update_mask."""
 
-    @_abc_1.abstractmethod
     def ListWishlistItems(
         self,
         request: _user_service_pb2.ListWishlistItemsRequest,
@@ -368,7 +343,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_service_pb2.ListWishlistItemsResponse, _abc.Awaitable[_user_service_pb2.ListWishlistItemsResponse]]:
         """Lists the products on a user's wishlist, newest first."""
 
-    @_abc_1.abstractmethod
     def AddWishlistItem(
         self,
         request: _user_service_pb2.AddWishlistItemRequest,
@@ -376,7 +350,6 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_user_pb2.WishlistItem, _abc.Awaitable[_user_pb2.WishlistItem]]:
         """Adds a product to a user's wishlist; adding it twice changes nothing."""
 
-    @_abc_1.abstractmethod
     def RemoveWishlistItem(
         self,
         request: _user_service_pb2.RemoveWishlistItemRequest,
@@ -404,10 +377,9 @@ class UserInternalServiceAsyncStub(UserInternalServiceStub):
     GetShippingAddress: _aio.UnaryUnaryMultiCallable[_user_service_pb2.GetShippingAddressRequest, _user_service_pb2.GetShippingAddressResponse]  # type: ignore[assignment]
     """Confirms that a user exists and may buy, and returns one of their addresses."""
 
-class UserInternalServiceServicer(metaclass=_abc_1.ABCMeta):
+class UserInternalServiceServicer:
     """UserInternalService answers other services of the mesh. It has no public route."""
 
-    @_abc_1.abstractmethod
     def GetShippingAddress(
         self,
         request: _user_service_pb2.GetShippingAddressRequest,

@@ -1,0 +1,63 @@
+"""The chassis' pure helpers: money, pagination and field violations."""
+
+from __future__ import annotations
+
+import pytest
+from google.type import money_pb2
+
+from services.common.errors import InvalidArgument, Violations
+from services.common.money import Money
+from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
+
+
+def test_money_round_trips_through_google_type_money() -> None:
+    money = Money.from_proto(
+        money_pb2.Money(currency_code="EUR", units=12, nanos=340_000_000), "price"
+    )
+    assert money == Money(1234, "EUR")
+    assert Money.from_proto(money.to_proto(), "price") == money
+    assert Money(-1234, "EUR").to_proto().nanos == -340_000_000
+
+
+def test_money_refuses_fractions_of_a_cent_bad_currencies_and_negatives() -> None:
+    with pytest.raises(InvalidArgument) as error:
+        Money.from_proto(money_pb2.Money(currency_code="usd", units=-1, nanos=1), "price")
+    fields = {v.field for v in error.value.violations}
+    assert fields == {"price.currency_code", "price.nanos", "price"}
+
+
+def test_money_arithmetic_keeps_currencies_apart() -> None:
+    assert Money(150, "USD").times(3) + Money(50, "USD") == Money(500, "USD")
+    with pytest.raises(ValueError, match="cannot combine"):
+        _ = Money(1, "USD") + Money(1, "EUR")
+
+
+@pytest.mark.parametrize(("asked", "expected"), [(0, 20), (5, 5), (100, 100), (1000, 100)])
+def test_page_size_defaults_and_clamps(asked: int, expected: int) -> None:
+    assert clamp_page_size(asked, default=20, maximum=100) == expected
+
+
+def test_negative_page_size_is_invalid() -> None:
+    with pytest.raises(InvalidArgument) as error:
+        clamp_page_size(-1, default=20, maximum=100)
+    assert error.value.violations[0].field == "page_size"
+
+
+def test_page_tokens_are_opaque_round_trips_and_garbage_is_invalid() -> None:
+    token = encode_page_token({"offset": 40, "f": "abc"})
+    assert decode_page_token(token) == {"offset": 40, "f": "abc"}
+    assert decode_page_token("") is None
+    for garbage in ("!!!", "bm90IGpzb24", encode_page_token({"x": 1})[:-3] + "@@"):
+        with pytest.raises(InvalidArgument):
+            decode_page_token(garbage)
+
+
+def test_violations_collect_every_field_before_raising() -> None:
+    violations = Violations()
+    violations.check(True, "ok", "never reported")
+    violations.check(False, "email", "must be an email address")
+    violations.add("password", "is too short")
+    with pytest.raises(InvalidArgument) as error:
+        violations.raise_if_any()
+    assert [v.field for v in error.value.violations] == ["email", "password"]
+    assert "email: must be an email address" in error.value.message
