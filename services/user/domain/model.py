@@ -1,0 +1,147 @@
+"""The User aggregate and the sessions its sign-ins open."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from services.common.auth import Role
+
+
+class UserState(StrEnum):
+    """The lifecycle state of an account, as stored."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class UniqueField(StrEnum):
+    """The fields of a user that no two accounts may share."""
+
+    EMAIL = "email"
+    USERNAME = "username"
+
+
+class DuplicateUser(Exception):
+    """Another account already holds this email or username."""
+
+    def __init__(self, field: UniqueField) -> None:
+        super().__init__(f"{field.value} is taken")
+        self.field = field
+
+
+@dataclass
+class User:
+    """One account on the marketplace together with its public profile."""
+
+    id: uuid.UUID
+    email: str
+    username: str
+    password_hash: str
+    display_name: str
+    roles: frozenset[Role]
+    email_verified: bool
+    state: UserState
+    created_at: datetime
+    updated_at: datetime
+    bio: str = ""
+    avatar_url: str = ""
+    phone_number: str = ""
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        email: str,
+        username: str,
+        password_hash: str,
+        display_name: str,
+        now: datetime,
+        roles: frozenset[Role] = frozenset({Role.CUSTOMER}),
+        email_verified: bool = False,
+    ) -> User:
+        """A new active account; customers start with an unverified email."""
+        return cls(
+            id=uuid.uuid4(),
+            email=email,
+            username=username,
+            password_hash=password_hash,
+            display_name=display_name,
+            roles=roles,
+            email_verified=email_verified,
+            state=UserState.ACTIVE,
+            created_at=now,
+            updated_at=now,
+        )
+
+    @property
+    def can_sign_in(self) -> bool:
+        """Whether the account may start sessions."""
+        return self.state is UserState.ACTIVE
+
+
+def hash_token(raw: str) -> str:
+    """The sha256 hex digest under which an opaque token is stored."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@dataclass
+class RefreshToken:
+    """One refresh token of a session, known to the database only by its hash."""
+
+    id: uuid.UUID
+    family_id: uuid.UUID
+    user_id: uuid.UUID
+    token_hash: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    replaced_by: uuid.UUID | None = None
+
+
+@dataclass
+class Session:
+    """One sign-in on one device: a family of refresh tokens descending from one Login."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    user_agent: str
+    client_ip: str | None
+    created_at: datetime
+    last_used_at: datetime
+    revoked_at: datetime | None = None
+    tokens: list[RefreshToken] = field(default_factory=list)
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        user_id: uuid.UUID,
+        user_agent: str,
+        client_ip: str | None,
+        refresh_token: str,
+        refresh_ttl: timedelta,
+        now: datetime,
+    ) -> Session:
+        """Open a session whose first refresh token is `refresh_token`."""
+        session_id = uuid.uuid4()
+        first = RefreshToken(
+            id=uuid.uuid4(),
+            family_id=session_id,
+            user_id=user_id,
+            token_hash=hash_token(refresh_token),
+            created_at=now,
+            expires_at=now + refresh_ttl,
+        )
+        return cls(
+            id=session_id,
+            user_id=user_id,
+            user_agent=user_agent,
+            client_ip=client_ip,
+            created_at=now,
+            last_used_at=now,
+            tokens=[first],
+        )

@@ -1,0 +1,107 @@
+"""Mapping between the user service's protobuf messages and its domain objects."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from marketplace.user.v1 import user_pb2, user_service_pb2
+
+from services.common.auth import Caller, Role
+from services.user.domain import commands
+from services.user.domain.model import User, UserState
+
+_ROLES = {
+    Role.CUSTOMER: user_pb2.ROLE_CUSTOMER,
+    Role.SELLER: user_pb2.ROLE_SELLER,
+    Role.ADMIN: user_pb2.ROLE_ADMIN,
+}
+_STATES = {
+    UserState.ACTIVE: user_pb2.USER_STATE_ACTIVE,
+    UserState.SUSPENDED: user_pb2.USER_STATE_SUSPENDED,
+}
+# Envoy sets this to the address of the client it accepted the request from; direct
+# callers inside the mesh are identified by the peer of the gRPC connection instead.
+_EXTERNAL_ADDRESS_HEADER = "x-envoy-external-address"
+
+
+def _timestamp(value: Any) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def user_to_proto(user: User) -> user_pb2.User:
+    """The User message of an account; never carries the password hash."""
+    return user_pb2.User(
+        user_id=str(user.id),
+        email=user.email,
+        username=user.username,
+        display_name=user.display_name,
+        roles=sorted(_ROLES[r] for r in user.roles),
+        email_verified=user.email_verified,
+        state=_STATES[user.state],
+        bio=user.bio,
+        avatar_url=user.avatar_url,
+        phone_number=user.phone_number,
+        create_time=_timestamp(user.created_at),
+        update_time=_timestamp(user.updated_at),
+    )
+
+
+def create_user_command(request: user_service_pb2.CreateUserRequest) -> commands.CreateUser:
+    """The CreateUser command of a request."""
+    return commands.CreateUser(
+        email=request.email,
+        username=request.username,
+        password=request.password,
+        display_name=request.display_name,
+    )
+
+
+def login_command(
+    request: user_service_pb2.LoginRequest, context: grpc.aio.ServicerContext[Any, Any]
+) -> commands.Login:
+    """The Login command of a request, with the client's user agent and address."""
+    metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+    client_ip = _ip(metadata.get(_EXTERNAL_ADDRESS_HEADER, "")) or _peer_ip(context.peer())
+    return commands.Login(
+        email=request.email,
+        password=request.password,
+        user_agent=metadata.get("user-agent", ""),
+        client_ip=client_ip,
+    )
+
+
+def get_user_command(request: user_service_pb2.GetUserRequest, caller: Caller) -> commands.GetUser:
+    """The GetUser command of a request by `caller`."""
+    return commands.GetUser(user_id=request.user_id, caller=caller)
+
+
+def login_response(tokens: commands.IssuedTokens) -> user_service_pb2.LoginResponse:
+    """The LoginResponse carrying a token pair."""
+    return user_service_pb2.LoginResponse(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+        token_type=tokens.token_type,
+    )
+
+
+def _ip(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def _peer_ip(peer: str | None) -> str | None:
+    """The address of a gRPC peer such as "ipv4:10.0.0.7:5123" or "ipv6:[::1]:5123"."""
+    kind, _, rest = (peer or "").partition(":")
+    if kind == "ipv4":
+        return _ip(rest.rpartition(":")[0])
+    if kind == "ipv6":
+        return _ip(rest.rpartition(":")[0].strip("[]"))
+    return None

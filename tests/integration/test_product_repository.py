@@ -1,0 +1,218 @@
+"""The product service's MongoDB adapters on the MongoDB wire server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from pymongo import AsyncMongoClient
+
+from services.common.money import Money
+from services.product.adapters.mongo import Database, ensure_indexes
+from services.product.adapters.repository import (
+    MongoProductRepository,
+    MongoReservationStore,
+    MongoStockStore,
+)
+from services.product.domain.commands import SearchFilter, SortOrder
+from services.product.domain.model import (
+    Inventory,
+    PricedItem,
+    Product,
+    ProductState,
+    ReservationLine,
+    ReservationState,
+)
+from services.product.service_layer.handlers import utc_now
+from services.product.service_layer.ports import HoldOutcome
+from tests.support.servers import Backends
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def db(backends: Backends) -> AsyncIterator[Database]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(backends.mongo_url, tz_aware=True)
+    database = client[f"products_integration_{uuid.uuid4().hex[:10]}"]
+    await ensure_indexes(database)
+    await ensure_indexes(database)  # a restart finds the indexes already there
+    yield database
+    await client.close()
+
+
+def a_product(**fields: Any) -> Product:
+    now = utc_now()
+    values: dict[str, Any] = {
+        "product_id": str(uuid.uuid4()),
+        "seller_id": str(uuid.uuid4()),
+        "title": "Walnut cutting board",
+        "description": "End-grain walnut, oiled.",
+        "category": "kitchen",
+        "subcategory": "boards",
+        "attributes": {"material": "walnut", "length_cm": 40.0, "dishwasher_safe": False},
+        "list_price": Money(4500, "USD"),
+        "sale_price": Money(3900, "USD"),
+        "inventory": Inventory(on_hand=5),
+        "state": ProductState.PUBLISHED,
+        "image_urls": ("https://img.example.com/board.jpg",),
+        "create_time": now,
+        "update_time": now,
+    }
+    values.update(fields)
+    return Product(**values)
+
+
+async def test_a_product_round_trips(db: Database) -> None:
+    products = MongoProductRepository(db)
+    product = a_product()
+    await products.add(product)
+    assert await products.get(product.product_id) == product
+    assert await products.get(str(uuid.uuid4())) is None
+    stored = await db.products.find_one({"_id": product.product_id})
+    assert stored is not None
+    assert stored["schema_version"] == 1
+    assert stored["effective_price_minor"] == 3900
+    assert stored["inventory"] == {"on_hand": 5, "reserved": 0, "available": 5}
+
+
+async def test_get_many_returns_the_existing_ones(db: Database) -> None:
+    products = MongoProductRepository(db)
+    one, two = a_product(), a_product()
+    await products.add(one)
+    await products.add(two)
+    found = await products.get_many([one.product_id, str(uuid.uuid4()), two.product_id])
+    assert found == {one.product_id: one, two.product_id: two}
+
+
+async def test_search_matches_filters_and_counts_facets(db: Database) -> None:
+    products = MongoProductRepository(db)
+    category = f"cat-{uuid.uuid4().hex[:8]}"
+    red = a_product(category=category, subcategory="a", attributes={"colour": "red"})
+    blue = a_product(category=category, subcategory="b", attributes={"colour": "blue"})
+    empty = a_product(category=category, subcategory="a", inventory=Inventory(on_hand=0))
+    draft = a_product(category=category, state=ProductState.DRAFT)
+    for product in (red, blue, empty, draft):
+        await products.add(product)
+
+    page = await products.search(SearchFilter(category=category), offset=0, limit=10)
+    assert {p.product_id for p in page.products} == {
+        red.product_id,
+        blue.product_id,
+        empty.product_id,
+    }
+    assert page.total_size == 3
+    assert [(f.value, f.count) for f in page.facets["subcategory"]] == [("a", 2), ("b", 1)]
+
+    in_stock = await products.search(
+        SearchFilter(category=category, in_stock_only=True, sort_order=SortOrder.NEWEST),
+        offset=0,
+        limit=10,
+    )
+    assert [p.product_id for p in in_stock.products] == [blue.product_id, red.product_id]
+    coloured = await products.search(
+        SearchFilter(category=category, attributes=(("colour", "red"),)), offset=0, limit=10
+    )
+    assert [p.product_id for p in coloured.products] == [red.product_id]
+    second = await products.search(SearchFilter(category=category), offset=2, limit=2)
+    assert len(second.products) == 1 and second.total_size == 3
+
+
+async def test_a_hold_is_taken_given_back_and_sold_once_per_order(db: Database) -> None:
+    products, stock = MongoProductRepository(db), MongoStockStore(db)
+    product = a_product(inventory=Inventory(on_hand=5))
+    await products.add(product)
+    order = str(uuid.uuid4())
+
+    first = await stock.hold(product.product_id, order, 3)
+    again = await stock.hold(product.product_id, order, 3)
+    assert first.outcome is again.outcome is HoldOutcome.HELD
+    assert first.product is not None and first.product.inventory == Inventory(5, 3)
+
+    other = await stock.hold(product.product_id, str(uuid.uuid4()), 3)
+    assert other.outcome is HoldOutcome.OUT_OF_STOCK
+
+    await asyncio.gather(
+        stock.unhold(product.product_id, order), stock.unhold(product.product_id, order)
+    )
+    after_release = await products.get(product.product_id)
+    assert after_release is not None and after_release.inventory == Inventory(5, 0)
+
+    sold_order = str(uuid.uuid4())
+    await stock.hold(product.product_id, sold_order, 2)
+    await asyncio.gather(
+        stock.sell_hold(product.product_id, sold_order),
+        stock.sell_hold(product.product_id, sold_order),
+    )
+    doc = await db.products.find_one({"_id": product.product_id})
+    assert doc is not None
+    assert doc["inventory"] == {"on_hand": 3, "reserved": 0, "available": 3}
+    assert doc["holds"] == {}
+
+    assert (await stock.hold(str(uuid.uuid4()), order, 1)).outcome is HoldOutcome.NOT_FOUND
+    draft = a_product(state=ProductState.DRAFT)
+    await products.add(draft)
+    assert (await stock.hold(draft.product_id, order, 1)).outcome is HoldOutcome.NOT_FOUND
+
+
+async def test_concurrent_holds_never_oversell(db: Database) -> None:
+    products, stock = MongoProductRepository(db), MongoStockStore(db)
+    product = a_product(inventory=Inventory(on_hand=7))
+    await products.add(product)
+    results = await asyncio.gather(
+        *(stock.hold(product.product_id, str(uuid.uuid4()), 2) for _ in range(20))
+    )
+    assert sum(r.outcome is HoldOutcome.HELD for r in results) == 3
+    doc = await db.products.find_one({"_id": product.product_id})
+    assert doc is not None
+    assert doc["inventory"] == {"on_hand": 7, "reserved": 6, "available": 1}
+    assert len(doc["holds"]) == 3
+
+
+async def test_only_one_concurrent_claim_of_an_order_wins(db: Database) -> None:
+    reservations = MongoReservationStore(db)
+    order = str(uuid.uuid4())
+    lines = (ReservationLine(str(uuid.uuid4()), 1),)
+    claims = await asyncio.gather(
+        *(reservations.claim(order, lines, lease_seconds=30) for _ in range(10))
+    )
+    assert claims.count(None) == 1
+    assert all(c is not None and c.state is ReservationState.PENDING for c in claims if c)
+    assert not await reservations.take_over(order, lease_seconds=30)
+
+
+async def test_an_expired_claim_can_be_taken_over_once(db: Database) -> None:
+    reservations = MongoReservationStore(db)
+    order = str(uuid.uuid4())
+    await reservations.claim(order, (ReservationLine("p", 1),), lease_seconds=0)
+    await asyncio.sleep(0.01)
+    won = await asyncio.gather(*(reservations.take_over(order, lease_seconds=30) for _ in range(5)))
+    assert won.count(True) == 1
+
+
+async def test_reservation_transitions_are_conditional(db: Database) -> None:
+    reservations = MongoReservationStore(db)
+    order = str(uuid.uuid4())
+    lines = (ReservationLine("p1", 2),)
+    await reservations.claim(order, lines, lease_seconds=30)
+    item = PricedItem("p1", "s1", "Board", 2, Money(3900, "USD"))
+    await reservations.mark_reserved(order, [item])
+    reserved = await reservations.get(order)
+    assert reserved is not None
+    assert reserved.state is ReservationState.RESERVED and reserved.items == (item,)
+
+    moved = await reservations.transition(
+        order, from_states=(ReservationState.RESERVED,), to_state=ReservationState.COMMITTING
+    )
+    assert moved is not None and moved.state is ReservationState.COMMITTING
+    assert (
+        await reservations.transition(
+            order, from_states=(ReservationState.RESERVED,), to_state=ReservationState.RELEASING
+        )
+        is None
+    )
+    await reservations.abandon(order)  # only pending claims are abandoned
+    assert await reservations.get(order) is not None

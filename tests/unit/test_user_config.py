@@ -1,0 +1,65 @@
+"""The user service's settings: required values and refusals outside dev mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from services.user.adapters.signing import SigningKey
+from services.user.config import Settings
+
+URL = "postgresql://marketplace@127.0.0.1:5432/users"
+
+
+def make(**values: Any) -> Settings:
+    return Settings(**{"database_url": URL, **values})
+
+
+def test_production_without_a_signing_key_refuses_to_start() -> None:
+    with pytest.raises(ValidationError, match="USER_SIGNING_KEY_PEM must be set"):
+        make(environment="prod", internal_secret="a-real-secret-for-production")
+
+
+def test_production_with_a_signing_key_loads_it() -> None:
+    key = SigningKey.generate()
+    settings = make(
+        environment="prod",
+        internal_secret="a-real-secret-for-production",
+        signing_key_pem=key.to_pem(),
+    )
+    assert settings.signing_key().kid == key.kid
+
+
+def test_dev_mode_generates_a_key_when_none_is_set() -> None:
+    settings = make(environment="dev")
+    assert settings.signing_key_pem is None
+    assert settings.signing_key().kid != settings.signing_key().kid
+
+
+def test_a_key_that_is_not_ed25519_pem_is_refused() -> None:
+    with pytest.raises(ValidationError, match="Ed25519"):
+        make(environment="dev", signing_key_pem="-----BEGIN PRIVATE KEY-----\nnope\n")
+
+
+def test_database_url_is_required() -> None:
+    with pytest.raises(ValidationError, match="database_url"):
+        Settings(environment="dev")
+
+
+def test_settings_read_the_user_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USER_DATABASE_URL", URL)
+    monkeypatch.setenv("USER_ENVIRONMENT", "dev")
+    monkeypatch.setenv("USER_SEED_DEMO_ACCOUNTS", "true")
+    monkeypatch.setenv("USER_ACCESS_TOKEN_TTL_SECONDS", "60")
+    settings = Settings()
+    assert settings.seed_demo_accounts
+    assert settings.access_token_ttl_seconds == 60
+    assert settings.refresh_token_ttl_seconds == 30 * 24 * 3600
+    assert settings.demo_password.get_secret_value() == "marketplace-demo"
+
+
+def test_access_tokens_must_expire_before_refresh_tokens() -> None:
+    with pytest.raises(ValidationError):
+        make(environment="dev", access_token_ttl_seconds=100, refresh_token_ttl_seconds=100)
