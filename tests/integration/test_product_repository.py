@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -91,7 +92,14 @@ async def test_get_many_returns_the_existing_ones(db: Database) -> None:
 async def test_search_matches_filters_and_counts_facets(db: Database) -> None:
     products = MongoProductRepository(db)
     category = f"cat-{uuid.uuid4().hex[:8]}"
-    red = a_product(category=category, subcategory="a", attributes={"colour": "red"})
+    earlier = utc_now() - timedelta(seconds=1)  # distinct times: "newest" has a fixed answer
+    red = a_product(
+        category=category,
+        subcategory="a",
+        attributes={"colour": "red"},
+        create_time=earlier,
+        update_time=earlier,
+    )
     blue = a_product(category=category, subcategory="b", attributes={"colour": "blue"})
     empty = a_product(category=category, subcategory="a", inventory=Inventory(on_hand=0))
     draft = a_product(category=category, state=ProductState.DRAFT)

@@ -1,0 +1,1 @@
+"""What the order service talks to: PostgreSQL, the product service and the card processor."""

@@ -1,0 +1,227 @@
+"""The payment gateway port, and a sandbox fake of the card processor behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import structlog
+
+from services.common.money import Money
+
+log = structlog.get_logger("payments")
+
+# Test card tokens the sandbox understands, as real processors' test modes do.
+TOKEN_VISA = "tok_visa"
+TOKEN_DECLINED = "tok_chargeDeclined"
+TOKEN_INSUFFICIENT_FUNDS = "tok_insufficientFunds"
+TOKEN_TIMEOUT = "tok_timeout"
+
+
+class PaymentError(Exception):
+    """The gateway did not do what was asked."""
+
+
+class PaymentDeclined(PaymentError):
+    """The issuer refused the charge; retrying the same card will not help."""
+
+    def __init__(self, decline_code: str) -> None:
+        super().__init__(f"payment declined: {decline_code}")
+        self.decline_code = decline_code
+
+
+class PaymentUnavailable(PaymentError):
+    """The gateway failed or did not answer; the outcome is unknown to us."""
+
+
+class PaymentTimeout(PaymentUnavailable):
+    """The gateway did not answer within the timeout."""
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """Money held on the buyer's card, not yet taken."""
+
+    authorization_id: str
+    amount: Money
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Money taken from an authorisation."""
+
+    charge_id: str
+    authorization_id: str
+    amount: Money
+
+
+class PaymentGateway(Protocol):
+    """The card processor. Every call carries an idempotency key: the same key, the same result."""
+
+    async def authorize(self, amount: Money, token: str, idempotency_key: str) -> Authorization:
+        """Hold `amount` on the card `token` stands for; raises PaymentDeclined or PaymentUnavailable."""
+        ...
+
+    async def capture(self, authorization_id: str, amount: Money, idempotency_key: str) -> Capture:
+        """Take `amount` of an authorisation."""
+        ...
+
+    async def void(self, authorization_id: str, idempotency_key: str) -> None:
+        """Drop an authorisation that was not captured."""
+        ...
+
+    async def refund(self, charge_id: str, amount: Money, idempotency_key: str) -> None:
+        """Return `amount` of a captured charge."""
+        ...
+
+
+@dataclass
+class SandboxCharge:
+    """One charge the sandbox processor holds."""
+
+    charge_id: str
+    token: str
+    amount: Money
+    status: str = "authorized"  # authorized, captured, voided
+    capture_id: str = ""
+    refunded_minor: int = 0
+
+
+@dataclass
+class _Outcome:
+    operation: str
+    params: tuple[object, ...]
+    result: object = None
+    error: PaymentError | None = None
+
+
+@dataclass
+class SandboxGateway:
+    """A FAKE card processor for development and tests, modelled on real sandboxes.
+
+    Tokens: tok_visa succeeds, tok_chargeDeclined and tok_insufficientFunds are declined,
+    tok_timeout never answers (the call times out), any other token is declined as
+    invalid_token. Each call takes `latency_seconds`. Idempotency keys behave as a real
+    processor's: the same key replays the first outcome and never charges twice.
+    Charges stay in memory so tests can count them.
+    """
+
+    latency_seconds: float = 0.15
+    timeout_seconds: float = 5.0
+    charges: list[SandboxCharge] = field(default_factory=list)
+    _outcomes: dict[str, _Outcome] = field(default_factory=dict, repr=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    async def authorize(self, amount: Money, token: str, idempotency_key: str) -> Authorization:
+        """Hold `amount` on the card `token` stands for."""
+        result = await self._call("authorize", (amount, token), idempotency_key)
+        assert isinstance(result, Authorization)
+        return result
+
+    async def capture(self, authorization_id: str, amount: Money, idempotency_key: str) -> Capture:
+        """Take `amount` of an authorisation."""
+        result = await self._call("capture", (authorization_id, amount), idempotency_key)
+        assert isinstance(result, Capture)
+        return result
+
+    async def void(self, authorization_id: str, idempotency_key: str) -> None:
+        """Drop an authorisation that was not captured."""
+        await self._call("void", (authorization_id,), idempotency_key)
+
+    async def refund(self, charge_id: str, amount: Money, idempotency_key: str) -> None:
+        """Return `amount` of a captured charge."""
+        await self._call("refund", (charge_id, amount), idempotency_key)
+
+    def captured(self) -> list[SandboxCharge]:
+        """The charges whose money was taken."""
+        return [c for c in self.charges if c.status == "captured"]
+
+    def captured_total(self, currency: str) -> Money:
+        """The money captured in `currency`, net of refunds."""
+        minor = sum(
+            c.amount.minor - c.refunded_minor
+            for c in self.captured()
+            if c.amount.currency == currency
+        )
+        return Money(minor, currency)
+
+    async def _call(self, operation: str, params: tuple[object, ...], key: str) -> object:
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                return await self._process(operation, params, key)
+        except TimeoutError:
+            log.warning("payment_gateway_timeout", operation=operation, idempotency_key=key)
+            raise PaymentTimeout(f"the payment gateway did not answer {operation}") from None
+
+    async def _process(self, operation: str, params: tuple[object, ...], key: str) -> object:
+        await asyncio.sleep(self.latency_seconds)
+        if operation == "authorize" and params[1] == TOKEN_TIMEOUT:
+            await asyncio.Event().wait()  # the processor hangs; only the timeout ends the call
+        # One lock per processor: a repeated key waits for the first call, then replays it.
+        async with self._lock:
+            seen = self._outcomes.get(key)
+            if seen is not None:
+                if (seen.operation, seen.params) != (operation, params):
+                    raise PaymentError(f"idempotency key {key} was used for another request")
+            else:
+                seen = _Outcome(operation, params)
+                try:
+                    seen.result = self._apply(operation, params)
+                except PaymentError as error:
+                    seen.error = error
+                self._outcomes[key] = seen
+        if seen.error is not None:
+            raise seen.error
+        return seen.result
+
+    def _apply(self, operation: str, params: tuple[object, ...]) -> object:
+        match operation:
+            case "authorize":
+                amount, token = params
+                assert isinstance(amount, Money) and isinstance(token, str)
+                return self._authorize(amount, token)
+            case "capture":
+                authorization_id, amount = params
+                assert isinstance(authorization_id, str) and isinstance(amount, Money)
+                charge = self._charge(authorization_id)
+                if charge.status != "authorized" or amount.minor > charge.amount.minor:
+                    raise PaymentError(f"charge {authorization_id} cannot be captured")
+                charge.status = "captured"
+                charge.capture_id = f"ch_{uuid.uuid4().hex}"
+                return Capture(charge.capture_id, authorization_id, amount)
+            case "void":
+                charge = self._charge(str(params[0]))
+                if charge.status != "authorized":
+                    raise PaymentError(f"charge {charge.charge_id} cannot be voided")
+                charge.status = "voided"
+                return None
+            case "refund":
+                charge_id, amount = params
+                assert isinstance(amount, Money)
+                captured = next((c for c in self.charges if c.capture_id == charge_id), None)
+                if captured is None:
+                    raise PaymentError(f"no such charge {charge_id}")
+                if captured.refunded_minor + amount.minor > captured.amount.minor:
+                    raise PaymentError("refund exceeds the captured amount")
+                captured.refunded_minor += amount.minor
+                return None
+        raise PaymentError(f"unknown operation {operation}")
+
+    def _authorize(self, amount: Money, token: str) -> Authorization:
+        if token == TOKEN_DECLINED:
+            raise PaymentDeclined("card_declined")
+        if token == TOKEN_INSUFFICIENT_FUNDS:
+            raise PaymentDeclined("insufficient_funds")
+        if token != TOKEN_VISA:
+            raise PaymentDeclined("invalid_token")
+        charge = SandboxCharge(f"auth_{uuid.uuid4().hex}", token, amount)
+        self.charges.append(charge)
+        return Authorization(charge.charge_id, amount)
+
+    def _charge(self, authorization_id: str) -> SandboxCharge:
+        for charge in self.charges:
+            if charge.charge_id == authorization_id:
+                return charge
+        raise PaymentError(f"no such charge {authorization_id}")

@@ -1,0 +1,395 @@
+"""PostgreSQL repositories of orders and idempotency keys, and the unit of work around them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import asyncpg
+
+from services.common.money import Money
+from services.order.domain.commands import OrderCursor
+from services.order.domain.idempotency import IdempotencyRecord, KeyState, StoredError
+from services.order.domain.model import (
+    Order,
+    OrderItem,
+    OrderStatus,
+    PaymentAttempt,
+    PaymentStatus,
+    ShippingAddress,
+    StatusChange,
+)
+
+type Connection = asyncpg.Connection[asyncpg.Record]
+type Pool = asyncpg.Pool[asyncpg.Record]
+
+
+async def init_connection(connection: Connection) -> None:
+    """Decode jsonb into Python values on every pooled connection."""
+    await connection.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+    )
+
+
+async def create_pool(database_url: str, *, max_size: int) -> Pool:
+    """A connection pool with the codecs the repositories rely on."""
+    pool = await asyncpg.create_pool(
+        database_url, min_size=1, max_size=max_size, init=init_connection
+    )
+    assert pool is not None
+    return pool
+
+
+class OrderRepository:
+    """Orders with their items, payments and timeline, on one connection."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    async def add(self, order: Order) -> None:
+        """Insert a new order and everything it holds."""
+        await self._db.execute(
+            """
+            INSERT INTO orders (id, buyer_id, status, currency, subtotal_minor, total_minor,
+                                shipping_address, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            """,
+            order.order_id,
+            order.buyer_id,
+            order.status.value,
+            order.currency,
+            order.subtotal.minor,
+            order.total.minor,
+            _address_to_json(order.shipping_address),
+            order.created_at,
+            order.updated_at,
+        )
+        await self._db.executemany(
+            """
+            INSERT INTO order_items (order_id, product_id, seller_id, title, quantity,
+                                     unit_price_minor, line_total_minor)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            """,
+            [
+                (
+                    order.order_id,
+                    item.product_id,
+                    item.seller_id,
+                    item.title,
+                    item.quantity,
+                    item.unit_price.minor,
+                    item.line_total.minor,
+                )
+                for item in order.items
+            ],
+        )
+        await self._write_changes(order)
+
+    async def save(self, order: Order) -> None:
+        """Write an order's status and its new timeline entries and payments."""
+        await self._db.execute(
+            "UPDATE orders SET status = $2, updated_at = $3 WHERE id = $1",
+            order.order_id,
+            order.status.value,
+            order.updated_at,
+        )
+        await self._write_changes(order)
+
+    async def get(self, order_id: uuid.UUID, *, for_update: bool = False) -> Order | None:
+        """The order with this id, locked for the transaction when `for_update`."""
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self._db.fetchrow(f"SELECT * FROM orders WHERE id = $1{lock}", order_id)
+        if row is None:
+            return None
+        return (await self._assemble([row]))[0]
+
+    async def list_for_buyer(
+        self,
+        buyer_id: uuid.UUID,
+        *,
+        limit: int,
+        after: OrderCursor | None,
+        status: OrderStatus | None,
+    ) -> list[Order]:
+        """A buyer's orders, newest first, strictly after the cursor."""
+        rows = await self._db.fetch(
+            """
+            SELECT * FROM orders
+            WHERE buyer_id = $1
+              AND ($2::text IS NULL OR status = $2)
+              AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
+            ORDER BY created_at DESC, id DESC
+            LIMIT $5
+            """,
+            buyer_id,
+            status.value if status else None,
+            after.created_at if after else None,
+            after.order_id if after else None,
+            limit,
+        )
+        return await self._assemble(rows)
+
+    async def _write_changes(self, order: Order) -> None:
+        if order.unsaved_history:
+            await self._db.executemany(
+                """
+                INSERT INTO order_status_history (order_id, from_status, to_status, actor,
+                                                  reason, created_at)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                """,
+                [
+                    (
+                        order.order_id,
+                        c.from_status.value if c.from_status else None,
+                        c.to_status.value,
+                        c.actor,
+                        c.reason,
+                        c.at,
+                    )
+                    for c in order.unsaved_history
+                ],
+            )
+        if order.unsaved_payments:
+            await self._db.executemany(
+                """
+                INSERT INTO payments (id, order_id, gateway_reference, amount_minor, currency,
+                                      status, failure_reason, created_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                """,
+                [
+                    (
+                        p.payment_id,
+                        order.order_id,
+                        p.gateway_reference,
+                        p.amount.minor,
+                        p.amount.currency,
+                        p.status.value,
+                        p.failure_reason,
+                        p.at,
+                    )
+                    for p in order.unsaved_payments
+                ],
+            )
+        order.mark_saved()
+
+    async def _assemble(self, rows: Sequence[asyncpg.Record]) -> list[Order]:
+        """Build whole orders from their rows with three batched queries, not three per order."""
+        if not rows:
+            return []
+        ids = [row["id"] for row in rows]
+        items: dict[uuid.UUID, list[OrderItem]] = {i: [] for i in ids}
+        history: dict[uuid.UUID, list[StatusChange]] = {i: [] for i in ids}
+        payments: dict[uuid.UUID, list[PaymentAttempt]] = {i: [] for i in ids}
+        currency = {row["id"]: row["currency"] for row in rows}
+        for r in await self._db.fetch(
+            "SELECT * FROM order_items WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, product_id",
+            ids,
+        ):
+            items[r["order_id"]].append(
+                OrderItem(
+                    product_id=r["product_id"],
+                    seller_id=r["seller_id"],
+                    title=r["title"],
+                    quantity=r["quantity"],
+                    unit_price=Money(r["unit_price_minor"], currency[r["order_id"]]),
+                )
+            )
+        for r in await self._db.fetch(
+            "SELECT * FROM order_status_history WHERE order_id = ANY($1::uuid[]) ORDER BY id",
+            ids,
+        ):
+            history[r["order_id"]].append(
+                StatusChange(
+                    from_status=OrderStatus(r["from_status"]) if r["from_status"] else None,
+                    to_status=OrderStatus(r["to_status"]),
+                    actor=r["actor"],
+                    reason=r["reason"],
+                    at=r["created_at"],
+                )
+            )
+        for r in await self._db.fetch(
+            "SELECT * FROM payments WHERE order_id = ANY($1::uuid[]) ORDER BY created_at, id",
+            ids,
+        ):
+            payments[r["order_id"]].append(
+                PaymentAttempt(
+                    payment_id=r["id"],
+                    status=PaymentStatus(r["status"]),
+                    amount=Money(r["amount_minor"], r["currency"]),
+                    gateway_reference=r["gateway_reference"],
+                    failure_reason=r["failure_reason"],
+                    at=r["created_at"],
+                    refunded=Money(r["refunded_minor"], r["currency"]),
+                )
+            )
+        return [
+            Order(
+                order_id=row["id"],
+                buyer_id=row["buyer_id"],
+                items=items[row["id"]],
+                shipping_address=_address_from_json(row["shipping_address"]),
+                status=OrderStatus(row["status"]),
+                created_at=row["created_at"],
+                updated_at=row["updated_at"],
+                history=history[row["id"]],
+                payments=payments[row["id"]],
+            )
+            for row in rows
+        ]
+
+
+class IdempotencyRepository:
+    """The outcome of each buyer's idempotency keys."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    async def claim(
+        self, buyer_id: uuid.UUID, key: str, fingerprint: bytes
+    ) -> IdempotencyRecord | None:
+        """Take the key for a new request; None if taken, else the record already there."""
+        inserted = await self._db.fetchval(
+            """
+            INSERT INTO idempotency_keys (buyer_id, key, request_fingerprint, state)
+            VALUES ($1, $2, $3, 'in_progress')
+            ON CONFLICT (buyer_id, key) DO NOTHING
+            RETURNING true
+            """,
+            buyer_id,
+            key,
+            fingerprint,
+        )
+        if inserted:
+            return None
+        record = await self.get(buyer_id, key)
+        if record is None:
+            # The holder gave the key back between our insert and our read: try once more.
+            return await self.claim(buyer_id, key, fingerprint)
+        return record
+
+    async def get(self, buyer_id: uuid.UUID, key: str) -> IdempotencyRecord | None:
+        """The record of a key, if it was used."""
+        row = await self._db.fetchrow(
+            "SELECT * FROM idempotency_keys WHERE buyer_id = $1 AND key = $2", buyer_id, key
+        )
+        if row is None:
+            return None
+        error = None
+        if row["error_code"] is not None:
+            error = StoredError(
+                code=row["error_code"],
+                message=row["error_message"],
+                reason=row["error_reason"],
+                metadata=dict(row["error_metadata"] or {}),
+            )
+        return IdempotencyRecord(
+            request_fingerprint=bytes(row["request_fingerprint"]),
+            state=KeyState(row["state"]),
+            response=bytes(row["response"]) if row["response"] is not None else None,
+            error=error,
+            order_id=row["order_id"],
+        )
+
+    async def attach_order(self, buyer_id: uuid.UUID, key: str, order_id: uuid.UUID) -> None:
+        """Note which order a key's request is placing, for reconciliation after a crash."""
+        await self._db.execute(
+            "UPDATE idempotency_keys SET order_id = $3, updated_at = now() "
+            "WHERE buyer_id = $1 AND key = $2",
+            buyer_id,
+            key,
+            order_id,
+        )
+
+    async def complete(self, buyer_id: uuid.UUID, key: str, response: bytes) -> None:
+        """Store the successful response of a key's request."""
+        await self._db.execute(
+            "UPDATE idempotency_keys SET state = 'completed', response = $3, updated_at = now() "
+            "WHERE buyer_id = $1 AND key = $2",
+            buyer_id,
+            key,
+            response,
+        )
+
+    async def fail(self, buyer_id: uuid.UUID, key: str, error: StoredError) -> None:
+        """Store the error a key's request ended with."""
+        await self._db.execute(
+            """
+            UPDATE idempotency_keys
+            SET state = 'completed', error_code = $3, error_message = $4, error_reason = $5,
+                error_metadata = $6, updated_at = now()
+            WHERE buyer_id = $1 AND key = $2
+            """,
+            buyer_id,
+            key,
+            error.code,
+            error.message,
+            error.reason,
+            error.metadata,
+        )
+
+    async def release(self, buyer_id: uuid.UUID, key: str) -> None:
+        """Give a key back when its request left no trace, so a retry can run afresh."""
+        await self._db.execute(
+            "DELETE FROM idempotency_keys WHERE buyer_id = $1 AND key = $2 AND state = 'in_progress'",
+            buyer_id,
+            key,
+        )
+
+
+class PostgresUnitOfWork:
+    """One transaction on one pooled connection; rolled back unless committed."""
+
+    orders: OrderRepository
+    idempotency: IdempotencyRepository
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._connection: Any = None
+        self._transaction: Any = None
+
+    async def __aenter__(self) -> Self:
+        self._connection = await self._pool.acquire()
+        self._transaction = self._connection.transaction()
+        await self._transaction.start()
+        self.orders = OrderRepository(self._connection)
+        self.idempotency = IdempotencyRepository(self._connection)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if self._transaction is not None:
+                await self._transaction.rollback()
+        finally:
+            self._transaction = None
+            await self._pool.release(self._connection)
+            self._connection = None
+
+    async def commit(self) -> None:
+        """Make the transaction's writes durable."""
+        await self._transaction.commit()
+        self._transaction = None
+
+
+def _address_to_json(address: ShippingAddress) -> dict[str, str]:
+    return {
+        "recipient_name": address.recipient_name,
+        "line1": address.line1,
+        "line2": address.line2,
+        "city": address.city,
+        "region": address.region,
+        "postal_code": address.postal_code,
+        "country_code": address.country_code,
+        "phone_number": address.phone_number,
+    }
+
+
+def _address_from_json(data: dict[str, str]) -> ShippingAddress:
+    return ShippingAddress(**data)

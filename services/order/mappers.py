@@ -1,0 +1,342 @@
+"""Translation between the order API's protobuf messages and the domain, with request validation."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from marketplace.order.v1 import order_pb2, order_service_pb2
+
+from services.common.auth import Caller
+from services.common.errors import FailedPrecondition, FieldViolation, InvalidArgument, Violations
+from services.common.money import Money
+from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
+from services.order.domain.commands import GetOrder, ListOrders, OrderCursor, PlaceOrder
+from services.order.domain.model import (
+    Order,
+    OrderItem,
+    OrderLine,
+    OrderStatus,
+    PaymentAttempt,
+    PaymentStatus,
+    ShippingAddress,
+    StatusChange,
+)
+
+IDEMPOTENCY_KEY_HEADER = "idempotency-key"
+MAX_ITEMS = 50
+MAX_QUANTITY = 100
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_PRINTABLE_ASCII = re.compile(r"^[\x21-\x7e]+$")
+# field name -> (required, maximum length)
+_ADDRESS_FIELDS: dict[str, tuple[bool, int]] = {
+    "recipient_name": (True, 200),
+    "line1": (True, 200),
+    "line2": (False, 200),
+    "city": (True, 100),
+    "region": (False, 100),
+    "postal_code": (False, 20),
+    "phone_number": (False, 32),
+}
+
+
+def buyer_id(caller: Caller) -> uuid.UUID:
+    """The caller's user id as the uuid orders are kept under."""
+    try:
+        return uuid.UUID(caller.user_id)
+    except ValueError:
+        raise FailedPrecondition(
+            "only marketplace user accounts can hold orders", reason="BUYER_ID_INVALID"
+        ) from None
+
+
+def place_order_command(
+    request: order_service_pb2.CreateOrderRequest, caller: Caller, idempotency_key: str | None
+) -> PlaceOrder:
+    """Validate a CreateOrderRequest; every invalid field is reported at once."""
+    violations = Violations()
+    key = idempotency_key or ""
+    violations.check(
+        1 <= len(key) <= 255 and bool(_PRINTABLE_ASCII.match(key)),
+        IDEMPOTENCY_KEY_HEADER,
+        "send an idempotency-key of 1 to 255 printable ASCII characters, unique per order",
+    )
+    violations.check(
+        1 <= len(request.items) <= MAX_ITEMS, "items", f"must hold 1 to {MAX_ITEMS} lines"
+    )
+    seen: set[str] = set()
+    for index, item in enumerate(request.items):
+        path = f"items[{index}]"
+        product_id = item.product_id.strip()
+        if not product_id or len(product_id) > 128:
+            violations.add(f"{path}.product_id", "is required, at most 128 characters")
+        elif product_id in seen:
+            violations.add(f"{path}.product_id", "appears more than once; merge the lines")
+        seen.add(product_id)
+        violations.check(
+            1 <= item.quantity <= MAX_QUANTITY,
+            f"{path}.quantity",
+            f"must be between 1 and {MAX_QUANTITY}",
+        )
+    has_address = request.HasField("shipping_address")
+    if request.address_id and has_address:
+        violations.add("address_id", "set either address_id or shipping_address, not both")
+    elif not request.address_id and not has_address:
+        violations.add("shipping_address", "is required")
+    if has_address:
+        _check_address(request.shipping_address, violations)
+    token = request.payment_method_token
+    violations.check(
+        0 < len(token) <= 255, "payment_method_token", "is required, at most 255 characters"
+    )
+    violations.raise_if_any()
+    if request.address_id:
+        raise FailedPrecondition(
+            "the address book is not available yet; send shipping_address in full",
+            reason="ADDRESS_BOOK_NOT_AVAILABLE",
+        )
+    address = request.shipping_address
+    return PlaceOrder(
+        buyer_id=buyer_id(caller),
+        idempotency_key=key,
+        request_fingerprint=hashlib.sha256(request.SerializeToString(deterministic=True)).digest(),
+        lines=tuple(OrderLine(i.product_id.strip(), i.quantity) for i in request.items),
+        shipping_address=ShippingAddress(
+            recipient_name=address.recipient_name.strip(),
+            line1=address.line1.strip(),
+            line2=address.line2.strip(),
+            city=address.city.strip(),
+            region=address.region.strip(),
+            postal_code=address.postal_code.strip(),
+            country_code=address.country_code,
+            phone_number=address.phone_number.strip(),
+        ),
+        payment_method_token=token,
+    )
+
+
+def _check_address(address: order_pb2.ShippingAddress, violations: Violations) -> None:
+    for name, (required, maximum) in _ADDRESS_FIELDS.items():
+        value = getattr(address, name).strip()
+        path = f"shipping_address.{name}"
+        if required and not value:
+            violations.add(path, "is required")
+        elif len(value) > maximum:
+            violations.add(path, f"must be at most {maximum} characters")
+    violations.check(
+        bool(_COUNTRY.match(address.country_code)),
+        "shipping_address.country_code",
+        "must be an ISO 3166-1 alpha-2 code in capitals, such as DE",
+    )
+
+
+def parse_order_id(value: str, field: str = "order_id") -> uuid.UUID:
+    """An order id from a request, or INVALID_ARGUMENT."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidArgument([FieldViolation(field, "must be an order id (a UUID)")]) from None
+
+
+def get_order_command(request: order_service_pb2.GetOrderRequest, caller: Caller) -> GetOrder:
+    """Validate a GetOrderRequest."""
+    return GetOrder(parse_order_id(request.order_id), caller.user_id, caller.is_admin)
+
+
+def list_orders_command(request: order_service_pb2.ListOrdersRequest, caller: Caller) -> ListOrders:
+    """Validate a ListOrdersRequest and unwrap its page token."""
+    page_size = clamp_page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+    status: OrderStatus | None = None
+    if request.status != order_pb2.ORDER_STATUS_UNSPECIFIED:
+        try:
+            status = status_from_proto(request.status)
+        except ValueError:
+            raise InvalidArgument([FieldViolation("status", "is not an order status")]) from None
+    position = decode_page_token(request.page_token)
+    cursor = None
+    if position is not None:
+        try:
+            cursor = OrderCursor(datetime.fromisoformat(position["t"]), uuid.UUID(position["i"]))
+            same_filter = position.get("s") == (status.value if status else None)
+        except (KeyError, TypeError, ValueError):
+            same_filter = False
+        if cursor is None or not same_filter:
+            raise InvalidArgument(
+                [FieldViolation("page_token", "does not belong to this query; start over")]
+            )
+    return ListOrders(buyer_id(caller), page_size, cursor, status)
+
+
+def page_token(cursor: OrderCursor | None, status: OrderStatus | None) -> str:
+    """The opaque token of the page after `cursor`; empty on the last page."""
+    if cursor is None:
+        return ""
+    return encode_page_token(
+        {
+            "t": cursor.created_at.isoformat(),
+            "i": str(cursor.order_id),
+            "s": status.value if status else None,
+        }
+    )
+
+
+def status_to_proto(status: OrderStatus) -> order_pb2.OrderStatus.ValueType:
+    """The wire enum of an order status."""
+    return order_pb2.OrderStatus.Value(f"ORDER_STATUS_{status.name}")
+
+
+def status_from_proto(value: int) -> OrderStatus:
+    """The domain status of a wire enum value; ValueError for unknown or unspecified."""
+    name = order_pb2.OrderStatus.Name(order_pb2.OrderStatus.ValueType(value))
+    try:
+        return OrderStatus[name.removeprefix("ORDER_STATUS_")]
+    except KeyError:
+        raise ValueError(f"{name} is not an order status") from None
+
+
+def _timestamp(at: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(at)
+    return stamp
+
+
+def order_to_proto(order: Order) -> order_pb2.Order:
+    """The wire form of an order, with its payment summary and timeline."""
+    message = order_pb2.Order(
+        order_id=str(order.order_id),
+        buyer_id=str(order.buyer_id),
+        items=[
+            order_pb2.OrderItem(
+                product_id=item.product_id,
+                quantity=item.quantity,
+                seller_id=item.seller_id,
+                title=item.title,
+                unit_price=item.unit_price.to_proto(),
+                line_total=item.line_total.to_proto(),
+            )
+            for item in order.items
+        ],
+        shipping_address=order_pb2.ShippingAddress(
+            recipient_name=order.shipping_address.recipient_name,
+            line1=order.shipping_address.line1,
+            line2=order.shipping_address.line2,
+            city=order.shipping_address.city,
+            region=order.shipping_address.region,
+            postal_code=order.shipping_address.postal_code,
+            country_code=order.shipping_address.country_code,
+            phone_number=order.shipping_address.phone_number,
+        ),
+        status=status_to_proto(order.status),
+        subtotal=order.subtotal.to_proto(),
+        total=order.total.to_proto(),
+        status_history=[
+            order_pb2.StatusChange(
+                from_status=(
+                    status_to_proto(c.from_status)
+                    if c.from_status
+                    else order_pb2.ORDER_STATUS_UNSPECIFIED
+                ),
+                to_status=status_to_proto(c.to_status),
+                actor=c.actor,
+                reason=c.reason,
+                change_time=_timestamp(c.at),
+            )
+            for c in order.history
+        ],
+        create_time=_timestamp(order.created_at),
+        update_time=_timestamp(order.updated_at),
+    )
+    payment = order.payment
+    if payment is not None:
+        message.payment.CopyFrom(
+            order_pb2.Payment(
+                status=order_pb2.PaymentStatus.Value(f"PAYMENT_STATUS_{payment.status.name}"),
+                amount=payment.amount.to_proto(),
+                refunded_amount=(payment.refunded or Money(0, payment.amount.currency)).to_proto(),
+                gateway_reference=payment.gateway_reference,
+                failure_reason=payment.failure_reason,
+            )
+        )
+    return message
+
+
+def order_from_proto(message: order_pb2.Order) -> Order:
+    """Rebuild an order from the wire form order_to_proto wrote (a stored response)."""
+    currency = message.total.currency_code
+    history = [
+        StatusChange(
+            from_status=status_from_proto(c.from_status) if c.from_status else None,
+            to_status=status_from_proto(c.to_status),
+            actor=c.actor,
+            reason=c.reason,
+            at=c.change_time.ToDatetime(tzinfo=UTC),
+        )
+        for c in message.status_history
+    ]
+    payments = []
+    if message.HasField("payment"):
+        p = message.payment
+        payments.append(
+            PaymentAttempt(
+                payment_id=uuid.UUID(int=0),  # not on the wire; a replayed response needs none
+                status=PaymentStatus[
+                    order_pb2.PaymentStatus.Name(p.status).removeprefix("PAYMENT_STATUS_")
+                ],
+                amount=_money(p.amount.units, p.amount.nanos, currency),
+                gateway_reference=p.gateway_reference,
+                failure_reason=p.failure_reason,
+                at=message.update_time.ToDatetime(tzinfo=UTC),
+                refunded=_money(p.refunded_amount.units, p.refunded_amount.nanos, currency),
+            )
+        )
+    a = message.shipping_address
+    return Order(
+        order_id=uuid.UUID(message.order_id),
+        buyer_id=uuid.UUID(message.buyer_id),
+        items=[
+            OrderItem(
+                product_id=i.product_id,
+                seller_id=i.seller_id,
+                title=i.title,
+                quantity=i.quantity,
+                unit_price=_money(i.unit_price.units, i.unit_price.nanos, currency),
+            )
+            for i in message.items
+        ],
+        shipping_address=ShippingAddress(
+            recipient_name=a.recipient_name,
+            line1=a.line1,
+            line2=a.line2,
+            city=a.city,
+            region=a.region,
+            postal_code=a.postal_code,
+            country_code=a.country_code,
+            phone_number=a.phone_number,
+        ),
+        status=status_from_proto(message.status),
+        created_at=message.create_time.ToDatetime(tzinfo=UTC),
+        updated_at=message.update_time.ToDatetime(tzinfo=UTC),
+        history=history,
+        payments=payments,
+    )
+
+
+def _money(units: int, nanos: int, currency: str) -> Money:
+    return Money(units * 100 + nanos // 10_000_000, currency)
+
+
+class ProtoOrderCodec:
+    """Stores an idempotent response as the serialized Order message."""
+
+    def encode(self, order: Order) -> bytes:
+        """The serialized Order."""
+        return bytes(order_to_proto(order).SerializeToString(deterministic=True))
+
+    def decode(self, data: bytes) -> Order:
+        """The order a stored response holds."""
+        return order_from_proto(order_pb2.Order.FromString(data))

@@ -1,0 +1,1 @@
+"""The order service's use cases, one async handler each, over ports it is given."""

@@ -1,0 +1,1 @@
+"""The product service: catalog, search and inventory reservations of the marketplace."""

@@ -1,0 +1,1 @@
+"""The product service's adapters to MongoDB."""

@@ -1,0 +1,1 @@
+"""The product service's domain: products, stock and reservations, free of I/O."""

@@ -1,0 +1,143 @@
+"""Commands the product service's handlers carry out, and the search query they read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from services.common.money import Money
+from services.product.domain.model import AttributeValue, Product, ReservationLine
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who reads: a signed-in user (possibly an admin) or nobody."""
+
+    user_id: str | None = None
+    is_admin: bool = False
+
+
+@dataclass(frozen=True)
+class ParseProblem:
+    """A request field the mapper could not even read, reported with the other violations."""
+
+    field: str
+    description: str
+
+
+@dataclass(frozen=True)
+class CreateProduct:
+    """Create a listing for the calling seller, as a draft or published at once."""
+
+    title: str
+    description: str
+    category: str
+    subcategory: str
+    attributes: Mapping[str, AttributeValue | None]
+    list_price: Money | None
+    sale_price: Money | None
+    initial_stock: int
+    image_urls: tuple[str, ...]
+    publish: bool
+    parse_problems: tuple[ParseProblem, ...] = ()
+
+
+@dataclass(frozen=True)
+class GetProduct:
+    """Return one product the viewer may see."""
+
+    product_id: str
+    viewer: Viewer
+
+
+@dataclass(frozen=True)
+class BatchGetProducts:
+    """Return the products among `product_ids` the viewer may see, in the order asked."""
+
+    product_ids: tuple[str, ...]
+    viewer: Viewer
+
+
+class SortOrder(StrEnum):
+    """How search results are ordered."""
+
+    DEFAULT = "default"  # relevance with a query, newest without
+    RELEVANCE = "relevance"
+    PRICE_ASCENDING = "price_ascending"
+    PRICE_DESCENDING = "price_descending"
+    NEWEST = "newest"
+    RATING = "rating"
+
+
+@dataclass(frozen=True)
+class SearchProducts:
+    """Search published products; the page token continues a search with the same filters."""
+
+    query: str = ""
+    category: str = ""
+    subcategory: str = ""
+    seller_id: str = ""
+    min_price_minor: int = 0
+    max_price_minor: int = 0
+    attribute_filters: tuple[str, ...] = ()
+    in_stock_only: bool = False
+    min_rating: float = 0.0
+    sort_order: SortOrder = SortOrder.DEFAULT
+    page_size: int = 0
+    page_token: str = ""
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """A validated search: what to match and how to order it, without the page."""
+
+    query: str = ""
+    category: str = ""
+    subcategory: str = ""
+    seller_id: str = ""
+    min_price_minor: int = 0
+    max_price_minor: int = 0
+    attributes: tuple[tuple[str, str], ...] = ()
+    in_stock_only: bool = False
+    min_rating: float = 0.0
+    sort_order: SortOrder = SortOrder.NEWEST
+
+
+@dataclass(frozen=True)
+class FacetCount:
+    """How many matching products carry one value of a field."""
+
+    value: str
+    count: int
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of search results with the total and the facets of the whole match."""
+
+    products: tuple[Product, ...]
+    total_size: int
+    facets: Mapping[str, tuple[FacetCount, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReserveInventory:
+    """Reserve every line for an order, or none of them."""
+
+    order_id: str
+    lines: tuple[ReservationLine, ...]
+
+
+@dataclass(frozen=True)
+class CommitReservation:
+    """Turn an order's reservation into a sale."""
+
+    order_id: str
+
+
+@dataclass(frozen=True)
+class ReleaseReservation:
+    """Return an order's reserved units to available stock."""
+
+    order_id: str

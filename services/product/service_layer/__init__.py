@@ -1,0 +1,1 @@
+"""The product service's use cases, one async handler per command."""

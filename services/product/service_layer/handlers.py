@@ -1,0 +1,339 @@
+"""The product service's use cases: catalog writes and reads, and inventory reservations."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from services.common.auth import Caller, Role
+from services.common.errors import (
+    Aborted,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+)
+from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
+from services.product.domain.commands import (
+    BatchGetProducts,
+    CommitReservation,
+    CreateProduct,
+    GetProduct,
+    ReleaseReservation,
+    ReserveInventory,
+    SearchPage,
+    SearchProducts,
+)
+from services.product.domain.model import (
+    AttributeValue,
+    Inventory,
+    PricedItem,
+    Product,
+    ProductState,
+    Reservation,
+    ReservationLine,
+    ReservationState,
+)
+from services.product.service_layer import validation
+from services.product.service_layer.ports import (
+    HoldOutcome,
+    ProductRepository,
+    ReservationStore,
+    StockStore,
+)
+
+log = structlog.get_logger("product")
+
+type Clock = Callable[[], datetime]
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+def utc_now() -> datetime:
+    """The current time, in milliseconds as MongoDB stores it."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _product_not_found(product_id: str) -> NotFound:
+    return NotFound(
+        "no such product", reason="PRODUCT_NOT_FOUND", metadata={"product_id": product_id}
+    )
+
+
+async def create_product(
+    command: CreateProduct, caller: Caller, products: ProductRepository, *, clock: Clock = utc_now
+) -> Product:
+    """Create a listing owned by the caller, who must be a seller or an admin."""
+    caller.require_any_role(Role.SELLER, Role.ADMIN)
+    validation.validate_create_product(command)
+    assert command.list_price is not None  # the validation refuses a missing list price
+    attributes: dict[str, AttributeValue] = {
+        name: value for name, value in command.attributes.items() if value is not None
+    }
+    now = clock()
+    product = Product(
+        product_id=str(uuid.uuid4()),
+        seller_id=caller.user_id,
+        title=command.title.strip(),
+        description=command.description,
+        category=command.category,
+        subcategory=command.subcategory,
+        attributes=attributes,
+        list_price=command.list_price,
+        sale_price=command.sale_price,
+        inventory=Inventory(on_hand=command.initial_stock),
+        state=ProductState.PUBLISHED if command.publish else ProductState.DRAFT,
+        image_urls=command.image_urls,
+        create_time=now,
+        update_time=now,
+    )
+    await products.add(product)
+    log.info("product_created", product_id=product.product_id, state=product.state.value)
+    return product
+
+
+async def get_product(command: GetProduct, products: ProductRepository) -> Product:
+    """The product, if the viewer may see it; others get NOT_FOUND, not a hint it exists."""
+    validation.validate_product_id(command.product_id)
+    product = await products.get(command.product_id)
+    viewer = command.viewer
+    if product is None or not product.visible_to(viewer.user_id, is_admin=viewer.is_admin):
+        raise _product_not_found(command.product_id)
+    return product
+
+
+async def batch_get_products(
+    command: BatchGetProducts, products: ProductRepository
+) -> list[Product]:
+    """The products the viewer may see, in the order asked; the others are left out."""
+    validation.validate_batch_get(command)
+    found = await products.get_many(list(dict.fromkeys(command.product_ids)))
+    viewer = command.viewer
+    return [
+        product
+        for product_id in command.product_ids
+        if (product := found.get(product_id)) is not None
+        and product.visible_to(viewer.user_id, is_admin=viewer.is_admin)
+    ]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """A page of search results and the token of the next page ("" on the last)."""
+
+    page: SearchPage
+    next_page_token: str
+
+
+def _bad_page_token() -> InvalidArgument:
+    return InvalidArgument(
+        [FieldViolation("page_token", "does not belong to a search with these filters")]
+    )
+
+
+async def search_products(command: SearchProducts, products: ProductRepository) -> SearchResult:
+    """Search published products; tokens carry an offset and a fingerprint of the filters."""
+    limit = clamp_page_size(command.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+    search = validation.validate_search(command)
+    fingerprint = hashlib.sha256(json.dumps(asdict(search), sort_keys=True).encode()).hexdigest()[
+        :16
+    ]
+    offset = 0
+    position = decode_page_token(command.page_token)
+    if position is not None:
+        raw_offset = position.get("o")
+        if position.get("f") != fingerprint or not isinstance(raw_offset, int) or raw_offset < 0:
+            raise _bad_page_token()
+        offset = raw_offset
+    page = await products.search(search, offset=offset, limit=limit)
+    end = offset + len(page.products)
+    more = bool(page.products) and end < page.total_size
+    token = encode_page_token({"o": end, "f": fingerprint}) if more else ""
+    return SearchResult(page, token)
+
+
+async def reserve_inventory(
+    command: ReserveInventory,
+    reservations: ReservationStore,
+    stock: StockStore,
+    products: ProductRepository,
+    *,
+    wait_seconds: float = 5.0,
+    lease_seconds: float = 30.0,
+) -> Reservation:
+    """Hold every line for the order or none; a repeated order id gets the first result.
+
+    The reservation document keyed by order id is claimed first, so of two concurrent calls
+    for one order only one reserves; the other waits for its outcome. Each product holds at
+    most one hold per order, so a retry after a crash never reserves twice.
+    """
+    validation.validate_reserve(command)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        existing = await reservations.claim(
+            command.order_id, command.lines, lease_seconds=lease_seconds
+        )
+        if existing is None:
+            return await _reserve_claimed(command, reservations, stock, products)
+        _check_same_request(existing, command)
+        if existing.state is ReservationState.PENDING:
+            if await reservations.take_over(command.order_id, lease_seconds=lease_seconds):
+                log.warning("reservation_taken_over", order_id=command.order_id)
+                return await _reserve_claimed(command, reservations, stock, products)
+            if time.monotonic() >= deadline:
+                raise Aborted(
+                    "another call is reserving stock for this order; retry",
+                    reason="RESERVATION_IN_PROGRESS",
+                    metadata={"order_id": command.order_id},
+                )
+            await asyncio.sleep(0.02)
+            continue  # the claim is retried: the other call may have given up on the order
+        if existing.state in (ReservationState.RELEASING, ReservationState.RELEASED):
+            raise FailedPrecondition(
+                "this order's reservation was released",
+                reason="RESERVATION_RELEASED",
+                metadata={"order_id": command.order_id},
+            )
+        return existing
+
+
+def _check_same_request(existing: Reservation, command: ReserveInventory) -> None:
+    if not existing.same_request(command.lines):
+        raise FailedPrecondition(
+            "this order id already reserved different items",
+            reason="RESERVATION_MISMATCH",
+            metadata={"order_id": command.order_id},
+        )
+
+
+async def _reserve_claimed(
+    command: ReserveInventory,
+    reservations: ReservationStore,
+    stock: StockStore,
+    products: ProductRepository,
+) -> Reservation:
+    order_id = command.order_id
+    held: list[str] = []
+    items: list[PricedItem] = []
+    try:
+        # Refuse unknown products before moving any stock, so the common error touches nothing.
+        known = await products.get_many([line.product_id for line in command.lines])
+        for line in command.lines:
+            product = known.get(line.product_id)
+            if product is None or not product.is_published:
+                raise _product_not_found(line.product_id)
+        for line in command.lines:
+            result = await stock.hold(line.product_id, order_id, line.quantity)
+            if result.outcome is HoldOutcome.NOT_FOUND or result.product is None:
+                raise _product_not_found(line.product_id)
+            if result.outcome is HoldOutcome.OUT_OF_STOCK:
+                raise FailedPrecondition(
+                    "not enough stock for this product",
+                    reason="OUT_OF_STOCK",
+                    metadata={"product_id": line.product_id},
+                )
+            held.append(line.product_id)
+            items.append(_priced(result.product, line))
+        await reservations.mark_reserved(order_id, items)
+    except BaseException:
+        # Undo on every failure, cancellation included: an order holds all its items or none.
+        for product_id in reversed(held):
+            await stock.unhold(product_id, order_id)
+        await reservations.abandon(order_id)
+        raise
+    log.info("inventory_reserved", order_id=order_id, items=len(items))
+    return Reservation(order_id, ReservationState.RESERVED, command.lines, tuple(items))
+
+
+def _priced(product: Product, line: ReservationLine) -> PricedItem:
+    return PricedItem(
+        product_id=product.product_id,
+        seller_id=product.seller_id,
+        title=product.title,
+        quantity=line.quantity,
+        unit_price=product.effective_price,
+    )
+
+
+async def commit_reservation(
+    command: CommitReservation, reservations: ReservationStore, stock: StockStore
+) -> None:
+    """Sell the order's held units; repeating a commit is harmless, a released order refused."""
+    validation.validate_order_id(command.order_id)
+    order_id = command.order_id
+    reservation = await reservations.transition(
+        order_id,
+        from_states=(ReservationState.RESERVED, ReservationState.COMMITTING),
+        to_state=ReservationState.COMMITTING,
+    )
+    if reservation is None:
+        current = await reservations.get(order_id)
+        if current is None:
+            raise NotFound(
+                "no reservation for this order",
+                reason="RESERVATION_NOT_FOUND",
+                metadata={"order_id": order_id},
+            )
+        if current.state is ReservationState.COMMITTED:
+            return
+        if current.state in (ReservationState.RELEASING, ReservationState.RELEASED):
+            raise FailedPrecondition(
+                "this order's reservation was released",
+                reason="RESERVATION_RELEASED",
+                metadata={"order_id": order_id},
+            )
+        raise _in_progress(order_id)
+    for line in reservation.lines:
+        await stock.sell_hold(line.product_id, order_id)
+    await reservations.transition(
+        order_id, from_states=(ReservationState.COMMITTING,), to_state=ReservationState.COMMITTED
+    )
+    log.info("reservation_committed", order_id=order_id)
+
+
+async def release_reservation(
+    command: ReleaseReservation, reservations: ReservationStore, stock: StockStore
+) -> None:
+    """Return the order's held units; unknown orders and repeats are no-ops, sold ones refused."""
+    validation.validate_order_id(command.order_id)
+    order_id = command.order_id
+    reservation = await reservations.transition(
+        order_id,
+        from_states=(ReservationState.RESERVED, ReservationState.RELEASING),
+        to_state=ReservationState.RELEASING,
+    )
+    if reservation is None:
+        current = await reservations.get(order_id)
+        if current is None or current.state is ReservationState.RELEASED:
+            return
+        if current.state in (ReservationState.COMMITTING, ReservationState.COMMITTED):
+            raise FailedPrecondition(
+                "this order's reservation was already committed",
+                reason="RESERVATION_COMMITTED",
+                metadata={"order_id": order_id},
+            )
+        raise _in_progress(order_id)
+    for line in reservation.lines:
+        await stock.unhold(line.product_id, order_id)
+    await reservations.transition(
+        order_id, from_states=(ReservationState.RELEASING,), to_state=ReservationState.RELEASED
+    )
+    log.info("reservation_released", order_id=order_id)
+
+
+def _in_progress(order_id: str) -> Aborted:
+    return Aborted(
+        "the order's reservation is still being made; retry",
+        reason="RESERVATION_IN_PROGRESS",
+        metadata={"order_id": order_id},
+    )

@@ -1,0 +1,224 @@
+"""The checkout saga's failure paths, with in-memory fakes of its ports."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+import pytest
+
+from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, Unavailable
+from services.common.money import Money
+from services.order.adapters.inventory import PricedLine
+from services.order.adapters.payments import SandboxGateway
+from services.order.domain.commands import OrderCursor, PlaceOrder
+from services.order.domain.idempotency import IdempotencyRecord, KeyState, StoredError
+from services.order.domain.model import Order, OrderLine, OrderStatus, ShippingAddress
+from services.order.mappers import ProtoOrderCodec
+from services.order.service_layer.handlers import Checkout
+
+
+@dataclass
+class Store:
+    orders: dict[uuid.UUID, Order] = field(default_factory=dict)
+    keys: dict[tuple[uuid.UUID, str], IdempotencyRecord] = field(default_factory=dict)
+
+
+class FakeOrders:
+    def __init__(self, store: Store, *, fail_save: bool) -> None:
+        self._store, self._fail_save = store, fail_save
+
+    async def add(self, order: Order) -> None:
+        self._store.orders[order.order_id] = order
+        order.mark_saved()
+
+    async def save(self, order: Order) -> None:
+        if self._fail_save and order.status is not OrderStatus.CANCELLED:
+            raise ConnectionError("database went away")
+        self._store.orders[order.order_id] = order
+        order.mark_saved()
+
+    async def get(self, order_id: uuid.UUID, *, for_update: bool = False) -> Order | None:
+        return self._store.orders.get(order_id)
+
+    async def list_for_buyer(
+        self,
+        buyer_id: uuid.UUID,
+        *,
+        limit: int,
+        after: OrderCursor | None,
+        status: OrderStatus | None,
+    ) -> list[Order]:
+        return []
+
+
+class FakeKeys:
+    def __init__(self, store: Store) -> None:
+        self._keys = store.keys
+
+    async def claim(
+        self, buyer_id: uuid.UUID, key: str, fingerprint: bytes
+    ) -> IdempotencyRecord | None:
+        if (buyer_id, key) in self._keys:
+            return self._keys[buyer_id, key]
+        self._keys[buyer_id, key] = IdempotencyRecord(fingerprint, KeyState.IN_PROGRESS)
+        return None
+
+    async def get(self, buyer_id: uuid.UUID, key: str) -> IdempotencyRecord | None:
+        return self._keys.get((buyer_id, key))
+
+    async def attach_order(self, buyer_id: uuid.UUID, key: str, order_id: uuid.UUID) -> None:
+        pass
+
+    async def complete(self, buyer_id: uuid.UUID, key: str, response: bytes) -> None:
+        old = self._keys[buyer_id, key]
+        self._keys[buyer_id, key] = IdempotencyRecord(
+            old.request_fingerprint, KeyState.COMPLETED, response=response
+        )
+
+    async def fail(self, buyer_id: uuid.UUID, key: str, error: StoredError) -> None:
+        old = self._keys[buyer_id, key]
+        self._keys[buyer_id, key] = IdempotencyRecord(
+            old.request_fingerprint, KeyState.COMPLETED, error=error
+        )
+
+    async def release(self, buyer_id: uuid.UUID, key: str) -> None:
+        self._keys.pop((buyer_id, key), None)
+
+
+class FakeUnitOfWork:
+    def __init__(self, store: Store, *, fail_save: bool = False) -> None:
+        self.orders = FakeOrders(store, fail_save=fail_save)
+        self.idempotency = FakeKeys(store)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        pass
+
+    async def commit(self) -> None:
+        pass
+
+
+@dataclass
+class FakeInventory:
+    refuse_with: Exception | None = None
+    reserved: set[uuid.UUID] = field(default_factory=set)
+    committed: set[uuid.UUID] = field(default_factory=set)
+
+    async def reserve(self, order_id: uuid.UUID, lines: Sequence[OrderLine]) -> list[PricedLine]:
+        if self.refuse_with is not None:
+            raise self.refuse_with
+        self.reserved.add(order_id)
+        return [
+            PricedLine(line.product_id, "s-1", "Lamp", line.quantity, Money(1000, "EUR"))
+            for line in lines
+        ]
+
+    async def commit(self, order_id: uuid.UUID) -> None:
+        self.committed.add(order_id)
+
+    async def release(self, order_id: uuid.UUID) -> None:
+        self.reserved.discard(order_id)
+
+
+def command(token: str = "tok_visa") -> PlaceOrder:
+    return PlaceOrder(
+        buyer_id=uuid.uuid4(),
+        idempotency_key="k",
+        request_fingerprint=b"f",
+        lines=(OrderLine("p-1", 2),),
+        shipping_address=ShippingAddress("Ada", "1 Main St", "Berlin", "DE"),
+        payment_method_token=token,
+    )
+
+
+def checkout(
+    store: Store, inventory: FakeInventory, *, fail_save: bool = False
+) -> tuple[Checkout, SandboxGateway]:
+    gateway = SandboxGateway(latency_seconds=0, timeout_seconds=1)
+    return (
+        Checkout(
+            uow=lambda: FakeUnitOfWork(store, fail_save=fail_save),
+            inventory=inventory,
+            payments=gateway,
+            codec=ProtoOrderCodec(),
+        ),
+        gateway,
+    )
+
+
+async def test_a_stored_out_of_stock_error_is_replayed_as_the_same_error() -> None:
+    store = Store()
+    refusal = FailedPrecondition("sold out", reason="OUT_OF_STOCK", metadata={"product_id": "p-1"})
+    saga, _ = checkout(store, FakeInventory(refuse_with=refusal))
+    placing = command()
+    with pytest.raises(FailedPrecondition) as first:
+        await saga.place_order(placing, wait_seconds=1)
+    with pytest.raises(FailedPrecondition) as again:
+        await saga.place_order(placing, wait_seconds=1)
+    assert (again.value.reason, again.value.metadata) == ("OUT_OF_STOCK", {"product_id": "p-1"})
+    assert again.value.message == first.value.message
+    assert store.orders == {}
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        Unavailable("down", reason="INVENTORY_UNAVAILABLE"),
+        InvalidArgument([]),
+    ],
+)
+async def test_a_refusal_that_is_not_the_buyers_outcome_gives_the_key_back(
+    refusal: Exception,
+) -> None:
+    store = Store()
+    saga, _ = checkout(store, FakeInventory(refuse_with=refusal))
+    with pytest.raises(type(refusal)):
+        await saga.place_order(command(), wait_seconds=1)
+    assert store.keys == {}
+    assert store.orders == {}
+
+
+async def test_a_crash_before_the_charge_cancels_the_order_and_frees_stock_and_key() -> None:
+    store = Store()
+    inventory = FakeInventory()
+    saga, gateway = checkout(store, inventory)
+
+    async def broken_authorize(*args: object) -> None:
+        raise RuntimeError("a bug in the gateway client")
+
+    gateway.authorize = broken_authorize  # type: ignore[assignment,method-assign]
+    with pytest.raises(RuntimeError):
+        await saga.place_order(command(), wait_seconds=1)
+    [order] = store.orders.values()
+    assert order.status is OrderStatus.CANCELLED
+    assert inventory.reserved == set()
+    assert store.keys == {}
+    assert gateway.charges == []
+
+
+async def test_a_crash_after_the_charge_keeps_the_key_so_no_retry_charges_again() -> None:
+    store = Store()
+    inventory = FakeInventory()
+    saga, gateway = checkout(store, inventory, fail_save=True)
+    placing = command()
+    with pytest.raises(ConnectionError):
+        await saga.place_order(placing, wait_seconds=1)
+    assert len(gateway.captured()) == 1
+    [record] = store.keys.values()
+    assert record.state is KeyState.IN_PROGRESS
+    saga.poll_seconds = 0.01
+    with pytest.raises(Aborted) as retried:
+        await saga.place_order(placing, wait_seconds=0.05)
+    assert retried.value.reason == "REQUEST_IN_PROGRESS"
+    assert len(gateway.captured()) == 1

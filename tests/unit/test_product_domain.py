@@ -1,0 +1,212 @@
+"""The product domain and its validation rules, without I/O."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from marketplace.product.v1 import product_service_pb2
+
+from services.common.auth import Caller, Role
+from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.money import Money
+from services.product import mappers
+from services.product.demo_catalog import demo_products
+from services.product.domain.commands import (
+    CreateProduct,
+    SearchFilter,
+    SearchPage,
+    SearchProducts,
+    SortOrder,
+)
+from services.product.domain.model import (
+    Inventory,
+    Product,
+    ProductState,
+    Reservation,
+    ReservationLine,
+    ReservationState,
+)
+from services.product.service_layer import handlers, validation
+
+
+def command(**fields: Any) -> CreateProduct:
+    values: dict[str, Any] = {
+        "title": "Linen shirt",
+        "description": "",
+        "category": "apparel",
+        "subcategory": "",
+        "attributes": {},
+        "list_price": Money(4000, "USD"),
+        "sale_price": None,
+        "initial_stock": 0,
+        "image_urls": (),
+        "publish": False,
+    }
+    values.update(fields)
+    return CreateProduct(**values)
+
+
+def violated(create: CreateProduct) -> list[str]:
+    with pytest.raises(InvalidArgument) as error:
+        validation.validate_create_product(create)
+    return [v.field for v in error.value.violations]
+
+
+class MemoryProducts:
+    """Just enough of a repository for handlers that only add or search."""
+
+    def __init__(self) -> None:
+        self.added: list[Product] = []
+        self.searched: list[tuple[SearchFilter, int, int]] = []
+
+    async def add(self, product: Product) -> None:
+        self.added.append(product)
+
+    async def get(self, product_id: str) -> Product | None:
+        return next((p for p in self.added if p.product_id == product_id), None)
+
+    async def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
+        return {p.product_id: p for p in self.added if p.product_id in product_ids}
+
+    async def search(self, search: SearchFilter, *, offset: int, limit: int) -> SearchPage:
+        self.searched.append((search, offset, limit))
+        return SearchPage(
+            products=tuple(self.added[offset : offset + limit]), total_size=len(self.added)
+        )
+
+
+def test_the_effective_price_is_the_sale_price_when_set() -> None:
+    product = Product(
+        product_id="p",
+        seller_id="s",
+        title="t",
+        description="",
+        category="c",
+        subcategory="",
+        attributes={},
+        list_price=Money(1000, "USD"),
+        sale_price=None,
+        inventory=Inventory(on_hand=3, reserved=1),
+        state=ProductState.DRAFT,
+        image_urls=(),
+        create_time=handlers.utc_now(),
+        update_time=handlers.utc_now(),
+    )
+    assert product.effective_price == Money(1000, "USD")
+    assert replace(product, sale_price=Money(800, "USD")).effective_price == Money(800, "USD")
+    assert product.inventory.available == 2
+    assert product.visible_to("s", is_admin=False)
+    assert product.visible_to(None, is_admin=True)
+    assert not product.visible_to("someone", is_admin=False)
+    assert not product.visible_to(None, is_admin=False)
+    assert replace(product, state=ProductState.PUBLISHED).visible_to(None, is_admin=False)
+
+
+def test_a_reservation_recognises_the_same_request_in_any_order() -> None:
+    lines = (ReservationLine("a", 1), ReservationLine("b", 2))
+    reservation = Reservation("o", ReservationState.RESERVED, lines)
+    assert reservation.same_request(tuple(reversed(lines)))
+    assert not reservation.same_request((ReservationLine("a", 1),))
+    assert not reservation.same_request((ReservationLine("a", 1), ReservationLine("b", 3)))
+
+
+def test_a_valid_product_passes() -> None:
+    validation.validate_create_product(
+        command(
+            subcategory="shirts",
+            sale_price=Money(3500, "USD"),
+            attributes={"colour": "white", "weight_g": 180.0, "organic": True},
+            image_urls=("https://img.example.com/shirt.jpg",),
+            initial_stock=1_000_000,
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"title": ""}, "product.title"),
+        ({"category": "Apparel"}, "product.category"),
+        ({"category": "a--b"}, "product.category"),
+        ({"subcategory": "b-"}, "product.subcategory"),
+        ({"list_price": None}, "product.list_price"),
+        ({"sale_price": Money(4000, "USD")}, "product.sale_price"),
+        ({"sale_price": Money(100, "EUR")}, "product.sale_price"),
+        ({"initial_stock": -1}, "product.initial_stock"),
+        ({"attributes": {"x": float("nan")}}, "product.attributes[x]"),
+        ({"attributes": {"9lives": "yes"}}, "product.attributes[9lives]"),
+        ({"image_urls": ("ftp://img.example.com/a.jpg",)}, "product.image_urls[0]"),
+        ({"image_urls": ("https:///no-host",)}, "product.image_urls[0]"),
+    ],
+)
+def test_each_invalid_field_is_named(fields: dict[str, Any], field: str) -> None:
+    assert field in violated(command(**fields))
+
+
+def test_the_sort_order_follows_the_query() -> None:
+    assert validation.validate_search(SearchProducts()).sort_order is SortOrder.NEWEST
+    assert (
+        validation.validate_search(SearchProducts(query="lamp")).sort_order is SortOrder.RELEVANCE
+    )
+    relevance_without_query = SearchProducts(sort_order=SortOrder.RELEVANCE)
+    assert validation.validate_search(relevance_without_query).sort_order is SortOrder.NEWEST
+    priced = SearchProducts(query="lamp", sort_order=SortOrder.PRICE_ASCENDING)
+    assert validation.validate_search(priced).sort_order is SortOrder.PRICE_ASCENDING
+    spaced = validation.validate_search(SearchProducts(query="  desk   lamp "))
+    assert spaced.query == "desk lamp"
+
+
+async def test_customers_may_not_create_products() -> None:
+    repository = MemoryProducts()
+    customer = Caller(str(uuid.uuid4()), frozenset({Role.CUSTOMER}))
+    with pytest.raises(PermissionDenied):
+        await handlers.create_product(command(title=""), customer, repository)
+    assert repository.added == []
+    seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}))
+    created = await handlers.create_product(command(publish=True), seller, repository)
+    assert created.seller_id == seller.user_id and created.state is ProductState.PUBLISHED
+
+
+async def test_page_tokens_carry_the_offset_and_bind_the_filters() -> None:
+    repository = MemoryProducts()
+    seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}))
+    for _ in range(5):
+        await handlers.create_product(command(publish=True), seller, repository)
+
+    first = await handlers.search_products(
+        SearchProducts(category="apparel", page_size=2), repository
+    )
+    second = await handlers.search_products(
+        SearchProducts(category="apparel", page_size=2, page_token=first.next_page_token),
+        repository,
+    )
+    assert [offset for _, offset, _ in repository.searched] == [0, 2]
+    assert second.next_page_token
+    last = await handlers.search_products(
+        SearchProducts(category="apparel", page_size=2, page_token=second.next_page_token),
+        repository,
+    )
+    assert len(last.page.products) == 1 and last.next_page_token == ""
+    with pytest.raises(InvalidArgument):
+        await handlers.search_products(
+            SearchProducts(category="other", page_token=first.next_page_token), repository
+        )
+
+
+def test_the_demo_catalog_is_valid_and_varied() -> None:
+    catalog = demo_products()
+    assert catalog == demo_products()  # deterministic
+    assert len(catalog) >= 60
+    assert len({p.category for p in catalog}) >= 6
+    assert all(p.subcategory and p.attributes for p in catalog)
+    assert all(0 <= p.initial_stock <= 200 for p in catalog)
+    assert any(p.initial_stock == 0 for p in catalog)
+    assert any(p.HasField("sale_price") for p in catalog)
+    assert len({p.title for p in catalog}) == len(catalog)
+    for message in catalog:
+        request = product_service_pb2.CreateProductRequest(product=message, publish=True)
+        validation.validate_create_product(mappers.create_product_command(request))
