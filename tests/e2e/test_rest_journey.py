@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -9,6 +10,7 @@ import httpx
 import jwt
 
 from services.devmesh.mesh import Mesh
+from services.user.adapters.signing import KeyRing, SigningKey
 from tests.e2e.conftest import (
     DEMO_PASSWORD,
     Account,
@@ -219,13 +221,29 @@ def test_missing_and_forged_tokens_are_rejected_at_the_edge(edge: httpx.Client) 
     missing = edge.get("/v1/orders")
     assert missing.status_code == 401
     assert missing.json()["message"]
-    forged_token = jwt.encode(
-        {"sub": str(uuid.uuid4()), "roles": ["admin"], "iss": "marketplace", "aud": "marketplace"},
-        "not-the-key",
-        algorithm="HS256",
+    claims = {
+        "sub": str(uuid.uuid4()),
+        "roles": ["admin"],
+        "iss": "marketplace",
+        "aud": "marketplace",
+    }
+    # Signed by an attacker's own key but naming the real key id.
+    real_kid = edge.get("/.well-known/jwks.json").json()["keys"][0]["kid"]
+    forged_token = KeyRing(SigningKey.generate()).sign(
+        claims, ttl_seconds=300, issuer="marketplace", audience="marketplace"
     )
-    forged = edge.get("/v1/orders", headers={"Authorization": f"Bearer {forged_token}"})
+    _, payload, signature = forged_token.split(".")
+    forged_header = jwt.utils.base64url_encode(
+        json.dumps({"alg": "EdDSA", "typ": "JWT", "kid": real_kid}).encode()
+    ).decode()
+    forged = edge.get(
+        "/v1/orders",
+        headers={"Authorization": f"Bearer {forged_header}.{payload}.{signature}"},
+    )
     assert forged.status_code == 401
+    hmac_token = jwt.encode(claims, "a-guessed-shared-secret-of-32-bytes!", algorithm="HS256")
+    hmac_forged = edge.get("/v1/orders", headers={"Authorization": f"Bearer {hmac_token}"})
+    assert hmac_forged.status_code == 401
     garbage = edge.get("/v1/users/me", headers={"Authorization": "Bearer abc.def.ghi"})
     assert garbage.status_code == 401
 
