@@ -42,6 +42,8 @@ class MeshOptions:
     rate_limit_per_second: int = 250
     payment_latency_ms: int = 150
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # (gRPC port, ops port) per service; 0 or a busy port means any free port.
+    service_ports: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -135,7 +137,14 @@ class Mesh:
     def _plan_services(self, users_db: str, orders_db: str) -> None:
         internal_secret = secrets.token_urlsafe(32)
         signing_key = SigningKey.generate().to_pem()
-        ports = {name: (free_port(), free_port()) for name in SERVICE_NAMES}
+        preferred = self.options.service_ports
+        ports = {
+            name: (
+                port_or_free(preferred.get(name, (0, 0))[0]),
+                port_or_free(preferred.get(name, (0, 0))[1]),
+            )
+            for name in SERVICE_NAMES
+        }
         jwks_url = f"http://127.0.0.1:{ports['user'][1]}/.well-known/jwks.json"
         specific = {
             "user": {
@@ -252,6 +261,17 @@ def http_status(url: str) -> int:
         return 0
 
 
+# Well-known local ports, so the README's grpcurl commands work as written.
+DEV_SERVICE_PORTS = {"user": (50051, 9464), "product": (50052, 9465), "order": (50053, 9466)}
+
+
+def port_or_free(preferred: int) -> int:
+    """`preferred` when nothing listens there, else any free port."""
+    if preferred and not processes.tcp_ready(preferred):
+        return preferred
+    return free_port()
+
+
 def options_from_environment(state_dir: Path) -> MeshOptions:
     """MeshOptions from MARKETPLACE_* variables, as documented in the README."""
     env = os.environ
@@ -262,6 +282,7 @@ def options_from_environment(state_dir: Path) -> MeshOptions:
         postgres_url=env.get("MARKETPLACE_POSTGRES_URL") or None,
         mongo_url=env.get("MARKETPLACE_MONGO_URL") or None,
         redis_url=env.get("MARKETPLACE_REDIS_URL") or None,
+        service_ports=DEV_SERVICE_PORTS,
     )
 
 
