@@ -198,3 +198,10 @@ def up(session: nox.Session) -> None:
     _sync(session, "mesh")
     # Ctrl-C reaches the runner too; give it time to stop every server in order.
     session.run("python", "-m", "services.devmesh", *session.posargs, interrupt_timeout=60)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Throughput and latency of the running mesh: direct gRPC, the REST edge, a checkout."""
+    _sync(session, "mesh")
+    session.run("python", "-m", "services.devmesh.bench", *session.posargs)
