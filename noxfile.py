@@ -166,6 +166,11 @@ def lint(session: nox.Session) -> None:
         if (Path(tmp) / "envoy.yaml").read_text() != K8S_EDGE.read_text():
             session.error("k8s/envoy/envoy.yaml is stale; run `nox -s gen` and commit.")
     session.run("python", "-m", "services.devmesh.envoy_check")
+    manifests = sorted(
+        str(p) for p in (ROOT / "k8s").glob("*.yaml") if p.name != "kustomization.yaml"
+    )
+    session.run("kubernetes-validate", "--strict", "--quiet", *manifests)
+    session.run("hadolint", "Dockerfile")
 
 
 def _buf_breaking(session: nox.Session) -> None:
