@@ -7,6 +7,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.type import money_pb2 as _money_pb2
 from marketplace.order.v1 import order_pb2 as _order_pb2
 import builtins as _builtins
 import sys
@@ -37,6 +38,10 @@ class _OrderEventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OrderE
     """Every item reached the buyer."""
     ORDER_EVENT_TYPE_REFUNDED: _OrderEventType.ValueType  # 5
     """Some or all of the payment was refunded."""
+    ORDER_EVENT_TYPE_FULFILLING: _OrderEventType.ValueType  # 6
+    """A seller shipped their items while other sellers' items are still to ship."""
+    ORDER_EVENT_TYPE_SHIPPED: _OrderEventType.ValueType  # 7
+    """Every item of the order left its seller."""
 
 class OrderEventType(_OrderEventType, metaclass=_OrderEventTypeEnumTypeWrapper):
     """OrderEventType names what happened to an order."""
@@ -53,6 +58,10 @@ ORDER_EVENT_TYPE_DELIVERED: OrderEventType.ValueType  # 4
 """Every item reached the buyer."""
 ORDER_EVENT_TYPE_REFUNDED: OrderEventType.ValueType  # 5
 """Some or all of the payment was refunded."""
+ORDER_EVENT_TYPE_FULFILLING: OrderEventType.ValueType  # 6
+"""A seller shipped their items while other sellers' items are still to ship."""
+ORDER_EVENT_TYPE_SHIPPED: OrderEventType.ValueType  # 7
+"""Every item of the order left its seller."""
 Global___OrderEventType: _TypeAlias = OrderEventType  # noqa: Y015
 
 @_typing.final
@@ -67,10 +76,19 @@ class OrderEvent(_message.Message):
     EVENT_TYPE_FIELD_NUMBER: _builtins.int
     OCCUR_TIME_FIELD_NUMBER: _builtins.int
     ORDER_FIELD_NUMBER: _builtins.int
+    PREVIOUS_STATUS_FIELD_NUMBER: _builtins.int
+    RESTOCK_REQUIRED_FIELD_NUMBER: _builtins.int
+    REFUND_AMOUNT_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """A unique identifier of the event, for deduplication."""
     event_type: Global___OrderEventType.ValueType
     """What happened."""
+    previous_status: _order_pb2.OrderStatus.ValueType
+    """The status before the change; unspecified for ORDER_EVENT_TYPE_PLACED."""
+    restock_required: _builtins.bool
+    """Set on a cancellation after the stock was sold (committed): the order's units must go
+    back to available stock. Consumers that keep stock add them back once per event_id.
+    """
     @_builtins.property
     def occur_time(self) -> _timestamp_pb2.Timestamp:
         """When it happened."""
@@ -79,6 +97,10 @@ class OrderEvent(_message.Message):
     def order(self) -> _order_pb2.Order:
         """The order as it was right after the change."""
 
+    @_builtins.property
+    def refund_amount(self) -> _money_pb2.Money:
+        """On ORDER_EVENT_TYPE_REFUNDED, the amount this refund returned."""
+
     def __init__(
         self,
         *,
@@ -86,10 +108,13 @@ class OrderEvent(_message.Message):
         event_type: Global___OrderEventType.ValueType = ...,
         occur_time: _timestamp_pb2.Timestamp | None = ...,
         order: _order_pb2.Order | None = ...,
+        previous_status: _order_pb2.OrderStatus.ValueType = ...,
+        restock_required: _builtins.bool = ...,
+        refund_amount: _money_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time", "order", b"order"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time", "order", b"order", "refund_amount", b"refund_amount"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "event_type", b"event_type", "occur_time", b"occur_time", "order", b"order"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "event_type", b"event_type", "occur_time", b"occur_time", "order", b"order", "previous_status", b"previous_status", "refund_amount", b"refund_amount", "restock_required", b"restock_required"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
