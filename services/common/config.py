@@ -43,6 +43,11 @@ class ServiceSettings(BaseSettings):
     internal_secret: SecretStr = SecretStr(DEV_INTERNAL_SECRET)
     # The deadline of calls to other services, in seconds.
     rpc_timeout_seconds: float = 5.0
+    # Outside Kubernetes, instances register in Consul (e.g. "http://127.0.0.1:8500");
+    # unset means no registry (Kubernetes Services do that job).
+    consul_url: str | None = None
+    # The address other hosts reach this instance at, as registered in Consul.
+    advertise_address: str = "127.0.0.1"
 
     @property
     def dev_mode(self) -> bool:

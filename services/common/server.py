@@ -30,6 +30,7 @@ from services.common.interceptors import (
     RequestLoggingInterceptor,
 )
 from services.common.metrics import GrpcMetrics
+from services.common.registry import ConsulRegistration
 
 log = structlog.get_logger("server")
 
@@ -119,9 +120,21 @@ async def running_server(
     )
     await running.set_serving(True)
     log.info("serving", grpc_port=grpc_port, ops_port=running.ops_port)
+    registration = None
+    if settings.consul_url:
+        registration = ConsulRegistration(
+            settings.consul_url,
+            name=app.name,
+            address=settings.advertise_address,
+            port=grpc_port,
+            health_service=app.service_names[0],
+        )
+        await registration.register()
     try:
         yield running
     finally:
+        if registration is not None:
+            await registration.deregister()
         await running.set_serving(False)
         log.info("not_serving", notice_seconds=settings.shutdown_notice_seconds)
         await asyncio.sleep(settings.shutdown_notice_seconds)
