@@ -128,7 +128,7 @@ async def build_app(
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
         )
         servicer = UserServicer(deps)
-        internal_servicer = UserInternalServicer()
+        internal_servicer = UserInternalServicer(deps)
         yield ServiceApp(
             name="user",
             servicers=[

@@ -11,6 +11,7 @@ from marketplace.user.v1 import user_pb2, user_service_pb2
 
 from services.common.auth import Caller, Role
 from services.user.domain import commands
+from services.user.domain.addresses import Address, AddressFields
 from services.user.domain.model import User, UserState
 
 _ROLES = {
@@ -105,3 +106,58 @@ def _peer_ip(peer: str | None) -> str | None:
     if kind == "ipv6":
         return _ip(rest.rpartition(":")[0].strip("[]"))
     return None
+
+
+def address_fields(address: user_pb2.Address) -> AddressFields:
+    """The writable fields of an Address message."""
+    return AddressFields(
+        recipient_name=address.recipient_name,
+        line1=address.line1,
+        line2=address.line2,
+        city=address.city,
+        region=address.region,
+        postal_code=address.postal_code,
+        country_code=address.country_code,
+        phone_number=address.phone_number,
+        is_default_shipping=address.is_default_shipping,
+    )
+
+
+def address_to_proto(address: Address) -> user_pb2.Address:
+    """The Address message of an address-book entry."""
+    f = address.fields
+    return user_pb2.Address(
+        address_id=str(address.id),
+        user_id=str(address.user_id),
+        recipient_name=f.recipient_name,
+        line1=f.line1,
+        line2=f.line2,
+        city=f.city,
+        region=f.region,
+        postal_code=f.postal_code,
+        country_code=f.country_code,
+        phone_number=f.phone_number,
+        is_default_shipping=f.is_default_shipping,
+    )
+
+
+def create_address_command(
+    request: user_service_pb2.CreateAddressRequest, caller: Caller
+) -> commands.CreateAddress:
+    """The CreateAddress command of a request by `caller`."""
+    return commands.CreateAddress(
+        caller=caller, user_id=request.user_id, fields=address_fields(request.address)
+    )
+
+
+def update_address_command(
+    request: user_service_pb2.UpdateAddressRequest, caller: Caller
+) -> commands.UpdateAddress:
+    """The UpdateAddress command of a request by `caller`."""
+    return commands.UpdateAddress(
+        caller=caller,
+        user_id=request.address.user_id,
+        address_id=request.address.address_id,
+        fields=address_fields(request.address),
+        paths=tuple(request.update_mask.paths),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.common.auth import Caller
+from services.user.domain.addresses import AddressFields
 
 
 @dataclass(frozen=True)
@@ -54,3 +55,57 @@ class IssuedTokens:
     refresh_token: str
     expires_in: int
     token_type: str = "Bearer"
+
+
+@dataclass(frozen=True)
+class ListAddresses:
+    """List a user's address book."""
+
+    caller: Caller
+    user_id: str
+
+
+@dataclass(frozen=True)
+class GetAddress:
+    """Read one address of a user's address book."""
+
+    caller: Caller
+    user_id: str
+    address_id: str
+
+
+@dataclass(frozen=True)
+class CreateAddress:
+    """Add an address to a user's address book."""
+
+    caller: Caller
+    user_id: str
+    fields: AddressFields
+
+
+@dataclass(frozen=True)
+class UpdateAddress:
+    """Change the fields named in `paths` of one address."""
+
+    caller: Caller
+    user_id: str
+    address_id: str
+    fields: AddressFields
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeleteAddress:
+    """Remove one address from a user's address book."""
+
+    caller: Caller
+    user_id: str
+    address_id: str
+
+
+@dataclass(frozen=True)
+class GetShippingAddress:
+    """Check a buyer may buy and return one of their addresses (empty id: the default)."""
+
+    user_id: str
+    address_id: str

@@ -6,6 +6,7 @@ import uuid
 from types import TracebackType
 from typing import Protocol, Self
 
+from services.user.domain.addresses import Address
 from services.user.domain.model import Session, User
 
 
@@ -26,6 +27,48 @@ class UserRepository(Protocol):
 
     async def get_by_email(self, email: str) -> User | None:
         """The user with this email (compared case-insensitively), if any."""
+        ...
+
+    async def get_for_update(self, user_id: uuid.UUID) -> User | None:
+        """The user with this id, row-locked until the transaction ends, if any."""
+        ...
+
+
+class AddressRepository(Protocol):
+    """Stores and finds the addresses of users' address books."""
+
+    async def list(self, user_id: uuid.UUID) -> list[Address]:
+        """The user's addresses, the default shipping address first, then newest first."""
+        ...
+
+    async def get(
+        self, user_id: uuid.UUID, address_id: uuid.UUID, *, for_update: bool = False
+    ) -> Address | None:
+        """The address if it exists and belongs to the user; row-locked when asked."""
+        ...
+
+    async def get_default(self, user_id: uuid.UUID) -> Address | None:
+        """The user's default shipping address, if they have one."""
+        ...
+
+    async def count(self, user_id: uuid.UUID) -> int:
+        """How many addresses the user keeps."""
+        ...
+
+    async def add(self, address: Address) -> None:
+        """Insert a new address."""
+        ...
+
+    async def update(self, address: Address) -> None:
+        """Write back the fields of an existing address."""
+        ...
+
+    async def delete(self, user_id: uuid.UUID, address_id: uuid.UUID) -> bool:
+        """Remove the user's address; whether it existed."""
+        ...
+
+    async def clear_default(self, user_id: uuid.UUID) -> None:
+        """Make none of the user's addresses the default shipping address."""
         ...
 
 
@@ -56,6 +99,11 @@ class UnitOfWork(Protocol):
     @property
     def sessions(self) -> SessionRepository:
         """The sessions, seen through the open transaction."""
+        ...
+
+    @property
+    def addresses(self) -> AddressRepository:
+        """The address books, seen through the open transaction."""
         ...
 
     async def __aenter__(self) -> Self:

@@ -1,0 +1,46 @@
+"""Who may act on whose resources: the checks every user-scoped handler makes first."""
+
+from __future__ import annotations
+
+import uuid
+
+from services.common.auth import Caller
+from services.common.errors import FieldViolation, InvalidArgument, PermissionDenied
+
+ME = "me"
+
+
+def parse_uuid(value: str) -> uuid.UUID | None:
+    """The UUID `value` spells, or None."""
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def require_id(value: str, field: str, what: str = "an id (UUID)") -> uuid.UUID:
+    """The UUID in `field`, or INVALID_ARGUMENT naming the field."""
+    parsed = parse_uuid(value.strip())
+    if parsed is None:
+        problem = f"must be {what}" if value.strip() else "is required"
+        raise InvalidArgument([FieldViolation(field, problem)])
+    return parsed
+
+
+def resolve_owner(
+    caller: Caller, requested: str, *, field: str = "user_id", admin_may: bool = False
+) -> uuid.UUID:
+    """The user a request names ("me" is the caller), if the caller may act for them.
+
+    Permission is checked before anything is looked up, so a caller probing other ids
+    learns nothing about which of them exist.
+    """
+    requested = requested.strip()
+    if requested == ME:
+        requested = caller.user_id
+    user_id = require_id(requested, field, "a user id (UUID) or 'me'")
+    if str(user_id) != caller.user_id and not (admin_may and caller.is_admin):
+        raise PermissionDenied("you may only act on your own account", reason="NOT_OWNER")
+    return user_id
