@@ -1,26 +1,38 @@
-"""The order service's composition root: pools, clients and the servicer, built in the loop."""
+"""The order service's composition root: pools, clients, background tasks and the servicer."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from datetime import timedelta
+from typing import Any
 
 import aiohttp
+import structlog
 from marketplace.order.v1 import order_service_pb2_grpc
+from redis.asyncio import Redis
 
 from services.common.auth import JwksKeySource, KeySource
 from services.common.channels import create_channel
 from services.common.interceptors import AccessPolicy
 from services.common.server import ServiceApp
-from services.order.adapters.inventory import GrpcInventory
-from services.order.adapters.payments import PaymentGateway, SandboxGateway
+from services.order.adapters.changes import ChangeFeed
+from services.order.adapters.inventory import GrpcInventory, Inventory
+from services.order.adapters.outbox import OutboxRelay
+from services.order.adapters.payments import HttpGateway, PaymentGateway, SandboxGateway
+from services.order.adapters.reports import SalesReports
 from services.order.adapters.repository import PostgresUnitOfWork, create_pool
 from services.order.config import Settings
 from services.order.mappers import ProtoOrderCodec
-from services.order.service_layer.handlers import Checkout
+from services.order.service_layer.handlers import Checkout, Lifecycle
+from services.order.service_layer.reconciler import Reconciler
 from services.order.servicer import OrderServicer
 
 SERVICE_NAME = "marketplace.order.v1.OrderService"
+
+log = structlog.get_logger("order")
 
 
 @asynccontextmanager
@@ -29,38 +41,96 @@ async def build_app(
     *,
     key_source: KeySource | None = None,
     payment_gateway: PaymentGateway | None = None,
+    inventory: Inventory | None = None,
+    run_background: bool = True,
+    on_ready: Callable[[OrderParts], None] | None = None,
 ) -> AsyncIterator[ServiceApp]:
-    """Build the order service; everything it opened closes when the block exits."""
+    """Build the order service; everything it opened and started stops when the block exits.
+
+    `run_background=False` leaves the outbox relay and the reconciler to the test, which
+    drives them with `run_once()` through the parts handed to `on_ready`.
+    """
     async with AsyncExitStack() as stack:
         pool = await create_pool(str(settings.database_url), max_size=settings.database_pool_size)
         stack.push_async_callback(pool.close)
+        session = aiohttp.ClientSession()
+        stack.push_async_callback(session.close)
         if key_source is None:
-            session = aiohttp.ClientSession()
-            stack.push_async_callback(session.close)
             key_source = JwksKeySource(settings.jwks_url, session)
-        channel = create_channel(settings.product_target)
-        stack.push_async_callback(channel.close)
-        if payment_gateway is None:
-            payment_gateway = SandboxGateway(
-                latency_seconds=settings.payment_latency_ms / 1000,
-                timeout_seconds=settings.payment_timeout_seconds,
+        if inventory is None:
+            channel = create_channel(settings.product_target)
+            stack.push_async_callback(channel.close)
+            inventory = GrpcInventory(
+                channel, settings.internal_secret.get_secret_value(), settings.rpc_timeout_seconds
             )
-        inventory = GrpcInventory(
-            channel, settings.internal_secret.get_secret_value(), settings.rpc_timeout_seconds
-        )
+        if payment_gateway is None:
+            if settings.payment_gateway_url:
+                payment_gateway = HttpGateway(
+                    settings.payment_gateway_url,
+                    settings.payment_gateway_api_key.get_secret_value(),
+                    session,
+                    timeout_seconds=settings.payment_timeout_seconds,
+                )
+            else:
+                payment_gateway = SandboxGateway(
+                    latency_seconds=settings.payment_latency_ms / 1000,
+                    timeout_seconds=settings.payment_timeout_seconds,
+                )
+        redis: Redis = Redis.from_url(settings.redis_url)
+        stack.push_async_callback(redis.aclose)
+        feed = ChangeFeed(str(settings.database_url))
+        await feed.start()
+        stack.push_async_callback(feed.close)
+
+        def uow() -> PostgresUnitOfWork:
+            return PostgresUnitOfWork(pool)
+
+        codec = ProtoOrderCodec()
         checkout = Checkout(
-            uow=lambda: PostgresUnitOfWork(pool),
+            uow=uow,
             inventory=inventory,
             payments=payment_gateway,
-            codec=ProtoOrderCodec(),
+            codec=codec,
+            checkpoint=_crash_injector(settings.crash_at),
         )
+        parts = OrderParts(
+            checkout=checkout,
+            lifecycle=Lifecycle(uow=uow, inventory=inventory, payments=payment_gateway),
+            relay=OutboxRelay(
+                pool,
+                redis,
+                stream=settings.events_stream,
+                interval_seconds=settings.outbox_interval_seconds,
+            ),
+            reconciler=Reconciler(
+                uow=uow,
+                inventory=inventory,
+                payments=payment_gateway,
+                codec=codec,
+                stale_after=timedelta(seconds=settings.reconcile_after_seconds),
+                in_flight=checkout.in_flight,
+            ),
+        )
+        if run_background:
+            _start(stack, "outbox_relay", parts.relay.run())
+            _start(
+                stack,
+                "reconciler",
+                parts.reconciler.run(settings.reconcile_interval_seconds),
+            )
         # Registered last, so it runs first: sagas finish before the pool and channel close.
         stack.push_async_callback(checkout.drain, settings.shutdown_grace_seconds)
         servicer = OrderServicer(
             checkout,
-            lambda: PostgresUnitOfWork(pool),
+            uow,
             wait_seconds=settings.idempotency_wait_seconds,
+            lifecycle=parts.lifecycle,
+            feed=feed,
+            reports=SalesReports(pool),
+            watch_recheck_seconds=settings.watch_recheck_seconds,
         )
+        if on_ready is not None:
+            on_ready(parts)
         yield ServiceApp(
             name="order",
             servicers=[(order_service_pb2_grpc.add_OrderServiceServicer_to_server, servicer)],
@@ -68,3 +138,40 @@ async def build_app(
             policy=AccessPolicy(),
             key_source=key_source,
         )
+
+
+class OrderParts:
+    """The pieces tests drive directly: the saga, the lifecycle, the relay, the reconciler."""
+
+    def __init__(
+        self,
+        *,
+        checkout: Checkout,
+        lifecycle: Lifecycle,
+        relay: OutboxRelay,
+        reconciler: Reconciler,
+    ) -> None:
+        self.checkout = checkout
+        self.lifecycle = lifecycle
+        self.relay = relay
+        self.reconciler = reconciler
+
+
+def _start(stack: AsyncExitStack, name: str, work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(work, name=name)
+
+    async def stop() -> None:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
+
+
+def _crash_injector(step_to_crash: str) -> Callable[[str], None]:
+    def checkpoint(step: str) -> None:
+        if step == step_to_crash:
+            log.warning("crash_injected", step=step)
+            os._exit(70)  # no cleanup, no flush: as a killed process
+
+    return checkpoint

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import Field, PostgresDsn
+from typing import Self
+
+from pydantic import Field, PostgresDsn, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import ServiceSettings
+
+# The sandbox gateway's placeholder key; refused outside dev and test mode.
+DEV_GATEWAY_API_KEY = "sandbox-gateway-dev-key"
 
 
 class Settings(ServiceSettings):
@@ -23,3 +28,30 @@ class Settings(ServiceSettings):
     payment_timeout_seconds: float = Field(default=5.0, gt=0)
     # How long a retry waits for the first request with its idempotency key to finish.
     idempotency_wait_seconds: float = Field(default=10.0, ge=0)
+    # Redis, where the outbox relay publishes order events (stream below).
+    redis_url: str = "redis://redis:6379/0"
+    events_stream: str = "marketplace.order.events.v1"
+    outbox_interval_seconds: float = Field(default=0.2, gt=0)
+    # The payment gateway's HTTP API (the sandbox gateway service in dev) and its API key.
+    # Empty uses the in-process sandbox fake, which dev and test mode alone allow.
+    payment_gateway_url: str = ""
+    payment_gateway_api_key: SecretStr = SecretStr(DEV_GATEWAY_API_KEY)
+    # An order untouched this long mid-saga is settled by the reconciler; longer than any
+    # live saga can take (inventory + gateway timeouts with retries).
+    reconcile_after_seconds: float = Field(default=60.0, ge=0)
+    reconcile_interval_seconds: float = Field(default=10.0, gt=0)
+    # How often a WatchOrder stream re-reads the order when no notification came.
+    watch_recheck_seconds: float = Field(default=5.0, gt=0)
+    # TESTS ONLY: the saga step at which the process dies (os._exit), to prove recovery.
+    crash_at: str = ""
+
+    @model_validator(mode="after")
+    def _real_gateway_outside_dev(self) -> Self:
+        if not self.dev_mode:
+            if not self.payment_gateway_url:
+                raise ValueError("payment_gateway_url must be set outside dev mode")
+            if self.payment_gateway_api_key.get_secret_value() == DEV_GATEWAY_API_KEY:
+                raise ValueError("payment_gateway_api_key must be set outside dev mode")
+            if self.crash_at:
+                raise ValueError("crash_at is for tests only")
+        return self

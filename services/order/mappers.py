@@ -5,16 +5,35 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.type import date_pb2
 from marketplace.order.v1 import order_pb2, order_service_pb2
 
-from services.common.auth import Caller
-from services.common.errors import FailedPrecondition, FieldViolation, InvalidArgument, Violations
+from services.common.auth import Caller, Role
+from services.common.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+    Violations,
+)
 from services.common.money import Money
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
-from services.order.domain.commands import GetOrder, ListOrders, OrderCursor, PlaceOrder
+from services.order.domain.commands import Caller as OrderCaller
+from services.order.domain.commands import (
+    CancelOrder,
+    GetOrder,
+    GetSalesReport,
+    ListOrders,
+    MarkOrderDelivered,
+    OrderCursor,
+    PlaceOrder,
+    RefundOrder,
+    ShipOrderItems,
+    WatchOrder,
+)
 from services.order.domain.model import (
     Order,
     OrderItem,
@@ -31,6 +50,7 @@ MAX_ITEMS = 50
 MAX_QUANTITY = 100
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+MAX_REPORT_DAYS = 366
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _PRINTABLE_ASCII = re.compile(r"^[\x21-\x7e]+$")
 # field name -> (required, maximum length)
@@ -143,9 +163,142 @@ def parse_order_id(value: str, field: str = "order_id") -> uuid.UUID:
         raise InvalidArgument([FieldViolation(field, "must be an order id (a UUID)")]) from None
 
 
+def order_caller(caller: Caller) -> OrderCaller:
+    """The caller as the order rules see them."""
+    return OrderCaller(
+        user_id=caller.user_id,
+        is_admin=caller.is_admin,
+        is_seller=Role.SELLER in caller.roles,
+    )
+
+
 def get_order_command(request: order_service_pb2.GetOrderRequest, caller: Caller) -> GetOrder:
     """Validate a GetOrderRequest."""
-    return GetOrder(parse_order_id(request.order_id), caller.user_id, caller.is_admin)
+    return GetOrder(parse_order_id(request.order_id), order_caller(caller))
+
+
+def watch_order_command(request: order_service_pb2.WatchOrderRequest, caller: Caller) -> WatchOrder:
+    """Validate a WatchOrderRequest."""
+    return WatchOrder(parse_order_id(request.order_id), order_caller(caller))
+
+
+def cancel_order_command(
+    request: order_service_pb2.CancelOrderRequest, caller: Caller
+) -> CancelOrder:
+    """Validate a CancelOrderRequest."""
+    order_id = parse_order_id(request.order_id)
+    if len(request.reason) > 500:
+        raise InvalidArgument([FieldViolation("reason", "must be at most 500 characters")])
+    return CancelOrder(order_id, order_caller(caller), request.reason.strip())
+
+
+def ship_order_items_command(
+    request: order_service_pb2.ShipOrderItemsRequest, caller: Caller
+) -> ShipOrderItems:
+    """Validate a ShipOrderItemsRequest."""
+    violations = Violations()
+    try:
+        order_id = parse_order_id(request.order_id)
+    except InvalidArgument:
+        violations.add("order_id", "must be an order id (a UUID)")
+    carrier = request.carrier.strip()
+    tracking = request.tracking_number.strip()
+    violations.check(0 < len(carrier) <= 64, "carrier", "is required, at most 64 characters")
+    violations.check(
+        0 < len(tracking) <= 64 and bool(_PRINTABLE_ASCII.match(tracking)),
+        "tracking_number",
+        "is required: 1 to 64 printable ASCII characters",
+    )
+    for index, product_id in enumerate(request.product_ids):
+        violations.check(
+            0 < len(product_id.strip()) <= 128, f"product_ids[{index}]", "must be a product id"
+        )
+    violations.raise_if_any()
+    return ShipOrderItems(
+        order_id,
+        order_caller(caller),
+        frozenset(p.strip() for p in request.product_ids),
+        carrier,
+        tracking,
+    )
+
+
+def mark_order_delivered_command(
+    request: order_service_pb2.MarkOrderDeliveredRequest, caller: Caller
+) -> MarkOrderDelivered:
+    """Validate a MarkOrderDeliveredRequest."""
+    return MarkOrderDelivered(parse_order_id(request.order_id), order_caller(caller))
+
+
+def refund_order_command(
+    request: order_service_pb2.RefundOrderRequest, caller: Caller, idempotency_key: str | None
+) -> RefundOrder:
+    """Validate a RefundOrderRequest; the idempotency key is required."""
+    violations = Violations()
+    key = idempotency_key or ""
+    violations.check(
+        1 <= len(key) <= 255 and bool(_PRINTABLE_ASCII.match(key)),
+        IDEMPOTENCY_KEY_HEADER,
+        "send an idempotency-key of 1 to 255 printable ASCII characters, unique per refund",
+    )
+    try:
+        order_id = parse_order_id(request.order_id)
+    except InvalidArgument:
+        violations.add("order_id", "must be an order id (a UUID)")
+    reason = request.reason.strip()
+    violations.check(0 < len(reason) <= 500, "reason", "is required, at most 500 characters")
+    amount: Money | None = None
+    if request.HasField("amount"):
+        try:
+            amount = Money.from_proto(request.amount, "amount")
+        except InvalidArgument as invalid:
+            for violation in invalid.violations:
+                violations.add(violation.field, violation.description)
+        else:
+            violations.check(amount.minor > 0, "amount", "must be more than zero")
+    violations.raise_if_any()
+    who = order_caller(caller)
+    fingerprint = hashlib.sha256(
+        who.user_id.encode() + b"|" + request.SerializeToString(deterministic=True)
+    ).digest()
+    return RefundOrder(order_id, who, amount, reason, key, fingerprint)
+
+
+def sales_report_command(
+    request: order_service_pb2.GetSalesReportRequest, caller: Caller
+) -> GetSalesReport:
+    """Validate a GetSalesReportRequest; sellers only ever get their own sales."""
+    who = order_caller(caller)
+    if not (who.is_admin or who.is_seller):
+        raise PermissionDenied("sales reports are for sellers and admins", reason="ROLE_REQUIRED")
+    violations = Violations()
+    start = _date(request.start_date, "start_date", violations)
+    end = _date(request.end_date, "end_date", violations)
+    if start and end:
+        violations.check(start <= end, "end_date", "must not be before start_date")
+        violations.check(
+            (end - start).days <= MAX_REPORT_DAYS,
+            "end_date",
+            f"must be at most {MAX_REPORT_DAYS} days after start_date",
+        )
+    violations.check(len(request.seller_id) <= 128, "seller_id", "must be at most 128 characters")
+    violations.raise_if_any()
+    assert start is not None and end is not None
+    seller_id = request.seller_id.strip() or None
+    if not who.is_admin:
+        if seller_id not in (None, who.user_id):
+            raise PermissionDenied("sellers see only their own sales", reason="NOT_YOUR_SALES")
+        seller_id = who.user_id
+    by_seller = request.grouping == order_service_pb2.SALES_REPORT_GROUPING_SELLER
+    return GetSalesReport(who, start, end, by_seller, seller_id)
+
+
+def _date(value: date_pb2.Date, field: str, violations: Violations) -> date | None:
+    try:
+        return date(value.year, value.month, value.day)
+    except ValueError:
+        violations.add(field, "is required: a full calendar date")
+        return None
 
 
 def list_orders_command(request: order_service_pb2.ListOrdersRequest, caller: Caller) -> ListOrders:
@@ -169,7 +322,10 @@ def list_orders_command(request: order_service_pb2.ListOrdersRequest, caller: Ca
             raise InvalidArgument(
                 [FieldViolation("page_token", "does not belong to this query; start over")]
             )
-    return ListOrders(buyer_id(caller), page_size, cursor, status)
+    who = order_caller(caller)
+    if not (who.is_admin or who.is_seller):
+        buyer_id(caller)  # buyers' orders are kept under their uuid
+    return ListOrders(who, page_size, cursor, status)
 
 
 def page_token(cursor: OrderCursor | None, status: OrderStatus | None) -> str:
@@ -218,6 +374,9 @@ def order_to_proto(order: Order) -> order_pb2.Order:
                 title=item.title,
                 unit_price=item.unit_price.to_proto(),
                 line_total=item.line_total.to_proto(),
+                carrier=item.carrier,
+                tracking_number=item.tracking_number,
+                ship_time=_timestamp(item.shipped_at) if item.shipped_at else None,
             )
             for item in order.items
         ],
@@ -257,7 +416,11 @@ def order_to_proto(order: Order) -> order_pb2.Order:
             order_pb2.Payment(
                 status=order_pb2.PaymentStatus.Value(f"PAYMENT_STATUS_{payment.status.name}"),
                 amount=payment.amount.to_proto(),
-                refunded_amount=(payment.refunded or Money(0, payment.amount.currency)).to_proto(),
+                refunded_amount=(
+                    order.refunded
+                    if order.refunds
+                    else (payment.refunded or Money(0, payment.amount.currency))
+                ).to_proto(),
                 gateway_reference=payment.gateway_reference,
                 failure_reason=payment.failure_reason,
             )

@@ -86,9 +86,11 @@ def database_url(backends: Backends) -> str:
     return backends.database_url("orders", MIGRATIONS)
 
 
-def order_settings(database_url: str, product_target: str) -> Settings:
+def order_settings(database_url: str, product_target: str, redis_url: str) -> Settings:
     return Settings(
         database_url=database_url,
+        redis_url=redis_url,
+        events_stream=f"test.order.events.{uuid.uuid4().hex[:8]}",
         environment="test",
         grpc_host="127.0.0.1",
         grpc_port=0,
@@ -105,10 +107,10 @@ def order_settings(database_url: str, product_target: str) -> Settings:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def orders(
-    database_url: str, product: ProductService, tokens: TestTokens
+    database_url: str, product: ProductService, tokens: TestTokens, backends: Backends
 ) -> AsyncIterator[OrderService]:
     """A fresh order service per test, so its sandbox gateway counts only this test's charges."""
-    settings = order_settings(database_url, product.served.target)
+    settings = order_settings(database_url, product.served.target, backends.redis_url)
     gateway = SandboxGateway(latency_seconds=0.01, timeout_seconds=settings.payment_timeout_seconds)
     db = await asyncpg.connect(database_url)
     try:
@@ -451,9 +453,9 @@ async def test_items_in_different_currencies_are_refused_and_released(
 
 
 async def test_an_unreachable_product_service_is_unavailable_and_frees_the_key(
-    database_url: str, tokens: TestTokens
+    database_url: str, tokens: TestTokens, backends: Backends
 ) -> None:
-    with_socket_closed = order_settings(database_url, "127.0.0.1:1")
+    with_socket_closed = order_settings(database_url, "127.0.0.1:1", backends.redis_url)
     gateway = SandboxGateway(latency_seconds=0.001)
     buyer = str(uuid.uuid4())
     key = f"down-{uuid.uuid4()}"
@@ -613,7 +615,7 @@ async def test_create_order_validates_its_input_before_touching_anything(
     assert orders.gateway.charges == []
 
 
-async def test_calls_need_a_token_and_planned_rpcs_are_unimplemented(
+async def test_calls_need_a_token_and_unknown_orders_are_not_found(
     orders: OrderService, tokens: TestTokens
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as raised:
@@ -625,7 +627,7 @@ async def test_calls_need_a_token_and_planned_rpcs_are_unimplemented(
             order_service_pb2.CancelOrderRequest(order_id=str(uuid.uuid4())),
             metadata=bearer(tokens.mint()),
         )
-    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_a_client_that_gives_up_does_not_stop_the_saga_halfway(

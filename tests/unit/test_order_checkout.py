@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -16,7 +17,13 @@ from services.order.adapters.inventory import PricedLine
 from services.order.adapters.payments import SandboxGateway
 from services.order.domain.commands import OrderCursor, PlaceOrder
 from services.order.domain.idempotency import IdempotencyRecord, KeyState, StoredError
-from services.order.domain.model import Order, OrderLine, OrderStatus, ShippingAddress
+from services.order.domain.model import (
+    GatewayCall,
+    Order,
+    OrderLine,
+    OrderStatus,
+    ShippingAddress,
+)
 from services.order.mappers import ProtoOrderCodec
 from services.order.service_layer.handlers import Checkout
 
@@ -25,6 +32,7 @@ from services.order.service_layer.handlers import Checkout
 class Store:
     orders: dict[uuid.UUID, Order] = field(default_factory=dict)
     keys: dict[tuple[uuid.UUID, str], IdempotencyRecord] = field(default_factory=dict)
+    calls: dict[uuid.UUID, GatewayCall] = field(default_factory=dict)
 
 
 class FakeOrders:
@@ -53,6 +61,39 @@ class FakeOrders:
         status: OrderStatus | None,
     ) -> list[Order]:
         return []
+
+    async def list_for_seller(
+        self,
+        seller_id: str | None,
+        *,
+        limit: int,
+        after: OrderCursor | None,
+        status: OrderStatus | None,
+    ) -> list[Order]:
+        return []
+
+    async def stale(
+        self, statuses: Sequence[OrderStatus], *, older_than: datetime, limit: int
+    ) -> list[uuid.UUID]:
+        return []
+
+
+class FakeAttempts:
+    def __init__(self, store: Store) -> None:
+        self._calls = store.calls
+
+    async def start(self, attempt: GatewayCall) -> None:
+        self._calls[attempt.attempt_id] = attempt
+
+    async def finish(
+        self, attempt_id: uuid.UUID, outcome: str, reference: str, detail: str, at: datetime
+    ) -> None:
+        self._calls[attempt_id] = replace(
+            self._calls[attempt_id], outcome=outcome, gateway_reference=reference, detail=detail
+        )
+
+    async def for_order(self, order_id: uuid.UUID) -> list[GatewayCall]:
+        return [c for c in self._calls.values() if c.order_id == order_id]
 
 
 class FakeKeys:
@@ -88,11 +129,20 @@ class FakeKeys:
     async def release(self, buyer_id: uuid.UUID, key: str) -> None:
         self._keys.pop((buyer_id, key), None)
 
+    async def for_order(self, order_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
+        return None
+
+    async def stale_in_progress(
+        self, *, older_than: datetime, limit: int
+    ) -> list[tuple[uuid.UUID, str, uuid.UUID | None]]:
+        return []
+
 
 class FakeUnitOfWork:
     def __init__(self, store: Store, *, fail_save: bool = False) -> None:
         self.orders = FakeOrders(store, fail_save=fail_save)
         self.idempotency = FakeKeys(store)
+        self.attempts = FakeAttempts(store)
 
     async def __aenter__(self) -> Self:
         return self

@@ -1,12 +1,14 @@
-"""The payment gateway port, and a sandbox fake of the card processor behind it."""
+"""The payment gateway port, its HTTP adapter, and an in-process sandbox fake for unit tests."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+from urllib.parse import quote
 
+import aiohttp
 import structlog
 
 from services.common.money import Money
@@ -76,6 +78,14 @@ class PaymentGateway(Protocol):
         """Return `amount` of a captured charge."""
         ...
 
+    async def find_authorization(self, idempotency_key: str) -> Authorization | None:
+        """The authorisation an earlier authorize call with this key made, if it succeeded."""
+        ...
+
+    async def find_capture(self, idempotency_key: str) -> Capture | None:
+        """The capture an earlier capture call with this key made, if it succeeded."""
+        ...
+
 
 @dataclass
 class SandboxCharge:
@@ -133,6 +143,20 @@ class SandboxGateway:
     async def refund(self, charge_id: str, amount: Money, idempotency_key: str) -> None:
         """Return `amount` of a captured charge."""
         await self._call("refund", (charge_id, amount), idempotency_key)
+
+    async def find_authorization(self, idempotency_key: str) -> Authorization | None:
+        """The authorisation an earlier call with this key made, if it succeeded."""
+        seen = self._outcomes.get(idempotency_key)
+        if seen is None or not isinstance(seen.result, Authorization):
+            return None
+        return seen.result
+
+    async def find_capture(self, idempotency_key: str) -> Capture | None:
+        """The capture an earlier call with this key made, if it succeeded."""
+        seen = self._outcomes.get(idempotency_key)
+        if seen is None or not isinstance(seen.result, Capture):
+            return None
+        return seen.result
 
     def captured(self) -> list[SandboxCharge]:
         """The charges whose money was taken."""
@@ -225,3 +249,121 @@ class SandboxGateway:
             if charge.charge_id == authorization_id:
                 return charge
         raise PaymentError(f"no such charge {authorization_id}")
+
+
+class HttpGateway:
+    """The payment gateway reached over HTTP (the sandbox gateway service, or a real one).
+
+    Server errors and dropped connections are retried with the same idempotency key, which
+    the gateway turns into a replay, never a second charge. A call that does not answer
+    within the timeout raises PaymentTimeout: its outcome is unknown and is settled later
+    by looking the key up.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        session: aiohttp.ClientSession,
+        *,
+        timeout_seconds: float,
+        retries: int = 2,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {api_key}"}
+        self._session = session
+        self._timeout = timeout_seconds
+        self._retries = retries
+
+    async def authorize(self, amount: Money, token: str, idempotency_key: str) -> Authorization:
+        """Hold `amount` on the card `token` stands for."""
+        body = await self._post(
+            "/v1/authorizations",
+            {"amount_minor": amount.minor, "currency": amount.currency, "token": token},
+            idempotency_key,
+        )
+        return Authorization(str(body["authorization_id"]), amount)
+
+    async def capture(self, authorization_id: str, amount: Money, idempotency_key: str) -> Capture:
+        """Take `amount` of an authorisation."""
+        body = await self._post(
+            f"/v1/authorizations/{authorization_id}/capture",
+            {"amount_minor": amount.minor},
+            idempotency_key,
+        )
+        return Capture(str(body["charge_id"]), authorization_id, amount)
+
+    async def void(self, authorization_id: str, idempotency_key: str) -> None:
+        """Drop an authorisation that was not captured."""
+        await self._post(f"/v1/authorizations/{authorization_id}/void", {}, idempotency_key)
+
+    async def refund(self, charge_id: str, amount: Money, idempotency_key: str) -> None:
+        """Return `amount` of a captured charge."""
+        await self._post(
+            f"/v1/charges/{charge_id}/refunds", {"amount_minor": amount.minor}, idempotency_key
+        )
+
+    async def find_authorization(self, idempotency_key: str) -> Authorization | None:
+        """The authorisation an earlier call with this key made, if it succeeded."""
+        found = await self._lookup(idempotency_key)
+        if found is None or "authorization_id" not in found:
+            return None
+        amount = Money(int(found["amount_minor"]), str(found["currency"]))
+        return Authorization(str(found["authorization_id"]), amount)
+
+    async def find_capture(self, idempotency_key: str) -> Capture | None:
+        """The capture an earlier call with this key made, if it succeeded."""
+        found = await self._lookup(idempotency_key)
+        if found is None or not found.get("charge_id"):
+            return None
+        amount = Money(int(found["amount_minor"]), str(found["currency"]))
+        return Capture(str(found["charge_id"]), str(found["authorization_id"]), amount)
+
+    async def _lookup(self, key: str) -> dict[str, Any] | None:
+        url = f"{self._base}/v1/idempotency-keys/{quote(key, safe='')}"
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._session.get(url, headers=self._headers) as response:
+                    if response.status == 404:
+                        return None
+                    if response.status != 200:
+                        raise PaymentUnavailable(f"gateway lookup answered {response.status}")
+                    stored = await response.json()
+        except TimeoutError:
+            raise PaymentTimeout("the payment gateway did not answer a lookup") from None
+        except aiohttp.ClientError as error:
+            raise PaymentUnavailable(f"the payment gateway is unreachable: {error}") from None
+        if not 200 <= int(stored["status"]) < 300:
+            return None
+        body: dict[str, Any] = stored["body"]
+        return body
+
+    async def _post(self, path: str, payload: dict[str, Any], key: str) -> dict[str, Any]:
+        headers = {**self._headers, "Idempotency-Key": key}
+        last: PaymentError = PaymentUnavailable("the payment gateway did not answer")
+        for attempt in range(self._retries + 1):
+            try:
+                async with asyncio.timeout(self._timeout):
+                    async with self._session.post(
+                        self._base + path, json=payload, headers=headers
+                    ) as response:
+                        body: dict[str, Any] = await response.json(content_type=None)
+                        status = response.status
+            except TimeoutError:
+                log.warning("payment_gateway_timeout", path=path, idempotency_key=key)
+                raise PaymentTimeout(f"the payment gateway did not answer {path}") from None
+            except aiohttp.ClientError as error:
+                last = PaymentUnavailable(f"the payment gateway is unreachable: {error}")
+                await asyncio.sleep(0.05 * (attempt + 1))
+                continue
+            if status < 300:
+                return body
+            code = str(body.get("error", {}).get("code", ""))
+            if status == 402:
+                raise PaymentDeclined(code or "card_declined")
+            if status >= 500:
+                last = PaymentUnavailable(f"the payment gateway answered {status}")
+                await asyncio.sleep(0.05 * (attempt + 1))
+                continue
+            raise PaymentError(f"the payment gateway refused {path}: {status} {code}")
+        raise last

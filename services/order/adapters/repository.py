@@ -5,23 +5,32 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
 import asyncpg
 
+from services.common.errors import Aborted
 from services.common.money import Money
+from services.order.adapters.events import event_rows
 from services.order.domain.commands import OrderCursor
 from services.order.domain.idempotency import IdempotencyRecord, KeyState, StoredError
 from services.order.domain.model import (
+    GatewayCall,
     Order,
     OrderItem,
     OrderStatus,
     PaymentAttempt,
     PaymentStatus,
+    Refund,
     ShippingAddress,
     StatusChange,
 )
+
+# Committed status changes are announced on this channel (payload: the order id), so
+# WatchOrder pushes them as they happen instead of polling.
+ORDER_CHANGES_CHANNEL = "order_changes"
 
 type Connection = asyncpg.Connection[asyncpg.Record]
 type Pool = asyncpg.Pool[asyncpg.Record]
@@ -89,14 +98,86 @@ class OrderRepository:
         await self._write_changes(order)
 
     async def save(self, order: Order) -> None:
-        """Write an order's status and its new timeline entries and payments."""
-        await self._db.execute(
-            "UPDATE orders SET status = $2, updated_at = $3 WHERE id = $1",
+        """Write an order's changes; ABORTED when someone moved it since it was loaded."""
+        updated = await self._db.fetchval(
+            """
+            UPDATE orders
+            SET status = $2, updated_at = $3, stock_committed = $4, refunded_minor = $5
+            WHERE id = $1 AND ($6::text IS NULL OR status = $6)
+            RETURNING true
+            """,
             order.order_id,
             order.status.value,
             order.updated_at,
+            order.stock_committed,
+            order.refunded.minor,
+            order.loaded_status.value if order.loaded_status else None,
         )
+        if not updated:
+            raise Aborted(
+                "the order changed while this request ran; read it again and retry",
+                reason="ORDER_CONCURRENTLY_MODIFIED",
+            )
+        for item in order.items:
+            if item.shipped_at is not None:
+                await self._db.execute(
+                    """
+                    UPDATE order_items
+                    SET carrier = $3, tracking_number = $4, shipped_at = $5
+                    WHERE order_id = $1 AND product_id = $2 AND shipped_at IS NULL
+                    """,
+                    order.order_id,
+                    item.product_id,
+                    item.carrier,
+                    item.tracking_number,
+                    item.shipped_at,
+                )
         await self._write_changes(order)
+
+    async def list_for_seller(
+        self,
+        seller_id: str | None,
+        *,
+        limit: int,
+        after: OrderCursor | None,
+        status: OrderStatus | None,
+    ) -> list[Order]:
+        """Orders holding the seller's items (every order when None), newest first."""
+        rows = await self._db.fetch(
+            """
+            SELECT * FROM orders o
+            WHERE ($1::text IS NULL OR EXISTS (
+                      SELECT 1 FROM order_items i WHERE i.order_id = o.id AND i.seller_id = $1))
+              AND ($2::text IS NULL OR status = $2)
+              AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
+            ORDER BY created_at DESC, id DESC
+            LIMIT $5
+            """,
+            seller_id,
+            status.value if status else None,
+            after.created_at if after else None,
+            after.order_id if after else None,
+            limit,
+        )
+        return await self._assemble(rows)
+
+    async def stale(
+        self, statuses: Sequence[OrderStatus], *, older_than: datetime, limit: int
+    ) -> list[uuid.UUID]:
+        """Ids of orders in `statuses` untouched since `older_than` (the reconciler's work)."""
+        rows = await self._db.fetch(
+            """
+            SELECT id FROM orders
+            WHERE status = ANY($1::text[]) AND updated_at < $2
+              AND (status = 'pending' OR NOT stock_committed)
+            ORDER BY updated_at
+            LIMIT $3
+            """,
+            [s.value for s in statuses],
+            older_than,
+            limit,
+        )
+        return [row["id"] for row in rows]
 
     async def get(self, order_id: uuid.UUID, *, for_update: bool = False) -> Order | None:
         """The order with this id, locked for the transaction when `for_update`."""
@@ -134,6 +215,55 @@ class OrderRepository:
 
     async def _write_changes(self, order: Order) -> None:
         if order.unsaved_history:
+            # The events go out in this same transaction: no change without its event.
+            await self._db.executemany(
+                """
+                INSERT INTO outbox (event_id, order_id, event_type, payload)
+                VALUES ($1, $2, $3, $4)
+                """,
+                event_rows(order),
+            )
+            await self._db.execute(
+                "SELECT pg_notify($1, $2)", ORDER_CHANGES_CHANNEL, str(order.order_id)
+            )
+        if order.unsaved_refunds:
+            await self._db.executemany(
+                """
+                INSERT INTO refunds (id, order_id, idempotency_key, request_fingerprint, actor,
+                                     seller_id, amount_minor, currency, reason,
+                                     gateway_reference, created_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                """,
+                [
+                    (
+                        r.refund_id,
+                        order.order_id,
+                        r.idempotency_key,
+                        r.request_fingerprint,
+                        r.actor,
+                        r.seller_id,
+                        r.amount.minor,
+                        r.amount.currency,
+                        r.reason,
+                        r.gateway_reference,
+                        r.at,
+                    )
+                    for r in order.unsaved_refunds
+                ],
+            )
+            # The captured payment carries the running refunded total for the API.
+            await self._db.execute(
+                """
+                UPDATE payments SET refunded_minor = $2,
+                    status = CASE WHEN $2 > 0 THEN 'refunded' ELSE status END
+                WHERE id = (SELECT id FROM payments WHERE order_id = $1
+                            AND status IN ('captured', 'refunded')
+                            ORDER BY created_at DESC, id DESC LIMIT 1)
+                """,
+                order.order_id,
+                order.refunded.minor,
+            )
+        if order.unsaved_history:
             await self._db.executemany(
                 """
                 INSERT INTO order_status_history (order_id, from_status, to_status, actor,
@@ -156,8 +286,8 @@ class OrderRepository:
             await self._db.executemany(
                 """
                 INSERT INTO payments (id, order_id, gateway_reference, amount_minor, currency,
-                                      status, failure_reason, created_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                      status, failure_reason, created_at, refunded_minor)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                 """,
                 [
                     (
@@ -169,6 +299,7 @@ class OrderRepository:
                         p.status.value,
                         p.failure_reason,
                         p.at,
+                        p.refunded.minor if p.refunded else 0,
                     )
                     for p in order.unsaved_payments
                 ],
@@ -195,6 +326,9 @@ class OrderRepository:
                     title=r["title"],
                     quantity=r["quantity"],
                     unit_price=Money(r["unit_price_minor"], currency[r["order_id"]]),
+                    carrier=r["carrier"],
+                    tracking_number=r["tracking_number"],
+                    shipped_at=r["shipped_at"],
                 )
             )
         for r in await self._db.fetch(
@@ -225,6 +359,24 @@ class OrderRepository:
                     refunded=Money(r["refunded_minor"], r["currency"]),
                 )
             )
+        refunds: dict[uuid.UUID, list[Refund]] = {i: [] for i in ids}
+        for r in await self._db.fetch(
+            "SELECT * FROM refunds WHERE order_id = ANY($1::uuid[]) ORDER BY created_at, id",
+            ids,
+        ):
+            refunds[r["order_id"]].append(
+                Refund(
+                    refund_id=r["id"],
+                    idempotency_key=r["idempotency_key"],
+                    request_fingerprint=bytes(r["request_fingerprint"]),
+                    actor=r["actor"],
+                    seller_id=r["seller_id"],
+                    amount=Money(r["amount_minor"], r["currency"]),
+                    reason=r["reason"],
+                    gateway_reference=r["gateway_reference"],
+                    at=r["created_at"],
+                )
+            )
         return [
             Order(
                 order_id=row["id"],
@@ -236,6 +388,9 @@ class OrderRepository:
                 updated_at=row["updated_at"],
                 history=history[row["id"]],
                 payments=payments[row["id"]],
+                refunds=refunds[row["id"]],
+                stock_committed=row["stock_committed"],
+                loaded_status=OrderStatus(row["status"]),
             )
             for row in rows
         ]
@@ -330,6 +485,29 @@ class IdempotencyRepository:
             error.metadata,
         )
 
+    async def for_order(self, order_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
+        """The (buyer, key) that is placing or placed an order."""
+        row = await self._db.fetchrow(
+            "SELECT buyer_id, key FROM idempotency_keys WHERE order_id = $1", order_id
+        )
+        return (row["buyer_id"], row["key"]) if row else None
+
+    async def stale_in_progress(
+        self, *, older_than: datetime, limit: int
+    ) -> list[tuple[uuid.UUID, str, uuid.UUID | None]]:
+        """Keys still in progress since before `older_than`: (buyer, key, order id)."""
+        rows = await self._db.fetch(
+            """
+            SELECT buyer_id, key, order_id FROM idempotency_keys
+            WHERE state = 'in_progress' AND updated_at < $1
+            ORDER BY updated_at
+            LIMIT $2
+            """,
+            older_than,
+            limit,
+        )
+        return [(r["buyer_id"], r["key"], r["order_id"]) for r in rows]
+
     async def release(self, buyer_id: uuid.UUID, key: str) -> None:
         """Give a key back when its request left no trace, so a retry can run afresh."""
         await self._db.execute(
@@ -339,11 +517,73 @@ class IdempotencyRepository:
         )
 
 
+class PaymentAttemptRepository:
+    """Every call made to the payment gateway, with its outcome."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    async def start(self, attempt: GatewayCall) -> None:
+        """Record a call about to be made, as pending."""
+        await self._db.execute(
+            """
+            INSERT INTO payment_attempts (id, order_id, operation, idempotency_key, amount_minor,
+                                          currency, outcome, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7)
+            """,
+            attempt.attempt_id,
+            attempt.order_id,
+            attempt.operation,
+            attempt.idempotency_key,
+            attempt.amount.minor,
+            attempt.amount.currency,
+            attempt.at,
+        )
+
+    async def finish(
+        self, attempt_id: uuid.UUID, outcome: str, reference: str, detail: str, at: datetime
+    ) -> None:
+        """Record how a call ended."""
+        await self._db.execute(
+            """
+            UPDATE payment_attempts
+            SET outcome = $2, gateway_reference = $3, detail = $4, finished_at = $5
+            WHERE id = $1
+            """,
+            attempt_id,
+            outcome,
+            reference,
+            detail,
+            at,
+        )
+
+    async def for_order(self, order_id: uuid.UUID) -> list[GatewayCall]:
+        """The calls made for an order, oldest first."""
+        rows = await self._db.fetch(
+            "SELECT * FROM payment_attempts WHERE order_id = $1 ORDER BY created_at, id", order_id
+        )
+        return [
+            GatewayCall(
+                attempt_id=r["id"],
+                order_id=r["order_id"],
+                operation=r["operation"],
+                idempotency_key=r["idempotency_key"],
+                amount=Money(r["amount_minor"], r["currency"]),
+                at=r["created_at"],
+                outcome=r["outcome"],
+                gateway_reference=r["gateway_reference"],
+                detail=r["detail"],
+            )
+            for r in rows
+        ]
+
+
 class PostgresUnitOfWork:
     """One transaction on one pooled connection; rolled back unless committed."""
 
     orders: OrderRepository
     idempotency: IdempotencyRepository
+    attempts: PaymentAttemptRepository
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -356,6 +596,7 @@ class PostgresUnitOfWork:
         await self._transaction.start()
         self.orders = OrderRepository(self._connection)
         self.idempotency = IdempotencyRepository(self._connection)
+        self.attempts = PaymentAttemptRepository(self._connection)
         return self
 
     async def __aexit__(

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
+from services.common.money import Money
 from services.order.domain.model import OrderLine, OrderStatus, ShippingAddress
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks, as the order rules need it."""
+
+    user_id: str
+    is_admin: bool = False
+    is_seller: bool = False
 
 
 @dataclass(frozen=True)
@@ -27,8 +37,7 @@ class GetOrder:
     """Read one order as the caller may see it."""
 
     order_id: uuid.UUID
-    caller_id: str
-    caller_is_admin: bool
+    caller: Caller
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,66 @@ class OrderCursor:
 class ListOrders:
     """Read one page of the caller's orders, newest first."""
 
-    buyer_id: uuid.UUID
+    caller: Caller
     page_size: int
     after: OrderCursor | None
     status: OrderStatus | None
+
+
+@dataclass(frozen=True)
+class CancelOrder:
+    """The buyer (or an admin) calls an order off before it ships."""
+
+    order_id: uuid.UUID
+    caller: Caller
+    reason: str
+
+
+@dataclass(frozen=True)
+class ShipOrderItems:
+    """A seller hands their items of an order to a carrier."""
+
+    order_id: uuid.UUID
+    caller: Caller
+    product_ids: frozenset[str]
+    carrier: str
+    tracking_number: str
+
+
+@dataclass(frozen=True)
+class MarkOrderDelivered:
+    """An admin records the carrier's word that everything arrived."""
+
+    order_id: uuid.UUID
+    caller: Caller
+
+
+@dataclass(frozen=True)
+class RefundOrder:
+    """Give money back on a captured order; the key makes retries safe."""
+
+    order_id: uuid.UUID
+    caller: Caller
+    amount: Money | None
+    reason: str
+    idempotency_key: str
+    request_fingerprint: bytes
+
+
+@dataclass(frozen=True)
+class WatchOrder:
+    """Follow an order's changes as they happen."""
+
+    order_id: uuid.UUID
+    caller: Caller
+
+
+@dataclass(frozen=True)
+class GetSalesReport:
+    """Sum sales over a date range, by day or by seller."""
+
+    caller: Caller
+    start: date
+    end: date
+    by_seller: bool
+    seller_id: str | None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -36,27 +36,31 @@ class PaymentStatus(StrEnum):
     FAILED = "failed"
 
 
-# Every move an order may make; anything else is a bug or a race and is refused.
+# Every move an order may make; anything else is a bug or a race and is refused. A partial
+# refund does not stop fulfilment: a partially refunded order still ships and arrives.
+_REFUNDS = frozenset({OrderStatus.REFUNDED, OrderStatus.PARTIALLY_REFUNDED})
 _TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING: frozenset({OrderStatus.PAID, OrderStatus.CANCELLED}),
     OrderStatus.PAID: frozenset(
-        {
-            OrderStatus.FULFILLING,
-            OrderStatus.SHIPPED,
-            OrderStatus.CANCELLED,
-            OrderStatus.REFUNDED,
-            OrderStatus.PARTIALLY_REFUNDED,
-        }
+        {OrderStatus.FULFILLING, OrderStatus.SHIPPED, OrderStatus.CANCELLED} | _REFUNDS
     ),
-    OrderStatus.FULFILLING: frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED}),
-    OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED}),
-    OrderStatus.DELIVERED: frozenset({OrderStatus.REFUNDED, OrderStatus.PARTIALLY_REFUNDED}),
+    OrderStatus.FULFILLING: frozenset({OrderStatus.SHIPPED} | _REFUNDS),
+    OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED} | _REFUNDS),
+    OrderStatus.DELIVERED: _REFUNDS,
     OrderStatus.PARTIALLY_REFUNDED: frozenset(
-        {OrderStatus.REFUNDED, OrderStatus.PARTIALLY_REFUNDED}
+        {OrderStatus.FULFILLING, OrderStatus.SHIPPED, OrderStatus.DELIVERED} | _REFUNDS
     ),
     OrderStatus.CANCELLED: frozenset(),
     OrderStatus.REFUNDED: frozenset(),
 }
+
+# Statuses after which nothing more happens to an order that a watcher waits for.
+FINAL_STATUSES = frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED, OrderStatus.REFUNDED})
+
+
+def can_move(current: OrderStatus, target: OrderStatus) -> bool:
+    """Whether the state machine allows going from `current` to `target`."""
+    return target in _TRANSITIONS[current]
 
 
 class IllegalTransition(Exception):
@@ -70,6 +74,15 @@ class IllegalTransition(Exception):
 
 class MixedCurrencies(Exception):
     """The lines of an order are priced in more than one currency."""
+
+
+class OrderRuleViolated(Exception):
+    """A request breaks a rule of the order: the reason says which, for the caller."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,14 @@ class OrderItem:
     title: str
     quantity: int
     unit_price: Money
+    carrier: str = ""
+    tracking_number: str = ""
+    shipped_at: datetime | None = None
+
+    @property
+    def shipped(self) -> bool:
+        """Whether the seller shipped the line."""
+        return self.shipped_at is not None
 
     @property
     def line_total(self) -> Money:
@@ -134,6 +155,36 @@ class PaymentAttempt:
     refunded: Money | None = None
 
 
+@dataclass(frozen=True)
+class GatewayCall:
+    """One call to the payment gateway, recorded before it is made and after it ends."""
+
+    attempt_id: uuid.UUID
+    order_id: uuid.UUID
+    operation: str  # authorize, capture, void, refund
+    idempotency_key: str
+    amount: Money
+    at: datetime
+    outcome: str = "pending"  # pending, succeeded, declined, failed, timed_out
+    gateway_reference: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Refund:
+    """Money given back on a captured payment."""
+
+    refund_id: uuid.UUID
+    idempotency_key: str
+    request_fingerprint: bytes
+    actor: str
+    seller_id: str | None
+    amount: Money
+    reason: str
+    gateway_reference: str
+    at: datetime
+
+
 @dataclass
 class Order:
     """A buyer's checkout: priced lines, a destination, a payment and a timeline."""
@@ -147,9 +198,16 @@ class Order:
     updated_at: datetime
     history: list[StatusChange] = field(default_factory=list)
     payments: list[PaymentAttempt] = field(default_factory=list)
+    refunds: list[Refund] = field(default_factory=list)
+    stock_committed: bool = False
     # What changed since the order was loaded, for the repository to write.
     unsaved_history: list[StatusChange] = field(default_factory=list, repr=False)
     unsaved_payments: list[PaymentAttempt] = field(default_factory=list, repr=False)
+    unsaved_refunds: list[Refund] = field(default_factory=list, repr=False)
+    # The status the order was loaded with: saving checks no one moved it meanwhile.
+    loaded_status: OrderStatus | None = field(default=None, repr=False)
+    # Set when a cancellation comes after the sale was committed: stock must go back.
+    restock_required: bool = field(default=False, repr=False)
 
     @classmethod
     def place(
@@ -203,9 +261,136 @@ class Order:
         """The latest payment attempt, if any."""
         return self.payments[-1] if self.payments else None
 
+    @property
+    def captured(self) -> Money:
+        """The money taken from the buyer; zero until the payment is captured."""
+        for attempt in reversed(self.payments):
+            if attempt.status in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED):
+                return attempt.amount
+        return Money(0, self.currency)
+
+    @property
+    def refunded(self) -> Money:
+        """The money given back so far."""
+        total = Money(0, self.currency)
+        for refund in self.refunds:
+            total = total + refund.amount
+        return total
+
+    @property
+    def seller_ids(self) -> frozenset[str]:
+        """The sellers with items in the order."""
+        return frozenset(item.seller_id for item in self.items)
+
     def can_be_seen_by(self, user_id: str, *, is_admin: bool) -> bool:
-        """Whether a caller may read the order: its buyer and admins."""
-        return is_admin or str(self.buyer_id) == user_id
+        """Whether a caller may read the order: its buyer, admins and its sellers."""
+        return is_admin or str(self.buyer_id) == user_id or user_id in self.seller_ids
+
+    def seller_total(self, seller_id: str) -> Money:
+        """The sum of one seller's lines."""
+        total = Money(0, self.currency)
+        for item in self.items:
+            if item.seller_id == seller_id:
+                total = total + item.line_total
+        return total
+
+    def seller_refunded(self, seller_id: str) -> Money:
+        """What was refunded on one seller's lines."""
+        total = Money(0, self.currency)
+        for refund in self.refunds:
+            if refund.seller_id == seller_id:
+                total = total + refund.amount
+        return total
+
+    def find_refund(self, idempotency_key: str) -> Refund | None:
+        """The refund made with this key, if any."""
+        return next((r for r in self.refunds if r.idempotency_key == idempotency_key), None)
+
+    def ship(
+        self,
+        *,
+        seller_id: str,
+        product_ids: frozenset[str],
+        carrier: str,
+        tracking_number: str,
+        at: datetime,
+    ) -> None:
+        """Mark a seller's lines shipped (all of theirs when `product_ids` is empty)."""
+        if self.status not in (
+            OrderStatus.PAID,
+            OrderStatus.FULFILLING,
+            OrderStatus.PARTIALLY_REFUNDED,
+        ):
+            raise IllegalTransition(self.status, OrderStatus.SHIPPED)
+        own = {item.product_id for item in self.items if item.seller_id == seller_id}
+        if not own:
+            raise OrderRuleViolated("NOT_ORDER_SELLER", "none of this order's items are yours")
+        foreign = product_ids - own
+        if foreign:
+            raise OrderRuleViolated(
+                "ITEM_NOT_YOURS", f"these items are not yours to ship: {sorted(foreign)}"
+            )
+        wanted = product_ids or own
+        already = [i.product_id for i in self.items if i.product_id in wanted and i.shipped]
+        if already:
+            raise OrderRuleViolated("ITEM_ALREADY_SHIPPED", f"already shipped: {sorted(already)}")
+        self.items = [
+            replace(item, carrier=carrier, tracking_number=tracking_number, shipped_at=at)
+            if item.product_id in wanted
+            else item
+            for item in self.items
+        ]
+        self.updated_at = at
+        everything = all(item.shipped for item in self.items)
+        target = OrderStatus.SHIPPED if everything else OrderStatus.FULFILLING
+        if target is not self.status:
+            reason = f"{seller_id} shipped {len(wanted)} item(s) with {carrier}"
+            self._move(target, seller_id, reason, at)
+        else:
+            # Still fulfilling: no new status, but the change must reach the timeline.
+            self._note(seller_id, f"{seller_id} shipped {len(wanted)} item(s) with {carrier}", at)
+
+    def mark_delivered(self, *, actor: str, at: datetime) -> None:
+        """Every item reached the buyer."""
+        if not all(item.shipped for item in self.items) or self.status not in (
+            OrderStatus.SHIPPED,
+            OrderStatus.PARTIALLY_REFUNDED,
+        ):
+            raise IllegalTransition(self.status, OrderStatus.DELIVERED)
+        self._move(OrderStatus.DELIVERED, actor, "the carrier delivered every item", at)
+
+    def refundable(self, seller_id: str | None) -> Money:
+        """What may still be refunded: by a seller on their lines, by an admin on the order."""
+        remaining = self.captured - self.refunded
+        if seller_id is None:
+            return remaining
+        own = self.seller_total(seller_id) - self.seller_refunded(seller_id)
+        return own if own.minor < remaining.minor else remaining
+
+    def check_refund(self, amount: Money, seller_id: str | None) -> None:
+        """Refuse a refund the state machine or the captured amount does not allow."""
+        if not can_move(self.status, OrderStatus.PARTIALLY_REFUNDED):
+            raise IllegalTransition(self.status, OrderStatus.REFUNDED)
+        if amount.currency != self.currency:
+            raise OrderRuleViolated(
+                "CURRENCY_MISMATCH", f"refund in {self.currency}, the order's currency"
+            )
+        if amount.minor <= 0:
+            raise OrderRuleViolated("REFUND_AMOUNT_INVALID", "the refund amount must be positive")
+        if amount.minor > self.refundable(seller_id).minor:
+            raise OrderRuleViolated(
+                "REFUND_EXCEEDS_CAPTURED",
+                "the refund is more than what was captured and not yet refunded",
+            )
+
+    def refund(self, refund: Refund) -> None:
+        """Record a refund the gateway made, and move to REFUNDED or PARTIALLY_REFUNDED."""
+        self.check_refund(refund.amount, refund.seller_id)
+        self.refunds.append(refund)
+        self.unsaved_refunds.append(refund)
+        everything = self.refunded.minor >= self.captured.minor
+        target = OrderStatus.REFUNDED if everything else OrderStatus.PARTIALLY_REFUNDED
+        self._move(target, refund.actor, refund.reason, refund.at)
 
     def mark_paid(self, *, gateway_reference: str, at: datetime) -> None:
         """Record the captured payment and move the order to PAID."""
@@ -224,10 +409,24 @@ class Order:
         """Cancel the order; only orders not yet shipped can be."""
         self._move(OrderStatus.CANCELLED, actor, reason, at)
 
+    def cancel_paid(self, *, actor: str, reason: str, refund_reference: str, at: datetime) -> None:
+        """Cancel a paid order whose capture the gateway refunded in full."""
+        if self.status is not OrderStatus.PAID:
+            raise IllegalTransition(self.status, OrderStatus.CANCELLED)
+        captured = self.captured
+        self._record_payment(PaymentStatus.REFUNDED, refund_reference, "", at)
+        self.payments[-1] = replace(self.payments[-1], refunded=captured)
+        self.unsaved_payments[-1] = self.payments[-1]
+        self.restock_required = self.stock_committed
+        self._move(OrderStatus.CANCELLED, actor, reason, at)
+
     def mark_saved(self) -> None:
         """Forget the pending changes once the repository wrote them."""
         self.unsaved_history.clear()
         self.unsaved_payments.clear()
+        self.unsaved_refunds.clear()
+        self.loaded_status = self.status
+        self.restock_required = False
 
     def _record_payment(
         self, status: PaymentStatus, reference: str, failure_reason: str, at: datetime
@@ -241,6 +440,13 @@ class Order:
             raise IllegalTransition(self.status, target)
         change = StatusChange(self.status, target, actor, reason, at)
         self.status = target
+        self.updated_at = at
+        self.history.append(change)
+        self.unsaved_history.append(change)
+
+    def _note(self, actor: str, reason: str, at: datetime) -> None:
+        """A timeline entry without a status change, such as one seller of several shipping."""
+        change = StatusChange(self.status, self.status, actor, reason, at)
         self.updated_at = at
         self.history.append(change)
         self.unsaved_history.append(change)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
 from services.order.domain.commands import OrderCursor
 from services.order.domain.idempotency import IdempotencyRecord, StoredError
-from services.order.domain.model import Order, OrderStatus
+from services.order.domain.model import GatewayCall, Order, OrderStatus
 
 
 class Orders(Protocol):
@@ -25,6 +26,23 @@ class Orders(Protocol):
 
     async def get(self, order_id: uuid.UUID, *, for_update: bool = False) -> Order | None:
         """The order with this id."""
+        ...
+
+    async def list_for_seller(
+        self,
+        seller_id: str | None,
+        *,
+        limit: int,
+        after: OrderCursor | None,
+        status: OrderStatus | None,
+    ) -> list[Order]:
+        """Orders holding a seller's items (every order when None), newest first."""
+        ...
+
+    async def stale(
+        self, statuses: Sequence[OrderStatus], *, older_than: datetime, limit: int
+    ) -> list[uuid.UUID]:
+        """Orders left mid-saga: in `statuses` and untouched since `older_than`."""
         ...
 
     async def list_for_buyer(
@@ -68,6 +86,34 @@ class IdempotencyKeys(Protocol):
         """Forget an in-progress key whose request left no trace."""
         ...
 
+    async def for_order(self, order_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
+        """The (buyer, key) placing an order."""
+        ...
+
+    async def stale_in_progress(
+        self, *, older_than: datetime, limit: int
+    ) -> list[tuple[uuid.UUID, str, uuid.UUID | None]]:
+        """Keys in progress since before `older_than`."""
+        ...
+
+
+class PaymentAttempts(Protocol):
+    """The record of every payment gateway call."""
+
+    async def start(self, attempt: GatewayCall) -> None:
+        """Record a call about to be made."""
+        ...
+
+    async def finish(
+        self, attempt_id: uuid.UUID, outcome: str, reference: str, detail: str, at: datetime
+    ) -> None:
+        """Record how a call ended."""
+        ...
+
+    async def for_order(self, order_id: uuid.UUID) -> list[GatewayCall]:
+        """The calls made for an order."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """One transaction: `async with uow:` rolls back unless `await uow.commit()` ran."""
@@ -80,6 +126,11 @@ class UnitOfWork(Protocol):
     @property
     def idempotency(self) -> IdempotencyKeys:
         """The idempotency keys, inside the transaction."""
+        ...
+
+    @property
+    def attempts(self) -> PaymentAttempts:
+        """The payment gateway calls, inside the transaction."""
         ...
 
     async def __aenter__(self) -> Self:

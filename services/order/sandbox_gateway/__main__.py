@@ -1,0 +1,41 @@
+"""Run the sandbox gateway: `python -m services.order.sandbox_gateway`."""
+
+from __future__ import annotations
+
+import random
+
+from aiohttp import web
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.order.sandbox_gateway.app import GatewayState, create_app
+
+
+class GatewaySettings(BaseSettings):
+    """SANDBOX_GATEWAY_* environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="SANDBOX_GATEWAY_", extra="ignore", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = 8090
+    api_key: SecretStr
+    latency_ms: int = Field(default=50, ge=0)
+    failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    # A fixed seed makes the simulated failures repeatable.
+    seed: int | None = None
+
+
+def main() -> None:
+    """Serve until interrupted."""
+    settings = GatewaySettings()  # api_key comes from the environment
+    state = GatewayState(
+        api_key=settings.api_key.get_secret_value(),
+        latency_seconds=settings.latency_ms / 1000,
+        failure_rate=settings.failure_rate,
+        rng=random.Random(settings.seed),
+    )
+    web.run_app(create_app(state), host=settings.host, port=settings.port, print=None)
+
+
+if __name__ == "__main__":
+    main()
