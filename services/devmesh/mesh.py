@@ -75,6 +75,8 @@ class Mesh:
         self.postgres_url = ""
         self.mongo_url = ""
         self.redis_url = ""
+        self.payment_gateway_url = ""
+        self.payment_gateway_api_key = ""
 
     @property
     def edge_url(self) -> str:
@@ -105,6 +107,7 @@ class Mesh:
         orders_db = f"{self.postgres_url}/marketplace_orders?sslmode=disable"
         processes.migrate(users_db, REPO_ROOT / "services" / "user" / "migrations")
         processes.migrate(orders_db, REPO_ROOT / "services" / "order" / "migrations")
+        self._start_payment_gateway()
         self._plan_services(users_db, orders_db)
         for name in ("user", "product", "order"):
             self.start_service(name)
@@ -134,6 +137,24 @@ class Mesh:
             self._backing.append(processes.start_mongo(self.state_dir, port))
             self.mongo_url = f"mongodb://127.0.0.1:{port}"
 
+    def _start_payment_gateway(self) -> None:
+        """The sandbox card processor, its own process as a real gateway would be."""
+        port = free_port()
+        self.payment_gateway_api_key = secrets.token_urlsafe(24)
+        self.payment_gateway_url = f"http://127.0.0.1:{port}"
+        gateway = ManagedProcess(
+            "payment-gateway",
+            [sys.executable, "-m", "services.order.sandbox_gateway"],
+            self.state_dir / "logs" / "payment-gateway.log",
+            env={
+                "SANDBOX_GATEWAY_PORT": str(port),
+                "SANDBOX_GATEWAY_API_KEY": self.payment_gateway_api_key,
+                "SANDBOX_GATEWAY_LATENCY_MS": str(self.options.payment_latency_ms),
+            },
+        ).start()
+        self._backing.append(gateway)
+        gateway.wait_ready(lambda: http_status(f"{self.payment_gateway_url}/healthz") == 200)
+
     def _plan_services(self, users_db: str, orders_db: str) -> None:
         internal_secret = secrets.token_urlsafe(32)
         signing_key = SigningKey.generate().to_pem()
@@ -162,6 +183,9 @@ class Mesh:
                 "DATABASE_URL": orders_db,
                 "PRODUCT_TARGET": f"127.0.0.1:{ports['product'][0]}",
                 "PAYMENT_LATENCY_MS": str(self.options.payment_latency_ms),
+                "REDIS_URL": self.redis_url,
+                "PAYMENT_GATEWAY_URL": self.payment_gateway_url,
+                "PAYMENT_GATEWAY_API_KEY": self.payment_gateway_api_key,
             },
         }
         for name, (grpc_port, ops_port) in ports.items():

@@ -14,7 +14,7 @@ from services.common.money import Money
 from services.order.adapters.repository import Pool
 
 # Orders that count as sales: paid and everything after, except cancelled ones.
-_SOLD = ("paid", "fulfilling", "shipped", "delivered", "refunded", "partially_refunded")
+SOLD_STATUSES = ("paid", "fulfilling", "shipped", "delivered", "refunded", "partially_refunded")
 
 BY_DAY_SQL = """
 SELECT (o.created_at AT TIME ZONE 'UTC')::date AS day, o.currency,
@@ -69,7 +69,7 @@ class SalesReports:
         until = datetime.combine(end + timedelta(days=1), time.min, UTC)
         sql = BY_SELLER_SQL if by_seller else BY_DAY_SQL
         async with self._pool.acquire() as connection:
-            records = await connection.fetch(sql, since, until, list(_SOLD), seller_id)
+            records = await connection.fetch(sql, since, until, list(SOLD_STATUSES), seller_id)
         return [
             ReportRow(
                 day=None if by_seller else r["day"],

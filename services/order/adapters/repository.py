@@ -254,8 +254,8 @@ class OrderRepository:
             # The captured payment carries the running refunded total for the API.
             await self._db.execute(
                 """
-                UPDATE payments SET refunded_minor = $2,
-                    status = CASE WHEN $2 > 0 THEN 'refunded' ELSE status END
+                UPDATE payments SET refunded_minor = $2::bigint,
+                    status = CASE WHEN $2::bigint > 0 THEN 'refunded' ELSE status END
                 WHERE id = (SELECT id FROM payments WHERE order_id = $1
                             AND status IN ('captured', 'refunded')
                             ORDER BY created_at DESC, id DESC LIMIT 1)
