@@ -1,26 +1,41 @@
-"""The product service's composition root: MongoDB, repositories, servicers and access policy."""
+"""The product service's composition root: MongoDB, Redis, repositories, servicers, workers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import aiohttp
 from marketplace.product.v1 import product_service_pb2_grpc
 from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from services.common.auth import JwksKeySource, KeySource
 from services.common.interceptors import AccessPolicy
 from services.common.server import ServiceApp
-from services.product.adapters.mongo import ensure_indexes
+from services.product.adapters.cache import ProductCache, ProductDocs
+from services.product.adapters.mongo import PRODUCTS, ensure_indexes
+from services.product.adapters.order_stream import OrderEventConsumer
 from services.product.adapters.repository import (
     MongoProductRepository,
     MongoReservationStore,
     MongoStockStore,
 )
+from services.product.adapters.stores import (
+    MongoCategoryRepository,
+    MongoProcessedEvents,
+    MongoPurchaseStore,
+    MongoReviewRepository,
+)
 from services.product.config import Settings
-from services.product.servicer import ProductInternalServicer, ProductServicer
+from services.product.service_layer.inventory import ReservationSweeper
+from services.product.service_layer.order_events import OrderEvent, handle_order_event
+from services.product.servicer import Ports, ProductInternalServicer, ProductServicer
 
 PRODUCT_SERVICE = "marketplace.product.v1.ProductService"
 PRODUCT_INTERNAL_SERVICE = "marketplace.product.v1.ProductInternalService"
@@ -41,18 +56,33 @@ POLICY = AccessPolicy(
 )
 
 
+class ProductWorkers:
+    """The background work of the service, exposed so tests can drive it step by step."""
+
+    def __init__(self, sweeper: ReservationSweeper, consumer: OrderEventConsumer) -> None:
+        self.sweeper = sweeper
+        self.consumer = consumer
+
+
 @asynccontextmanager
 async def build_app(
-    settings: Settings, *, key_source: KeySource | None = None
+    settings: Settings,
+    *,
+    key_source: KeySource | None = None,
+    start_workers: bool = True,
+    workers: list[ProductWorkers] | None = None,
 ) -> AsyncIterator[ServiceApp]:
-    """Connect to MongoDB, make sure the indexes exist, and wire the servicers.
+    """Connect to MongoDB and Redis, make sure the indexes exist, wire servicers and workers.
 
     Args:
         settings: The product service's settings.
         key_source: The keys tokens are verified with; by default the user service's JWKS.
+        start_workers: Whether to run the sweeper and the event consumer in the background;
+            tests turn this off and call their `run_once()` instead.
+        workers: When given, the built workers are appended to it, for tests to drive.
 
     Yields:
-        The app to serve; its clients close when the block exits.
+        The app to serve; its workers stop and its clients close when the block exits.
     """
     async with AsyncExitStack() as stack:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
@@ -61,24 +91,80 @@ async def build_app(
         stack.push_async_callback(client.close)
         db = client[settings.mongo_database]
         await ensure_indexes(db)
+        # Short timeouts and no retries: a slow or dead cache must not slow reads much.
+        cache_redis = Redis.from_url(
+            str(settings.redis_url),
+            socket_timeout=settings.cache_timeout_seconds,
+            socket_connect_timeout=settings.cache_timeout_seconds,
+            retry=Retry(NoBackoff(), 0),
+        )
+        stack.push_async_callback(cache_redis.aclose)
+        # The stream reader blocks for event_block_ms, so its timeout is longer.
+        stream_redis = Redis.from_url(
+            str(settings.redis_url),
+            socket_timeout=settings.event_block_ms / 1000 + 5,
+            socket_connect_timeout=2,
+        )
+        stack.push_async_callback(stream_redis.aclose)
         if key_source is None:
             http = aiohttp.ClientSession()
             stack.push_async_callback(http.close)
             key_source = JwksKeySource(settings.jwks_url, http)
-        products = MongoProductRepository(db)
+        cache = ProductCache(
+            cache_redis,
+            ttl_seconds=settings.cache_ttl_seconds,
+            retry_after_seconds=settings.cache_retry_after_seconds,
+        )
+        docs = ProductDocs(db[PRODUCTS], cache)
+        ports = Ports(
+            products=MongoProductRepository(db, docs),
+            stock=MongoStockStore(db, docs),
+            reservations=MongoReservationStore(db),
+            categories=MongoCategoryRepository(db),
+            reviews=MongoReviewRepository(db),
+            purchases=MongoPurchaseStore(db),
+        )
+        processed = MongoProcessedEvents(db)
+
+        async def on_event(event: OrderEvent) -> bool:
+            return await handle_order_event(event, processed, ports.purchases, ports.reviews)
+
+        built = ProductWorkers(
+            ReservationSweeper(
+                ports.reservations,
+                ports.stock,
+                ports.products,
+                interval_seconds=settings.sweep_interval_seconds,
+            ),
+            OrderEventConsumer(
+                stream_redis,
+                on_event,
+                consumer=settings.event_consumer_name,
+                block_ms=settings.event_block_ms,
+                claim_idle_ms=settings.event_claim_idle_ms,
+            ),
+        )
+        if workers is not None:
+            workers.append(built)
+        if start_workers:
+            jobs: list[Coroutine[Any, Any, None]] = [built.sweeper.run()]
+            if settings.consume_order_events:
+                jobs.append(built.consumer.run())
+            for job in jobs:
+                task = asyncio.create_task(job)
+                stack.push_async_callback(_cancel, task)
         internal = ProductInternalServicer(
-            products,
-            MongoStockStore(db),
-            MongoReservationStore(db),
+            ports,
             wait_seconds=settings.reservation_wait_seconds,
             lease_seconds=settings.reservation_lease_seconds,
+            expires_in_seconds=settings.reservation_ttl_seconds,
         )
         yield ServiceApp(
             name="product",
             servicers=[
                 (
                     product_service_pb2_grpc.add_ProductServiceServicer_to_server,
-                    ProductServicer(products),
+                    ProductServicer(ports),
                 ),
                 (product_service_pb2_grpc.add_ProductInternalServiceServicer_to_server, internal),
             ],
@@ -86,3 +172,9 @@ async def build_app(
             policy=POLICY,
             key_source=key_source,
         )
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -2,22 +2,42 @@
 
 from __future__ import annotations
 
-from pydantic import MongoDsn, RedisDsn
+import socket
+
+from pydantic import Field, MongoDsn, RedisDsn
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import ServiceSettings
 
 
 class Settings(ServiceSettings):
-    """The product service's settings: the common ones plus its MongoDB (and later Redis)."""
+    """The product service's settings: the common ones plus MongoDB, Redis and timings."""
 
     model_config = SettingsConfigDict(env_prefix="PRODUCT_", extra="ignore", frozen=True)
 
     mongo_url: MongoDsn = MongoDsn("mongodb://127.0.0.1:27017")
     mongo_database: str = "marketplace_products"
-    # The search cache comes in a later slice; nothing connects to Redis yet.
+    # The product cache and the order event stream.
     redis_url: RedisDsn = RedisDsn("redis://127.0.0.1:6379/0")
+    # How long a cached product lives at most; writes refresh it long before that.
+    cache_ttl_seconds: int = Field(default=300, ge=1)
+    # A cache call slower than this is abandoned and the read goes to MongoDB.
+    cache_timeout_seconds: float = Field(default=0.25, gt=0)
+    # After a cache failure, Redis is left alone this long before it is tried again.
+    cache_retry_after_seconds: float = Field(default=2.0, ge=0)
     # How long a ReserveInventory call waits for a concurrent call with the same order id.
     reservation_wait_seconds: float = 5.0
     # How long a started reservation is protected from takeover by a retry of the same order.
     reservation_lease_seconds: float = 30.0
+    # How long reserved stock stays held without a commit or release before it returns.
+    reservation_ttl_seconds: float = Field(default=900.0, gt=0)
+    # How often the sweeper returns lapsed reservations and restates discounted prices.
+    sweep_interval_seconds: float = Field(default=10.0, gt=0)
+    # Whether to consume the order event stream (verified purchases, co-purchases).
+    consume_order_events: bool = True
+    # This instance's name in the consumer group; unique per replica.
+    event_consumer_name: str = Field(default_factory=socket.gethostname)
+    # How long one read of the event stream blocks waiting for new events.
+    event_block_ms: int = Field(default=2000, ge=1)
+    # Entries another consumer left unacknowledged this long are taken over.
+    event_claim_idle_ms: int = Field(default=60_000, ge=1)

@@ -21,6 +21,7 @@ from services.product.adapters.repository import (
 )
 from services.product.domain.commands import SearchFilter, SortOrder
 from services.product.domain.model import (
+    PRODUCT_SCHEMA_VERSION,
     Inventory,
     PricedItem,
     Product,
@@ -75,7 +76,7 @@ async def test_a_product_round_trips(db: Database) -> None:
     assert await products.get(str(uuid.uuid4())) is None
     stored = await db.products.find_one({"_id": product.product_id})
     assert stored is not None
-    assert stored["schema_version"] == 1
+    assert stored["schema_version"] == PRODUCT_SCHEMA_VERSION
     assert stored["effective_price_minor"] == 3900
     assert stored["inventory"] == {"on_hand": 5, "reserved": 0, "available": 5}
 

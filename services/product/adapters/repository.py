@@ -1,34 +1,50 @@
-"""MongoDB storage of products, catalog search, stock holds and reservations."""
+"""MongoDB storage of products, catalog search, stock holds, the ledger and reservations."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from services.common.money import Money
+from services.product.adapters.cache import ProductCache, ProductDocs
 from services.product.adapters.documents import (
+    Document,
+    attribute_pairs,
+    discount_to_doc,
     hold_field,
+    ledger_entry_from_doc,
+    ledger_entry_to_doc,
+    money_to_doc,
+    price_fields,
     priced_item_to_doc,
     product_from_doc,
     product_to_doc,
     reservation_from_doc,
     reservation_to_doc,
+    time_to_ms,
 )
-from services.product.adapters.mongo import PRODUCTS, RESERVATIONS, Database
+from services.product.adapters.mongo import LEDGER, PRODUCTS, RESERVATIONS, Database
 from services.product.domain.commands import FacetCount, SearchFilter, SearchPage, SortOrder
 from services.product.domain.model import (
+    Discount,
+    LedgerEntry,
     PricedItem,
     Product,
     ProductState,
     Reservation,
     ReservationLine,
     ReservationState,
+    attribute_pair,
 )
-from services.product.service_layer.ports import HoldOutcome, HoldResult
+from services.product.service_layer.ports import HoldOutcome, HoldResult, LedgerNote
 
 _SORTS: dict[SortOrder, list[tuple[str, Any]]] = {
     # _id breaks ties so pages never overlap or skip equal-ranked products.
@@ -39,6 +55,20 @@ _SORTS: dict[SortOrder, list[tuple[str, Any]]] = {
     SortOrder.RATING: [("rating.average", -1), ("rating.count", -1), ("_id", 1)],
 }
 _MAX_FACET_VALUES = 50
+_MAX_ATTRIBUTE_FACETS = 10
+# Every write to a product bumps its revision, so the cache can tell newer from older.
+_BUMP = {"revision": 1}
+
+
+def filter_value(raw: str) -> str:
+    """An attribute filter's value in the normalised form stored in attribute_pairs."""
+    lowered = raw.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered
+    try:
+        return attribute_pair("_", float(lowered)).removeprefix("_=")
+    except ValueError:
+        return attribute_pair("_", raw).removeprefix("_=")
 
 
 def search_filter(search: SearchFilter) -> dict[str, Any]:
@@ -63,48 +93,245 @@ def search_filter(search: SearchFilter) -> dict[str, Any]:
         query["inventory.available"] = {"$gt": 0}
     if search.min_rating:
         query["rating.average"] = {"$gte": search.min_rating}
-    for name, value in search.attributes:
-        query[f"attributes.{name}"] = value
+    if search.attributes:
+        query["attribute_pairs"] = {
+            "$all": [f"{name}={filter_value(value)}" for name, value in search.attributes]
+        }
     return query
+
+
+def _queued(entry: Document) -> Document:
+    return {f"ledger_outbox.{entry['_id']}": entry}
+
+
+def _stored(value: Any) -> Any:
+    """A domain value in its stored shape, for $set."""
+    if isinstance(value, Money):
+        return money_to_doc(value)
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+def _note_doc(product_id: str, note: LedgerNote, on_hand: int, reserved: int) -> Document:
+    return ledger_entry_to_doc(
+        LedgerEntry(
+            entry_id=uuid.uuid4().hex,
+            product_id=product_id,
+            on_hand_delta=on_hand,
+            reserved_delta=reserved,
+            reason=note.reason,
+            actor=note.actor,
+            create_time=note.time,
+        )
+    )
 
 
 class MongoProductRepository:
     """Products in the `products` collection, one document per product keyed by its id."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, docs: ProductDocs | None = None) -> None:
         self._products = db[PRODUCTS]
+        self._docs = docs or ProductDocs(self._products, ProductCache(None))
 
     async def add(self, product: Product) -> None:
         """Store a new product."""
         await self._products.insert_one(product_to_doc(product))
 
     async def get(self, product_id: str) -> Product | None:
-        """The product with this id, or None."""
-        doc = await self._products.find_one({"_id": product_id})
+        """The product with this id, or None; served from the cache when it holds it."""
+        doc = await self._docs.get(product_id)
         return product_from_doc(doc) if doc else None
 
     async def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
         """The products among `product_ids` that exist, by id."""
-        found: dict[str, Product] = {}
-        async for doc in self._products.find({"_id": {"$in": list(product_ids)}}):
+        docs = await self._docs.get_many(list(product_ids))
+        return {product_id: product_from_doc(doc) for product_id, doc in docs.items()}
+
+    async def update_fields(
+        self,
+        product_id: str,
+        *,
+        expected_version: int,
+        fields: Mapping[str, Any],
+        now: datetime,
+    ) -> Product | None:
+        """Apply an edit if the product is still at `expected_version`; None if it moved on."""
+        current = await self._products.find_one({"_id": product_id})
+        if current is None or int(current.get("version", 1)) != expected_version:
+            return None
+        stored = {name: _stored(value) for name, value in fields.items()}
+        merged = {**current, **stored}
+        values = {**stored, "update_time": time_to_ms(now)}
+        if "attributes" in fields:
+            values["attribute_pairs"] = attribute_pairs(fields["attributes"])
+        old = product_from_doc(current)
+        fresh = product_from_doc(merged)
+        values.update(price_fields(fresh.list_price, fresh.sale_price, old.discounts, now))
+        if "list_price" in stored:
+            values["currency"] = stored["list_price"]["currency"]
+        doc = await self._products.find_one_and_update(
+            # The version check makes concurrent edits of one version succeed once.
+            {"_id": product_id, "version": expected_version},
+            {"$set": values, "$inc": {"version": 1, **_BUMP}},
+            return_document=ReturnDocument.AFTER,
+        )
+        await self._docs.written(doc)
+        return product_from_doc(doc) if doc else None
+
+    async def set_state(
+        self,
+        product_id: str,
+        *,
+        from_states: Sequence[ProductState],
+        to_state: ProductState,
+        now: datetime,
+    ) -> Product | None:
+        """Move the product to `to_state` if it is in one of `from_states`; None if not."""
+        doc = await self._products.find_one_and_update(
+            {"_id": product_id, "state": {"$in": [s.value for s in from_states]}},
+            {
+                "$set": {"state": to_state.value, "update_time": time_to_ms(now)},
+                "$inc": {"version": 1, **_BUMP},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        await self._docs.written(doc)
+        return product_from_doc(doc) if doc else None
+
+    async def add_discount(
+        self, product_id: str, discount: Discount, *, now: datetime, max_discounts: int
+    ) -> Product | None:
+        """Append a discount and restate the stored price; None when the product is gone."""
+        for _ in range(10):
+            current = await self._products.find_one({"_id": product_id})
+            if current is None:
+                return None
+            product = product_from_doc(current)
+            if len(product.discounts) >= max_discounts:
+                return product
+            discounts = (*product.discounts, discount)
+            doc = await self._products.find_one_and_update(
+                # The discount list read is the one extended: concurrent additions retry.
+                {"_id": product_id, "revision": current.get("revision", 0)},
+                {
+                    "$set": {
+                        f"discounts.{discount.discount_id}": discount_to_doc(discount),
+                        "update_time": time_to_ms(now),
+                        **price_fields(product.list_price, product.sale_price, discounts, now),
+                    },
+                    "$inc": {"version": 1, **_BUMP},
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is not None:
+                await self._docs.written(doc)
+                return product_from_doc(doc)
+        raise RuntimeError("discount kept racing with other writes")
+
+    async def remove_discount(self, product_id: str, discount_id: str, *, now: datetime) -> bool:
+        """Remove a discount and restate the stored price; False when it was not there."""
+        for _ in range(10):
+            current = await self._products.find_one(
+                {"_id": product_id, f"discounts.{discount_id}": {"$exists": True}}
+            )
+            if current is None:
+                return False
+            product = product_from_doc(current)
+            remaining = tuple(d for d in product.discounts if d.discount_id != discount_id)
+            result = await self._products.update_one(
+                {"_id": product_id, "revision": current.get("revision", 0)},
+                {
+                    "$unset": {f"discounts.{discount_id}": ""},
+                    "$set": {
+                        "update_time": time_to_ms(now),
+                        **price_fields(product.list_price, product.sale_price, remaining, now),
+                    },
+                    "$inc": {"version": 1, **_BUMP},
+                },
+            )
+            if result.modified_count == 1:
+                await self._docs.refresh(product_id)
+                return True
+        raise RuntimeError("discount removal kept racing with other writes")
+
+    async def reprice_due(self, now: datetime, *, limit: int = 200) -> int:
+        """Restate the stored price of products whose discounts started or ended by `now`."""
+        due = await self._products.find(
+            {"price_changes_at_ms": {"$gt": 0, "$lte": time_to_ms(now)}}, limit=limit
+        ).to_list()
+        repriced = 0
+        for doc in due:
             product = product_from_doc(doc)
-            found[product.product_id] = product
-        return found
+            result = await self._products.update_one(
+                {"_id": product.product_id, "revision": doc.get("revision", 0)},
+                {
+                    "$set": price_fields(
+                        product.list_price, product.sale_price, product.discounts, now
+                    ),
+                    "$inc": _BUMP,
+                },
+            )
+            if result.modified_count:
+                repriced += 1
+                await self._docs.refresh(product.product_id)
+        return repriced
+
+    async def change_rating(
+        self, product_id: str, *, add: int | None = None, remove: int | None = None
+    ) -> None:
+        """Count a review's stars in (`add`) and/or out (`remove`) of the product's rating.
+
+        The counters move with one atomic $inc, so concurrent reviews never lose a count.
+        The stored average (which search filters and sorts by) is then restated from the
+        counters with a compare-and-set, retried until it matches the counters it read.
+        """
+        inc: dict[str, int] = {}
+        for stars, sign in ((add, 1), (remove, -1)):
+            if stars is None:
+                continue
+            inc["rating.count"] = inc.get("rating.count", 0) + sign
+            inc["rating.total"] = inc.get("rating.total", 0) + sign * stars
+            key = f"rating.histogram.{stars}"
+            inc[key] = inc.get(key, 0) + sign
+        inc = {key: value for key, value in inc.items() if value}
+        if not inc:
+            return
+        await self._products.update_one({"_id": product_id}, {"$inc": {**inc, **_BUMP}})
+        for _ in range(50):
+            doc = await self._products.find_one({"_id": product_id}, {"rating": 1})
+            if doc is None:
+                return
+            rating = doc.get("rating") or {}
+            count, total = int(rating.get("count", 0)), int(rating.get("total", 0))
+            average = round(total / count, 4) if count > 0 else 0.0
+            if rating.get("average") == average:
+                break
+            result = await self._products.update_one(
+                {"_id": product_id, "rating.count": count, "rating.total": total},
+                {"$set": {"rating.average": average}, "$inc": _BUMP},
+            )
+            if result.modified_count:
+                break
+        await self._docs.refresh(product_id)
 
     async def search(self, search: SearchFilter, *, offset: int, limit: int) -> SearchPage:
         """One page of the published products matching `search`, the total and the facets."""
         query = search_filter(search)
         cursor = self._products.find(query).sort(_SORTS[search.sort_order]).skip(offset)
-        page, total, categories, subcategories = await asyncio.gather(
+        page, total, categories, subcategories, attributes = await asyncio.gather(
             cursor.limit(limit).to_list(),
             self._products.count_documents(query),
             self._facet(query, "category"),
             self._facet(query, "subcategory"),
+            self._attribute_facets(query),
         )
         return SearchPage(
             products=tuple(product_from_doc(doc) for doc in page),
             total_size=total,
-            facets={"category": categories, "subcategory": subcategories},
+            facets={"category": categories, "subcategory": subcategories, **attributes},
         )
 
     async def _facet(self, query: dict[str, Any], field: str) -> tuple[FacetCount, ...]:
@@ -121,20 +348,73 @@ class MongoProductRepository:
             if doc["_id"]  # products without a subcategory are not a facet value
         )
 
+    async def _attribute_facets(self, query: dict[str, Any]) -> dict[str, tuple[FacetCount, ...]]:
+        pipeline: list[dict[str, Any]] = [
+            {"$match": query},
+            {"$unwind": "$attribute_pairs"},
+            {"$group": {"_id": "$attribute_pairs", "count": {"$sum": 1}}},
+        ]
+        cursor = await self._products.aggregate(pipeline)
+        by_name: dict[str, list[FacetCount]] = {}
+        for doc in await cursor.to_list():
+            name, _, value = str(doc["_id"]).partition("=")
+            by_name.setdefault(name, []).append(FacetCount(value, int(doc["count"])))
+        # The attributes most products carry are the useful facets; the rest is noise.
+        ranked = sorted(by_name.items(), key=lambda item: (-sum(v.count for v in item[1]), item[0]))
+        return {
+            f"attributes.{name}": tuple(
+                sorted(values, key=lambda v: (-v.count, v.value))[:_MAX_FACET_VALUES]
+            )
+            for name, values in ranked[:_MAX_ATTRIBUTE_FACETS]
+        }
+
+    async def published_in_category(
+        self, category: str, *, exclude: Sequence[str], limit: int, by_rating: bool
+    ) -> list[Product]:
+        """Published products of a category, best rated first or newest first."""
+        sort = _SORTS[SortOrder.RATING if by_rating else SortOrder.NEWEST]
+        docs = (
+            await self._products.find(
+                {
+                    "state": ProductState.PUBLISHED.value,
+                    "category": category,
+                    "_id": {"$nin": list(exclude)},
+                },
+                limit=limit,
+            )
+            .sort(sort)
+            .to_list()
+        )
+        return [product_from_doc(doc) for doc in docs]
+
+    async def count_in_category(self, category_id: str) -> int:
+        """How many products name the category as their category or subcategory."""
+        return await self._products.count_documents(
+            {"$or": [{"category": category_id}, {"subcategory": category_id}]}
+        )
+
 
 class MongoStockStore:
     """Stock on the product documents; each order's units are tagged on the product.
 
     A hold moves units from available to reserved and records the order under `holds` in
     the same atomic update, so a repeated hold, unhold or sale for one order is a no-op.
+    Every stock move queues its ledger entry on the product in that same atomic update
+    (`ledger_outbox`), and the entries are then copied to the ledger collection: a crash
+    between the two loses no entry, since the next flush copies what is still queued.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, docs: ProductDocs | None = None) -> None:
         self._products = db[PRODUCTS]
+        self._ledger = db[LEDGER]
+        self._docs = docs or ProductDocs(self._products, ProductCache(None))
 
-    async def hold(self, product_id: str, order_id: str, quantity: int) -> HoldResult:
+    async def hold(
+        self, product_id: str, order_id: str, quantity: int, note: LedgerNote | None = None
+    ) -> HoldResult:
         """Move `quantity` available units to reserved for the order, unless already done."""
         hold = hold_field(order_id)
+        note = note or LedgerNote(f"reserve order {order_id}", "order-service")
         doc = await self._products.find_one_and_update(
             {
                 "_id": product_id,
@@ -143,12 +423,22 @@ class MongoStockStore:
                 hold: {"$exists": False},
             },
             {
-                "$inc": {"inventory.available": -quantity, "inventory.reserved": quantity},
-                "$set": {hold: {"order_id": order_id, "quantity": quantity}},
+                "$inc": {
+                    "inventory.available": -quantity,
+                    "inventory.reserved": quantity,
+                    "ledger_pending": 1,
+                    **_BUMP,
+                },
+                "$set": {
+                    hold: {"order_id": order_id, "quantity": quantity},
+                    **_queued(_note_doc(product_id, note, 0, quantity)),
+                },
             },
             return_document=ReturnDocument.AFTER,
         )
         if doc is not None:
+            await self._docs.written(doc)
+            await self.flush_ledger(product_id)
             return HoldResult(HoldOutcome.HELD, product_from_doc(doc))
         current = await self._products.find_one({"_id": product_id})
         if current is None:
@@ -159,29 +449,110 @@ class MongoStockStore:
             return HoldResult(HoldOutcome.NOT_FOUND)
         return HoldResult(HoldOutcome.OUT_OF_STOCK, product_from_doc(current))
 
-    async def unhold(self, product_id: str, order_id: str) -> None:
+    async def unhold(self, product_id: str, order_id: str, note: LedgerNote | None = None) -> None:
         """Give the order's held units back to available; nothing when it holds none."""
-        await self._settle(product_id, order_id, sold=False)
+        note = note or LedgerNote(f"release order {order_id}", "order-service")
+        await self._settle(product_id, order_id, sold=False, note=note)
 
-    async def sell_hold(self, product_id: str, order_id: str) -> None:
+    async def sell_hold(
+        self, product_id: str, order_id: str, note: LedgerNote | None = None
+    ) -> None:
         """Take the order's held units out of stock; nothing when it holds none."""
-        await self._settle(product_id, order_id, sold=True)
+        note = note or LedgerNote(f"commit order {order_id}", "order-service")
+        await self._settle(product_id, order_id, sold=True, note=note)
 
-    async def _settle(self, product_id: str, order_id: str, *, sold: bool) -> None:
+    async def _settle(
+        self, product_id: str, order_id: str, *, sold: bool, note: LedgerNote
+    ) -> None:
         hold = hold_field(order_id)
         current = await self._products.find_one({"_id": product_id, hold: {"$exists": True}})
         quantity = _held_quantity(current, order_id) if current else None
         if quantity is None:
             return
         target = "inventory.on_hand" if sold else "inventory.available"
+        entry = _note_doc(product_id, note, -quantity if sold else 0, -quantity)
         # The filter on the hold makes the update happen once even if two calls race here.
-        await self._products.update_one(
+        doc = await self._products.find_one_and_update(
             {"_id": product_id, hold: {"$exists": True}},
             {
                 "$unset": {hold: ""},
-                "$inc": {"inventory.reserved": -quantity, target: -quantity if sold else quantity},
+                "$set": _queued(entry),
+                "$inc": {
+                    "inventory.reserved": -quantity,
+                    target: -quantity if sold else quantity,
+                    "ledger_pending": 1,
+                    **_BUMP,
+                },
             },
+            return_document=ReturnDocument.AFTER,
         )
+        if doc is not None:
+            await self._docs.written(doc)
+            await self.flush_ledger(product_id)
+
+    async def adjust(self, product_id: str, delta: int, note: LedgerNote) -> Product | None:
+        """Change on-hand units by `delta` unless that would take them below the reserved.
+
+        Returns the product after the change, or None when refused (or not found).
+        """
+        condition: dict[str, Any] = {"_id": product_id}
+        if delta < 0:
+            # available = on_hand - reserved, so this keeps on_hand >= reserved atomically.
+            condition["inventory.available"] = {"$gte": -delta}
+        doc = await self._products.find_one_and_update(
+            condition,
+            {
+                "$inc": {
+                    "inventory.on_hand": delta,
+                    "inventory.available": delta,
+                    "ledger_pending": 1,
+                    **_BUMP,
+                },
+                "$set": _queued(_note_doc(product_id, note, delta, 0)),
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            return None
+        await self._docs.written(doc)
+        await self.flush_ledger(product_id)
+        return product_from_doc(doc)
+
+    async def flush_ledger(self, product_id: str) -> None:
+        """Copy the product's queued ledger entries to the ledger, then unqueue them."""
+        doc = await self._products.find_one({"_id": product_id}, {"ledger_outbox": 1})
+        queued = dict((doc or {}).get("ledger_outbox") or {})
+        for entry_id, entry in queued.items():
+            # An entry may have been copied by an earlier flush that died before unqueueing it.
+            with contextlib.suppress(DuplicateKeyError):
+                await self._ledger.insert_one(entry)
+            key = f"ledger_outbox.{entry_id}"
+            # Conditional, so two flushes racing here decrement the counter once.
+            await self._products.update_one(
+                {"_id": product_id, key: {"$exists": True}},
+                {"$unset": {key: ""}, "$inc": {"ledger_pending": -1}},
+            )
+
+    async def flush_all_ledgers(self, *, limit: int = 200) -> int:
+        """Flush the products that still have queued entries (after a crash); how many."""
+        docs = await self._products.find(
+            {"ledger_pending": {"$gt": 0}}, {"_id": 1}, limit=limit
+        ).to_list()
+        for doc in docs:
+            await self.flush_ledger(str(doc["_id"]))
+        return len(docs)
+
+    async def ledger_page(self, product_id: str, *, offset: int, limit: int) -> list[LedgerEntry]:
+        """One page of a product's ledger, newest first."""
+        await self.flush_ledger(product_id)
+        docs = (
+            await self._ledger.find({"product_id": product_id})
+            .sort([("create_time", -1), ("_id", -1)])
+            .skip(offset)
+            .limit(limit)
+            .to_list()
+        )
+        return [ledger_entry_from_doc(doc) for doc in docs]
 
 
 def _held_quantity(doc: dict[str, Any], order_id: str) -> int | None:
@@ -236,14 +607,17 @@ class MongoReservationStore:
         doc = await self._reservations.find_one({"_id": order_id})
         return reservation_from_doc(doc) if doc else None
 
-    async def mark_reserved(self, order_id: str, items: Sequence[PricedItem]) -> None:
-        """Record that every line is held, with the prices promised."""
+    async def mark_reserved(
+        self, order_id: str, items: Sequence[PricedItem], *, expires_in_seconds: float = 900.0
+    ) -> None:
+        """Record that every line is held, with the prices promised and when they lapse."""
         await self._reservations.update_one(
             {"_id": order_id, "state": ReservationState.PENDING.value},
             {
                 "$set": {
                     "state": ReservationState.RESERVED.value,
                     "items": [priced_item_to_doc(item) for item in items],
+                    "expires_ms": _now_ms() + int(expires_in_seconds * 1000),
                 }
             },
         )
@@ -268,3 +642,19 @@ class MongoReservationStore:
             return_document=ReturnDocument.AFTER,
         )
         return reservation_from_doc(doc) if doc else None
+
+    async def expired(self, *, limit: int = 100) -> list[str]:
+        """Orders whose reservation lapsed: reserved past its expiry, or stuck releasing."""
+        now = _now_ms()
+        docs = await self._reservations.find(
+            {
+                "$or": [
+                    {"state": ReservationState.RESERVED.value, "expires_ms": {"$lt": now}},
+                    # A release that died half-way is finished by the sweeper.
+                    {"state": ReservationState.RELEASING.value, "expires_ms": {"$lt": now}},
+                ]
+            },
+            {"_id": 1},
+            limit=limit,
+        ).to_list()
+        return [str(doc["_id"]) for doc in docs]

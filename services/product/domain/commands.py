@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from services.common.money import Money
-from services.product.domain.model import AttributeValue, Product, ReservationLine
+from services.product.domain.model import (
+    AttributeValue,
+    LifecycleAction,
+    Product,
+    ReservationLine,
+)
 
 
 @dataclass(frozen=True)
@@ -141,3 +147,166 @@ class ReleaseReservation:
     """Return an order's reserved units to available stock."""
 
     order_id: str
+
+
+@dataclass(frozen=True)
+class UpdateProduct:
+    """Change the fields named in `paths` of a listing last read at `etag`."""
+
+    product_id: str
+    etag: str
+    paths: tuple[str, ...]
+    title: str = ""
+    description: str = ""
+    category: str = ""
+    subcategory: str = ""
+    attributes: Mapping[str, AttributeValue | None] = field(default_factory=dict)
+    list_price: Money | None = None
+    sale_price: Money | None = None
+    image_urls: tuple[str, ...] = ()
+    parse_problems: tuple[ParseProblem, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChangeLifecycle:
+    """Publish, unpublish or archive a listing."""
+
+    product_id: str
+    action: LifecycleAction
+
+
+@dataclass(frozen=True)
+class ListCategories:
+    """List the category tree, or the children of one category."""
+
+    parent_id: str = ""
+
+
+@dataclass(frozen=True)
+class CreateCategory:
+    """Add a node to the category tree."""
+
+    category_id: str
+    parent_id: str
+    display_name: str
+    attribute_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UpdateCategory:
+    """Change the fields named in `paths` of a category."""
+
+    category_id: str
+    paths: tuple[str, ...]
+    display_name: str = ""
+    attribute_names: tuple[str, ...] = ()
+    parent_id: str = ""
+
+
+@dataclass(frozen=True)
+class DeleteCategory:
+    """Remove a category without products or subcategories."""
+
+    category_id: str
+
+
+@dataclass(frozen=True)
+class GetInventory:
+    """Return a product's stock figure."""
+
+    product_id: str
+
+
+@dataclass(frozen=True)
+class AdjustInventory:
+    """Restock or correct a product's on-hand units, with the reason for the ledger."""
+
+    product_id: str
+    delta: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ListLedgerEntries:
+    """Page through a product's recorded stock changes."""
+
+    product_id: str
+    page_size: int = 0
+    page_token: str = ""
+
+
+@dataclass(frozen=True)
+class CreateDiscount:
+    """Schedule a percentage or fixed discount on a product."""
+
+    product_id: str
+    start_time: datetime | None
+    end_time: datetime | None
+    percent_off: int = 0
+    amount_off: Money | None = None
+    parse_problems: tuple[ParseProblem, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeleteDiscount:
+    """Remove a discount from a product."""
+
+    product_id: str
+    discount_id: str
+
+
+@dataclass(frozen=True)
+class ListReviews:
+    """Page through a product's visible reviews."""
+
+    product_id: str
+    page_size: int = 0
+    page_token: str = ""
+
+
+@dataclass(frozen=True)
+class CreateReview:
+    """Write the caller's review of a product."""
+
+    product_id: str
+    rating: int
+    title: str = ""
+    body: str = ""
+
+
+@dataclass(frozen=True)
+class UpdateReview:
+    """Edit the fields named in `paths` of the caller's review."""
+
+    product_id: str
+    review_id: str
+    paths: tuple[str, ...]
+    rating: int = 0
+    title: str = ""
+    body: str = ""
+
+
+@dataclass(frozen=True)
+class ReviewAction:
+    """Delete, hide or reply to one review."""
+
+    product_id: str
+    review_id: str
+    text: str = ""  # the reply, or why the review is hidden
+
+
+class RecommendationKind(StrEnum):
+    """The relation recommendations follow."""
+
+    DEFAULT = "default"  # also-bought, then similar, then top-rated in the category
+    ALSO_BOUGHT = "also_bought"
+    SIMILAR = "similar"
+
+
+@dataclass(frozen=True)
+class ListRecommendations:
+    """Recommend products related to one product."""
+
+    product_id: str
+    kind: RecommendationKind = RecommendationKind.DEFAULT
+    page_size: int = 0

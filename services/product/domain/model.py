@@ -1,17 +1,20 @@
-"""Products, their stock and the reservations orders hold on it."""
+"""Products, their prices, stock, reviews and categories, and the reservations orders hold."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from services.common.money import Money
 
 # Bumped when the stored shape of a document changes, so readers can migrate old ones.
-PRODUCT_SCHEMA_VERSION = 1
-RESERVATION_SCHEMA_VERSION = 1
+# 2: revision, discounts, attribute_pairs, rating sum and histogram, ledger outbox.
+PRODUCT_SCHEMA_VERSION = 2
+RESERVATION_SCHEMA_VERSION = 2
+REVIEW_SCHEMA_VERSION = 1
+CATEGORY_SCHEMA_VERSION = 1
 
 type AttributeValue = str | float | bool
 
@@ -23,6 +26,29 @@ class ProductState(StrEnum):
     PUBLISHED = "PUBLISHED"
     UNPUBLISHED = "UNPUBLISHED"
     ARCHIVED = "ARCHIVED"
+
+
+class LifecycleAction(StrEnum):
+    """A change of a product's lifecycle state a seller or admin asks for."""
+
+    PUBLISH = "publish"
+    UNPUBLISH = "unpublish"
+    ARCHIVE = "archive"
+
+
+# For each action: the states it may start from, and the state it leads to. Asking for
+# the state a product is already in is a no-op, so retried calls are harmless.
+LIFECYCLE: dict[LifecycleAction, tuple[frozenset[ProductState], ProductState]] = {
+    LifecycleAction.PUBLISH: (
+        frozenset({ProductState.DRAFT, ProductState.UNPUBLISHED}),
+        ProductState.PUBLISHED,
+    ),
+    LifecycleAction.UNPUBLISH: (frozenset({ProductState.PUBLISHED}), ProductState.UNPUBLISHED),
+    LifecycleAction.ARCHIVE: (
+        frozenset({ProductState.DRAFT, ProductState.PUBLISHED, ProductState.UNPUBLISHED}),
+        ProductState.ARCHIVED,
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -40,10 +66,66 @@ class Inventory:
 
 @dataclass(frozen=True)
 class Rating:
-    """The aggregate of a product's visible reviews."""
+    """The aggregate of a product's visible reviews: count, star total and histogram."""
 
-    average: float = 0.0
     count: int = 0
+    total: int = 0
+    histogram: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
+
+    @property
+    def average(self) -> float:
+        """The mean rating, 0 when there are no reviews."""
+        return round(self.total / self.count, 4) if self.count > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Discount:
+    """A price cut for a period: a percentage or a fixed amount off the base price."""
+
+    discount_id: str
+    start_time: datetime
+    end_time: datetime
+    percent_off: int = 0
+    amount_off: Money | None = None
+
+    def active_at(self, now: datetime) -> bool:
+        """Whether the discount applies at `now`; the end time is exclusive."""
+        return self.start_time <= now < self.end_time
+
+    def apply(self, base: Money) -> Money:
+        """The price after this discount; a buyer never pays less than one minor unit."""
+        if self.amount_off is not None:
+            cut = self.amount_off.minor
+        else:
+            # Rounded down, so the discount is never more than advertised.
+            cut = base.minor * self.percent_off // 100
+        return Money(max(base.minor - cut, 1), base.currency)
+
+
+def effective_price(
+    list_price: Money, sale_price: Money | None, discounts: Sequence[Discount], now: datetime
+) -> Money:
+    """The price a buyer pays at `now`: the sale price (or list price) after the best discount.
+
+    Discounts do not stack: the one giving the lowest price wins.
+    """
+    base = sale_price if sale_price is not None else list_price
+    best = base
+    for discount in discounts:
+        if discount.active_at(now):
+            best = min(best, discount.apply(base), key=lambda money: money.minor)
+    return best
+
+
+def next_price_change(discounts: Sequence[Discount], now: datetime) -> datetime | None:
+    """The next moment a discount starts or ends after `now`, when stored prices go stale."""
+    moments = [
+        moment
+        for discount in discounts
+        for moment in (discount.start_time, discount.end_time)
+        if moment > now
+    ]
+    return min(moments, default=None)
 
 
 @dataclass(frozen=True)
@@ -66,15 +148,20 @@ class Product:
     update_time: datetime
     version: int = 1
     rating: Rating = field(default_factory=Rating)
+    discounts: tuple[Discount, ...] = ()
+
+    def effective_price_at(self, now: datetime) -> Money:
+        """What a buyer pays at `now`, after the sale price and the best active discount."""
+        return effective_price(self.list_price, self.sale_price, self.discounts, now)
 
     @property
     def effective_price(self) -> Money:
-        """What a buyer pays now: the sale price when set, else the list price."""
-        return self.sale_price if self.sale_price is not None else self.list_price
+        """What a buyer pays now."""
+        return self.effective_price_at(datetime.now(UTC))
 
     @property
     def etag(self) -> str:
-        """An opaque version tag that changes with every write."""
+        """An opaque version tag that changes with every edit of the listing."""
         return str(self.version)
 
     @property
@@ -84,7 +171,81 @@ class Product:
 
     def visible_to(self, user_id: str | None, *, is_admin: bool) -> bool:
         """Published products are public; the others only their seller and admins see."""
-        return self.is_published or is_admin or (user_id is not None and user_id == self.seller_id)
+        return self.is_published or self.managed_by(user_id, is_admin=is_admin)
+
+    def managed_by(self, user_id: str | None, *, is_admin: bool) -> bool:
+        """Whether the caller may change the listing: its seller or an admin."""
+        return is_admin or (user_id is not None and user_id == self.seller_id)
+
+
+def parse_etag(etag: str) -> int | None:
+    """The version an etag of `Product.etag` names, or None if it is not one."""
+    raw = etag.removeprefix("W/").strip('"')
+    return int(raw) if raw.isdigit() else None
+
+
+def attribute_pair(name: str, value: AttributeValue) -> str:
+    """The normalised "name=value" form attribute filters and facets use."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float):
+        text = f"{value:g}"
+    else:
+        text = " ".join(value.split()).lower()
+    return f"{name}={text}"
+
+
+@dataclass(frozen=True)
+class Category:
+    """A node of the category tree; products name top-level ones and their children."""
+
+    category_id: str
+    parent_id: str
+    display_name: str
+    attribute_names: tuple[str, ...] = ()
+
+
+class ReviewState(StrEnum):
+    """Whether a review is shown and counted."""
+
+    VISIBLE = "VISIBLE"
+    HIDDEN = "HIDDEN"
+
+
+@dataclass(frozen=True)
+class Review:
+    """One user's rating and text for a product; one per user and product."""
+
+    review_id: str
+    product_id: str
+    author_id: str
+    rating: int
+    title: str
+    body: str
+    verified_purchase: bool
+    seller_reply: str
+    state: ReviewState
+    create_time: datetime
+    update_time: datetime
+    version: int = 1
+
+    @property
+    def counted(self) -> bool:
+        """Whether the review counts in the product's rating."""
+        return self.state is ReviewState.VISIBLE
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One recorded change of a product's stock, for the audit trail."""
+
+    entry_id: str
+    product_id: str
+    on_hand_delta: int
+    reserved_delta: int
+    reason: str
+    actor: str
+    create_time: datetime
 
 
 class ReservationState(StrEnum):

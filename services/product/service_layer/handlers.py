@@ -1,4 +1,4 @@
-"""The product service's use cases: catalog writes and reads, and inventory reservations."""
+"""The product service's core use cases: creating and reading listings, and reservations."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ from services.product.domain.model import (
 from services.product.service_layer import validation
 from services.product.service_layer.ports import (
     HoldOutcome,
+    LedgerNote,
     ProductRepository,
     ReservationStore,
     StockStore,
@@ -64,7 +65,8 @@ def utc_now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def _product_not_found(product_id: str) -> NotFound:
+def product_not_found(product_id: str) -> NotFound:
+    """The error of a product that does not exist or that the caller may not see."""
     return NotFound(
         "no such product", reason="PRODUCT_NOT_FOUND", metadata={"product_id": product_id}
     )
@@ -108,7 +110,7 @@ async def get_product(command: GetProduct, products: ProductRepository) -> Produ
     product = await products.get(command.product_id)
     viewer = command.viewer
     if product is None or not product.visible_to(viewer.user_id, is_admin=viewer.is_admin):
-        raise _product_not_found(command.product_id)
+        raise product_not_found(command.product_id)
     return product
 
 
@@ -170,6 +172,7 @@ async def reserve_inventory(
     *,
     wait_seconds: float = 5.0,
     lease_seconds: float = 30.0,
+    expires_in_seconds: float = 900.0,
 ) -> Reservation:
     """Hold every line for the order or none; a repeated order id gets the first result.
 
@@ -184,12 +187,16 @@ async def reserve_inventory(
             command.order_id, command.lines, lease_seconds=lease_seconds
         )
         if existing is None:
-            return await _reserve_claimed(command, reservations, stock, products)
+            return await _reserve_claimed(
+                command, reservations, stock, products, expires_in_seconds
+            )
         _check_same_request(existing, command)
         if existing.state is ReservationState.PENDING:
             if await reservations.take_over(command.order_id, lease_seconds=lease_seconds):
                 log.warning("reservation_taken_over", order_id=command.order_id)
-                return await _reserve_claimed(command, reservations, stock, products)
+                return await _reserve_claimed(
+                    command, reservations, stock, products, expires_in_seconds
+                )
             if time.monotonic() >= deadline:
                 raise Aborted(
                     "another call is reserving stock for this order; retry",
@@ -221,6 +228,7 @@ async def _reserve_claimed(
     reservations: ReservationStore,
     stock: StockStore,
     products: ProductRepository,
+    expires_in_seconds: float,
 ) -> Reservation:
     order_id = command.order_id
     held: list[str] = []
@@ -231,11 +239,12 @@ async def _reserve_claimed(
         for line in command.lines:
             product = known.get(line.product_id)
             if product is None or not product.is_published:
-                raise _product_not_found(line.product_id)
+                raise product_not_found(line.product_id)
         for line in command.lines:
-            result = await stock.hold(line.product_id, order_id, line.quantity)
+            note = LedgerNote(f"reserve order {order_id}", "order-service")
+            result = await stock.hold(line.product_id, order_id, line.quantity, note)
             if result.outcome is HoldOutcome.NOT_FOUND or result.product is None:
-                raise _product_not_found(line.product_id)
+                raise product_not_found(line.product_id)
             if result.outcome is HoldOutcome.OUT_OF_STOCK:
                 raise FailedPrecondition(
                     "not enough stock for this product",
@@ -244,11 +253,12 @@ async def _reserve_claimed(
                 )
             held.append(line.product_id)
             items.append(_priced(result.product, line))
-        await reservations.mark_reserved(order_id, items)
+        await reservations.mark_reserved(order_id, items, expires_in_seconds=expires_in_seconds)
     except BaseException:
         # Undo on every failure, cancellation included: an order holds all its items or none.
+        undo = LedgerNote(f"undo partial reservation of order {order_id}", "order-service")
         for product_id in reversed(held):
-            await stock.unhold(product_id, order_id)
+            await stock.unhold(product_id, order_id, undo)
         await reservations.abandon(order_id)
         raise
     log.info("inventory_reserved", order_id=order_id, items=len(items))
@@ -293,8 +303,9 @@ async def commit_reservation(
                 metadata={"order_id": order_id},
             )
         raise _in_progress(order_id)
+    note = LedgerNote(f"commit order {order_id}", "order-service")
     for line in reservation.lines:
-        await stock.sell_hold(line.product_id, order_id)
+        await stock.sell_hold(line.product_id, order_id, note)
     await reservations.transition(
         order_id, from_states=(ReservationState.COMMITTING,), to_state=ReservationState.COMMITTED
     )
@@ -302,9 +313,17 @@ async def commit_reservation(
 
 
 async def release_reservation(
-    command: ReleaseReservation, reservations: ReservationStore, stock: StockStore
+    command: ReleaseReservation,
+    reservations: ReservationStore,
+    stock: StockStore,
+    *,
+    expired: bool = False,
 ) -> None:
-    """Return the order's held units; unknown orders and repeats are no-ops, sold ones refused."""
+    """Return the order's held units; unknown orders and repeats are no-ops, sold ones refused.
+
+    The expiry sweeper releases lapsed reservations through here too (`expired`), so a
+    commit racing with the expiry settles one way: the reservation's state is claimed first.
+    """
     validation.validate_order_id(command.order_id)
     order_id = command.order_id
     reservation = await reservations.transition(
@@ -323,8 +342,12 @@ async def release_reservation(
                 metadata={"order_id": order_id},
             )
         raise _in_progress(order_id)
+    if expired:
+        note = LedgerNote(f"expire reservation of order {order_id}", "reservation-sweeper")
+    else:
+        note = LedgerNote(f"release order {order_id}", "order-service")
     for line in reservation.lines:
-        await stock.unhold(line.product_id, order_id)
+        await stock.unhold(line.product_id, order_id, note)
     await reservations.transition(
         order_id, from_states=(ReservationState.RELEASING,), to_state=ReservationState.RELEASED
     )

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.product.domain.commands import SearchFilter, SearchPage
 from services.product.domain.model import (
+    Category,
+    Discount,
+    LedgerEntry,
     PricedItem,
     Product,
+    ProductState,
     Reservation,
     ReservationLine,
     ReservationState,
+    Review,
 )
+
+
+@dataclass(frozen=True)
+class LedgerNote:
+    """Why and by whom stock moves, recorded in the inventory ledger with the move."""
+
+    reason: str
+    actor: str
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class ProductRepository(Protocol):
@@ -34,6 +49,58 @@ class ProductRepository(Protocol):
 
     async def search(self, search: SearchFilter, *, offset: int, limit: int) -> SearchPage:
         """One page of the published products matching `search`."""
+        ...
+
+    async def update_fields(
+        self,
+        product_id: str,
+        *,
+        expected_version: int,
+        fields: Mapping[str, Any],
+        now: datetime,
+    ) -> Product | None:
+        """Apply stored-field changes if still at `expected_version`; None if it moved on."""
+        ...
+
+    async def set_state(
+        self,
+        product_id: str,
+        *,
+        from_states: Sequence[ProductState],
+        to_state: ProductState,
+        now: datetime,
+    ) -> Product | None:
+        """Move the product to `to_state` if it is in one of `from_states`; None if not."""
+        ...
+
+    async def add_discount(
+        self, product_id: str, discount: Discount, *, now: datetime, max_discounts: int
+    ) -> Product | None:
+        """Append a discount unless there are max_discounts already; None when gone."""
+        ...
+
+    async def remove_discount(self, product_id: str, discount_id: str, *, now: datetime) -> bool:
+        """Remove a discount; False when it was not there."""
+        ...
+
+    async def reprice_due(self, now: datetime, *, limit: int = 200) -> int:
+        """Restate stored prices whose discounts started or ended by `now`; how many."""
+        ...
+
+    async def change_rating(
+        self, product_id: str, *, add: int | None = None, remove: int | None = None
+    ) -> None:
+        """Count a review's stars in and/or out of the product's rating, atomically."""
+        ...
+
+    async def published_in_category(
+        self, category: str, *, exclude: Sequence[str], limit: int, by_rating: bool
+    ) -> list[Product]:
+        """Published products of a category, best rated or newest first."""
+        ...
+
+    async def count_in_category(self, category_id: str) -> int:
+        """How many products name the category as category or subcategory."""
         ...
 
 
@@ -56,16 +123,32 @@ class HoldResult:
 class StockStore(Protocol):
     """Moves units of one product between available, reserved and sold, once per order."""
 
-    async def hold(self, product_id: str, order_id: str, quantity: int) -> HoldResult:
+    async def hold(
+        self, product_id: str, order_id: str, quantity: int, note: LedgerNote | None = None
+    ) -> HoldResult:
         """Move `quantity` available units to reserved for the order, unless already done."""
         ...
 
-    async def unhold(self, product_id: str, order_id: str) -> None:
+    async def unhold(self, product_id: str, order_id: str, note: LedgerNote | None = None) -> None:
         """Give the order's held units back to available; nothing when it holds none."""
         ...
 
-    async def sell_hold(self, product_id: str, order_id: str) -> None:
+    async def sell_hold(
+        self, product_id: str, order_id: str, note: LedgerNote | None = None
+    ) -> None:
         """Take the order's held units out of stock; nothing when it holds none."""
+        ...
+
+    async def adjust(self, product_id: str, delta: int, note: LedgerNote) -> Product | None:
+        """Change on-hand units unless that takes them below the reserved; None if refused."""
+        ...
+
+    async def ledger_page(self, product_id: str, *, offset: int, limit: int) -> list[LedgerEntry]:
+        """One page of a product's ledger, newest first."""
+        ...
+
+    async def flush_all_ledgers(self, *, limit: int = 200) -> int:
+        """Copy ledger entries still queued on products to the ledger; how many products."""
         ...
 
 
@@ -86,8 +169,14 @@ class ReservationStore(Protocol):
         """The order's reservation, or None."""
         ...
 
-    async def mark_reserved(self, order_id: str, items: Sequence[PricedItem]) -> None:
-        """Record that every line is held, with the prices promised."""
+    async def mark_reserved(
+        self, order_id: str, items: Sequence[PricedItem], *, expires_in_seconds: float = 900.0
+    ) -> None:
+        """Record that every line is held, with the prices promised and when they lapse."""
+        ...
+
+    async def expired(self, *, limit: int = 100) -> list[str]:
+        """Orders whose reservation lapsed without a commit or release."""
         ...
 
     async def abandon(self, order_id: str) -> None:
@@ -102,4 +191,96 @@ class ReservationStore(Protocol):
         to_state: ReservationState,
     ) -> Reservation | None:
         """Move the reservation to `to_state` if it is in one of `from_states`; None if not."""
+        ...
+
+
+class CategoryRepository(Protocol):
+    """Stores the category tree."""
+
+    async def add(self, category: Category) -> bool:
+        """Store a new category; False when its id is taken."""
+        ...
+
+    async def get(self, category_id: str) -> Category | None:
+        """The category, or None."""
+        ...
+
+    async def list(self, parent_id: str | None) -> list[Category]:
+        """Every category, or the children of `parent_id`."""
+        ...
+
+    async def replace(self, category: Category) -> bool:
+        """Store new values of an existing category; False when it is gone."""
+        ...
+
+    async def delete(self, category_id: str) -> bool:
+        """Delete a category; False when it was not there."""
+        ...
+
+    async def count_children(self, category_id: str) -> int:
+        """How many categories have this one as parent."""
+        ...
+
+
+class ReviewRepository(Protocol):
+    """Stores reviews; the database refuses a second review by one user of one product."""
+
+    async def add(self, review: Review) -> bool:
+        """Store a new review; False when the author already reviewed the product."""
+        ...
+
+    async def get(self, product_id: str, review_id: str) -> Review | None:
+        """The review of this product with this id, or None."""
+        ...
+
+    async def replace(self, review: Review, *, expected_version: int) -> bool:
+        """Store new values of a review still at `expected_version`; False if it moved on."""
+        ...
+
+    async def delete(self, review: Review) -> bool:
+        """Delete a review still at its version; False if it moved on or is gone."""
+        ...
+
+    async def list_visible(self, product_id: str, *, offset: int, limit: int) -> list[Review]:
+        """One page of the product's visible reviews, newest first."""
+        ...
+
+    async def mark_verified(self, buyer_id: str, product_ids: Sequence[str]) -> int:
+        """Flag the buyer's reviews of these products as verified purchases; how many."""
+        ...
+
+
+class PurchaseStore(Protocol):
+    """What buyers received and what was bought together, fed by order events."""
+
+    async def record_delivered(self, buyer_id: str, product_ids: Sequence[str]) -> None:
+        """Remember that the buyer received these products."""
+        ...
+
+    async def has_received(self, buyer_id: str, product_id: str) -> bool:
+        """Whether the buyer received the product."""
+        ...
+
+    async def count_basket(self, order_id: str, product_ids: Sequence[str]) -> bool:
+        """Count each pair of the order's products as bought together, once per order."""
+        ...
+
+    async def uncount_basket(self, order_id: str) -> bool:
+        """Take a counted order's pairs back out (it was cancelled), once per order."""
+        ...
+
+    async def also_bought(self, product_id: str, *, limit: int) -> list[tuple[str, int]]:
+        """Products bought with this one, most often first, with their counts."""
+        ...
+
+
+class ProcessedEvents(Protocol):
+    """Remembers which events were applied, so a redelivered event is skipped."""
+
+    async def seen(self, event_id: str) -> bool:
+        """Whether the event was processed already."""
+        ...
+
+    async def remember(self, event_id: str, event_type: str) -> bool:
+        """Record the event as processed; False when it already was."""
         ...

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from services.common.errors import Violations
 from services.product.domain.commands import (
     BatchGetProducts,
+    CreateDiscount,
     CreateProduct,
     ReserveInventory,
     SearchFilter,
@@ -34,7 +35,8 @@ MAX_RESERVATION_ITEMS = 50
 MAX_QUANTITY = 100
 
 
-def _check_slug(violations: Violations, value: str, field: str, *, required: bool) -> None:
+def check_slug(violations: Violations, value: str, field: str, *, required: bool) -> None:
+    """Record a violation unless `value` is a slug (or empty, when not required)."""
     if not value:
         violations.check(not required, field, "is required")
         return
@@ -45,7 +47,8 @@ def _check_slug(violations: Violations, value: str, field: str, *, required: boo
     )
 
 
-def _check_id(violations: Violations, value: str, field: str) -> None:
+def check_id(violations: Violations, value: str, field: str) -> None:
+    """Record a violation unless `value` could be an identifier."""
     if not value:
         violations.add(field, "is required")
     elif len(value) > MAX_ID:
@@ -67,8 +70,8 @@ def validate_create_product(command: CreateProduct) -> None:
         "product.description",
         f"must be at most {MAX_DESCRIPTION} characters",
     )
-    _check_slug(violations, command.category, "product.category", required=True)
-    _check_slug(violations, command.subcategory, "product.subcategory", required=False)
+    check_slug(violations, command.category, "product.category", required=True)
+    check_slug(violations, command.subcategory, "product.subcategory", required=False)
     list_price, sale_price = command.list_price, command.sale_price
     if list_price is None:
         if not any(p.field.startswith("product.list_price") for p in command.parse_problems):
@@ -129,7 +132,7 @@ def validate_create_product(command: CreateProduct) -> None:
 def validate_product_id(product_id: str) -> None:
     """Raise InvalidArgument unless `product_id` could name a product."""
     violations = Violations()
-    _check_id(violations, product_id, "product_id")
+    check_id(violations, product_id, "product_id")
     violations.raise_if_any()
 
 
@@ -140,7 +143,7 @@ def validate_batch_get(command: BatchGetProducts) -> None:
     violations.check(count > 0, "product_ids", "is required")
     violations.check(count <= MAX_BATCH, "product_ids", f"must have at most {MAX_BATCH} ids")
     for index, product_id in enumerate(command.product_ids):
-        _check_id(violations, product_id, f"product_ids[{index}]")
+        check_id(violations, product_id, f"product_ids[{index}]")
     violations.raise_if_any()
 
 
@@ -149,8 +152,8 @@ def validate_search(command: SearchProducts) -> SearchFilter:
     violations = Violations()
     query = " ".join(command.query.split())
     violations.check(len(query) <= MAX_QUERY, "query", f"must be at most {MAX_QUERY} characters")
-    _check_slug(violations, command.category, "category", required=False)
-    _check_slug(violations, command.subcategory, "subcategory", required=False)
+    check_slug(violations, command.category, "category", required=False)
+    check_slug(violations, command.subcategory, "subcategory", required=False)
     violations.check(len(command.seller_id) <= MAX_ID, "seller_id", "is too long")
     violations.check(command.min_price_minor >= 0, "min_price_minor", "must not be negative")
     violations.check(command.max_price_minor >= 0, "max_price_minor", "must not be negative")
@@ -194,14 +197,14 @@ def validate_search(command: SearchProducts) -> SearchFilter:
 def validate_order_id(order_id: str) -> None:
     """Raise InvalidArgument unless `order_id` could name an order."""
     violations = Violations()
-    _check_id(violations, order_id, "order_id")
+    check_id(violations, order_id, "order_id")
     violations.raise_if_any()
 
 
 def validate_reserve(command: ReserveInventory) -> None:
     """Raise InvalidArgument unless the reservation names 1 to 50 distinct products."""
     violations = Violations()
-    _check_id(violations, command.order_id, "order_id")
+    check_id(violations, command.order_id, "order_id")
     count = len(command.lines)
     violations.check(count > 0, "items", "is required")
     violations.check(
@@ -209,7 +212,7 @@ def validate_reserve(command: ReserveInventory) -> None:
     )
     seen: set[str] = set()
     for index, line in enumerate(command.lines):
-        _check_id(violations, line.product_id, f"items[{index}].product_id")
+        check_id(violations, line.product_id, f"items[{index}].product_id")
         if line.product_id and line.product_id in seen:
             violations.add(f"items[{index}].product_id", "must not repeat a product")
         seen.add(line.product_id)
@@ -219,3 +222,79 @@ def validate_reserve(command: ReserveInventory) -> None:
             f"must be between 1 and {MAX_QUANTITY}",
         )
     violations.raise_if_any()
+
+
+MAX_DISPLAY_NAME = 100
+MAX_CATEGORY_ATTRIBUTES = 30
+MAX_REASON = 200
+MAX_ADJUST = 1_000_000
+MAX_DISCOUNT_DAYS = 366
+
+
+def validate_discount(command: CreateDiscount) -> None:
+    """Raise InvalidArgument unless the discount has one amount and a sensible period."""
+    violations = Violations()
+    for problem in command.parse_problems:
+        violations.add(problem.field, problem.description)
+    check_id(violations, command.product_id, "product_id")
+    unreadable_amount = any(
+        p.field.startswith("discount.amount_off") for p in command.parse_problems
+    )
+    if command.amount_off is None and not command.percent_off and not unreadable_amount:
+        violations.add("discount", "must set percent_off or amount_off")
+    if command.amount_off is None and command.percent_off:
+        violations.check(
+            1 <= command.percent_off <= 90, "discount.percent_off", "must be from 1 to 90"
+        )
+    if command.amount_off is not None:
+        violations.check(command.amount_off.minor > 0, "discount.amount_off", "must be positive")
+    start, end = command.start_time, command.end_time
+    violations.check(start is not None, "discount.start_time", "is required")
+    violations.check(end is not None, "discount.end_time", "is required")
+    if start is not None and end is not None:
+        violations.check(end > start, "discount.end_time", "must be after start_time")
+        violations.check(
+            (end - start).days <= MAX_DISCOUNT_DAYS,
+            "discount.end_time",
+            f"must be at most {MAX_DISCOUNT_DAYS} days after start_time",
+        )
+    violations.raise_if_any()
+
+
+def validate_category(
+    category_id: str, parent_id: str, display_name: str, attribute_names: tuple[str, ...]
+) -> None:
+    """Raise InvalidArgument unless the category's fields are valid."""
+    violations = Violations()
+    check_slug(violations, category_id, "category.category_id", required=True)
+    check_slug(violations, parent_id, "category.parent_id", required=False)
+    violations.check(
+        parent_id != category_id or not parent_id,
+        "category.parent_id",
+        "must not be the category itself",
+    )
+    name = display_name.strip()
+    violations.check(bool(name), "category.display_name", "is required")
+    violations.check(
+        len(name) <= MAX_DISPLAY_NAME,
+        "category.display_name",
+        f"must be at most {MAX_DISPLAY_NAME} characters",
+    )
+    violations.check(
+        len(attribute_names) <= MAX_CATEGORY_ATTRIBUTES,
+        "category.attribute_names",
+        f"must have at most {MAX_CATEGORY_ATTRIBUTES} entries",
+    )
+    for index, attribute in enumerate(attribute_names):
+        violations.check(
+            len(attribute) <= MAX_ATTRIBUTE_NAME and ATTRIBUTE_NAME.match(attribute) is not None,
+            f"category.attribute_names[{index}]",
+            "names must be lower-case words joined by _ or -, starting with a letter",
+        )
+    violations.raise_if_any()
+
+
+def validate_reason(violations: Violations, reason: str, field: str = "reason") -> None:
+    """Record a violation unless `reason` is a non-blank text of a sensible length."""
+    violations.check(bool(reason.strip()), field, "is required")
+    violations.check(len(reason) <= MAX_REASON, field, f"must be at most {MAX_REASON} characters")

@@ -1,0 +1,165 @@
+"""Inventory use cases: stock figures, adjustments with a ledger, and reservation expiry."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import structlog
+
+from services.common.auth import Caller
+from services.common.errors import DomainError, FailedPrecondition, Violations
+from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
+from services.product.domain.commands import (
+    AdjustInventory,
+    GetInventory,
+    ListLedgerEntries,
+    ReleaseReservation,
+)
+from services.product.domain.model import Inventory, LedgerEntry
+from services.product.service_layer import validation
+from services.product.service_layer.catalog import managed_product
+from services.product.service_layer.handlers import (
+    Clock,
+    product_not_found,
+    release_reservation,
+    utc_now,
+)
+from services.product.service_layer.ports import (
+    LedgerNote,
+    ProductRepository,
+    ReservationStore,
+    StockStore,
+)
+
+log = structlog.get_logger("product")
+
+DEFAULT_LEDGER_PAGE = 50
+MAX_LEDGER_PAGE = 200
+
+
+async def get_inventory(
+    command: GetInventory, caller: Caller, products: ProductRepository
+) -> tuple[str, Inventory]:
+    """The stock figure of a product the caller manages."""
+    product = await managed_product(command.product_id, caller, products)
+    return product.product_id, product.inventory
+
+
+async def adjust_inventory(
+    command: AdjustInventory,
+    caller: Caller,
+    products: ProductRepository,
+    stock: StockStore,
+    *,
+    clock: Clock = utc_now,
+) -> tuple[str, Inventory]:
+    """Restock or correct on-hand units; never below what open orders have reserved."""
+    violations = Violations()
+    validation.check_id(violations, command.product_id, "product_id")
+    violations.check(command.delta != 0, "delta", "must not be zero")
+    violations.check(
+        abs(command.delta) <= validation.MAX_ADJUST,
+        "delta",
+        f"must be at most {validation.MAX_ADJUST} units either way",
+    )
+    validation.validate_reason(violations, command.reason)
+    violations.raise_if_any()
+    await managed_product(command.product_id, caller, products)
+    note = LedgerNote(command.reason.strip(), caller.user_id, clock())
+    product = await stock.adjust(command.product_id, command.delta, note)
+    if product is None:
+        current = await products.get(command.product_id)
+        if current is None:
+            raise product_not_found(command.product_id)
+        raise FailedPrecondition(
+            "stock cannot go below the units reserved by open orders",
+            reason="INSUFFICIENT_STOCK",
+            metadata={
+                "product_id": command.product_id,
+                "available": str(current.inventory.available),
+            },
+        )
+    log.info("inventory_adjusted", product_id=command.product_id, delta=command.delta)
+    return product.product_id, product.inventory
+
+
+@dataclass(frozen=True)
+class LedgerPage:
+    """A page of ledger entries and the token of the next page ("" on the last)."""
+
+    entries: list[LedgerEntry]
+    next_page_token: str
+
+
+async def list_ledger_entries(
+    command: ListLedgerEntries, caller: Caller, products: ProductRepository, stock: StockStore
+) -> LedgerPage:
+    """The product's recorded stock changes, newest first."""
+    limit = clamp_page_size(command.page_size, default=DEFAULT_LEDGER_PAGE, maximum=MAX_LEDGER_PAGE)
+    offset = 0
+    position = decode_page_token(command.page_token)
+    if position is not None:
+        raw = position.get("o")
+        if position.get("p") != command.product_id or not isinstance(raw, int) or raw < 0:
+            violations = Violations()
+            violations.add("page_token", "does not belong to this product's ledger")
+            violations.raise_if_any()
+        assert isinstance(raw, int)
+        offset = raw
+    await managed_product(command.product_id, caller, products)
+    entries = await stock.ledger_page(command.product_id, offset=offset, limit=limit + 1)
+    more = len(entries) > limit
+    token = encode_page_token({"o": offset + limit, "p": command.product_id}) if more else ""
+    return LedgerPage(entries[:limit], token)
+
+
+class ReservationSweeper:
+    """Returns the stock of reservations that lapsed, and restates prices as discounts turn.
+
+    `run_once()` does one pass (tests drive it); `run()` repeats it until cancelled.
+    """
+
+    def __init__(
+        self,
+        reservations: ReservationStore,
+        stock: StockStore,
+        products: ProductRepository,
+        *,
+        interval_seconds: float,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._reservations = reservations
+        self._stock = stock
+        self._products = products
+        self._interval = interval_seconds
+        self._clock = clock
+
+    async def run_once(self) -> int:
+        """Release every lapsed reservation; returns how many were released."""
+        released = 0
+        for order_id in await self._reservations.expired():
+            try:
+                await release_reservation(
+                    ReleaseReservation(order_id), self._reservations, self._stock, expired=True
+                )
+            except DomainError as error:
+                # A commit won the race for this reservation: the sale stands.
+                log.info("reservation_expiry_skipped", order_id=order_id, reason=error.reason)
+                continue
+            released += 1
+            log.info("reservation_expired", order_id=order_id)
+        await self._products.reprice_due(self._clock())
+        await self._stock.flush_all_ledgers()
+        return released
+
+    async def run(self) -> None:
+        """Sweep every interval until cancelled; a failed pass is logged and retried."""
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reservation_sweep_failed")
+            await asyncio.sleep(self._interval)

@@ -1,0 +1,66 @@
+"""Order events from the order service: verified purchases and co-purchase counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import structlog
+
+from services.product.service_layer.ports import (
+    ProcessedEvents,
+    PurchaseStore,
+    ReviewRepository,
+)
+
+log = structlog.get_logger("product.events")
+
+
+class OrderEventKind(StrEnum):
+    """The order event types the product service acts on, by their enum names."""
+
+    PLACED = "ORDER_EVENT_TYPE_PLACED"
+    PAID = "ORDER_EVENT_TYPE_PAID"
+    CANCELLED = "ORDER_EVENT_TYPE_CANCELLED"
+    DELIVERED = "ORDER_EVENT_TYPE_DELIVERED"
+    REFUNDED = "ORDER_EVENT_TYPE_REFUNDED"
+    OTHER = "OTHER"
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    """What the product service needs from an order event."""
+
+    event_id: str
+    kind: OrderEventKind
+    order_id: str
+    buyer_id: str
+    product_ids: tuple[str, ...]
+
+
+async def handle_order_event(
+    event: OrderEvent,
+    processed: ProcessedEvents,
+    purchases: PurchaseStore,
+    reviews: ReviewRepository,
+) -> bool:
+    """Apply an event once; returns False when it had been processed already.
+
+    The event is marked processed only after its effects, so a crash in between replays
+    it. Its effects are idempotent on their own (a basket is counted once per order, a
+    purchase is a unique pair), so the replay changes nothing twice: exactly once in effect.
+    """
+    if await processed.seen(event.event_id):
+        return False
+    if event.kind is OrderEventKind.PAID:
+        # Paid orders are real purchases; placed ones may still fail payment.
+        await purchases.count_basket(event.order_id, event.product_ids)
+    elif event.kind is OrderEventKind.CANCELLED:
+        await purchases.uncount_basket(event.order_id)
+    elif event.kind is OrderEventKind.DELIVERED:
+        await purchases.count_basket(event.order_id, event.product_ids)
+        await purchases.record_delivered(event.buyer_id, event.product_ids)
+        await reviews.mark_verified(event.buyer_id, event.product_ids)
+    fresh = await processed.remember(event.event_id, event.kind.value)
+    log.info("order_event_processed", event_id=event.event_id, type=event.kind.value)
+    return fresh
