@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import argon2
 import structlog
 from aiohttp import web
 from marketplace.user.v1 import user_service_pb2_grpc
 
 from services.common.auth import KeySource, Role, StaticKeySource
+from services.common.channels import create_channel
 from services.common.interceptors import AccessPolicy
 from services.common.server import ServiceApp
+from services.user.adapters.catalog import GrpcProductCatalog
+from services.user.adapters.email import EmailRelay, MailboxEmailSender, SmtpEmailSender
 from services.user.adapters.passwords import Argon2PasswordHasher
 from services.user.adapters.postgres import Pool, PostgresUnitOfWork, create_pool
 from services.user.adapters.signing import KeyRing
 from services.user.adapters.tokens import JwtTokenIssuer
 from services.user.config import Settings
 from services.user.domain import commands
+from services.user.domain.emails import OutgoingEmail
+from services.user.domain.model import ThrottlePolicy
 from services.user.service_layer import handlers
-from services.user.service_layer.ports import PasswordHasher
+from services.user.service_layer.ports import EmailSender, PasswordHasher, ProductCatalog
 from services.user.servicer import Dependencies, UserInternalServicer, UserServicer
 
 log = structlog.get_logger("user.app")
@@ -58,7 +65,8 @@ def jwks_route(ring: KeyRing) -> web.RouteDef:
     """GET /.well-known/jwks.json: the public keys tokens are verified with."""
 
     async def jwks(_: web.Request) -> web.Response:
-        # Verifiers refetch on an unknown kid, so five minutes of caching delays nothing.
+        # Caching is safe because a key is published (as the "next" key) at least this
+        # long before it signs anything; see the rotation steps in docs/user.md.
         return web.json_response(ring.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
     return web.get(JWKS_PATH, jwks)
@@ -94,6 +102,9 @@ async def build_app(
     key_source: KeySource | None = None,
     key_ring: KeyRing | None = None,
     password_hasher: PasswordHasher | None = None,
+    email_sender: EmailSender | None = None,
+    product_catalog: ProductCatalog | None = None,
+    run_email_relay: bool = True,
 ) -> AsyncIterator[ServiceApp]:
     """Build the user service inside the running loop; closes its pool on exit.
 
@@ -102,19 +113,42 @@ async def build_app(
         key_source: Keys access tokens are verified with; defaults to the key ring's own.
         key_ring: Keys access tokens are signed with; defaults to the configured key.
         password_hasher: Overrides the argon2id hasher.
+        email_sender: Overrides the sender the settings choose.
+        product_catalog: Overrides the product service client of the wishlist.
+        run_email_relay: Whether the outbox relay runs in the background; tests that
+            drive it with run_once() turn it off.
     """
-    ring = key_ring or KeyRing(settings.signing_key())
+    ring = key_ring or KeyRing(
+        settings.signing_key(),
+        previous=settings.previous_signing_keys(),
+        upcoming=settings.next_signing_key(),
+    )
     if settings.signing_key_pem is None and key_ring is None:
         log.warning("signing_key_generated", kid=ring.current.kid, reason="dev mode, no key set")
-    hasher = password_hasher or Argon2PasswordHasher()
+    hasher = password_hasher or Argon2PasswordHasher(
+        argon2.PasswordHasher(
+            time_cost=settings.password_time_cost,
+            memory_cost=settings.password_memory_kib,
+            parallelism=settings.password_parallelism,
+        )
+    )
     pool = await create_pool(
         str(settings.database_url),
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
     )
+    product_channel = create_channel(settings.product_target)
+    relay_task: asyncio.Task[None] | None = None
     try:
         if settings.dev_mode and settings.seed_demo_accounts:
             await seed_demo_accounts(settings, pool, hasher)
+        relay = EmailRelay(
+            pool,
+            email_sender or default_email_sender(settings),
+            interval_seconds=settings.email_relay_interval_seconds,
+        )
+        if run_email_relay:
+            relay_task = asyncio.create_task(relay.run(), name="user-email-relay")
         deps = Dependencies(
             uow=lambda: PostgresUnitOfWork(pool),
             hasher=hasher,
@@ -126,6 +160,15 @@ async def build_app(
                 ttl_seconds=settings.access_token_ttl_seconds,
             ),
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+            mail=handlers.MailPolicy(
+                base_url=settings.public_base_url,
+                verification_ttl=timedelta(seconds=settings.verification_token_ttl_seconds),
+                reset_ttl=timedelta(seconds=settings.reset_token_ttl_seconds),
+                cooldown=timedelta(seconds=settings.mail_cooldown_seconds),
+            ),
+            throttle=throttle_policy(settings),
+            catalog=product_catalog
+            or GrpcProductCatalog(product_channel, timeout_seconds=settings.rpc_timeout_seconds),
         )
         servicer = UserServicer(deps)
         internal_servicer = UserInternalServicer(deps)
@@ -144,4 +187,50 @@ async def build_app(
             http_routes=[jwks_route(ring)],
         )
     finally:
+        if relay_task is not None:
+            relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay_task
+        await product_channel.close()
         await pool.close()
+
+
+def default_email_sender(settings: Settings) -> EmailSender:
+    """SMTP when a host is set, else the mailbox folder, else (dev only) a log line."""
+    if settings.smtp_host:
+        return SmtpEmailSender(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.mail_from,
+            username=settings.smtp_username,
+            password=(
+                None
+                if settings.smtp_password is None
+                else settings.smtp_password.get_secret_value()
+            ),
+            starttls=settings.smtp_starttls,
+        )
+    if settings.mailbox_dir is not None:
+        return MailboxEmailSender(settings.mailbox_dir, settings.mail_from)
+    return DiscardingEmailSender()
+
+
+class DiscardingEmailSender:
+    """Dev mode without a mailbox: logs that a mail would go out, never its body."""
+
+    async def send(self, message: OutgoingEmail) -> None:
+        """Log the mail's kind and drop it."""
+        log.info("email_discarded", kind=message.kind.value, reason="no USER_MAILBOX_DIR set")
+
+
+def throttle_policy(settings: Settings) -> ThrottlePolicy:
+    """The brute-force policy the settings describe."""
+    return ThrottlePolicy(
+        window=timedelta(seconds=settings.login_window_seconds),
+        account_max_failures=settings.login_account_max_failures,
+        client_max_failures=settings.login_client_max_failures,
+        lockout=timedelta(seconds=settings.login_lockout_seconds),
+        slowdown_after=settings.login_slowdown_after,
+        slowdown_step=timedelta(milliseconds=settings.login_slowdown_ms),
+        slowdown_max=timedelta(milliseconds=settings.login_slowdown_max_ms),
+    )

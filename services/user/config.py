@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Self
 
 from pydantic import PostgresDsn, SecretStr, field_validator, model_validator
@@ -9,6 +10,14 @@ from pydantic_settings import SettingsConfigDict
 
 from services.common.config import ServiceSettings
 from services.user.adapters.signing import SigningKey
+
+_PEM_END = "-----END PRIVATE KEY-----"
+
+
+def split_pem_bundle(bundle: str) -> list[SigningKey]:
+    """The keys of one or more concatenated PKCS#8 PEM blocks."""
+    blocks = [b.strip() for b in bundle.split(_PEM_END) if b.strip()]
+    return [SigningKey.from_pem(f"{b}\n{_PEM_END}\n") for b in blocks]
 
 
 class Settings(ServiceSettings):
@@ -32,6 +41,48 @@ class Settings(ServiceSettings):
     db_pool_min_size: int = 1
     db_pool_max_size: int = 10
 
+    # Key rotation (see docs/user.md): keys that signed recent tokens stay published so
+    # those tokens verify until they expire; the next key is published before it signs,
+    # so verifiers that cache the JWKS (Envoy: 60 s) already know it when it does.
+    previous_signing_keys_pem: SecretStr | None = None
+    next_signing_key_pem: SecretStr | None = None
+
+    # Mail. Dev and tests write .eml files into mailbox_dir; production sends by SMTP.
+    mailbox_dir: Path | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    mail_from: str = "Marketplace <no-reply@marketplace.example.com>"
+    # Where the storefront serves the pages mailed links open.
+    public_base_url: str = "http://localhost:8080"
+    email_relay_interval_seconds: float = 1.0
+    verification_token_ttl_seconds: int = 48 * 3600
+    reset_token_ttl_seconds: int = 30 * 60
+    # A new verification or reset mail at most this often per account.
+    mail_cooldown_seconds: int = 60
+
+    # Brute-force protection of Login: failures per account and per client within the
+    # window are slowed from `slowdown_after` on, and refused with RESOURCE_EXHAUSTED for
+    # `lockout_seconds` at the maximum. The block always ends, so a victim is never
+    # locked out for good, and a password reset lifts the account's block at once.
+    login_window_seconds: int = 15 * 60
+    login_account_max_failures: int = 10
+    login_client_max_failures: int = 50
+    login_lockout_seconds: int = 15 * 60
+    login_slowdown_after: int = 3
+    login_slowdown_ms: int = 200
+    login_slowdown_max_ms: int = 3000
+
+    # argon2id parameters; raising them rehashes each password at its next sign-in.
+    password_time_cost: int = 3
+    password_memory_kib: int = 65536
+    password_parallelism: int = 4
+
+    # The product service, asked whether wishlist products exist.
+    product_target: str = "product:50051"
+
     @field_validator("signing_key_pem")
     @classmethod
     def _must_be_ed25519(cls, value: SecretStr | None) -> SecretStr | None:
@@ -44,7 +95,26 @@ class Settings(ServiceSettings):
                 ) from None
         return value
 
-    @field_validator("access_token_ttl_seconds", "refresh_token_ttl_seconds")
+    @field_validator("previous_signing_keys_pem", "next_signing_key_pem")
+    @classmethod
+    def _must_be_ed25519_bundle(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                split_pem_bundle(value.get_secret_value())
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"not Ed25519 PKCS#8 PEM keys: {exc}") from None
+        return value
+
+    @field_validator(
+        "access_token_ttl_seconds",
+        "refresh_token_ttl_seconds",
+        "verification_token_ttl_seconds",
+        "reset_token_ttl_seconds",
+        "login_window_seconds",
+        "login_account_max_failures",
+        "login_client_max_failures",
+        "login_lockout_seconds",
+    )
     @classmethod
     def _positive(cls, value: int) -> int:
         if value <= 0:
@@ -57,7 +127,21 @@ class Settings(ServiceSettings):
             raise ValueError("USER_SIGNING_KEY_PEM must be set outside dev mode")
         if self.access_token_ttl_seconds >= self.refresh_token_ttl_seconds:
             raise ValueError("access tokens must expire before refresh tokens")
+        if not self.dev_mode and not self.smtp_host:
+            raise ValueError("USER_SMTP_HOST must be set outside dev mode")
         return self
+
+    def previous_signing_keys(self) -> list[SigningKey]:
+        """The retired keys whose tokens may still be live."""
+        if self.previous_signing_keys_pem is None:
+            return []
+        return split_pem_bundle(self.previous_signing_keys_pem.get_secret_value())
+
+    def next_signing_key(self) -> SigningKey | None:
+        """The key published ahead of the next rotation, if any."""
+        if self.next_signing_key_pem is None:
+            return None
+        return SigningKey.from_pem(self.next_signing_key_pem.get_secret_value())
 
     def signing_key(self) -> SigningKey:
         """The configured signing key, or a fresh one in dev mode when none is set."""

@@ -12,7 +12,7 @@ from marketplace.user.v1 import user_pb2, user_service_pb2
 from services.common.auth import Caller, Role
 from services.user.domain import commands
 from services.user.domain.addresses import Address, AddressFields
-from services.user.domain.model import User, UserState
+from services.user.domain.model import Preferences, SessionView, User, UserState, WishlistItem
 
 _ROLES = {
     Role.CUSTOMER: user_pb2.ROLE_CUSTOMER,
@@ -62,17 +62,22 @@ def create_user_command(request: user_service_pb2.CreateUserRequest) -> commands
     )
 
 
+def client_ip(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
+    """The address of the client: Envoy's external address, else the gRPC peer."""
+    metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+    return _ip(metadata.get(_EXTERNAL_ADDRESS_HEADER, "")) or _peer_ip(context.peer())
+
+
 def login_command(
     request: user_service_pb2.LoginRequest, context: grpc.aio.ServicerContext[Any, Any]
 ) -> commands.Login:
     """The Login command of a request, with the client's user agent and address."""
     metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-    client_ip = _ip(metadata.get(_EXTERNAL_ADDRESS_HEADER, "")) or _peer_ip(context.peer())
     return commands.Login(
         email=request.email,
         password=request.password,
         user_agent=metadata.get("user-agent", ""),
-        client_ip=client_ip,
+        client_ip=client_ip(context),
     )
 
 
@@ -161,3 +166,92 @@ def update_address_command(
         fields=address_fields(request.address),
         paths=tuple(request.update_mask.paths),
     )
+
+
+_ROLE_NAMES: dict[int, str] = {int(value): role.value for role, value in _ROLES.items()}
+_CHANNELS = {
+    "email": user_pb2.NOTIFICATION_CHANNEL_EMAIL,
+    "sms": user_pb2.NOTIFICATION_CHANNEL_SMS,
+    "push": user_pb2.NOTIFICATION_CHANNEL_PUSH,
+}
+_CHANNEL_NAMES: dict[int, str] = {int(value): name for name, value in _CHANNELS.items()}
+
+
+def role_name(role: int) -> str:
+    """The stored name of a Role enum value; "" for ROLE_UNSPECIFIED and unknown values."""
+    return _ROLE_NAMES.get(int(role), "")
+
+
+def tokens_response(tokens: commands.IssuedTokens) -> user_service_pb2.RefreshTokenResponse:
+    """The RefreshTokenResponse carrying a token pair."""
+    return user_service_pb2.RefreshTokenResponse(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+        token_type=tokens.token_type,
+    )
+
+
+def session_to_proto(session: SessionView, current: bool) -> user_pb2.Session:
+    """The Session message of a live session."""
+    return user_pb2.Session(
+        session_id=str(session.id),
+        user_agent=session.user_agent,
+        client_ip=session.client_ip or "",
+        create_time=_timestamp(session.created_at),
+        last_use_time=_timestamp(session.last_used_at),
+        current=current,
+    )
+
+
+def update_user_command(
+    request: user_service_pb2.UpdateUserRequest, caller: Caller
+) -> commands.UpdateUser:
+    """The UpdateUser command of a request by `caller`."""
+    user = request.user
+    return commands.UpdateUser(
+        caller=caller,
+        user_id=user.user_id,
+        fields=commands.ProfileFields(
+            display_name=user.display_name,
+            bio=user.bio,
+            avatar_url=user.avatar_url,
+            phone_number=user.phone_number,
+        ),
+        paths=tuple(request.update_mask.paths),
+    )
+
+
+def preferences_to_proto(preferences: Preferences) -> user_pb2.Preferences:
+    """The Preferences message."""
+    return user_pb2.Preferences(
+        user_id=str(preferences.user_id),
+        language=preferences.language,
+        currency_code=preferences.currency_code,
+        marketing_opt_in=preferences.marketing_opt_in,
+        notification_channels=[_CHANNELS[c] for c in preferences.notification_channels],
+    )
+
+
+def update_preferences_command(
+    request: user_service_pb2.UpdatePreferencesRequest, caller: Caller
+) -> commands.UpdatePreferences:
+    """The UpdatePreferences command of a request by `caller`."""
+    prefs = request.preferences
+    return commands.UpdatePreferences(
+        caller=caller,
+        user_id=prefs.user_id,
+        language=prefs.language,
+        currency_code=prefs.currency_code,
+        marketing_opt_in=prefs.marketing_opt_in,
+        # Unknown and UNSPECIFIED values map to "" and fail validation as unknown channels.
+        notification_channels=tuple(
+            _CHANNEL_NAMES.get(int(c), "") for c in prefs.notification_channels
+        ),
+        paths=tuple(request.update_mask.paths),
+    )
+
+
+def wishlist_item_to_proto(item: WishlistItem) -> user_pb2.WishlistItem:
+    """The WishlistItem message."""
+    return user_pb2.WishlistItem(product_id=item.product_id, add_time=_timestamp(item.added_at))

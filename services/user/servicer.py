@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -14,8 +15,14 @@ from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grp
 from services.common.auth import current_caller
 from services.user import mappers
 from services.user.domain import commands
-from services.user.service_layer import address_book, handlers
-from services.user.service_layer.ports import PasswordHasher, TokenIssuer, UnitOfWork
+from services.user.domain.model import ThrottlePolicy
+from services.user.service_layer import account_data, address_book, admin, auth_flows, handlers
+from services.user.service_layer.ports import (
+    PasswordHasher,
+    ProductCatalog,
+    TokenIssuer,
+    UnitOfWork,
+)
 
 type Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -29,10 +36,14 @@ class Dependencies:
     authenticator: handlers.Authenticator
     issuer: TokenIssuer
     refresh_ttl: timedelta
+    mail: handlers.MailPolicy = field(default_factory=handlers.MailPolicy)
+    throttle: ThrottlePolicy = handlers.DEFAULT_THROTTLE
+    catalog: ProductCatalog | None = None
+    sleep: handlers.Sleep = asyncio.sleep
 
 
 class UserServicer(user_service_pb2_grpc.UserServiceServicer):
-    """UserService; RPCs not overridden here answer UNIMPLEMENTED through the base class."""
+    """UserService: every RPC of the contract."""
 
     def __init__(self, deps: Dependencies) -> None:
         self._deps = deps
@@ -42,7 +53,9 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_pb2.User:
         """Register a new customer account."""
         command = mappers.create_user_command(request)
-        user = await handlers.create_user(command, uow=self._deps.uow(), hasher=self._deps.hasher)
+        user = await handlers.create_user(
+            command, uow=self._deps.uow(), hasher=self._deps.hasher, mail=self._deps.mail
+        )
         return mappers.user_to_proto(user)
 
     async def Login(
@@ -56,6 +69,9 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
             authenticator=self._deps.authenticator,
             issuer=self._deps.issuer,
             refresh_ttl=self._deps.refresh_ttl,
+            hasher=self._deps.hasher,
+            throttle=self._deps.throttle,
+            sleep=self._deps.sleep,
         )
         return mappers.login_response(tokens)
 
@@ -66,6 +82,204 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         command = mappers.get_user_command(request, current_caller())
         user = await handlers.get_user(command, uow=self._deps.uow())
         return mappers.user_to_proto(user)
+
+    async def UpdateUser(
+        self, request: user_service_pb2.UpdateUserRequest, context: Context
+    ) -> user_pb2.User:
+        """Change the caller's profile fields in the mask."""
+        command = mappers.update_user_command(request, current_caller())
+        user = await account_data.update_user(command, uow=self._deps.uow())
+        return mappers.user_to_proto(user)
+
+    async def ListUsers(
+        self, request: user_service_pb2.ListUsersRequest, context: Context
+    ) -> user_service_pb2.ListUsersResponse:
+        """Search users (admins only)."""
+        command = commands.ListUsers(
+            caller=current_caller(),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            query=request.query,
+            role=mappers.role_name(request.role) or None,
+        )
+        users, token = await admin.list_users(command, uow=self._deps.uow())
+        return user_service_pb2.ListUsersResponse(
+            users=[mappers.user_to_proto(u) for u in users], next_page_token=token
+        )
+
+    async def SetUserRoles(
+        self, request: user_service_pb2.SetUserRolesRequest, context: Context
+    ) -> user_pb2.User:
+        """Replace a user's roles (admins only)."""
+        command = commands.SetUserRoles(
+            caller=current_caller(),
+            user_id=request.user_id,
+            roles=tuple(mappers.role_name(r) for r in request.roles),
+        )
+        user = await admin.set_user_roles(command, uow=self._deps.uow())
+        return mappers.user_to_proto(user)
+
+    async def SuspendUser(
+        self, request: user_service_pb2.SuspendUserRequest, context: Context
+    ) -> user_pb2.User:
+        """Suspend an account (admins only)."""
+        command = commands.SuspendUser(
+            caller=current_caller(), user_id=request.user_id, reason=request.reason
+        )
+        user = await admin.suspend_user(command, uow=self._deps.uow())
+        return mappers.user_to_proto(user)
+
+    async def ReactivateUser(
+        self, request: user_service_pb2.ReactivateUserRequest, context: Context
+    ) -> user_pb2.User:
+        """Lift a suspension (admins only)."""
+        command = commands.ReactivateUser(caller=current_caller(), user_id=request.user_id)
+        user = await admin.reactivate_user(command, uow=self._deps.uow())
+        return mappers.user_to_proto(user)
+
+    async def VerifyEmail(
+        self, request: user_service_pb2.VerifyEmailRequest, context: Context
+    ) -> user_service_pb2.VerifyEmailResponse:
+        """Confirm an email address with a mailed token."""
+        user = await auth_flows.verify_email(
+            commands.VerifyEmail(token=request.token), uow=self._deps.uow()
+        )
+        return user_service_pb2.VerifyEmailResponse(user=mappers.user_to_proto(user))
+
+    async def ResendVerificationEmail(
+        self, request: user_service_pb2.ResendVerificationEmailRequest, context: Context
+    ) -> user_service_pb2.ResendVerificationEmailResponse:
+        """Mail the caller a new verification link."""
+        await auth_flows.resend_verification(
+            commands.CallerOnly(current_caller()), uow=self._deps.uow(), mail=self._deps.mail
+        )
+        return user_service_pb2.ResendVerificationEmailResponse()
+
+    async def RefreshToken(
+        self, request: user_service_pb2.RefreshTokenRequest, context: Context
+    ) -> user_service_pb2.RefreshTokenResponse:
+        """Rotate a refresh token into a new token pair."""
+        tokens = await auth_flows.refresh(
+            commands.RefreshTokens(request.refresh_token),
+            uow=self._deps.uow(),
+            issuer=self._deps.issuer,
+        )
+        return mappers.tokens_response(tokens)
+
+    async def Logout(
+        self, request: user_service_pb2.LogoutRequest, context: Context
+    ) -> user_service_pb2.LogoutResponse:
+        """End the session of a refresh token."""
+        await auth_flows.logout(commands.Logout(request.refresh_token), uow=self._deps.uow())
+        return user_service_pb2.LogoutResponse()
+
+    async def LogoutAll(
+        self, request: user_service_pb2.LogoutAllRequest, context: Context
+    ) -> user_service_pb2.LogoutAllResponse:
+        """End every session of the caller."""
+        ended = await auth_flows.logout_all(
+            commands.CallerOnly(current_caller()), uow=self._deps.uow()
+        )
+        return user_service_pb2.LogoutAllResponse(revoked_sessions=ended)
+
+    async def ListSessions(
+        self, request: user_service_pb2.ListSessionsRequest, context: Context
+    ) -> user_service_pb2.ListSessionsResponse:
+        """List the caller's live sessions."""
+        sessions = await auth_flows.list_sessions(
+            commands.CallerOnly(current_caller()), uow=self._deps.uow()
+        )
+        return user_service_pb2.ListSessionsResponse(
+            sessions=[mappers.session_to_proto(s, current) for s, current in sessions]
+        )
+
+    async def ChangePassword(
+        self, request: user_service_pb2.ChangePasswordRequest, context: Context
+    ) -> user_service_pb2.ChangePasswordResponse:
+        """Replace the caller's password and end their other sessions."""
+        command = commands.ChangePassword(
+            caller=current_caller(),
+            current_password=request.current_password,
+            new_password=request.new_password,
+            client_ip=mappers.client_ip(context),
+        )
+        await auth_flows.change_password(
+            command,
+            uow=self._deps.uow(),
+            hasher=self._deps.hasher,
+            sleep=self._deps.sleep,
+            throttle=self._deps.throttle,
+        )
+        return user_service_pb2.ChangePasswordResponse()
+
+    async def RequestPasswordReset(
+        self, request: user_service_pb2.RequestPasswordResetRequest, context: Context
+    ) -> user_service_pb2.RequestPasswordResetResponse:
+        """Mail a reset link if the address has an account; the answer is always the same."""
+        await auth_flows.request_password_reset(
+            commands.RequestPasswordReset(request.email), uow=self._deps.uow(), mail=self._deps.mail
+        )
+        return user_service_pb2.RequestPasswordResetResponse()
+
+    async def ResetPassword(
+        self, request: user_service_pb2.ResetPasswordRequest, context: Context
+    ) -> user_service_pb2.ResetPasswordResponse:
+        """Set a new password with a mailed token."""
+        await auth_flows.reset_password(
+            commands.ResetPassword(request.token, request.new_password),
+            uow=self._deps.uow(),
+            hasher=self._deps.hasher,
+        )
+        return user_service_pb2.ResetPasswordResponse()
+
+    async def GetPreferences(
+        self, request: user_service_pb2.GetPreferencesRequest, context: Context
+    ) -> user_pb2.Preferences:
+        """Return a user's preferences with defaults."""
+        preferences = await account_data.get_preferences(
+            commands.GetPreferences(current_caller(), request.user_id), uow=self._deps.uow()
+        )
+        return mappers.preferences_to_proto(preferences)
+
+    async def UpdatePreferences(
+        self, request: user_service_pb2.UpdatePreferencesRequest, context: Context
+    ) -> user_pb2.Preferences:
+        """Change the preferences in the mask."""
+        command = mappers.update_preferences_command(request, current_caller())
+        preferences = await account_data.update_preferences(command, uow=self._deps.uow())
+        return mappers.preferences_to_proto(preferences)
+
+    async def ListWishlistItems(
+        self, request: user_service_pb2.ListWishlistItemsRequest, context: Context
+    ) -> user_service_pb2.ListWishlistItemsResponse:
+        """List one page of a wishlist, newest first."""
+        command = commands.ListWishlist(
+            current_caller(), request.user_id, request.page_size, request.page_token
+        )
+        items, token = await account_data.list_wishlist(command, uow=self._deps.uow())
+        return user_service_pb2.ListWishlistItemsResponse(
+            items=[mappers.wishlist_item_to_proto(i) for i in items], next_page_token=token
+        )
+
+    async def AddWishlistItem(
+        self, request: user_service_pb2.AddWishlistItemRequest, context: Context
+    ) -> user_pb2.WishlistItem:
+        """Keep a product on the caller's wishlist."""
+        if self._deps.catalog is None:
+            raise RuntimeError("the product catalog is not configured")
+        command = commands.WishlistChange(current_caller(), request.user_id, request.product_id)
+        item = await account_data.add_wishlist_item(
+            command, uow=self._deps.uow(), catalog=self._deps.catalog
+        )
+        return mappers.wishlist_item_to_proto(item)
+
+    async def RemoveWishlistItem(
+        self, request: user_service_pb2.RemoveWishlistItemRequest, context: Context
+    ) -> empty_pb2.Empty:
+        """Take a product off the caller's wishlist."""
+        command = commands.WishlistChange(current_caller(), request.user_id, request.product_id)
+        await account_data.remove_wishlist_item(command, uow=self._deps.uow())
+        return empty_pb2.Empty()
 
     async def ListAddresses(
         self, request: user_service_pb2.ListAddressesRequest, context: Context

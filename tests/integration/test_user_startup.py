@@ -65,6 +65,7 @@ async def test_dev_mode_with_the_flag_seeds_demo_accounts_idempotently(backends:
             "seed_demo_accounts": True,
             "internal_secret": "a-real-secret-for-production",
             "signing_key_pem": SigningKey.generate().to_pem(),
+            "smtp_host": "smtp.invalid",
         },
     ],
     ids=["test-without-flag", "dev-default", "prod-with-flag"],

@@ -19,7 +19,11 @@ def make(**values: Any) -> Settings:
 
 def test_production_without_a_signing_key_refuses_to_start() -> None:
     with pytest.raises(ValidationError, match="USER_SIGNING_KEY_PEM must be set"):
-        make(environment="prod", internal_secret="a-real-secret-for-production")
+        make(
+            environment="prod",
+            internal_secret="a-real-secret-for-production",
+            smtp_host="smtp.example.com",
+        )
 
 
 def test_production_with_a_signing_key_loads_it() -> None:
@@ -28,6 +32,7 @@ def test_production_with_a_signing_key_loads_it() -> None:
         environment="prod",
         internal_secret="a-real-secret-for-production",
         signing_key_pem=key.to_pem(),
+        smtp_host="smtp.example.com",
     )
     assert settings.signing_key().kid == key.kid
 
@@ -63,3 +68,26 @@ def test_settings_read_the_user_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_access_tokens_must_expire_before_refresh_tokens() -> None:
     with pytest.raises(ValidationError):
         make(environment="dev", access_token_ttl_seconds=100, refresh_token_ttl_seconds=100)
+
+
+def test_production_without_smtp_refuses_to_start() -> None:
+    with pytest.raises(ValidationError, match="USER_SMTP_HOST must be set"):
+        make(
+            environment="prod",
+            internal_secret="a-real-secret-for-production",
+            signing_key_pem=SigningKey.generate().to_pem(),
+        )
+
+
+def test_previous_keys_are_read_from_a_pem_bundle() -> None:
+    old, older, upcoming = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+    settings = make(
+        environment="dev",
+        previous_signing_keys_pem=old.to_pem() + older.to_pem(),
+        next_signing_key_pem=upcoming.to_pem(),
+    )
+    assert [k.kid for k in settings.previous_signing_keys()] == [old.kid, older.kid]
+    next_key = settings.next_signing_key()
+    assert next_key is not None and next_key.kid == upcoming.kid
+    with pytest.raises(ValidationError):
+        make(environment="dev", previous_signing_keys_pem="not a key")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -12,13 +13,20 @@ from asyncpg.transaction import Transaction
 
 from services.common.auth import Role
 from services.user.domain.addresses import Address, AddressFields
+from services.user.domain.emails import EmailKind, OutgoingEmail
 from services.user.domain.model import (
+    ActionToken,
     DuplicateUser,
+    Preferences,
+    RefreshState,
     RefreshToken,
     Session,
+    SessionView,
+    TokenPurpose,
     UniqueField,
     User,
     UserState,
+    WishlistItem,
 )
 
 # Unique indexes of the users table (see the migrations) and the field each guards.
@@ -132,6 +140,113 @@ class PostgresUserRepository:
             f"select {_USER_COLUMNS} from users where id = $1 for update", user_id
         )
         return None if row is None else _user_from_row(row)
+
+    async def username_taken(self, username: str) -> bool:
+        """Whether an account holds this username (compared case-insensitively)."""
+        found = await self._connection.fetchval(
+            "select exists (select 1 from users where lower(username) = lower($1))", username
+        )
+        return bool(found)
+
+    async def set_password_hash(
+        self, user_id: uuid.UUID, password_hash: str, now: datetime
+    ) -> None:
+        """Store a new password hash."""
+        await self._connection.execute(
+            "update users set password_hash = $2, updated_at = $3 where id = $1",
+            user_id,
+            password_hash,
+            now,
+        )
+
+    async def mark_email_verified(self, user_id: uuid.UUID, email: str, now: datetime) -> bool:
+        """Verify the account's email if it still is `email`; whether it changed."""
+        status = await self._connection.execute(
+            "update users set email_verified = true, updated_at = $3 "
+            "where id = $1 and lower(email) = lower($2) and not email_verified",
+            user_id,
+            email,
+            now,
+        )
+        return status == "UPDATE 1"
+
+    async def update_profile(self, user: User) -> None:
+        """Write back the profile fields: display name, bio, avatar URL, phone number."""
+        await self._connection.execute(
+            "update users set display_name = $2, bio = $3, avatar_url = $4, phone_number = $5, "
+            "updated_at = $6 where id = $1",
+            user.id,
+            user.display_name,
+            user.bio,
+            user.avatar_url,
+            user.phone_number,
+            user.updated_at,
+        )
+
+    async def set_roles(self, user_id: uuid.UUID, roles: frozenset[Role], now: datetime) -> None:
+        """Replace the account's roles."""
+        await self._connection.execute(
+            "update users set roles = $2, updated_at = $3 where id = $1",
+            user_id,
+            sorted(r.value for r in roles),
+            now,
+        )
+
+    async def set_state(
+        self,
+        user_id: uuid.UUID,
+        state: UserState,
+        *,
+        by: uuid.UUID | None,
+        reason: str | None,
+        now: datetime,
+    ) -> None:
+        """Suspend or reactivate the account, recording who did it and why."""
+        suspended = state is UserState.SUSPENDED
+        await self._connection.execute(
+            "update users set state = $2, suspended_at = $3, suspended_by = $4, "
+            "suspension_reason = $5, updated_at = $6 where id = $1",
+            user_id,
+            state.value,
+            now if suspended else None,
+            by if suspended else None,
+            reason if suspended else None,
+            now,
+        )
+
+    async def search(
+        self,
+        *,
+        query: str,
+        role: Role | None,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[User]:
+        """Users matching a prefix of username, display name or email, newest first."""
+        conditions = ["true"]
+        args: list[Any] = []
+        if query:
+            # LIKE metacharacters in the query are matched literally.
+            escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            args.append(escaped + "%")
+            n = len(args)
+            conditions.append(
+                f"(lower(username) like ${n} or lower(display_name) like ${n} "
+                f"or lower(email) like ${n})"
+            )
+        if role is not None:
+            args.append(role.value)
+            conditions.append(f"${len(args)} = any(roles)")
+        if after is not None:
+            args.extend(after)
+            conditions.append(f"(created_at, id) < (${len(args) - 1}, ${len(args)})")
+        args.append(limit)
+        rows = await self._connection.fetch(
+            f"select {_USER_COLUMNS} from users where {' and '.join(conditions)} "
+            f"order by created_at desc, id desc limit ${len(args)}",
+            *args,
+        )
+        return [_user_from_row(r) for r in rows]
 
 
 _ADDRESS_COLUMNS = """
@@ -322,6 +437,354 @@ class PostgresSessionRepository:
             tokens=[RefreshToken(**dict(t)) for t in tokens],
         )
 
+    async def find_token(self, token_hash: str) -> RefreshState | None:
+        """The refresh token with this hash, row-locked, with its session's state."""
+        row = await self._connection.fetchrow(
+            "select t.id, t.family_id, t.user_id, t.token_hash, t.created_at, t.expires_at, "
+            "t.revoked_at, t.replaced_by, s.revoked_at is not null as session_revoked "
+            "from refresh_tokens t join sessions s on s.id = t.family_id "
+            "where t.token_hash = $1 for update of t, s",
+            token_hash,
+        )
+        if row is None:
+            return None
+        values = dict(row)
+        revoked = bool(values.pop("session_revoked"))
+        return RefreshState(RefreshToken(**values), revoked)
+
+    async def rotate(self, old: RefreshToken, new: RefreshToken, now: datetime) -> None:
+        """Record that `old` was replaced by `new`, and that the session was used."""
+        await self._connection.execute(
+            "insert into refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) "
+            "values ($1, $2, $3, $4, $5, $6)",
+            new.id,
+            new.family_id,
+            new.user_id,
+            new.token_hash,
+            new.created_at,
+            new.expires_at,
+        )
+        await self._connection.execute(
+            "update refresh_tokens set replaced_by = $2 where id = $1", old.id, new.id
+        )
+        await self._connection.execute(
+            "update sessions set last_used_at = $2 where id = $1", old.family_id, now
+        )
+
+    async def revoke(self, session_id: uuid.UUID, reason: str, now: datetime) -> bool:
+        """End one session and its tokens; whether it was live."""
+        status = await self._connection.execute(
+            "update sessions set revoked_at = $2, revoke_reason = $3 "
+            "where id = $1 and revoked_at is null",
+            session_id,
+            now,
+            reason,
+        )
+        await self._connection.execute(
+            "update refresh_tokens set revoked_at = $2 where family_id = $1 and revoked_at is null",
+            session_id,
+            now,
+        )
+        return status == "UPDATE 1"
+
+    async def revoke_all(
+        self, user_id: uuid.UUID, reason: str, now: datetime, *, keep: uuid.UUID | None = None
+    ) -> int:
+        """End every live session of a user except `keep`; how many ended."""
+        rows = await self._connection.fetch(
+            "update sessions set revoked_at = $2, revoke_reason = $3 "
+            "where user_id = $1 and revoked_at is null and id is distinct from $4 returning id",
+            user_id,
+            now,
+            reason,
+            keep,
+        )
+        ids = [r["id"] for r in rows]
+        if ids:
+            await self._connection.execute(
+                "update refresh_tokens set revoked_at = $2 "
+                "where family_id = any($1::uuid[]) and revoked_at is null",
+                ids,
+                now,
+            )
+        return len(ids)
+
+    async def list_live(self, user_id: uuid.UUID, now: datetime) -> list[SessionView]:
+        """The user's sessions that are not revoked and hold an unexpired token."""
+        rows = await self._connection.fetch(
+            "select s.id, s.user_agent, host(s.client_ip) as client_ip, s.created_at, "
+            "s.last_used_at from sessions s where s.user_id = $1 and s.revoked_at is null "
+            "and exists (select 1 from refresh_tokens t where t.family_id = s.id "
+            "and t.replaced_by is null and t.revoked_at is null and t.expires_at > $2) "
+            "order by s.created_at desc, s.id",
+            user_id,
+            now,
+        )
+        return [SessionView(**dict(r)) for r in rows]
+
+
+class PostgresActionTokenRepository:
+    """Mailed single-use tokens in `action_tokens`."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    async def add(self, token: ActionToken) -> None:
+        """Store a new token."""
+        await self._connection.execute(
+            "insert into action_tokens (id, user_id, purpose, token_hash, email, created_at, "
+            "expires_at) values ($1, $2, $3, $4, $5, $6, $7)",
+            token.id,
+            token.user_id,
+            token.purpose.value,
+            token.token_hash,
+            token.email,
+            token.created_at,
+            token.expires_at,
+        )
+
+    async def invalidate(self, user_id: uuid.UUID, purpose: TokenPurpose, now: datetime) -> None:
+        """Use up the user's earlier unused tokens of this purpose."""
+        await self._connection.execute(
+            "update action_tokens set used_at = $3 "
+            "where user_id = $1 and purpose = $2 and used_at is null",
+            user_id,
+            purpose.value,
+            now,
+        )
+
+    async def consume(
+        self, token_hash: str, purpose: TokenPurpose, now: datetime
+    ) -> ActionToken | None:
+        """Mark an unused, unexpired token used and return it; None if there is none."""
+        # One conditional UPDATE: of two concurrent uses exactly one matches.
+        row = await self._connection.fetchrow(
+            "update action_tokens set used_at = $3 where token_hash = $1 and purpose = $2 "
+            "and used_at is null and expires_at > $3 "
+            "returning id, user_id, purpose, token_hash, email, created_at, expires_at",
+            token_hash,
+            purpose.value,
+            now,
+        )
+        if row is None:
+            return None
+        values = dict(row)
+        values["purpose"] = TokenPurpose(values["purpose"])
+        return ActionToken(**values)
+
+    async def latest_issue_time(self, user_id: uuid.UUID, purpose: TokenPurpose) -> datetime | None:
+        """When the user's newest token of this purpose was issued."""
+        value = await self._connection.fetchval(
+            "select max(created_at) from action_tokens where user_id = $1 and purpose = $2",
+            user_id,
+            purpose.value,
+        )
+        return value if isinstance(value, datetime) else None
+
+
+class PostgresOutbox:
+    """The `email_outbox` table."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    async def add(self, message: OutgoingEmail) -> None:
+        """Queue a mail for the relay."""
+        await self._connection.execute(
+            "insert into email_outbox (id, user_id, kind, to_address, subject, body) "
+            "values ($1, $2, $3, $4, $5, $6)",
+            message.id,
+            message.user_id,
+            message.kind.value,
+            message.to,
+            message.subject,
+            message.body,
+        )
+
+    async def queued_since(self, user_id: uuid.UUID, kind: EmailKind, since: datetime) -> bool:
+        """Whether a mail of this kind to this user was queued at or after `since`."""
+        found = await self._connection.fetchval(
+            "select exists (select 1 from email_outbox where user_id = $1 and kind = $2 "
+            "and created_at >= $3)",
+            user_id,
+            kind.value,
+            since,
+        )
+        return bool(found)
+
+
+class PostgresLoginThrottle:
+    """Failed sign-in windows in `login_throttle`."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    async def blocked_until(self, keys: list[str], now: datetime) -> datetime | None:
+        """The latest time any of the keys is blocked until, if one is blocked now."""
+        value = await self._connection.fetchval(
+            "select max(blocked_until) from login_throttle "
+            "where key = any($1::text[]) and blocked_until > $2",
+            keys,
+            now,
+        )
+        return value if isinstance(value, datetime) else None
+
+    async def record_failure(
+        self,
+        key: str,
+        *,
+        now: datetime,
+        window_seconds: float,
+        max_failures: int,
+        lockout_seconds: float,
+    ) -> int:
+        """Count one failure in the key's window (blocking it at the maximum); the count."""
+        # One upsert, atomic under concurrency: a new window starts when the old one
+        # (or an expired block) is over, and reaching the maximum sets the block.
+        window = timedelta(seconds=window_seconds)
+        lockout = timedelta(seconds=lockout_seconds)
+        failures = await self._connection.fetchval(
+            """
+            insert into login_throttle as t (key, failures, window_start, blocked_until)
+            values ($1, 1, $2::timestamptz, case when $4::int <= 1 then $2::timestamptz + $5::interval end)
+            on conflict (key) do update set
+                failures = case
+                    when t.window_start < $2::timestamptz - $3::interval
+                         and (t.blocked_until is null or t.blocked_until <= $2::timestamptz) then 1
+                    else t.failures + 1 end,
+                window_start = case
+                    when t.window_start < $2::timestamptz - $3::interval
+                         and (t.blocked_until is null or t.blocked_until <= $2::timestamptz) then $2::timestamptz
+                    else t.window_start end,
+                blocked_until = case
+                    when t.window_start < $2::timestamptz - $3::interval
+                         and (t.blocked_until is null or t.blocked_until <= $2::timestamptz) then null
+                    when t.failures + 1 >= $4::int and (t.blocked_until is null or t.blocked_until <= $2::timestamptz)
+                         then $2::timestamptz + $5::interval
+                    else t.blocked_until end
+            returning failures
+            """,
+            key,
+            now,
+            window,
+            max_failures,
+            lockout,
+        )
+        return int(failures)
+
+    async def clear(self, key: str) -> None:
+        """Forget the key's failures and any block."""
+        await self._connection.execute("delete from login_throttle where key = $1", key)
+
+
+class PostgresPreferencesRepository:
+    """The `preferences` table."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    async def get(self, user_id: uuid.UUID) -> Preferences | None:
+        """The stored preferences, or None when the user never set any."""
+        row = await self._connection.fetchrow(
+            "select user_id, language, currency_code, marketing_opt_in, notification_channels "
+            "from preferences where user_id = $1",
+            user_id,
+        )
+        if row is None:
+            return None
+        values = dict(row)
+        values["notification_channels"] = tuple(values["notification_channels"])
+        return Preferences(**values)
+
+    async def put(self, preferences: Preferences, now: datetime) -> None:
+        """Insert or replace the user's preferences."""
+        await self._connection.execute(
+            "insert into preferences (user_id, language, currency_code, marketing_opt_in, "
+            "notification_channels, updated_at) values ($1, $2, $3, $4, $5, $6) "
+            "on conflict (user_id) do update set language = excluded.language, "
+            "currency_code = excluded.currency_code, "
+            "marketing_opt_in = excluded.marketing_opt_in, "
+            "notification_channels = excluded.notification_channels, "
+            "updated_at = excluded.updated_at",
+            preferences.user_id,
+            preferences.language,
+            preferences.currency_code,
+            preferences.marketing_opt_in,
+            list(preferences.notification_channels),
+            now,
+        )
+
+
+class PostgresWishlistRepository:
+    """The `wishlist_items` table."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    async def add(self, user_id: uuid.UUID, product_id: str, now: datetime) -> WishlistItem:
+        """Add a product unless present; the stored item either way."""
+        await self._connection.execute(
+            "insert into wishlist_items (user_id, product_id, added_at) values ($1, $2, $3) "
+            "on conflict do nothing",
+            user_id,
+            product_id,
+            now,
+        )
+        added = await self._connection.fetchval(
+            "select added_at from wishlist_items where user_id = $1 and product_id = $2",
+            user_id,
+            product_id,
+        )
+        return WishlistItem(product_id, added)
+
+    async def get(self, user_id: uuid.UUID, product_id: str) -> WishlistItem | None:
+        """The item if the product is on the wishlist."""
+        added = await self._connection.fetchval(
+            "select added_at from wishlist_items where user_id = $1 and product_id = $2",
+            user_id,
+            product_id,
+        )
+        return None if added is None else WishlistItem(product_id, added)
+
+    async def remove(self, user_id: uuid.UUID, product_id: str) -> bool:
+        """Remove a product; whether it was there."""
+        status = await self._connection.execute(
+            "delete from wishlist_items where user_id = $1 and product_id = $2",
+            user_id,
+            product_id,
+        )
+        return status == "DELETE 1"
+
+    async def count(self, user_id: uuid.UUID) -> int:
+        """How many products the wishlist holds."""
+        value = await self._connection.fetchval(
+            "select count(*) from wishlist_items where user_id = $1", user_id
+        )
+        return int(value or 0)
+
+    async def page(
+        self, user_id: uuid.UUID, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[WishlistItem]:
+        """Items newest first, after a position."""
+        if after is None:
+            rows = await self._connection.fetch(
+                "select product_id, added_at from wishlist_items where user_id = $1 "
+                "order by added_at desc, product_id desc limit $2",
+                user_id,
+                limit,
+            )
+        else:
+            rows = await self._connection.fetch(
+                "select product_id, added_at from wishlist_items where user_id = $1 "
+                "and (added_at, product_id) < ($2, $3) "
+                "order by added_at desc, product_id desc limit $4",
+                user_id,
+                after[0],
+                after[1],
+                limit,
+            )
+        return [WishlistItem(r["product_id"], r["added_at"]) for r in rows]
+
 
 class PostgresUnitOfWork:
     """Each `async with` borrows a pooled connection and wraps one transaction."""
@@ -329,6 +792,11 @@ class PostgresUnitOfWork:
     users: PostgresUserRepository
     sessions: PostgresSessionRepository
     addresses: PostgresAddressRepository
+    action_tokens: PostgresActionTokenRepository
+    outbox: PostgresOutbox
+    throttle: PostgresLoginThrottle
+    preferences: PostgresPreferencesRepository
+    wishlist: PostgresWishlistRepository
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -351,6 +819,11 @@ class PostgresUnitOfWork:
         self.users = PostgresUserRepository(connection)
         self.sessions = PostgresSessionRepository(connection)
         self.addresses = PostgresAddressRepository(connection)
+        self.action_tokens = PostgresActionTokenRepository(connection)
+        self.outbox = PostgresOutbox(connection)
+        self.throttle = PostgresLoginThrottle(connection)
+        self.preferences = PostgresPreferencesRepository(connection)
+        self.wishlist = PostgresWishlistRepository(connection)
         return self
 
     async def __aexit__(

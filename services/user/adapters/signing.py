@@ -65,19 +65,31 @@ class SigningKey:
 
 
 class KeyRing:
-    """Signs with the current key; publishes the current and previous keys.
+    """Signs with the current key; publishes the current, next and previous keys.
 
     Keeping previous keys in the JWKS lets tokens they signed stay valid until they
-    expire, so rotating the key logs nobody out.
+    expire, so rotating the key logs nobody out. Publishing the next key before it signs
+    anything means verifiers that cache the JWKS (Envoy refetches only every
+    `cache_duration`) know it by the time the rotation makes it current.
     """
 
-    def __init__(self, current: SigningKey, previous: Sequence[SigningKey] = ()) -> None:
+    def __init__(
+        self,
+        current: SigningKey,
+        previous: Sequence[SigningKey] = (),
+        upcoming: SigningKey | None = None,
+    ) -> None:
         self.current = current
         self.previous = tuple(previous)
+        self.upcoming = upcoming
 
     def jwks(self) -> dict[str, Any]:
-        """The JSON Web Key Set document."""
-        return {"keys": [k.public_jwk for k in (self.current, *self.previous)]}
+        """The JSON Web Key Set document, without duplicate key ids."""
+        keys: dict[str, dict[str, str]] = {}
+        upcoming = () if self.upcoming is None else (self.upcoming,)
+        for key in (self.current, *upcoming, *self.previous):
+            keys.setdefault(key.kid, key.public_jwk)
+        return {"keys": list(keys.values())}
 
     def sign(self, claims: dict[str, Any], *, ttl_seconds: int, issuer: str, audience: str) -> str:
         """A compact JWS of `claims` with standard registered claims added."""

@@ -145,3 +145,103 @@ class Session:
             last_used_at=now,
             tokens=[first],
         )
+
+
+class TokenPurpose(StrEnum):
+    """What a mailed single-use token is for."""
+
+    VERIFY_EMAIL = "verify_email"
+    RESET_PASSWORD = "reset_password"
+
+
+@dataclass(frozen=True)
+class ActionToken:
+    """A single-use token mailed to a user; only its sha256 is stored."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    purpose: TokenPurpose
+    token_hash: str
+    email: str
+    created_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def issue(
+        cls,
+        *,
+        user_id: uuid.UUID,
+        purpose: TokenPurpose,
+        raw_token: str,
+        email: str,
+        ttl: timedelta,
+        now: datetime,
+    ) -> ActionToken:
+        """A new token for `raw_token`, valid for `ttl`."""
+        return cls(uuid.uuid4(), user_id, purpose, hash_token(raw_token), email, now, now + ttl)
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """A live session as ListSessions shows it."""
+
+    id: uuid.UUID
+    user_agent: str
+    client_ip: str | None
+    created_at: datetime
+    last_used_at: datetime
+
+
+@dataclass(frozen=True)
+class RefreshState:
+    """A presented refresh token with the state of its session, read under a row lock."""
+
+    token: RefreshToken
+    session_revoked: bool
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    """How failed sign-ins are slowed and then refused for a while."""
+
+    window: timedelta
+    account_max_failures: int
+    client_max_failures: int
+    lockout: timedelta
+    slowdown_after: int
+    slowdown_step: timedelta
+    slowdown_max: timedelta
+
+    def delay_after(self, failures: int, max_failures: int) -> timedelta:
+        """How long to hold a failed answer after `failures` of at most `max_failures`.
+
+        The last failures before a block are slowed, doubling each time: an account from
+        its `slowdown_after`-th failure, a client the same distance before its own block.
+        Guessing gets slow long before the block, while a person who mistypes once or
+        twice waits for nothing.
+        """
+        start = max(1, max_failures - (self.account_max_failures - self.slowdown_after))
+        if failures < start:
+            return timedelta(0)
+        steps = min(failures - start, 16)
+        delay: timedelta = self.slowdown_step * (2**steps)
+        return min(self.slowdown_max, delay)
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """A user's typed settings; users who never chose get the defaults."""
+
+    user_id: uuid.UUID
+    language: str = "en"
+    currency_code: str = "USD"
+    marketing_opt_in: bool = False
+    notification_channels: tuple[str, ...] = ("email",)
+
+
+@dataclass(frozen=True)
+class WishlistItem:
+    """A product a user keeps for later."""
+
+    product_id: str
+    added_at: datetime

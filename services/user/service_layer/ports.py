@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from services.common.auth import Role
 from services.user.domain.addresses import Address
-from services.user.domain.model import Session, User
+from services.user.domain.emails import EmailKind, OutgoingEmail
+from services.user.domain.model import (
+    ActionToken,
+    Preferences,
+    RefreshState,
+    RefreshToken,
+    Session,
+    SessionView,
+    TokenPurpose,
+    User,
+    UserState,
+    WishlistItem,
+)
 
 
 class UserRepository(Protocol):
@@ -31,6 +45,51 @@ class UserRepository(Protocol):
 
     async def get_for_update(self, user_id: uuid.UUID) -> User | None:
         """The user with this id, row-locked until the transaction ends, if any."""
+        ...
+
+    async def username_taken(self, username: str) -> bool:
+        """Whether an account holds this username (compared case-insensitively)."""
+        ...
+
+    async def set_password_hash(
+        self, user_id: uuid.UUID, password_hash: str, now: datetime
+    ) -> None:
+        """Store a new password hash."""
+        ...
+
+    async def mark_email_verified(self, user_id: uuid.UUID, email: str, now: datetime) -> bool:
+        """Verify the account's email if it still is `email`; whether it changed."""
+        ...
+
+    async def update_profile(self, user: User) -> None:
+        """Write back the profile fields: display name, bio, avatar URL, phone number."""
+        ...
+
+    async def set_roles(self, user_id: uuid.UUID, roles: frozenset[Role], now: datetime) -> None:
+        """Replace the account's roles."""
+        ...
+
+    async def set_state(
+        self,
+        user_id: uuid.UUID,
+        state: UserState,
+        *,
+        by: uuid.UUID | None,
+        reason: str | None,
+        now: datetime,
+    ) -> None:
+        """Suspend or reactivate the account, recording who did it and why."""
+        ...
+
+    async def search(
+        self,
+        *,
+        query: str,
+        role: Role | None,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[User]:
+        """Users matching a prefix of username, display name or email, newest first."""
         ...
 
 
@@ -83,6 +142,124 @@ class SessionRepository(Protocol):
         """The session with this id and its refresh tokens, if any."""
         ...
 
+    async def find_token(self, token_hash: str) -> RefreshState | None:
+        """The refresh token with this hash, row-locked, with its session's state."""
+        ...
+
+    async def rotate(self, old: RefreshToken, new: RefreshToken, now: datetime) -> None:
+        """Record that `old` was replaced by `new`, and that the session was used."""
+        ...
+
+    async def revoke(self, session_id: uuid.UUID, reason: str, now: datetime) -> bool:
+        """End one session and its tokens; whether it was live."""
+        ...
+
+    async def revoke_all(
+        self, user_id: uuid.UUID, reason: str, now: datetime, *, keep: uuid.UUID | None = None
+    ) -> int:
+        """End every live session of a user except `keep`; how many ended."""
+        ...
+
+    async def list_live(self, user_id: uuid.UUID, now: datetime) -> list[SessionView]:
+        """The user's sessions that are not revoked and hold an unexpired token."""
+        ...
+
+
+class ActionTokenRepository(Protocol):
+    """Single-use mailed tokens, stored by hash."""
+
+    async def add(self, token: ActionToken) -> None:
+        """Store a new token."""
+        ...
+
+    async def invalidate(self, user_id: uuid.UUID, purpose: TokenPurpose, now: datetime) -> None:
+        """Use up the user's earlier unused tokens of this purpose."""
+        ...
+
+    async def consume(
+        self, token_hash: str, purpose: TokenPurpose, now: datetime
+    ) -> ActionToken | None:
+        """Mark an unused, unexpired token used and return it; None if there is none."""
+        ...
+
+    async def latest_issue_time(self, user_id: uuid.UUID, purpose: TokenPurpose) -> datetime | None:
+        """When the user's newest token of this purpose was issued."""
+        ...
+
+
+class Outbox(Protocol):
+    """Mail queued in the same transaction as the change it reports."""
+
+    async def add(self, message: OutgoingEmail) -> None:
+        """Queue a mail for the relay."""
+        ...
+
+    async def queued_since(self, user_id: uuid.UUID, kind: EmailKind, since: datetime) -> bool:
+        """Whether a mail of this kind to this user was queued at or after `since`."""
+        ...
+
+
+class LoginThrottle(Protocol):
+    """Failed sign-in counters per key, in windows."""
+
+    async def blocked_until(self, keys: list[str], now: datetime) -> datetime | None:
+        """The latest time any of the keys is blocked until, if one is blocked now."""
+        ...
+
+    async def record_failure(
+        self,
+        key: str,
+        *,
+        now: datetime,
+        window_seconds: float,
+        max_failures: int,
+        lockout_seconds: float,
+    ) -> int:
+        """Count one failure in the key's window (blocking it at the maximum); the count."""
+        ...
+
+    async def clear(self, key: str) -> None:
+        """Forget the key's failures and any block."""
+        ...
+
+
+class PreferencesRepository(Protocol):
+    """Stores users' preferences."""
+
+    async def get(self, user_id: uuid.UUID) -> Preferences | None:
+        """The stored preferences, or None when the user never set any."""
+        ...
+
+    async def put(self, preferences: Preferences, now: datetime) -> None:
+        """Insert or replace the user's preferences."""
+        ...
+
+
+class WishlistRepository(Protocol):
+    """Stores users' wishlists."""
+
+    async def add(self, user_id: uuid.UUID, product_id: str, now: datetime) -> WishlistItem:
+        """Add a product unless present; the stored item either way."""
+        ...
+
+    async def get(self, user_id: uuid.UUID, product_id: str) -> WishlistItem | None:
+        """The item if the product is on the wishlist."""
+        ...
+
+    async def remove(self, user_id: uuid.UUID, product_id: str) -> bool:
+        """Remove a product; whether it was there."""
+        ...
+
+    async def count(self, user_id: uuid.UUID) -> int:
+        """How many products the wishlist holds."""
+        ...
+
+    async def page(
+        self, user_id: uuid.UUID, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[WishlistItem]:
+        """Items newest first, after a position."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """A transaction per `async with`: rolled back on exit unless commit() ran.
@@ -104,6 +281,31 @@ class UnitOfWork(Protocol):
     @property
     def addresses(self) -> AddressRepository:
         """The address books, seen through the open transaction."""
+        ...
+
+    @property
+    def action_tokens(self) -> ActionTokenRepository:
+        """The mailed single-use tokens."""
+        ...
+
+    @property
+    def outbox(self) -> Outbox:
+        """The email outbox."""
+        ...
+
+    @property
+    def throttle(self) -> LoginThrottle:
+        """The failed sign-in counters."""
+        ...
+
+    @property
+    def preferences(self) -> PreferencesRepository:
+        """The users' preferences."""
+        ...
+
+    @property
+    def wishlist(self) -> WishlistRepository:
+        """The users' wishlists."""
         ...
 
     async def __aenter__(self) -> Self:
@@ -133,6 +335,26 @@ class PasswordHasher(Protocol):
 
     async def verify(self, password_hash: str, password: str) -> bool:
         """Whether `password` matches `password_hash`."""
+        ...
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """Whether the hash was made with other parameters than the current ones."""
+        ...
+
+
+class EmailSender(Protocol):
+    """Delivers one mail; raises when it could not, so the relay retries."""
+
+    async def send(self, message: OutgoingEmail) -> None:
+        """Deliver `message`."""
+        ...
+
+
+class ProductCatalog(Protocol):
+    """The product service, as the wishlist sees it."""
+
+    async def exists(self, product_id: str) -> bool:
+        """Whether the product exists and is visible to buyers."""
         ...
 
 

@@ -1,0 +1,282 @@
+"""Handlers of what a user keeps besides addresses: profile, preferences and wishlist."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import replace
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import structlog
+
+from services.common.errors import (
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Violations,
+)
+from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
+from services.user.domain import commands, rules
+from services.user.domain.model import Preferences, User, WishlistItem
+from services.user.service_layer.access import resolve_owner
+from services.user.service_layer.ports import ProductCatalog, UnitOfWork
+
+log = structlog.get_logger("user.account_data")
+
+PROFILE_FIELDS = frozenset({"display_name", "bio", "avatar_url", "phone_number"})
+PREFERENCE_FIELDS = frozenset(
+    {"language", "currency_code", "marketing_opt_in", "notification_channels"}
+)
+MAX_BIO_LENGTH = 500
+MAX_URL_LENGTH = 2048
+MAX_WISHLIST_ITEMS = 500
+NOTIFICATION_CHANNELS = frozenset({"email", "sms", "push"})
+# The currencies the storefront can show prices in (ISO 4217).
+SUPPORTED_CURRENCIES = frozenset(
+    [
+        "USD",
+        "EUR",
+        "GBP",
+        "JPY",
+        "CHF",
+        "CAD",
+        "AUD",
+        "NZD",
+        "SEK",
+        "NOK",
+        "DKK",
+        "PLN",
+        "CZK",
+        "HUF",
+        "INR",
+        "CNY",
+        "BRL",
+        "MXN",
+        "ZAR",
+        "SGD",
+        "HKD",
+        "KRW",
+    ]
+)
+_E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+# BCP 47 in the shape browsers send: a 2-3 letter language and optional subtags.
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")
+_PRODUCT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def mask_paths(paths: tuple[str, ...], allowed: frozenset[str]) -> frozenset[str]:
+    """The paths of an update mask (AIP-134), refusing anything not writable."""
+    if not paths:
+        raise InvalidArgument([FieldViolation("update_mask", "is required")])
+    if "*" in paths:
+        if len(paths) > 1:
+            raise InvalidArgument([FieldViolation("update_mask", "'*' must be the only path")])
+        return allowed
+    unknown = sorted(set(paths) - allowed)
+    if unknown:
+        raise InvalidArgument(
+            [
+                FieldViolation(
+                    "update_mask",
+                    f"cannot update {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
+                )
+            ]
+        )
+    return frozenset(paths)
+
+
+def _text_problem(value: str, limit: int, *, multiline: bool = False) -> str | None:
+    if len(value) > limit:
+        return f"must be at most {limit} characters"
+    allowed = {"\n", "\t"} if multiline else set()
+    if any(unicodedata.category(c).startswith("C") and c not in allowed for c in value):
+        return "must not contain control characters"
+    return None
+
+
+def _avatar_problem(url: str) -> str | None:
+    if not url:
+        return None
+    if len(url) > MAX_URL_LENGTH:
+        return f"must be at most {MAX_URL_LENGTH} characters"
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname or any(c.isspace() for c in url):
+        return "must be an https URL"
+    if parts.username or parts.password:
+        return "must not carry credentials"
+    return None
+
+
+async def update_user(command: commands.UpdateUser, *, uow: UnitOfWork) -> User:
+    """Change the owner's profile fields in the mask; roles, email and state stay put."""
+    owner = resolve_owner(command.caller, command.user_id, field="user.user_id")
+    paths = mask_paths(command.paths, PROFILE_FIELDS)
+    fields = replace(
+        command.fields,
+        display_name=command.fields.display_name.strip(),
+        avatar_url=command.fields.avatar_url.strip(),
+        phone_number=command.fields.phone_number.strip(),
+    )
+    violations = Violations()
+    checks = {
+        "display_name": rules.display_name_problem(fields.display_name),
+        "bio": _text_problem(fields.bio, MAX_BIO_LENGTH, multiline=True),
+        "avatar_url": _avatar_problem(fields.avatar_url),
+        "phone_number": (
+            "must be in E.164 form such as +4930123456"
+            if fields.phone_number and not _E164.match(fields.phone_number)
+            else None
+        ),
+    }
+    for name in sorted(paths):
+        problem = checks[name]
+        if problem is not None:
+            violations.add(f"user.{name}", problem)
+    violations.raise_if_any()
+    async with uow:
+        user = await uow.users.get_for_update(owner)
+        if user is None:
+            raise NotFound("no such user", reason="USER_NOT_FOUND")
+        for name in paths:
+            setattr(user, name, getattr(fields, name))
+        user.updated_at = _now()
+        await uow.users.update_profile(user)
+        await uow.commit()
+    log.info("profile_updated", user_id=str(owner), fields=sorted(paths))
+    return user
+
+
+async def get_preferences(command: commands.GetPreferences, *, uow: UnitOfWork) -> Preferences:
+    """The owner's preferences (admins may read any), defaults where never set."""
+    owner = resolve_owner(command.caller, command.user_id, admin_may=True)
+    async with uow:
+        stored = await uow.preferences.get(owner)
+    return stored or Preferences(user_id=owner)
+
+
+async def update_preferences(
+    command: commands.UpdatePreferences, *, uow: UnitOfWork
+) -> Preferences:
+    """Change the owner's preferences named in the mask."""
+    owner = resolve_owner(command.caller, command.user_id, field="preferences.user_id")
+    paths = mask_paths(command.paths, PREFERENCE_FIELDS)
+    language = command.language.strip()
+    currency = command.currency_code.strip().upper()
+    channels = command.notification_channels
+    violations = Violations()
+    if "language" in paths and not (len(language) <= 35 and _LANGUAGE_TAG.match(language)):
+        violations.add("preferences.language", "must be a BCP-47 language tag such as 'en-GB'")
+    if "currency_code" in paths and currency not in SUPPORTED_CURRENCIES:
+        violations.add(
+            "preferences.currency_code",
+            f"must be one of {', '.join(sorted(SUPPORTED_CURRENCIES))}",
+        )
+    if "notification_channels" in paths:
+        if not channels:
+            violations.add(
+                "preferences.notification_channels",
+                "must name at least one channel: security notices need one",
+            )
+        elif not set(channels) <= NOTIFICATION_CHANNELS or len(set(channels)) != len(channels):
+            violations.add("preferences.notification_channels", "must be distinct, known channels")
+    violations.raise_if_any()
+    async with uow:
+        if await uow.users.get_for_update(owner) is None:
+            raise NotFound("no such user", reason="USER_NOT_FOUND")
+        current = await uow.preferences.get(owner) or Preferences(user_id=owner)
+        changes: dict[str, object] = {}
+        if "language" in paths:
+            changes["language"] = language
+        if "currency_code" in paths:
+            changes["currency_code"] = currency
+        if "marketing_opt_in" in paths:
+            changes["marketing_opt_in"] = command.marketing_opt_in
+        if "notification_channels" in paths:
+            changes["notification_channels"] = tuple(channels)
+        updated = replace(current, **changes)  # type: ignore[arg-type]
+        await uow.preferences.put(updated, _now())
+        await uow.commit()
+    return updated
+
+
+def _product_id(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise InvalidArgument([FieldViolation("product_id", "is required")])
+    if not _PRODUCT_ID.match(value):
+        raise InvalidArgument(
+            [FieldViolation("product_id", "must be 1 to 64 letters, digits, '_' or '-'")]
+        )
+    return value
+
+
+async def add_wishlist_item(
+    command: commands.WishlistChange, *, uow: UnitOfWork, catalog: ProductCatalog
+) -> WishlistItem:
+    """Keep a product on the owner's wishlist; adding it again returns the same item."""
+    owner = resolve_owner(command.caller, command.user_id)
+    product_id = _product_id(command.product_id)
+    async with uow:
+        existing = await uow.wishlist.get(owner, product_id)
+    if existing is not None:
+        return existing  # adding twice is harmless and needs no catalog round trip
+    # Asked outside any transaction: the catalog's deadline never holds a connection.
+    if not await catalog.exists(product_id):
+        raise NotFound("no such product", reason="PRODUCT_NOT_FOUND")
+    async with uow:
+        if await uow.users.get_for_update(owner) is None:
+            raise NotFound("no such user", reason="USER_NOT_FOUND")
+        if await uow.wishlist.count(owner) >= MAX_WISHLIST_ITEMS:
+            raise ResourceExhausted(
+                f"a wishlist holds at most {MAX_WISHLIST_ITEMS} products",
+                reason="WISHLIST_LIMIT_REACHED",
+            )
+        item = await uow.wishlist.add(owner, product_id, _now())
+        await uow.commit()
+    return item
+
+
+async def remove_wishlist_item(command: commands.WishlistChange, *, uow: UnitOfWork) -> None:
+    """Take a product off the owner's wishlist."""
+    owner = resolve_owner(command.caller, command.user_id)
+    product_id = _product_id(command.product_id)
+    async with uow:
+        removed = await uow.wishlist.remove(owner, product_id)
+        await uow.commit()
+    if not removed:
+        raise NotFound("the product is not on the wishlist", reason="WISHLIST_ITEM_NOT_FOUND")
+
+
+async def list_wishlist(
+    command: commands.ListWishlist, *, uow: UnitOfWork
+) -> tuple[list[WishlistItem], str]:
+    """One page of the owner's wishlist (admins may read any), newest first."""
+    owner = resolve_owner(command.caller, command.user_id, admin_may=True)
+    size = clamp_page_size(command.page_size, default=50, maximum=200)
+    position = decode_page_token(command.page_token)
+    after = None
+    if position is not None:
+        try:
+            if position["u"] != str(owner):
+                raise ValueError("token of another wishlist")
+            after = (datetime.fromisoformat(position["t"]), str(position["p"]))
+        except (KeyError, TypeError, ValueError):
+            raise InvalidArgument(
+                [FieldViolation("page_token", "is not a token this API issued for this list")]
+            ) from None
+    async with uow:
+        items = await uow.wishlist.page(owner, after=after, limit=size + 1)
+    token = ""
+    if len(items) > size:
+        items = items[:size]
+        last = items[-1]
+        token = encode_page_token(
+            {"u": str(owner), "t": last.added_at.isoformat(), "p": last.product_id}
+        )
+    return items, token
