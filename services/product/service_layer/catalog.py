@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -188,6 +189,10 @@ async def change_lifecycle(
     )
 
 
+def _millis(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 async def create_discount(
     command: CreateDiscount,
     caller: Caller,
@@ -214,8 +219,9 @@ async def create_discount(
         violations.raise_if_any()
     discount = Discount(
         discount_id=uuid.uuid4().hex[:16],
-        start_time=command.start_time,
-        end_time=command.end_time,
+        # MongoDB keeps milliseconds: the answer shows what is stored.
+        start_time=_millis(command.start_time),
+        end_time=_millis(command.end_time),
         percent_off=command.percent_off,
         amount_off=command.amount_off,
     )
@@ -224,7 +230,7 @@ async def create_discount(
     )
     if updated is None:
         raise product_not_found(command.product_id)
-    if discount not in updated.discounts:
+    if all(d.discount_id != discount.discount_id for d in updated.discounts):
         raise ResourceExhausted(
             f"a product has at most {MAX_DISCOUNTS} discounts; delete old ones first",
             reason="TOO_MANY_DISCOUNTS",

@@ -1,0 +1,539 @@
+"""Catalog management over real gRPC: edits with masks and etags, lifecycle, categories, discounts."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import pytest
+import pytest_asyncio
+from google.protobuf import field_mask_pb2, timestamp_pb2
+from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
+
+from services.common.auth import Role
+from services.product.app import ProductWorkers, build_app
+from services.product.config import Settings
+from tests.contract.test_product_service import create, failure, usd
+from tests.support.inprocess import InProcessService, serve_in_process
+from tests.support.servers import Backends
+from tests.support.tokens import TestTokens, bearer
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+if TYPE_CHECKING:
+    ProductStub = product_service_pb2_grpc.ProductServiceAsyncStub
+
+
+@pytest.fixture(scope="module")
+def settings(backends: Backends) -> Settings:
+    return Settings(
+        environment="test",
+        grpc_host="127.0.0.1",
+        grpc_port=0,
+        ops_port=0,
+        internal_secret="product-catalog-secret",
+        shutdown_grace_seconds=0.5,
+        shutdown_notice_seconds=0.0,
+        mongo_url=backends.mongo_url,
+        mongo_database=f"products_catalog_{uuid.uuid4().hex[:10]}",
+        redis_url=backends.redis_url,
+        consume_order_events=False,
+    )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def served(
+    settings: Settings, tokens: TestTokens
+) -> AsyncIterator[tuple[InProcessService, ProductWorkers]]:
+    workers: list[ProductWorkers] = []
+    async with serve_in_process(
+        settings,
+        lambda: build_app(
+            settings, key_source=tokens.key_source(), start_workers=False, workers=workers
+        ),
+    ) as service:
+        yield service, workers[0]
+
+
+@pytest.fixture
+def stub(served: tuple[InProcessService, ProductWorkers]) -> ProductStub:
+    return product_service_pb2_grpc.ProductServiceStub(served[0].channel)
+
+
+def seller_token(tokens: TestTokens, seller_id: str) -> Any:
+    return bearer(tokens.mint(seller_id, roles=(Role.SELLER,)))
+
+
+def mask(*paths: str) -> field_mask_pb2.FieldMask:
+    return field_mask_pb2.FieldMask(paths=list(paths))
+
+
+def update(
+    product_id: str, etag: str, paths: tuple[str, ...], **fields: Any
+) -> product_service_pb2.UpdateProductRequest:
+    return product_service_pb2.UpdateProductRequest(
+        product=product_pb2.Product(product_id=product_id, etag=etag, **fields),
+        update_mask=mask(*paths),
+    )
+
+
+# --- UpdateProduct ---------------------------------------------------------------------------
+
+
+async def test_update_changes_only_the_masked_fields(stub: ProductStub, tokens: TestTokens) -> None:
+    seller = str(uuid.uuid4())
+    created = await create(stub, tokens, seller_id=seller)
+    updated = await stub.UpdateProduct(
+        update(
+            created.product_id,
+            created.etag,
+            ("title", "attributes", "sale_price"),
+            title="Merino sweater, navy",
+            description="ignored: not in the mask",
+            attributes={"colour": product_pb2.AttributeValue(text_value="navy")},
+            sale_price=usd(60),
+        ),
+        metadata=seller_token(tokens, seller),
+    )
+    assert updated.title == "Merino sweater, navy"
+    assert updated.description == created.description
+    assert dict(updated.attributes)["colour"].text_value == "navy"
+    assert updated.sale_price == usd(60) and updated.effective_price == usd(60)
+    assert updated.etag != created.etag
+    assert updated.update_time.ToDatetime() >= created.update_time.ToDatetime()
+
+
+async def test_a_stale_etag_is_aborted_and_changes_nothing(
+    stub: ProductStub, tokens: TestTokens
+) -> None:
+    seller = str(uuid.uuid4())
+    metadata = seller_token(tokens, seller)
+    created = await create(stub, tokens, seller_id=seller)
+    await stub.UpdateProduct(
+        update(created.product_id, created.etag, ("title",), title="First editor wins"),
+        metadata=metadata,
+    )
+    result = await failure(
+        stub.UpdateProduct(
+            update(created.product_id, created.etag, ("title",), title="Second editor"),
+            metadata=metadata,
+        )
+    )
+    assert result.code == grpc.StatusCode.ABORTED and result.reason == "ETAG_MISMATCH"
+    read = await stub.GetProduct(
+        product_service_pb2.GetProductRequest(product_id=created.product_id)
+    )
+    assert read.title == "First editor wins"
+
+
+async def test_concurrent_editors_of_one_version_cannot_both_win(
+    stub: ProductStub, tokens: TestTokens
+) -> None:
+    seller = str(uuid.uuid4())
+    metadata = seller_token(tokens, seller)
+    created = await create(stub, tokens, seller_id=seller)
+    calls = [
+        stub.UpdateProduct(
+            update(created.product_id, created.etag, ("title",), title=f"Editor {n}"),
+            metadata=metadata,
+        )
+        for n in range(8)
+    ]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    winners = [r for r in results if isinstance(r, product_pb2.Product)]
+    losers = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(winners) == 1 and len(losers) == 7
+    assert all(e.code() == grpc.StatusCode.ABORTED for e in losers)
+    read = await stub.GetProduct(
+        product_service_pb2.GetProductRequest(product_id=created.product_id)
+    )
+    assert read.title == winners[0].title and read.etag == winners[0].etag
+
+
+async def test_update_validates_mask_etag_and_values(stub: ProductStub, tokens: TestTokens) -> None:
+    seller = str(uuid.uuid4())
+    metadata = seller_token(tokens, seller)
+    created = await create(stub, tokens, seller_id=seller)
+    cases: list[tuple[product_service_pb2.UpdateProductRequest, str]] = [
+        (update(created.product_id, "", ("title",), title="x"), "product.etag"),
+        (update(created.product_id, "nonsense", ("title",), title="x"), "product.etag"),
+        (update(created.product_id, created.etag, ()), "update_mask"),
+        (update(created.product_id, created.etag, ("seller_id",)), "update_mask"),
+        (update(created.product_id, created.etag, ("title",), title=" "), "product.title"),
+        (
+            update(created.product_id, created.etag, ("sale_price",), sale_price=usd(500)),
+            "product.sale_price",
+        ),
+        (
+            update(created.product_id, created.etag, ("category",), category="Not A Slug"),
+            "product.category",
+        ),
+    ]
+    for request, field in cases:
+        result = await failure(stub.UpdateProduct(request, metadata=metadata))
+        assert result.code == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert field in result.fields, (field, result.fields)
+    read = await stub.GetProduct(
+        product_service_pb2.GetProductRequest(product_id=created.product_id)
+    )
+    assert read.etag == created.etag  # nothing was written
+
+
+async def test_only_the_seller_or_an_admin_may_change_a_product(
+    stub: ProductStub, tokens: TestTokens
+) -> None:
+    owner = str(uuid.uuid4())
+    created = await create(stub, tokens, seller_id=owner)
+    other_seller = seller_token(tokens, str(uuid.uuid4()))
+    request = update(created.product_id, created.etag, ("title",), title="Hijacked")
+    result = await failure(stub.UpdateProduct(request, metadata=other_seller))
+    assert result.code == grpc.StatusCode.PERMISSION_DENIED and result.reason == "NOT_PRODUCT_OWNER"
+    customer = bearer(tokens.mint(roles=(Role.CUSTOMER,)))
+    result = await failure(stub.UpdateProduct(request, metadata=customer))
+    assert result.code == grpc.StatusCode.PERMISSION_DENIED
+    result = await failure(stub.UpdateProduct(request))
+    assert result.code == grpc.StatusCode.UNAUTHENTICATED
+    for call in (stub.ArchiveProduct, stub.UnpublishProduct):
+        denied = await failure(
+            call(
+                product_service_pb2.ArchiveProductRequest(product_id=created.product_id),  # type: ignore[arg-type]
+                metadata=other_seller,
+            )
+        )
+        assert denied.code == grpc.StatusCode.PERMISSION_DENIED
+    # Another seller's draft is not even visible: NOT_FOUND rather than a hint it exists.
+    draft = await create(stub, tokens, seller_id=owner, publish=False)
+    hidden = await failure(
+        stub.PublishProduct(
+            product_service_pb2.PublishProductRequest(product_id=draft.product_id),
+            metadata=other_seller,
+        )
+    )
+    assert hidden.code == grpc.StatusCode.NOT_FOUND
+    admin = bearer(tokens.mint(roles=(Role.ADMIN,)))
+    by_admin = await stub.UpdateProduct(request, metadata=admin)
+    assert by_admin.title == "Hijacked" and by_admin.seller_id == owner
+
+
+# --- Lifecycle -------------------------------------------------------------------------------
+
+
+async def test_publish_unpublish_archive_follow_the_lifecycle(
+    stub: ProductStub, tokens: TestTokens
+) -> None:
+    seller = str(uuid.uuid4())
+    metadata = seller_token(tokens, seller)
+    draft = await create(stub, tokens, seller_id=seller, publish=False)
+    get = product_service_pb2.GetProductRequest(product_id=draft.product_id)
+    assert (await failure(stub.GetProduct(get))).code == grpc.StatusCode.NOT_FOUND
+
+    bad_unpublish = await failure(
+        stub.UnpublishProduct(
+            product_service_pb2.UnpublishProductRequest(product_id=draft.product_id),
+            metadata=metadata,
+        )
+    )
+    assert bad_unpublish.code == grpc.StatusCode.FAILED_PRECONDITION
+
+    published = await stub.PublishProduct(
+        product_service_pb2.PublishProductRequest(product_id=draft.product_id), metadata=metadata
+    )
+    assert published.state == product_pb2.PRODUCT_STATE_PUBLISHED
+    again = await stub.PublishProduct(
+        product_service_pb2.PublishProductRequest(product_id=draft.product_id), metadata=metadata
+    )
+    assert again.etag == published.etag  # a repeated call changes nothing
+    assert (await stub.GetProduct(get)).state == product_pb2.PRODUCT_STATE_PUBLISHED
+
+    unpublished = await stub.UnpublishProduct(
+        product_service_pb2.UnpublishProductRequest(product_id=draft.product_id),
+        metadata=metadata,
+    )
+    assert unpublished.state == product_pb2.PRODUCT_STATE_UNPUBLISHED
+    assert (await failure(stub.GetProduct(get))).code == grpc.StatusCode.NOT_FOUND
+
+    archived = await stub.ArchiveProduct(
+        product_service_pb2.ArchiveProductRequest(product_id=draft.product_id), metadata=metadata
+    )
+    assert archived.state == product_pb2.PRODUCT_STATE_ARCHIVED
+    for refused in (
+        stub.PublishProduct(
+            product_service_pb2.PublishProductRequest(product_id=draft.product_id),
+            metadata=metadata,
+        ),
+        stub.UpdateProduct(
+            update(draft.product_id, archived.etag, ("title",), title="Revived"),
+            metadata=metadata,
+        ),
+    ):
+        result = await failure(refused)
+        assert result.code == grpc.StatusCode.FAILED_PRECONDITION
+
+
+# --- Categories ------------------------------------------------------------------------------
+
+
+def category(category_id: str, parent_id: str = "", **fields: Any) -> product_pb2.Category:
+    return product_pb2.Category(
+        category_id=category_id,
+        parent_id=parent_id,
+        display_name=fields.pop("display_name", category_id.title()),
+        **fields,
+    )
+
+
+async def test_admins_manage_the_category_tree(stub: ProductStub, tokens: TestTokens) -> None:
+    admin = bearer(tokens.mint(roles=(Role.ADMIN,)))
+    top = f"garden-{uuid.uuid4().hex[:6]}"
+    child = f"tools-{uuid.uuid4().hex[:6]}"
+    created = await stub.CreateCategory(
+        product_service_pb2.CreateCategoryRequest(
+            category=category(top, display_name="Garden", attribute_names=["material"])
+        ),
+        metadata=admin,
+    )
+    assert created.category_id == top and list(created.attribute_names) == ["material"]
+    await stub.CreateCategory(
+        product_service_pb2.CreateCategoryRequest(category=category(child, top)), metadata=admin
+    )
+    duplicate = await failure(
+        stub.CreateCategory(
+            product_service_pb2.CreateCategoryRequest(category=category(top)), metadata=admin
+        )
+    )
+    assert duplicate.code == grpc.StatusCode.ALREADY_EXISTS
+    orphan = await failure(
+        stub.CreateCategory(
+            product_service_pb2.CreateCategoryRequest(
+                category=category(f"x-{uuid.uuid4().hex[:6]}", "no-such-parent")
+            ),
+            metadata=admin,
+        )
+    )
+    assert orphan.code == grpc.StatusCode.NOT_FOUND
+    too_deep = await failure(
+        stub.CreateCategory(
+            product_service_pb2.CreateCategoryRequest(
+                category=category(f"x-{uuid.uuid4().hex[:6]}", child)
+            ),
+            metadata=admin,
+        )
+    )
+    assert too_deep.code == grpc.StatusCode.FAILED_PRECONDITION
+
+    tree = await stub.ListCategories(product_service_pb2.ListCategoriesRequest())  # public
+    ids = [c.category_id for c in tree.categories]
+    assert ids.index(top) < ids.index(child)
+    children = await stub.ListCategories(product_service_pb2.ListCategoriesRequest(parent_id=top))
+    assert [c.category_id for c in children.categories] == [child]
+
+    renamed = await stub.UpdateCategory(
+        product_service_pb2.UpdateCategoryRequest(
+            category=product_pb2.Category(category_id=top, display_name="Garden & Patio"),
+            update_mask=mask("display_name"),
+        ),
+        metadata=admin,
+    )
+    assert renamed.display_name == "Garden & Patio" and list(renamed.attribute_names) == [
+        "material"
+    ]
+
+    has_children = await failure(
+        stub.DeleteCategory(
+            product_service_pb2.DeleteCategoryRequest(category_id=top), metadata=admin
+        )
+    )
+    assert has_children.code == grpc.StatusCode.FAILED_PRECONDITION
+    await create(stub, tokens, category=top, subcategory=child)
+    in_use = await failure(
+        stub.DeleteCategory(
+            product_service_pb2.DeleteCategoryRequest(category_id=child), metadata=admin
+        )
+    )
+    assert in_use.code == grpc.StatusCode.FAILED_PRECONDITION and in_use.reason == "CATEGORY_IN_USE"
+    empty = f"empty-{uuid.uuid4().hex[:6]}"
+    await stub.CreateCategory(
+        product_service_pb2.CreateCategoryRequest(category=category(empty)), metadata=admin
+    )
+    await stub.DeleteCategory(
+        product_service_pb2.DeleteCategoryRequest(category_id=empty), metadata=admin
+    )
+    gone = await failure(
+        stub.DeleteCategory(
+            product_service_pb2.DeleteCategoryRequest(category_id=empty), metadata=admin
+        )
+    )
+    assert gone.code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_categories_are_for_admins_and_validated(
+    stub: ProductStub, tokens: TestTokens
+) -> None:
+    seller = bearer(tokens.mint(roles=(Role.SELLER,)))
+    denied = await failure(
+        stub.CreateCategory(
+            product_service_pb2.CreateCategoryRequest(category=category("shoes")), metadata=seller
+        )
+    )
+    assert denied.code == grpc.StatusCode.PERMISSION_DENIED
+    admin = bearer(tokens.mint(roles=(Role.ADMIN,)))
+    invalid = await failure(
+        stub.CreateCategory(
+            product_service_pb2.CreateCategoryRequest(
+                category=product_pb2.Category(
+                    category_id="Bad Slug", display_name="", attribute_names=["Not ok"]
+                )
+            ),
+            metadata=admin,
+        )
+    )
+    assert invalid.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(invalid.fields) >= {
+        "category.category_id",
+        "category.display_name",
+        "category.attribute_names[0]",
+    }
+
+
+# --- Discounts -------------------------------------------------------------------------------
+
+
+def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
+    value = timestamp_pb2.Timestamp()
+    value.FromDatetime(moment)
+    return value
+
+
+def discount(
+    start: datetime, end: datetime, *, percent: int = 0, amount: Any = None
+) -> product_pb2.Discount:
+    message = product_pb2.Discount(start_time=stamp(start), end_time=stamp(end))
+    if amount is not None:
+        message.amount_off.CopyFrom(amount)
+    else:
+        message.percent_off = percent
+    return message
+
+
+async def test_discounts_set_the_effective_price_in_every_read(
+    stub: ProductStub, tokens: TestTokens
+) -> None:
+    seller = str(uuid.uuid4())
+    metadata = seller_token(tokens, seller)
+    created = await create(stub, tokens, seller_id=seller, list_price=usd(100), sale_price=usd(90))
+    now = datetime.now(UTC)
+    percent = await stub.CreateDiscount(
+        product_service_pb2.CreateDiscountRequest(
+            product_id=created.product_id,
+            discount=discount(now - timedelta(hours=1), now + timedelta(days=1), percent=25),
+        ),
+        metadata=metadata,
+    )
+    assert percent.discount_id and percent.percent_off == 25
+    # A bigger fixed discount that has not started yet does not apply.
+    await stub.CreateDiscount(
+        product_service_pb2.CreateDiscountRequest(
+            product_id=created.product_id,
+            discount=discount(now + timedelta(days=2), now + timedelta(days=3), amount=usd(80)),
+        ),
+        metadata=metadata,
+    )
+    read = await stub.GetProduct(
+        product_service_pb2.GetProductRequest(product_id=created.product_id)
+    )
+    assert read.effective_price == usd(67, 50)  # 25% off the 90.00 sale price
+    assert len(read.discounts) == 2
+    listed = await stub.SearchProducts(
+        product_service_pb2.SearchProductsRequest(
+            seller_id=seller, min_price_minor=6750, max_price_minor=6750
+        )
+    )
+    assert [p.product_id for p in listed.products] == [created.product_id]
+
+    await stub.DeleteDiscount(
+        product_service_pb2.DeleteDiscountRequest(
+            product_id=created.product_id, discount_id=percent.discount_id
+        ),
+        metadata=metadata,
+    )
+    after = await stub.GetProduct(
+        product_service_pb2.GetProductRequest(product_id=created.product_id)
+    )
+    assert after.effective_price == usd(90) and len(after.discounts) == 1
+    missing = await failure(
+        stub.DeleteDiscount(
+            product_service_pb2.DeleteDiscountRequest(
+                product_id=created.product_id, discount_id=percent.discount_id
+            ),
+            metadata=metadata,
+        )
+    )
+    assert missing.code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_discount_that_starts_later_reaches_search_prices_after_a_sweep(
+    stub: ProductStub,
+    tokens: TestTokens,
+    served: tuple[InProcessService, ProductWorkers],
+) -> None:
+    seller = str(uuid.uuid4())
+    metadata = seller_token(tokens, seller)
+    created = await create(stub, tokens, seller_id=seller, list_price=usd(50))
+    now = datetime.now(UTC)
+    await stub.CreateDiscount(
+        product_service_pb2.CreateDiscountRequest(
+            product_id=created.product_id,
+            discount=discount(
+                now + timedelta(milliseconds=300), now + timedelta(days=1), amount=usd(10)
+            ),
+        ),
+        metadata=metadata,
+    )
+    search = product_service_pb2.SearchProductsRequest(seller_id=seller, max_price_minor=4000)
+    assert (await stub.SearchProducts(search)).total_size == 0
+    await asyncio.sleep(0.4)
+    read = await stub.GetProduct(
+        product_service_pb2.GetProductRequest(product_id=created.product_id)
+    )
+    assert read.effective_price == usd(40)  # reads price afresh at once
+    await served[1].sweeper.run_once()
+    assert (await stub.SearchProducts(search)).total_size == 1
+
+
+async def test_discounts_are_validated_and_owned(stub: ProductStub, tokens: TestTokens) -> None:
+    seller = str(uuid.uuid4())
+    metadata = seller_token(tokens, seller)
+    created = await create(stub, tokens, seller_id=seller, list_price=usd(20))
+    now = datetime.now(UTC)
+    later = now + timedelta(days=1)
+    cases: list[tuple[product_pb2.Discount, str]] = [
+        (discount(now, later, percent=95), "discount.percent_off"),
+        (discount(later, now, percent=10), "discount.end_time"),
+        (product_pb2.Discount(end_time=stamp(later), percent_off=10), "discount.start_time"),
+        (discount(now, later), "discount"),
+        (discount(now, later, amount=usd(25)), "discount.amount_off"),
+    ]
+    for message, field in cases:
+        result = await failure(
+            stub.CreateDiscount(
+                product_service_pb2.CreateDiscountRequest(
+                    product_id=created.product_id, discount=message
+                ),
+                metadata=metadata,
+            )
+        )
+        assert result.code == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert field in result.fields, (field, result.fields)
+    other = await failure(
+        stub.CreateDiscount(
+            product_service_pb2.CreateDiscountRequest(
+                product_id=created.product_id, discount=discount(now, later, percent=10)
+            ),
+            metadata=seller_token(tokens, str(uuid.uuid4())),
+        )
+    )
+    assert other.code == grpc.StatusCode.PERMISSION_DENIED
