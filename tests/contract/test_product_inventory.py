@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 import pytest_asyncio
-from marketplace.product.v1 import product_service_pb2, product_service_pb2_grpc
+from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 
 from services.common.auth import Role
 from services.common.channels import internal_metadata
@@ -175,7 +175,7 @@ async def test_every_stock_change_is_in_the_ledger_and_adds_up(
     await internal.ReleaseReservation(
         product_service_pb2.ReleaseReservationRequest(order_id=released), metadata=INTERNAL
     )
-    entries = []
+    entries: list[product_pb2.InventoryLedgerEntry] = []
     token = ""
     while True:
         page = await stub.ListInventoryLedgerEntries(
