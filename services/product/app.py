@@ -142,6 +142,7 @@ async def build_app(
                 consumer=settings.event_consumer_name,
                 block_ms=settings.event_block_ms,
                 claim_idle_ms=settings.event_claim_idle_ms,
+                stream=settings.order_events_stream,
             ),
         )
         if workers is not None:

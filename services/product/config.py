@@ -35,6 +35,8 @@ class Settings(ServiceSettings):
     sweep_interval_seconds: float = Field(default=10.0, gt=0)
     # Whether to consume the order event stream (verified purchases, co-purchases).
     consume_order_events: bool = True
+    # The Redis stream the order service publishes its events to.
+    order_events_stream: str = "marketplace.order.events.v1"
     # This instance's name in the consumer group; unique per replica.
     event_consumer_name: str = Field(default_factory=socket.gethostname)
     # How long one read of the event stream blocks waiting for new events.
