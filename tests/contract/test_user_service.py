@@ -48,7 +48,9 @@ class UserService:
 
 
 @asynccontextmanager
-async def running_user_service(backends: Backends, **overrides: Any) -> AsyncIterator[UserService]:
+async def running_user_service(
+    backends: Backends, *, app_overrides: dict[str, Any] | None = None, **overrides: Any
+) -> AsyncIterator[UserService]:
     """The user service on a fresh database; other user test modules start their own."""
     url = backends.database_url("users", MIGRATIONS)
     values: dict[str, Any] = {
@@ -62,13 +64,18 @@ async def running_user_service(backends: Backends, **overrides: Any) -> AsyncIte
         "internal_secret": INTERNAL_SECRET,
         "shutdown_notice_seconds": 0,
         "shutdown_grace_seconds": 1,
+        # Cheaper argon2 parameters keep the suite fast; production keeps the defaults.
+        "password_time_cost": 1,
+        "password_memory_kib": 8192,
+        "password_parallelism": 1,
     }
     values.update(overrides)
     settings = Settings(**values)
-    ring = KeyRing(SigningKey.generate())
+    ring = (app_overrides or {}).get("key_ring") or KeyRing(SigningKey.generate())
     db = await asyncpg.connect(url)
     try:
-        async with serve_in_process(settings, lambda: build_app(settings, key_ring=ring)) as served:
+        extra = {"key_ring": ring, **(app_overrides or {})}
+        async with serve_in_process(settings, lambda: build_app(settings, **extra)) as served:
             stub = user_service_pb2_grpc.UserServiceStub(served.channel)
             yield UserService(served, stub, ring, settings, db)
     finally:
