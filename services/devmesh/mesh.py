@@ -182,6 +182,7 @@ class Mesh:
             "order": {
                 "DATABASE_URL": orders_db,
                 "PRODUCT_TARGET": f"127.0.0.1:{ports['product'][0]}",
+                "USER_TARGET": f"127.0.0.1:{ports['user'][0]}",
                 "PAYMENT_LATENCY_MS": str(self.options.payment_latency_ms),
                 "REDIS_URL": self.redis_url,
                 "PAYMENT_GATEWAY_URL": self.payment_gateway_url,

@@ -24,6 +24,7 @@ from services.order.adapters.outbox import OutboxRelay
 from services.order.adapters.payments import HttpGateway, PaymentGateway, SandboxGateway
 from services.order.adapters.reports import SalesReports
 from services.order.adapters.repository import PostgresUnitOfWork, create_pool
+from services.order.adapters.users import Buyers, GrpcBuyers
 from services.order.config import Settings
 from services.order.mappers import ProtoOrderCodec
 from services.order.service_layer.handlers import Checkout, Lifecycle
@@ -42,6 +43,7 @@ async def build_app(
     key_source: KeySource | None = None,
     payment_gateway: PaymentGateway | None = None,
     inventory: Inventory | None = None,
+    buyers: Buyers | None = None,
     run_background: bool = True,
     on_ready: Callable[[OrderParts], None] | None = None,
 ) -> AsyncIterator[ServiceApp]:
@@ -62,6 +64,14 @@ async def build_app(
             stack.push_async_callback(channel.close)
             inventory = GrpcInventory(
                 channel, settings.internal_secret.get_secret_value(), settings.rpc_timeout_seconds
+            )
+        if buyers is None:
+            user_channel = create_channel(settings.user_target)
+            stack.push_async_callback(user_channel.close)
+            buyers = GrpcBuyers(
+                user_channel,
+                settings.internal_secret.get_secret_value(),
+                settings.rpc_timeout_seconds,
             )
         if payment_gateway is None:
             if settings.payment_gateway_url:
@@ -91,6 +101,7 @@ async def build_app(
             inventory=inventory,
             payments=payment_gateway,
             codec=codec,
+            buyers=buyers,
             checkpoint=_crash_injector(settings.crash_at),
         )
         parts = OrderParts(

@@ -22,6 +22,8 @@ class Settings(ServiceSettings):
     database_pool_size: int = Field(default=10, ge=1)
     # host:port of the product service, whose internal API reserves stock.
     product_target: str = "product:50051"
+    # host:port of the user service, whose internal API vouches for buyers and addresses.
+    user_target: str = "user:50051"
     # The sandbox card processor's simulated latency per call.
     payment_latency_ms: int = Field(default=150, ge=0)
     # How long a gateway call may take before the payment counts as failed.

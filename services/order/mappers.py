@@ -107,36 +107,43 @@ def place_order_command(
     if request.address_id and has_address:
         violations.add("address_id", "set either address_id or shipping_address, not both")
     elif not request.address_id and not has_address:
-        violations.add("shipping_address", "is required")
+        violations.add(
+            "shipping_address", "is required unless address_id names an address book entry"
+        )
     if has_address:
         _check_address(request.shipping_address, violations)
     token = request.payment_method_token
     violations.check(
         0 < len(token) <= 255, "payment_method_token", "is required, at most 255 characters"
     )
-    violations.raise_if_any()
+    address_id: uuid.UUID | None = None
     if request.address_id:
-        raise FailedPrecondition(
-            "the address book is not available yet; send shipping_address in full",
-            reason="ADDRESS_BOOK_NOT_AVAILABLE",
-        )
-    address = request.shipping_address
+        try:
+            address_id = uuid.UUID(request.address_id)
+        except ValueError:
+            violations.add("address_id", "must be the id of an address book entry (a UUID)")
+    violations.raise_if_any()
     return PlaceOrder(
         buyer_id=buyer_id(caller),
         idempotency_key=key,
         request_fingerprint=hashlib.sha256(request.SerializeToString(deterministic=True)).digest(),
         lines=tuple(OrderLine(i.product_id.strip(), i.quantity) for i in request.items),
-        shipping_address=ShippingAddress(
-            recipient_name=address.recipient_name.strip(),
-            line1=address.line1.strip(),
-            line2=address.line2.strip(),
-            city=address.city.strip(),
-            region=address.region.strip(),
-            postal_code=address.postal_code.strip(),
-            country_code=address.country_code,
-            phone_number=address.phone_number.strip(),
-        ),
+        shipping_address=_address(request.shipping_address) if has_address else None,
+        address_id=address_id,
         payment_method_token=token,
+    )
+
+
+def _address(address: order_pb2.ShippingAddress) -> ShippingAddress:
+    return ShippingAddress(
+        recipient_name=address.recipient_name.strip(),
+        line1=address.line1.strip(),
+        line2=address.line2.strip(),
+        city=address.city.strip(),
+        region=address.region.strip(),
+        postal_code=address.postal_code.strip(),
+        country_code=address.country_code,
+        phone_number=address.phone_number.strip(),
     )
 
 

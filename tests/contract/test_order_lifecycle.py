@@ -25,6 +25,8 @@ from services.order.adapters.reports import BY_DAY_SQL, SOLD_STATUSES
 from services.order.app import build_app
 from tests.contract.test_order_service import (
     ProductService,
+    UserService,
+    accounts,  # the module-scoped fixture, shared
     failure,
     order_request,
     order_settings,
@@ -34,7 +36,7 @@ from tests.support.inprocess import serve_in_process
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
-__all__ = ["product"]
+__all__ = ["accounts", "product"]
 
 MIGRATIONS_PREFIX = "orders_life"
 
@@ -46,18 +48,25 @@ class Orders:
     db: asyncpg.Connection[asyncpg.Record]
     redis: Redis
     stream: str
+    accounts: UserService
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def orders(
     backends: Backends,
     product: ProductService,
+    accounts: UserService,
     tokens: TestTokens,
 ) -> AsyncIterator[Orders]:
     from pathlib import Path
 
     database_url = backends.database_url(MIGRATIONS_PREFIX, Path("services/order/migrations"))
-    settings = order_settings(database_url, product.served.target, backends.redis_url)
+    settings = order_settings(
+        database_url,
+        product.served.target,
+        backends.redis_url,
+        user_target=accounts.served.target,
+    )
     settings = settings.model_copy(update={"outbox_interval_seconds": 0.05})
     gateway = SandboxGateway(latency_seconds=0.005, timeout_seconds=0.3)
     db = await asyncpg.connect(database_url)
@@ -68,7 +77,7 @@ async def orders(
             lambda: build_app(settings, key_source=tokens.key_source(), payment_gateway=gateway),
         ) as served:
             stub = order_service_pb2_grpc.OrderServiceStub(served.channel)
-            yield Orders(stub, gateway, db, redis, settings.events_stream)
+            yield Orders(stub, gateway, db, redis, settings.events_stream, accounts)
     finally:
         await db.close()
         await redis.aclose()
@@ -112,6 +121,7 @@ async def place_two_seller_order(
     seller_a, seller_b, buyer = (str(uuid.uuid4()) for _ in range(3))
     product_a = await listed_product(product, tokens.mint(seller_a, roles=(Role.SELLER,)))
     product_b = await listed_product(product, tokens.mint(seller_b, roles=(Role.SELLER,)))
+    await orders.accounts.register(buyer)
     order = await orders.stub.CreateOrder(
         order_request((product_a, 2), (product_b, 1)), metadata=with_key(tokens.mint(buyer))
     )

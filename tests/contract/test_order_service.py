@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import grpc
+import jwt
 import pytest
 import pytest_asyncio
 from google.rpc import error_details_pb2
@@ -28,11 +29,14 @@ from services.order.config import Settings
 from services.product.adapters.repository import MongoProductRepository
 from services.product.app import build_app as product_build_app
 from services.product.config import Settings as ProductSettings
+from services.user.app import build_app as user_build_app
+from services.user.config import Settings as UserSettings
 from tests.support.inprocess import InProcessService, serve_in_process
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
 MIGRATIONS = Path("services/order/migrations")
+USER_MIGRATIONS = Path("services/user/migrations")
 SECRET = "order-contract-test-internal-secret"
 PRICE = Money(1999, "USD")
 
@@ -46,11 +50,69 @@ class ProductService:
 
 
 @dataclass
+class UserService:
+    """The real user service, which checkout asks whether a buyer may buy."""
+
+    served: InProcessService
+    db: asyncpg.Pool[asyncpg.Record]  # a pool: tests place orders concurrently
+
+    async def register(self, user_id: str) -> None:
+        """Give `user_id` an account, as signing up would; idempotent.
+
+        Tests mint tokens for chosen ids, so the account row is written directly: the
+        user service only reads it to vouch for the buyer, and no one signs in with it.
+        """
+        name = f"b{uuid.UUID(user_id).hex[:24]}"
+        await self.db.execute(
+            "INSERT INTO users (id, email, username, password_hash) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT DO NOTHING",
+            uuid.UUID(user_id),
+            f"{name}@example.com",
+            name,
+            "no-login-for-test-buyers",
+        )
+
+    async def register_bearer(self, token: str) -> None:
+        """Give the subject of `token` an account."""
+        await self.register(jwt.decode(token, options={"verify_signature": False})["sub"])
+
+    async def suspend(self, user_id: str) -> None:
+        """Suspend the account, as an admin's SuspendUser would."""
+        await self.db.execute(
+            "UPDATE users SET state = 'suspended' WHERE id = $1", uuid.UUID(user_id)
+        )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def accounts(backends: Backends, tokens: TestTokens) -> AsyncIterator[UserService]:
+    """The user service in-process on a fresh database, trusting the test tokens."""
+    url = backends.database_url("order_users", USER_MIGRATIONS)
+    settings = UserSettings(
+        database_url=url,
+        environment="test",
+        grpc_host="127.0.0.1",
+        grpc_port=0,
+        ops_port=0,
+        internal_secret=SECRET,
+        shutdown_notice_seconds=0,
+        shutdown_grace_seconds=1,
+    )
+    async with (
+        asyncpg.create_pool(url, min_size=1, max_size=4) as db,
+        serve_in_process(
+            settings, lambda: user_build_app(settings, key_source=tokens.key_source())
+        ) as served,
+    ):
+        yield UserService(served, db)
+
+
+@dataclass
 class OrderService:
     served: InProcessService
     stub: order_service_pb2_grpc.OrderServiceAsyncStub
     gateway: SandboxGateway
     db: asyncpg.Connection[asyncpg.Record]
+    accounts: UserService
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -86,9 +148,12 @@ def database_url(backends: Backends) -> str:
     return backends.database_url("orders", MIGRATIONS)
 
 
-def order_settings(database_url: str, product_target: str, redis_url: str) -> Settings:
+def order_settings(
+    database_url: str, product_target: str, redis_url: str, *, user_target: str
+) -> Settings:
     return Settings(
         database_url=database_url,
+        user_target=user_target,
         redis_url=redis_url,
         events_stream=f"test.order.events.{uuid.uuid4().hex[:8]}",
         environment="test",
@@ -107,10 +172,19 @@ def order_settings(database_url: str, product_target: str, redis_url: str) -> Se
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def orders(
-    database_url: str, product: ProductService, tokens: TestTokens, backends: Backends
+    database_url: str,
+    product: ProductService,
+    accounts: UserService,
+    tokens: TestTokens,
+    backends: Backends,
 ) -> AsyncIterator[OrderService]:
     """A fresh order service per test, so its sandbox gateway counts only this test's charges."""
-    settings = order_settings(database_url, product.served.target, backends.redis_url)
+    settings = order_settings(
+        database_url,
+        product.served.target,
+        backends.redis_url,
+        user_target=accounts.served.target,
+    )
     gateway = SandboxGateway(latency_seconds=0.01, timeout_seconds=settings.payment_timeout_seconds)
     db = await asyncpg.connect(database_url)
     try:
@@ -119,7 +193,7 @@ async def orders(
             lambda: build_app(settings, key_source=tokens.key_source(), payment_gateway=gateway),
         ) as served:
             stub = order_service_pb2_grpc.OrderServiceStub(served.channel)
-            yield OrderService(served, stub, gateway, db)
+            yield OrderService(served, stub, gateway, db, accounts)
     finally:
         await db.close()
 
@@ -192,6 +266,8 @@ async def place(
     request: order_service_pb2.CreateOrderRequest,
     key: str | None = None,
 ) -> order_pb2.Order:
+    """Place an order as a buyer with an account (the token's subject is registered)."""
+    await orders.accounts.register_bearer(buyer_token)
     metadata = (*bearer(buyer_token), ("idempotency-key", key or str(uuid.uuid4())))
     return await orders.stub.CreateOrder(request, metadata=metadata)
 
@@ -453,11 +529,14 @@ async def test_items_in_different_currencies_are_refused_and_released(
 
 
 async def test_an_unreachable_product_service_is_unavailable_and_frees_the_key(
-    database_url: str, tokens: TestTokens, backends: Backends
+    database_url: str, accounts: UserService, tokens: TestTokens, backends: Backends
 ) -> None:
-    with_socket_closed = order_settings(database_url, "127.0.0.1:1", backends.redis_url)
+    with_socket_closed = order_settings(
+        database_url, "127.0.0.1:1", backends.redis_url, user_target=accounts.served.target
+    )
     gateway = SandboxGateway(latency_seconds=0.001)
     buyer = str(uuid.uuid4())
+    await accounts.register(buyer)
     key = f"down-{uuid.uuid4()}"
     async with serve_in_process(
         with_socket_closed,
@@ -601,11 +680,9 @@ async def test_create_order_validates_its_input_before_touching_anything(
         address_id="home",
         payment_method_token="tok_visa",
     )
-    book = await place_failure(orders, token, by_address_id)
-    assert (book.code, book.reason) == (
-        grpc.StatusCode.FAILED_PRECONDITION,
-        "ADDRESS_BOOK_NOT_AVAILABLE",
-    )
+    not_an_id = await place_failure(orders, token, by_address_id)
+    assert not_an_id.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert not_an_id.violations.keys() == {"address_id"}
     assert (
         await count(
             orders, "SELECT count(*) FROM idempotency_keys WHERE buyer_id = $1", uuid.UUID(buyer)
@@ -635,6 +712,7 @@ async def test_a_client_that_gives_up_does_not_stop_the_saga_halfway(
 ) -> None:
     product_id = await create_product(product, stock=5)
     buyer_token = tokens.mint()
+    await orders.accounts.register_bearer(buyer_token)
     key = f"impatient-{uuid.uuid4()}"
     metadata = (*bearer(buyer_token), ("idempotency-key", key))
     with pytest.raises(grpc.aio.AioRpcError) as raised:

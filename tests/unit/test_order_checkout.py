@@ -11,7 +11,13 @@ from typing import Self
 
 import pytest
 
-from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, Unavailable
+from services.common.errors import (
+    Aborted,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 from services.common.money import Money
 from services.order.adapters.inventory import PricedLine
 from services.order.adapters.payments import SandboxGateway
@@ -181,19 +187,46 @@ class FakeInventory:
         self.reserved.discard(order_id)
 
 
-def command(token: str = "tok_visa") -> PlaceOrder:
+@dataclass
+class FakeBuyers:
+    """The user service's answers; the contract tests use the real one."""
+
+    refuse_with: Exception | None = None
+    book: dict[uuid.UUID, ShippingAddress] = field(default_factory=dict)
+    checked: list[uuid.UUID] = field(default_factory=list)
+
+    async def check_buyer(self, buyer_id: uuid.UUID) -> None:
+        self.checked.append(buyer_id)
+        if self.refuse_with is not None:
+            raise self.refuse_with
+
+    async def shipping_address(self, buyer_id: uuid.UUID, address_id: uuid.UUID) -> ShippingAddress:
+        await self.check_buyer(buyer_id)
+        if address_id not in self.book:
+            raise NotFound("no such address", reason="ADDRESS_NOT_FOUND")
+        return self.book[address_id]
+
+
+def command(token: str = "tok_visa", address_id: uuid.UUID | None = None) -> PlaceOrder:
     return PlaceOrder(
         buyer_id=uuid.uuid4(),
         idempotency_key="k",
         request_fingerprint=b"f",
         lines=(OrderLine("p-1", 2),),
-        shipping_address=ShippingAddress("Ada", "1 Main St", "Berlin", "DE"),
+        shipping_address=(
+            None if address_id else ShippingAddress("Ada", "1 Main St", "Berlin", "DE")
+        ),
         payment_method_token=token,
+        address_id=address_id,
     )
 
 
 def checkout(
-    store: Store, inventory: FakeInventory, *, fail_save: bool = False
+    store: Store,
+    inventory: FakeInventory,
+    *,
+    fail_save: bool = False,
+    buyers: FakeBuyers | None = None,
 ) -> tuple[Checkout, SandboxGateway]:
     gateway = SandboxGateway(latency_seconds=0, timeout_seconds=1)
     return (
@@ -202,9 +235,42 @@ def checkout(
             inventory=inventory,
             payments=gateway,
             codec=ProtoOrderCodec(),
+            buyers=buyers or FakeBuyers(),
         ),
         gateway,
     )
+
+
+async def test_an_address_book_entry_is_copied_into_the_order() -> None:
+    store, address_id = Store(), uuid.uuid4()
+    home = ShippingAddress("Grace", "2 Navy Yard", "Arlington", "US", region="VA")
+    buyers = FakeBuyers(book={address_id: home})
+    saga, _ = checkout(store, FakeInventory(), buyers=buyers)
+    placing = command(address_id=address_id)
+    order = await saga.place_order(placing, wait_seconds=1)
+    assert order.shipping_address == home
+    assert buyers.checked == [placing.buyer_id]
+
+
+async def test_a_suspended_buyer_is_refused_before_stock_is_touched_and_it_is_replayed() -> None:
+    store, inventory = Store(), FakeInventory()
+    refusal = FailedPrecondition("suspended", reason="BUYER_SUSPENDED")
+    saga, gateway = checkout(store, inventory, buyers=FakeBuyers(refuse_with=refusal))
+    placing = command()
+    for _ in range(2):
+        with pytest.raises(FailedPrecondition) as raised:
+            await saga.place_order(placing, wait_seconds=1)
+        assert raised.value.reason == "BUYER_SUSPENDED"
+    assert (store.orders, inventory.reserved, gateway.charges) == ({}, set(), [])
+
+
+async def test_an_unreachable_user_service_gives_the_key_back() -> None:
+    store, inventory = Store(), FakeInventory()
+    down = Unavailable("down", reason="USER_SERVICE_UNAVAILABLE")
+    saga, _ = checkout(store, inventory, buyers=FakeBuyers(refuse_with=down))
+    with pytest.raises(Unavailable):
+        await saga.place_order(command(), wait_seconds=1)
+    assert (store.keys, store.orders, inventory.reserved) == ({}, {}, set())
 
 
 async def test_a_stored_out_of_stock_error_is_replayed_as_the_same_error() -> None:

@@ -9,7 +9,7 @@ import pytest
 from marketplace.order.v1 import order_pb2, order_service_pb2
 
 from services.common.auth import Caller
-from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.errors import InvalidArgument
 from services.common.money import Money
 from services.order import mappers
 from services.order.domain.model import Order, OrderItem, PaymentStatus, ShippingAddress
@@ -37,6 +37,7 @@ def test_a_valid_request_becomes_a_command() -> None:
     command = mappers.place_order_command(request(), CALLER, "key-1")
     assert command.buyer_id == uuid.UUID(CALLER.user_id)
     assert command.lines[0].product_id == "p1"
+    assert command.shipping_address is not None
     assert command.shipping_address.country_code == "DE"
     assert len(command.request_fingerprint) == 32
 
@@ -90,18 +91,28 @@ def test_item_count_is_bounded() -> None:
         assert violated_fields(raised.value) == {"items"}
 
 
-def test_an_address_book_entry_is_not_available_yet() -> None:
+def test_an_address_book_entry_is_named_by_its_uuid_instead_of_a_full_address() -> None:
+    address_id = uuid.uuid4()
     bare = order_service_pb2.CreateOrderRequest(
         items=[order_pb2.OrderItem(product_id="p1", quantity=1)],
-        address_id="home",
+        address_id=str(address_id),
         payment_method_token="tok_visa",
     )
-    with pytest.raises(FailedPrecondition) as raised:
+    command = mappers.place_order_command(bare, CALLER, "k")
+    assert (command.address_id, command.shipping_address) == (address_id, None)
+    bare.address_id = "home"
+    with pytest.raises(InvalidArgument) as not_an_id:
         mappers.place_order_command(bare, CALLER, "k")
-    assert raised.value.reason == "ADDRESS_BOOK_NOT_AVAILABLE"
+    assert violated_fields(not_an_id.value) == {"address_id"}
     with pytest.raises(InvalidArgument) as both:
-        mappers.place_order_command(request(address_id="home"), CALLER, "k")
+        mappers.place_order_command(request(address_id=str(address_id)), CALLER, "k")
     assert violated_fields(both.value) == {"address_id"}
+    neither = order_service_pb2.CreateOrderRequest(
+        items=[order_pb2.OrderItem(product_id="p1", quantity=1)], payment_method_token="tok_visa"
+    )
+    with pytest.raises(InvalidArgument) as missing:
+        mappers.place_order_command(neither, CALLER, "k")
+    assert violated_fields(missing.value) == {"shipping_address"}
 
 
 def test_the_codec_round_trips_an_order() -> None:

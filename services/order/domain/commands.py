@@ -28,8 +28,10 @@ class PlaceOrder:
     # sha256 of the request as sent, so a reused key with another body is caught.
     request_fingerprint: bytes
     lines: tuple[OrderLine, ...]
-    shipping_address: ShippingAddress
+    # The destination given in full, or None when address_id names an address book entry.
+    shipping_address: ShippingAddress | None
     payment_method_token: str
+    address_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 -- migrate:up
 
 -- buyer_id has no foreign key: users live in the user service's own database, so the
--- order service cannot reference them; the buyer is proven by the verified access token
--- (and, later, validated through the user service's internal API).
+-- order service cannot reference them. The rule is enforced at creation instead: the
+-- buyer is proven by the verified access token, and checkout asks the user service
+-- (UserInternalService.GetShippingAddress) that the account exists and is not suspended
+-- before anything is reserved or charged.
 CREATE TABLE orders (
     id uuid PRIMARY KEY,
     buyer_id uuid NOT NULL,

@@ -18,6 +18,7 @@ from services.common.errors import (
     AlreadyExists,
     DomainError,
     FailedPrecondition,
+    FieldViolation,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -35,6 +36,7 @@ from services.order.adapters.payments import (
     PaymentGateway,
     PaymentTimeout,
 )
+from services.order.adapters.users import Buyers
 from services.order.domain.commands import (
     Caller,
     CancelOrder,
@@ -60,6 +62,7 @@ from services.order.domain.model import (
     OrderStatus,
     PaymentStatus,
     Refund,
+    ShippingAddress,
 )
 from services.order.service_layer.unit_of_work import UnitOfWorkFactory
 
@@ -99,7 +102,7 @@ def _now() -> datetime:
 
 @dataclass
 class Checkout:
-    """Places orders exactly once per idempotency key: reserve, record, charge, confirm.
+    """Places orders exactly once per idempotency key: check, reserve, record, charge, confirm.
 
     Each saga runs in its own task, shielded from the RPC: a client that disconnects or
     times out does not stop it halfway, and its retry finds the stored outcome.
@@ -109,6 +112,7 @@ class Checkout:
     inventory: Inventory
     payments: PaymentGateway
     codec: OrderCodec
+    buyers: Buyers
     clock: Callable[[], datetime] = _now
     poll_seconds: float = 0.05
     # Crash injection for tests: called with each step's name; the default does nothing.
@@ -185,8 +189,9 @@ class Checkout:
                     command.buyer_id, command.idempotency_key, order_id
                 )
                 await uow.commit()
+            address = await self._check_buyer(command)
             self.checkpoint("before_reserve")
-            order = await self._reserve_and_record(command, order_id)
+            order = await self._reserve_and_record(command, order_id, address)
             self.checkpoint("after_record")
             capture = await self._charge(command, order)
             charged = True
@@ -206,7 +211,31 @@ class Checkout:
         finally:
             self._orders_in_flight.discard(order_id)
 
-    async def _reserve_and_record(self, command: PlaceOrder, order_id: uuid.UUID) -> Order:
+    async def _check_buyer(self, command: PlaceOrder) -> ShippingAddress:
+        """The buyer may buy (the user service says so), and the address to ship to.
+
+        Users live in the user service's database, so no foreign key can hold buyer_id to
+        an account: this call is where that rule is enforced, before anything is reserved.
+        """
+        try:
+            if command.address_id is not None:
+                return await self.buyers.shipping_address(command.buyer_id, command.address_id)
+            await self.buyers.check_buyer(command.buyer_id)
+        except (Unavailable, InvalidArgument):
+            # Not the buyer's outcome (the user service is down, or refused what we let
+            # through): give the key back so a retry with it runs afresh.
+            await self._release_key(command)
+            raise
+        except DomainError as error:
+            await self._store_error(command, error)
+            raise
+        if command.shipping_address is None:  # the mapper lets no such request through
+            raise InvalidArgument([FieldViolation("shipping_address", "is required")])
+        return command.shipping_address
+
+    async def _reserve_and_record(
+        self, command: PlaceOrder, order_id: uuid.UUID, address: ShippingAddress
+    ) -> Order:
         try:
             priced = await self.inventory.reserve(order_id, command.lines)
         except Unavailable:
@@ -231,7 +260,7 @@ class Checkout:
                 order_id=order_id,
                 buyer_id=command.buyer_id,
                 items=items,
-                shipping_address=command.shipping_address,
+                shipping_address=address,
                 at=self.clock(),
             )
         except MixedCurrencies:

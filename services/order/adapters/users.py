@@ -1,0 +1,173 @@
+"""The user service, reached over its internal gRPC API: may this buyer buy, and where to."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Protocol
+
+import google.rpc.error_details_pb2 as error_details_pb2
+import google.rpc.status_pb2 as status_pb2
+import grpc
+import structlog
+from google.protobuf.message import DecodeError
+from marketplace.user.v1 import user_pb2
+from marketplace.user.v1 import user_service_pb2 as pb
+from marketplace.user.v1 import user_service_pb2_grpc as pb_grpc
+
+from services.common.channels import internal_metadata
+from services.common.errors import (
+    DomainError,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+from services.order.domain.model import ShippingAddress
+
+log = structlog.get_logger("users")
+
+USER_SERVICE_UNAVAILABLE = "USER_SERVICE_UNAVAILABLE"
+
+
+class Buyers(Protocol):
+    """The buyer checks of checkout.
+
+    Refusals raise FailedPrecondition (BUYER_NOT_FOUND, BUYER_SUSPENDED) or NotFound
+    (ADDRESS_NOT_FOUND); a user service that is down or slow raises Unavailable
+    (reason USER_SERVICE_UNAVAILABLE).
+    """
+
+    async def check_buyer(self, buyer_id: uuid.UUID) -> None:
+        """Succeed when the buyer's account exists and is not suspended."""
+        ...
+
+    async def shipping_address(self, buyer_id: uuid.UUID, address_id: uuid.UUID) -> ShippingAddress:
+        """The buyer's address book entry `address_id`, after the same checks."""
+        ...
+
+
+class GrpcBuyers:
+    """Buyers backed by marketplace.user.v1.UserInternalService.GetShippingAddress."""
+
+    def __init__(self, channel: grpc.aio.Channel, internal_secret: str, timeout: float) -> None:
+        self._stub = pb_grpc.UserInternalServiceStub(channel)
+        self._metadata = internal_metadata(internal_secret)
+        self._timeout = timeout
+
+    async def check_buyer(self, buyer_id: uuid.UUID) -> None:
+        """Succeed when the buyer's account exists and is not suspended.
+
+        The user service has no separate "may this user buy" RPC; GetShippingAddress with
+        an empty address id checks the account (NOT_FOUND USER_NOT_FOUND, FAILED_PRECONDITION
+        USER_SUSPENDED) before it looks for a default address, so its NOT_FOUND
+        NO_DEFAULT_SHIPPING_ADDRESS still proves an active account: the order carries its
+        own address and needs no default.
+        """
+        try:
+            await self._get(buyer_id, "")
+        except _Refused as refused:
+            if refused.reason != "NO_DEFAULT_SHIPPING_ADDRESS":
+                raise refused.error from None
+
+    async def shipping_address(self, buyer_id: uuid.UUID, address_id: uuid.UUID) -> ShippingAddress:
+        """The buyer's address book entry `address_id`, after the same checks."""
+        try:
+            address = await self._get(buyer_id, str(address_id))
+        except _Refused as refused:
+            raise refused.error from None
+        return ShippingAddress(
+            recipient_name=address.recipient_name,
+            line1=address.line1,
+            line2=address.line2,
+            city=address.city,
+            region=address.region,
+            postal_code=address.postal_code,
+            country_code=address.country_code,
+            phone_number=address.phone_number,
+        )
+
+    async def _get(self, buyer_id: uuid.UUID, address_id: str) -> user_pb2.Address:
+        request = pb.GetShippingAddressRequest(user_id=str(buyer_id), address_id=address_id)
+        try:
+            response = await self._stub.GetShippingAddress(
+                request, metadata=self._metadata, timeout=self._timeout
+            )
+        except grpc.aio.AioRpcError as error:
+            raise _refusal(error) from None
+        return response.address
+
+
+class _Refused(Exception):
+    """The user service's answer, with its reason kept for check_buyer's one exception."""
+
+    def __init__(self, reason: str, error: DomainError) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+
+
+def _reason(error: grpc.aio.AioRpcError) -> str:
+    for key, value in error.trailing_metadata() or ():
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):
+            try:
+                status = status_pb2.Status.FromString(value)
+            except DecodeError:
+                return ""
+            for detail in status.details:
+                info = error_details_pb2.ErrorInfo()
+                if detail.Unpack(info):
+                    return info.reason
+    return ""
+
+
+def _refusal(error: grpc.aio.AioRpcError) -> _Refused:
+    """Translate the user service's answer into an error for the buyer."""
+    code, reason = error.code(), _reason(error)
+    if code == grpc.StatusCode.FAILED_PRECONDITION and reason == "USER_SUSPENDED":
+        return _Refused(
+            reason,
+            FailedPrecondition(
+                "your account is suspended and cannot place orders; contact support",
+                reason="BUYER_SUSPENDED",
+            ),
+        )
+    if code == grpc.StatusCode.NOT_FOUND and reason == "USER_NOT_FOUND":
+        # A valid token whose account is gone (or never existed in this user service).
+        return _Refused(
+            reason,
+            FailedPrecondition(
+                "your account was not found; sign in again", reason="BUYER_NOT_FOUND"
+            ),
+        )
+    if code == grpc.StatusCode.NOT_FOUND and reason == "ADDRESS_NOT_FOUND":
+        return _Refused(
+            reason,
+            NotFound(
+                "your address book has no such address; check address_id",
+                reason="ADDRESS_NOT_FOUND",
+            ),
+        )
+    if code == grpc.StatusCode.NOT_FOUND and reason == "NO_DEFAULT_SHIPPING_ADDRESS":
+        return _Refused(
+            reason,
+            FailedPrecondition(
+                "you have no default shipping address; send shipping_address or address_id",
+                reason="NO_DEFAULT_SHIPPING_ADDRESS",
+            ),
+        )
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return _Refused(
+            reason,
+            InvalidArgument([FieldViolation("address_id", error.details() or "is invalid")]),
+        )
+    # Anything else is the user service being down, slow or misconfigured: the buyer may
+    # retry later, and our logs say which.
+    log.warning("user_service_call_failed", code=code.name, reason=reason, details=error.details())
+    return _Refused(
+        reason,
+        Unavailable(
+            "the account service is unavailable; try again later",
+            reason=USER_SERVICE_UNAVAILABLE,
+        ),
+    )
