@@ -61,7 +61,7 @@ class MemoryProducts:
 
     def __init__(self) -> None:
         self.added: list[Product] = []
-        self.searched: list[tuple[SearchFilter, int, int]] = []
+        self.searched: list[tuple[SearchFilter, int, Any]] = []
 
     async def add(self, product: Product) -> None:
         self.added.append(product)
@@ -72,11 +72,47 @@ class MemoryProducts:
     async def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
         return {p.product_id: p for p in self.added if p.product_id in product_ids}
 
-    async def search(self, search: SearchFilter, *, offset: int, limit: int) -> SearchPage:
-        self.searched.append((search, offset, limit))
+    async def search(
+        self,
+        search: SearchFilter,
+        *,
+        offset: int,
+        limit: int,
+        after: tuple[int | float | str, ...] | None = None,
+    ) -> SearchPage:
+        self.searched.append((search, offset, after))
+        start = offset if after is None else int(after[0]) + 1
+        page = self.added[start : start + limit]
         return SearchPage(
-            products=tuple(self.added[offset : offset + limit]), total_size=len(self.added)
+            products=tuple(page),
+            total_size=len(self.added),
+            keys=tuple((start + n,) for n in range(len(page))),
         )
+
+    # The handlers under test never edit: these only complete the repository protocol.
+    async def update_fields(self, *args: Any, **kwargs: Any) -> Product | None:
+        raise NotImplementedError
+
+    async def set_state(self, *args: Any, **kwargs: Any) -> Product | None:
+        raise NotImplementedError
+
+    async def add_discount(self, *args: Any, **kwargs: Any) -> Product | None:
+        raise NotImplementedError
+
+    async def remove_discount(self, *args: Any, **kwargs: Any) -> bool:
+        raise NotImplementedError
+
+    async def reprice_due(self, *args: Any, **kwargs: Any) -> int:
+        raise NotImplementedError
+
+    async def change_rating(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+    async def published_in_category(self, *args: Any, **kwargs: Any) -> list[Product]:
+        raise NotImplementedError
+
+    async def count_in_category(self, category_id: str) -> int:
+        raise NotImplementedError
 
 
 def test_the_effective_price_is_the_sale_price_when_set() -> None:
@@ -171,7 +207,7 @@ async def test_customers_may_not_create_products() -> None:
     assert created.seller_id == seller.user_id and created.state is ProductState.PUBLISHED
 
 
-async def test_page_tokens_carry_the_offset_and_bind_the_filters() -> None:
+async def test_page_tokens_carry_the_last_key_and_bind_the_filters() -> None:
     repository = MemoryProducts()
     seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}))
     for _ in range(5):
@@ -184,7 +220,7 @@ async def test_page_tokens_carry_the_offset_and_bind_the_filters() -> None:
         SearchProducts(category="apparel", page_size=2, page_token=first.next_page_token),
         repository,
     )
-    assert [offset for _, offset, _ in repository.searched] == [0, 2]
+    assert [after for _, _, after in repository.searched] == [None, (1,)]
     assert second.next_page_token
     last = await handlers.search_products(
         SearchProducts(category="apparel", page_size=2, page_token=second.next_page_token),

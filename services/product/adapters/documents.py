@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.common.money import Money
@@ -33,6 +33,8 @@ from services.product.domain.model import (
 )
 
 type Document = dict[str, Any]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def hold_field(order_id: str) -> str:
@@ -80,14 +82,14 @@ def time_to_ms(value: datetime) -> int:
     compare and sort the same on every server (the wire server in tests turns a top-level
     `$set` of a date into a string). Times written only with inserts stay dates.
     """
-    return int(value.timestamp() * 1000)
+    return (value - _EPOCH) // timedelta(milliseconds=1)
 
 
 def time_from_doc(value: Any) -> datetime:
     """A stored time: a date (schema 1 documents) or milliseconds since the epoch."""
     if isinstance(value, datetime):
         return value
-    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    return _EPOCH + timedelta(milliseconds=int(value))
 
 
 def price_fields(
@@ -154,6 +156,9 @@ def product_to_doc(product: Product) -> Document:
         # Bumped by every write, edits and stock moves alike; the cache keeps the newest.
         "revision": 1,
         "create_time": product.create_time,
+        # Newest-first sorting and its cursors compare integers, which every server orders
+        # alike (the wire server compares dates inconsistently).
+        "create_time_ms": time_to_ms(product.create_time),
         "update_time": time_to_ms(product.update_time),
     }
 

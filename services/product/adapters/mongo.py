@@ -34,7 +34,7 @@ async def ensure_indexes(db: Database) -> None:
     await products.create_index([("seller_id", ASCENDING)], name="seller")
     # Search lists published products only, newest first, by price or by rating.
     await products.create_index(
-        [("state", ASCENDING), ("create_time", DESCENDING)], name="state_newest"
+        [("state", ASCENDING), ("create_time_ms", DESCENDING)], name="state_newest_ms"
     )
     await products.create_index(
         [("state", ASCENDING), ("effective_price_minor", ASCENDING)], name="state_price"

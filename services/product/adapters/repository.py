@@ -49,7 +49,7 @@ from services.product.service_layer.ports import HoldOutcome, HoldResult, Ledger
 _SORTS: dict[SortOrder, list[tuple[str, Any]]] = {
     # _id breaks ties so pages never overlap or skip equal-ranked products.
     SortOrder.RELEVANCE: [("score", {"$meta": "textScore"}), ("_id", 1)],
-    SortOrder.NEWEST: [("create_time", -1), ("_id", -1)],
+    SortOrder.NEWEST: [("create_time_ms", -1), ("_id", -1)],
     SortOrder.PRICE_ASCENDING: [("effective_price_minor", 1), ("_id", 1)],
     SortOrder.PRICE_DESCENDING: [("effective_price_minor", -1), ("_id", 1)],
     SortOrder.RATING: [("rating.average", -1), ("rating.count", -1), ("_id", 1)],
@@ -127,6 +127,52 @@ def _note_doc(product_id: str, note: LedgerNote, on_hand: int, reserved: int) ->
             create_time=note.time,
         )
     )
+
+
+def _sort_key(order: SortOrder, doc: Document) -> tuple[int | float | str, ...]:
+    product_id = str(doc["_id"])
+    if order is SortOrder.NEWEST:
+        return (int(doc.get("create_time_ms", 0)), product_id)
+    if order in (SortOrder.PRICE_ASCENDING, SortOrder.PRICE_DESCENDING):
+        return (int(doc.get("effective_price_minor", 0)), product_id)
+    if order is SortOrder.RATING:
+        rating = doc.get("rating") or {}
+        return (float(rating.get("average", 0.0)), int(rating.get("count", 0)), product_id)
+    return (product_id,)
+
+
+def _after(order: SortOrder, key: tuple[int | float | str, ...]) -> dict[str, Any]:
+    """The products strictly after `key` in `order`; a malformed key matches nothing."""
+    try:
+        if order is SortOrder.NEWEST:
+            millis, product_id = int(key[0]), str(key[1])
+            return {
+                "$or": [
+                    {"create_time_ms": {"$lt": millis}},
+                    {"create_time_ms": millis, "_id": {"$lt": product_id}},
+                ]
+            }
+        if order in (SortOrder.PRICE_ASCENDING, SortOrder.PRICE_DESCENDING):
+            price, product_id = int(key[0]), str(key[1])
+            beyond = "$gt" if order is SortOrder.PRICE_ASCENDING else "$lt"
+            return {
+                "$or": [
+                    {"effective_price_minor": {beyond: price}},
+                    {"effective_price_minor": price, "_id": {"$gt": product_id}},
+                ]
+            }
+        if order is SortOrder.RATING:
+            average, count, product_id = float(key[0]), int(key[1]), str(key[2])
+            return {
+                "$or": [
+                    {"rating.average": {"$lt": average}},
+                    {"rating.average": average, "rating.count": {"$lt": count}},
+                    {"rating.average": average, "rating.count": count, "_id": {"$gt": product_id}},
+                ]
+            }
+    except (IndexError, TypeError, ValueError):
+        pass
+    return {"_id": {"$in": []}}
 
 
 class MongoProductRepository:
@@ -317,10 +363,24 @@ class MongoProductRepository:
                 break
         await self._docs.refresh(product_id)
 
-    async def search(self, search: SearchFilter, *, offset: int, limit: int) -> SearchPage:
-        """One page of the published products matching `search`, the total and the facets."""
+    async def search(
+        self,
+        search: SearchFilter,
+        *,
+        offset: int,
+        limit: int,
+        after: tuple[int | float | str, ...] | None = None,
+    ) -> SearchPage:
+        """One page of the published products matching `search`, the total and the facets.
+
+        `after` is the sort key of the last product of the previous page (keyset paging);
+        it is ignored for relevance, whose scores are not comparable, and `offset` is used.
+        """
         query = search_filter(search)
-        cursor = self._products.find(query).sort(_SORTS[search.sort_order]).skip(offset)
+        page_query = query
+        if after is not None and search.sort_order is not SortOrder.RELEVANCE:
+            page_query = {"$and": [query, _after(search.sort_order, after)]}
+        cursor = self._products.find(page_query).sort(_SORTS[search.sort_order]).skip(offset)
         page, total, categories, subcategories, attributes = await asyncio.gather(
             cursor.limit(limit).to_list(),
             self._products.count_documents(query),
@@ -332,6 +392,7 @@ class MongoProductRepository:
             products=tuple(product_from_doc(doc) for doc in page),
             total_size=total,
             facets={"category": categories, "subcategory": subcategories, **attributes},
+            keys=tuple(_sort_key(search.sort_order, doc) for doc in page),
         )
 
     async def _facet(self, query: dict[str, Any], field: str) -> tuple[FacetCount, ...]:

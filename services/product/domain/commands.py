@@ -125,6 +125,8 @@ class SearchPage:
     products: tuple[Product, ...]
     total_size: int
     facets: Mapping[str, tuple[FacetCount, ...]] = field(default_factory=dict)
+    # Where each product sits in the sort order, as stored: the cursor after it.
+    keys: tuple[tuple[int | float | str, ...], ...] = ()
 
 
 @dataclass(frozen=True)

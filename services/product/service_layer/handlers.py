@@ -8,7 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
 import structlog
@@ -31,6 +31,7 @@ from services.product.domain.commands import (
     ReserveInventory,
     SearchPage,
     SearchProducts,
+    SortOrder,
 )
 from services.product.domain.model import (
     AttributeValue,
@@ -151,16 +152,33 @@ async def search_products(command: SearchProducts, products: ProductRepository) 
         :16
     ]
     offset = 0
+    after: tuple[int | float | str, ...] | None = None
     position = decode_page_token(command.page_token)
     if position is not None:
-        raw_offset = position.get("o")
-        if position.get("f") != fingerprint or not isinstance(raw_offset, int) or raw_offset < 0:
+        if position.get("f") != fingerprint:
             raise _bad_page_token()
-        offset = raw_offset
-    page = await products.search(search, offset=offset, limit=limit)
-    end = offset + len(page.products)
-    more = bool(page.products) and end < page.total_size
-    token = encode_page_token({"o": end, "f": fingerprint}) if more else ""
+        raw_offset, raw_key = position.get("o"), position.get("k")
+        if (
+            isinstance(raw_offset, int)
+            and raw_offset >= 0
+            and search.sort_order is SortOrder.RELEVANCE
+        ):
+            offset = raw_offset
+        elif isinstance(raw_key, list) and all(isinstance(v, int | float | str) for v in raw_key):
+            after = tuple(raw_key)
+        else:
+            raise _bad_page_token()
+    # One more than asked tells whether another page follows.
+    page = await products.search(search, offset=offset, limit=limit + 1, after=after)
+    more = len(page.products) > limit
+    page = replace(page, products=page.products[:limit], keys=page.keys[:limit])
+    token = ""
+    if more and search.sort_order is SortOrder.RELEVANCE:
+        # Text scores cannot be compared across calls, so relevance pages by offset.
+        token = encode_page_token({"o": offset + limit, "f": fingerprint})
+    elif more:
+        # Other orders page by the last key seen: inserts and deletes never shift a page.
+        token = encode_page_token({"k": list(page.keys[-1]), "f": fingerprint})
     return SearchResult(page, token)
 
 

@@ -47,8 +47,15 @@ class ProductRepository(Protocol):
         """The products among `product_ids` that exist, by id."""
         ...
 
-    async def search(self, search: SearchFilter, *, offset: int, limit: int) -> SearchPage:
-        """One page of the published products matching `search`."""
+    async def search(
+        self,
+        search: SearchFilter,
+        *,
+        offset: int,
+        limit: int,
+        after: tuple[int | float | str, ...] | None = None,
+    ) -> SearchPage:
+        """One page of the published products matching `search`, after a cursor if given."""
         ...
 
     async def update_fields(
