@@ -52,7 +52,7 @@ async def running_user_service(
     backends: Backends, *, app_overrides: dict[str, Any] | None = None, **overrides: Any
 ) -> AsyncIterator[UserService]:
     """The user service on a fresh database; other user test modules start their own."""
-    url = backends.database_url("users", MIGRATIONS)
+    url = overrides.pop("database_url", None) or backends.database_url("users", MIGRATIONS)
     values: dict[str, Any] = {
         "database_url": url,
         "environment": "test",

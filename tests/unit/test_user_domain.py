@@ -172,6 +172,9 @@ class CountingHasher:
         self.verified.append(password_hash)
         return password_hash == password[::-1]
 
+    def needs_rehash(self, password_hash: str) -> bool:
+        return False
+
 
 async def test_invalid_registration_lists_every_violation_and_touches_nothing() -> None:
     command = commands.CreateUser(email="bad", username="!", password="x", display_name="")

@@ -39,7 +39,8 @@ async def list_users(command: commands.ListUsers, *, uow: UnitOfWork) -> tuple[l
     """One page of users matching the query and role, newest first."""
     _require_admin(command.caller)
     size = clamp_page_size(command.page_size, default=50, maximum=200)
-    query = command.query.strip()
+    # Matching ignores case, so the page token does too.
+    query = command.query.strip().lower()
     if len(query) > MAX_QUERY_LENGTH:
         raise InvalidArgument(
             [FieldViolation("query", f"must be at most {MAX_QUERY_LENGTH} characters")]
