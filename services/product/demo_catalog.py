@@ -6,11 +6,12 @@ from google.type import money_pb2
 from marketplace.product.v1 import product_pb2
 
 type Attributes = dict[str, str | float | bool]
+type _Entry = tuple[str, str, str, str, int, int, int, Attributes]
 
 # (category, subcategory, title, description, list price in cents, sale price in cents or 0,
 #  initial stock, attributes). Plain data so the catalog is the same on every run.
 # fmt: off
-_CATALOG: list[tuple[str, str, str, str, int, int, int, Attributes]] = [
+_CATALOG: list[_Entry] = [
     # electronics
     ("electronics", "headphones", "Aurora ANC Wireless Headphones", "Over-ear Bluetooth headphones with active noise cancelling and 30-hour battery.", 19999, 15999, 120, {"brand": "Aurora", "colour": "black", "battery_hours": 30.0, "wireless": True}),
     ("electronics", "headphones", "Pulse Sport Earbuds", "Sweat-resistant true wireless earbuds with ear hooks for running.", 7999, 0, 200, {"brand": "Pulse", "colour": "red", "battery_hours": 8.0, "wireless": True}),
@@ -104,15 +105,79 @@ def _image_url(category: str, index: int) -> str:
     return f"https://images.marketplace.example.com/demo/{category}/{index:03d}.jpg"
 
 
+# Variants turn each base listing into a few sibling listings (another colour, size, format
+# or pack), which is how real catalogs grow and what makes similar-product results useful.
+_COLOURS = ("black", "white", "navy", "green", "red", "grey", "sand", "teal")
+_SIZES = ("XS", "S", "M", "L", "XL")
+_FORMATS = ("paperback", "hardcover", "ebook", "audiobook")
+_EDITIONS = ("Twin Pack", "Travel Edition", "Pro Edition", "Gift Set")
+VARIANTS_PER_PRODUCT = 3
+
+_DISPLAY_NAMES = {
+    "home-kitchen": "Home & Kitchen",
+    "sports-outdoors": "Sports & Outdoors",
+    "toys-games": "Toys & Games",
+    "t-shirts": "T-Shirts",
+    "non-fiction": "Non-Fiction",
+    "board-games": "Board Games",
+    "outdoor-play": "Outdoor Play",
+}
+
+
+def _variant(entry: _Entry, number: int) -> _Entry:
+    """The `number`-th variant of a base listing: one attribute changed, price nudged."""
+    category, subcategory, title, description, list_cents, sale_cents, stock, attrs = entry
+    attrs = dict(attrs)
+    seed = len(title) * 7 + number * 13
+
+    def pick(palette: tuple[str, ...], current: object) -> str:
+        # Consecutive numbers pick distinct labels, none equal to the base listing's.
+        options = [label for label in palette if label != current]
+        return options[(len(title) + number) % len(options)]
+
+    if category == "apparel" and "size" in attrs and not str(attrs["size"]).isdigit():
+        label = attrs["size"] = pick(_SIZES, attrs["size"])
+    elif category == "books":
+        label = attrs["format"] = pick(_FORMATS, attrs.get("format"))
+    elif "colour" in attrs:
+        label = attrs["colour"] = pick(_COLOURS, attrs["colour"])
+    else:
+        label = _EDITIONS[(number - 1) % len(_EDITIONS)]
+        attrs["edition"] = label.lower()
+    factor = (100 + (seed % 5) * 5 - 10) / 100  # from 90% to 110% of the base price
+    new_list = max(int(list_cents * factor) // 100 * 100 - 1, 499)
+    new_sale = 0
+    if sale_cents and number % 2 == 0:
+        new_sale = max(min(int(sale_cents * factor) // 100 * 100 - 1, new_list - 100), 199)
+    new_stock = (stock + number * 37) % 201 if stock else 0
+    return (
+        category,
+        subcategory,
+        f"{title} ({label})",
+        f"{description} This variant: {label}.",
+        new_list,
+        new_sale,
+        new_stock,
+        attrs,
+    )
+
+
+def _entries() -> list[_Entry]:
+    base = list(_CATALOG)
+    variants = [_variant(entry, n) for n in range(1, VARIANTS_PER_PRODUCT + 1) for entry in base]
+    return base + variants
+
+
 def demo_products() -> list[product_pb2.Product]:
     """The demo catalog as CreateProduct inputs, the same on every call.
 
     Returns:
-        At least 60 products across 7 categories, each with a subcategory, attributes,
-        a USD list price, sometimes a sale price, and an initial stock from 0 to 200.
+        Some 280 products across 7 categories (each base listing and its variants), each
+        with a subcategory, attributes, a USD list price, sometimes a sale price, and an
+        initial stock from 0 to 200.
     """
     products: list[product_pb2.Product] = []
-    for index, entry in enumerate(_CATALOG):
+    for index, entry in enumerate(_entries()):
         category, subcategory, title, description, list_cents, sale_cents, stock, attrs = entry
         message = product_pb2.Product(
             title=title,
@@ -128,3 +193,52 @@ def demo_products() -> list[product_pb2.Product]:
             message.sale_price.CopyFrom(_usd(sale_cents))
         products.append(message)
     return products
+
+
+def _display_name(slug: str) -> str:
+    return _DISPLAY_NAMES.get(slug, slug.replace("-", " ").title())
+
+
+def demo_categories() -> list[product_pb2.Category]:
+    """The category tree of the demo catalog, parents before their children."""
+    tree: dict[str, dict[str, set[str]]] = {}
+    for category, subcategory, *_rest, attrs in _entries():
+        tree.setdefault(category, {}).setdefault(subcategory, set()).update(attrs)
+    categories: list[product_pb2.Category] = []
+    for category, children in tree.items():
+        shared = set.union(*children.values())
+        categories.append(
+            product_pb2.Category(
+                category_id=category,
+                display_name=_display_name(category),
+                attribute_names=sorted(shared)[:30],
+            )
+        )
+        categories.extend(
+            product_pb2.Category(
+                category_id=subcategory,
+                parent_id=category,
+                display_name=_display_name(subcategory),
+                attribute_names=sorted(names)[:30],
+            )
+            for subcategory, names in children.items()
+        )
+    return categories
+
+
+def demo_discount_percent(index: int) -> int:
+    """The percentage off the demo seller runs on the index-th product now; 0 for none."""
+    return (10, 0, 0, 20, 0, 0, 0, 15, 0, 0, 30, 0)[index % 12]
+
+
+def demo_ratings(index: int) -> tuple[int, ...]:
+    """The stars the demo reviewers give the index-th product; empty for none.
+
+    Ratings lean towards the base listings and spread from 1 to 5, so averages, histograms,
+    minimum-rating filters and the top-rated sort all have something to show.
+    """
+    if index % 3 == 2:
+        return ()
+    first = 1 + (index * 7 + 3) % 5
+    second = 1 + (index * 11 + 4) % 5
+    return (max(first, 2), second) if index % 2 else (first,)
