@@ -86,10 +86,14 @@ class _AroundInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_stream is not None:
             inner_stream = cast(Stream, handler.unary_stream)
 
-            def stream(
+            # An async generator function itself, not a function returning one: grpc.aio
+            # picks the streaming path by inspecting the behaviour, and would otherwise try
+            # to iterate the returned async generator synchronously and fail.
+            async def stream(
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
-                return self.around_stream(method, request, context, inner_stream)
+                async for item in self.around_stream(method, request, context, inner_stream):
+                    yield item
 
             return grpc.unary_stream_rpc_method_handler(
                 stream,

@@ -362,3 +362,64 @@ async def test_sales_reports_by_day_and_seller_and_the_plan_uses_the_composite_i
         )
         plan = "\n".join(r[0] for r in rows)
     assert "orders_created_total_idx" in plan, plan
+
+
+async def test_watch_order_yields_the_order_now_and_at_each_change_until_it_is_final(
+    orders: Orders,
+    product: ProductService,
+    tokens: TestTokens,
+) -> None:
+    placed = await place_two_seller_order(orders, product, tokens)
+    order_id = placed.order.order_id
+    stream = orders.stub.WatchOrder(
+        order_service_pb2.WatchOrderRequest(order_id=order_id),
+        metadata=bearer(tokens.mint(placed.buyer)),
+        timeout=20,
+    )
+    seen: list[int] = []
+
+    async def next_status() -> int:
+        # Well under the service's 5 s recheck: a change arrives by notification, not polling.
+        async with asyncio.timeout(3):
+            update = await stream.read()
+        assert isinstance(update, order_pb2.Order)
+        seen.append(update.status)
+        return update.status
+
+    assert await next_status() == order_pb2.ORDER_STATUS_PAID  # the order as it is now
+    for seller_id, tracking in ((placed.seller_a, "A-1"), (placed.seller_b, "B-1")):
+        await orders.stub.ShipOrderItems(
+            order_service_pb2.ShipOrderItemsRequest(
+                order_id=order_id, carrier="DHL", tracking_number=tracking
+            ),
+            metadata=seller(tokens, seller_id),
+        )
+        await next_status()
+    await orders.stub.MarkOrderDelivered(
+        order_service_pb2.MarkOrderDeliveredRequest(order_id=order_id), metadata=admin(tokens)
+    )
+    await next_status()
+    async with asyncio.timeout(3):
+        assert await stream.read() is grpc.aio.EOF  # delivered is final: the stream ends
+    assert seen == [
+        order_pb2.ORDER_STATUS_PAID,
+        order_pb2.ORDER_STATUS_FULFILLING,
+        order_pb2.ORDER_STATUS_SHIPPED,
+        order_pb2.ORDER_STATUS_DELIVERED,
+    ]
+    assert await stream.code() == grpc.StatusCode.OK
+
+
+async def test_watch_order_hides_other_buyers_orders(
+    orders: Orders,
+    product: ProductService,
+    tokens: TestTokens,
+) -> None:
+    placed = await place_two_seller_order(orders, product, tokens)
+    stream = orders.stub.WatchOrder(
+        order_service_pb2.WatchOrderRequest(order_id=placed.order.order_id),
+        metadata=bearer(tokens.mint()),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stream.read()
+    assert failure(raised.value).code == grpc.StatusCode.NOT_FOUND
