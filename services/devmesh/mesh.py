@@ -173,6 +173,13 @@ class Mesh:
                 "SIGNING_KEY_PEM": signing_key,
                 "DEMO_PASSWORD": self.options.demo_password,
                 "SEED_DEMO_ACCOUNTS": str(self.options.environment == "dev").lower(),
+                # Published ahead of use, so a rotation (docs/user.md) finds the edge's
+                # cached JWKS already holding the key that starts signing.
+                "NEXT_SIGNING_KEY_PEM": SigningKey.generate().to_pem(),
+                # Mail lands here as .eml files: open them to follow the links.
+                "MAILBOX_DIR": str(self.state_dir / "mailbox"),
+                "PUBLIC_BASE_URL": self.edge_url,
+                "PRODUCT_TARGET": f"127.0.0.1:{ports['product'][0]}",
             },
             "product": {
                 "MONGO_URL": self.mongo_url,
@@ -260,6 +267,8 @@ class Mesh:
             "mongo": self.mongo_url,
             "redis": self.redis_url,
             "logs": str(self.state_dir / "logs"),
+            # Verification and password-reset mails of the user service, as .eml files.
+            "mailbox": str(self.state_dir / "mailbox"),
         }
 
 

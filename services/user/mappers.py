@@ -23,9 +23,10 @@ _STATES = {
     UserState.ACTIVE: user_pb2.USER_STATE_ACTIVE,
     UserState.SUSPENDED: user_pb2.USER_STATE_SUSPENDED,
 }
-# Envoy sets this to the address of the client it accepted the request from; direct
+# The edge's route to this service sets this to the address of the client it accepted
+# the request from, overwriting anything the client sent (envoy/envoy.yaml.tmpl); direct
 # callers inside the mesh are identified by the peer of the gRPC connection instead.
-_EXTERNAL_ADDRESS_HEADER = "x-envoy-external-address"
+CLIENT_ADDRESS_HEADER = "x-marketplace-client-address"
 
 
 def _timestamp(value: Any) -> Timestamp:
@@ -65,7 +66,7 @@ def create_user_command(request: user_service_pb2.CreateUserRequest) -> commands
 def client_ip(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
     """The address of the client: Envoy's external address, else the gRPC peer."""
     metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-    return _ip(metadata.get(_EXTERNAL_ADDRESS_HEADER, "")) or _peer_ip(context.peer())
+    return _ip(metadata.get(CLIENT_ADDRESS_HEADER, "")) or _peer_ip(context.peer())
 
 
 def login_command(

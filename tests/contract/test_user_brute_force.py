@@ -11,6 +11,7 @@ import pytest
 import pytest_asyncio
 from marketplace.user.v1 import user_service_pb2
 
+from services.user.mappers import CLIENT_ADDRESS_HEADER
 from tests.contract.test_user_service import (
     PASSWORD,
     UserService,
@@ -41,8 +42,8 @@ async def svc(backends: Backends) -> AsyncIterator[UserService]:
 
 
 def from_client(ip: str) -> tuple[tuple[str, str], ...]:
-    # What Envoy adds for the address it accepted the request from.
-    return (("x-envoy-external-address", ip),)
+    # What the edge sets to the address it accepted the request from.
+    return ((CLIENT_ADDRESS_HEADER, ip),)
 
 
 async def attempt(
