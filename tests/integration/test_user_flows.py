@@ -1,0 +1,166 @@
+"""The user service's outbox relay, sign-in throttle and password rehashing on real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import argon2
+import pytest_asyncio
+
+from services.user.adapters.email import EmailRelay, MailboxEmailSender
+from services.user.adapters.passwords import Argon2PasswordHasher
+from services.user.adapters.postgres import Pool, PostgresUnitOfWork, create_pool
+from services.user.adapters.signing import KeyRing, SigningKey
+from services.user.adapters.tokens import JwtTokenIssuer
+from services.user.domain import commands
+from services.user.domain.emails import EmailKind, OutgoingEmail
+from services.user.service_layer import handlers
+from tests.support.servers import Backends
+
+MIGRATIONS = Path("services/user/migrations")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def pool(backends: Backends) -> AsyncIterator[Pool]:
+    pool = await create_pool(backends.database_url("users", MIGRATIONS), max_size=10)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+class FlakySender:
+    """A sender that fails the first `failures` deliveries, like an SMTP relay in trouble."""
+
+    def __init__(self, failures: int = 0, delay: float = 0.0) -> None:
+        self.failures = failures
+        self.delay = delay
+        self.sent: list[OutgoingEmail] = []
+
+    async def send(self, message: OutgoingEmail) -> None:
+        await asyncio.sleep(self.delay)
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionRefusedError("relay unavailable")
+        self.sent.append(message)
+
+
+async def queue(pool: Pool, *messages: OutgoingEmail) -> None:
+    uow = PostgresUnitOfWork(pool)
+    async with uow:
+        for message in messages:
+            await uow.outbox.add(message)
+        await uow.commit()
+
+
+def mail(to: str = "someone@example.com") -> OutgoingEmail:
+    return OutgoingEmail(to, "Hello", f"Token: {uuid.uuid4().hex}", EmailKind.VERIFY_EMAIL)
+
+
+async def test_a_failed_delivery_is_retried_with_backoff_then_cleared(pool: Pool) -> None:
+    message = mail(f"{uuid.uuid4().hex[:8]}@example.com")
+    await queue(pool, message)
+    sender = FlakySender(failures=1)
+    relay = EmailRelay(pool, sender, batch_size=100)
+
+    await relay.run_once()
+    row = await pool.fetchrow(
+        "select attempts, last_error, sent_at, next_attempt_at > now() as later, body "
+        "from email_outbox where id = $1",
+        message.id,
+    )
+    assert row is not None
+    assert (row["attempts"], row["sent_at"], row["later"]) == (1, None, True)
+    assert "relay unavailable" in row["last_error"]
+    assert row["body"] == message.body, "kept until delivered"
+
+    await pool.execute(
+        "update email_outbox set next_attempt_at = now() - interval '1 second' where id = $1",
+        message.id,
+    )
+    await relay.run_once()
+    assert [m.id for m in sender.sent] == [message.id]
+    row = await pool.fetchrow("select sent_at, body from email_outbox where id = $1", message.id)
+    assert row is not None and row["sent_at"] is not None and row["body"] is None
+
+
+async def test_concurrent_relays_deliver_each_mail_once(pool: Pool) -> None:
+    messages = [mail(f"many-{n}-{uuid.uuid4().hex[:6]}@example.com") for n in range(12)]
+    await queue(pool, *messages)
+    sender = FlakySender(delay=0.01)
+    relays = [EmailRelay(pool, sender, batch_size=3) for _ in range(4)]
+    for _ in range(6):
+        await asyncio.gather(*(r.run_once() for r in relays))
+    ids = [m.id for m in sender.sent if m.id in {x.id for x in messages}]
+    assert sorted(ids) == sorted(m.id for m in messages)
+
+
+async def test_the_mailbox_sender_writes_whole_eml_files(tmp_path: Path) -> None:
+    sender = MailboxEmailSender(tmp_path / "mailbox", "Marketplace <no-reply@example.com>")
+    await sender.send(mail("reader@example.com"))
+    files = list((tmp_path / "mailbox").iterdir())
+    assert len(files) == 1 and files[0].suffix == ".eml"
+    text = files[0].read_text()
+    assert "To: reader@example.com" in text and "X-Marketplace-Kind: verify_email" in text
+
+
+async def test_throttle_windows_reset_and_blocks_expire(pool: Pool) -> None:
+    key = f"account:{uuid.uuid4().hex}@example.com"
+    now = datetime.now(UTC)
+    uow = PostgresUnitOfWork(pool)
+    async with uow:
+        counts = [
+            await uow.throttle.record_failure(
+                key, now=now, window_seconds=60, max_failures=3, lockout_seconds=30
+            )
+            for _ in range(3)
+        ]
+        blocked = await uow.throttle.blocked_until([key], now)
+        later = now + timedelta(seconds=31)
+        still = await uow.throttle.blocked_until([key], later)
+        # After the window and the block, counting starts afresh.
+        fresh = await uow.throttle.record_failure(
+            key,
+            now=now + timedelta(seconds=61),
+            window_seconds=60,
+            max_failures=3,
+            lockout_seconds=30,
+        )
+        await uow.commit()
+    assert counts == [1, 2, 3]
+    assert blocked == now + timedelta(seconds=30)
+    assert still is None
+    assert fresh == 1
+
+
+async def test_sign_in_rehashes_a_password_hashed_with_old_parameters(pool: Pool) -> None:
+    old = Argon2PasswordHasher(argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+    new = Argon2PasswordHasher(argon2.PasswordHasher(time_cost=2, memory_cost=16384, parallelism=1))
+    name = f"rehash{uuid.uuid4().hex[:8]}"
+    password = "a passphrase to keep"
+    user = await handlers.create_user(
+        commands.CreateUser(f"{name}@example.com", name, password, ""),
+        uow=PostgresUnitOfWork(pool),
+        hasher=old,
+    )
+    before = await pool.fetchval("select password_hash from users where id = $1", user.id)
+    assert "m=8192,t=1" in before and new.needs_rehash(before)
+
+    issuer = JwtTokenIssuer(
+        KeyRing(SigningKey.generate()), issuer="marketplace", audience="marketplace", ttl_seconds=60
+    )
+    await handlers.login(
+        commands.Login(f"{name}@example.com", password),
+        uow=PostgresUnitOfWork(pool),
+        authenticator=await handlers.Authenticator.create(new),
+        issuer=issuer,
+        refresh_ttl=timedelta(days=1),
+        hasher=new,
+    )
+    after = await pool.fetchval("select password_hash from users where id = $1", user.id)
+    assert "m=16384,t=2" in after and not new.needs_rehash(after)
+    assert await new.verify(after, password)
