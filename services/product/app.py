@@ -135,6 +135,7 @@ async def build_app(
                 ports.stock,
                 ports.products,
                 interval_seconds=settings.sweep_interval_seconds,
+                lease_seconds=settings.reservation_lease_seconds,
             ),
             OrderEventConsumer(
                 stream_redis,

@@ -704,6 +704,15 @@ class MongoReservationStore:
         )
         return reservation_from_doc(doc) if doc else None
 
+    async def stale_pending(self, *, limit: int = 100) -> list[str]:
+        """Orders whose pending claim outlived its lease: the reserving call died."""
+        docs = await self._reservations.find(
+            {"state": ReservationState.PENDING.value, "lease_expires_ms": {"$lt": _now_ms()}},
+            {"_id": 1},
+            limit=limit,
+        ).to_list()
+        return [str(doc["_id"]) for doc in docs]
+
     async def expired(self, *, limit: int = 100) -> list[str]:
         """Orders whose reservation lapsed: reserved past its expiry, or stuck releasing."""
         now = _now_ms()

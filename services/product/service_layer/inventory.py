@@ -127,12 +127,14 @@ class ReservationSweeper:
         products: ProductRepository,
         *,
         interval_seconds: float,
+        lease_seconds: float = 30.0,
         clock: Clock = utc_now,
     ) -> None:
         self._reservations = reservations
         self._stock = stock
         self._products = products
         self._interval = interval_seconds
+        self._lease = lease_seconds
         self._clock = clock
 
     async def run_once(self) -> int:
@@ -149,9 +151,34 @@ class ReservationSweeper:
                 continue
             released += 1
             log.info("reservation_expired", order_id=order_id)
+        released += await self._abandon_stale_claims()
         await self._products.reprice_due(self._clock())
         await self._stock.flush_all_ledgers()
         return released
+
+    async def _abandon_stale_claims(self) -> int:
+        """Undo reservations whose caller died half-way and never retried.
+
+        The sweeper takes the claim over like a retry would (only one taker wins), gives
+        back whatever lines were already held, and forgets the claim, so a later retry of
+        the order starts afresh.
+        """
+        abandoned = 0
+        for order_id in await self._reservations.stale_pending():
+            if not await self._reservations.take_over(order_id, lease_seconds=self._lease):
+                continue
+            reservation = await self._reservations.get(order_id)
+            if reservation is None:
+                continue
+            note = LedgerNote(
+                f"abandon stale reservation of order {order_id}", "reservation-sweeper"
+            )
+            for line in reservation.lines:
+                await self._stock.unhold(line.product_id, order_id, note)
+            await self._reservations.abandon(order_id)
+            abandoned += 1
+            log.warning("stale_reservation_abandoned", order_id=order_id)
+        return abandoned
 
     async def run(self) -> None:
         """Sweep every interval until cancelled; a failed pass is logged and retried."""

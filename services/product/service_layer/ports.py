@@ -186,6 +186,10 @@ class ReservationStore(Protocol):
         """Orders whose reservation lapsed without a commit or release."""
         ...
 
+    async def stale_pending(self, *, limit: int = 100) -> list[str]:
+        """Orders whose pending claim outlived its lease (the reserving call died)."""
+        ...
+
     async def abandon(self, order_id: str) -> None:
         """Forget a pending reservation whose lines could not all be held."""
         ...
