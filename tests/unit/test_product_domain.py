@@ -5,15 +5,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from marketplace.order.v1 import events_pb2, order_pb2
 from marketplace.product.v1 import product_service_pb2
 
 from services.common.auth import Caller, Role
 from services.common.errors import InvalidArgument, PermissionDenied
 from services.common.money import Money
 from services.product import mappers
+from services.product.adapters.order_stream import parse_entry
+from services.product.adapters.repository import filter_value
 from services.product.demo_catalog import demo_products
 from services.product.domain.commands import (
     CreateProduct,
@@ -23,14 +27,21 @@ from services.product.domain.commands import (
     SortOrder,
 )
 from services.product.domain.model import (
+    Discount,
     Inventory,
     Product,
     ProductState,
     Reservation,
     ReservationLine,
     ReservationState,
+    attribute_pair,
+    effective_price,
+    next_price_change,
+    parse_etag,
 )
 from services.product.service_layer import handlers, validation
+from services.product.service_layer.order_events import OrderEvent, OrderEventKind
+from services.product.service_layer.recommendations import similarity
 
 
 def command(**fields: Any) -> CreateProduct:
@@ -246,3 +257,98 @@ def test_the_demo_catalog_is_valid_and_varied() -> None:
     for message in catalog:
         request = product_service_pb2.CreateProductRequest(product=message, publish=True)
         validation.validate_create_product(mappers.create_product_command(request))
+
+
+def test_the_best_active_discount_wins_and_discounts_do_not_stack() -> None:
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    hour = timedelta(hours=1)
+    usd = Money(10_000, "USD")
+    ten = Discount("a", now - hour, now + hour, percent_off=10)
+    fixed = Discount("b", now - hour, now + hour, amount_off=Money(2_500, "USD"))
+    later = Discount("c", now + hour, now + 2 * hour, percent_off=90)
+    assert effective_price(usd, None, [ten], now) == Money(9_000, "USD")
+    assert effective_price(usd, None, [ten, fixed, later], now) == Money(7_500, "USD")
+    assert effective_price(usd, Money(8_000, "USD"), [ten], now) == Money(7_200, "USD")
+    assert effective_price(usd, None, [later], now + hour) == Money(1_000, "USD")
+    assert effective_price(usd, None, [later], now + 2 * hour) == usd  # the end is exclusive
+    odd = Discount("d", now - hour, now + hour, percent_off=33)
+    assert effective_price(Money(999, "USD"), None, [odd], now) == Money(999 - 329, "USD")
+    huge = Discount("e", now - hour, now + hour, amount_off=Money(50_000, "USD"))
+    assert effective_price(usd, None, [huge], now) == Money(1, "USD")
+    assert next_price_change([ten, later], now) == now + hour
+    assert next_price_change([ten], now + 2 * hour) is None
+
+
+def test_attribute_pairs_are_normalised_for_filters_and_facets() -> None:
+    assert attribute_pair("colour", "  Light   Blue ") == "colour=light blue"
+    assert attribute_pair("watts", 65.0) == "watts=65"
+    assert attribute_pair("weight_kg", 1.6) == "weight_kg=1.6"
+    assert attribute_pair("wireless", True) == "wireless=true"
+    assert filter_value("65.0") == "65" and filter_value("TRUE") == "true"
+    assert filter_value("Black") == "black"
+
+
+def test_etags_name_versions() -> None:
+    assert parse_etag("7") == 7 and parse_etag('W/"7"') == 7
+    assert parse_etag("") is None and parse_etag("seven") is None
+
+
+def test_similarity_prefers_subcategory_attributes_and_words() -> None:
+    anchor = replace(
+        a_listing(), title="Trail running shoes", subcategory="shoes", attributes={"colour": "red"}
+    )
+    twin = replace(anchor, product_id="twin", title="Trail running shoes for mud")
+    cousin = replace(anchor, product_id="cousin", title="Road running shoes", attributes={})
+    stranger = replace(
+        anchor, product_id="x", title="Camping lantern", subcategory="lights", attributes={}
+    )
+    scores = [similarity(anchor, p) for p in (twin, cousin, stranger)]
+    assert scores == sorted(scores, reverse=True) and scores[2] < scores[1]
+
+
+def test_stream_entries_parse_into_events_and_garbage_is_refused() -> None:
+    event = events_pb2.OrderEvent(
+        event_id="e1",
+        event_type=events_pb2.ORDER_EVENT_TYPE_DELIVERED,
+        order=order_pb2.Order(
+            order_id="o1",
+            buyer_id="b1",
+            items=[
+                order_pb2.OrderItem(product_id="p1", quantity=1),
+                order_pb2.OrderItem(product_id="p1", quantity=2),
+                order_pb2.OrderItem(product_id="p2", quantity=1),
+            ],
+        ),
+    )
+    parsed = parse_entry(
+        {
+            b"event_id": b"e1",
+            b"type": b"ORDER_EVENT_TYPE_DELIVERED",
+            b"payload": event.SerializeToString(),
+        }
+    )
+    assert parsed == OrderEvent("e1", OrderEventKind.DELIVERED, "o1", "b1", ("p1", "p2"))
+    unknown = parse_entry({b"event_id": b"e2", b"type": b"ORDER_EVENT_TYPE_SHIPPED"})
+    assert unknown is not None and unknown.kind is OrderEventKind.OTHER
+    assert parse_entry({b"payload": b"\xff\xff"}) is None
+    assert parse_entry({b"type": b"ORDER_EVENT_TYPE_PAID"}) is None  # no event id
+
+
+def a_listing() -> Product:
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    return Product(
+        product_id="anchor",
+        seller_id="s",
+        title="t",
+        description="",
+        category="c",
+        subcategory="",
+        attributes={},
+        list_price=Money(100, "USD"),
+        sale_price=None,
+        inventory=Inventory(1),
+        state=ProductState.PUBLISHED,
+        image_urls=(),
+        create_time=moment,
+        update_time=moment,
+    )
