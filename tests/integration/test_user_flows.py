@@ -11,7 +11,7 @@ from pathlib import Path
 import argon2
 import pytest_asyncio
 
-from services.user.adapters.email import EmailRelay, MailboxEmailSender
+from services.user.adapters.email import EmailRelay, MailboxEmailSender, SmtpEmailSender
 from services.user.adapters.passwords import Argon2PasswordHasher
 from services.user.adapters.postgres import Pool, PostgresUnitOfWork, create_pool
 from services.user.adapters.signing import KeyRing, SigningKey
@@ -164,3 +164,60 @@ async def test_sign_in_rehashes_a_password_hashed_with_old_parameters(pool: Pool
     after = await pool.fetchval("select password_hash from users where id = $1", user.id)
     assert "m=16384,t=2" in after and not new.needs_rehash(after)
     assert await new.verify(after, password)
+
+
+class RecordingSmtpServer:
+    """A minimal SMTP server on a real socket: enough of RFC 5321 for one client."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def reply(line: str) -> None:
+            writer.write(f"{line}\r\n".encode())
+            await writer.drain()
+
+        await reply("220 test.invalid ESMTP")
+        sender, recipients = "", []
+        while line := (await reader.readline()).decode().strip():
+            verb = line.split(" ", 1)[0].upper()
+            if verb in ("EHLO", "HELO"):
+                await reply("250 test.invalid")
+            elif verb == "MAIL":
+                sender = line.split(":", 1)[1].strip("<> ")
+                await reply("250 OK")
+            elif verb == "RCPT":
+                recipients.append(line.split(":", 1)[1].strip("<> "))
+                await reply("250 OK")
+            elif verb == "DATA":
+                await reply("354 End data with <CR><LF>.<CR><LF>")
+                data = bytearray()
+                while (chunk := await reader.readline()) != b".\r\n":
+                    data += chunk
+                self.messages.append(bytes(data))
+                self.envelopes.append((sender, recipients))
+                await reply("250 OK")
+            elif verb == "QUIT":
+                await reply("221 Bye")
+                break
+            else:
+                await reply("502 Not implemented")
+        writer.close()
+
+
+async def test_the_smtp_sender_delivers_through_a_real_smtp_conversation() -> None:
+    server = RecordingSmtpServer()
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        sender = SmtpEmailSender(
+            host="127.0.0.1", port=port, sender="no-reply@example.com", starttls=False
+        )
+        message = mail("smtp-reader@example.com")
+        await sender.send(message)
+    finally:
+        listener.close()
+        await listener.wait_closed()
+    assert server.envelopes == [("no-reply@example.com", ["smtp-reader@example.com"])]
+    assert message.body.encode() in server.messages[0]
