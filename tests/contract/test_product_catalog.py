@@ -537,3 +537,68 @@ async def test_discounts_are_validated_and_owned(stub: ProductStub, tokens: Test
         )
     )
     assert other.code == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_empty_and_malformed_requests_never_answer_internal_errors(
+    stub: ProductStub, tokens: TestTokens
+) -> None:
+    admin = bearer(tokens.mint(roles=(Role.ADMIN,)))
+    anyone = bearer(tokens.mint(roles=(Role.CUSTOMER,)))
+    long_id = "x" * 500
+    calls: list[tuple[str, Any]] = []
+    for name, request_type in (
+        ("UpdateProduct", product_service_pb2.UpdateProductRequest),
+        ("PublishProduct", product_service_pb2.PublishProductRequest),
+        ("ArchiveProduct", product_service_pb2.ArchiveProductRequest),
+        ("CreateCategory", product_service_pb2.CreateCategoryRequest),
+        ("UpdateCategory", product_service_pb2.UpdateCategoryRequest),
+        ("DeleteCategory", product_service_pb2.DeleteCategoryRequest),
+        ("GetInventory", product_service_pb2.GetInventoryRequest),
+        ("AdjustInventory", product_service_pb2.AdjustInventoryRequest),
+        ("ListInventoryLedgerEntries", product_service_pb2.ListInventoryLedgerEntriesRequest),
+        ("CreateDiscount", product_service_pb2.CreateDiscountRequest),
+        ("DeleteDiscount", product_service_pb2.DeleteDiscountRequest),
+        ("ListReviews", product_service_pb2.ListReviewsRequest),
+        ("CreateReview", product_service_pb2.CreateReviewRequest),
+        ("UpdateReview", product_service_pb2.UpdateReviewRequest),
+        ("DeleteReview", product_service_pb2.DeleteReviewRequest),
+        ("ReplyToReview", product_service_pb2.ReplyToReviewRequest),
+        ("HideReview", product_service_pb2.HideReviewRequest),
+        ("ListRecommendations", product_service_pb2.ListRecommendationsRequest),
+    ):
+        calls.append((name, request_type()))
+    calls += [
+        ("GetInventory", product_service_pb2.GetInventoryRequest(product_id=long_id)),
+        ("ListReviews", product_service_pb2.ListReviewsRequest(product_id="p", page_size=-1)),
+        (
+            "ListReviews",
+            product_service_pb2.ListReviewsRequest(product_id="p", page_token="%%%"),
+        ),
+        (
+            "ListRecommendations",
+            product_service_pb2.ListRecommendationsRequest(product_id="p", kind=99),  # type: ignore[arg-type]
+        ),
+        (
+            "ListInventoryLedgerEntries",
+            product_service_pb2.ListInventoryLedgerEntriesRequest(
+                product_id="p", page_token="eyJvIjotMX0"
+            ),
+        ),
+        (
+            "SearchProducts",
+            product_service_pb2.SearchProductsRequest(
+                sort_order=product_service_pb2.SORT_ORDER_PRICE_ASCENDING,
+                page_token="eyJmIjoieCIsImsiOlsieCJdfQ",
+            ),
+        ),
+    ]
+    allowed = {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+    }
+    for metadata in (admin, anyone):
+        for name, request in calls:
+            result = await failure(getattr(stub, name)(request, metadata=metadata))
+            assert result.code in allowed, (name, request, result.code)
