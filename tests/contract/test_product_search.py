@@ -244,3 +244,28 @@ async def test_page_size_is_capped_and_bad_tokens_refused(
         )
     )
     assert forged.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_text_search_sorted_by_price_pages_by_cursor(
+    stub: ProductStub, seeded: tuple[InProcessService, str]
+) -> None:
+    fields: dict[str, Any] = {
+        "seller_id": seeded[1],
+        "query": "cotton",
+        "sort_order": product_service_pb2.SORT_ORDER_PRICE_ASCENDING,
+    }
+    whole = await stub.SearchProducts(product_service_pb2.SearchProductsRequest(**fields))
+    paged: list[product_pb2.Product] = []
+    token = ""
+    while True:
+        page = await stub.SearchProducts(
+            product_service_pb2.SearchProductsRequest(page_size=2, page_token=token, **fields)
+        )
+        paged.extend(page.products)
+        token = page.next_page_token
+        if not token:
+            break
+    assert len(whole.products) > 2
+    assert [p.product_id for p in paged] == [p.product_id for p in whole.products]
+    prices = [price_of(p) for p in paged]
+    assert prices == sorted(prices)

@@ -34,6 +34,8 @@ from services.product.domain.model import (
 
 type Document = dict[str, Any]
 
+LEDGER_SCHEMA_VERSION = 1
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -216,6 +218,7 @@ def ledger_entry_to_doc(entry: LedgerEntry) -> Document:
     """A ledger entry, as queued on the product and as stored in the ledger collection."""
     return {
         "_id": entry.entry_id,
+        "schema_version": LEDGER_SCHEMA_VERSION,
         "product_id": entry.product_id,
         "on_hand_delta": entry.on_hand_delta,
         "reserved_delta": entry.reserved_delta,

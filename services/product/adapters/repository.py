@@ -172,7 +172,7 @@ def _after(order: SortOrder, key: tuple[int | float | str, ...]) -> dict[str, An
             }
     except (IndexError, TypeError, ValueError):
         pass
-    return {"_id": {"$in": []}}
+    return {"$or": [{"_id": {"$in": []}}]}
 
 
 class MongoProductRepository:
@@ -379,7 +379,9 @@ class MongoProductRepository:
         query = search_filter(search)
         page_query = query
         if after is not None and search.sort_order is not SortOrder.RELEVANCE:
-            page_query = {"$and": [query, _after(search.sort_order, after)]}
+            # The cursor's $or sits beside the filters (which never use $or themselves),
+            # so a $text filter stays at the top level where MongoDB requires it.
+            page_query = {**query, **_after(search.sort_order, after)}
         cursor = self._products.find(page_query).sort(_SORTS[search.sort_order]).skip(offset)
         page, total, categories, subcategories, attributes = await asyncio.gather(
             cursor.limit(limit).to_list(),
