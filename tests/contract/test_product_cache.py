@@ -184,3 +184,39 @@ async def test_the_service_keeps_working_while_redis_is_down(
             await probe.aclose()
     finally:
         redis_process.stop()
+
+
+async def test_a_reader_that_fetched_before_a_write_cannot_cache_the_old_copy(
+    backends: Backends, tokens: TestTokens, mongo: Any
+) -> None:
+    settings = settings_for(backends, backends.redis_url, mongo.name)
+    async with serve_in_process(
+        settings, lambda: build_app(settings, key_source=tokens.key_source(), start_workers=False)
+    ) as served:
+        stub: ProductStub = product_service_pb2_grpc.ProductServiceStub(served.channel)
+        seller = bearer(tokens.mint(roles=(Role.SELLER,)))
+        created = await stub.CreateProduct(
+            product_service_pb2.CreateProductRequest(product=new_product(), publish=True),
+            metadata=seller,
+        )
+        request = product_service_pb2.GetProductRequest(product_id=created.product_id)
+        redis = Redis.from_url(backends.redis_url)
+        late_reader = ProductCache(redis)  # the service's own key space
+        etag = created.etag
+        for round_ in range(5):
+            # A reader misses the cache and fetches the product from MongoDB...
+            before = await mongo[PRODUCTS].find_one({"_id": created.product_id})
+            updated = await stub.UpdateProduct(
+                product_service_pb2.UpdateProductRequest(
+                    product=product_pb2.Product(
+                        product_id=created.product_id, title=f"Round {round_}", etag=etag
+                    ),
+                    update_mask=field_mask_pb2.FieldMask(paths=["title"]),
+                ),
+                metadata=seller,
+            )
+            etag = updated.etag
+            # ...and only stores its copy after the write finished.
+            await late_reader.put([before])
+            assert (await stub.GetProduct(request)).title == f"Round {round_}"
+        await redis.aclose()
