@@ -127,7 +127,9 @@ async def build_app(
         processed = MongoProcessedEvents(db)
 
         async def on_event(event: OrderEvent) -> bool:
-            return await handle_order_event(event, processed, ports.purchases, ports.reviews)
+            return await handle_order_event(
+                event, processed, ports.purchases, ports.reviews, ports.stock
+            )
 
         built = ProductWorkers(
             ReservationSweeper(

@@ -16,6 +16,7 @@ from marketplace.product.v1 import product_pb2, product_service_pb2, product_ser
 from redis.asyncio import Redis
 
 from services.common.auth import Role
+from services.common.channels import internal_metadata
 from services.product.app import ProductWorkers, build_app
 from services.product.config import Settings
 from tests.contract.test_product_service import create, failure
@@ -104,6 +105,9 @@ async def publish_event(
     buyer_id: str,
     product_ids: list[str],
     event_id: str | None = None,
+    *,
+    quantity: int = 1,
+    restock_required: bool = False,
 ) -> str:
     event_id = event_id or uuid.uuid4().hex
     event = events_pb2.OrderEvent(
@@ -112,8 +116,9 @@ async def publish_event(
         order=order_pb2.Order(
             order_id=order_id,
             buyer_id=buyer_id,
-            items=[order_pb2.OrderItem(product_id=p, quantity=1) for p in product_ids],
+            items=[order_pb2.OrderItem(product_id=p, quantity=quantity) for p in product_ids],
         ),
+        restock_required=restock_required,
     )
     await redis.xadd(
         settings.order_events_stream,
@@ -407,6 +412,54 @@ async def test_co_purchases_count_paid_orders_once_and_drop_cancelled_ones(
         )
     )
     assert [p.product_id for p in also.products] == [often.product_id, once.product_id]
+
+
+async def test_a_cancellation_of_sold_stock_restocks_once(
+    stub: ProductStub,
+    tokens: TestTokens,
+    served: tuple[InProcessService, ProductWorkers],
+    redis: Redis,
+    settings: Settings,
+) -> None:
+    seller = str(uuid.uuid4())
+    item = await create(stub, tokens, seller_id=seller, initial_stock=5)
+    internal = product_service_pb2_grpc.ProductInternalServiceStub(served[0].channel)
+    secret = internal_metadata(settings.internal_secret.get_secret_value())
+    order = str(uuid.uuid4())
+    await internal.ReserveInventory(
+        product_service_pb2.ReserveInventoryRequest(
+            order_id=order,
+            items=[product_service_pb2.ReservationItem(product_id=item.product_id, quantity=2)],
+        ),
+        metadata=secret,
+    )
+    await internal.CommitReservation(
+        product_service_pb2.CommitReservationRequest(order_id=order), metadata=secret
+    )
+    cancelled = events_pb2.ORDER_EVENT_TYPE_CANCELLED
+    for _ in range(2):  # a second cancellation event of the same order adds nothing
+        await publish_event(
+            redis,
+            settings,
+            cancelled,
+            order,
+            "buyer",
+            [item.product_id],
+            quantity=2,
+            restock_required=True,
+        )
+    await drain(served[1])
+    level = await stub.GetInventory(
+        product_service_pb2.GetInventoryRequest(product_id=item.product_id),
+        metadata=as_user(tokens, seller, Role.SELLER),
+    )
+    assert (level.on_hand, level.reserved, level.available) == (5, 0, 5)
+    ledger = await stub.ListInventoryLedgerEntries(
+        product_service_pb2.ListInventoryLedgerEntriesRequest(product_id=item.product_id),
+        metadata=as_user(tokens, seller, Role.SELLER),
+    )
+    assert ledger.entries[0].reason == f"restock cancelled order {order}"
+    assert ledger.entries[0].on_hand_delta == 2
 
 
 # --- Recommendations -------------------------------------------------------------------------

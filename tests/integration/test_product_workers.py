@@ -104,7 +104,7 @@ async def test_an_event_replayed_after_a_crash_counts_once(
             await purchases.count_basket(event.order_id, event.product_ids)
             crashes -= 1
             raise RuntimeError("process killed")
-        return await handle_order_event(event, processed, purchases, reviews)
+        return await handle_order_event(event, processed, purchases, reviews, MongoStockStore(db))
 
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     payload = events_pb2.OrderEvent(

@@ -327,7 +327,9 @@ def test_stream_entries_parse_into_events_and_garbage_is_refused() -> None:
             b"payload": event.SerializeToString(),
         }
     )
-    assert parsed == OrderEvent("e1", OrderEventKind.DELIVERED, "o1", "b1", ("p1", "p2"))
+    assert parsed == OrderEvent(
+        "e1", OrderEventKind.DELIVERED, "o1", "b1", ("p1", "p2"), (("p1", 3), ("p2", 1))
+    )
     unknown = parse_entry({b"event_id": b"e2", b"type": b"ORDER_EVENT_TYPE_SHIPPED"})
     assert unknown is not None and unknown.kind is OrderEventKind.OTHER
     assert parse_entry({b"payload": b"\xff\xff"}) is None

@@ -40,6 +40,10 @@ def parse_entry(fields: dict[bytes, bytes]) -> OrderEvent | None:
     except ValueError:
         kind = OrderEventKind.OTHER
     order = payload.order
+    quantities: dict[str, int] = {}
+    for item in order.items:
+        if item.product_id and item.quantity > 0:
+            quantities[item.product_id] = quantities.get(item.product_id, 0) + item.quantity
     return OrderEvent(
         event_id=event_id,
         kind=kind,
@@ -48,6 +52,8 @@ def parse_entry(fields: dict[bytes, bytes]) -> OrderEvent | None:
         product_ids=tuple(
             dict.fromkeys(item.product_id for item in order.items if item.product_id)
         ),
+        quantities=tuple(quantities.items()),
+        restock_required=payload.restock_required,
     )
 
 

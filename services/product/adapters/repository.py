@@ -553,6 +553,33 @@ class MongoStockStore:
             await self._docs.written(doc)
             await self.flush_ledger(product_id)
 
+    async def restock(
+        self, product_id: str, order_id: str, quantity: int, note: LedgerNote
+    ) -> bool:
+        """Put a cancelled order's sold units back, once per order; False if done before.
+
+        The order is marked on the product in the same atomic update, like a hold.
+        """
+        marker = "restocks.r" + hold_field(order_id).removeprefix("holds.h")
+        doc = await self._products.find_one_and_update(
+            {"_id": product_id, marker: {"$exists": False}},
+            {
+                "$inc": {
+                    "inventory.on_hand": quantity,
+                    "inventory.available": quantity,
+                    "ledger_pending": 1,
+                    **_BUMP,
+                },
+                "$set": {marker: True, **_queued(_note_doc(product_id, note, quantity, 0))},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            return False
+        await self._docs.written(doc)
+        await self.flush_ledger(product_id)
+        return True
+
     async def adjust(self, product_id: str, delta: int, note: LedgerNote) -> Product | None:
         """Change on-hand units by `delta` unless that would take them below the reserved.
 

@@ -8,9 +8,11 @@ from enum import StrEnum
 import structlog
 
 from services.product.service_layer.ports import (
+    LedgerNote,
     ProcessedEvents,
     PurchaseStore,
     ReviewRepository,
+    StockStore,
 )
 
 log = structlog.get_logger("product.events")
@@ -36,6 +38,10 @@ class OrderEvent:
     order_id: str
     buyer_id: str
     product_ids: tuple[str, ...]
+    # The units per product, for a restock after a cancellation of sold stock.
+    quantities: tuple[tuple[str, int], ...] = ()
+    # Set on a cancellation after the stock was sold: the units go back to stock.
+    restock_required: bool = False
 
 
 async def handle_order_event(
@@ -43,12 +49,14 @@ async def handle_order_event(
     processed: ProcessedEvents,
     purchases: PurchaseStore,
     reviews: ReviewRepository,
+    stock: StockStore,
 ) -> bool:
     """Apply an event once; returns False when it had been processed already.
 
     The event is marked processed only after its effects, so a crash in between replays
     it. Its effects are idempotent on their own (a basket is counted once per order, a
-    purchase is a unique pair), so the replay changes nothing twice: exactly once in effect.
+    purchase is a unique pair, a restock is marked per order on the product), so the replay
+    changes nothing twice: exactly once in effect.
     """
     if await processed.seen(event.event_id):
         return False
@@ -57,6 +65,12 @@ async def handle_order_event(
         await purchases.count_basket(event.order_id, event.product_ids)
     elif event.kind is OrderEventKind.CANCELLED:
         await purchases.uncount_basket(event.order_id)
+        if event.restock_required:
+            # Sold units come back; each product is restocked once per order, so a replay
+            # (or a second cancellation event) adds nothing twice.
+            note = LedgerNote(f"restock cancelled order {event.order_id}", "order-events")
+            for product_id, quantity in event.quantities:
+                await stock.restock(product_id, event.order_id, quantity, note)
     elif event.kind is OrderEventKind.DELIVERED:
         await purchases.count_basket(event.order_id, event.product_ids)
         await purchases.record_delivered(event.buyer_id, event.product_ids)

@@ -146,6 +146,12 @@ class StockStore(Protocol):
         """Take the order's held units out of stock; nothing when it holds none."""
         ...
 
+    async def restock(
+        self, product_id: str, order_id: str, quantity: int, note: LedgerNote
+    ) -> bool:
+        """Put a cancelled order's sold units back, once per order; False if done before."""
+        ...
+
     async def adjust(self, product_id: str, delta: int, note: LedgerNote) -> Product | None:
         """Change on-hand units unless that takes them below the reserved; None if refused."""
         ...
