@@ -9,6 +9,7 @@ from typing import Any
 import bson
 import structlog
 from bson.codec_options import CodecOptions
+from bson.errors import InvalidBSON
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -105,8 +106,12 @@ class ProductCache:
             return {}
         found: dict[str, Document] = {}
         for product_id, data in zip(product_ids, raw, strict=True):
-            if data is not None:
+            if data is None:
+                continue
+            try:
                 found[product_id] = bson.decode(data, codec_options=_CODEC)
+            except InvalidBSON:
+                continue  # an unreadable entry is a miss; the refill overwrites it
         return found
 
     async def put(self, docs: Iterable[Document]) -> None:
