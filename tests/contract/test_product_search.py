@@ -269,3 +269,20 @@ async def test_a_text_search_sorted_by_price_pages_by_cursor(
     assert [p.product_id for p in paged] == [p.product_id for p in whole.products]
     prices = [price_of(p) for p in paged]
     assert prices == sorted(prices)
+
+
+@pytest.mark.parametrize("query", ["wireless headphones", "noise cancelling headphones", "cotton"])
+async def test_text_search_totals_and_facets_count_exactly_the_matches(
+    stub: ProductStub, seeded: tuple[InProcessService, str], query: str
+) -> None:
+    result = await stub.SearchProducts(
+        product_service_pb2.SearchProductsRequest(seller_id=seeded[1], query=query, page_size=100)
+    )
+    found = list(result.products)
+    assert found and result.total_size == len(found)
+    facets = {f.field: {v.value: v.count for v in f.values} for f in result.facets}
+    assert facets["category"] == Counter(p.category for p in found)
+    brands = Counter(
+        pair.partition("=")[2] for p in found for pair in pairs_of(p) if pair.startswith("brand=")
+    )
+    assert facets.get("attributes.brand", {}) == brands

@@ -56,6 +56,8 @@ _SORTS: dict[SortOrder, list[tuple[str, Any]]] = {
 }
 _MAX_FACET_VALUES = 50
 _MAX_ATTRIBUTE_FACETS = 10
+# Text searches count and facet their matches by id up to this many matches.
+_MAX_TEXT_MATCHES = 5000
 # Every write to a product bumps its revision, so the cache can tell newer from older.
 _BUMP = {"revision": 1}
 
@@ -383,12 +385,19 @@ class MongoProductRepository:
             # so a $text filter stays at the top level where MongoDB requires it.
             page_query = {**query, **_after(search.sort_order, after)}
         cursor = self._products.find(page_query).sort(_SORTS[search.sort_order]).skip(offset)
+        counting, known_total = query, None
+        if search.query:
+            matches = await self._text_matches(query)
+            if matches is not None:
+                # The total and the facets count the text matches by id: the same set the
+                # pages come from, in plain $match stages every server runs alike.
+                counting, known_total = {"_id": {"$in": matches}}, len(matches)
         page, total, categories, subcategories, attributes = await asyncio.gather(
             cursor.limit(limit).to_list(),
-            self._products.count_documents(query),
-            self._facet(query, "category"),
-            self._facet(query, "subcategory"),
-            self._attribute_facets(query),
+            self._count(counting, known_total),
+            self._facet(counting, "category"),
+            self._facet(counting, "subcategory"),
+            self._attribute_facets(counting),
         )
         return SearchPage(
             products=tuple(product_from_doc(doc) for doc in page),
@@ -396,6 +405,16 @@ class MongoProductRepository:
             facets={"category": categories, "subcategory": subcategories, **attributes},
             keys=tuple(_sort_key(search.sort_order, doc) for doc in page),
         )
+
+    async def _count(self, query: dict[str, Any], known: int | None) -> int:
+        return known if known is not None else await self._products.count_documents(query)
+
+    async def _text_matches(self, query: dict[str, Any]) -> list[str] | None:
+        """The ids of every text match, or None when there are too many to list."""
+        docs = await self._products.find(query, {"_id": 1}, limit=_MAX_TEXT_MATCHES + 1).to_list()
+        if len(docs) > _MAX_TEXT_MATCHES:
+            return None
+        return [str(doc["_id"]) for doc in docs]
 
     async def _facet(self, query: dict[str, Any], field: str) -> tuple[FacetCount, ...]:
         pipeline: list[dict[str, Any]] = [
