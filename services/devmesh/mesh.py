@@ -173,7 +173,7 @@ class Mesh:
                 "SIGNING_KEY_PEM": signing_key,
                 "DEMO_PASSWORD": self.options.demo_password,
                 "SEED_DEMO_ACCOUNTS": str(self.options.environment == "dev").lower(),
-                # Published ahead of use, so a rotation (docs/user.md) finds the edge's
+                # Published ahead of use, so a rotation (the README) finds the edge's
                 # cached JWKS already holding the key that starts signing.
                 "NEXT_SIGNING_KEY_PEM": SigningKey.generate().to_pem(),
                 # Mail lands here as .eml files: open them to follow the links.

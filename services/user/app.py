@@ -66,7 +66,7 @@ def jwks_route(ring: KeyRing) -> web.RouteDef:
 
     async def jwks(_: web.Request) -> web.Response:
         # Caching is safe because a key is published (as the "next" key) at least this
-        # long before it signs anything; see the rotation steps in docs/user.md.
+        # long before it signs anything; see the rotation steps in the README.
         return web.json_response(ring.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
     return web.get(JWKS_PATH, jwks)

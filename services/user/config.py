@@ -41,7 +41,7 @@ class Settings(ServiceSettings):
     db_pool_min_size: int = 1
     db_pool_max_size: int = 10
 
-    # Key rotation (see docs/user.md): keys that signed recent tokens stay published so
+    # Key rotation (see the README): keys that signed recent tokens stay published so
     # those tokens verify until they expire; the next key is published before it signs,
     # so verifiers that cache the JWKS (Envoy: 60 s) already know it when it does.
     previous_signing_keys_pem: SecretStr | None = None
