@@ -120,6 +120,10 @@ async def product(backends: Backends, tokens: TestTokens) -> AsyncIterator[Produ
     settings = ProductSettings(
         mongo_url=backends.mongo_url,
         mongo_database=f"products_{uuid.uuid4().hex[:12]}",
+        # The test run's Redis for the cache; no test here reads the order event stream,
+        # so the consumer stays off rather than polling a stream nothing publishes to.
+        redis_url=backends.redis_url,
+        consume_order_events=False,
         environment="test",
         grpc_host="127.0.0.1",
         grpc_port=0,
