@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -37,6 +39,16 @@ def wait_for(updates: list[dict[str, Any]], count: int) -> None:
             return
         deadline.wait(0.05)
     raise AssertionError(f"only {len(updates)} updates arrived: {updates}")
+
+
+def eventually(check: Callable[[], bool], *, seconds: float = 5.0) -> bool:
+    """Whether `check` holds within `seconds`: events reach other services asynchronously."""
+    give_up = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > give_up:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def test_place_watch_ship_deliver_and_refund_but_never_past_the_capture(
@@ -110,8 +122,10 @@ def test_the_buyer_cancels_before_shipment_and_is_refunded(
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "ORDER_STATUS_CANCELLED"
     assert cancelled.json()["payment"]["status"] == "PAYMENT_STATUS_REFUNDED"
-    # The sale was committed, so its units return to stock when the product service
-    # consumes the cancellation event (restock flag); that consumer is the product
-    # service's part and is not asserted here yet.
+    # The sale was committed, so its unit returns to stock when the product service
+    # consumes the cancellation event (restock_required) from the order event stream.
+    assert eventually(lambda: stock_of(edge, product["productId"]) == 2), (
+        f"the cancelled unit did not return: stock is {stock_of(edge, product['productId'])}"
+    )
     again = edge.post(f"/v1/orders/{order_id}:cancel", headers=buyer.headers, json={})
     assert again.status_code == 400  # cancelled is final
