@@ -6,13 +6,13 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import pytest_asyncio
 from google.protobuf import field_mask_pb2
 from google.type import money_pb2
-from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
+from marketplace.product.v1 import product_pb2, product_service_pb2
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
@@ -20,31 +20,21 @@ from services.common.auth import Role
 from services.devmesh import processes
 from services.product.adapters.cache import ProductCache
 from services.product.adapters.mongo import PRODUCTS
-from services.product.app import build_app
 from services.product.config import Settings
-from tests.support.inprocess import serve_in_process
+from tests.support.product import product_settings, product_stub, serve_product
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-if TYPE_CHECKING:
-    ProductStub = product_service_pb2_grpc.ProductServiceAsyncStub
-
 
 def settings_for(backends: Backends, redis_url: str, database: str) -> Settings:
-    return Settings(
-        environment="test",
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        ops_port=0,
+    return product_settings(
+        backends,
+        "products_cache",
         internal_secret="product-cache-secret",
-        shutdown_grace_seconds=0.5,
-        shutdown_notice_seconds=0.0,
-        mongo_url=backends.mongo_url,
         mongo_database=database,
         redis_url=redis_url,
-        consume_order_events=False,
         cache_timeout_seconds=0.2,
         cache_retry_after_seconds=0.3,
     )
@@ -70,10 +60,8 @@ async def test_reads_come_from_the_cache_and_every_write_refreshes_it(
     backends: Backends, tokens: TestTokens, mongo: Any
 ) -> None:
     settings = settings_for(backends, backends.redis_url, mongo.name)
-    async with serve_in_process(
-        settings, lambda: build_app(settings, key_source=tokens.key_source(), start_workers=False)
-    ) as served:
-        stub: ProductStub = product_service_pb2_grpc.ProductServiceStub(served.channel)
+    async with serve_product(settings, tokens) as (served, _):
+        stub = product_stub(served)
         seller = bearer(tokens.mint(roles=(Role.SELLER,)))
         created = await stub.CreateProduct(
             product_service_pb2.CreateProductRequest(product=new_product(), publish=True),
@@ -139,11 +127,8 @@ async def test_the_service_keeps_working_while_redis_is_down(
     redis_process = processes.start_redis(tmp_path, port)
     settings = settings_for(backends, f"redis://127.0.0.1:{port}/0", mongo.name)
     try:
-        async with serve_in_process(
-            settings,
-            lambda: build_app(settings, key_source=tokens.key_source(), start_workers=False),
-        ) as served:
-            stub: ProductStub = product_service_pb2_grpc.ProductServiceStub(served.channel)
+        async with serve_product(settings, tokens) as (served, _):
+            stub = product_stub(served)
             seller = bearer(tokens.mint(roles=(Role.SELLER,)))
             created = await stub.CreateProduct(
                 product_service_pb2.CreateProductRequest(product=new_product(), publish=True),
@@ -190,10 +175,8 @@ async def test_a_reader_that_fetched_before_a_write_cannot_cache_the_old_copy(
     backends: Backends, tokens: TestTokens, mongo: Any
 ) -> None:
     settings = settings_for(backends, backends.redis_url, mongo.name)
-    async with serve_in_process(
-        settings, lambda: build_app(settings, key_source=tokens.key_source(), start_workers=False)
-    ) as served:
-        stub: ProductStub = product_service_pb2_grpc.ProductServiceStub(served.channel)
+    async with serve_product(settings, tokens) as (served, _):
+        stub = product_stub(served)
         seller = bearer(tokens.mint(roles=(Role.SELLER,)))
         created = await stub.CreateProduct(
             product_service_pb2.CreateProductRequest(product=new_product(), publish=True),

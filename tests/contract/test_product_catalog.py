@@ -12,60 +12,41 @@ import grpc
 import pytest
 import pytest_asyncio
 from google.protobuf import field_mask_pb2, timestamp_pb2
-from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
+from marketplace.product.v1 import product_pb2, product_service_pb2
 
 from services.common.auth import Role
-from services.product.app import ProductWorkers, build_app
 from services.product.config import Settings
 from tests.contract.test_product_service import create, failure, usd
-from tests.support.inprocess import InProcessService, serve_in_process
+from tests.support.product import (
+    ServedProduct,
+    as_seller,
+    product_settings,
+    product_stub,
+    serve_product,
+)
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 if TYPE_CHECKING:
-    ProductStub = product_service_pb2_grpc.ProductServiceAsyncStub
+    from tests.support.product import ProductStub
 
 
 @pytest.fixture(scope="module")
 def settings(backends: Backends) -> Settings:
-    return Settings(
-        environment="test",
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        ops_port=0,
-        internal_secret="product-catalog-secret",
-        shutdown_grace_seconds=0.5,
-        shutdown_notice_seconds=0.0,
-        mongo_url=backends.mongo_url,
-        mongo_database=f"products_catalog_{uuid.uuid4().hex[:10]}",
-        redis_url=backends.redis_url,
-        consume_order_events=False,
-    )
+    return product_settings(backends, "products_catalog", internal_secret="product-catalog-secret")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def served(
-    settings: Settings, tokens: TestTokens
-) -> AsyncIterator[tuple[InProcessService, ProductWorkers]]:
-    workers: list[ProductWorkers] = []
-    async with serve_in_process(
-        settings,
-        lambda: build_app(
-            settings, key_source=tokens.key_source(), start_workers=False, workers=workers
-        ),
-    ) as service:
-        yield service, workers[0]
+async def served(settings: Settings, tokens: TestTokens) -> AsyncIterator[ServedProduct]:
+    async with serve_product(settings, tokens) as running:
+        yield running
 
 
 @pytest.fixture
-def stub(served: tuple[InProcessService, ProductWorkers]) -> ProductStub:
-    return product_service_pb2_grpc.ProductServiceStub(served[0].channel)
-
-
-def seller_token(tokens: TestTokens, seller_id: str) -> Any:
-    return bearer(tokens.mint(seller_id, roles=(Role.SELLER,)))
+def stub(served: ServedProduct) -> ProductStub:
+    return product_stub(served[0])
 
 
 def mask(*paths: str) -> field_mask_pb2.FieldMask:
@@ -97,7 +78,7 @@ async def test_update_changes_only_the_masked_fields(stub: ProductStub, tokens: 
             attributes={"colour": product_pb2.AttributeValue(text_value="navy")},
             sale_price=usd(60),
         ),
-        metadata=seller_token(tokens, seller),
+        metadata=as_seller(tokens, seller),
     )
     assert updated.title == "Merino sweater, navy"
     assert updated.description == created.description
@@ -111,7 +92,7 @@ async def test_a_stale_etag_is_aborted_and_changes_nothing(
     stub: ProductStub, tokens: TestTokens
 ) -> None:
     seller = str(uuid.uuid4())
-    metadata = seller_token(tokens, seller)
+    metadata = as_seller(tokens, seller)
     created = await create(stub, tokens, seller_id=seller)
     await stub.UpdateProduct(
         update(created.product_id, created.etag, ("title",), title="First editor wins"),
@@ -134,7 +115,7 @@ async def test_concurrent_editors_of_one_version_cannot_both_win(
     stub: ProductStub, tokens: TestTokens
 ) -> None:
     seller = str(uuid.uuid4())
-    metadata = seller_token(tokens, seller)
+    metadata = as_seller(tokens, seller)
     created = await create(stub, tokens, seller_id=seller)
     calls = [
         stub.UpdateProduct(
@@ -156,7 +137,7 @@ async def test_concurrent_editors_of_one_version_cannot_both_win(
 
 async def test_update_validates_mask_etag_and_values(stub: ProductStub, tokens: TestTokens) -> None:
     seller = str(uuid.uuid4())
-    metadata = seller_token(tokens, seller)
+    metadata = as_seller(tokens, seller)
     created = await create(stub, tokens, seller_id=seller)
     cases: list[tuple[product_service_pb2.UpdateProductRequest, str]] = [
         (update(created.product_id, "", ("title",), title="x"), "product.etag"),
@@ -188,7 +169,7 @@ async def test_only_the_seller_or_an_admin_may_change_a_product(
 ) -> None:
     owner = str(uuid.uuid4())
     created = await create(stub, tokens, seller_id=owner)
-    other_seller = seller_token(tokens, str(uuid.uuid4()))
+    other_seller = as_seller(tokens, str(uuid.uuid4()))
     request = update(created.product_id, created.etag, ("title",), title="Hijacked")
     result = await failure(stub.UpdateProduct(request, metadata=other_seller))
     assert result.code == grpc.StatusCode.PERMISSION_DENIED and result.reason == "NOT_PRODUCT_OWNER"
@@ -226,7 +207,7 @@ async def test_publish_unpublish_archive_follow_the_lifecycle(
     stub: ProductStub, tokens: TestTokens
 ) -> None:
     seller = str(uuid.uuid4())
-    metadata = seller_token(tokens, seller)
+    metadata = as_seller(tokens, seller)
     draft = await create(stub, tokens, seller_id=seller, publish=False)
     get = product_service_pb2.GetProductRequest(product_id=draft.product_id)
     assert (await failure(stub.GetProduct(get))).code == grpc.StatusCode.NOT_FOUND
@@ -423,7 +404,7 @@ async def test_discounts_set_the_effective_price_in_every_read(
     stub: ProductStub, tokens: TestTokens
 ) -> None:
     seller = str(uuid.uuid4())
-    metadata = seller_token(tokens, seller)
+    metadata = as_seller(tokens, seller)
     created = await create(stub, tokens, seller_id=seller, list_price=usd(100), sale_price=usd(90))
     now = datetime.now(UTC)
     percent = await stub.CreateDiscount(
@@ -478,10 +459,10 @@ async def test_discounts_set_the_effective_price_in_every_read(
 async def test_a_discount_that_starts_later_reaches_search_prices_after_a_sweep(
     stub: ProductStub,
     tokens: TestTokens,
-    served: tuple[InProcessService, ProductWorkers],
+    served: ServedProduct,
 ) -> None:
     seller = str(uuid.uuid4())
-    metadata = seller_token(tokens, seller)
+    metadata = as_seller(tokens, seller)
     created = await create(stub, tokens, seller_id=seller, list_price=usd(50))
     now = datetime.now(UTC)
     await stub.CreateDiscount(
@@ -506,7 +487,7 @@ async def test_a_discount_that_starts_later_reaches_search_prices_after_a_sweep(
 
 async def test_discounts_are_validated_and_owned(stub: ProductStub, tokens: TestTokens) -> None:
     seller = str(uuid.uuid4())
-    metadata = seller_token(tokens, seller)
+    metadata = as_seller(tokens, seller)
     created = await create(stub, tokens, seller_id=seller, list_price=usd(20))
     now = datetime.now(UTC)
     later = now + timedelta(days=1)
@@ -533,7 +514,7 @@ async def test_discounts_are_validated_and_owned(stub: ProductStub, tokens: Test
             product_service_pb2.CreateDiscountRequest(
                 product_id=created.product_id, discount=discount(now, later, percent=10)
             ),
-            metadata=seller_token(tokens, str(uuid.uuid4())),
+            metadata=as_seller(tokens, str(uuid.uuid4())),
         )
     )
     assert other.code == grpc.StatusCode.PERMISSION_DENIED

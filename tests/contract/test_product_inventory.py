@@ -11,17 +11,22 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 import pytest_asyncio
-from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
+from marketplace.product.v1 import product_pb2, product_service_pb2
 
-from services.common.auth import Role
 from services.common.channels import internal_metadata
-from services.product.app import ProductWorkers, build_app
 from services.product.config import Settings
 from tests.contract.test_product_catalog import discount
 from tests.contract.test_product_service import Failure, create, failure, reserve_request, usd
-from tests.support.inprocess import InProcessService, serve_in_process
+from tests.support.product import (
+    ServedProduct,
+    as_seller,
+    internal_stub,
+    product_settings,
+    product_stub,
+    serve_product,
+)
 from tests.support.servers import Backends
-from tests.support.tokens import TestTokens, bearer
+from tests.support.tokens import TestTokens
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 SECRET = "product-inventory-secret"
@@ -29,54 +34,33 @@ INTERNAL = internal_metadata(SECRET)
 TTL_SECONDS = 0.3
 
 if TYPE_CHECKING:
-    ProductStub = product_service_pb2_grpc.ProductServiceAsyncStub
-    InternalStub = product_service_pb2_grpc.ProductInternalServiceAsyncStub
+    from tests.support.product import InternalStub, ProductStub
 
 
 @pytest.fixture(scope="module")
 def settings(backends: Backends) -> Settings:
-    return Settings(
-        environment="test",
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        ops_port=0,
+    return product_settings(
+        backends,
+        "products_inventory",
         internal_secret=SECRET,
-        shutdown_grace_seconds=0.5,
-        shutdown_notice_seconds=0.0,
-        mongo_url=backends.mongo_url,
-        mongo_database=f"products_inventory_{uuid.uuid4().hex[:10]}",
-        redis_url=backends.redis_url,
-        consume_order_events=False,
         reservation_ttl_seconds=TTL_SECONDS,
     )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def served(
-    settings: Settings, tokens: TestTokens
-) -> AsyncIterator[tuple[InProcessService, ProductWorkers]]:
-    workers: list[ProductWorkers] = []
-    async with serve_in_process(
-        settings,
-        lambda: build_app(
-            settings, key_source=tokens.key_source(), start_workers=False, workers=workers
-        ),
-    ) as service:
-        yield service, workers[0]
+async def served(settings: Settings, tokens: TestTokens) -> AsyncIterator[ServedProduct]:
+    async with serve_product(settings, tokens) as running:
+        yield running
 
 
 @pytest.fixture
-def stub(served: tuple[InProcessService, ProductWorkers]) -> ProductStub:
-    return product_service_pb2_grpc.ProductServiceStub(served[0].channel)
+def stub(served: ServedProduct) -> ProductStub:
+    return product_stub(served[0])
 
 
 @pytest.fixture
-def internal(served: tuple[InProcessService, ProductWorkers]) -> InternalStub:
-    return product_service_pb2_grpc.ProductInternalServiceStub(served[0].channel)
-
-
-def seller_of(tokens: TestTokens, seller_id: str) -> Any:
-    return bearer(tokens.mint(seller_id, roles=(Role.SELLER,)))
+def internal(served: ServedProduct) -> InternalStub:
+    return internal_stub(served[0])
 
 
 async def level(stub: ProductStub, product_id: str, metadata: Any) -> tuple[int, int, int]:
@@ -90,7 +74,7 @@ async def test_sellers_adjust_stock_with_a_reason_and_never_below_reserved(
     stub: ProductStub, internal: InternalStub, tokens: TestTokens
 ) -> None:
     seller = str(uuid.uuid4())
-    metadata = seller_of(tokens, seller)
+    metadata = as_seller(tokens, seller)
     item = await create(stub, tokens, seller_id=seller, initial_stock=10)
     adjusted = await stub.AdjustInventory(
         product_service_pb2.AdjustInventoryRequest(
@@ -128,12 +112,12 @@ async def test_adjustments_are_validated_and_owned(stub: ProductStub, tokens: Te
     invalid = await failure(
         stub.AdjustInventory(
             product_service_pb2.AdjustInventoryRequest(product_id=item.product_id, delta=0),
-            metadata=seller_of(tokens, seller),
+            metadata=as_seller(tokens, seller),
         )
     )
     assert invalid.code == grpc.StatusCode.INVALID_ARGUMENT
     assert set(invalid.fields) == {"delta", "reason"}
-    other = seller_of(tokens, str(uuid.uuid4()))
+    other = as_seller(tokens, str(uuid.uuid4()))
     for call in (
         stub.AdjustInventory(
             product_service_pb2.AdjustInventoryRequest(
@@ -156,7 +140,7 @@ async def test_every_stock_change_is_in_the_ledger_and_adds_up(
     stub: ProductStub, internal: InternalStub, tokens: TestTokens
 ) -> None:
     seller = str(uuid.uuid4())
-    metadata = seller_of(tokens, seller)
+    metadata = as_seller(tokens, seller)
     item = await create(stub, tokens, seller_id=seller, initial_stock=0)
     await stub.AdjustInventory(
         product_service_pb2.AdjustInventoryRequest(
@@ -207,10 +191,10 @@ async def test_lapsed_reservations_return_their_stock_and_cannot_be_committed(
     stub: ProductStub,
     internal: InternalStub,
     tokens: TestTokens,
-    served: tuple[InProcessService, ProductWorkers],
+    served: ServedProduct,
 ) -> None:
     seller = str(uuid.uuid4())
-    metadata = seller_of(tokens, seller)
+    metadata = as_seller(tokens, seller)
     item = await create(stub, tokens, seller_id=seller, initial_stock=4)
     lapsing, committed = str(uuid.uuid4()), str(uuid.uuid4())
     await internal.ReserveInventory(
@@ -247,10 +231,10 @@ async def test_a_commit_racing_the_expiry_settles_one_way(
     stub: ProductStub,
     internal: InternalStub,
     tokens: TestTokens,
-    served: tuple[InProcessService, ProductWorkers],
+    served: ServedProduct,
 ) -> None:
     seller = str(uuid.uuid4())
-    metadata = seller_of(tokens, seller)
+    metadata = as_seller(tokens, seller)
     item = await create(stub, tokens, seller_id=seller, initial_stock=2)
     order = str(uuid.uuid4())
     await internal.ReserveInventory(reserve_request(order, (item.product_id, 2)), metadata=INTERNAL)
@@ -271,7 +255,7 @@ async def test_concurrent_reservations_and_adjustments_never_go_negative(
     stub: ProductStub, internal: InternalStub, tokens: TestTokens
 ) -> None:
     seller = str(uuid.uuid4())
-    metadata = seller_of(tokens, seller)
+    metadata = as_seller(tokens, seller)
     item = await create(stub, tokens, seller_id=seller, initial_stock=6)
 
     async def reserve() -> bool:
@@ -307,7 +291,7 @@ async def test_the_price_snapshot_of_a_placed_order_never_changes(
     stub: ProductStub, internal: InternalStub, tokens: TestTokens
 ) -> None:
     seller = str(uuid.uuid4())
-    metadata = seller_of(tokens, seller)
+    metadata = as_seller(tokens, seller)
     item = await create(stub, tokens, seller_id=seller, list_price=usd(40), initial_stock=5)
     order = str(uuid.uuid4())
     first = await internal.ReserveInventory(

@@ -17,33 +17,28 @@ from redis.asyncio import Redis
 
 from services.common.auth import Role
 from services.common.channels import internal_metadata
-from services.product.app import ProductWorkers, build_app
+from services.product.app import ProductWorkers
 from services.product.config import Settings
 from tests.contract.test_product_service import create, failure
-from tests.support.inprocess import InProcessService, serve_in_process
+from tests.support.product import ServedProduct, product_settings, product_stub, serve_product
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 if TYPE_CHECKING:
-    ProductStub = product_service_pb2_grpc.ProductServiceAsyncStub
+    from tests.support.product import ProductStub
 
 
 @pytest.fixture(scope="module")
 def settings(backends: Backends) -> Settings:
-    return Settings(
-        environment="test",
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        ops_port=0,
+    return product_settings(
+        backends,
+        "products_reviews",
         internal_secret="product-reviews-secret",
-        shutdown_grace_seconds=0.5,
-        shutdown_notice_seconds=0.0,
-        mongo_url=backends.mongo_url,
-        mongo_database=f"products_reviews_{uuid.uuid4().hex[:10]}",
-        redis_url=backends.redis_url,
-        # A stream of this module's own, so other tests' events never mix in.
+        # Unlike the other modules, this one consumes order events (the service's default),
+        # from a stream of its own, so other tests' events never mix in.
+        consume_order_events=True,
         order_events_stream=f"test.order.events.{uuid.uuid4().hex[:8]}",
         event_consumer_name="product-test",
         event_block_ms=50,
@@ -51,22 +46,14 @@ def settings(backends: Backends) -> Settings:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def served(
-    settings: Settings, tokens: TestTokens
-) -> AsyncIterator[tuple[InProcessService, ProductWorkers]]:
-    workers: list[ProductWorkers] = []
-    async with serve_in_process(
-        settings,
-        lambda: build_app(
-            settings, key_source=tokens.key_source(), start_workers=False, workers=workers
-        ),
-    ) as service:
-        yield service, workers[0]
+async def served(settings: Settings, tokens: TestTokens) -> AsyncIterator[ServedProduct]:
+    async with serve_product(settings, tokens) as running:
+        yield running
 
 
 @pytest.fixture
-def stub(served: tuple[InProcessService, ProductWorkers]) -> ProductStub:
-    return product_service_pb2_grpc.ProductServiceStub(served[0].channel)
+def stub(served: ServedProduct) -> ProductStub:
+    return product_stub(served[0])
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -322,7 +309,7 @@ async def test_reviews_page_newest_first(stub: ProductStub, tokens: TestTokens) 
 async def test_a_delivered_order_makes_reviews_verified_once_in_effect(
     stub: ProductStub,
     tokens: TestTokens,
-    served: tuple[InProcessService, ProductWorkers],
+    served: ServedProduct,
     redis: Redis,
     settings: Settings,
 ) -> None:
@@ -367,7 +354,7 @@ async def test_a_delivered_order_makes_reviews_verified_once_in_effect(
 async def test_co_purchases_count_paid_orders_once_and_drop_cancelled_ones(
     stub: ProductStub,
     tokens: TestTokens,
-    served: tuple[InProcessService, ProductWorkers],
+    served: ServedProduct,
     redis: Redis,
     settings: Settings,
 ) -> None:
@@ -417,7 +404,7 @@ async def test_co_purchases_count_paid_orders_once_and_drop_cancelled_ones(
 async def test_a_cancellation_of_sold_stock_restocks_once(
     stub: ProductStub,
     tokens: TestTokens,
-    served: tuple[InProcessService, ProductWorkers],
+    served: ServedProduct,
     redis: Redis,
     settings: Settings,
 ) -> None:
@@ -468,7 +455,7 @@ async def test_a_cancellation_of_sold_stock_restocks_once(
 async def test_recommendations_never_include_the_product_or_unpublished_ones(
     stub: ProductStub,
     tokens: TestTokens,
-    served: tuple[InProcessService, ProductWorkers],
+    served: ServedProduct,
     redis: Redis,
     settings: Settings,
 ) -> None:

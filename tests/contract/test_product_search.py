@@ -11,41 +11,28 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 import pytest_asyncio
-from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
+from marketplace.product.v1 import product_pb2, product_service_pb2
 
-from services.common.auth import Role
-from services.product.app import build_app
 from services.product.config import Settings
 from services.product.demo_catalog import demo_products
 from services.product.domain.model import attribute_pair
 from tests.contract.test_product_service import create, failure
-from tests.support.inprocess import InProcessService, serve_in_process
+from tests.support.inprocess import InProcessService
+from tests.support.product import as_seller, product_settings, product_stub, serve_product
 from tests.support.servers import Backends
-from tests.support.tokens import TestTokens, bearer
+from tests.support.tokens import TestTokens
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 if TYPE_CHECKING:
-    ProductStub = product_service_pb2_grpc.ProductServiceAsyncStub
+    from tests.support.product import ProductStub
 
 CATALOG = demo_products()
 
 
 @pytest.fixture(scope="module")
 def settings(backends: Backends) -> Settings:
-    return Settings(
-        environment="test",
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        ops_port=0,
-        internal_secret="product-search-secret",
-        shutdown_grace_seconds=0.5,
-        shutdown_notice_seconds=0.0,
-        mongo_url=backends.mongo_url,
-        mongo_database=f"products_search_{uuid.uuid4().hex[:10]}",
-        redis_url=backends.redis_url,
-        consume_order_events=False,
-    )
+    return product_settings(backends, "products_search", internal_secret="product-search-secret")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -54,12 +41,9 @@ async def seeded(
 ) -> AsyncIterator[tuple[InProcessService, str]]:
     """The demo catalog listed by one seller in a database of its own."""
     seller = str(uuid.uuid4())
-    metadata = bearer(tokens.mint(seller, roles=(Role.SELLER,)))
-    async with serve_in_process(
-        settings,
-        lambda: build_app(settings, key_source=tokens.key_source(), start_workers=False),
-    ) as served:
-        stub: ProductStub = product_service_pb2_grpc.ProductServiceStub(served.channel)
+    metadata = as_seller(tokens, seller)
+    async with serve_product(settings, tokens) as (served, _):
+        stub = product_stub(served)
         gate = asyncio.Semaphore(16)
 
         async def list_one(message: product_pb2.Product) -> None:
@@ -75,7 +59,7 @@ async def seeded(
 
 @pytest.fixture
 def stub(seeded: tuple[InProcessService, str]) -> ProductStub:
-    return product_service_pb2_grpc.ProductServiceStub(seeded[0].channel)
+    return product_stub(seeded[0])
 
 
 def pairs_of(message: product_pb2.Product) -> set[str]:

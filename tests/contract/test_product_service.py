@@ -13,46 +13,40 @@ import pytest_asyncio
 from google.rpc import error_details_pb2
 from google.type import money_pb2
 from grpc_status import rpc_status
-from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
+from marketplace.product.v1 import product_pb2, product_service_pb2
 from pymongo import AsyncMongoClient
 
 from services.common.auth import Role
 from services.common.channels import internal_metadata
-from services.product.app import build_app
 from services.product.config import Settings
-from tests.support.inprocess import InProcessService, serve_in_process
+from tests.support.inprocess import InProcessService
+from tests.support.product import internal_stub, product_settings, product_stub, serve_product
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
 SECRET = "product-contract-secret"
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-if TYPE_CHECKING:  # the async stub types exist in the generated stubs only
-    ProductStub = product_service_pb2_grpc.ProductServiceAsyncStub
-    InternalStub = product_service_pb2_grpc.ProductInternalServiceAsyncStub
+if TYPE_CHECKING:
+    from tests.support.product import InternalStub, ProductStub
 
 
 @pytest.fixture(scope="module")
 def settings(backends: Backends) -> Settings:
-    return Settings(
-        environment="test",
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        ops_port=0,
+    return product_settings(
+        backends,
+        "products_contract",
         internal_secret=SECRET,
+        # This module has always run with the default 2 s shutdown notice and a 1 s grace.
         shutdown_grace_seconds=1.0,
-        mongo_url=backends.mongo_url,
-        mongo_database=f"products_contract_{uuid.uuid4().hex[:10]}",
-        redis_url=backends.redis_url,
-        consume_order_events=False,
+        shutdown_notice_seconds=2.0,
     )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def service(settings: Settings, tokens: TestTokens) -> AsyncIterator[InProcessService]:
-    async with serve_in_process(
-        settings, lambda: build_app(settings, key_source=tokens.key_source())
-    ) as served:
+    # Unlike the other modules, the app runs its background workers here.
+    async with serve_product(settings, tokens, start_workers=True) as (served, _):
         yield served
 
 
@@ -65,12 +59,12 @@ async def mongo(settings: Settings) -> AsyncIterator[Any]:
 
 @pytest.fixture
 def stub(service: InProcessService) -> ProductStub:
-    return product_service_pb2_grpc.ProductServiceStub(service.channel)
+    return product_stub(service)
 
 
 @pytest.fixture
 def internal(service: InProcessService) -> InternalStub:
-    return product_service_pb2_grpc.ProductInternalServiceStub(service.channel)
+    return internal_stub(service)
 
 
 INTERNAL = internal_metadata(SECRET)
