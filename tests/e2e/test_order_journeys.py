@@ -1,17 +1,25 @@
-"""Order journeys over REST through the real Envoy edge: place, watch, ship, deliver, refund, cancel."""
+"""Order journeys over REST through the real Envoy edge, from placing an order to its refund."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from services.devmesh.mesh import Mesh
 from tests.e2e.conftest import DEMO_PASSWORD, Account, create_product, login, place_order, stock_of
+
+# The password the `buyer` fixture registers with.
+PASSWORD = "correct-horse-battery"
 
 
 def watch_in_background(
@@ -51,9 +59,38 @@ def eventually(check: Callable[[], bool], *, seconds: float = 5.0) -> bool:
     return True
 
 
-def test_place_watch_ship_deliver_and_refund_but_never_past_the_capture(
-    edge: httpx.Client, buyer: Account, seller: Account
+def verified(mesh: Mesh, edge: httpx.Client, account: Account) -> Account:
+    """`account` after following the link of its verification mail, signed in again.
+
+    Reviews need a verified email, and the claim is in the access token, so the buyer
+    signs in again after verifying. The mail arrives through the user service's outbox.
+    """
+    folder = Path(mesh.state_dir) / "mailbox"
+    give_up = time.monotonic() + 15
+    token = None
+    while token is None:
+        assert time.monotonic() < give_up, f"no verification mail to {account.email} in {folder}"
+        for path in sorted(folder.glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            body = message.get_body()
+            if (
+                message["To"] == account.email
+                and message["X-Marketplace-Kind"] == "verify_email"
+                and body is not None
+            ):
+                found = re.search(r"Token: (\S+)", body.get_content())
+                token = found.group(1) if found else None
+        if token is None:
+            time.sleep(0.1)
+    confirmed = edge.post("/v1/auth/email:verify", json={"token": token})
+    assert confirmed.status_code == 200, confirmed.text
+    return login(edge, account.email, PASSWORD)
+
+
+def test_place_watch_ship_deliver_review_and_refund_but_never_past_the_capture(
+    mesh: Mesh, edge: httpx.Client, buyer: Account, seller: Account
 ) -> None:
+    buyer = verified(mesh, edge, buyer)
     admin = login(edge, "admin@example.com", DEMO_PASSWORD)
     product = create_product(edge, seller, stock=3, price=25)
     placed = place_order(edge, buyer, product["productId"])
@@ -84,6 +121,26 @@ def test_place_watch_ship_deliver_and_refund_but_never_past_the_capture(
 
     timeline = edge.get(f"/v1/orders/{order_id}", headers=buyer.headers).json()["statusHistory"]
     assert [c["toStatus"] for c in timeline][-1] == "ORDER_STATUS_DELIVERED"
+
+    # The buyer reviews what arrived. The product service learns of the delivery from the
+    # DELIVERED order event, so the review shows as a verified purchase once that is consumed
+    # (at once if it was before the review was written, else when the event flags it).
+    reviews_url = f"/v1/products/{product['productId']}/reviews"
+    written = edge.post(
+        reviews_url,
+        headers=buyer.headers,
+        json={"rating": 5, "title": "Arrived intact", "body": "Bright and steady."},
+    )
+    assert written.status_code == 200, written.text
+    review_id = written.json()["reviewId"]
+
+    def shown_as_verified() -> bool:
+        listed = edge.get(reviews_url).json()["reviews"]
+        return [(r["reviewId"], r.get("verifiedPurchase", False)) for r in listed] == [
+            (review_id, True)
+        ]
+
+    assert eventually(shown_as_verified), edge.get(reviews_url).text
 
     def refund(units: int, key: str) -> httpx.Response:
         return edge.post(
