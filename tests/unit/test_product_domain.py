@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from marketplace.order.v1 import events_pb2, order_pb2
@@ -21,6 +21,7 @@ from services.product.adapters.repository import filter_value
 from services.product.demo_catalog import demo_products
 from services.product.domain.commands import (
     CreateProduct,
+    CreateReview,
     SearchFilter,
     SearchPage,
     SearchProducts,
@@ -42,6 +43,7 @@ from services.product.domain.model import (
 from services.product.service_layer import handlers, validation
 from services.product.service_layer.order_events import OrderEvent, OrderEventKind
 from services.product.service_layer.recommendations import similarity
+from services.product.service_layer.reviews import create_review
 
 
 def command(**fields: Any) -> CreateProduct:
@@ -354,3 +356,50 @@ def a_listing() -> Product:
         create_time=moment,
         update_time=moment,
     )
+
+
+class RacingPurchases:
+    """Reports the delivery only from the second question on, as if its event landed between."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def has_received(self, buyer_id: str, product_id: str) -> bool:
+        self.asked += 1
+        return self.asked > 1
+
+
+class MemoryReviews:
+    def __init__(self) -> None:
+        self.added: list[Any] = []
+        self.marked: list[tuple[str, list[str]]] = []
+
+    async def add(self, review: Any) -> bool:
+        self.added.append(review)
+        return True
+
+    async def mark_verified(self, buyer_id: str, product_ids: Sequence[str]) -> int:
+        self.marked.append((buyer_id, list(product_ids)))
+        return 1
+
+
+class RatedProducts(MemoryProducts):
+    async def change_rating(self, product_id: str, **changes: Any) -> None:
+        return None
+
+
+async def test_a_delivery_recorded_while_the_review_is_written_still_verifies_it() -> None:
+    products = RatedProducts()
+    seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}))
+    product = await handlers.create_product(command(publish=True), seller, products)
+    buyer = Caller(str(uuid.uuid4()), frozenset({Role.CUSTOMER}), email_verified=True)
+    reviews, purchases = MemoryReviews(), RacingPurchases()
+    review = await create_review(
+        CreateReview(product_id=product.product_id, rating=5, title="Great"),
+        buyer,
+        cast(Any, products),
+        cast(Any, reviews),
+        cast(Any, purchases),
+    )
+    assert review.verified_purchase
+    assert reviews.marked == [(buyer.user_id, [product.product_id])]

@@ -107,6 +107,13 @@ async def create_review(
             reason="REVIEW_EXISTS",
             metadata={"product_id": command.product_id},
         )
+    if not review.verified_purchase and await purchases.has_received(
+        caller.user_id, command.product_id
+    ):
+        # The delivery was recorded between our check and the insert, so the event's own
+        # mark_verified found no review yet: flag it here, or it would stay unverified.
+        await reviews.mark_verified(caller.user_id, [command.product_id])
+        review = replace(review, verified_purchase=True)
     await products.change_rating(command.product_id, add=review.rating)
     log.info("review_created", product_id=command.product_id, review_id=review.review_id)
     return review
