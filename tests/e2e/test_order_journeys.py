@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
-import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from services.devmesh.mesh import Mesh
-from tests.e2e.conftest import DEMO_PASSWORD, Account, create_product, login, place_order, stock_of
+from tests.e2e.conftest import (
+    DEMO_PASSWORD,
+    Account,
+    create_product,
+    login,
+    mail_token,
+    place_order,
+    stock_of,
+)
 
 # The password the `buyer` fixture registers with.
 PASSWORD = "correct-horse-battery"
@@ -65,23 +69,7 @@ def verified(mesh: Mesh, edge: httpx.Client, account: Account) -> Account:
     Reviews need a verified email, and the claim is in the access token, so the buyer
     signs in again after verifying. The mail arrives through the user service's outbox.
     """
-    folder = Path(mesh.state_dir) / "mailbox"
-    give_up = time.monotonic() + 15
-    token = None
-    while token is None:
-        assert time.monotonic() < give_up, f"no verification mail to {account.email} in {folder}"
-        for path in sorted(folder.glob("*.eml")):
-            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            body = message.get_body()
-            if (
-                message["To"] == account.email
-                and message["X-Marketplace-Kind"] == "verify_email"
-                and body is not None
-            ):
-                found = re.search(r"Token: (\S+)", body.get_content())
-                token = found.group(1) if found else None
-        if token is None:
-            time.sleep(0.1)
+    token = mail_token(mesh, account.email, "verify_email")
     confirmed = edge.post("/v1/auth/email:verify", json={"token": token})
     assert confirmed.status_code == 200, confirmed.text
     return login(edge, account.email, PASSWORD)

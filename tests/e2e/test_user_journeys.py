@@ -2,41 +2,17 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
-import re
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import jwt
 
 from services.devmesh.mesh import Mesh
 from services.user.adapters.signing import SigningKey
-from tests.e2e.conftest import Account, login, register
+from tests.e2e.conftest import Account, login, mail_token, register
 
 PASSWORD = "correct-horse-battery"
-
-
-def mail_token(mesh: Mesh, to: str, kind: str, *, count: int = 1) -> str:
-    """The token of the newest mail of `kind` to `to`, waiting for the relay to deliver it."""
-    folder = Path(mesh.state_dir) / "mailbox"
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        tokens = []
-        for path in sorted(folder.glob("*.eml")):
-            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            if message["To"] == to and message["X-Marketplace-Kind"] == kind:
-                body = message.get_body()
-                assert body is not None
-                found = re.search(r"Token: (\S+)", body.get_content())
-                assert found
-                tokens.append(found.group(1))
-        if len(tokens) >= count:
-            return tokens[-1]
-        time.sleep(0.1)
-    raise AssertionError(f"no {kind} mail to {to} in {folder}")
 
 
 def bearer(token: str) -> dict[str, str]:
