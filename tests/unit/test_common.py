@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from google.type import money_pb2
 
 from services.common.errors import InvalidArgument, Violations
 from services.common.money import Money
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
+from services.common.workers import repeat
 
 
 def test_money_round_trips_through_google_type_money() -> None:
@@ -61,3 +64,29 @@ def test_violations_collect_every_field_before_raising() -> None:
         violations.raise_if_any()
     assert [v.field for v in error.value.violations] == ["email", "password"]
     assert "email: must be an email address" in error.value.message
+
+
+async def test_workers_survive_a_failed_pass_and_skip_the_wait_while_a_backlog_remains() -> None:
+    results: list[int | Exception] = [RuntimeError("database away"), 5, 5, 1]
+    scripted = iter(results)
+    passes: list[float] = []
+
+    async def run_once() -> int:
+        passes.append(asyncio.get_running_loop().time())
+        outcome = next(scripted)
+        if isinstance(outcome, Exception):
+            raise outcome
+        if outcome == 1:
+            raise asyncio.CancelledError  # stop the endless loop after the last scripted pass
+        return outcome
+
+    with pytest.raises(asyncio.CancelledError):
+        await repeat(
+            run_once,
+            interval_seconds=0.05,
+            failure_event="test_pass_failed",
+            again_at_once=lambda backlog: backlog >= 5,
+        )
+    assert len(passes) == 4
+    assert passes[1] - passes[0] >= 0.04  # waited after the failure
+    assert passes[3] - passes[1] < 0.04  # a full batch goes on at once

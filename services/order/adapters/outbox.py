@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 import structlog
 from redis.asyncio import Redis
 
+from services.common.workers import repeat
 from services.order.adapters.events import ORDER_EVENTS_STREAM
 from services.order.adapters.repository import Pool
 
@@ -78,13 +78,9 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish forever; errors are logged and retried after the interval."""
-        while True:
-            try:
-                published = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox_relay_failed")
-                published = 0
-            if published < self._batch_size:
-                await asyncio.sleep(self._interval)
+        await repeat(
+            self.run_once,
+            interval_seconds=self._interval,
+            failure_event="outbox_relay_failed",
+            again_at_once=lambda published: published >= self._batch_size,
+        )

@@ -12,7 +12,6 @@ order whose stock commit was lost gets the commit retried.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from services.common.errors import DomainError, FailedPrecondition, Unavailable
+from services.common.workers import repeat
 from services.order.adapters.inventory import Inventory
 from services.order.adapters.payments import PaymentError, PaymentGateway
 from services.order.domain.idempotency import StoredError
@@ -77,14 +77,9 @@ class Reconciler:
 
     async def run(self, interval_seconds: float) -> None:
         """Reconcile forever, a pass every `interval_seconds`."""
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reconcile_failed")
-            await asyncio.sleep(interval_seconds)
+        await repeat(
+            self.run_once, interval_seconds=interval_seconds, failure_event="reconcile_failed"
+        )
 
     async def _settle(self, order_id: uuid.UUID) -> int:
         async with self.uow() as uow:

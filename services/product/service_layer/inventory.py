@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import structlog
@@ -10,6 +9,7 @@ import structlog
 from services.common.auth import Caller
 from services.common.errors import DomainError, FailedPrecondition, Violations
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
+from services.common.workers import repeat
 from services.product.domain.commands import (
     AdjustInventory,
     GetInventory,
@@ -182,11 +182,6 @@ class ReservationSweeper:
 
     async def run(self) -> None:
         """Sweep every interval until cancelled; a failed pass is logged and retried."""
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reservation_sweep_failed")
-            await asyncio.sleep(self._interval)
+        await repeat(
+            self.run_once, interval_seconds=self._interval, failure_event="reservation_sweep_failed"
+        )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import structlog
 
+from services.common.workers import repeat
 from services.user.adapters.postgres import Pool
 from services.user.domain.emails import EmailKind, OutgoingEmail
 from services.user.service_layer.ports import EmailSender
@@ -160,11 +161,6 @@ class EmailRelay:
 
     async def run(self) -> None:
         """Relay until cancelled."""
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep relaying after a database hiccup
-                log.exception("email_relay_failed")
-            await asyncio.sleep(self._interval)
+        await repeat(
+            self.run_once, interval_seconds=self._interval, failure_event="email_relay_failed"
+        )
