@@ -54,7 +54,9 @@ class ProductServicer(product_service_pb2_grpc.ProductServiceServicer):
         self, request: product_service_pb2.CreateProductRequest, context: Context
     ) -> product_pb2.Product:
         command = mappers.create_product_command(request)
-        product = await handlers.create_product(command, current_caller(), self._products)
+        product = await handlers.create_product(
+            command, current_caller(), self._products, self._ports.categories
+        )
         return mappers.product_to_proto(product)
 
     async def GetProduct(  # noqa: D102
@@ -82,7 +84,9 @@ class ProductServicer(product_service_pb2_grpc.ProductServiceServicer):
         self, request: product_service_pb2.UpdateProductRequest, context: Context
     ) -> product_pb2.Product:
         command = mappers.update_product_command(request)
-        product = await catalog.update_product(command, current_caller(), self._products)
+        product = await catalog.update_product(
+            command, current_caller(), self._products, self._ports.categories
+        )
         return mappers.product_to_proto(product)
 
     async def _lifecycle(self, product_id: str, action: LifecycleAction) -> product_pb2.Product:

@@ -32,6 +32,7 @@ from services.product.config import Settings as ProductSettings
 from services.user.app import build_app as user_build_app
 from services.user.config import Settings as UserSettings
 from tests.support.inprocess import InProcessService, serve_in_process
+from tests.support.product import create_categories
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
@@ -137,9 +138,12 @@ async def product(backends: Backends, tokens: TestTokens) -> AsyncIterator[Produ
         async with serve_in_process(
             settings, lambda: product_build_app(settings, key_source=tokens.key_source())
         ) as served:
+            stub = product_service_pb2_grpc.ProductServiceStub(served.channel)
+            # The order tests list their products in this one category of the tree.
+            await create_categories(stub, tokens, {"home": ["lighting"]})
             yield ProductService(
                 served,
-                product_service_pb2_grpc.ProductServiceStub(served.channel),
+                stub,
                 MongoProductRepository(client[settings.mongo_database]),
                 tokens.mint(roles=(Role.SELLER,)),
             )

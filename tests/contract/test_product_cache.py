@@ -21,7 +21,7 @@ from services.devmesh import processes
 from services.product.adapters.cache import ProductCache
 from services.product.adapters.mongo import PRODUCTS
 from services.product.config import Settings
-from tests.support.product import product_settings, product_stub, serve_product
+from tests.support.product import create_categories, product_settings, product_stub, serve_product
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
@@ -62,6 +62,7 @@ async def test_reads_come_from_the_cache_and_every_write_refreshes_it(
     settings = settings_for(backends, backends.redis_url, mongo.name)
     async with serve_product(settings, tokens) as (served, _):
         stub = product_stub(served)
+        await create_categories(stub, tokens, {"home-kitchen": []})
         seller = bearer(tokens.mint(roles=(Role.SELLER,)))
         created = await stub.CreateProduct(
             product_service_pb2.CreateProductRequest(product=new_product(), publish=True),
@@ -129,6 +130,7 @@ async def test_the_service_keeps_working_while_redis_is_down(
     try:
         async with serve_product(settings, tokens) as (served, _):
             stub = product_stub(served)
+            await create_categories(stub, tokens, {"home-kitchen": []})
             seller = bearer(tokens.mint(roles=(Role.SELLER,)))
             created = await stub.CreateProduct(
                 product_service_pb2.CreateProductRequest(product=new_product(), publish=True),
@@ -177,6 +179,7 @@ async def test_a_reader_that_fetched_before_a_write_cannot_cache_the_old_copy(
     settings = settings_for(backends, backends.redis_url, mongo.name)
     async with serve_product(settings, tokens) as (served, _):
         stub = product_stub(served)
+        await create_categories(stub, tokens, {"home-kitchen": []})
         seller = bearer(tokens.mint(roles=(Role.SELLER,)))
         created = await stub.CreateProduct(
             product_service_pb2.CreateProductRequest(product=new_product(), publish=True),

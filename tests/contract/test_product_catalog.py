@@ -16,10 +16,11 @@ from marketplace.product.v1 import product_pb2, product_service_pb2
 
 from services.common.auth import Role
 from services.product.config import Settings
-from tests.contract.test_product_service import create, failure, usd
+from tests.contract.test_product_service import create, failure, product, usd
 from tests.support.product import (
     ServedProduct,
     as_seller,
+    create_categories,
     product_settings,
     product_stub,
     serve_product,
@@ -583,3 +584,134 @@ async def test_empty_and_malformed_requests_never_answer_internal_errors(
         for name, request in calls:
             result = await failure(getattr(stub, name)(request, metadata=metadata))
             assert result.code in allowed, (name, request, result.code)
+
+
+# --- Products name categories of the tree ----------------------------------------------------
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def new_tree(stub: ProductStub, tokens: TestTokens) -> tuple[str, str, str, str]:
+    """Two top-level categories with one child each: (parent, child, other, other's child)."""
+    parent, child, other, other_child = (unique(p) for p in ("home", "lamps", "garden", "hoses"))
+    await create_categories(stub, tokens, {parent: [child], other: [other_child]})
+    return parent, child, other, other_child
+
+
+async def refused_listing(
+    stub: ProductStub, tokens: TestTokens, category: str, subcategory: str = ""
+) -> list[str]:
+    """The violated fields of a seller's listing naming these categories; it is not written."""
+    seller = str(uuid.uuid4())
+    result = await failure(
+        stub.CreateProduct(
+            product_service_pb2.CreateProductRequest(
+                product=product(category=category, subcategory=subcategory), publish=True
+            ),
+            metadata=as_seller(tokens, seller),
+        )
+    )
+    assert result.code == grpc.StatusCode.INVALID_ARGUMENT
+    listed = await stub.SearchProducts(product_service_pb2.SearchProductsRequest(seller_id=seller))
+    assert list(listed.products) == []
+    return result.fields
+
+
+async def test_a_product_of_an_unknown_category_is_refused(
+    stub: ProductStub, tokens: TestTokens
+) -> None:
+    parent, child, _, _ = await new_tree(stub, tokens)
+    assert await refused_listing(stub, tokens, unique("nowhere")) == ["product.category"]
+    assert await refused_listing(stub, tokens, unique("nowhere"), child) == ["product.category"]
+    # A subcategory is not a top-level category.
+    assert await refused_listing(stub, tokens, child) == ["product.category"]
+    assert await refused_listing(stub, tokens, parent, unique("nowhere")) == ["product.subcategory"]
+    # Once an admin deletes an unused category, nothing can be listed in it.
+    empty = unique("empty")
+    await create_categories(stub, tokens, {empty: []})
+    await stub.DeleteCategory(
+        product_service_pb2.DeleteCategoryRequest(category_id=empty),
+        metadata=bearer(tokens.mint(roles=(Role.ADMIN,))),
+    )
+    assert await refused_listing(stub, tokens, empty) == ["product.category"]
+
+
+async def test_a_subcategory_of_another_parent_is_refused(
+    stub: ProductStub, tokens: TestTokens
+) -> None:
+    parent, _, _, other_child = await new_tree(stub, tokens)
+    seller = str(uuid.uuid4())
+    error = await failure(
+        stub.CreateProduct(
+            product_service_pb2.CreateProductRequest(
+                product=product(category=parent, subcategory=other_child)
+            ),
+            metadata=as_seller(tokens, seller),
+        )
+    )
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.fields == ["product.subcategory"]
+
+
+async def test_a_category_and_its_own_subcategory_are_accepted(
+    stub: ProductStub, tokens: TestTokens
+) -> None:
+    parent, child, _, _ = await new_tree(stub, tokens)
+    seller = as_seller(tokens, str(uuid.uuid4()))
+    paired = await stub.CreateProduct(
+        product_service_pb2.CreateProductRequest(
+            product=product(category=parent, subcategory=child), publish=True
+        ),
+        metadata=seller,
+    )
+    assert (paired.category, paired.subcategory) == (parent, child)
+    alone = await stub.CreateProduct(
+        product_service_pb2.CreateProductRequest(product=product(category=parent)),
+        metadata=seller,
+    )
+    assert (alone.category, alone.subcategory) == (parent, "")
+    found = await stub.SearchProducts(
+        product_service_pb2.SearchProductsRequest(category=parent, subcategory=child)
+    )
+    assert [p.product_id for p in found.products] == [paired.product_id]
+
+
+async def test_an_update_to_an_unknown_category_is_refused_and_changes_nothing(
+    stub: ProductStub, tokens: TestTokens
+) -> None:
+    parent, child, other, other_child = await new_tree(stub, tokens)
+    seller = str(uuid.uuid4())
+    created = await create(stub, tokens, seller_id=seller, category=parent, subcategory=child)
+    metadata = as_seller(tokens, seller)
+    attempts: list[tuple[tuple[str, ...], dict[str, str], str]] = [
+        (("category",), {"category": unique("nowhere")}, "product.category"),
+        (("category", "title"), {"category": child, "title": "Moved"}, "product.category"),
+        (("subcategory",), {"subcategory": other_child}, "product.subcategory"),
+        # The kept subcategory is not a child of the new category.
+        (("category",), {"category": other}, "product.subcategory"),
+    ]
+    for paths, fields, field in attempts:
+        error = await failure(
+            stub.UpdateProduct(
+                update(created.product_id, created.etag, paths, **fields), metadata=metadata
+            )
+        )
+        assert error.code == grpc.StatusCode.INVALID_ARGUMENT, fields
+        assert error.fields == [field], fields
+    unchanged = await stub.GetProduct(
+        product_service_pb2.GetProductRequest(product_id=created.product_id), metadata=metadata
+    )
+    assert unchanged == created
+    moved = await stub.UpdateProduct(
+        update(
+            created.product_id,
+            created.etag,
+            ("category", "subcategory"),
+            category=other,
+            subcategory=other_child,
+        ),
+        metadata=metadata,
+    )
+    assert (moved.category, moved.subcategory) == (other, other_child)

@@ -476,16 +476,16 @@ async def test_recommendations_never_include_the_product_or_unpublished_ones(
 
     anchor = await make(
         "Trail running shoes",
-        subcategory="shoes",
+        subcategory=f"{category}-shoes",
         attributes={"colour": product_pb2.AttributeValue(text_value="orange")},
     )
     similar = await make(
         "Trail running shoes for mud",
-        subcategory="shoes",
+        subcategory=f"{category}-shoes",
         attributes={"colour": product_pb2.AttributeValue(text_value="orange")},
     )
-    unrelated = await make("Camping lantern", subcategory="lights")
-    hidden = await make("Trail running shoes, old model", subcategory="shoes")
+    unrelated = await make("Camping lantern", subcategory=f"{category}-lights")
+    hidden = await make("Trail running shoes, old model", subcategory=f"{category}-shoes")
     await stub.UnpublishProduct(
         product_service_pb2.UnpublishProductRequest(product_id=hidden.product_id),
         metadata=seller_metadata,

@@ -13,14 +13,15 @@ import pytest
 import pytest_asyncio
 from marketplace.product.v1 import product_pb2, product_service_pb2
 
+from services.common.auth import Role
 from services.product.config import Settings
-from services.product.demo_catalog import demo_products
+from services.product.demo_catalog import demo_categories, demo_products
 from services.product.domain.model import attribute_pair
 from tests.contract.test_product_service import create, failure
 from tests.support.inprocess import InProcessService
 from tests.support.product import as_seller, product_settings, product_stub, serve_product
 from tests.support.servers import Backends
-from tests.support.tokens import TestTokens
+from tests.support.tokens import TestTokens, bearer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -44,6 +45,11 @@ async def seeded(
     metadata = as_seller(tokens, seller)
     async with serve_product(settings, tokens) as (served, _):
         stub = product_stub(served)
+        admin = bearer(tokens.mint(roles=(Role.ADMIN,)))
+        for category in demo_categories():  # parents first, as the dev seed creates them
+            await stub.CreateCategory(
+                product_service_pb2.CreateCategoryRequest(category=category), metadata=admin
+            )
         gate = asyncio.Semaphore(16)
 
         async def list_one(message: product_pb2.Product) -> None:

@@ -20,7 +20,13 @@ from services.common.auth import Role
 from services.common.channels import internal_metadata
 from services.product.config import Settings
 from tests.support.inprocess import InProcessService
-from tests.support.product import internal_stub, product_settings, product_stub, serve_product
+from tests.support.product import (
+    create_categories,
+    internal_stub,
+    product_settings,
+    product_stub,
+    serve_product,
+)
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
@@ -80,6 +86,10 @@ def word() -> str:
 
 
 def product(**fields: Any) -> product_pb2.Product:
+    """A valid new product; naming another category drops the default "sweaters" subcategory.
+
+    Category ids are unique across the tree, so "sweaters" can sit under "apparel" only.
+    """
     values: dict[str, Any] = {
         "title": f"Merino wool sweater {word()}",
         "description": "A warm sweater knitted from merino wool.",
@@ -88,6 +98,8 @@ def product(**fields: Any) -> product_pb2.Product:
         "list_price": usd(80),
         "initial_stock": 10,
     }
+    if "category" in fields and "subcategory" not in fields:
+        del values["subcategory"]
     values.update(fields)
     return product_pb2.Product(**values)
 
@@ -124,8 +136,12 @@ async def create(
     publish: bool = True,
     **fields: Any,
 ) -> product_pb2.Product:
+    """A product of `seller_id` (a new seller by default), its categories made first."""
+    message = product(**fields)
+    subcategories = [message.subcategory] if message.subcategory else []
+    await create_categories(stub, tokens, {message.category: subcategories})
     token = tokens.mint(seller_id or str(uuid.uuid4()), roles=(Role.SELLER,))
-    request = product_service_pb2.CreateProductRequest(product=product(**fields), publish=publish)
+    request = product_service_pb2.CreateProductRequest(product=message, publish=publish)
     return await stub.CreateProduct(request, metadata=bearer(token))
 
 

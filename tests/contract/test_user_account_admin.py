@@ -31,6 +31,7 @@ from tests.contract.test_user_service import (
     running_user_service,
 )
 from tests.support.inprocess import InProcessService, serve_in_process
+from tests.support.product import create_categories
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
@@ -67,6 +68,12 @@ async def services(backends: Backends, tokens: TestTokens) -> AsyncIterator[Serv
         ) as product,
         running_user_service(backends, product_target=product.target, rpc_timeout_seconds=2) as svc,
     ):
+        # The wishlist tests list their products in this category of the tree.
+        await create_categories(
+            product_service_pb2_grpc.ProductServiceStub(product.channel),
+            tokens,
+            {"home": ["lighting"]},
+        )
         yield Services(svc, product, tokens)
 
 

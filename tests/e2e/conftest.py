@@ -100,7 +100,10 @@ def seller(edge: httpx.Client) -> Account:
 
 
 def create_product(edge: httpx.Client, seller: Account, *, stock: int, price: int = 25) -> Any:
-    """A published product of the demo seller with `stock` units at `price` dollars."""
+    """A published product of the demo seller with `stock` units at `price` dollars.
+
+    It is listed under a category pair that the dev seed creates (see demo_catalog).
+    """
     response = edge.post(
         "/v1/products",
         headers=seller.headers,
@@ -108,8 +111,8 @@ def create_product(edge: httpx.Client, seller: Account, *, stock: int, price: in
             "product": {
                 "title": f"E2E Lamp {uuid.uuid4().hex[:8]}",
                 "description": "A desk lamp made for end-to-end tests.",
-                "category": "home",
-                "subcategory": "lighting",
+                "category": "home-kitchen",
+                "subcategory": "bedding",
                 "listPrice": {"currencyCode": "USD", "units": price},
                 "initialStock": stock,
             },

@@ -123,7 +123,7 @@ def test_only_sellers_create_products(edge: httpx.Client, buyer: Account, seller
         json={
             "product": {
                 "title": "x",
-                "category": "home",
+                "category": "home-kitchen",
                 "listPrice": {"currencyCode": "USD", "units": 1},
             }
         },

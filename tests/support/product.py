@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from marketplace.product.v1 import product_service_pb2_grpc
+import grpc
+from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 
 from services.common.auth import Role
 from services.product.app import ProductWorkers, build_app
@@ -77,3 +78,27 @@ def internal_stub(service: InProcessService) -> InternalStub:
 def as_seller(tokens: TestTokens, seller_id: str) -> Any:
     """gRPC metadata for `seller_id` signed in as a seller."""
     return bearer(tokens.mint(seller_id, roles=(Role.SELLER,)))
+
+
+async def create_categories(
+    stub: ProductStub, tokens: TestTokens, tree: Mapping[str, Iterable[str]]
+) -> None:
+    """Create each top-level category of `tree` and its subcategories, as an admin.
+
+    Products may only name categories of the tree, so tests create the ones they use
+    first, through the API as an admin would. A category that exists already is fine,
+    which lets every test of a module name the same ones.
+    """
+    admin = bearer(tokens.mint(roles=(Role.ADMIN,)))
+    for parent, children in tree.items():
+        for category_id, parent_id in [(parent, ""), *((child, parent) for child in children)]:
+            category = product_pb2.Category(
+                category_id=category_id, parent_id=parent_id, display_name=category_id.title()
+            )
+            try:
+                await stub.CreateCategory(
+                    product_service_pb2.CreateCategoryRequest(category=category), metadata=admin
+                )
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.ALREADY_EXISTS:
+                    raise

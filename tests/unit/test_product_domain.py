@@ -28,6 +28,7 @@ from services.product.domain.commands import (
     SortOrder,
 )
 from services.product.domain.model import (
+    Category,
     Discount,
     Inventory,
     Product,
@@ -67,6 +68,34 @@ def violated(create: CreateProduct) -> list[str]:
     with pytest.raises(InvalidArgument) as error:
         validation.validate_create_product(create)
     return [v.field for v in error.value.violations]
+
+
+class MemoryCategories:
+    """A category tree held in memory: "apparel" and its child "shirts"."""
+
+    def __init__(self) -> None:
+        self.tree = {
+            "apparel": Category("apparel", "", "Apparel"),
+            "shirts": Category("shirts", "apparel", "Shirts"),
+        }
+
+    async def add(self, category: Category) -> bool:
+        return self.tree.setdefault(category.category_id, category) is category
+
+    async def get(self, category_id: str) -> Category | None:
+        return self.tree.get(category_id)
+
+    async def list(self, parent_id: str | None) -> list[Category]:
+        return [c for c in self.tree.values() if parent_id is None or c.parent_id == parent_id]
+
+    async def replace(self, category: Category) -> bool:
+        raise NotImplementedError
+
+    async def delete(self, category_id: str) -> bool:
+        raise NotImplementedError
+
+    async def count_children(self, category_id: str) -> int:
+        return len(await self.list(category_id))
 
 
 class MemoryProducts:
@@ -213,18 +242,48 @@ async def test_customers_may_not_create_products() -> None:
     repository = MemoryProducts()
     customer = Caller(str(uuid.uuid4()), frozenset({Role.CUSTOMER}))
     with pytest.raises(PermissionDenied):
-        await handlers.create_product(command(title=""), customer, repository)
+        await handlers.create_product(command(title=""), customer, repository, MemoryCategories())
     assert repository.added == []
     seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}))
-    created = await handlers.create_product(command(publish=True), seller, repository)
+    created = await handlers.create_product(
+        command(publish=True), seller, repository, MemoryCategories()
+    )
     assert created.seller_id == seller.user_id and created.state is ProductState.PUBLISHED
+
+
+@pytest.mark.parametrize(
+    ("category", "subcategory", "field"),
+    [
+        ("garden", "", "product.category"),
+        ("shirts", "", "product.category"),  # a subcategory is not a top-level category
+        ("apparel", "sweaters", "product.subcategory"),
+    ],
+)
+async def test_products_name_categories_of_the_tree(
+    category: str, subcategory: str, field: str
+) -> None:
+    repository = MemoryProducts()
+    seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}))
+    with pytest.raises(InvalidArgument) as error:
+        await handlers.create_product(
+            command(category=category, subcategory=subcategory),
+            seller,
+            repository,
+            MemoryCategories(),
+        )
+    assert [v.field for v in error.value.violations] == [field]
+    assert repository.added == []
+    listed = await handlers.create_product(
+        command(subcategory="shirts"), seller, repository, MemoryCategories()
+    )
+    assert (listed.category, listed.subcategory) == ("apparel", "shirts")
 
 
 async def test_page_tokens_carry_the_last_key_and_bind_the_filters() -> None:
     repository = MemoryProducts()
     seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}))
     for _ in range(5):
-        await handlers.create_product(command(publish=True), seller, repository)
+        await handlers.create_product(command(publish=True), seller, repository, MemoryCategories())
 
     first = await handlers.search_products(
         SearchProducts(category="apparel", page_size=2), repository
@@ -391,7 +450,9 @@ class RatedProducts(MemoryProducts):
 async def test_a_delivery_recorded_while_the_review_is_written_still_verifies_it() -> None:
     products = RatedProducts()
     seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}))
-    product = await handlers.create_product(command(publish=True), seller, products)
+    product = await handlers.create_product(
+        command(publish=True), seller, products, MemoryCategories()
+    )
     buyer = Caller(str(uuid.uuid4()), frozenset({Role.CUSTOMER}), email_verified=True)
     reviews, purchases = MemoryReviews(), RacingPurchases()
     review = await create_review(

@@ -38,7 +38,12 @@ from services.product.domain.model import (
     parse_etag,
 )
 from services.product.service_layer import validation
-from services.product.service_layer.handlers import Clock, product_not_found, utc_now
+from services.product.service_layer.handlers import (
+    Clock,
+    check_category_path,
+    product_not_found,
+    utc_now,
+)
 from services.product.service_layer.ports import CategoryRepository, ProductRepository
 
 log = structlog.get_logger("product")
@@ -85,7 +90,12 @@ def _stale(product_id: str) -> Aborted:
 
 
 async def update_product(
-    command: UpdateProduct, caller: Caller, products: ProductRepository, *, clock: Clock = utc_now
+    command: UpdateProduct,
+    caller: Caller,
+    products: ProductRepository,
+    categories: CategoryRepository,
+    *,
+    clock: Clock = utc_now,
 ) -> Product:
     """Apply the masked fields if the etag is current; a stale etag is ABORTED."""
     violations = Violations()
@@ -140,6 +150,8 @@ async def update_product(
                 "must keep the currency of its discounts",
             )
     violations.raise_if_any()
+    if paths & {"category", "subcategory"}:
+        await check_category_path(categories, merged.category, merged.subcategory)
     fields: dict[str, Any] = {
         "title": merged.title.strip(),
         "description": merged.description,

@@ -20,6 +20,7 @@ from services.common.errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
+    Violations,
 )
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
 from services.product.domain.commands import (
@@ -45,6 +46,7 @@ from services.product.domain.model import (
 )
 from services.product.service_layer import validation
 from services.product.service_layer.ports import (
+    CategoryRepository,
     HoldOutcome,
     LedgerNote,
     ProductRepository,
@@ -73,12 +75,41 @@ def product_not_found(product_id: str) -> NotFound:
     )
 
 
+async def check_category_path(
+    categories: CategoryRepository, category: str, subcategory: str
+) -> None:
+    """Raise InvalidArgument unless the category tree holds this category and subcategory.
+
+    `category` must be a top-level category and `subcategory`, when set, one of its
+    children: listings then always sit in the tree admins manage, so its facets and
+    filters mean something. The answer names only the fields, not the tree.
+    """
+    violations = Violations()
+    top = await categories.get(category)
+    if top is None or top.parent_id:
+        violations.add("product.category", "no such category: it must be a top-level category")
+    elif subcategory:
+        child = await categories.get(subcategory)
+        violations.check(
+            child is not None and child.parent_id == category,
+            "product.subcategory",
+            "no such subcategory of this category",
+        )
+    violations.raise_if_any()
+
+
 async def create_product(
-    command: CreateProduct, caller: Caller, products: ProductRepository, *, clock: Clock = utc_now
+    command: CreateProduct,
+    caller: Caller,
+    products: ProductRepository,
+    categories: CategoryRepository,
+    *,
+    clock: Clock = utc_now,
 ) -> Product:
     """Create a listing owned by the caller, who must be a seller or an admin."""
     caller.require_any_role(Role.SELLER, Role.ADMIN)
     validation.validate_create_product(command)
+    await check_category_path(categories, command.category, command.subcategory)
     assert command.list_price is not None  # the validation refuses a missing list price
     attributes: dict[str, AttributeValue] = {
         name: value for name, value in command.attributes.items() if value is not None
