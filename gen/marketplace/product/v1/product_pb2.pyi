@@ -242,9 +242,13 @@ class Product(_message.Message):
     description: _builtins.str
     """The product's description, at most 5000 characters."""
     category: _builtins.str
-    """The top-level category, by its slug, for example "electronics"."""
+    """The top-level category, by its slug, for example "electronics"; it must exist in the
+    category tree that admins manage.
+    """
     subcategory: _builtins.str
-    """The subcategory within the category, by its slug, for example "headphones"."""
+    """The subcategory within the category, by its slug, for example "headphones"; it must
+    be a child of the category in the tree.
+    """
     stock_available: _builtins.int
     """The units available to order now (on hand minus reserved)."""
     initial_stock: _builtins.int
