@@ -49,6 +49,19 @@ def new_product() -> product_pb2.Product:
     )
 
 
+async def published_product(
+    stub: Any, tokens: TestTokens
+) -> tuple[tuple[tuple[str, str], ...], product_pb2.Product]:
+    """A published product in a fresh seller's name, and that seller's credentials."""
+    await create_categories(stub, tokens, {"home-kitchen": []})
+    seller = bearer(tokens.mint(roles=(Role.SELLER,)))
+    created = await stub.CreateProduct(
+        product_service_pb2.CreateProductRequest(product=new_product(), publish=True),
+        metadata=seller,
+    )
+    return seller, created
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def mongo(backends: Backends) -> AsyncIterator[Any]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(backends.mongo_url, tz_aware=True)
@@ -62,12 +75,7 @@ async def test_reads_come_from_the_cache_and_every_write_refreshes_it(
     settings = settings_for(backends, backends.redis_url, mongo.name)
     async with serve_product(settings, tokens) as (served, _):
         stub = product_stub(served)
-        await create_categories(stub, tokens, {"home-kitchen": []})
-        seller = bearer(tokens.mint(roles=(Role.SELLER,)))
-        created = await stub.CreateProduct(
-            product_service_pb2.CreateProductRequest(product=new_product(), publish=True),
-            metadata=seller,
-        )
+        seller, created = await published_product(stub, tokens)
         request = product_service_pb2.GetProductRequest(product_id=created.product_id)
         assert (await stub.GetProduct(request)).title == created.title
         # Changed behind the service's back (no revision bump): the cached copy still answers,
@@ -130,12 +138,7 @@ async def test_the_service_keeps_working_while_redis_is_down(
     try:
         async with serve_product(settings, tokens) as (served, _):
             stub = product_stub(served)
-            await create_categories(stub, tokens, {"home-kitchen": []})
-            seller = bearer(tokens.mint(roles=(Role.SELLER,)))
-            created = await stub.CreateProduct(
-                product_service_pb2.CreateProductRequest(product=new_product(), publish=True),
-                metadata=seller,
-            )
+            seller, created = await published_product(stub, tokens)
             request = product_service_pb2.GetProductRequest(product_id=created.product_id)
             await stub.GetProduct(request)
             probe = Redis(port=port)
@@ -179,12 +182,7 @@ async def test_a_reader_that_fetched_before_a_write_cannot_cache_the_old_copy(
     settings = settings_for(backends, backends.redis_url, mongo.name)
     async with serve_product(settings, tokens) as (served, _):
         stub = product_stub(served)
-        await create_categories(stub, tokens, {"home-kitchen": []})
-        seller = bearer(tokens.mint(roles=(Role.SELLER,)))
-        created = await stub.CreateProduct(
-            product_service_pb2.CreateProductRequest(product=new_product(), publish=True),
-            metadata=seller,
-        )
+        seller, created = await published_product(stub, tokens)
         request = product_service_pb2.GetProductRequest(product_id=created.product_id)
         redis = Redis.from_url(backends.redis_url)
         late_reader = ProductCache(redis)  # the service's own key space
