@@ -11,6 +11,7 @@ import asyncpg
 import asyncpg.pool
 from asyncpg.transaction import Transaction
 
+from services.common import postgres
 from services.common.auth import Role
 from services.user.domain.addresses import Address, AddressFields
 from services.user.domain.emails import EmailKind, OutgoingEmail
@@ -46,12 +47,22 @@ _USER_COLUMNS = """
 """
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
-    """A connection pool; the caller closes it."""
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
-    if pool is None:  # only None when used without awaiting, which we never do
-        raise RuntimeError("asyncpg returned no pool")
-    return pool
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    acquire_timeout: float = 5.0,
+    command_timeout: float = 10.0,
+) -> Pool:
+    """A connection pool whose waits are bounded (the chassis's); the caller closes it."""
+    return await postgres.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        acquire_timeout=acquire_timeout,
+        command_timeout=command_timeout,
+    )
 
 
 def _user_from_row(row: asyncpg.Record) -> User:
