@@ -214,7 +214,7 @@ async def test_the_order_service_answers_unavailable_on_unary_and_stream_calls_w
         server.stop()
 
 
-async def test_the_product_service_answers_unavailable_while_its_mongodb_is_down(
+async def test_the_product_service_answers_unavailable_while_its_mongodb_stalls_or_is_down(
     backends: Backends, tokens: TestTokens
 ) -> None:
     server, mongo_url = owned_mongo()
@@ -225,6 +225,7 @@ async def test_the_product_service_answers_unavailable_while_its_mongodb_is_down
             internal_secret=SECRET,
             mongo_url=mongo_url,
             mongo_server_selection_timeout_seconds=1,
+            mongo_socket_timeout_seconds=1,
         )
         async with serve_product(settings, tokens) as (served, _workers):
             stub = product_service_pb2_grpc.ProductServiceStub(served.channel)
@@ -235,6 +236,14 @@ async def test_the_product_service_answers_unavailable_while_its_mongodb_is_down
                 return stub.SearchProducts(request, timeout=20)
 
             assert list((await search()).products) == []
+
+            server.stall()
+            try:
+                stalled = await expect_outage(search)
+            finally:
+                server.resume()
+            assert_names_only_the_kind(stalled, "mongodb", server)
+            assert list((await until_answered(search)).products) == []
 
             server.kill(signal.SIGKILL)
             assert_names_only_the_kind(await expect_outage(search), "mongodb", server)
