@@ -129,9 +129,7 @@ async def test_unverified_seller_cannot_publish_but_can_take_a_listing_down(
     assert archived.state == product_pb2.PRODUCT_STATE_ARCHIVED
 
 
-async def test_verified_seller_creates_and_publishes(
-    stub: ProductStub, tokens: TestTokens
-) -> None:
+async def test_verified_seller_creates_and_publishes(stub: ProductStub, tokens: TestTokens) -> None:
     await create_categories(stub, tokens, {"lighting": []})
     verified = seller(tokens, str(uuid.uuid4()), verified=True)
     draft = await stub.CreateProduct(
