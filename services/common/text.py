@@ -59,7 +59,7 @@ def _strings(message: Message, prefix: str) -> Iterator[tuple[str, str]]:
                     yield f"{path}[{index}]", item
             else:
                 yield path, value
-        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+        elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
             entry = field.message_type
             if entry.GetOptions().map_entry:
                 yield from _map_strings(path, entry, value)
@@ -130,7 +130,7 @@ def undecodable_field(data: bytes, descriptor: Descriptor, prefix: str = "") -> 
                         chunk.decode("utf-8")
                     except UnicodeDecodeError:
                         return name
-                elif field.type == FieldDescriptor.TYPE_MESSAGE:
+                elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
                     found = undecodable_field(chunk, field.message_type, f"{name}.")
                     if found is not None:
                         return found

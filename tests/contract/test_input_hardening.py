@@ -146,6 +146,7 @@ def string_paths(descriptor: Descriptor, prefix: str = "", depth: int = 0) -> It
             yield path
         elif (
             field.type == FieldDescriptor.TYPE_MESSAGE
+            and field.message_type is not None
             and depth < 2
             and not field.message_type.GetOptions().map_entry
         ):
@@ -178,6 +179,10 @@ def violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
     return found
 
 
+def raw(data: bytes) -> bytes:
+    return data
+
+
 async def call(
     channel: grpc.aio.Channel, service: Any, method: MethodDescriptor, body: bytes, metadata: Any
 ) -> grpc.aio.AioRpcError | None:
@@ -185,11 +190,12 @@ async def call(
     path = f"/{service.full_name}/{method.name}"
     try:
         if method.server_streaming:
-            stream = channel.unary_stream(path)(body, metadata=metadata, timeout=5)
-            async for _ in stream:
+            stream = channel.unary_stream(path, request_serializer=raw, response_deserializer=raw)
+            async for _ in stream(body, metadata=metadata, timeout=5):
                 pass
         else:
-            await channel.unary_unary(path)(body, metadata=metadata, timeout=5)
+            unary = channel.unary_unary(path, request_serializer=raw, response_deserializer=raw)
+            await unary(body, metadata=metadata, timeout=5)
     except grpc.aio.AioRpcError as error:
         return error
     return None
@@ -261,6 +267,7 @@ async def test_nested_invalid_utf8_names_the_nested_field(mesh: Mesh, tokens: Te
     service = product_service_pb2.DESCRIPTOR.services_by_name["ProductService"]
     method = service.methods_by_name["CreateProduct"]
     product_field = method.input_type.fields_by_name["product"]
+    assert product_field.message_type is not None
     title = product_field.message_type.fields_by_name["title"]
     inner = bytes([title.number << 3 | 2, 2]) + b"\xc3\x28"
     body = bytes([product_field.number << 3 | 2, len(inner)]) + inner

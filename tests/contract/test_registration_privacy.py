@@ -73,11 +73,12 @@ def name() -> str:
 
 
 async def register(served: Served, email: str, username: str) -> user_pb2.User:
-    return await served.stub.CreateUser(
+    user: user_pb2.User = await served.stub.CreateUser(
         user_service_pb2.CreateUserRequest(
             email=email, username=username, password=PASSWORD, display_name="Someone"
         )
     )
+    return user
 
 
 async def refused(call: Awaitable[Any]) -> tuple[grpc.StatusCode, str, str]:

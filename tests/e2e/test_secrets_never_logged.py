@@ -25,11 +25,17 @@ def log_files(mesh: Mesh) -> list[Path]:
     return sorted(files)
 
 
+def raw(data: bytes) -> bytes:
+    return data
+
+
 def call_direct(target: str, method: str, metadata: tuple[tuple[str, str], ...]) -> None:
     """A raw gRPC call straight to a service (bypassing the edge), expected to fail."""
     with grpc.insecure_channel(target) as channel:
         with contextlib.suppress(grpc.RpcError):
-            channel.unary_unary(method)(b"", metadata=metadata, timeout=5)
+            channel.unary_unary(method, request_serializer=raw, response_deserializer=raw)(
+                b"", metadata=metadata, timeout=5
+            )
 
 
 def test_canary_secrets_never_reach_a_log(mesh: Mesh, edge: httpx.Client, seller: Account) -> None:
