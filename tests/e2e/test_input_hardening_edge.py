@@ -52,3 +52,15 @@ def test_tampered_page_token_is_a_400(edge: httpx.Client) -> None:
     forged = f"{payload[:-2]}AA.{signature}"
     response = edge.get("/v1/products", params={"pageSize": 1, "pageToken": forged})
     assert bad_request_fields(response) == ["page_token"]
+
+
+def test_invalid_utf8_in_a_json_body_is_a_400(edge: httpx.Client) -> None:
+    body = b'{"email":"ada\xff\xfe@example.org","password":"whatever-123"}'
+    response = edge.post(
+        "/v1/auth/login", content=body, headers={"Content-Type": "application/json"}
+    )
+    # Envoy's transcoder refuses the JSON itself, before any service: a 400 with a JSON body.
+    # Its message quotes the bytes around the error (an edge setting, see the report).
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["code"] == 400
