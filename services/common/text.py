@@ -40,6 +40,15 @@ def text_problem(value: str, *, max_length: int = MAX_TEXT_LENGTH) -> str | None
     return None
 
 
+def is_single_line(value: str) -> bool:
+    """Whether `value` fits on one line: no line breaks, tabs or other control characters.
+
+    For names and titles, which every page shows inline; the request-wide guard allows tab
+    and line breaks, which multi-line text such as descriptions and review bodies needs.
+    """
+    return not any(ord(ch) < 0x20 or ch in "\x7f\u2028\u2029" for ch in value)
+
+
 def text_violations(message: Message, prefix: str = "") -> list[FieldViolation]:
     """Every string field of `message`, nested ones included, that breaks the shared rules."""
     violations: list[FieldViolation] = []

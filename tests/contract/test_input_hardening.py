@@ -401,3 +401,31 @@ async def test_descriptor_walk_sees_nested_fields() -> None:
     )
     assert "items[0].product_id" in paths
     assert any(p.startswith("shipping_address.") for p in paths)
+
+
+async def test_names_and_titles_are_single_lines(mesh: Mesh, tokens: TestTokens) -> None:
+    stub = product_service_pb2_grpc.ProductServiceStub(mesh.product.channel)
+    admin = everyone(tokens)
+    await create_categories(stub, tokens, {"lighting": []})
+    before = await state(mesh)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.CreateProduct(
+            product_service_pb2.CreateProductRequest(
+                product=product_pb2.Product(
+                    title="Lamp\nFREE SHIPPING",
+                    category="lighting",
+                    list_price=money_pb2.Money(currency_code="USD", units=10),
+                )
+            ),
+            metadata=admin,
+        )
+    assert violations(caught.value) == {"product.title": "must be a single line of text"}
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.CreateCategory(
+            product_service_pb2.CreateCategoryRequest(
+                category=product_pb2.Category(category_id="lamps", display_name="Lamps\there")
+            ),
+            metadata=admin,
+        )
+    assert violations(caught.value) == {"category.display_name": "must be a single line of text"}
+    assert await state(mesh) == before

@@ -25,6 +25,7 @@ from services.common.errors import (
     Violations,
 )
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
+from services.common.text import is_single_line
 from services.product.domain.commands import (
     CreateReview,
     ListReviews,
@@ -52,6 +53,7 @@ _EDIT_ATTEMPTS = 5
 
 def _check_content(violations: Violations, rating: int, title: str, body: str) -> None:
     violations.check(1 <= rating <= 5, "review.rating", "must be from 1 to 5")
+    violations.check(is_single_line(title), "review.title", "must be a single line of text")
     violations.check(
         len(title) <= MAX_REVIEW_TITLE,
         "review.title",
