@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from services.common.auth import Caller, Role
+from services.common.auth import Caller
 from services.common.errors import (
     Aborted,
     FailedPrecondition,
@@ -53,6 +53,7 @@ from services.product.service_layer.ports import (
     ReservationStore,
     StockStore,
 )
+from services.product.service_layer.sellers import require_verified_seller
 
 log = structlog.get_logger("product")
 
@@ -106,8 +107,8 @@ async def create_product(
     *,
     clock: Clock = utc_now,
 ) -> Product:
-    """Create a listing owned by the caller, who must be a seller or an admin."""
-    caller.require_any_role(Role.SELLER, Role.ADMIN)
+    """Create a listing owned by the caller, a seller or an admin with a verified email."""
+    require_verified_seller(caller)
     validation.validate_create_product(command)
     await check_category_path(categories, command.category, command.subcategory)
     assert command.list_price is not None  # the validation refuses a missing list price

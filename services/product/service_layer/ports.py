@@ -266,6 +266,16 @@ class ReviewRepository(Protocol):
         """Flag the buyer's reviews of these products as verified purchases; how many."""
         ...
 
+    async def record_moderation(
+        self, product_id: str, author_id: str, *, review_id: str, admin_id: str, now: datetime
+    ) -> None:
+        """Remember that an admin hid this author's review of this product (idempotent)."""
+        ...
+
+    async def is_moderated(self, product_id: str, author_id: str) -> bool:
+        """Whether an admin hid a review of this author on this product, ever."""
+        ...
+
 
 class PurchaseStore(Protocol):
     """What buyers received and what was bought together, fed by order events."""

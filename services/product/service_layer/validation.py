@@ -7,6 +7,7 @@ import re
 from urllib.parse import urlsplit
 
 from services.common.errors import Violations
+from services.common.text import is_single_line
 from services.product.domain.commands import (
     BatchGetProducts,
     CreateDiscount,
@@ -65,6 +66,7 @@ def validate_create_product(command: CreateProduct) -> None:
     violations.check(
         len(title) <= MAX_TITLE, "product.title", f"must be at most {MAX_TITLE} characters"
     )
+    violations.check(is_single_line(title), "product.title", "must be a single line of text")
     violations.check(
         len(command.description) <= MAX_DESCRIPTION,
         "product.description",
@@ -275,6 +277,7 @@ def validate_category(
     )
     name = display_name.strip()
     violations.check(bool(name), "category.display_name", "is required")
+    violations.check(is_single_line(name), "category.display_name", "must be a single line of text")
     violations.check(
         len(name) <= MAX_DISPLAY_NAME,
         "category.display_name",

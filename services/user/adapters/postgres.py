@@ -108,7 +108,12 @@ class PostgresUserRepository:
         self._connection = connection
 
     async def add(self, user: User) -> None:
-        """Insert a new user; raises DuplicateUser when the email or username is taken."""
+        """Insert a new user; raises DuplicateUser when the email or username is taken.
+
+        A username held by a reservation (see reserve_username) counts as taken.
+        """
+        if await self._reserved(user.username):
+            raise DuplicateUser(UniqueField.USERNAME)
         try:
             await self._connection.execute(
                 f"insert into users ({_USER_COLUMNS}) "
@@ -153,11 +158,39 @@ class PostgresUserRepository:
         return None if row is None else _user_from_row(row)
 
     async def username_taken(self, username: str) -> bool:
-        """Whether an account holds this username (compared case-insensitively)."""
+        """Whether an account or a reservation holds this username (case-insensitively)."""
         found = await self._connection.fetchval(
-            "select exists (select 1 from users where lower(username) = lower($1))", username
+            "select exists (select 1 from users where lower(username) = lower($1)) "
+            "or exists (select 1 from username_reservations where lower(username) = lower($1))",
+            username,
         )
         return bool(found)
+
+    async def _reserved(self, username: str) -> bool:
+        # Users and reservations are two tables, so no single unique index covers both: a
+        # transaction-scoped advisory lock on the username makes check-then-insert atomic
+        # against a concurrent reserve_username (and vice versa) until the commit.
+        await self._connection.execute(
+            "select pg_advisory_xact_lock(hashtextextended('username:' || lower($1), 0))",
+            username,
+        )
+        found = await self._connection.fetchval(
+            "select exists (select 1 from username_reservations where lower(username) = lower($1))",
+            username,
+        )
+        return bool(found)
+
+    async def reserve_username(self, username: str, now: datetime) -> bool:
+        """Hold a username no account has; False when an account or reservation holds it."""
+        await self._reserved(username)
+        if await self.username_taken(username):
+            return False
+        await self._connection.execute(
+            "insert into username_reservations (username, created_at) values ($1, $2)",
+            username,
+            now,
+        )
+        return True
 
     async def set_password_hash(
         self, user_id: uuid.UUID, password_hash: str, now: datetime
