@@ -39,6 +39,7 @@ class Store:
     orders: dict[uuid.UUID, Order] = field(default_factory=dict)
     keys: dict[tuple[uuid.UUID, str], IdempotencyRecord] = field(default_factory=dict)
     calls: dict[uuid.UUID, GatewayCall] = field(default_factory=dict)
+    releases: set[uuid.UUID] = field(default_factory=set)
 
 
 class FakeOrders:
@@ -79,7 +80,12 @@ class FakeOrders:
         return []
 
     async def stale(
-        self, statuses: Sequence[OrderStatus], *, older_than: datetime, limit: int
+        self,
+        statuses: Sequence[OrderStatus],
+        *,
+        older_than: datetime,
+        now: datetime,
+        limit: int,
     ) -> list[uuid.UUID]:
         return []
 
@@ -107,12 +113,20 @@ class FakeKeys:
         self._keys = store.keys
 
     async def claim(
-        self, buyer_id: uuid.UUID, key: str, fingerprint: bytes
+        self,
+        buyer_id: uuid.UUID,
+        key: str,
+        fingerprint: bytes,
+        *,
+        lease_until: datetime | None = None,
     ) -> IdempotencyRecord | None:
         if (buyer_id, key) in self._keys:
             return self._keys[buyer_id, key]
         self._keys[buyer_id, key] = IdempotencyRecord(fingerprint, KeyState.IN_PROGRESS)
         return None
+
+    async def lease(self, buyer_id: uuid.UUID, key: str, until: datetime) -> None:
+        pass
 
     async def get(self, buyer_id: uuid.UUID, key: str) -> IdempotencyRecord | None:
         return self._keys.get((buyer_id, key))
@@ -139,9 +153,23 @@ class FakeKeys:
         return None
 
     async def stale_in_progress(
-        self, *, older_than: datetime, limit: int
+        self, *, older_than: datetime, now: datetime, limit: int
     ) -> list[tuple[uuid.UUID, str, uuid.UUID | None]]:
         return []
+
+
+class FakeReleases:
+    def __init__(self, store: Store) -> None:
+        self._due = store.releases
+
+    async def add(self, order_id: uuid.UUID) -> None:
+        self._due.add(order_id)
+
+    async def due(self, *, limit: int) -> list[uuid.UUID]:
+        return list(self._due)[:limit]
+
+    async def done(self, order_id: uuid.UUID) -> None:
+        self._due.discard(order_id)
 
 
 class FakeUnitOfWork:
@@ -149,6 +177,7 @@ class FakeUnitOfWork:
         self.orders = FakeOrders(store, fail_save=fail_save)
         self.idempotency = FakeKeys(store)
         self.attempts = FakeAttempts(store)
+        self.releases = FakeReleases(store)
 
     async def __aenter__(self) -> Self:
         return self
@@ -310,16 +339,36 @@ async def test_a_crash_before_the_charge_cancels_the_order_and_frees_stock_and_k
     inventory = FakeInventory()
     saga, gateway = checkout(store, inventory)
 
-    async def broken_authorize(*args: object) -> None:
-        raise RuntimeError("a bug in the gateway client")
+    def crash(step: str) -> None:
+        if step == "after_record":
+            raise RuntimeError("a bug before any money moved")
 
-    gateway.authorize = broken_authorize  # type: ignore[assignment,method-assign]
+    saga.checkpoint = crash
     with pytest.raises(RuntimeError):
         await saga.place_order(command(), wait_seconds=1)
     [order] = store.orders.values()
     assert order.status is OrderStatus.CANCELLED
     assert inventory.reserved == set()
     assert store.keys == {}
+    assert gateway.charges == []
+
+
+async def test_a_crash_at_the_gateway_call_hands_the_order_to_the_reconciler() -> None:
+    store = Store()
+    inventory = FakeInventory()
+    saga, gateway = checkout(store, inventory)
+
+    async def broken_authorize(*args: object) -> None:
+        raise RuntimeError("a bug in the gateway client")
+
+    gateway.authorize = broken_authorize  # type: ignore[assignment,method-assign]
+    with pytest.raises(RuntimeError):
+        await saga.place_order(command(), wait_seconds=1)
+    # The call may have reached the gateway: nothing is decided before someone asks it.
+    [order] = store.orders.values()
+    assert order.status is OrderStatus.PENDING
+    [record] = store.keys.values()
+    assert record.state is KeyState.IN_PROGRESS
     assert gateway.charges == []
 
 
