@@ -21,6 +21,7 @@ from services.common.errors import (
 from services.common.money import Money
 from services.order.adapters.inventory import PricedLine
 from services.order.adapters.payments import SandboxGateway
+from services.order.domain.changes import ChangeState, OrderChange
 from services.order.domain.commands import OrderCursor, PlaceOrder
 from services.order.domain.idempotency import IdempotencyRecord, KeyState, StoredError
 from services.order.domain.model import (
@@ -172,12 +173,40 @@ class FakeReleases:
         self._due.discard(order_id)
 
 
+class FakeChanges:
+    """Checkout never changes a placed order; the contract tests cover the real store."""
+
+    async def claim(self, change: OrderChange) -> bool:
+        raise NotImplementedError
+
+    async def pending_for(self, order_id: uuid.UUID) -> OrderChange | None:
+        return None
+
+    async def get(self, change_id: uuid.UUID) -> OrderChange | None:
+        return None
+
+    async def finish(
+        self, change_id: uuid.UUID, state: ChangeState, detail: str, at: datetime
+    ) -> None:
+        raise NotImplementedError
+
+    async def release_lease(self, change_id: uuid.UUID, at: datetime) -> None:
+        raise NotImplementedError
+
+    async def take_over(self, change_id: uuid.UUID, *, now: datetime, until: datetime) -> bool:
+        return False
+
+    async def abandoned(self, *, now: datetime, limit: int) -> list[OrderChange]:
+        return []
+
+
 class FakeUnitOfWork:
     def __init__(self, store: Store, *, fail_save: bool = False) -> None:
         self.orders = FakeOrders(store, fail_save=fail_save)
         self.idempotency = FakeKeys(store)
         self.attempts = FakeAttempts(store)
         self.releases = FakeReleases(store)
+        self.changes = FakeChanges()
 
     async def __aenter__(self) -> Self:
         return self

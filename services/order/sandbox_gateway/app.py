@@ -104,7 +104,7 @@ class GatewayState:
             self.charges[charge.authorization_id] = charge
             if charge.charge_id:
                 self.by_charge_id[charge.charge_id] = charge
-        for key, fingerprint, status, body in self.store.keys():
+        for key, fingerprint, status, body in self.store.answered_keys():
             self.keys[key] = Stored(fingerprint, status, body)
 
     def touch(self, charge: Charge) -> None:

@@ -42,7 +42,7 @@ class GatewayStore:
         rows = self._db.execute("SELECT document FROM charges ORDER BY rowid").fetchall()
         return [json.loads(row[0]) for row in rows]
 
-    def keys(self) -> list[tuple[str, str, int, dict[str, Any]]]:
+    def answered_keys(self) -> list[tuple[str, str, int, dict[str, Any]]]:
         """Every stored key: (key, fingerprint, status, body)."""
         rows = self._db.execute(
             "SELECT key, fingerprint, status, body FROM idempotency_keys ORDER BY rowid"

@@ -242,9 +242,7 @@ class Checkout:
         """A key the saga left in progress goes to the reconciler now, not at lease end."""
         try:
             async with self.uow() as uow:
-                await uow.idempotency.lease(
-                    command.buyer_id, command.idempotency_key, self.clock()
-                )
+                await uow.idempotency.lease(command.buyer_id, command.idempotency_key, self.clock())
                 await uow.commit()
         except Exception as error:
             log.warning("saga_lease_not_lapsed", error=str(error))

@@ -253,8 +253,12 @@ class Lifecycle:
                 self._apply(order, change, reference)
             except (OrderRuleViolated, IllegalTransition) as error:
                 # Only a bug lets the order move under a pending change; the money went back.
-                log.error("change_not_applicable", change_id=str(change.change_id), error=str(error))
-                await uow.changes.finish(change.change_id, ChangeState.FAILED, str(error), self.clock())
+                log.error(
+                    "change_not_applicable", change_id=str(change.change_id), error=str(error)
+                )
+                await uow.changes.finish(
+                    change.change_id, ChangeState.FAILED, str(error), self.clock()
+                )
                 await uow.commit()
                 return None
             await uow.orders.save(order)

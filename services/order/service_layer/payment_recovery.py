@@ -86,9 +86,7 @@ async def gateway_call[T](
             log.exception("payment_attempt_not_recorded", attempt_id=str(attempt.attempt_id))
 
 
-async def authorization_made(
-    payments: PaymentGateway, order_id: uuid.UUID
-) -> Authorization | None:
+async def authorization_made(payments: PaymentGateway, order_id: uuid.UUID) -> Authorization | None:
     """The authorisation the order's authorize key made; None if the gateway never made one.
 
     Raises OutcomeUnknown while the gateway cannot tell (still processing, unreachable).

@@ -157,7 +157,9 @@ class Reconciler:
                         at=at,
                     )
 
-                done = await self._record(order_id, refund, error=_recovered_failure(order_id, True))
+                done = await self._record(
+                    order_id, refund, error=_recovered_failure(order_id, True)
+                )
                 log.info("reconciled_refunded", order_id=str(order_id), done=done)
                 return int(done)
 
@@ -256,7 +258,9 @@ class Reconciler:
         try:
             await self.lifecycle.finish(change)
         except (ChangeOutcomeUnknown, DomainError) as error:
-            log.warning("reconcile_change_deferred", change_id=str(change.change_id), error=str(error))
+            log.warning(
+                "reconcile_change_deferred", change_id=str(change.change_id), error=str(error)
+            )
             return 0
         log.info("reconciled_change", change_id=str(change.change_id), kind=change.kind.value)
         return 1
@@ -279,11 +283,7 @@ async def _answer_key(
 
 
 def _recovered_failure(order_id: uuid.UUID, refunded: bool) -> StoredError:
-    money = (
-        "the charge was refunded in full"
-        if refunded
-        else "nothing was charged"
-    )
+    money = "the charge was refunded in full" if refunded else "nothing was charged"
     failure = Unavailable(
         f"the order was interrupted and cancelled; {money}: place it again with a new "
         "idempotency key",
