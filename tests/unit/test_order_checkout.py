@@ -229,7 +229,9 @@ class FakeInventory:
     reserved: set[uuid.UUID] = field(default_factory=set)
     committed: set[uuid.UUID] = field(default_factory=set)
 
-    async def reserve(self, order_id: uuid.UUID, lines: Sequence[OrderLine]) -> list[PricedLine]:
+    async def reserve(
+        self, order_id: uuid.UUID, lines: Sequence[OrderLine], *, checkout_id: str = ""
+    ) -> list[PricedLine]:
         if self.refuse_with is not None:
             raise self.refuse_with
         self.reserved.add(order_id)

@@ -273,7 +273,9 @@ class Checkout:
         self, command: PlaceOrder, order_id: uuid.UUID, address: ShippingAddress
     ) -> Order:
         try:
-            priced = await self.inventory.reserve(order_id, command.lines)
+            priced = await self.inventory.reserve(
+                order_id, command.lines, checkout_id=command.checkout_id
+            )
         except Unavailable:
             # A reservation may have landed before the deadline hit: give it back, and the
             # key too, so a retry with the same key runs afresh.
