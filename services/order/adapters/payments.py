@@ -198,19 +198,21 @@ class SandboxGateway:
             await asyncio.Event().wait()  # the processor hangs; only the timeout ends the call
         # One lock per processor: a repeated key waits for the first call, then replays it.
         self._running.add(key)
-        async with self._lock:
-            seen = self._outcomes.get(key)
-            if seen is not None:
-                if (seen.operation, seen.params) != (operation, params):
-                    raise PaymentError(f"idempotency key {key} was used for another request")
-            else:
-                seen = _Outcome(operation, params)
-                try:
-                    seen.result = self._apply(operation, params)
-                except PaymentError as error:
-                    seen.error = error
-                self._outcomes[key] = seen
-        self._running.discard(key)
+        try:
+            async with self._lock:
+                seen = self._outcomes.get(key)
+                if seen is not None:
+                    if (seen.operation, seen.params) != (operation, params):
+                        raise PaymentError(f"idempotency key {key} was used for another request")
+                else:
+                    seen = _Outcome(operation, params)
+                    try:
+                        seen.result = self._apply(operation, params)
+                    except PaymentError as error:
+                        seen.error = error
+                    self._outcomes[key] = seen
+        finally:
+            self._running.discard(key)
         if seen.error is not None:
             raise seen.error
         return seen.result

@@ -94,6 +94,8 @@ class GatewayState:
     store: GatewayStore | None = None
     # Charges changed by the call running now, written with its key.
     dirty: list[Charge] = field(default_factory=list)
+    # Calls being processed, kept referenced while their callers may be gone.
+    running: set[asyncio.Future[Any]] = field(default_factory=set)
 
     def load(self) -> None:
         """Read back what the store remembers (after a restart)."""
@@ -159,29 +161,47 @@ def create_app(state: GatewayState) -> web.Application:
         if body.get("token") == TOKEN_TIMEOUT:
             # The request is lost on the way: never processed, never answered.
             await asyncio.Event().wait()
-        lock = state.locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            stored = state.keys.get(key)
-            if stored is None:
-                state.processing.add(key)
-                try:
-                    if stall := state.stalls.get(operation, 0.0):
-                        await asyncio.sleep(stall)
-                    state.dirty.clear()
-                    response = await operate(body)
-                    payload = json.loads(response.text or "{}")
-                    # Server errors are not stored, so a retry can still succeed.
-                    if response.status < 500:
-                        state.keys[key] = Stored(fingerprint, response.status, payload)
-                        state.persist(key, state.keys[key])
-                    return response
-                finally:
-                    state.processing.discard(key)
+        # A processor finishes what it received even when the caller hangs up: the work
+        # runs in its own task, which a dropped connection does not cancel.
+        work = asyncio.ensure_future(_once(key, fingerprint, operation, lambda: operate(body)))
+        state.running.add(work)
+        work.add_done_callback(state.running.discard)
+        response, stored = await asyncio.shield(work)
+        if response is not None:
+            return response
+        assert stored is not None
         if stored.fingerprint != fingerprint:
             return _error(409, "idempotency_key_reused", "this key was used for another request")
         return web.json_response(
             stored.body, status=stored.status, headers={"Idempotent-Replayed": "true"}
         )
+
+    async def _once(
+        key: str,
+        fingerprint: str,
+        operation: str,
+        operate: Callable[[], Awaitable[web.Response]],
+    ) -> tuple[web.Response | None, Stored | None]:
+        """Run the call unless the key already has an answer: (fresh response, stored answer)."""
+        lock = state.locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            stored = state.keys.get(key)
+            if stored is not None:
+                return None, stored
+            state.processing.add(key)
+            try:
+                if stall := state.stalls.get(operation, 0.0):
+                    await asyncio.sleep(stall)
+                state.dirty.clear()
+                response = await operate()
+                payload = json.loads(response.text or "{}")
+                # Server errors are not stored, so a retry can still succeed.
+                if response.status < 500:
+                    state.keys[key] = Stored(fingerprint, response.status, payload)
+                    state.persist(key, state.keys[key])
+                return response, None
+            finally:
+                state.processing.discard(key)
 
     async def authorize(body: dict[str, Any]) -> web.Response:
         token = str(body.get("token", ""))

@@ -192,7 +192,7 @@ class Checkout:
     async def _run(self, command: PlaceOrder) -> Order:
         order_id = uuid.uuid4()
         log.info("order_saga_started", order_id=str(order_id))
-        paying = False
+        paying = answered = False
         self._orders_in_flight.add(order_id)
         heartbeat = asyncio.create_task(self._keep_leased(command))
         try:
@@ -208,7 +208,9 @@ class Checkout:
             paying = True
             capture = await self._charge(command, order)
             self.checkpoint("after_capture")
-            return await self._confirm(command, order, capture)
+            confirmed = await self._confirm(command, order, capture)
+            answered = True
+            return confirmed
         except DomainError:
             raise  # each failure path already compensated, stored or handed over its outcome
         except BaseException:
@@ -223,7 +225,8 @@ class Checkout:
         finally:
             heartbeat.cancel()
             self._orders_in_flight.discard(order_id)
-            await self._lapse_lease(command)
+            if not answered:
+                await self._lapse_lease(command)
 
     async def _keep_leased(self, command: PlaceOrder) -> None:
         """Renew the key's lease while the saga runs, so no reconciler takes it over."""

@@ -223,6 +223,7 @@ class Lifecycle:
         async with self.uow() as uow:
             order = await uow.orders.get(change.order_id)
         if order is None or order.payment is None:
+            await self._end(change, ChangeState.FAILED, "the order has no payment")
             return None
         reference = order.payment.gateway_reference
         try:
