@@ -15,11 +15,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import grpc
 import pytest
 from marketplace.order.v1 import order_pb2, order_service_pb2_grpc
 
+from services.common.channels import create_channel
 from services.devmesh.processes import free_port
+from services.order.adapters.inventory import GrpcInventory
 from tests.contract.test_order_crash import Accounts, OrderProcess, accounts
 from tests.contract.test_order_service import (
     MIGRATIONS,
@@ -148,6 +151,58 @@ async def test_a_capture_stalled_past_the_timeout_is_reported_pending_and_ends_p
     [charge] = [c for c in await gateway.charges() if c["authorization_id"] not in before]
     assert (charge["status"], charge["refunded_minor"]) == ("captured", 0)
     assert await stock(product, product_id) == (3, 3, 0)  # sold, once
+
+
+async def test_a_capture_that_lands_after_the_stock_went_back_is_refunded_and_recorded(
+    order_process: OrderProcess,
+    product: ProductService,
+    accounts: Accounts,
+    gateway: GatewayProcess,
+    tokens: TestTokens,
+) -> None:
+    product_id = await create_product(product, stock=4)
+    before = await charge_ids(gateway)
+    served = await order_process.start()
+    try:
+        buyer = await new_buyer(accounts, tokens, order_process.target, product_id)
+        await gateway.stall("capture", 4)
+        try:
+            first = await buyer.checkout()
+            assert isinstance(first, Failure) and first.reason == "PAYMENT_PENDING"
+            order_id = uuid.UUID(first.metadata["order_id"])
+            # Meanwhile the hold lapses (as the product service's expiry sweeper would).
+            channel = create_channel(product.served.target)
+            try:
+                await GrpcInventory(channel, SECRET, 2.0).release(order_id)
+            finally:
+                await channel.close()
+        finally:
+            await gateway.unstall("capture")
+
+        final = await buyer.final_answer()
+        assert isinstance(final, Failure)
+        assert (final.code, final.reason) == (grpc.StatusCode.UNAVAILABLE, "ORDER_INTERRUPTED")
+        assert "refunded in full" in await _message(buyer)
+    finally:
+        served.stop(timeout=5)
+    [charge] = [c for c in await gateway.charges() if c["authorization_id"] not in before]
+    assert (charge["status"], charge["refunded_minor"]) == ("captured", charge["amount_minor"])
+    db = await asyncpg.connect(order_process.env["ORDER_DATABASE_URL"])
+    try:
+        assert await db.fetchval("SELECT status FROM orders WHERE id = $1", order_id) == "cancelled"
+        payments = await db.fetch(
+            "SELECT status, refunded_minor FROM payments WHERE order_id = $1 ORDER BY created_at",
+            order_id,
+        )
+        assert [(p["status"], p["refunded_minor"]) for p in payments] == [
+            ("captured", 0),
+            ("refunded", charge["amount_minor"]),
+        ]
+        events = await db.fetch("SELECT event_type FROM outbox WHERE order_id = $1", order_id)
+        assert len(events) == 3  # placed, paid, cancelled: the refund is announced
+    finally:
+        await db.close()
+    assert await stock(product, product_id) == (4, 4, 0)
 
 
 async def test_an_authorise_stalled_past_the_timeout_leaves_no_live_hold(

@@ -7,7 +7,7 @@ service that is "down" is a real client aimed at a closed port.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from marketplace.order.v1 import order_pb2
@@ -20,9 +20,10 @@ from services.order.adapters.payments import SandboxGateway
 from services.order.adapters.repository import PostgresUnitOfWork, create_pool
 from services.order.adapters.users import GrpcBuyers
 from services.order.domain.commands import PlaceOrder
-from services.order.domain.model import OrderLine, ShippingAddress
+from services.order.domain.model import Order, OrderItem, OrderLine, OrderStatus, ShippingAddress
 from services.order.mappers import ProtoOrderCodec
 from services.order.service_layer.handlers import Checkout
+from services.order.service_layer.lifecycle import Lifecycle
 from services.order.service_layer.reconciler import Reconciler
 from tests.contract.test_order_service import (
     MIGRATIONS,
@@ -140,3 +141,57 @@ async def test_the_checkout_id_is_validated_by_the_product_service(
     finally:
         await channel.close()
     assert [v.field for v in raised.value.violations] == ["checkout_id"]
+
+
+async def test_a_paid_order_whose_hold_lapsed_before_its_commit_is_refunded_and_cancelled(
+    backends: Backends, product: ProductService
+) -> None:
+    product_id = await create_product(product, stock=3)
+    pool = await create_pool(backends.database_url("orders_lapsed", MIGRATIONS), max_size=3)
+    channel = create_channel(product.served.target)
+    gateway = SandboxGateway(latency_seconds=0.001)
+    try:
+
+        def uow() -> PostgresUnitOfWork:
+            return PostgresUnitOfWork(pool)
+
+        inventory = GrpcInventory(channel, SECRET, 2.0)
+        order_id = uuid.uuid4()
+        [priced] = await inventory.reserve(order_id, [OrderLine(product_id, 1)])
+        order = Order.place(
+            order_id=order_id,
+            buyer_id=uuid.uuid4(),
+            items=[OrderItem(product_id, priced.seller_id, priced.title, 1, priced.unit_price)],
+            shipping_address=ShippingAddress("Ada", "1 Main St", "Berlin", "DE"),
+            at=datetime.now(UTC),
+        )
+        held = await gateway.authorize(order.total, "tok_visa", f"order-{order_id}:authorize")
+        capture = await gateway.capture(
+            held.authorization_id, order.total, f"order-{order_id}:capture"
+        )
+        order.mark_paid(gateway_reference=capture.charge_id, at=datetime.now(UTC))
+        async with uow() as work:
+            await work.orders.add(order)
+            await work.commit()
+        await inventory.release(order_id)  # the hold lapsed before the commit got through
+
+        lifecycle = Lifecycle(uow=uow, inventory=inventory, payments=gateway)
+        reconciler = Reconciler(
+            uow=uow,
+            inventory=inventory,
+            payments=gateway,
+            codec=ProtoOrderCodec(),
+            stale_after=timedelta(0),
+            lifecycle=lifecycle,
+        )
+        assert await reconciler.run_once() == 1
+
+        async with uow() as work:
+            settled = await work.orders.get(order_id)
+        assert settled is not None and settled.status is OrderStatus.CANCELLED
+        [charge] = gateway.captured()
+        assert charge.refunded_minor == order.total.minor  # the money went back in full
+        assert await stock(product, product_id) == (3, 3, 0)
+    finally:
+        await channel.close()
+        await pool.close()

@@ -35,6 +35,7 @@ from services.order.domain.commands import (
     ShipOrderItems,
 )
 from services.order.domain.model import (
+    SYSTEM_ACTOR,
     IllegalTransition,
     Order,
     OrderRuleViolated,
@@ -186,6 +187,30 @@ class Lifecycle:
             await uow.orders.save(order)
             await uow.commit()
         return order
+
+    async def cancel_unsellable(self, order_id: uuid.UUID, reason: str) -> bool:
+        """Cancel a paid order whose stock is gone, refunding it in full; False if not now.
+
+        The system's cancel is claimed like a buyer's, so the two can never both refund.
+        """
+        async with self.uow() as uow:
+            order = await uow.orders.get(order_id, for_update=True)
+            if order is None or order.status is not OrderStatus.PAID:
+                return False
+            _check_captured(order)
+            change = self._change(
+                order,
+                ChangeKind.CANCEL,
+                gateway_key=f"{order_keys(order.order_id)}:cancel-refund",
+                amount_minor=order.captured.minor,
+                actor=SYSTEM_ACTOR,
+                seller_id=None,
+                reason=reason,
+            )
+            if not await uow.changes.claim(change):
+                return False
+            await uow.commit()
+        return await self.finish(change) is not None
 
     async def finish(self, change: OrderChange) -> Order | None:
         """Carry a claimed change out: refund at the gateway, then record it on the order.

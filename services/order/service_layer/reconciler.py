@@ -119,7 +119,18 @@ class Reconciler:
             return 0
         if order.status is OrderStatus.PAID:
             # Paid, stock commit lost: committing is idempotent in the product service.
-            await self.inventory.commit(order_id)
+            try:
+                await self.inventory.commit(order_id)
+            except FailedPrecondition as error:
+                if error.reason != "RESERVATION_RELEASED" or self.lifecycle is None:
+                    raise
+                # The hold lapsed before the sale was committed: the units may be sold to
+                # someone else, so this sale cannot stand and the money goes back.
+                done = await self.lifecycle.cancel_unsellable(
+                    order_id, "the stock was no longer held when the payment settled"
+                )
+                log.warning("reconciled_unsellable_paid_order", order_id=str(order_id), done=done)
+                return int(done)
             async with self.uow() as uow:
                 fresh = await uow.orders.get(order_id, for_update=True)
                 if fresh is None or fresh.stock_committed or fresh.status is not order.status:
