@@ -6,6 +6,9 @@
 ALTER TABLE idempotency_keys ADD COLUMN lease_expires_at timestamptz;
 -- The reconciler finds the key of an order.
 CREATE INDEX idempotency_keys_order_idx ON idempotency_keys (order_id) WHERE order_id IS NOT NULL;
+-- The reconciler looks at keys still in progress every pass: few, among very many finished.
+CREATE INDEX idempotency_keys_in_progress_idx ON idempotency_keys (updated_at)
+    WHERE state = 'in_progress';
 
 -- A cancel or refund of a paid order, claimed in a short transaction before the gateway
 -- is called outside any transaction, and finished in another short one. At most one
@@ -46,5 +49,6 @@ CREATE TABLE reservation_releases (
 
 DROP TABLE reservation_releases;
 DROP TABLE order_changes;
+DROP INDEX idempotency_keys_in_progress_idx;
 DROP INDEX idempotency_keys_order_idx;
 ALTER TABLE idempotency_keys DROP COLUMN lease_expires_at;
