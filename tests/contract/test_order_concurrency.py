@@ -54,7 +54,13 @@ async def orders(
     settings = order_settings(
         database_url, product.served.target, backends.redis_url, user_target=accounts.served.target
     ).model_copy(
-        update={"database_pool_size": 3, "payment_timeout_seconds": 5.0, "rpc_timeout_seconds": 5}
+        update={
+            "database_pool_size": 3,
+            # Generous, so a loaded test machine never turns a wait into DATABASE_BUSY.
+            "database_acquire_timeout_seconds": 15.0,
+            "payment_timeout_seconds": 5.0,
+            "rpc_timeout_seconds": 5,
+        }
     )
     gateway = SandboxGateway(latency_seconds=0.2, timeout_seconds=5.0)
     db = await asyncpg.connect(database_url)
