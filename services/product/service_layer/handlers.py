@@ -16,6 +16,7 @@ import structlog
 from services.common.auth import Caller
 from services.common.errors import (
     Aborted,
+    DomainError,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -231,6 +232,8 @@ async def reserve_inventory(
     most one hold per order, so a retry after a crash never reserves twice.
     """
     validation.validate_reserve(command)
+    if command.checkout_id:
+        await _release_earlier_attempt(command, reservations, stock)
     deadline = time.monotonic() + wait_seconds
     while True:
         existing = await reservations.claim(
@@ -262,6 +265,27 @@ async def reserve_inventory(
                 metadata={"order_id": command.order_id},
             )
         return existing
+
+
+async def _release_earlier_attempt(
+    command: ReserveInventory, reservations: ReservationStore, stock: StockStore
+) -> None:
+    """A retried checkout came back with a new order id: its earlier reservation goes back.
+
+    The order service asks for a new order id only once the earlier attempt ended without
+    an order, so that reservation holds stock nobody will buy; a committed one is a sale
+    and stays. A release that cannot finish now is left to the order reconciler's retry
+    and the expiry sweeper.
+    """
+    earlier = await reservations.link_checkout(command.checkout_id, command.order_id)
+    if earlier is None:
+        return
+    try:
+        await release_reservation(ReleaseReservation(earlier), reservations, stock)
+    except DomainError as error:
+        log.info("earlier_reservation_kept", order_id=earlier, reason=error.reason)
+        return
+    log.info("earlier_reservation_released", order_id=earlier, replaced_by=command.order_id)
 
 
 def _check_same_request(existing: Reservation, command: ReserveInventory) -> None:

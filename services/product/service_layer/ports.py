@@ -178,6 +178,10 @@ class ReservationStore(Protocol):
         """Claim a pending reservation whose lease expired (its caller died); True when won."""
         ...
 
+    async def link_checkout(self, checkout_id: str, order_id: str) -> str | None:
+        """Make `order_id` the checkout's current order; the order it replaced, if any."""
+        ...
+
     async def get(self, order_id: str) -> Reservation | None:
         """The order's reservation, or None."""
         ...

@@ -203,10 +203,18 @@ def validate_order_id(order_id: str) -> None:
     violations.raise_if_any()
 
 
+MAX_CHECKOUT_ID = 128
+
+
 def validate_reserve(command: ReserveInventory) -> None:
     """Raise InvalidArgument unless the reservation names 1 to 50 distinct products."""
     violations = Violations()
     check_id(violations, command.order_id, "order_id")
+    violations.check(
+        len(command.checkout_id) <= MAX_CHECKOUT_ID and command.checkout_id.isprintable(),
+        "checkout_id",
+        f"must be at most {MAX_CHECKOUT_ID} printable characters",
+    )
     count = len(command.lines)
     violations.check(count > 0, "items", "is required")
     violations.check(
