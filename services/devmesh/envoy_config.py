@@ -119,8 +119,8 @@ def kubernetes() -> EdgeConfig:
         user_rate_limit_per_second=20,
         descriptor_path="/app/gen/descriptors/marketplace.binpb",
         tls_primary=True,
-        tls_cert_path="/etc/envoy/tls/tls.crt",
-        tls_key_path="/etc/envoy/tls/tls.key",
+        tls_cert_path="/etc/envoy-tls/tls.crt",
+        tls_key_path="/etc/envoy-tls/tls.key",
     )
 
 
