@@ -317,6 +317,27 @@ def test_unknown_routes_answer_404_with_the_json_error_body(edge: httpx.Client, 
     assert response.json() == {"code": 404, "message": "no such route"}
 
 
+@pytest.mark.parametrize(
+    "method",
+    [
+        "/marketplace.product.v1.ProductInternalService/ReserveInventory",
+        "/marketplace.user.v1.UserInternalService/GetShippingAddress",
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        "/grpc.health.v1.Health/Check",
+    ],
+)
+def test_internal_services_and_reflection_are_not_reachable_through_the_edge(
+    mesh: Mesh, method: str
+) -> None:
+    target = mesh.edge_url.removeprefix("http://")
+    with grpc.insecure_channel(target) as channel:
+        call = channel.unary_unary(method)
+        with pytest.raises(grpc.RpcError) as raised:
+            call(b"", timeout=10)
+    error: Any = raised.value
+    assert error.code() == grpc.StatusCode.UNIMPLEMENTED, error.details()
+
+
 # 7. Access log.
 
 
