@@ -101,11 +101,7 @@ def _leaf_is_valid(
     except (OSError, ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
         return False
     wanted = set(_alt_names())
-    return (
-        _fresh(cert, now)
-        and cert.public_key() == key.public_key()
-        and wanted <= set(names)
-    )
+    return _fresh(cert, now) and cert.public_key() == key.public_key() and wanted <= set(names)
 
 
 def _alt_names() -> list[x509.GeneralName]:

@@ -194,7 +194,9 @@ def test_a_signed_in_user_has_one_bucket_whatever_address_calls(
     email, _ = register(edge, PASSWORD)
     other = sign_in(edge, email)
     with client_from(limited_edge, "127.0.0.29") as client:
-        answer = client.get("/v1/users/me", headers={"Authorization": f"Bearer {other['accessToken']}"})
+        answer = client.get(
+            "/v1/users/me", headers={"Authorization": f"Bearer {other['accessToken']}"}
+        )
     assert answer.status_code == 200, answer.text
 
 
@@ -331,7 +333,7 @@ def test_internal_services_and_reflection_are_not_reachable_through_the_edge(
 ) -> None:
     target = mesh.edge_url.removeprefix("http://")
     with grpc.insecure_channel(target) as channel:
-        call = channel.unary_unary(method)
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
         with pytest.raises(grpc.RpcError) as raised:
             call(b"", timeout=10)
     error: Any = raised.value
