@@ -7,7 +7,7 @@ import signal
 import ssl
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,17 @@ def session_addresses(client: httpx.Client, access_token: str) -> set[str]:
     )
     assert response.status_code == 200, response.text
     return {s["clientIp"] for s in response.json()["sessions"]}
+
+
+def wait_for_log_lines(log: Path, wanted: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """The access log entries `wanted` picks, waiting for Envoy to flush (every few seconds)."""
+    deadline = time.monotonic() + 30
+    while True:
+        text = log.read_text() if log.exists() else ""
+        entries = [e for e in map(json.loads, text.splitlines()) if wanted(e)]
+        if entries or time.monotonic() > deadline:
+            return entries
+        time.sleep(0.5)
 
 
 SPOOFED = {
@@ -156,7 +167,7 @@ def test_one_noisy_client_does_not_rate_limit_the_others(limited_edge: str) -> N
     assert answer.status_code == 200, answer.text
 
 
-def test_requests_the_edge_refuses_itself_count_too(limited_edge: str) -> None:
+def test_requests_the_edge_refuses_itself_count_too(mesh: Mesh, limited_edge: str) -> None:
     with client_from(limited_edge, "127.0.0.13") as client:
         unauthenticated = [client.get("/v1/users/me").status_code for _ in range(15)]
         unrouted = [client.get("/no/such/route") for _ in range(5)]
@@ -164,6 +175,12 @@ def test_requests_the_edge_refuses_itself_count_too(limited_edge: str) -> None:
     assert unauthenticated.count(429) >= 4, unauthenticated
     assert [r.status_code for r in unrouted].count(429) >= 4
     assert unrouted[-1].json() == {"code": 429, "message": "local_rate_limited"}
+    # Refused requests are in the access log too, as the client sent them.
+    log = mesh.state_dir / "logs" / "envoy-per-client-access.log"
+    limited = wait_for_log_lines(
+        log, lambda e: e["client_address"] == "127.0.0.13" and e["status"] == 429
+    )
+    assert {(e["method"], e["path"]) for e in limited} >= {("GET", "/no/such/route")}
 
 
 def test_sign_in_has_a_tighter_limit_than_reads(limited_edge: str) -> None:
@@ -350,11 +367,7 @@ def test_the_access_log_has_the_client_request_and_user_but_never_the_token(
     response = edge.get("/v1/users/me", headers={**buyer.headers, "User-Agent": marker})
     assert response.status_code == 200
     log = dev_edge.access_log_path(mesh.state_dir)
-    deadline = time.monotonic() + 30  # Envoy flushes its log files every few seconds
-    lines: list[dict[str, Any]] = []
-    while not lines and time.monotonic() < deadline:
-        lines = [json.loads(line) for line in log.read_text().splitlines() if marker in line]
-        time.sleep(0.5)
+    lines = wait_for_log_lines(log, lambda e: e["user_agent"] == marker)
     assert len(lines) == 1
     entry = lines[0]
     assert entry["method"] == "GET"
