@@ -120,7 +120,7 @@ def test_a_blocked_client_stays_blocked_whatever_x_forwarded_for_says(mesh: Mesh
             headers={"X-Forwarded-For": "198.51.100.250"},
             json={"email": email, "password": PASSWORD},
         )
-    assert refused.status_code == 429, refused.text
+    assert refused.status_code == 429, refused.status_code  # (the body would hold tokens)
     reasons = [d.get("reason") for d in refused.json()["details"]]
     assert "TOO_MANY_FAILED_SIGN_INS" in reasons
 
