@@ -217,6 +217,17 @@ def test_a_signed_in_user_has_one_bucket_whatever_address_calls(
     assert answer.status_code == 200, answer.text
 
 
+def test_health_checks_have_their_own_bucket(limited_edge: str) -> None:
+    with client_from(limited_edge, "127.0.0.15") as client:
+        health = [client.get("/healthz") for _ in range(40)]
+        read = client.get("/v1/products", params={"pageSize": 1})
+    codes = [h.status_code for h in health]
+    assert codes[:10] == [200] * 10, codes
+    assert 429 in codes, codes
+    assert health[codes.index(429)].json() == {"code": 429, "message": "local_rate_limited"}
+    assert read.status_code == 200, read.text  # the client's own bucket was not touched
+
+
 # 3. Oversized requests.
 
 
