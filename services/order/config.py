@@ -18,6 +18,8 @@ class Settings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="ORDER_", extra="ignore", frozen=True)
 
+    error_domain: str = "order.marketplace.example.com"
+
     database_url: PostgresDsn
     database_pool_size: int = Field(default=10, ge=1)
     # How long a request waits for a pooled connection before answering UNAVAILABLE.

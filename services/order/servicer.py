@@ -9,8 +9,9 @@ import grpc
 from google.type import date_pb2
 from marketplace.order.v1 import order_pb2, order_service_pb2, order_service_pb2_grpc
 
-from services.common.auth import current_caller
+from services.common.identity import current_caller
 from services.common.money import Money
+from services.common.proto_money import money_to_proto
 from services.order import mappers
 from services.order.adapters.changes import ChangeFeed
 from services.order.adapters.reports import SalesReports
@@ -139,7 +140,7 @@ class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):
                     ),
                     seller_id=r.seller_id,
                     order_count=r.order_count,
-                    total=r.total.to_proto(),
+                    total=money_to_proto(r.total),
                 )
                 for r in rows
             ]
@@ -148,7 +149,7 @@ class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):
         if len(currencies) == 1:
             # Amounts in different currencies do not add up; the total is left unset then.
             total = Money(sum(r.total.minor for r in rows), currencies.pop())
-            report.total.CopyFrom(total.to_proto())
+            report.total.CopyFrom(money_to_proto(total))
         return report
 
     def _wait(self, context: Context) -> float:

@@ -9,7 +9,7 @@ import grpc
 from google.protobuf import empty_pb2
 from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 
-from services.common.auth import current_caller, optional_caller
+from services.common.identity import current_caller, optional_caller
 from services.product import mappers
 from services.product.domain.model import LifecycleAction
 from services.product.service_layer import (

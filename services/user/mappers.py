@@ -9,7 +9,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from marketplace.user.v1 import user_pb2, user_service_pb2
 
-from services.common.auth import Caller, Role
+from services.common.identity import Caller, Role
 from services.user.domain import commands
 from services.user.domain.addresses import Address, AddressFields
 from services.user.domain.model import Preferences, SessionView, User, UserState, WishlistItem

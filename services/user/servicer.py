@@ -12,7 +12,7 @@ import grpc
 from google.protobuf import empty_pb2
 from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
 
-from services.common.auth import current_caller
+from services.common.identity import current_caller
 from services.user import mappers
 from services.user.domain import commands
 from services.user.domain.model import ThrottlePolicy

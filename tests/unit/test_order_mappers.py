@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from marketplace.order.v1 import order_pb2, order_service_pb2
 
-from services.common.auth import Caller
 from services.common.errors import InvalidArgument
+from services.common.identity import Caller
 from services.common.money import Money
 from services.order import mappers
 from services.order.domain.model import Order, OrderItem, PaymentStatus, ShippingAddress

@@ -12,8 +12,8 @@ import pytest
 from marketplace.order.v1 import events_pb2, order_pb2
 from marketplace.product.v1 import product_service_pb2
 
-from services.common.auth import Caller, Role
 from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.identity import Caller, Role
 from services.common.money import Money
 from services.product import mappers
 from services.product.adapters.order_stream import parse_entry

@@ -10,8 +10,8 @@ from typing import Self
 
 import pytest
 
-from services.common.auth import Caller, Role
 from services.common.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from services.common.identity import Caller, Role
 from services.user.domain import commands, rules
 from services.user.domain.model import Session, User, UserState, hash_token
 from services.user.mappers import _peer_ip

@@ -7,11 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import google.rpc.error_details_pb2 as error_details_pb2
-import google.rpc.status_pb2 as status_pb2
 import grpc
 import structlog
-from google.protobuf.message import DecodeError
 from marketplace.product.v1 import product_service_pb2 as pb
 from marketplace.product.v1 import product_service_pb2_grpc as pb_grpc
 
@@ -25,6 +22,8 @@ from services.common.errors import (
     Unavailable,
 )
 from services.common.money import Money
+from services.common.proto_money import money_from_proto
+from services.common.rpc_status import remote_error
 from services.order.domain.model import OrderLine
 
 log = structlog.get_logger("inventory")
@@ -101,7 +100,7 @@ class GrpcInventory:
                 seller_id=item.seller_id,
                 title=item.title,
                 quantity=item.quantity,
-                unit_price=Money.from_proto(item.unit_price, "unit_price"),
+                unit_price=money_from_proto(item.unit_price, "unit_price"),
             )
             for item in response.items
         ]
@@ -138,32 +137,12 @@ class GrpcInventory:
             raise _domain_error(error, "ReleaseReservation") from None
 
 
-def _details(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
-    for key, value in error.trailing_metadata() or ():
-        if key == "grpc-status-details-bin" and isinstance(value, bytes):
-            try:
-                return status_pb2.Status.FromString(value)
-            except DecodeError:
-                return None
-    return None
-
-
 def _domain_error(error: grpc.aio.AioRpcError, method: str) -> DomainError:
     """Translate the product service's answer into an error for our own caller."""
-    code = error.code()
-    message = error.details() or "the product service refused the reservation"
-    reason = ""
-    metadata: dict[str, str] = {}
-    violations: list[FieldViolation] = []
-    status = _details(error)
-    if status is not None:
-        for detail in status.details:
-            info = error_details_pb2.ErrorInfo()
-            bad = error_details_pb2.BadRequest()
-            if detail.Unpack(info):
-                reason, metadata = info.reason, dict(info.metadata)
-            elif detail.Unpack(bad):
-                violations = [FieldViolation(v.field, v.description) for v in bad.field_violations]
+    remote = remote_error(error)
+    code, reason, metadata = remote.code, remote.reason, dict(remote.metadata)
+    message = remote.message or "the product service refused the reservation"
+    violations = list(remote.violations)
     if code == grpc.StatusCode.FAILED_PRECONDITION:
         return FailedPrecondition(message, reason=reason or None, metadata=metadata)
     if code == grpc.StatusCode.NOT_FOUND:
@@ -172,7 +151,7 @@ def _domain_error(error: grpc.aio.AioRpcError, method: str) -> DomainError:
         return InvalidArgument(violations or [FieldViolation("items", message)])
     # Anything else is the product service being down, slow or misconfigured: the caller
     # may retry later, and our logs say which.
-    log.warning("inventory_call_failed", method=method, code=code.name, details=error.details())
+    log.warning("inventory_call_failed", method=method, code=code.name, details=remote.message)
     return Unavailable(
         "the inventory is unavailable, try again later", reason=INVENTORY_UNAVAILABLE
     )

@@ -70,9 +70,9 @@ __all__ = ["Checkout", "Lifecycle", "OrderCodec", "gateway_call"]
 
 log = structlog.get_logger("orders")
 
-# Stored errors are replayed as the same class, found by their gRPC status name.
+# Stored errors are replayed as the same class, found by their kind name (the gRPC code name).
 _ERROR_CLASSES: dict[str, type[DomainError]] = {
-    cls.code.name: cls
+    cls.kind.name: cls
     for cls in (
         NotFound,
         AlreadyExists,
@@ -509,7 +509,7 @@ def _payment_pending(order: Order) -> Unavailable:
 
 
 def _stored(error: DomainError) -> StoredError:
-    return StoredError(error.code.name, error.message, error.reason, dict(error.metadata))
+    return StoredError(error.kind.name, error.message, error.reason, dict(error.metadata))
 
 
 async def get_order(command: GetOrder, uow: UnitOfWorkFactory) -> Order:

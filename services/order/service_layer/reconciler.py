@@ -301,4 +301,4 @@ def _recovered_failure(order_id: uuid.UUID, refunded: bool) -> StoredError:
         reason="ORDER_INTERRUPTED",
         metadata={"order_id": str(order_id)},
     )
-    return StoredError(failure.code.name, failure.message, failure.reason, dict(failure.metadata))
+    return StoredError(failure.kind.name, failure.message, failure.reason, dict(failure.metadata))

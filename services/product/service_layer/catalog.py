@@ -8,7 +8,6 @@ from typing import Any
 
 import structlog
 
-from services.common.auth import Caller, Role
 from services.common.errors import (
     Aborted,
     AlreadyExists,
@@ -18,6 +17,7 @@ from services.common.errors import (
     ResourceExhausted,
     Violations,
 )
+from services.common.identity import Caller, Role
 from services.product.domain.commands import (
     ChangeLifecycle,
     CreateCategory,

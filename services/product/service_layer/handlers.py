@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 
 import structlog
 
-from services.common.auth import Caller
 from services.common.errors import (
     Aborted,
     DomainError,
@@ -23,6 +22,7 @@ from services.common.errors import (
     NotFound,
     Violations,
 )
+from services.common.identity import Caller
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
 from services.product.domain.commands import (
     BatchGetProducts,

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from services.common.auth import Caller
 from services.common.errors import DomainError, FailedPrecondition, Violations
+from services.common.identity import Caller
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
 from services.common.workers import repeat
 from services.product.domain.commands import (

@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 
 import structlog
 
-from services.common.auth import Caller, Role
 from services.common.errors import (
     Aborted,
     AlreadyExists,
@@ -24,6 +23,7 @@ from services.common.errors import (
     PermissionDenied,
     Violations,
 )
+from services.common.identity import Caller, Role
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
 from services.common.text import is_single_line
 from services.product.domain.commands import (

@@ -12,7 +12,7 @@ import asyncpg.pool
 from asyncpg.transaction import Transaction
 
 from services.common import postgres
-from services.common.auth import Role
+from services.common.identity import Role
 from services.user.domain.addresses import Address, AddressFields
 from services.user.domain.emails import EmailKind, OutgoingEmail
 from services.user.domain.model import (

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 import structlog
 
-from services.common.auth import Caller, Role
 from services.common.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
 )
+from services.common.identity import Caller, Role
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
 from services.user.domain import commands
 from services.user.domain.emails import suspended_email

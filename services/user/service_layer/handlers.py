@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from services.common.auth import Role
 from services.common.errors import (
     AlreadyExists,
     FieldViolation,
@@ -23,6 +22,7 @@ from services.common.errors import (
     Unauthenticated,
     Violations,
 )
+from services.common.identity import Role
 from services.user.domain import commands, rules
 from services.user.domain.emails import (
     EmailKind,
