@@ -10,8 +10,9 @@ from typing import Any
 import grpc
 
 REQUEST_ID_HEADER = "x-request-id"
-# Set by the edge to the address it accepted the connection from; never trusted from a
-# client directly because the edge overwrites it.
+# The edge's route sets this to the address of the client it accepted the request from,
+# overwriting anything the client sent (envoy/envoy.yaml.tmpl); direct callers inside the
+# mesh are identified by the peer of the gRPC connection instead.
 CLIENT_ADDRESS_HEADER = "x-marketplace-client-address"
 IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 AUTHORIZATION_HEADER = "authorization"

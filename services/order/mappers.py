@@ -19,6 +19,7 @@ from services.common.errors import (
     Violations,
 )
 from services.common.identity import Caller, Role
+from services.common.metadata import IDEMPOTENCY_KEY_HEADER
 from services.common.money import Money
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
 from services.common.proto_money import money_from_proto, money_to_proto
@@ -46,7 +47,6 @@ from services.order.domain.model import (
     StatusChange,
 )
 
-IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 MAX_ITEMS = 50
 MAX_QUANTITY = 100
 DEFAULT_PAGE_SIZE = 20

@@ -9,6 +9,7 @@ from google.type import money_pb2
 from marketplace.product.v1 import product_pb2, product_service_pb2
 
 from services.common.errors import FieldViolation, InvalidArgument
+from services.common.field_mask import unique_paths
 from services.common.identity import Caller
 from services.common.money import Money
 from services.common.proto_money import money_from_proto, money_to_proto
@@ -293,7 +294,7 @@ def reserve_response(reservation: Reservation) -> product_service_pb2.ReserveInv
 
 
 def _paths(mask: field_mask_pb2.FieldMask) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(path.strip() for path in mask.paths))
+    return unique_paths(mask.paths)
 
 
 def update_product_command(request: product_service_pb2.UpdateProductRequest) -> UpdateProduct:

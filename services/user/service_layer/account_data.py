@@ -17,6 +17,7 @@ from services.common.errors import (
     ResourceExhausted,
     Violations,
 )
+from services.common.field_mask import mask_paths
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
 from services.user.domain import commands, rules
 from services.user.domain.model import Preferences, User, WishlistItem
@@ -68,27 +69,6 @@ _PRODUCT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def mask_paths(paths: tuple[str, ...], allowed: frozenset[str]) -> frozenset[str]:
-    """The paths of an update mask (AIP-134), refusing anything not writable."""
-    if not paths:
-        raise InvalidArgument([FieldViolation("update_mask", "is required")])
-    if "*" in paths:
-        if len(paths) > 1:
-            raise InvalidArgument([FieldViolation("update_mask", "'*' must be the only path")])
-        return allowed
-    unknown = sorted(set(paths) - allowed)
-    if unknown:
-        raise InvalidArgument(
-            [
-                FieldViolation(
-                    "update_mask",
-                    f"cannot update {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
-                )
-            ]
-        )
-    return frozenset(paths)
 
 
 def _text_problem(value: str, limit: int, *, multiline: bool = False) -> str | None:

@@ -9,11 +9,11 @@ import structlog
 
 from services.common.errors import (
     FailedPrecondition,
-    FieldViolation,
     InvalidArgument,
     NotFound,
     ResourceExhausted,
 )
+from services.common.field_mask import mask_paths
 from services.user.domain import commands
 from services.user.domain.addresses import (
     MAX_ADDRESSES_PER_USER,
@@ -84,32 +84,11 @@ async def create_address(command: commands.CreateAddress, *, uow: UnitOfWork) ->
     return address
 
 
-def _update_paths(paths: tuple[str, ...]) -> frozenset[str]:
-    if not paths:
-        raise InvalidArgument([FieldViolation("update_mask", "is required")])
-    if "*" in paths:
-        if len(paths) > 1:
-            raise InvalidArgument([FieldViolation("update_mask", "'*' must be the only path")])
-        return MUTABLE_FIELDS
-    unknown = sorted(set(paths) - MUTABLE_FIELDS)
-    if unknown:
-        raise InvalidArgument(
-            [
-                FieldViolation(
-                    "update_mask",
-                    f"cannot update {', '.join(unknown)}; "
-                    f"allowed: {', '.join(sorted(MUTABLE_FIELDS))}",
-                )
-            ]
-        )
-    return frozenset(paths)
-
-
 async def update_address(command: commands.UpdateAddress, *, uow: UnitOfWork) -> Address:
     """Change the masked fields of one of the owner's addresses."""
     owner = resolve_owner(command.caller, command.user_id, field="address.user_id")
     address_id = require_id(command.address_id, "address.address_id")
-    paths = _update_paths(command.paths)
+    paths = mask_paths(command.paths, MUTABLE_FIELDS)
     incoming = command.fields.normalised()
     async with uow:
         await uow.users.get_for_update(owner)
