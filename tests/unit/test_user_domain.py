@@ -16,6 +16,7 @@ from services.common.metadata import CLIENT_ADDRESS_HEADER, RequestMetadata
 from services.user.domain import commands, rules
 from services.user.domain.model import Session, User, UserState, hash_token
 from services.user.service_layer import handlers
+from tests.fakes.clock import FixedClock
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -188,6 +189,7 @@ async def test_invalid_registration_lists_every_violation_and_touches_nothing() 
             command,
             uow=ExplodingUnitOfWork(),  # type: ignore[arg-type]
             hasher=CountingHasher(),
+            clock=FixedClock(),
         )
     assert [v.field for v in caught.value.violations] == ["email", "username", "password"]
 

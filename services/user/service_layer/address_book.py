@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import structlog
 
+from services.common.clock import Clock
 from services.common.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -30,10 +30,6 @@ log = structlog.get_logger("user.addresses")
 _ADDRESS_NOT_FOUND = "no such address in this address book"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 async def list_addresses(command: commands.ListAddresses, *, uow: UnitOfWork) -> list[Address]:
     """The owner's addresses (admins may read any book), the default first."""
     owner = resolve_owner(command.caller, command.user_id, admin_may=True)
@@ -52,7 +48,9 @@ async def get_address(command: commands.GetAddress, *, uow: UnitOfWork) -> Addre
     return address
 
 
-async def create_address(command: commands.CreateAddress, *, uow: UnitOfWork) -> Address:
+async def create_address(
+    command: commands.CreateAddress, *, uow: UnitOfWork, clock: Clock
+) -> Address:
     """Add an address; the first one, or one marked default, becomes the default."""
     owner = resolve_owner(command.caller, command.user_id)
     fields = command.fields.normalised()
@@ -77,14 +75,16 @@ async def create_address(command: commands.CreateAddress, *, uow: UnitOfWork) ->
             fields = replace(fields, is_default_shipping=True)
         if fields.is_default_shipping:
             await uow.addresses.clear_default(owner)
-        address = Address.create(user_id=owner, fields=fields, now=_now())
+        address = Address.create(user_id=owner, fields=fields, now=clock.now())
         await uow.addresses.add(address)
         await uow.commit()
     log.info("address_created", user_id=str(owner), address_id=str(address.id))
     return address
 
 
-async def update_address(command: commands.UpdateAddress, *, uow: UnitOfWork) -> Address:
+async def update_address(
+    command: commands.UpdateAddress, *, uow: UnitOfWork, clock: Clock
+) -> Address:
     """Change the masked fields of one of the owner's addresses."""
     owner = resolve_owner(command.caller, command.user_id, field="address.user_id")
     address_id = require_id(command.address_id, "address.address_id")
@@ -102,7 +102,7 @@ async def update_address(command: commands.UpdateAddress, *, uow: UnitOfWork) ->
         if merged.is_default_shipping and not address.is_default_shipping:
             await uow.addresses.clear_default(owner)
         address.fields = merged
-        address.updated_at = _now()
+        address.updated_at = clock.now()
         await uow.addresses.update(address)
         await uow.commit()
     log.info("address_updated", user_id=str(owner), address_id=str(address_id))
