@@ -11,12 +11,12 @@ finishes it with the same gateway key, which the gateway replays instead of refu
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import structlog
 
+from services.common.clock import Clock
 from services.common.errors import (
     Aborted,
     DomainError,
@@ -50,10 +50,6 @@ from services.order.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFact
 log = structlog.get_logger("orders")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class ChangeOutcomeUnknown(Exception):
     """The gateway did not answer a change's refund; the change stays pending."""
 
@@ -65,7 +61,7 @@ class Lifecycle:
     uow: UnitOfWorkFactory
     inventory: Inventory
     payments: PaymentGateway
-    clock: Callable[[], datetime] = _now
+    clock: Clock
     # How long a claimed change is this process's before the reconciler may finish it.
     change_lease_seconds: float = 30.0
     _running: set[uuid.UUID] = field(default_factory=set, repr=False)
@@ -166,7 +162,7 @@ class Lifecycle:
                     product_ids=command.product_ids,
                     carrier=command.carrier,
                     tracking_number=command.tracking_number,
-                    at=self.clock(),
+                    at=self.clock.now(),
                 )
             except (OrderRuleViolated, IllegalTransition) as error:
                 raise rule_error(error) from None
@@ -181,7 +177,7 @@ class Lifecycle:
         async with self.uow() as uow:
             order = visible(await uow.orders.get(command.order_id, for_update=True), command.caller)
             try:
-                order.mark_delivered(actor=command.caller.user_id, at=self.clock())
+                order.mark_delivered(actor=command.caller.user_id, at=self.clock.now())
             except IllegalTransition as error:
                 raise rule_error(error) from None
             await uow.orders.save(order)
@@ -229,7 +225,7 @@ class Lifecycle:
             done = await self.finish(change)
         except ChangeOutcomeUnknown:
             async with self.uow() as uow:
-                await uow.changes.release_lease(change.change_id, self.clock())
+                await uow.changes.release_lease(change.change_id, self.clock.now())
                 await uow.commit()
             raise Unavailable(
                 "the payment gateway did not answer; the change is recorded and is finished "
@@ -283,17 +279,17 @@ class Lifecycle:
                     "change_not_applicable", change_id=str(change.change_id), error=str(error)
                 )
                 await uow.changes.finish(
-                    change.change_id, ChangeState.FAILED, str(error), self.clock()
+                    change.change_id, ChangeState.FAILED, str(error), self.clock.now()
                 )
                 await uow.commit()
                 return None
             await uow.orders.save(order)
-            await uow.changes.finish(change.change_id, ChangeState.DONE, "", self.clock())
+            await uow.changes.finish(change.change_id, ChangeState.DONE, "", self.clock.now())
             await uow.commit()
         return order
 
     def _apply(self, order: Order, change: OrderChange, reference: str) -> None:
-        at = self.clock()
+        at = self.clock.now()
         if change.kind is ChangeKind.CANCEL:
             order.cancel_paid(
                 actor=change.actor, reason=change.reason, refund_reference=reference, at=at
@@ -315,7 +311,7 @@ class Lifecycle:
 
     async def _end(self, change: OrderChange, state: ChangeState, detail: str) -> None:
         async with self.uow() as uow:
-            await uow.changes.finish(change.change_id, state, detail, self.clock())
+            await uow.changes.finish(change.change_id, state, detail, self.clock.now())
             await uow.commit()
 
     async def _release_stock(self, order_id: uuid.UUID) -> None:
@@ -340,7 +336,7 @@ class Lifecycle:
         request_key: str = "",
         request_fingerprint: bytes = b"",
     ) -> OrderChange:
-        now = self.clock()
+        now = self.clock.now()
         return OrderChange(
             change_id=uuid.uuid4(),
             order_id=order.order_id,

@@ -20,10 +20,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
+from services.common.clock import Clock
 from services.common.errors import DomainError, FailedPrecondition, Unavailable
 from services.common.workers import repeat
 from services.order.adapters.inventory import Inventory
@@ -45,10 +46,6 @@ from services.order.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFact
 log = structlog.get_logger("reconciler")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Reconciler:
     """Settles what was left open; `run_once()` for tests, `run()` for production.
@@ -61,15 +58,15 @@ class Reconciler:
     payments: PaymentGateway
     codec: OrderCodec
     stale_after: timedelta
+    clock: Clock
     in_flight: Callable[[], frozenset[uuid.UUID]] = frozenset
-    clock: Callable[[], datetime] = _now
     batch_size: int = 50
     # Finishes cancels and refunds whose process died; None leaves them alone.
     lifecycle: Lifecycle | None = None
 
     async def run_once(self) -> int:
         """Settle one batch of stuck orders, keys, releases and changes; returns how many."""
-        now = self.clock()
+        now = self.clock.now()
         cutoff = now - self.stale_after
         busy = self.in_flight()
         async with self.uow() as uow:
@@ -219,7 +216,7 @@ class Reconciler:
             fresh = await uow.orders.get(order_id, for_update=True)
             if fresh is None or fresh.status is not OrderStatus.PENDING:
                 return False  # someone settled it meanwhile
-            change(fresh, self.clock())
+            change(fresh, self.clock.now())
             await uow.orders.save(fresh)
             await _answer_key(
                 uow, order_id, response=self.codec.encode(fresh) if response else None, error=error
@@ -259,7 +256,7 @@ class Reconciler:
         """Finish a cancel or refund whose process died or never heard from the gateway."""
         if self.lifecycle is None or change.change_id in self.lifecycle.in_flight():
             return 0
-        now = self.clock()
+        now = self.clock.now()
         lease = now + timedelta(seconds=self.lifecycle.change_lease_seconds)
         async with self.uow() as uow:
             taken = await uow.changes.take_over(change.change_id, now=now, until=lease)
