@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Protocol
 
 import grpc
 import structlog
@@ -22,27 +21,13 @@ from services.common.errors import (
 )
 from services.common.rpc_status import remote_error
 from services.order.domain.model import ShippingAddress
+from services.order.service_layer.ports import Buyers
+
+__all__ = ["USER_SERVICE_UNAVAILABLE", "Buyers", "GrpcBuyers"]
 
 log = structlog.get_logger("users")
 
 USER_SERVICE_UNAVAILABLE = "USER_SERVICE_UNAVAILABLE"
-
-
-class Buyers(Protocol):
-    """The buyer checks of checkout.
-
-    Refusals raise FailedPrecondition (BUYER_NOT_FOUND, BUYER_SUSPENDED) or NotFound
-    (ADDRESS_NOT_FOUND); a user service that is down or slow raises Unavailable
-    (reason USER_SERVICE_UNAVAILABLE).
-    """
-
-    async def check_buyer(self, buyer_id: uuid.UUID) -> None:
-        """Succeed when the buyer's account exists and is not suspended."""
-        ...
-
-    async def shipping_address(self, buyer_id: uuid.UUID, address_id: uuid.UUID) -> ShippingAddress:
-        """The buyer's address book entry `address_id`, after the same checks."""
-        ...
 
 
 class GrpcBuyers:

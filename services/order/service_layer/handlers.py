@@ -27,16 +27,6 @@ from services.common.errors import (
     Unauthenticated,
     Unavailable,
 )
-from services.order.adapters.inventory import Inventory
-from services.order.adapters.payments import (
-    Authorization,
-    Capture,
-    PaymentDeclined,
-    PaymentError,
-    PaymentGateway,
-    PaymentUnavailable,
-)
-from services.order.adapters.users import Buyers
 from services.order.domain.commands import (
     GetOrder,
     ListOrders,
@@ -63,6 +53,16 @@ from services.order.service_layer.payment_recovery import (
     capture_made,
     gateway_call,
     order_keys,
+)
+from services.order.service_layer.ports import (
+    Authorization,
+    Buyers,
+    Capture,
+    Inventory,
+    PaymentDeclined,
+    PaymentError,
+    PaymentGateway,
+    PaymentUnavailable,
 )
 from services.order.service_layer.unit_of_work import UnitOfWorkFactory
 

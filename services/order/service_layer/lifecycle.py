@@ -25,8 +25,6 @@ from services.common.errors import (
     Unavailable,
 )
 from services.common.money import Money
-from services.order.adapters.inventory import Inventory
-from services.order.adapters.payments import PaymentError, PaymentGateway, PaymentUnavailable
 from services.order.domain.changes import ChangeKind, ChangeState, OrderChange
 from services.order.domain.commands import (
     CancelOrder,
@@ -45,6 +43,12 @@ from services.order.domain.model import (
 )
 from services.order.service_layer.access import rule_error, view_for, visible
 from services.order.service_layer.payment_recovery import gateway_call, order_keys
+from services.order.service_layer.ports import (
+    Inventory,
+    PaymentError,
+    PaymentGateway,
+    PaymentUnavailable,
+)
 from services.order.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger("orders")

@@ -9,7 +9,8 @@ import structlog
 
 from services.common.clock import Clock
 from services.common.money import Money
-from services.order.adapters.payments import (
+from services.order.domain.model import GatewayCall
+from services.order.service_layer.ports import (
     Authorization,
     Capture,
     PaymentDeclined,
@@ -18,7 +19,6 @@ from services.order.adapters.payments import (
     PaymentTimeout,
     PaymentUnavailable,
 )
-from services.order.domain.model import GatewayCall
 from services.order.service_layer.unit_of_work import UnitOfWorkFactory
 
 log = structlog.get_logger("payments")

@@ -27,8 +27,6 @@ import structlog
 from services.common.clock import Clock
 from services.common.errors import DomainError, FailedPrecondition, Unavailable
 from services.common.workers import repeat
-from services.order.adapters.inventory import Inventory
-from services.order.adapters.payments import PaymentError, PaymentGateway
 from services.order.domain.changes import OrderChange
 from services.order.domain.idempotency import StoredError
 from services.order.domain.model import SYSTEM_ACTOR, Order, OrderStatus, PaymentStatus
@@ -41,6 +39,7 @@ from services.order.service_layer.payment_recovery import (
     gateway_call,
     order_keys,
 )
+from services.order.service_layer.ports import Inventory, PaymentError, PaymentGateway
 from services.order.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger("reconciler")

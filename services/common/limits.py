@@ -1,0 +1,1 @@
+"""Shared limits: rules both services enforce on the same data, written once."""
