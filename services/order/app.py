@@ -59,7 +59,11 @@ async def build_app(
     """
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
-        pool = await create_pool(str(settings.database_url), max_size=settings.database_pool_size)
+        pool = await create_pool(
+            str(settings.database_url),
+            max_size=settings.database_pool_size,
+            acquire_timeout=settings.database_acquire_timeout_seconds,
+        )
         stack.push_async_callback(pool.close)
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
@@ -99,9 +103,7 @@ async def build_app(
         stack.push_async_callback(feed.close)
 
         def uow() -> PostgresUnitOfWork:
-            return PostgresUnitOfWork(
-                pool, acquire_timeout=settings.database_acquire_timeout_seconds
-            )
+            return PostgresUnitOfWork(pool)
 
         codec = ProtoOrderCodec()
         checkout = Checkout(
