@@ -19,6 +19,12 @@ from services.common.errors import (
     Violations,
 )
 from services.common.identity import Caller, Role
+from services.common.limits import (
+    ADDRESS_TEXT_FIELDS,
+    COUNTRY_CODES,
+    PHONE_NUMBER_MAX,
+    POSTAL_CODE_MAX,
+)
 from services.common.metadata import IDEMPOTENCY_KEY_HEADER
 from services.common.money import Money
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
@@ -52,17 +58,12 @@ MAX_QUANTITY = 100
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_REPORT_DAYS = 366
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
 _PRINTABLE_ASCII = re.compile(r"^[\x21-\x7e]+$")
-# field name -> (required, maximum length)
+# field name -> (required, maximum length): the address book's limits (services.common.limits).
 _ADDRESS_FIELDS: dict[str, tuple[bool, int]] = {
-    "recipient_name": (True, 200),
-    "line1": (True, 200),
-    "line2": (False, 200),
-    "city": (True, 100),
-    "region": (False, 100),
-    "postal_code": (False, 20),
-    "phone_number": (False, 32),
+    **ADDRESS_TEXT_FIELDS,
+    "postal_code": (False, POSTAL_CODE_MAX),
+    "phone_number": (False, PHONE_NUMBER_MAX),
 }
 
 
@@ -157,7 +158,7 @@ def _check_address(address: order_pb2.ShippingAddress, violations: Violations) -
         elif len(value) > maximum:
             violations.add(path, f"must be at most {maximum} characters")
     violations.check(
-        bool(_COUNTRY.match(address.country_code)),
+        address.country_code in COUNTRY_CODES,
         "shipping_address.country_code",
         "must be an ISO 3166-1 alpha-2 code in capitals, such as DE",
     )
