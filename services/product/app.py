@@ -16,6 +16,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from services.common.auth import JwksKeySource, KeySource
+from services.common.clock import Clock, SystemClock
 from services.common.interceptors import AccessPolicy
 from services.common.server import ServiceApp
 from services.product.adapters.cache import ProductCache, ProductDocs
@@ -71,6 +72,7 @@ async def build_app(
     key_source: KeySource | None = None,
     start_workers: bool = True,
     workers: list[ProductWorkers] | None = None,
+    clock: Clock | None = None,
 ) -> AsyncIterator[ServiceApp]:
     """Connect to MongoDB and Redis, make sure the indexes exist, wire servicers and workers.
 
@@ -80,6 +82,7 @@ async def build_app(
         start_workers: Whether to run the sweeper and the event consumer in the background;
             tests turn this off and call their `run_once()` instead.
         workers: When given, the built workers are appended to it, for tests to drive.
+        clock: Overrides the system clock the use cases and workers read the time from.
 
     Yields:
         The app to serve; its workers stop and its clients close when the block exits.
@@ -128,6 +131,7 @@ async def build_app(
             categories=MongoCategoryRepository(db),
             reviews=MongoReviewRepository(db),
             purchases=MongoPurchaseStore(db),
+            clock=clock or SystemClock(),
         )
         processed = MongoProcessedEvents(db)
 
@@ -143,6 +147,7 @@ async def build_app(
                 ports.products,
                 interval_seconds=settings.sweep_interval_seconds,
                 lease_seconds=settings.reservation_lease_seconds,
+                clock=ports.clock,
             ),
             OrderEventConsumer(
                 stream_redis,

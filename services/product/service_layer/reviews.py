@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import structlog
 
+from services.common.clock import Clock
 from services.common.errors import (
     Aborted,
     AlreadyExists,
@@ -34,7 +35,7 @@ from services.product.domain.commands import (
 )
 from services.product.domain.model import Product, Review, ReviewState
 from services.product.service_layer import validation
-from services.product.service_layer.handlers import Clock, product_not_found, utc_now
+from services.product.service_layer.handlers import now_ms, product_not_found
 from services.product.service_layer.ports import (
     ProductRepository,
     PurchaseStore,
@@ -82,7 +83,7 @@ async def create_review(
     reviews: ReviewRepository,
     purchases: PurchaseStore,
     *,
-    clock: Clock = utc_now,
+    clock: Clock,
 ) -> Review:
     """Write the caller's review; a second one of the same product is ALREADY_EXISTS."""
     violations = Violations()
@@ -104,7 +105,7 @@ async def create_review(
             reason="REVIEW_MODERATED",
             metadata={"product_id": command.product_id},
         )
-    now = clock()
+    now = now_ms(clock)
     review = Review(
         review_id=uuid.uuid4().hex,
         product_id=command.product_id,
@@ -153,7 +154,7 @@ async def update_review(
     products: ProductRepository,
     reviews: ReviewRepository,
     *,
-    clock: Clock = utc_now,
+    clock: Clock,
 ) -> Review:
     """Edit the caller's own review; the product's rating follows a changed star count."""
     violations = Violations()
@@ -173,7 +174,7 @@ async def update_review(
             rating=command.rating if "rating" in paths else current.rating,
             title=command.title.strip() if "title" in paths else current.title,
             body=command.body if "body" in paths else current.body,
-            update_time=clock(),
+            update_time=now_ms(clock),
             version=current.version + 1,
         )
         _check_content(violations, updated.rating, updated.title, updated.body)
@@ -214,7 +215,7 @@ async def reply_to_review(
     products: ProductRepository,
     reviews: ReviewRepository,
     *,
-    clock: Clock = utc_now,
+    clock: Clock,
 ) -> Review:
     """Set the seller's public reply; the product's seller or an admin."""
     violations = Violations()
@@ -243,7 +244,7 @@ async def hide_review(
     products: ProductRepository,
     reviews: ReviewRepository,
     *,
-    clock: Clock = utc_now,
+    clock: Clock,
 ) -> Review:
     """Hide an abusive review and take it out of the rating; admins only, repeatable.
 
@@ -261,7 +262,7 @@ async def hide_review(
             current.author_id,
             review_id=current.review_id,
             admin_id=caller.user_id,
-            now=clock(),
+            now=now_ms(clock),
         )
         if current.state is ReviewState.HIDDEN:
             return current
