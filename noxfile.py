@@ -38,8 +38,12 @@ def _own_protos() -> list[str]:
     return sorted(str(p.relative_to(PROTO)) for p in PROTO.glob("marketplace/**/*.proto"))
 
 
-def _generate(session: nox.Session, out: Path) -> None:
-    """Write the Python stubs, mypy stubs and Envoy's descriptor set into `out`."""
+def _generate(session: nox.Session, out: Path, reasons_root: Path) -> None:
+    """Write the Python stubs, mypy stubs and Envoy's descriptor set into `out`.
+
+    The pure-Python ErrorReason enums go under `reasons_root` (the repository, or a
+    scratch copy of its layout for the stale check).
+    """
     target = out / "marketplace"
     if target.exists():
         shutil.rmtree(target)
@@ -79,6 +83,25 @@ def _generate(session: nox.Session, out: Path) -> None:
         (package_dir / "__init__.py").touch()
     (target / "py.typed").touch()
     _generate_openapi(session, out / "openapi")
+    _generate_reasons(session, reasons_root)
+
+
+def _generate_reasons(session: nox.Session, root: Path) -> None:
+    """The domain's ErrorReason StrEnums, from the contract's ErrorReason enums."""
+    with tempfile.TemporaryDirectory() as tmp:
+        # Source info carries the values' comments into the generated modules.
+        descriptors = Path(tmp) / "reasons.binpb"
+        session.run(
+            "python",
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{PROTO}",
+            f"-I{THIRD_PARTY}",
+            "--include_source_info",
+            f"--descriptor_set_out={descriptors}",
+            *(p for p in _own_protos() if p.endswith("/error_reason.proto")),
+        )
+        session.run("python", "-m", "services.devmesh.reasons_gen", str(descriptors), str(root))
 
 
 def _generate_openapi(session: nox.Session, out: Path) -> None:
@@ -133,7 +156,7 @@ def _render_k8s_edge(session: nox.Session, out: Path) -> None:
 def gen(session: nox.Session) -> None:
     """Regenerate gen/ from proto/."""
     _sync(session, "codegen")
-    _generate(session, GEN)
+    _generate(session, GEN, ROOT)
     _render_k8s_edge(session, K8S_EDGE)
 
 
@@ -148,7 +171,7 @@ def lint(session: nox.Session) -> None:
     session.run("buf", "format", "--diff", "--exit-code")
     _buf_breaking(session)
     with tempfile.TemporaryDirectory() as tmp:
-        _generate(session, Path(tmp))
+        _generate(session, Path(tmp), Path(tmp))
         # protoc writes the same bytes for the same inputs, so any difference is staleness.
         stale = [
             subprocess.run(
@@ -162,6 +185,13 @@ def lint(session: nox.Session) -> None:
         if any(result.returncode != 0 for result in stale):
             differences = "".join(result.stdout for result in stale)
             session.error(f"gen/ is stale; run `nox -s gen` and commit.\n{differences}")
+        stale_reasons = [
+            str(path)
+            for path in (Path(tmp) / "services").rglob("reasons.py")
+            if path.read_text() != (ROOT / path.relative_to(tmp)).read_text()
+        ]
+        if stale_reasons:
+            session.error(f"ErrorReason modules are stale; run `nox -s gen`: {stale_reasons}")
         _render_k8s_edge(session, Path(tmp) / "envoy.yaml")
         if (Path(tmp) / "envoy.yaml").read_text() != K8S_EDGE.read_text():
             session.error("k8s/envoy/envoy.yaml is stale; run `nox -s gen` and commit.")
