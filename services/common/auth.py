@@ -14,6 +14,7 @@ import aiohttp
 import jwt
 
 from services.common.errors import PermissionDenied, Unauthenticated, Unavailable
+from services.common.reasons import ErrorReason
 
 # EdDSA only: accepting a list with HS* would let a public key be used as an HMAC secret.
 ALLOWED_ALGORITHMS = ["EdDSA"]
@@ -45,7 +46,9 @@ class Caller:
         """Refuse the call unless the caller holds one of `roles`."""
         if not self.roles.intersection(roles):
             wanted = " or ".join(r.value for r in roles)
-            raise PermissionDenied(f"this needs the {wanted} role", reason="ROLE_REQUIRED")
+            raise PermissionDenied(
+                f"this needs the {wanted} role", reason=ErrorReason.ROLE_REQUIRED
+            )
 
 
 _caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("caller", default=None)
@@ -70,7 +73,9 @@ def current_caller() -> Caller:
     """The authenticated caller; raises UNAUTHENTICATED when there is none."""
     caller = _caller.get()
     if caller is None:
-        raise Unauthenticated("sign in first: send a bearer access token", reason="TOKEN_MISSING")
+        raise Unauthenticated(
+            "sign in first: send a bearer access token", reason=ErrorReason.TOKEN_MISSING
+        )
     return caller
 
 
@@ -94,7 +99,7 @@ class StaticKeySource:
             return self._keys[kid]
         except KeyError:
             raise Unauthenticated(
-                "token signed by an unknown key", reason="TOKEN_INVALID"
+                "token signed by an unknown key", reason=ErrorReason.TOKEN_INVALID
             ) from None
 
 
@@ -129,7 +134,7 @@ class JwksKeySource:
             return self._keys[kid]
         except KeyError:
             raise Unauthenticated(
-                "token signed by an unknown key", reason="TOKEN_INVALID"
+                "token signed by an unknown key", reason=ErrorReason.TOKEN_INVALID
             ) from None
 
     async def _refresh(self) -> None:
@@ -141,7 +146,9 @@ class JwksKeySource:
         except (aiohttp.ClientError, TimeoutError) as exc:
             if self._keys:
                 return  # keep verifying with the keys we have while the user service is away
-            raise Unavailable("signing keys are unavailable", reason="JWKS_UNAVAILABLE") from exc
+            raise Unavailable(
+                "signing keys are unavailable", reason=ErrorReason.JWKS_UNAVAILABLE
+            ) from exc
         self._keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(document).keys if k.key_id}
         self._fetched_at = time.monotonic()
 
@@ -159,10 +166,14 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise Unauthenticated("malformed access token", reason="TOKEN_INVALID") from None
+            raise Unauthenticated(
+                "malformed access token", reason=ErrorReason.TOKEN_INVALID
+            ) from None
         kid = header.get("kid")
         if not isinstance(kid, str) or header.get("alg") not in ALLOWED_ALGORITHMS:
-            raise Unauthenticated("access token has no usable key id", reason="TOKEN_INVALID")
+            raise Unauthenticated(
+                "access token has no usable key id", reason=ErrorReason.TOKEN_INVALID
+            )
         key = await self._keys.get_key(kid)
         try:
             claims = jwt.decode(
@@ -174,9 +185,13 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthenticated("access token expired", reason="TOKEN_EXPIRED") from None
+            raise Unauthenticated(
+                "access token expired", reason=ErrorReason.TOKEN_EXPIRED
+            ) from None
         except jwt.PyJWTError:
-            raise Unauthenticated("invalid access token", reason="TOKEN_INVALID") from None
+            raise Unauthenticated(
+                "invalid access token", reason=ErrorReason.TOKEN_INVALID
+            ) from None
         roles = frozenset(Role(r) for r in claims.get("roles", []) if r in Role)
         return Caller(
             user_id=str(claims["sub"]),

@@ -12,9 +12,11 @@ import google.rpc.error_details_pb2 as error_details_pb2
 import google.rpc.status_pb2 as status_pb2
 import grpc
 
+from services.common.reasons import ErrorReason
+
 ERROR_DOMAIN = "marketplace.example.com"
 # The reason of every outage of a service's own store (PostgreSQL, MongoDB, Redis).
-DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
+DEPENDENCY_UNAVAILABLE = ErrorReason.DEPENDENCY_UNAVAILABLE
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class DomainError(Exception):
     """A failure the caller can act on; the interceptor turns it into a gRPC status."""
 
     code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
-    default_reason: ClassVar[str] = "INTERNAL"
+    default_reason: ClassVar[str] = ErrorReason.INTERNAL
 
     def __init__(
         self,
@@ -57,7 +59,7 @@ class InvalidArgument(DomainError):
     """The request is malformed; lists every offending field."""
 
     code = grpc.StatusCode.INVALID_ARGUMENT
-    default_reason = "INVALID_ARGUMENT"
+    default_reason = ErrorReason.INVALID_ARGUMENT
 
     def __init__(self, violations: Sequence[FieldViolation], *, reason: str | None = None) -> None:
         summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
@@ -83,56 +85,56 @@ class NotFound(DomainError):
     """The named resource does not exist, or the caller may not know it does."""
 
     code = grpc.StatusCode.NOT_FOUND
-    default_reason = "NOT_FOUND"
+    default_reason = ErrorReason.NOT_FOUND
 
 
 class AlreadyExists(DomainError):
     """A resource with the same unique key exists."""
 
     code = grpc.StatusCode.ALREADY_EXISTS
-    default_reason = "ALREADY_EXISTS"
+    default_reason = ErrorReason.ALREADY_EXISTS
 
 
 class FailedPrecondition(DomainError):
     """The system is not in a state that allows the operation."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION
-    default_reason = "FAILED_PRECONDITION"
+    default_reason = ErrorReason.FAILED_PRECONDITION
 
 
 class Aborted(DomainError):
     """A concurrency conflict; the caller should re-read and retry."""
 
     code = grpc.StatusCode.ABORTED
-    default_reason = "ABORTED"
+    default_reason = ErrorReason.ABORTED
 
 
 class PermissionDenied(DomainError):
     """The caller is known but may not do this."""
 
     code = grpc.StatusCode.PERMISSION_DENIED
-    default_reason = "PERMISSION_DENIED"
+    default_reason = ErrorReason.PERMISSION_DENIED
 
 
 class Unauthenticated(DomainError):
     """The caller did not prove who they are."""
 
     code = grpc.StatusCode.UNAUTHENTICATED
-    default_reason = "UNAUTHENTICATED"
+    default_reason = ErrorReason.UNAUTHENTICATED
 
 
 class ResourceExhausted(DomainError):
     """A quota or limit was hit; the caller should slow down."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
-    default_reason = "RESOURCE_EXHAUSTED"
+    default_reason = ErrorReason.RESOURCE_EXHAUSTED
 
 
 class Unavailable(DomainError):
     """A dependency is down; the call may succeed if retried later."""
 
     code = grpc.StatusCode.UNAVAILABLE
-    default_reason = "UNAVAILABLE"
+    default_reason = ErrorReason.UNAVAILABLE
 
     def __init__(
         self,

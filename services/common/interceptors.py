@@ -26,6 +26,7 @@ from services.common.errors import (
     internal_error_status,
 )
 from services.common.metrics import GrpcMetrics
+from services.common.reasons import ErrorReason
 
 type Unary = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 type Stream = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Any]]
@@ -256,7 +257,8 @@ class AuthInterceptor(_AroundInterceptor):
                 presented = metadata.get(INTERNAL_TOKEN_HEADER, "").encode()
                 if not hmac.compare_digest(presented, self._internal_secret):
                     raise Unauthenticated(
-                        "internal RPCs need the mesh's credentials", reason="INTERNAL_ONLY"
+                        "internal RPCs need the mesh's credentials",
+                        reason=ErrorReason.INTERNAL_ONLY,
                     )
             authorization = metadata.get("authorization", "")
             caller = None
@@ -264,12 +266,12 @@ class AuthInterceptor(_AroundInterceptor):
                 scheme, _, token = authorization.partition(" ")
                 if scheme.lower() != "bearer" or not token:
                     raise Unauthenticated(
-                        "authorization must be 'Bearer <token>'", reason="TOKEN_INVALID"
+                        "authorization must be 'Bearer <token>'", reason=ErrorReason.TOKEN_INVALID
                     )
                 caller = await self._verifier.verify(token.strip())
             elif not (self._policy.is_public(method) or self._policy.is_internal(method)):
                 raise Unauthenticated(
-                    "sign in first: send a bearer access token", reason="TOKEN_MISSING"
+                    "sign in first: send a bearer access token", reason=ErrorReason.TOKEN_MISSING
                 )
         except DomainError as error:
             await _abort(context, error)

@@ -44,6 +44,7 @@ from services.order.domain.model import (
     ShippingAddress,
     StatusChange,
 )
+from services.order.domain.reasons import ErrorReason
 
 IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 MAX_ITEMS = 50
@@ -71,7 +72,7 @@ def buyer_id(caller: Caller) -> uuid.UUID:
         return uuid.UUID(caller.user_id)
     except ValueError:
         raise FailedPrecondition(
-            "only marketplace user accounts can hold orders", reason="BUYER_ID_INVALID"
+            "only marketplace user accounts can hold orders", reason=ErrorReason.BUYER_ID_INVALID
         ) from None
 
 
@@ -277,7 +278,9 @@ def sales_report_command(
     """Validate a GetSalesReportRequest; sellers only ever get their own sales."""
     who = order_caller(caller)
     if not (who.is_admin or who.is_seller):
-        raise PermissionDenied("sales reports are for sellers and admins", reason="ROLE_REQUIRED")
+        raise PermissionDenied(
+            "sales reports are for sellers and admins", reason=ErrorReason.ROLE_REQUIRED
+        )
     violations = Violations()
     start = _date(request.start_date, "start_date", violations)
     end = _date(request.end_date, "end_date", violations)
@@ -294,7 +297,9 @@ def sales_report_command(
     seller_id = request.seller_id.strip() or None
     if not who.is_admin:
         if seller_id not in (None, who.user_id):
-            raise PermissionDenied("sellers see only their own sales", reason="NOT_YOUR_SALES")
+            raise PermissionDenied(
+                "sellers see only their own sales", reason=ErrorReason.NOT_YOUR_SALES
+            )
         seller_id = who.user_id
     by_seller = request.grouping == order_service_pb2.SALES_REPORT_GROUPING_SELLER
     return GetSalesReport(who, start, end, by_seller, seller_id)

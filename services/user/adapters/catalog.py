@@ -6,6 +6,7 @@ import grpc
 from marketplace.product.v1 import product_service_pb2, product_service_pb2_grpc
 
 from services.common.errors import Unavailable
+from services.user.domain.reasons import ErrorReason
 
 
 class GrpcProductCatalog:
@@ -27,6 +28,6 @@ class GrpcProductCatalog:
                 return False
             raise Unavailable(
                 "the product catalog cannot be reached; try again shortly",
-                reason="PRODUCT_SERVICE_UNAVAILABLE",
+                reason=ErrorReason.PRODUCT_SERVICE_UNAVAILABLE,
             ) from error
         return True
