@@ -10,13 +10,14 @@ import hmac
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast, override
 
 import grpc
 import structlog
 
+# Re-exported: the policy is the auth interceptor's input.
+from services.common.access import AccessPolicy as AccessPolicy
 from services.common.auth import TokenVerifier, reset_caller, set_caller
 from services.common.dependencies import unavailable_dependency
 from services.common.errors import (
@@ -35,26 +36,8 @@ log = structlog.get_logger("grpc")
 
 INTERNAL_TOKEN_HEADER = "x-internal-token"
 REQUEST_ID_HEADER = "x-request-id"
-# Always reachable: load balancers and operators use them without credentials.
-_OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 # The retry advice sent with a store outage: long enough for a pool to reconnect.
 DEPENDENCY_RETRY_AFTER = timedelta(seconds=1)
-
-
-@dataclass(frozen=True)
-class AccessPolicy:
-    """Which methods are public, and which services only the mesh itself may call."""
-
-    public_methods: frozenset[str] = field(default_factory=frozenset)
-    internal_services: frozenset[str] = field(default_factory=frozenset)
-
-    def is_public(self, method: str) -> bool:
-        """Whether `method` may be called without a token."""
-        return method in self.public_methods or method.startswith(_OPEN_PREFIXES)
-
-    def is_internal(self, method: str) -> bool:
-        """Whether `method` belongs to an internal service."""
-        return method.split("/")[1] in self.internal_services
 
 
 def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
