@@ -32,6 +32,9 @@ class EdgeConfig:
     rate_limit_burst: int = 500
     rate_limit_per_second: int = 250
     health_interval: str = "1s"
+    # The API reference server (services/devmesh/openapi_docs.py) behind /docs.
+    docs_host: str = "127.0.0.1"
+    docs_port: int = 8081
     descriptor_path: str = str(DESCRIPTORS)
 
 

@@ -71,6 +71,7 @@ class Mesh:
         self._backing: list[ManagedProcess] = []
         self.services: dict[str, ServiceEndpoint] = {}
         self.envoy: ManagedProcess | None = None
+        self.docs: ManagedProcess | None = None
         self.edge_admin_port = 0
         self.postgres_url = ""
         self.mongo_url = ""
@@ -225,7 +226,9 @@ class Mesh:
 
     def _start_edge(self) -> None:
         self.edge_admin_port = free_port()
+        docs_port = self._start_docs()
         config = envoy_config.EdgeConfig(
+            docs_port=docs_port,
             edge_port=self.options.edge_port,
             admin_port=self.edge_admin_port,
             user_port=self.services["user"].grpc_port,
@@ -239,10 +242,23 @@ class Mesh:
         self.envoy = processes.start_envoy(self.state_dir, path)
         self.envoy.wait_ready(lambda: http_status(f"{self.edge_url}/healthz") == 200)
 
+    def _start_docs(self) -> int:
+        """The API reference server (Swagger UI, /openapi.json) the edge routes /docs to."""
+        port = free_port()
+        self.docs = ManagedProcess(
+            "docs",
+            [sys.executable, "-m", "services.devmesh.openapi_docs", str(port)],
+            self.state_dir / "logs" / "docs.log",
+        ).start()
+        self.docs.wait_ready(lambda: http_status(f"http://127.0.0.1:{port}/openapi.json") == 200)
+        return port
+
     def stop(self) -> None:
         """Stop the edge, then the services (gracefully), then the backing servers."""
         if self.envoy is not None:
             self.envoy.stop()
+        if self.docs is not None:
+            self.docs.stop()
         for endpoint in reversed(list(self.services.values())):
             if endpoint.process is not None:
                 endpoint.process.stop()
