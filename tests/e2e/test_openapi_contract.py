@@ -7,6 +7,7 @@ Bounded: a few examples per operation, no shrinking, no stateful phase.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -112,3 +113,17 @@ def test_the_edge_keeps_its_openapi_contract(
         checks=CHECKS,
         timeout=20,
     )
+
+
+def test_the_documented_query_names_are_the_ones_the_edge_reads(edge: httpx.Client) -> None:
+    """The document names query parameters in camelCase; the edge refuses unknown ones."""
+    parameters = {
+        p["name"]
+        for p in json.loads(DOCUMENT.read_text())["paths"]["/v1/products"]["get"]["parameters"]
+        if p["in"] == "query"
+    }
+    assert {"pageSize", "minPriceMinor"} <= parameters
+    response = edge.get("/v1/products", params={"pageSize": 2, "minPriceMinor": "1"})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["products"]) == 2
+    assert edge.get("/v1/products", params={"notAField": 1}).status_code == 400
