@@ -181,6 +181,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """A longer schemathesis pass of the REST edge against its OpenAPI document, bounded."""
+    _sync(session, "mesh", "test")
+    session.run("python", "-m", "services.devmesh.fuzz", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def up(session: nox.Session) -> None:
     """Run the whole mesh locally with demo data; Ctrl-C stops everything."""
     _sync(session, "mesh")

@@ -92,6 +92,12 @@ _SCALAR_WELL_KNOWN = {
     name for name, schema in _WELL_KNOWN.items() if schema.get("type") not in ("object", "array")
 } - {"google.protobuf.Value"}
 
+# Examples of the common value types, shown in the reference and used by the fuzzer first.
+_MESSAGE_EXAMPLES: dict[str, list[Any]] = {
+    ".google.type.Money": [{"currencyCode": "USD", "units": "24", "nanos": 990000000}],
+    ".google.type.Date": [{"year": 2026, "month": 1, "day": 31}],
+}
+
 _STATUS_SCHEMA: Schema = {
     "type": "object",
     "description": (
@@ -267,6 +273,8 @@ class _Builder:
                 self.schemas[name] = self._enum_schema(type_name)
             else:
                 self.schemas[name] = self.message_schema(type_name)
+                if type_name in _MESSAGE_EXAMPLES:
+                    self.schemas[name]["examples"] = _MESSAGE_EXAMPLES[type_name]
         return {"$ref": f"#/components/schemas/{name}"}
 
     def _enum_schema(self, type_name: str) -> Schema:
