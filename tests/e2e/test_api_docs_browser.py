@@ -1,7 +1,8 @@
 """The API reference at /docs, as a person sees it: Debian's Chromium, headless, via Playwright.
 
 Playwright drives /usr/bin/chromium (`apt-get install chromium`, done by .ci/run); it never
-downloads a browser of its own. The screenshot lands in the test run's temporary folder.
+downloads a browser of its own. The screenshots land in .mesh/test-artifacts/ (ignored by git),
+or in $MARKETPLACE_TEST_ARTIFACTS.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from playwright.sync_api import BrowserContext, sync_playwright
 
 from services.devmesh.mesh import Mesh
 from services.devmesh.openapi_docs import DOCUMENT
+from services.devmesh.processes import REPO_ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -30,6 +32,9 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 METHODS = ("get", "put", "post", "delete", "patch")
+ARTIFACTS = Path(
+    os.environ.get("MARKETPLACE_TEST_ARTIFACTS") or REPO_ROOT / ".mesh" / "test-artifacts"
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +73,7 @@ def test_the_edge_serves_the_document_and_the_page(mesh: Mesh, edge: httpx.Clien
 
 
 def test_docs_list_every_operation_and_try_it_out_calls_the_api(
-    mesh: Mesh, browser: BrowserContext, tmp_path_factory: pytest.TempPathFactory
+    mesh: Mesh, browser: BrowserContext
 ) -> None:
     document = json.loads(DOCUMENT.read_text())
     operations = [
@@ -84,9 +89,8 @@ def test_docs_list_every_operation_and_try_it_out_calls_the_api(
     page.wait_for_selector(".opblock", timeout=30_000)
     assert page.locator(".opblock").count() == len(operations)
     assert page.locator(".info .title").inner_text().startswith("Marketplace API")
-    artifacts = tmp_path_factory.getbasetemp() / "artifacts"
-    artifacts.mkdir(exist_ok=True)
-    page.screenshot(path=str(artifacts / "api-docs-overview.png"))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "api-docs-overview.png"))
 
     # "Try it out" on a public operation: list the categories, no token needed.
     block = page.locator("#operations-ProductService-ProductService_ListCategories")
@@ -102,5 +106,5 @@ def test_docs_list_every_operation_and_try_it_out_calls_the_api(
     assert json.loads(body)["categories"]
 
     block.scroll_into_view_if_needed()
-    page.screenshot(path=str(artifacts / "api-docs-try-it-out.png"))
+    page.screenshot(path=str(ARTIFACTS / "api-docs-try-it-out.png"))
     assert errors == []
