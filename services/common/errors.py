@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import ClassVar
 
 import google.rpc.code_pb2 as code_pb2
@@ -12,6 +13,8 @@ import google.rpc.status_pb2 as status_pb2
 import grpc
 
 ERROR_DOMAIN = "marketplace.example.com"
+# The reason of every outage of a service's own store (PostgreSQL, MongoDB, Redis).
+DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,36 @@ class Unavailable(DomainError):
 
     code = grpc.StatusCode.UNAVAILABLE
     default_reason = "UNAVAILABLE"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        retry_after: timedelta | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.retry_after = retry_after
+
+    def to_status(self) -> status_pb2.Status:
+        """Add a RetryInfo detail when the error knows when a retry makes sense."""
+        status = super().to_status()
+        if self.retry_after is not None:
+            retry = error_details_pb2.RetryInfo()
+            retry.retry_delay.FromTimedelta(self.retry_after)
+            status.details.add().Pack(retry)
+        return status
+
+
+def dependency_unavailable(dependency: str, *, retry_after: timedelta) -> Unavailable:
+    """The error for a store the service cannot reach; names its kind, never its address."""
+    return Unavailable(
+        f"the service's {dependency} store is unavailable; retry later",
+        reason=DEPENDENCY_UNAVAILABLE,
+        metadata={"dependency": dependency},
+        retry_after=retry_after,
+    )
 
 
 def internal_error_status() -> status_pb2.Status:

@@ -11,13 +11,20 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, cast, override
 
 import grpc
 import structlog
 
 from services.common.auth import TokenVerifier, reset_caller, set_caller
-from services.common.errors import DomainError, Unauthenticated, internal_error_status
+from services.common.dependencies import unavailable_dependency
+from services.common.errors import (
+    DomainError,
+    Unauthenticated,
+    dependency_unavailable,
+    internal_error_status,
+)
 from services.common.metrics import GrpcMetrics
 
 type Unary = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
@@ -29,6 +36,8 @@ INTERNAL_TOKEN_HEADER = "x-internal-token"
 REQUEST_ID_HEADER = "x-request-id"
 # Always reachable: load balancers and operators use them without credentials.
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# The retry advice sent with a store outage: long enough for a pool to reconnect.
+DEPENDENCY_RETRY_AFTER = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -283,9 +292,8 @@ class ErrorMappingInterceptor(_AroundInterceptor):
         except NotImplementedError:
             # The generated base servicer raises this for RPCs of the contract still planned.
             await _abort_unimplemented(context, method)
-        except Exception:
-            log.exception("rpc_failed")
-            await _abort_internal(context)
+        except Exception as error:
+            await _abort_unexpected(context, error)
 
     @override
     async def around_stream(
@@ -301,9 +309,8 @@ class ErrorMappingInterceptor(_AroundInterceptor):
         except NotImplementedError:
             # The generated base servicer raises this for RPCs of the contract still planned.
             await _abort_unimplemented(context, method)
-        except Exception:
-            log.exception("rpc_failed")
-            await _abort_internal(context)
+        except Exception as error:
+            await _abort_unexpected(context, error)
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: DomainError) -> None:
@@ -312,6 +319,24 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: DomainError
         error.code,
         error.message,
         trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
+    )
+
+
+async def _abort_unexpected(context: grpc.aio.ServicerContext[Any, Any], error: Exception) -> None:
+    """UNAVAILABLE (retryable) when a store could not be reached, else a bare INTERNAL.
+
+    Every service's repositories let driver errors rise; deciding here which of them are
+    outages keeps that knowledge in one place and the services' domain free of drivers.
+    """
+    dependency = unavailable_dependency(error)
+    if dependency is None:
+        log.exception("rpc_failed")
+        await _abort_internal(context)
+        return
+    # The class name only: driver messages may carry addresses, never worth leaking.
+    log.warning("dependency_unavailable", dependency=dependency.value, error=type(error).__name__)
+    await _abort(
+        context, dependency_unavailable(dependency.value, retry_after=DEPENDENCY_RETRY_AFTER)
     )
 
 

@@ -1,4 +1,4 @@
-"""Structured JSON logs with the request id and method bound per call."""
+"""Structured JSON logs with the request id and method bound per call, secrets redacted."""
 
 from __future__ import annotations
 
@@ -6,17 +6,37 @@ import logging
 import sys
 
 import structlog
+from structlog.processors import ExceptionRenderer
+from structlog.tracebacks import ExceptionDictTransformer
+
+from services.common.redaction import redact_event, redact_text
+
+# No local variables in tracebacks: a frame's locals hold requests, passwords and tokens,
+# and a traceback is written exactly when input was unexpected. Frames and messages stay.
+_tracebacks = ExceptionRenderer(ExceptionDictTransformer(show_locals=False, use_rich=False))
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Formats records of the standard library's loggers (grpc, asyncio) with secrets masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The formatted record, tracebacks included, with token-like values replaced."""
+        return redact_text(super().format(record))
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
-    """Send JSON log lines to stderr, one object per event."""
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
+    """Send JSON log lines to stderr, one object per event, never carrying a secret."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_RedactingFormatter("%(name)s %(levelname)s %(message)s"))
+    logging.basicConfig(handlers=[handler], level=level.upper(), force=True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.dict_tracebacks,
+            _tracebacks,
+            # Last before rendering, so it also sees the rendered traceback.
+            redact_event,
             structlog.processors.EventRenamer("msg"),
             structlog.processors.JSONRenderer(),
         ],

@@ -30,7 +30,9 @@ from services.common.interceptors import (
     RequestLoggingInterceptor,
 )
 from services.common.metrics import GrpcMetrics
+from services.common.pagination import configure_page_tokens
 from services.common.registry import ConsulRegistration
+from services.common.text import TextGuardInterceptor
 
 log = structlog.get_logger("server")
 
@@ -92,6 +94,7 @@ async def running_server(
 ) -> AsyncIterator[RunningServer]:
     """Serve `app` until the block exits, then shut down gracefully."""
     metrics = GrpcMetrics()
+    configure_page_tokens(settings.internal_secret.get_secret_value())
     verifier = TokenVerifier(
         app.key_source, issuer=settings.jwt_issuer, audience=settings.jwt_audience
     )
@@ -101,6 +104,8 @@ async def running_server(
             MetricsInterceptor(metrics),
             AuthInterceptor(verifier, app.policy, settings.internal_secret.get_secret_value()),
             ErrorMappingInterceptor(),
+            # Innermost: its InvalidArgument goes through the error mapper like any other.
+            TextGuardInterceptor(),
         ],
         options=[("grpc.so_reuseport", 0)],
     )

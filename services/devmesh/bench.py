@@ -23,6 +23,7 @@ from marketplace.order.v1 import order_pb2, order_service_pb2, order_service_pb2
 from marketplace.product.v1 import product_service_pb2, product_service_pb2_grpc
 from marketplace.user.v1 import user_service_pb2, user_service_pb2_grpc
 
+from services.devmesh.edge import EdgeSettings
 from services.devmesh.mesh import Mesh, MeshOptions
 from services.devmesh.processes import free_port
 
@@ -153,6 +154,13 @@ def main() -> int:
         payment_latency_ms=0,
         rate_limit_burst=100_000,
         rate_limit_per_second=100_000,
+        # One client drives all the load: lift the per-client and per-user buckets too.
+        edge=EdgeSettings(
+            client_rate_limit_burst=100_000,
+            client_rate_limit_per_second=100_000,
+            user_rate_limit_burst=100_000,
+            user_rate_limit_per_second=100_000,
+        ),
     )
     with Mesh(options) as mesh:
         report(asyncio.run(scenarios(mesh, calls, concurrency=16)))

@@ -1,36 +1,53 @@
-"""Validate the rendered Envoy config with the real binary (`envoy --mode validate`)."""
+"""Validate the rendered Envoy configs with the real binary (`envoy --mode validate`)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
-from services.devmesh.envoy_config import EdgeConfig, write
+from services.devmesh.envoy_config import EdgeConfig, kubernetes, write
 from services.devmesh.processes import envoy_binary
+from services.devmesh.tls import ensure_edge_tls
 
 
 def main() -> int:
-    """Render the template with sample ports and let Envoy validate it."""
-    config = EdgeConfig(
-        edge_port=8080,
-        admin_port=9901,
-        user_port=50051,
-        user_ops_port=9464,
-        product_port=50052,
-        order_port=50053,
-    )
+    """Render the dev edge (plain + TLS) and the cluster edge (TLS only); let Envoy check both."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = write(config, Path(tmp) / "envoy.yaml")
-        result = subprocess.run(
-            [envoy_binary(), "--mode", "validate", "-c", str(path), "--use-dynamic-base-id"],
-            capture_output=True,
-            text=True,
-            check=False,
+        certificate = ensure_edge_tls(Path(tmp) / "tls")
+        dev = EdgeConfig(
+            edge_port=8080,
+            admin_port=9901,
+            user_port=50051,
+            user_ops_port=9464,
+            product_port=50052,
+            order_port=50053,
+            tls_port=8443,
+            tls_cert_path=str(certificate.cert_path),
+            tls_key_path=str(certificate.key_path),
+            cors_allowed_origins=("http://localhost:5173",),
         )
-    print(result.stdout.strip() or result.stderr.strip())
-    return result.returncode
+        # The cluster's files live in the image and the Secret; point at local stand-ins.
+        cluster = replace(
+            kubernetes(),
+            descriptor_path=dev.descriptor_path,
+            tls_cert_path=dev.tls_cert_path,
+            tls_key_path=dev.tls_key_path,
+        )
+        worst = 0
+        for name, config in (("dev", dev), ("kubernetes", cluster)):
+            path = write(config, Path(tmp) / f"envoy-{name}.yaml")
+            result = subprocess.run(
+                [envoy_binary(), "--mode", "validate", "-c", str(path), "--use-dynamic-base-id"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            print(f"{name}: {result.stdout.strip() or result.stderr.strip()}")
+            worst = max(worst, result.returncode)
+    return worst
 
 
 if __name__ == "__main__":

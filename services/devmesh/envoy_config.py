@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from string import Template
@@ -10,11 +12,17 @@ from services.devmesh.processes import REPO_ROOT
 
 TEMPLATE = REPO_ROOT / "envoy" / "envoy.yaml.tmpl"
 DESCRIPTORS = REPO_ROOT / "gen" / "descriptors" / "marketplace.binpb"
+# "#[if NAME]" ... "#[end NAME]": a block of the template kept only when NAME is enabled.
+_SECTION = re.compile(r"^[ \t]*#\[if (\w+)\]\n(.*?)^[ \t]*#\[end \1\]\n", re.MULTILINE | re.DOTALL)
 
 
 @dataclass(frozen=True)
 class EdgeConfig:
-    """Every value the Envoy template needs."""
+    """Every value the Envoy template needs.
+
+    Rate limits are token buckets (burst, then a refill rate); the client limits hold per
+    client address, the user limit per token subject, the global one for the whole edge.
+    """
 
     edge_port: int
     admin_port: int
@@ -29,20 +37,53 @@ class EdgeConfig:
     order_host: str = "127.0.0.1"
     jwt_issuer: str = "marketplace"
     jwt_audience: str = "marketplace"
+    # Global safety bucket, all clients together.
     rate_limit_burst: int = 500
     rate_limit_per_second: int = 250
+    # Per client address, every request.
+    client_rate_limit_burst: int = 200
+    client_rate_limit_per_second: int = 100
+    # Per client address: sign-in, registration and password reset.
+    auth_rate_limit_burst: int = 100
+    auth_rate_limit_per_minute: int = 600
+    # Per signed-in user (token subject).
+    user_rate_limit_burst: int = 200
+    user_rate_limit_per_second: int = 100
+    # Proxies in front of the edge whose X-Forwarded-For entries are believed.
+    xff_num_trusted_hops: int = 0
+    # Origins browsers may call the API from (CORS); none by default.
+    cors_allowed_origins: tuple[str, ...] = ()
+    body_max_bytes: int = 1024 * 1024
+    url_max_bytes: int = 8192
     health_interval: str = "1s"
     # The API reference server (services/devmesh/openapi_docs.py) behind /docs.
     docs_host: str = "127.0.0.1"
     docs_port: int = 8081
     descriptor_path: str = str(DESCRIPTORS)
+    access_log_path: str = "/dev/stdout"
+    # HTTPS: tls_primary makes the edge port itself TLS (production); tls_port > 0 adds a
+    # TLS listener beside the plain one (dev mesh).
+    tls_primary: bool = False
+    tls_port: int = 0
+    tls_cert_path: str = ""
+    tls_key_path: str = ""
 
 
 def render(config: EdgeConfig) -> str:
     """The Envoy bootstrap YAML for `config`; a missing placeholder is an error."""
-    return Template(TEMPLATE.read_text()).substitute(
-        {key: str(value) for key, value in asdict(config).items()}
+    sections = {"tls_primary": config.tls_primary, "tls_secondary": config.tls_port > 0}
+    if any(sections.values()) and not (config.tls_cert_path and config.tls_key_path):
+        raise ValueError("TLS needs tls_cert_path and tls_key_path")
+
+    def keep(match: re.Match[str]) -> str:
+        return match.group(2) if sections[match.group(1)] else ""
+
+    text = _SECTION.sub(keep, TEMPLATE.read_text())
+    values = {key: str(value) for key, value in asdict(config).items()}
+    values["cors_allowed_origins"] = json.dumps(
+        [{"exact": origin} for origin in config.cors_allowed_origins]
     )
+    return Template(text).substitute(values)
 
 
 def write(config: EdgeConfig, path: Path) -> Path:
@@ -53,10 +94,14 @@ def write(config: EdgeConfig, path: Path) -> Path:
 
 
 def kubernetes() -> EdgeConfig:
-    """The edge inside the cluster: services by their Service names, files from the image."""
+    """The edge inside the cluster: HTTPS only, services by their Service names.
+
+    The certificate comes from the `edge-tls` Secret (k8s/edge.yaml); the cluster's load
+    balancer connects straight to the pods, so no X-Forwarded-For hop is trusted.
+    """
     return EdgeConfig(
         listen_address="0.0.0.0",
-        edge_port=8080,
+        edge_port=8443,
         admin_port=9901,
         user_host="user",
         user_ops_host="user",
@@ -69,7 +114,16 @@ def kubernetes() -> EdgeConfig:
         health_interval="5s",
         rate_limit_burst=2000,
         rate_limit_per_second=1000,
+        client_rate_limit_burst=100,
+        client_rate_limit_per_second=20,
+        auth_rate_limit_burst=10,
+        auth_rate_limit_per_minute=10,
+        user_rate_limit_burst=100,
+        user_rate_limit_per_second=20,
         descriptor_path="/app/gen/descriptors/marketplace.binpb",
+        tls_primary=True,
+        tls_cert_path="/etc/envoy-tls/tls.crt",
+        tls_key_path="/etc/envoy-tls/tls.key",
     )
 
 

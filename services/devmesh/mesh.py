@@ -8,14 +8,15 @@ import secrets
 import sys
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.devmesh import envoy_config, processes
+from services.devmesh import edge, envoy_config, processes
+from services.devmesh.edge import EdgeSettings
 from services.devmesh.processes import REPO_ROOT, ManagedProcess, free_port
 from services.user.adapters.signing import SigningKey
 
@@ -42,6 +43,8 @@ class MeshOptions:
     rate_limit_per_second: int = 250
     payment_latency_ms: int = 150
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # HTTPS port, per-client limits, trusted proxies, CORS: services/devmesh/edge.py.
+    edge: EdgeSettings = field(default_factory=EdgeSettings)
     # (gRPC port, ops port) per service; 0 or a busy port means any free port.
     service_ports: dict[str, tuple[int, int]] = field(default_factory=dict)
 
@@ -73,6 +76,7 @@ class Mesh:
         self.envoy: ManagedProcess | None = None
         self.docs: ManagedProcess | None = None
         self.edge_admin_port = 0
+        self.edge_tls_port = 0
         self.postgres_url = ""
         self.mongo_url = ""
         self.redis_url = ""
@@ -83,6 +87,11 @@ class Mesh:
     def edge_url(self) -> str:
         """The REST and gRPC edge."""
         return f"http://127.0.0.1:{self.options.edge_port}"
+
+    @property
+    def edge_tls_url(self) -> str:
+        """The same edge over HTTPS; clients trust `<state dir>/tls/ca.pem`."""
+        return f"https://localhost:{self.edge_tls_port}"
 
     def __enter__(self) -> Mesh:
         try:
@@ -226,17 +235,10 @@ class Mesh:
 
     def _start_edge(self) -> None:
         self.edge_admin_port = free_port()
-        docs_port = self._start_docs()
-        config = envoy_config.EdgeConfig(
-            docs_port=docs_port,
-            edge_port=self.options.edge_port,
-            admin_port=self.edge_admin_port,
-            user_port=self.services["user"].grpc_port,
-            user_ops_port=self.services["user"].ops_port,
-            product_port=self.services["product"].grpc_port,
-            order_port=self.services["order"].grpc_port,
-            rate_limit_burst=self.options.rate_limit_burst,
-            rate_limit_per_second=self.options.rate_limit_per_second,
+        self.edge_tls_port = port_or_free(self.options.edge.tls_port)
+        config = replace(
+            edge.config_for(self, self.edge_admin_port, self.edge_tls_port),
+            docs_port=self._start_docs(),
         )
         path = envoy_config.write(config, self.state_dir / "envoy.yaml")
         self.envoy = processes.start_envoy(self.state_dir, path)
@@ -271,6 +273,9 @@ class Mesh:
         return {
             "edge": self.edge_url,
             "edge_admin": f"http://127.0.0.1:{self.edge_admin_port}",
+            "edge_tls": self.edge_tls_url,
+            "edge_ca": str(edge.ca_path(self.state_dir)),
+            "edge_access_log": str(edge.access_log_path(self.state_dir)),
             "services": {
                 name: {
                     "grpc": e.target,
@@ -333,6 +338,7 @@ def options_from_environment(state_dir: Path) -> MeshOptions:
         mongo_url=env.get("MARKETPLACE_MONGO_URL") or None,
         redis_url=env.get("MARKETPLACE_REDIS_URL") or None,
         service_ports=DEV_SERVICE_PORTS,
+        edge=edge.settings_from_environment(),
     )
 
 

@@ -27,7 +27,8 @@ from services.order.adapters.repository import PostgresUnitOfWork, create_pool
 from services.order.adapters.users import Buyers, GrpcBuyers
 from services.order.config import Settings
 from services.order.mappers import ProtoOrderCodec
-from services.order.service_layer.handlers import Checkout, Lifecycle
+from services.order.service_layer.handlers import Checkout
+from services.order.service_layer.lifecycle import Lifecycle
 from services.order.service_layer.reconciler import Reconciler
 from services.order.servicer import OrderServicer
 
@@ -93,7 +94,9 @@ async def build_app(
         stack.push_async_callback(feed.close)
 
         def uow() -> PostgresUnitOfWork:
-            return PostgresUnitOfWork(pool)
+            return PostgresUnitOfWork(
+                pool, acquire_timeout=settings.database_acquire_timeout_seconds
+            )
 
         codec = ProtoOrderCodec()
         checkout = Checkout(
@@ -103,10 +106,17 @@ async def build_app(
             codec=codec,
             buyers=buyers,
             checkpoint=_crash_injector(settings.crash_at),
+            lease_seconds=settings.saga_lease_seconds,
+        )
+        lifecycle = Lifecycle(
+            uow=uow,
+            inventory=inventory,
+            payments=payment_gateway,
+            change_lease_seconds=settings.change_lease_seconds,
         )
         parts = OrderParts(
             checkout=checkout,
-            lifecycle=Lifecycle(uow=uow, inventory=inventory, payments=payment_gateway),
+            lifecycle=lifecycle,
             relay=OutboxRelay(
                 pool,
                 redis,
@@ -120,6 +130,7 @@ async def build_app(
                 codec=codec,
                 stale_after=timedelta(seconds=settings.reconcile_after_seconds),
                 in_flight=checkout.in_flight,
+                lifecycle=lifecycle,
             ),
         )
         if run_background:

@@ -20,6 +20,8 @@ class Settings(ServiceSettings):
 
     database_url: PostgresDsn
     database_pool_size: int = Field(default=10, ge=1)
+    # How long a request waits for a pooled connection before answering UNAVAILABLE.
+    database_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
     # host:port of the product service, whose internal API reserves stock.
     product_target: str = "product:50051"
     # host:port of the user service, whose internal API vouches for buyers and addresses.
@@ -41,7 +43,14 @@ class Settings(ServiceSettings):
     # An order untouched this long mid-saga is settled by the reconciler; longer than any
     # live saga can take (inventory + gateway timeouts with retries).
     reconcile_after_seconds: float = Field(default=60.0, ge=0)
-    reconcile_interval_seconds: float = Field(default=10.0, gt=0)
+    reconcile_interval_seconds: float = Field(default=2.0, gt=0)
+    # A running saga leases its idempotency key for this long and renews it; after a crash
+    # the reconciler takes the saga over once the lease lapses, so a retry gets its answer
+    # within seconds of a restart.
+    saga_lease_seconds: float = Field(default=10.0, gt=0)
+    # A claimed cancel or refund is its process's for this long; then the reconciler may
+    # finish it. Longer than a gateway call with its retries.
+    change_lease_seconds: float = Field(default=30.0, gt=0)
     # How often a WatchOrder stream re-reads the order when no notification came.
     watch_recheck_seconds: float = Field(default=5.0, gt=0)
     # TESTS ONLY: the saga step at which the process dies (os._exit), to prove recovery.

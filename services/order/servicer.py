@@ -15,6 +15,7 @@ from services.order import mappers
 from services.order.adapters.changes import ChangeFeed
 from services.order.adapters.reports import SalesReports
 from services.order.service_layer import handlers
+from services.order.service_layer.lifecycle import Lifecycle
 from services.order.service_layer.unit_of_work import UnitOfWorkFactory
 
 type Context = grpc.aio.ServicerContext[Any, Any]
@@ -29,7 +30,7 @@ class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):
         uow: UnitOfWorkFactory,
         *,
         wait_seconds: float,
-        lifecycle: handlers.Lifecycle,
+        lifecycle: Lifecycle,
         feed: ChangeFeed,
         reports: SalesReports,
         watch_recheck_seconds: float = 5.0,

@@ -86,7 +86,12 @@ async def build_app(
     """
     async with AsyncExitStack() as stack:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            str(settings.mongo_url), tz_aware=True, appname="product"
+            str(settings.mongo_url),
+            tz_aware=True,
+            appname="product",
+            serverSelectionTimeoutMS=int(settings.mongo_server_selection_timeout_seconds * 1000),
+            connectTimeoutMS=int(settings.mongo_server_selection_timeout_seconds * 1000),
+            socketTimeoutMS=int(settings.mongo_socket_timeout_seconds * 1000),
         )
         stack.push_async_callback(client.close)
         db = client[settings.mongo_database]

@@ -17,6 +17,10 @@ class Settings(ServiceSettings):
 
     mongo_url: MongoDsn = MongoDsn("mongodb://127.0.0.1:27017")
     mongo_database: str = "marketplace_products"
+    # How long a call waits for a reachable MongoDB, and for one answer from it, before it
+    # answers UNAVAILABLE (the driver's defaults, 30 s and forever, outlast every client).
+    mongo_server_selection_timeout_seconds: float = Field(default=5.0, gt=0)
+    mongo_socket_timeout_seconds: float = Field(default=15.0, gt=0)
     # The product cache and the order event stream.
     redis_url: RedisDsn = RedisDsn("redis://127.0.0.1:6379/0")
     # How long a cached product lives at most; writes refresh it long before that.

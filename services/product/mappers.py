@@ -172,6 +172,7 @@ def reserve_command(request: product_service_pb2.ReserveInventoryRequest) -> Res
     return ReserveInventory(
         order_id=request.order_id,
         lines=tuple(ReservationLine(item.product_id, item.quantity) for item in request.items),
+        checkout_id=request.checkout_id,
     )
 
 

@@ -136,6 +136,8 @@ async def build_app(
         str(settings.database_url),
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
+        acquire_timeout=settings.db_acquire_timeout_seconds,
+        command_timeout=settings.db_command_timeout_seconds,
     )
     product_channel = create_channel(settings.product_target)
     relay_task: asyncio.Task[None] | None = None

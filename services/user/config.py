@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Self
 
-from pydantic import PostgresDsn, SecretStr, field_validator, model_validator
+from pydantic import Field, PostgresDsn, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import ServiceSettings
@@ -40,6 +40,10 @@ class Settings(ServiceSettings):
     # Connections the service keeps to PostgreSQL.
     db_pool_min_size: int = 1
     db_pool_max_size: int = 10
+    # Seconds a request waits for a free connection, and a statement may run, before the
+    # call answers UNAVAILABLE instead of hanging on a stalled or exhausted database.
+    db_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_command_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # Key rotation (see the README): keys that signed recent tokens stay published so
     # those tokens verify until they expire; the next key is published before it signs,

@@ -257,8 +257,17 @@ async def test_concurrent_refunds_never_pass_the_capture_and_a_key_refunds_once(
     )
     succeeded = [r for r in results if isinstance(r, order_pb2.Order)]
     refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
-    assert len(succeeded) == 3 and len(refused) == 3  # 3 x $8 fit in $30, a 4th does not
-    assert {failure(r).reason for r in refused} == {"REFUND_EXCEEDS_CAPTURED"}
+    # One change of an order at a time: the others are refused at once, not queued.
+    assert len(succeeded) == 1 and len(refused) == 5
+    assert {failure(r).reason for r in refused} == {"ORDER_CHANGE_IN_PROGRESS"}
+    assert {r.code() for r in refused} == {grpc.StatusCode.ABORTED}
+    results = [
+        await orders.stub.RefundOrder(request, metadata=with_key(tokens.mint(roles=(Role.ADMIN,))))
+        for _ in range(2)
+    ]
+    with pytest.raises(grpc.aio.AioRpcError) as too_much:  # 3 x $8 fit in $30, a 4th does not
+        await orders.stub.RefundOrder(request, metadata=with_key(tokens.mint(roles=(Role.ADMIN,))))
+    assert failure(too_much.value).reason == "REFUND_EXCEEDS_CAPTURED"
     charge = orders.gateway.captured()[-1]
     assert charge.refunded_minor == 2400
     assert (

@@ -21,6 +21,7 @@ from services.common.errors import (
 from services.common.money import Money
 from services.order.adapters.inventory import PricedLine
 from services.order.adapters.payments import SandboxGateway
+from services.order.domain.changes import ChangeState, OrderChange
 from services.order.domain.commands import OrderCursor, PlaceOrder
 from services.order.domain.idempotency import IdempotencyRecord, KeyState, StoredError
 from services.order.domain.model import (
@@ -39,6 +40,7 @@ class Store:
     orders: dict[uuid.UUID, Order] = field(default_factory=dict)
     keys: dict[tuple[uuid.UUID, str], IdempotencyRecord] = field(default_factory=dict)
     calls: dict[uuid.UUID, GatewayCall] = field(default_factory=dict)
+    releases: set[uuid.UUID] = field(default_factory=set)
 
 
 class FakeOrders:
@@ -79,7 +81,12 @@ class FakeOrders:
         return []
 
     async def stale(
-        self, statuses: Sequence[OrderStatus], *, older_than: datetime, limit: int
+        self,
+        statuses: Sequence[OrderStatus],
+        *,
+        older_than: datetime,
+        now: datetime,
+        limit: int,
     ) -> list[uuid.UUID]:
         return []
 
@@ -107,12 +114,20 @@ class FakeKeys:
         self._keys = store.keys
 
     async def claim(
-        self, buyer_id: uuid.UUID, key: str, fingerprint: bytes
+        self,
+        buyer_id: uuid.UUID,
+        key: str,
+        fingerprint: bytes,
+        *,
+        lease_until: datetime | None = None,
     ) -> IdempotencyRecord | None:
         if (buyer_id, key) in self._keys:
             return self._keys[buyer_id, key]
         self._keys[buyer_id, key] = IdempotencyRecord(fingerprint, KeyState.IN_PROGRESS)
         return None
+
+    async def lease(self, buyer_id: uuid.UUID, key: str, until: datetime) -> None:
+        pass
 
     async def get(self, buyer_id: uuid.UUID, key: str) -> IdempotencyRecord | None:
         return self._keys.get((buyer_id, key))
@@ -139,8 +154,49 @@ class FakeKeys:
         return None
 
     async def stale_in_progress(
-        self, *, older_than: datetime, limit: int
+        self, *, older_than: datetime, now: datetime, limit: int
     ) -> list[tuple[uuid.UUID, str, uuid.UUID | None]]:
+        return []
+
+
+class FakeReleases:
+    def __init__(self, store: Store) -> None:
+        self._due = store.releases
+
+    async def add(self, order_id: uuid.UUID) -> None:
+        self._due.add(order_id)
+
+    async def due(self, *, limit: int) -> list[uuid.UUID]:
+        return list(self._due)[:limit]
+
+    async def done(self, order_id: uuid.UUID) -> None:
+        self._due.discard(order_id)
+
+
+class FakeChanges:
+    """Checkout never changes a placed order; the contract tests cover the real store."""
+
+    async def claim(self, change: OrderChange) -> bool:
+        raise NotImplementedError
+
+    async def pending_for(self, order_id: uuid.UUID) -> OrderChange | None:
+        return None
+
+    async def get(self, change_id: uuid.UUID) -> OrderChange | None:
+        return None
+
+    async def finish(
+        self, change_id: uuid.UUID, state: ChangeState, detail: str, at: datetime
+    ) -> None:
+        raise NotImplementedError
+
+    async def release_lease(self, change_id: uuid.UUID, at: datetime) -> None:
+        raise NotImplementedError
+
+    async def take_over(self, change_id: uuid.UUID, *, now: datetime, until: datetime) -> bool:
+        return False
+
+    async def abandoned(self, *, now: datetime, limit: int) -> list[OrderChange]:
         return []
 
 
@@ -149,6 +205,8 @@ class FakeUnitOfWork:
         self.orders = FakeOrders(store, fail_save=fail_save)
         self.idempotency = FakeKeys(store)
         self.attempts = FakeAttempts(store)
+        self.releases = FakeReleases(store)
+        self.changes = FakeChanges()
 
     async def __aenter__(self) -> Self:
         return self
@@ -171,7 +229,9 @@ class FakeInventory:
     reserved: set[uuid.UUID] = field(default_factory=set)
     committed: set[uuid.UUID] = field(default_factory=set)
 
-    async def reserve(self, order_id: uuid.UUID, lines: Sequence[OrderLine]) -> list[PricedLine]:
+    async def reserve(
+        self, order_id: uuid.UUID, lines: Sequence[OrderLine], *, checkout_id: str = ""
+    ) -> list[PricedLine]:
         if self.refuse_with is not None:
             raise self.refuse_with
         self.reserved.add(order_id)
@@ -310,16 +370,36 @@ async def test_a_crash_before_the_charge_cancels_the_order_and_frees_stock_and_k
     inventory = FakeInventory()
     saga, gateway = checkout(store, inventory)
 
-    async def broken_authorize(*args: object) -> None:
-        raise RuntimeError("a bug in the gateway client")
+    def crash(step: str) -> None:
+        if step == "after_record":
+            raise RuntimeError("a bug before any money moved")
 
-    gateway.authorize = broken_authorize  # type: ignore[assignment,method-assign]
+    saga.checkpoint = crash
     with pytest.raises(RuntimeError):
         await saga.place_order(command(), wait_seconds=1)
     [order] = store.orders.values()
     assert order.status is OrderStatus.CANCELLED
     assert inventory.reserved == set()
     assert store.keys == {}
+    assert gateway.charges == []
+
+
+async def test_a_crash_at_the_gateway_call_hands_the_order_to_the_reconciler() -> None:
+    store = Store()
+    inventory = FakeInventory()
+    saga, gateway = checkout(store, inventory)
+
+    async def broken_authorize(*args: object) -> None:
+        raise RuntimeError("a bug in the gateway client")
+
+    gateway.authorize = broken_authorize  # type: ignore[assignment,method-assign]
+    with pytest.raises(RuntimeError):
+        await saga.place_order(command(), wait_seconds=1)
+    # The call may have reached the gateway: nothing is decided before someone asks it.
+    [order] = store.orders.values()
+    assert order.status is OrderStatus.PENDING
+    [record] = store.keys.values()
+    assert record.state is KeyState.IN_PROGRESS
     assert gateway.charges == []
 
 

@@ -244,7 +244,7 @@ async def test_customers_may_not_create_products() -> None:
     with pytest.raises(PermissionDenied):
         await handlers.create_product(command(title=""), customer, repository, MemoryCategories())
     assert repository.added == []
-    seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}))
+    seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}), email_verified=True)
     created = await handlers.create_product(
         command(publish=True), seller, repository, MemoryCategories()
     )
@@ -263,7 +263,7 @@ async def test_products_name_categories_of_the_tree(
     category: str, subcategory: str, field: str
 ) -> None:
     repository = MemoryProducts()
-    seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}))
+    seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}), email_verified=True)
     with pytest.raises(InvalidArgument) as error:
         await handlers.create_product(
             command(category=category, subcategory=subcategory),
@@ -281,7 +281,7 @@ async def test_products_name_categories_of_the_tree(
 
 async def test_page_tokens_carry_the_last_key_and_bind_the_filters() -> None:
     repository = MemoryProducts()
-    seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}))
+    seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}), email_verified=True)
     for _ in range(5):
         await handlers.create_product(command(publish=True), seller, repository, MemoryCategories())
 
@@ -441,6 +441,9 @@ class MemoryReviews:
         self.marked.append((buyer_id, list(product_ids)))
         return 1
 
+    async def is_moderated(self, product_id: str, author_id: str) -> bool:
+        return False
+
 
 class RatedProducts(MemoryProducts):
     async def change_rating(self, product_id: str, **changes: Any) -> None:
@@ -449,7 +452,7 @@ class RatedProducts(MemoryProducts):
 
 async def test_a_delivery_recorded_while_the_review_is_written_still_verifies_it() -> None:
     products = RatedProducts()
-    seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}))
+    seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}), email_verified=True)
     product = await handlers.create_product(
         command(publish=True), seller, products, MemoryCategories()
     )

@@ -50,8 +50,14 @@ class Inventory(Protocol):
     service that is down or slow raises Unavailable (reason INVENTORY_UNAVAILABLE).
     """
 
-    async def reserve(self, order_id: uuid.UUID, lines: Sequence[OrderLine]) -> list[PricedLine]:
-        """Reserve every line or none, and return them priced."""
+    async def reserve(
+        self, order_id: uuid.UUID, lines: Sequence[OrderLine], *, checkout_id: str = ""
+    ) -> list[PricedLine]:
+        """Reserve every line or none, and return them priced.
+
+        `checkout_id` ties the reservation to the checkout attempt: the product service
+        releases the attempt's earlier reservation that never became an order.
+        """
         ...
 
     async def commit(self, order_id: uuid.UUID) -> None:
@@ -71,10 +77,13 @@ class GrpcInventory:
         self._metadata = internal_metadata(internal_secret)
         self._timeout = timeout
 
-    async def reserve(self, order_id: uuid.UUID, lines: Sequence[OrderLine]) -> list[PricedLine]:
+    async def reserve(
+        self, order_id: uuid.UUID, lines: Sequence[OrderLine], *, checkout_id: str = ""
+    ) -> list[PricedLine]:
         """Reserve every line or none, and return them priced."""
         request = pb.ReserveInventoryRequest(
             order_id=str(order_id),
+            checkout_id=checkout_id,
             items=[
                 pb.ReservationItem(product_id=line.product_id, quantity=line.quantity)
                 for line in lines

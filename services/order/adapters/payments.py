@@ -79,11 +79,18 @@ class PaymentGateway(Protocol):
         ...
 
     async def find_authorization(self, idempotency_key: str) -> Authorization | None:
-        """The authorisation an earlier authorize call with this key made, if it succeeded."""
+        """The authorisation an earlier authorize call with this key made, if it succeeded.
+
+        None means the gateway never made one with this key; PaymentUnavailable means it
+        cannot tell yet (the call is still running, or the gateway is unreachable).
+        """
         ...
 
     async def find_capture(self, idempotency_key: str) -> Capture | None:
-        """The capture an earlier capture call with this key made, if it succeeded."""
+        """The capture an earlier capture call with this key made, if it succeeded.
+
+        None and PaymentUnavailable mean what they mean for `find_authorization`.
+        """
         ...
 
 
@@ -122,6 +129,7 @@ class SandboxGateway:
     timeout_seconds: float = 5.0
     charges: list[SandboxCharge] = field(default_factory=list)
     _outcomes: dict[str, _Outcome] = field(default_factory=dict, repr=False)
+    _running: set[str] = field(default_factory=set, repr=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     async def authorize(self, amount: Money, token: str, idempotency_key: str) -> Authorization:
@@ -146,17 +154,22 @@ class SandboxGateway:
 
     async def find_authorization(self, idempotency_key: str) -> Authorization | None:
         """The authorisation an earlier call with this key made, if it succeeded."""
-        seen = self._outcomes.get(idempotency_key)
+        seen = self._known(idempotency_key)
         if seen is None or not isinstance(seen.result, Authorization):
             return None
         return seen.result
 
     async def find_capture(self, idempotency_key: str) -> Capture | None:
         """The capture an earlier call with this key made, if it succeeded."""
-        seen = self._outcomes.get(idempotency_key)
+        seen = self._known(idempotency_key)
         if seen is None or not isinstance(seen.result, Capture):
             return None
         return seen.result
+
+    def _known(self, key: str) -> _Outcome | None:
+        if key in self._running and key not in self._outcomes:
+            raise PaymentUnavailable("the gateway is still processing the call")
+        return self._outcomes.get(key)
 
     def captured(self) -> list[SandboxCharge]:
         """The charges whose money was taken."""
@@ -184,18 +197,22 @@ class SandboxGateway:
         if operation == "authorize" and params[1] == TOKEN_TIMEOUT:
             await asyncio.Event().wait()  # the processor hangs; only the timeout ends the call
         # One lock per processor: a repeated key waits for the first call, then replays it.
-        async with self._lock:
-            seen = self._outcomes.get(key)
-            if seen is not None:
-                if (seen.operation, seen.params) != (operation, params):
-                    raise PaymentError(f"idempotency key {key} was used for another request")
-            else:
-                seen = _Outcome(operation, params)
-                try:
-                    seen.result = self._apply(operation, params)
-                except PaymentError as error:
-                    seen.error = error
-                self._outcomes[key] = seen
+        self._running.add(key)
+        try:
+            async with self._lock:
+                seen = self._outcomes.get(key)
+                if seen is not None:
+                    if (seen.operation, seen.params) != (operation, params):
+                        raise PaymentError(f"idempotency key {key} was used for another request")
+                else:
+                    seen = _Outcome(operation, params)
+                    try:
+                        seen.result = self._apply(operation, params)
+                    except PaymentError as error:
+                        seen.error = error
+                    self._outcomes[key] = seen
+        finally:
+            self._running.discard(key)
         if seen.error is not None:
             raise seen.error
         return seen.result
@@ -326,6 +343,9 @@ class HttpGateway:
                 async with self._session.get(url, headers=self._headers) as response:
                     if response.status == 404:
                         return None
+                    if response.status == 409:
+                        # Received and still running: the outcome is not known yet.
+                        raise PaymentUnavailable("the gateway is still processing the call")
                     if response.status != 200:
                         raise PaymentUnavailable(f"gateway lookup answered {response.status}")
                     stored = await response.json()

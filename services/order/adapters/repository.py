@@ -11,9 +11,13 @@ from typing import Any, Self
 
 import asyncpg
 
-from services.common.errors import Aborted
+from services.common.errors import Aborted, Unavailable
 from services.common.money import Money
 from services.order.adapters.events import event_rows
+from services.order.adapters.order_changes import (
+    OrderChangeRepository,
+    ReservationReleaseRepository,
+)
 from services.order.domain.commands import OrderCursor
 from services.order.domain.idempotency import IdempotencyRecord, KeyState, StoredError
 from services.order.domain.model import (
@@ -162,19 +166,35 @@ class OrderRepository:
         return await self._assemble(rows)
 
     async def stale(
-        self, statuses: Sequence[OrderStatus], *, older_than: datetime, limit: int
+        self,
+        statuses: Sequence[OrderStatus],
+        *,
+        older_than: datetime,
+        now: datetime,
+        limit: int,
     ) -> list[uuid.UUID]:
-        """Ids of orders in `statuses` untouched since `older_than` (the reconciler's work)."""
+        """Ids of orders in `statuses` left mid-saga (the reconciler's work).
+
+        An order whose key is leased by a running saga waits for the lease to run out (a
+        crash lets it lapse within seconds); any other waits until untouched since
+        `older_than`.
+        """
         rows = await self._db.fetch(
             """
-            SELECT id FROM orders
-            WHERE status = ANY($1::text[]) AND updated_at < $2
-              AND (status = 'pending' OR NOT stock_committed)
-            ORDER BY updated_at
-            LIMIT $3
+            SELECT o.id FROM orders o
+            LEFT JOIN idempotency_keys k
+              ON k.order_id = o.id AND k.state = 'in_progress'
+                 AND k.lease_expires_at IS NOT NULL
+            WHERE o.status = ANY($1::text[])
+              AND (o.status = 'pending' OR NOT o.stock_committed)
+              AND CASE WHEN k.lease_expires_at IS NOT NULL THEN k.lease_expires_at < $3
+                       ELSE o.updated_at < $2 END
+            ORDER BY o.updated_at
+            LIMIT $4
             """,
             [s.value for s in statuses],
             older_than,
+            now,
             limit,
         )
         return [row["id"] for row in rows]
@@ -403,27 +423,44 @@ class IdempotencyRepository:
         self._db = connection
 
     async def claim(
-        self, buyer_id: uuid.UUID, key: str, fingerprint: bytes
+        self,
+        buyer_id: uuid.UUID,
+        key: str,
+        fingerprint: bytes,
+        *,
+        lease_until: datetime | None = None,
     ) -> IdempotencyRecord | None:
         """Take the key for a new request; None if taken, else the record already there."""
         inserted = await self._db.fetchval(
             """
-            INSERT INTO idempotency_keys (buyer_id, key, request_fingerprint, state)
-            VALUES ($1, $2, $3, 'in_progress')
+            INSERT INTO idempotency_keys (buyer_id, key, request_fingerprint, state,
+                                          lease_expires_at)
+            VALUES ($1, $2, $3, 'in_progress', $4)
             ON CONFLICT (buyer_id, key) DO NOTHING
             RETURNING true
             """,
             buyer_id,
             key,
             fingerprint,
+            lease_until,
         )
         if inserted:
             return None
         record = await self.get(buyer_id, key)
         if record is None:
             # The holder gave the key back between our insert and our read: try once more.
-            return await self.claim(buyer_id, key, fingerprint)
+            return await self.claim(buyer_id, key, fingerprint, lease_until=lease_until)
         return record
+
+    async def lease(self, buyer_id: uuid.UUID, key: str, until: datetime) -> None:
+        """Move the lease of a key in progress to `until` (renew it, or let it lapse now)."""
+        await self._db.execute(
+            "UPDATE idempotency_keys SET lease_expires_at = $3 "
+            "WHERE buyer_id = $1 AND key = $2 AND state = 'in_progress'",
+            buyer_id,
+            key,
+            until,
+        )
 
     async def get(self, buyer_id: uuid.UUID, key: str) -> IdempotencyRecord | None:
         """The record of a key, if it was used."""
@@ -493,17 +530,20 @@ class IdempotencyRepository:
         return (row["buyer_id"], row["key"]) if row else None
 
     async def stale_in_progress(
-        self, *, older_than: datetime, limit: int
+        self, *, older_than: datetime, now: datetime, limit: int
     ) -> list[tuple[uuid.UUID, str, uuid.UUID | None]]:
-        """Keys still in progress since before `older_than`: (buyer, key, order id)."""
+        """Keys in progress whose lease lapsed, or unleased since before `older_than`."""
         rows = await self._db.fetch(
             """
             SELECT buyer_id, key, order_id FROM idempotency_keys
-            WHERE state = 'in_progress' AND updated_at < $1
+            WHERE state = 'in_progress'
+              AND CASE WHEN lease_expires_at IS NOT NULL THEN lease_expires_at < $2
+                       ELSE updated_at < $1 END
             ORDER BY updated_at
-            LIMIT $2
+            LIMIT $3
             """,
             older_than,
+            now,
             limit,
         )
         return [(r["buyer_id"], r["key"], r["order_id"]) for r in rows]
@@ -584,19 +624,30 @@ class PostgresUnitOfWork:
     orders: OrderRepository
     idempotency: IdempotencyRepository
     attempts: PaymentAttemptRepository
+    changes: OrderChangeRepository
+    releases: ReservationReleaseRepository
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, *, acquire_timeout: float = 5.0) -> None:
         self._pool = pool
+        self._acquire_timeout = acquire_timeout
         self._connection: Any = None
         self._transaction: Any = None
 
     async def __aenter__(self) -> Self:
-        self._connection = await self._pool.acquire()
+        try:
+            self._connection = await self._pool.acquire(timeout=self._acquire_timeout)
+        except TimeoutError:
+            # Every connection is busy: answer at once as retryable rather than queue on.
+            raise Unavailable(
+                "the order database is busy; retry shortly", reason="DATABASE_BUSY"
+            ) from None
         self._transaction = self._connection.transaction()
         await self._transaction.start()
         self.orders = OrderRepository(self._connection)
         self.idempotency = IdempotencyRepository(self._connection)
         self.attempts = PaymentAttemptRepository(self._connection)
+        self.changes = OrderChangeRepository(self._connection)
+        self.releases = ReservationReleaseRepository(self._connection)
         return self
 
     async def __aexit__(

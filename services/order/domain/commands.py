@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -32,6 +33,12 @@ class PlaceOrder:
     shipping_address: ShippingAddress | None
     payment_method_token: str
     address_id: uuid.UUID | None = None
+
+    @property
+    def checkout_id(self) -> str:
+        """The checkout attempt, the same across retries: buyer and key, hashed to stay ours."""
+        seed = f"{self.buyer_id}:{self.idempotency_key}".encode()
+        return hashlib.sha256(seed).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,12 @@ succeeds, tok_chargeDeclined and tok_insufficientFunds are declined, tok_timeout
 answers), every POST takes an Idempotency-Key header that replays the first outcome (a
 reused key with another body is refused with 409), calls take a configurable latency and
 fail at a configurable rate with 503 *before* doing anything, as a flaky load balancer
-would. State lives in memory: restarting the gateway forgets every charge.
+would. Given a state file, charges and answered keys survive the gateway's restarts, as
+a real processor's do. Lookups by key tell a call still being processed (409
+request_in_progress) from one never received (404). The fake's control surface for fault
+studies, `PUT /_sandbox/stalls/{operation}` with `{"seconds": s}` (and `DELETE` to end it),
+makes authorize or capture stall after the request was received: the caller times out,
+and the operation still completes later, as a slow processor's does.
 """
 
 from __future__ import annotations
@@ -22,10 +27,14 @@ from typing import Any
 
 from aiohttp import web
 
+from services.order.sandbox_gateway.store import GatewayStore
+
 TOKEN_VISA = "tok_visa"
 TOKEN_DECLINED = "tok_chargeDeclined"
 TOKEN_INSUFFICIENT_FUNDS = "tok_insufficientFunds"
 TOKEN_TIMEOUT = "tok_timeout"
+
+OPERATIONS = frozenset({"authorize", "capture", "void", "refund"})
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -76,6 +85,41 @@ class GatewayState:
     keys: dict[str, Stored] = field(default_factory=dict)
     # One lock per key: concurrent retries of one key wait for the first to finish.
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # Keys whose call was received and is still running: a lookup answers "in progress".
+    processing: set[str] = field(default_factory=set)
+    # FAULT CONTROL of the fake: seconds an operation (authorize, capture, void, refund)
+    # stalls after it was received and before it is done.
+    stalls: dict[str, float] = field(default_factory=dict)
+    # Where charges and keys are written through; None keeps them in memory only.
+    store: GatewayStore | None = None
+    # Charges changed by the call running now, written with its key.
+    dirty: list[Charge] = field(default_factory=list)
+    # Calls being processed, kept referenced while their callers may be gone.
+    running: set[asyncio.Future[Any]] = field(default_factory=set)
+
+    def load(self) -> None:
+        """Read back what the store remembers (after a restart)."""
+        if self.store is None:
+            return
+        for document in self.store.charges():
+            charge = Charge(**document)
+            self.charges[charge.authorization_id] = charge
+            if charge.charge_id:
+                self.by_charge_id[charge.charge_id] = charge
+        for key, fingerprint, status, body in self.store.answered_keys():
+            self.keys[key] = Stored(fingerprint, status, body)
+
+    def touch(self, charge: Charge) -> None:
+        """Note that the running call changed `charge`."""
+        self.dirty.append(charge)
+
+    def persist(self, key: str | None, stored: Stored | None) -> None:
+        """Write the running call's changed charges and its answer in one transaction."""
+        changed, self.dirty = self.dirty, []
+        if self.store is None:
+            return
+        record = (key, stored.fingerprint, stored.status, stored.body) if key and stored else None
+        self.store.write((c.to_json() | {"token": c.token} for c in changed), record)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -95,7 +139,9 @@ def create_app(state: GatewayState) -> web.Application:
         return await handler(request)
 
     async def idempotent(
-        request: web.Request, operate: Callable[[dict[str, Any]], Awaitable[web.Response]]
+        request: web.Request,
+        operation: str,
+        operate: Callable[[dict[str, Any]], Awaitable[web.Response]],
     ) -> web.Response:
         await asyncio.sleep(state.latency_seconds)
         if state.failure_rate and state.rng.random() < state.failure_rate:
@@ -112,21 +158,50 @@ def create_app(state: GatewayState) -> web.Application:
         fingerprint = hashlib.sha256(
             (request.path + json.dumps(body, sort_keys=True)).encode()
         ).hexdigest()
-        lock = state.locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            stored = state.keys.get(key)
-            if stored is None:
-                response = await operate(body)
-                payload = json.loads(response.text or "{}")
-                # Server errors are not stored, so a retry can still succeed.
-                if response.status < 500:
-                    state.keys[key] = Stored(fingerprint, response.status, payload)
-                return response
+        if body.get("token") == TOKEN_TIMEOUT:
+            # The request is lost on the way: never processed, never answered.
+            await asyncio.Event().wait()
+        # A processor finishes what it received even when the caller hangs up: the work
+        # runs in its own task, which a dropped connection does not cancel.
+        work = asyncio.ensure_future(_once(key, fingerprint, operation, lambda: operate(body)))
+        state.running.add(work)
+        work.add_done_callback(state.running.discard)
+        response, stored = await asyncio.shield(work)
+        if response is not None:
+            return response
+        assert stored is not None
         if stored.fingerprint != fingerprint:
             return _error(409, "idempotency_key_reused", "this key was used for another request")
         return web.json_response(
             stored.body, status=stored.status, headers={"Idempotent-Replayed": "true"}
         )
+
+    async def _once(
+        key: str,
+        fingerprint: str,
+        operation: str,
+        operate: Callable[[], Awaitable[web.Response]],
+    ) -> tuple[web.Response | None, Stored | None]:
+        """Run the call unless the key already has an answer: (fresh response, stored answer)."""
+        lock = state.locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            stored = state.keys.get(key)
+            if stored is not None:
+                return None, stored
+            state.processing.add(key)
+            try:
+                if stall := state.stalls.get(operation, 0.0):
+                    await asyncio.sleep(stall)
+                state.dirty.clear()
+                response = await operate()
+                payload = json.loads(response.text or "{}")
+                # Server errors are not stored, so a retry can still succeed.
+                if response.status < 500:
+                    state.keys[key] = Stored(fingerprint, response.status, payload)
+                    state.persist(key, state.keys[key])
+                return response, None
+            finally:
+                state.processing.discard(key)
 
     async def authorize(body: dict[str, Any]) -> web.Response:
         token = str(body.get("token", ""))
@@ -134,8 +209,6 @@ def create_app(state: GatewayState) -> web.Application:
         currency = str(body.get("currency", ""))
         if not isinstance(amount, int) or amount <= 0 or len(currency) != 3:
             return _error(400, "invalid_amount", "amount_minor > 0 and a currency are required")
-        if token == TOKEN_TIMEOUT:
-            await asyncio.Event().wait()  # hangs; only the caller's timeout ends the call
         if token == TOKEN_DECLINED:
             return _error(402, "card_declined", "the card was declined")
         if token == TOKEN_INSUFFICIENT_FUNDS:
@@ -144,10 +217,11 @@ def create_app(state: GatewayState) -> web.Application:
             return _error(402, "invalid_token", "unknown payment method token")
         charge = Charge(f"auth_{uuid.uuid4().hex}", token, amount, currency)
         state.charges[charge.authorization_id] = charge
+        state.touch(charge)
         return web.json_response(charge.to_json(), status=201)
 
     async def post_authorize(request: web.Request) -> web.Response:
-        return await idempotent(request, authorize)
+        return await idempotent(request, "authorize", authorize)
 
     async def post_capture(request: web.Request) -> web.Response:
         async def capture(body: dict[str, Any]) -> web.Response:
@@ -163,9 +237,10 @@ def create_app(state: GatewayState) -> web.Application:
             charge.charge_id = f"ch_{uuid.uuid4().hex}"
             charge.amount_minor = amount
             state.by_charge_id[charge.charge_id] = charge
+            state.touch(charge)
             return web.json_response(charge.to_json(), status=201)
 
-        return await idempotent(request, capture)
+        return await idempotent(request, "capture", capture)
 
     async def post_void(request: web.Request) -> web.Response:
         async def void(body: dict[str, Any]) -> web.Response:
@@ -175,9 +250,10 @@ def create_app(state: GatewayState) -> web.Application:
             if charge.status not in ("authorized", "voided"):
                 return _error(409, "not_voidable", f"the authorization is {charge.status}")
             charge.status = "voided"
+            state.touch(charge)
             return web.json_response(charge.to_json())
 
-        return await idempotent(request, void)
+        return await idempotent(request, "void", void)
 
     async def post_refund(request: web.Request) -> web.Response:
         async def refund(body: dict[str, Any]) -> web.Response:
@@ -190,21 +266,45 @@ def create_app(state: GatewayState) -> web.Application:
             if charge.refunded_minor + amount > charge.amount_minor:
                 return _error(409, "refund_exceeds_charge", "refunds cannot pass the charge")
             charge.refunded_minor += amount
+            state.touch(charge)
             return web.json_response(
                 {"refund_id": f"re_{uuid.uuid4().hex}", "charge": charge.to_json()}, status=201
             )
 
-        return await idempotent(request, refund)
+        return await idempotent(request, "refund", refund)
 
     async def get_idempotency_key(request: web.Request) -> web.Response:
         # Reconciliation after a crash: what did the call with this key answer, if it ran?
-        stored = state.keys.get(request.match_info["key"])
+        key = request.match_info["key"]
+        stored = state.keys.get(key)
+        if stored is None and key in state.processing:
+            # Received and not done yet: the outcome is still unknown, ask again later.
+            return _error(409, "request_in_progress", "the call with this key is still running")
         if stored is None:
             return _error(404, "not_found", "no call was made with this key")
         return web.json_response({"status": stored.status, "body": stored.body})
 
     async def list_charges(request: web.Request) -> web.Response:
         return web.json_response({"charges": [c.to_json() for c in state.charges.values()]})
+
+    async def put_stall(request: web.Request) -> web.Response:
+        operation = request.match_info["operation"]
+        try:
+            body = await request.json()
+            seconds = float(body["seconds"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            return _error(400, "invalid_stall", 'send {"seconds": <number >= 0>}')
+        if operation not in OPERATIONS or seconds < 0:
+            return _error(400, "invalid_stall", f"operation is one of {sorted(OPERATIONS)}")
+        state.stalls[operation] = seconds
+        return web.json_response({"stalls": state.stalls})
+
+    async def delete_stall(request: web.Request) -> web.Response:
+        state.stalls.pop(request.match_info["operation"], None)
+        return web.json_response({"stalls": state.stalls})
+
+    async def get_stalls(request: web.Request) -> web.Response:
+        return web.json_response({"stalls": state.stalls})
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -217,4 +317,8 @@ def create_app(state: GatewayState) -> web.Application:
     app.router.add_get("/v1/idempotency-keys/{key}", get_idempotency_key)
     app.router.add_get("/v1/charges", list_charges)
     app.router.add_get("/healthz", healthz)
+    # The fake's fault controls: not part of any real processor's API.
+    app.router.add_get("/_sandbox/stalls", get_stalls)
+    app.router.add_put("/_sandbox/stalls/{operation}", put_stall)
+    app.router.add_delete("/_sandbox/stalls/{operation}", delete_stall)
     return app

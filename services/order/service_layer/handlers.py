@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import structlog
@@ -26,7 +26,6 @@ from services.common.errors import (
     Unauthenticated,
     Unavailable,
 )
-from services.common.money import Money
 from services.order.adapters.inventory import Inventory
 from services.order.adapters.payments import (
     Authorization,
@@ -34,37 +33,40 @@ from services.order.adapters.payments import (
     PaymentDeclined,
     PaymentError,
     PaymentGateway,
-    PaymentTimeout,
+    PaymentUnavailable,
 )
 from services.order.adapters.users import Buyers
 from services.order.domain.commands import (
-    Caller,
-    CancelOrder,
     GetOrder,
     ListOrders,
-    MarkOrderDelivered,
     OrderCursor,
     PlaceOrder,
-    RefundOrder,
-    ShipOrderItems,
     WatchOrder,
 )
 from services.order.domain.idempotency import IdempotencyRecord, KeyState, StoredError
 from services.order.domain.model import (
     FINAL_STATUSES,
     SYSTEM_ACTOR,
-    GatewayCall,
-    IllegalTransition,
     MixedCurrencies,
     Order,
     OrderItem,
-    OrderRuleViolated,
     OrderStatus,
     PaymentStatus,
-    Refund,
     ShippingAddress,
 )
+from services.order.service_layer.access import view_for, visible
+from services.order.service_layer.lifecycle import Lifecycle
+from services.order.service_layer.payment_recovery import (
+    OutcomeUnknown,
+    authorization_made,
+    capture_made,
+    gateway_call,
+    order_keys,
+)
 from services.order.service_layer.unit_of_work import UnitOfWorkFactory
+
+# Re-exported: the composition root and the reconciler import them from here.
+__all__ = ["Checkout", "Lifecycle", "OrderCodec", "gateway_call"]
 
 log = structlog.get_logger("orders")
 
@@ -115,6 +117,9 @@ class Checkout:
     buyers: Buyers
     clock: Callable[[], datetime] = _now
     poll_seconds: float = 0.05
+    # How long a saga's claim on its key lasts unless renewed: after a crash the reconciler
+    # takes the saga over this soon.
+    lease_seconds: float = 10.0
     # Crash injection for tests: called with each step's name; the default does nothing.
     checkpoint: Callable[[str], None] = lambda step: None
     _sagas: set[asyncio.Task[Order]] = field(default_factory=set, repr=False)
@@ -131,7 +136,10 @@ class Checkout:
         while True:
             async with self.uow() as uow:
                 existing = await uow.idempotency.claim(
-                    command.buyer_id, command.idempotency_key, command.request_fingerprint
+                    command.buyer_id,
+                    command.idempotency_key,
+                    command.request_fingerprint,
+                    lease_until=self._lease_end(),
                 )
                 await uow.commit()
             if existing is None:
@@ -178,11 +186,15 @@ class Checkout:
             record.error.message, reason=record.error.reason, metadata=record.error.metadata
         )
 
+    def _lease_end(self) -> datetime:
+        return self.clock() + timedelta(seconds=self.lease_seconds)
+
     async def _run(self, command: PlaceOrder) -> Order:
         order_id = uuid.uuid4()
         log.info("order_saga_started", order_id=str(order_id))
-        charged = False
+        paying = answered = False
         self._orders_in_flight.add(order_id)
+        heartbeat = asyncio.create_task(self._keep_leased(command))
         try:
             async with self.uow() as uow:
                 await uow.idempotency.attach_order(
@@ -193,23 +205,50 @@ class Checkout:
             self.checkpoint("before_reserve")
             order = await self._reserve_and_record(command, order_id, address)
             self.checkpoint("after_record")
+            paying = True
             capture = await self._charge(command, order)
-            charged = True
             self.checkpoint("after_capture")
-            return await self._confirm(command, order, capture)
+            confirmed = await self._confirm(command, order, capture)
+            answered = True
+            return confirmed
         except DomainError:
-            raise  # each failure path already compensated and stored its outcome
+            raise  # each failure path already compensated, stored or handed over its outcome
         except BaseException:
-            log.exception("order_saga_crashed", order_id=str(order_id), charged=charged)
-            if charged:
-                # Money was taken: keep the key in progress so no retry charges again; the
-                # order id on the key row lets an operator reconcile.
+            log.exception("order_saga_crashed", order_id=str(order_id), paying=paying)
+            if paying:
+                # Money may have moved: keep the key in progress so no retry charges again;
+                # the reconciler asks the gateway and settles the order.
                 log.error("order_needs_reconciliation", order_id=str(order_id))
             else:
                 await self._undo(command, order_id)
             raise
         finally:
+            heartbeat.cancel()
             self._orders_in_flight.discard(order_id)
+            if not answered:
+                await self._lapse_lease(command)
+
+    async def _keep_leased(self, command: PlaceOrder) -> None:
+        """Renew the key's lease while the saga runs, so no reconciler takes it over."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                async with self.uow() as uow:
+                    await uow.idempotency.lease(
+                        command.buyer_id, command.idempotency_key, self._lease_end()
+                    )
+                    await uow.commit()
+            except Exception as error:
+                log.warning("saga_lease_not_renewed", error=str(error))
+
+    async def _lapse_lease(self, command: PlaceOrder) -> None:
+        """A key the saga left in progress goes to the reconciler now, not at lease end."""
+        try:
+            async with self.uow() as uow:
+                await uow.idempotency.lease(command.buyer_id, command.idempotency_key, self.clock())
+                await uow.commit()
+        except Exception as error:
+            log.warning("saga_lease_not_lapsed", error=str(error))
 
     async def _check_buyer(self, command: PlaceOrder) -> ShippingAddress:
         """The buyer may buy (the user service says so), and the address to ship to.
@@ -237,7 +276,9 @@ class Checkout:
         self, command: PlaceOrder, order_id: uuid.UUID, address: ShippingAddress
     ) -> Order:
         try:
-            priced = await self.inventory.reserve(order_id, command.lines)
+            priced = await self.inventory.reserve(
+                order_id, command.lines, checkout_id=command.checkout_id
+            )
         except Unavailable:
             # A reservation may have landed before the deadline hit: give it back, and the
             # key too, so a retry with the same key runs afresh.
@@ -277,30 +318,18 @@ class Checkout:
         return order
 
     async def _charge(self, command: PlaceOrder, order: Order) -> Capture:
-        """Authorise and capture the total; on failure cancel the order and return the stock."""
+        """Authorise and capture the total; find out what an unanswered call did.
+
+        A definite failure (declined, refused, never received) cancels the order and
+        returns the stock. An outcome the gateway cannot tell yet leaves the order PENDING
+        and its key in progress for the reconciler, and the buyer is told just that.
+        """
         authorization: Authorization | None = None
-        keys = f"order-{order.order_id}"  # the gateway's keys: one charge per order, ever
+        keys = order_keys(order.order_id)
         try:
-            authorization = await gateway_call(
-                self.uow,
-                order.order_id,
-                "authorize",
-                order.total,
-                f"{keys}:authorize",
-                lambda key: self.payments.authorize(order.total, command.payment_method_token, key),
-                self.clock,
-            )
+            authorization = await self._authorize(command, order, keys)
             self.checkpoint("after_authorize")
-            authorized = authorization
-            capture = await gateway_call(
-                self.uow,
-                order.order_id,
-                "capture",
-                order.total,
-                f"{keys}:capture",
-                lambda key: self.payments.capture(authorized.authorization_id, order.total, key),
-                self.clock,
-            )
+            return await self._capture(order, authorization, keys)
         except PaymentDeclined as declined:
             await self._release_stock(order.order_id)
             order.cancel_for_payment(
@@ -316,10 +345,18 @@ class Checkout:
             )
             await self._store_failure(command, order, error)
             raise error from None
+        except OutcomeUnknown:
+            raise _payment_pending(order) from None
         except PaymentError as failure:
+            # A definite answer: the gateway refused the call, or never received it.
             log.warning("payment_failed", order_id=str(order.order_id), error=str(failure))
             if authorization is not None:
-                await self._void(order.order_id, authorization, f"{keys}:void")
+                try:
+                    await self._void(order.order_id, authorization, f"{keys}:void")
+                except PaymentError as error:
+                    # The hold may still stand: the reconciler voids it before cancelling.
+                    log.error("payment_void_failed", order_id=str(order.order_id), error=str(error))
+                    raise _payment_pending(order) from None
             await self._release_stock(order.order_id)
             order.cancel_for_payment(
                 status=PaymentStatus.FAILED,
@@ -335,7 +372,40 @@ class Checkout:
             )
             await self._store_failure(command, order, unavailable)
             raise unavailable from None
-        return capture
+
+    async def _authorize(self, command: PlaceOrder, order: Order, keys: str) -> Authorization:
+        try:
+            return await gateway_call(
+                self.uow,
+                order.order_id,
+                "authorize",
+                order.total,
+                f"{keys}:authorize",
+                lambda key: self.payments.authorize(order.total, command.payment_method_token, key),
+                self.clock,
+            )
+        except PaymentUnavailable:
+            found = await authorization_made(self.payments, order.order_id)
+            if found is None:
+                raise  # the gateway never got it: a failure, and nothing is held
+            return found
+
+    async def _capture(self, order: Order, authorization: Authorization, keys: str) -> Capture:
+        try:
+            return await gateway_call(
+                self.uow,
+                order.order_id,
+                "capture",
+                order.total,
+                f"{keys}:capture",
+                lambda key: self.payments.capture(authorization.authorization_id, order.total, key),
+                self.clock,
+            )
+        except PaymentUnavailable:
+            found = await capture_made(self.payments, order.order_id)
+            if found is None:
+                raise  # the gateway never got it: the hold is voided, nothing taken
+            return found
 
     async def _confirm(self, command: PlaceOrder, order: Order, capture: Capture) -> Order:
         order.mark_paid(gateway_reference=capture.charge_id, at=self.clock())
@@ -376,25 +446,26 @@ class Checkout:
         try:
             await self.inventory.release(order_id)
         except DomainError as error:
-            log.error("reservation_release_failed", order_id=str(order_id), reason=error.reason)
+            # Remembered durably: the reconciler retries until the product service answers,
+            # so the units do not stay held for the reservation's whole lifetime.
+            log.warning("reservation_release_failed", order_id=str(order_id), reason=error.reason)
+            try:
+                async with self.uow() as uow:
+                    await uow.releases.add(order_id)
+                    await uow.commit()
+            except Exception:
+                log.exception("reservation_release_not_recorded", order_id=str(order_id))
 
     async def _void(self, order_id: uuid.UUID, authorization: Authorization, key: str) -> None:
-        try:
-            await gateway_call(
-                self.uow,
-                order_id,
-                "void",
-                authorization.amount,
-                key,
-                lambda k: self.payments.void(authorization.authorization_id, k),
-                self.clock,
-            )
-        except PaymentError as error:
-            log.error(
-                "payment_void_failed",
-                authorization=authorization.authorization_id,
-                error=str(error),
-            )
+        await gateway_call(
+            self.uow,
+            order_id,
+            "void",
+            authorization.amount,
+            key,
+            lambda k: self.payments.void(authorization.authorization_id, k),
+            self.clock,
+        )
 
     async def _store_error(self, command: PlaceOrder, error: DomainError) -> None:
         async with self.uow() as uow:
@@ -427,90 +498,25 @@ class Checkout:
             log.exception("order_undo_failed", order_id=str(order_id))
 
 
-def _stored(error: DomainError) -> StoredError:
-    return StoredError(error.code.name, error.message, error.reason, dict(error.metadata))
-
-
-async def gateway_call[T](
-    uow: UnitOfWorkFactory,
-    order_id: uuid.UUID,
-    operation: str,
-    amount: Money,
-    key: str,
-    call: Callable[[str], Awaitable[T]],
-    clock: Callable[[], datetime] = _now,
-) -> T:
-    """Make one payment gateway call, recorded as pending before and with its outcome after.
-
-    The pending row is durable before the money can move, so a crash mid-call leaves a
-    trace the reconciler settles by looking the gateway's idempotency key up.
-    """
-    attempt = GatewayCall(uuid.uuid4(), order_id, operation, key, amount, clock())
-    async with uow() as work:
-        await work.attempts.start(attempt)
-        await work.commit()
-    outcome, reference, detail = "failed", "", ""
-    try:
-        result = await call(key)
-        outcome = "succeeded"
-        if isinstance(result, Authorization):
-            reference = result.authorization_id
-        elif isinstance(result, Capture):
-            reference = result.charge_id
-        return result
-    except PaymentDeclined as declined:
-        outcome, detail = "declined", declined.decline_code
-        raise
-    except PaymentTimeout as timeout:
-        outcome, detail = "timed_out", str(timeout)
-        raise
-    except PaymentError as error:
-        detail = str(error)
-        raise
-    finally:
-        try:
-            async with uow() as work:
-                await work.attempts.finish(attempt.attempt_id, outcome, reference, detail, clock())
-                await work.commit()
-        except Exception:
-            log.exception("payment_attempt_not_recorded", attempt_id=str(attempt.attempt_id))
-
-
-def view_for(order: Order, caller: Caller) -> Order:
-    """The order as the caller may see it: sellers see only their lines and no payment."""
-    if caller.is_admin or str(order.buyer_id) == caller.user_id:
-        return order
-    return replace(
-        order,
-        items=[item for item in order.items if item.seller_id == caller.user_id],
-        payments=[],
-        refunds=[r for r in order.refunds if r.seller_id == caller.user_id],
+def _payment_pending(order: Order) -> Unavailable:
+    log.warning("payment_pending", order_id=str(order.order_id))
+    return Unavailable(
+        "the payment's outcome is not known yet, so nothing is final: the order stays pending "
+        "and is settled shortly; retry with the same idempotency key to get its final state",
+        reason="PAYMENT_PENDING",
+        metadata={"order_id": str(order.order_id)},
     )
 
 
-def _visible(order: Order | None, caller: Caller) -> Order:
-    if order is None or not order.can_be_seen_by(caller.user_id, is_admin=caller.is_admin):
-        raise NotFound("no such order", reason="ORDER_NOT_FOUND")
-    return order
-
-
-def _rule_error(error: OrderRuleViolated | IllegalTransition) -> DomainError:
-    if isinstance(error, IllegalTransition):
-        return FailedPrecondition(
-            f"the order is {error.current.value} and cannot become {error.target.value}",
-            reason="ILLEGAL_STATUS_TRANSITION",
-            metadata={"status": error.current.value, "target": error.target.value},
-        )
-    if error.reason in ("NOT_ORDER_SELLER", "ITEM_NOT_YOURS"):
-        return PermissionDenied(error.message, reason=error.reason)
-    return FailedPrecondition(error.message, reason=error.reason)
+def _stored(error: DomainError) -> StoredError:
+    return StoredError(error.code.name, error.message, error.reason, dict(error.metadata))
 
 
 async def get_order(command: GetOrder, uow: UnitOfWorkFactory) -> Order:
     """The order, if the caller may see it; NOT_FOUND hides other buyers' orders."""
     async with uow() as work:
         order = await work.orders.get(command.order_id)
-    return view_for(_visible(order, command.caller), command.caller)
+    return view_for(visible(order, command.caller), command.caller)
 
 
 async def list_orders(
@@ -533,171 +539,11 @@ async def list_orders(
                 after=command.after,
                 status=command.status,
             )
-    visible = [view_for(order, caller) for order in orders]
-    if len(visible) <= command.page_size:
-        return visible, None
-    page = visible[: command.page_size]
+    shown = [view_for(order, caller) for order in orders]
+    if len(shown) <= command.page_size:
+        return shown, None
+    page = shown[: command.page_size]
     return page, OrderCursor(page[-1].created_at, page[-1].order_id)
-
-
-@dataclass
-class Lifecycle:
-    """Everything after checkout: cancel, ship, deliver, refund. Each runs with the order locked.
-
-    The order row stays locked (SELECT ... FOR UPDATE) for the whole use case, gateway call
-    included: two refunds of one order run one after the other, so together they can never
-    pass the captured amount, and a cancel cannot cross a shipment.
-    """
-
-    uow: UnitOfWorkFactory
-    inventory: Inventory
-    payments: PaymentGateway
-    clock: Callable[[], datetime] = _now
-
-    async def cancel(self, command: CancelOrder) -> Order:
-        """Cancel a paid order before shipment: refund the capture, return the stock."""
-        async with self.uow() as uow:
-            order = _visible(
-                await uow.orders.get(command.order_id, for_update=True), command.caller
-            )
-            if not (command.caller.is_admin or str(order.buyer_id) == command.caller.user_id):
-                raise PermissionDenied(
-                    "only the buyer or an admin can cancel an order", reason="NOT_ORDER_BUYER"
-                )
-            if order.status is OrderStatus.PENDING:
-                raise FailedPrecondition(
-                    "the order's payment is still being processed; try again shortly",
-                    reason="PAYMENT_IN_PROGRESS",
-                )
-            if order.status is not OrderStatus.PAID:
-                raise _rule_error(IllegalTransition(order.status, OrderStatus.CANCELLED))
-            reference = await self._refund_at_gateway(
-                order, order.captured, f"order-{order.order_id}:cancel-refund"
-            )
-            if not order.stock_committed:
-                await self.inventory.release(order.order_id)
-            reason = command.reason or "cancelled by the buyer"
-            order.cancel_paid(
-                actor=command.caller.user_id,
-                reason=reason,
-                refund_reference=reference,
-                at=self.clock(),
-            )
-            await uow.orders.save(order)
-            await uow.commit()
-        log.info("order_cancelled", order_id=str(order.order_id))
-        return view_for(order, command.caller)
-
-    async def ship(self, command: ShipOrderItems) -> Order:
-        """Mark a seller's items shipped with a carrier and tracking number."""
-        if not command.caller.is_seller:
-            raise PermissionDenied("only sellers ship items", reason="ROLE_REQUIRED")
-        async with self.uow() as uow:
-            order = _visible(
-                await uow.orders.get(command.order_id, for_update=True), command.caller
-            )
-            try:
-                order.ship(
-                    seller_id=command.caller.user_id,
-                    product_ids=command.product_ids,
-                    carrier=command.carrier,
-                    tracking_number=command.tracking_number,
-                    at=self.clock(),
-                )
-            except (OrderRuleViolated, IllegalTransition) as error:
-                raise _rule_error(error) from None
-            await uow.orders.save(order)
-            await uow.commit()
-        return view_for(order, command.caller)
-
-    async def deliver(self, command: MarkOrderDelivered) -> Order:
-        """Record that every item arrived; admins only."""
-        if not command.caller.is_admin:
-            raise PermissionDenied("only admins mark orders delivered", reason="ROLE_REQUIRED")
-        async with self.uow() as uow:
-            order = _visible(
-                await uow.orders.get(command.order_id, for_update=True), command.caller
-            )
-            try:
-                order.mark_delivered(actor=command.caller.user_id, at=self.clock())
-            except IllegalTransition as error:
-                raise _rule_error(error) from None
-            await uow.orders.save(order)
-            await uow.commit()
-        return order
-
-    async def refund(self, command: RefundOrder) -> Order:
-        """Refund all or part of a captured order, once per idempotency key."""
-        caller = command.caller
-        if not (caller.is_admin or caller.is_seller):
-            raise PermissionDenied("only admins and sellers refund", reason="ROLE_REQUIRED")
-        async with self.uow() as uow:
-            order = _visible(await uow.orders.get(command.order_id, for_update=True), caller)
-            seller_id = None if caller.is_admin else caller.user_id
-            if seller_id is not None and seller_id not in order.seller_ids:
-                raise PermissionDenied(
-                    "none of this order's items are yours", reason="NOT_ORDER_SELLER"
-                )
-            earlier = order.find_refund(command.idempotency_key)
-            if earlier is not None:
-                if earlier.request_fingerprint != command.request_fingerprint:
-                    raise FailedPrecondition(
-                        "this idempotency key was used for a different refund; use a new key",
-                        reason="IDEMPOTENCY_KEY_REUSED",
-                    )
-                return view_for(order, caller)
-            amount = command.amount or order.refundable(seller_id)
-            if amount.minor == 0 and command.amount is None:
-                raise FailedPrecondition("nothing is left to refund", reason="NOTHING_TO_REFUND")
-            try:
-                order.check_refund(amount, seller_id)
-            except (OrderRuleViolated, IllegalTransition) as error:
-                raise _rule_error(error) from None
-            reference = await self._refund_at_gateway(
-                order, amount, f"order-{order.order_id}:refund:{command.idempotency_key}"
-            )
-            order.refund(
-                Refund(
-                    refund_id=uuid.uuid4(),
-                    idempotency_key=command.idempotency_key,
-                    request_fingerprint=command.request_fingerprint,
-                    actor=caller.user_id,
-                    seller_id=seller_id,
-                    amount=amount,
-                    reason=command.reason,
-                    gateway_reference=reference,
-                    at=self.clock(),
-                )
-            )
-            await uow.orders.save(order)
-            await uow.commit()
-        log.info("order_refunded", order_id=str(order.order_id), amount_minor=amount.minor)
-        return view_for(order, caller)
-
-    async def _refund_at_gateway(self, order: Order, amount: Money, key: str) -> str:
-        payment = order.payment
-        if payment is None or payment.status not in (
-            PaymentStatus.CAPTURED,
-            PaymentStatus.REFUNDED,
-        ):
-            raise FailedPrecondition("the order has no captured payment", reason="NOT_CAPTURED")
-        try:
-            await gateway_call(
-                self.uow,
-                order.order_id,
-                "refund",
-                amount,
-                key,
-                lambda k: self.payments.refund(payment.gateway_reference, amount, k),
-                self.clock,
-            )
-        except PaymentError as error:
-            log.warning("refund_failed", order_id=str(order.order_id), error=str(error))
-            raise Unavailable(
-                "the payment gateway did not refund; nothing changed, retry with the same key",
-                reason="PAYMENT_UNAVAILABLE",
-            ) from None
-        return payment.gateway_reference
 
 
 class Subscriptions(Protocol):
@@ -719,7 +565,7 @@ async def watch_order(
     async with feed.subscribe(command.order_id) as changed:
         # Subscribed before the first read, so no change between the two is missed.
         async with uow() as work:
-            order = _visible(await work.orders.get(command.order_id), command.caller)
+            order = visible(await work.orders.get(command.order_id), command.caller)
         yield view_for(order, command.caller)
         last = (order.status, order.updated_at)
         while order.status not in FINAL_STATUSES:

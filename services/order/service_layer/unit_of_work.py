@@ -8,6 +8,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from services.order.domain.changes import ChangeState, OrderChange
 from services.order.domain.commands import OrderCursor
 from services.order.domain.idempotency import IdempotencyRecord, StoredError
 from services.order.domain.model import GatewayCall, Order, OrderStatus
@@ -40,9 +41,14 @@ class Orders(Protocol):
         ...
 
     async def stale(
-        self, statuses: Sequence[OrderStatus], *, older_than: datetime, limit: int
+        self,
+        statuses: Sequence[OrderStatus],
+        *,
+        older_than: datetime,
+        now: datetime,
+        limit: int,
     ) -> list[uuid.UUID]:
-        """Orders left mid-saga: in `statuses` and untouched since `older_than`."""
+        """Orders left mid-saga: their key's lease lapsed, or unleased and untouched since `older_than`."""
         ...
 
     async def list_for_buyer(
@@ -61,9 +67,18 @@ class IdempotencyKeys(Protocol):
     """Where the outcome of each idempotency key is kept."""
 
     async def claim(
-        self, buyer_id: uuid.UUID, key: str, fingerprint: bytes
+        self,
+        buyer_id: uuid.UUID,
+        key: str,
+        fingerprint: bytes,
+        *,
+        lease_until: datetime | None = None,
     ) -> IdempotencyRecord | None:
-        """Take the key; None when taken now, else the record already there."""
+        """Take the key (leased until `lease_until`); None when taken now, else the record."""
+        ...
+
+    async def lease(self, buyer_id: uuid.UUID, key: str, until: datetime) -> None:
+        """Renew the lease of a key in progress, or let it lapse now."""
         ...
 
     async def get(self, buyer_id: uuid.UUID, key: str) -> IdempotencyRecord | None:
@@ -91,9 +106,9 @@ class IdempotencyKeys(Protocol):
         ...
 
     async def stale_in_progress(
-        self, *, older_than: datetime, limit: int
+        self, *, older_than: datetime, now: datetime, limit: int
     ) -> list[tuple[uuid.UUID, str, uuid.UUID | None]]:
-        """Keys in progress since before `older_than`."""
+        """Keys in progress whose lease lapsed, or unleased since before `older_than`."""
         ...
 
 
@@ -115,6 +130,56 @@ class PaymentAttempts(Protocol):
         ...
 
 
+class OrderChanges(Protocol):
+    """Claims of cancels and refunds, at most one pending per order."""
+
+    async def claim(self, change: OrderChange) -> bool:
+        """Record the change as pending; False when another change of the order is pending."""
+        ...
+
+    async def pending_for(self, order_id: uuid.UUID) -> OrderChange | None:
+        """The order's pending change, if any."""
+        ...
+
+    async def get(self, change_id: uuid.UUID) -> OrderChange | None:
+        """The change with this id."""
+        ...
+
+    async def finish(
+        self, change_id: uuid.UUID, state: ChangeState, detail: str, at: datetime
+    ) -> None:
+        """Record how the change ended."""
+        ...
+
+    async def release_lease(self, change_id: uuid.UUID, at: datetime) -> None:
+        """Hand a change whose outcome is unknown to the reconciler now."""
+        ...
+
+    async def take_over(self, change_id: uuid.UUID, *, now: datetime, until: datetime) -> bool:
+        """Lease a pending change whose lease ran out; True for the one taker that wins."""
+        ...
+
+    async def abandoned(self, *, now: datetime, limit: int) -> list[OrderChange]:
+        """Pending changes whose lease ran out."""
+        ...
+
+
+class ReservationReleases(Protocol):
+    """Reservations of checkouts that ended without an order, still to give back."""
+
+    async def add(self, order_id: uuid.UUID) -> None:
+        """Remember to release the reservation made for `order_id`."""
+        ...
+
+    async def due(self, *, limit: int) -> list[uuid.UUID]:
+        """Reservations still to release."""
+        ...
+
+    async def done(self, order_id: uuid.UUID) -> None:
+        """Forget a released reservation."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: `async with uow:` rolls back unless `await uow.commit()` ran."""
 
@@ -131,6 +196,16 @@ class UnitOfWork(Protocol):
     @property
     def attempts(self) -> PaymentAttempts:
         """The payment gateway calls, inside the transaction."""
+        ...
+
+    @property
+    def changes(self) -> OrderChanges:
+        """The pending cancels and refunds, inside the transaction."""
+        ...
+
+    @property
+    def releases(self) -> ReservationReleases:
+        """The reservations still to release, inside the transaction."""
         ...
 
     async def __aenter__(self) -> Self:

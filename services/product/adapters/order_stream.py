@@ -102,6 +102,20 @@ class OrderEventConsumer:
         """Apply one batch: stale pending entries first, then new ones; how many applied."""
         if not self._group_ready:
             await self.ensure_group()
+        try:
+            entries = await self._read(block_ms)
+        except ResponseError as error:
+            if "NOGROUP" not in str(error):
+                raise
+            # Redis lost the stream (a restart without its data, a failover): the group
+            # goes with it. Recreated from id 0, it reads whatever the order service's
+            # outbox publishes again; events applied before are skipped by their id.
+            log.warning("order_event_group_recreated", stream=self._stream, group=self._group)
+            await self.ensure_group()
+            entries = await self._read(block_ms)
+        return await self._apply(entries)
+
+    async def _read(self, block_ms: int | None) -> list[tuple[bytes, dict[bytes, bytes]]]:
         claimed: Any = await self._redis.xautoclaim(
             self._stream,
             self._group,
@@ -122,6 +136,9 @@ class OrderEventConsumer:
             )
             for _stream, stream_entries in response or ():
                 entries.extend(stream_entries)
+        return entries
+
+    async def _apply(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
         applied = 0
         for entry_id, fields in entries:
             if fields is None:

@@ -674,11 +674,28 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+# The latest order id of each checkout attempt, keyed by checkout id (no extra index).
+RESERVATION_CHECKOUTS = "reservation_checkouts"
+
+
 class MongoReservationStore:
     """Reservations in the `reservations` collection, keyed by order id."""
 
     def __init__(self, db: Database) -> None:
         self._reservations = db[RESERVATIONS]
+        self._checkouts = db[RESERVATION_CHECKOUTS]
+
+    async def link_checkout(self, checkout_id: str, order_id: str) -> str | None:
+        """Make `order_id` the checkout's current order; the order it replaced, if any."""
+        before = await self._checkouts.find_one_and_update(
+            {"_id": checkout_id},
+            {"$set": {"order_id": order_id, "linked_ms": _now_ms()}},
+            upsert=True,
+            return_document=ReturnDocument.BEFORE,
+        )
+        if before is None or before.get("order_id") == order_id:
+            return None
+        return str(before["order_id"])
 
     async def claim(
         self, order_id: str, lines: Sequence[ReservationLine], *, lease_seconds: float

@@ -27,6 +27,9 @@ from services.product.adapters.mongo import (
 from services.product.domain.model import Category, Review, ReviewState
 
 MAX_BASKET_PRODUCTS = 50  # pairs grow with the square of the basket; big ones are capped
+# One document per (product, author) an admin hid a review of, keyed by both, so it needs
+# no index of its own and outlives the review it was made for.
+REVIEW_MODERATIONS = "review_moderations"
 
 
 class MongoCategoryRepository:
@@ -75,6 +78,7 @@ class MongoReviewRepository:
 
     def __init__(self, db: Database) -> None:
         self._reviews = db[REVIEWS]
+        self._moderations = db[REVIEW_MODERATIONS]
 
     async def add(self, review: Review) -> bool:
         """Store a new review; False when the author already reviewed the product."""
@@ -106,6 +110,29 @@ class MongoReviewRepository:
             {"_id": review.review_id, "version": review.version}
         )
         return result.deleted_count == 1
+
+    async def record_moderation(
+        self, product_id: str, author_id: str, *, review_id: str, admin_id: str, now: datetime
+    ) -> None:
+        """Remember that an admin hid this author's review of this product (idempotent)."""
+        await self._moderations.update_one(
+            {"_id": f"{product_id}:{author_id}"},
+            {
+                "$setOnInsert": {
+                    "product_id": product_id,
+                    "author_id": author_id,
+                    "review_id": review_id,
+                    "admin_id": admin_id,
+                    "create_time": now,
+                }
+            },
+            upsert=True,
+        )
+
+    async def is_moderated(self, product_id: str, author_id: str) -> bool:
+        """Whether an admin hid a review of this author on this product, ever."""
+        doc = await self._moderations.find_one({"_id": f"{product_id}:{author_id}"})
+        return doc is not None
 
     async def list_visible(self, product_id: str, *, offset: int, limit: int) -> list[Review]:
         """One page of the product's visible reviews, newest first."""

@@ -135,6 +135,8 @@ class ReserveInventory:
 
     order_id: str
     lines: tuple[ReservationLine, ...]
+    # The checkout attempt, the same across a client's retries; "" for none.
+    checkout_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from services.product.domain.model import (
     LIFECYCLE,
     Category,
     Discount,
+    LifecycleAction,
     Product,
     ProductState,
     parse_etag,
@@ -45,6 +46,7 @@ from services.product.service_layer.handlers import (
     utc_now,
 )
 from services.product.service_layer.ports import CategoryRepository, ProductRepository
+from services.product.service_layer.sellers import require_verified_seller
 
 log = structlog.get_logger("product")
 
@@ -180,6 +182,8 @@ async def change_lifecycle(
     clock: Clock = utc_now,
 ) -> Product:
     """Publish, unpublish or archive; asking for the current state again is a no-op."""
+    if command.action is LifecycleAction.PUBLISH:
+        require_verified_seller(caller)
     product = await managed_product(command.product_id, caller, products)
     from_states, to_state = LIFECYCLE[command.action]
     if product.state is to_state:

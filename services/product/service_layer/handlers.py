@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 
 import structlog
 
-from services.common.auth import Caller, Role
+from services.common.auth import Caller
 from services.common.errors import (
     Aborted,
+    DomainError,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -53,6 +54,7 @@ from services.product.service_layer.ports import (
     ReservationStore,
     StockStore,
 )
+from services.product.service_layer.sellers import require_verified_seller
 
 log = structlog.get_logger("product")
 
@@ -106,8 +108,8 @@ async def create_product(
     *,
     clock: Clock = utc_now,
 ) -> Product:
-    """Create a listing owned by the caller, who must be a seller or an admin."""
-    caller.require_any_role(Role.SELLER, Role.ADMIN)
+    """Create a listing owned by the caller, a seller or an admin with a verified email."""
+    require_verified_seller(caller)
     validation.validate_create_product(command)
     await check_category_path(categories, command.category, command.subcategory)
     assert command.list_price is not None  # the validation refuses a missing list price
@@ -230,6 +232,8 @@ async def reserve_inventory(
     most one hold per order, so a retry after a crash never reserves twice.
     """
     validation.validate_reserve(command)
+    if command.checkout_id:
+        await _release_earlier_attempt(command, reservations, stock)
     deadline = time.monotonic() + wait_seconds
     while True:
         existing = await reservations.claim(
@@ -261,6 +265,27 @@ async def reserve_inventory(
                 metadata={"order_id": command.order_id},
             )
         return existing
+
+
+async def _release_earlier_attempt(
+    command: ReserveInventory, reservations: ReservationStore, stock: StockStore
+) -> None:
+    """A retried checkout came back with a new order id: its earlier reservation goes back.
+
+    The order service asks for a new order id only once the earlier attempt ended without
+    an order, so that reservation holds stock nobody will buy; a committed one is a sale
+    and stays. A release that cannot finish now is left to the order reconciler's retry
+    and the expiry sweeper.
+    """
+    earlier = await reservations.link_checkout(command.checkout_id, command.order_id)
+    if earlier is None:
+        return
+    try:
+        await release_reservation(ReleaseReservation(earlier), reservations, stock)
+    except DomainError as error:
+        log.info("earlier_reservation_kept", order_id=earlier, reason=error.reason)
+        return
+    log.info("earlier_reservation_released", order_id=earlier, replaced_by=command.order_id)
 
 
 def _check_same_request(existing: Reservation, command: ReserveInventory) -> None:

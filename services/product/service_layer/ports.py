@@ -178,6 +178,10 @@ class ReservationStore(Protocol):
         """Claim a pending reservation whose lease expired (its caller died); True when won."""
         ...
 
+    async def link_checkout(self, checkout_id: str, order_id: str) -> str | None:
+        """Make `order_id` the checkout's current order; the order it replaced, if any."""
+        ...
+
     async def get(self, order_id: str) -> Reservation | None:
         """The order's reservation, or None."""
         ...
@@ -264,6 +268,16 @@ class ReviewRepository(Protocol):
 
     async def mark_verified(self, buyer_id: str, product_ids: Sequence[str]) -> int:
         """Flag the buyer's reviews of these products as verified purchases; how many."""
+        ...
+
+    async def record_moderation(
+        self, product_id: str, author_id: str, *, review_id: str, admin_id: str, now: datetime
+    ) -> None:
+        """Remember that an admin hid this author's review of this product (idempotent)."""
+        ...
+
+    async def is_moderated(self, product_id: str, author_id: str) -> bool:
+        """Whether an admin hid a review of this author on this product, ever."""
         ...
 
 

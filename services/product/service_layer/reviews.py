@@ -1,4 +1,12 @@
-"""Review use cases: one review per user and product, seller replies, admin moderation."""
+"""Review use cases: one review per user and product, seller replies, admin moderation.
+
+Moderation sticks to the author and the product, not to one review document: when an admin
+hides a review, a moderation record keyed by (product, author) is stored first, and that
+author can never post a new review of that product (FAILED_PRECONDITION REVIEW_MODERATED),
+so deleting a hidden review and posting it again does not bring it back. Refusing is chosen
+over silently hiding the new review: the author learns why, and nothing pretends to be
+published that nobody else can see. Other products stay open to the author.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +19,13 @@ from services.common.auth import Caller, Role
 from services.common.errors import (
     Aborted,
     AlreadyExists,
+    FailedPrecondition,
     NotFound,
     PermissionDenied,
     Violations,
 )
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
+from services.common.text import is_single_line
 from services.product.domain.commands import (
     CreateReview,
     ListReviews,
@@ -43,6 +53,7 @@ _EDIT_ATTEMPTS = 5
 
 def _check_content(violations: Violations, rating: int, title: str, body: str) -> None:
     violations.check(1 <= rating <= 5, "review.rating", "must be from 1 to 5")
+    violations.check(is_single_line(title), "review.title", "must be a single line of text")
     violations.check(
         len(title) <= MAX_REVIEW_TITLE,
         "review.title",
@@ -86,6 +97,12 @@ async def create_review(
     if product.seller_id == caller.user_id:
         raise PermissionDenied(
             "sellers cannot review their own products", reason="OWN_PRODUCT_REVIEW"
+        )
+    if await reviews.is_moderated(command.product_id, caller.user_id):
+        raise FailedPrecondition(
+            "an admin hid your earlier review of this product; you cannot review it again",
+            reason="REVIEW_MODERATED",
+            metadata={"product_id": command.product_id},
         )
     now = clock()
     review = Review(
@@ -225,14 +242,27 @@ async def hide_review(
     caller: Caller,
     products: ProductRepository,
     reviews: ReviewRepository,
+    *,
+    clock: Clock = utc_now,
 ) -> Review:
-    """Hide an abusive review and take it out of the rating; admins only, repeatable."""
+    """Hide an abusive review and take it out of the rating; admins only, repeatable.
+
+    The moderation record is written before the review changes, so there is no moment at
+    which the review is hidden but its author could post it again.
+    """
     caller.require_any_role(Role.ADMIN)
     violations = Violations()
     validation.validate_reason(violations, command.text)
     violations.raise_if_any()
     for _ in range(_EDIT_ATTEMPTS):
         current = await _existing(command.product_id, command.review_id, reviews)
+        await reviews.record_moderation(
+            current.product_id,
+            current.author_id,
+            review_id=current.review_id,
+            admin_id=caller.user_id,
+            now=clock(),
+        )
         if current.state is ReviewState.HIDDEN:
             return current
         updated = replace(current, state=ReviewState.HIDDEN, version=current.version + 1)

@@ -7,6 +7,7 @@ import re
 from urllib.parse import urlsplit
 
 from services.common.errors import Violations
+from services.common.text import is_single_line
 from services.product.domain.commands import (
     BatchGetProducts,
     CreateDiscount,
@@ -65,6 +66,7 @@ def validate_create_product(command: CreateProduct) -> None:
     violations.check(
         len(title) <= MAX_TITLE, "product.title", f"must be at most {MAX_TITLE} characters"
     )
+    violations.check(is_single_line(title), "product.title", "must be a single line of text")
     violations.check(
         len(command.description) <= MAX_DESCRIPTION,
         "product.description",
@@ -201,10 +203,18 @@ def validate_order_id(order_id: str) -> None:
     violations.raise_if_any()
 
 
+MAX_CHECKOUT_ID = 128
+
+
 def validate_reserve(command: ReserveInventory) -> None:
     """Raise InvalidArgument unless the reservation names 1 to 50 distinct products."""
     violations = Violations()
     check_id(violations, command.order_id, "order_id")
+    violations.check(
+        len(command.checkout_id) <= MAX_CHECKOUT_ID and command.checkout_id.isprintable(),
+        "checkout_id",
+        f"must be at most {MAX_CHECKOUT_ID} printable characters",
+    )
     count = len(command.lines)
     violations.check(count > 0, "items", "is required")
     violations.check(
@@ -275,6 +285,7 @@ def validate_category(
     )
     name = display_name.strip()
     violations.check(bool(name), "category.display_name", "is required")
+    violations.check(is_single_line(name), "category.display_name", "must be a single line of text")
     violations.check(
         len(name) <= MAX_DISPLAY_NAME,
         "category.display_name",

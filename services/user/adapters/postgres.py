@@ -11,6 +11,7 @@ import asyncpg
 import asyncpg.pool
 from asyncpg.transaction import Transaction
 
+from services.common import postgres
 from services.common.auth import Role
 from services.user.domain.addresses import Address, AddressFields
 from services.user.domain.emails import EmailKind, OutgoingEmail
@@ -46,12 +47,22 @@ _USER_COLUMNS = """
 """
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
-    """A connection pool; the caller closes it."""
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
-    if pool is None:  # only None when used without awaiting, which we never do
-        raise RuntimeError("asyncpg returned no pool")
-    return pool
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    acquire_timeout: float = 5.0,
+    command_timeout: float = 10.0,
+) -> Pool:
+    """A connection pool whose waits are bounded (the chassis's); the caller closes it."""
+    return await postgres.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        acquire_timeout=acquire_timeout,
+        command_timeout=command_timeout,
+    )
 
 
 def _user_from_row(row: asyncpg.Record) -> User:
@@ -97,7 +108,12 @@ class PostgresUserRepository:
         self._connection = connection
 
     async def add(self, user: User) -> None:
-        """Insert a new user; raises DuplicateUser when the email or username is taken."""
+        """Insert a new user; raises DuplicateUser when the email or username is taken.
+
+        A username held by a reservation (see reserve_username) counts as taken.
+        """
+        if await self._reserved(user.username):
+            raise DuplicateUser(UniqueField.USERNAME)
         try:
             await self._connection.execute(
                 f"insert into users ({_USER_COLUMNS}) "
@@ -142,11 +158,39 @@ class PostgresUserRepository:
         return None if row is None else _user_from_row(row)
 
     async def username_taken(self, username: str) -> bool:
-        """Whether an account holds this username (compared case-insensitively)."""
+        """Whether an account or a reservation holds this username (case-insensitively)."""
         found = await self._connection.fetchval(
-            "select exists (select 1 from users where lower(username) = lower($1))", username
+            "select exists (select 1 from users where lower(username) = lower($1)) "
+            "or exists (select 1 from username_reservations where lower(username) = lower($1))",
+            username,
         )
         return bool(found)
+
+    async def _reserved(self, username: str) -> bool:
+        # Users and reservations are two tables, so no single unique index covers both: a
+        # transaction-scoped advisory lock on the username makes check-then-insert atomic
+        # against a concurrent reserve_username (and vice versa) until the commit.
+        await self._connection.execute(
+            "select pg_advisory_xact_lock(hashtextextended('username:' || lower($1), 0))",
+            username,
+        )
+        found = await self._connection.fetchval(
+            "select exists (select 1 from username_reservations where lower(username) = lower($1))",
+            username,
+        )
+        return bool(found)
+
+    async def reserve_username(self, username: str, now: datetime) -> bool:
+        """Hold a username no account has; False when an account or reservation holds it."""
+        await self._reserved(username)
+        if await self.username_taken(username):
+            return False
+        await self._connection.execute(
+            "insert into username_reservations (username, created_at) values ($1, $2)",
+            username,
+            now,
+        )
+        return True
 
     async def set_password_hash(
         self, user_id: uuid.UUID, password_hash: str, now: datetime

@@ -98,6 +98,15 @@ async def create_user(
     A taken email gets the same answer as a free one, so the form does not reveal who
     has an account: nothing is stored, and the owner is mailed about the attempt
     instead. Usernames are public handles, so a taken one is ALREADY_EXISTS.
+
+    Both paths must look alike from outside, in every later answer too:
+    - same work: one argon2 hash each, before any transaction, so timing is alike;
+    - same answer: the registered user's shape, whatever happened to the email;
+    - same effect on the username: a sign-up with a taken email reserves its username
+      exactly as a new account would hold it, so a second sign-up with that username is
+      ALREADY_EXISTS either way and tells nothing about the first email;
+    - a taken username is ALREADY_EXISTS on both paths, decided by the username alone,
+      before the email is looked at.
     """
     mail = mail or MailPolicy()
     email = rules.normalise_email(command.email)
@@ -148,8 +157,9 @@ async def _tell_owner_of_signup_attempt(
     attempt: User, *, uow: UnitOfWork, mail: MailPolicy, now: datetime
 ) -> None:
     async with uow:
-        # The username decides alone, exactly as it would for a new email.
-        if await uow.users.username_taken(attempt.username):
+        # The username decides alone, exactly as it would for a new email, and is held
+        # from now on exactly as a new account would hold it.
+        if not await uow.users.reserve_username(attempt.username, now):
             raise AlreadyExists("this username is taken", reason="USERNAME_TAKEN")
         owner = await uow.users.get_by_email(attempt.email)
         # At most one such mail per cooldown, so the form cannot flood someone's inbox.

@@ -48,7 +48,11 @@ class UserRepository(Protocol):
         ...
 
     async def username_taken(self, username: str) -> bool:
-        """Whether an account holds this username (compared case-insensitively)."""
+        """Whether an account or a reservation holds this username (case-insensitively)."""
+        ...
+
+    async def reserve_username(self, username: str, now: datetime) -> bool:
+        """Hold a username no account has; False when an account or reservation holds it."""
         ...
 
     async def set_password_hash(

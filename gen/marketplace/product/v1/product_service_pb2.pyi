@@ -1052,8 +1052,16 @@ class ReserveInventoryRequest(_message.Message):
 
     ORDER_ID_FIELD_NUMBER: _builtins.int
     ITEMS_FIELD_NUMBER: _builtins.int
+    CHECKOUT_ID_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     """The order the stock is for; a repeated call with the same id returns the first result."""
+    checkout_id: _builtins.str
+    """The checkout attempt the stock is for, the same across the client's retries of one
+    checkout (the order service derives it from the buyer and the Idempotency-Key). A
+    reservation for a checkout releases the checkout's earlier reservation that was
+    never committed, so a retry that got a new order id never holds the stock twice.
+    Empty: the reservation stands alone.
+    """
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReservationItem]:
         """The products and quantities; each product at most once."""
@@ -1063,10 +1071,11 @@ class ReserveInventoryRequest(_message.Message):
         *,
         order_id: _builtins.str = ...,
         items: _abc.Iterable[Global___ReservationItem] | None = ...,
+        checkout_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "order_id", b"order_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_id", b"checkout_id", "items", b"items", "order_id", b"order_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,110 @@
+"""Gateway calls recorded around the call, and finding out what a call with no answer did."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import structlog
+
+from services.common.money import Money
+from services.order.adapters.payments import (
+    Authorization,
+    Capture,
+    PaymentDeclined,
+    PaymentError,
+    PaymentGateway,
+    PaymentTimeout,
+    PaymentUnavailable,
+)
+from services.order.domain.model import GatewayCall
+from services.order.service_layer.unit_of_work import UnitOfWorkFactory
+
+log = structlog.get_logger("payments")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OutcomeUnknown(Exception):
+    """A gateway call went unanswered and the gateway cannot say yet what it did.
+
+    Not a failure: the money may have moved. Whoever meets it leaves the order as it is
+    and hands it to the reconciler, which asks again until the gateway knows.
+    """
+
+
+def order_keys(order_id: uuid.UUID) -> str:
+    """The prefix of the gateway's idempotency keys of an order: one charge per order, ever."""
+    return f"order-{order_id}"
+
+
+async def gateway_call[T](
+    uow: UnitOfWorkFactory,
+    order_id: uuid.UUID,
+    operation: str,
+    amount: Money,
+    key: str,
+    call: Callable[[str], Awaitable[T]],
+    clock: Callable[[], datetime] = _now,
+) -> T:
+    """Make one payment gateway call, recorded as pending before and with its outcome after.
+
+    The pending row is durable before the money can move, so a crash mid-call leaves a
+    trace the reconciler settles by looking the gateway's idempotency key up.
+    """
+    attempt = GatewayCall(uuid.uuid4(), order_id, operation, key, amount, clock())
+    async with uow() as work:
+        await work.attempts.start(attempt)
+        await work.commit()
+    outcome, reference, detail = "failed", "", ""
+    try:
+        result = await call(key)
+        outcome = "succeeded"
+        if isinstance(result, Authorization):
+            reference = result.authorization_id
+        elif isinstance(result, Capture):
+            reference = result.charge_id
+        return result
+    except PaymentDeclined as declined:
+        outcome, detail = "declined", declined.decline_code
+        raise
+    except PaymentTimeout as timeout:
+        outcome, detail = "timed_out", str(timeout)
+        raise
+    except PaymentError as error:
+        detail = str(error)
+        raise
+    finally:
+        try:
+            async with uow() as work:
+                await work.attempts.finish(attempt.attempt_id, outcome, reference, detail, clock())
+                await work.commit()
+        except Exception:
+            log.exception("payment_attempt_not_recorded", attempt_id=str(attempt.attempt_id))
+
+
+async def authorization_made(payments: PaymentGateway, order_id: uuid.UUID) -> Authorization | None:
+    """The authorisation the order's authorize key made; None if the gateway never made one.
+
+    Raises OutcomeUnknown while the gateway cannot tell (still processing, unreachable).
+    """
+    try:
+        return await payments.find_authorization(f"{order_keys(order_id)}:authorize")
+    except PaymentUnavailable as error:
+        log.warning("payment_outcome_unknown", order_id=str(order_id), step="authorize")
+        raise OutcomeUnknown(str(error)) from None
+
+
+async def capture_made(payments: PaymentGateway, order_id: uuid.UUID) -> Capture | None:
+    """The capture the order's capture key made; None if the gateway never made one.
+
+    Raises OutcomeUnknown while the gateway cannot tell (still processing, unreachable).
+    """
+    try:
+        return await payments.find_capture(f"{order_keys(order_id)}:capture")
+    except PaymentUnavailable as error:
+        log.warning("payment_outcome_unknown", order_id=str(order_id), step="capture")
+        raise OutcomeUnknown(str(error)) from None
