@@ -291,7 +291,9 @@ def test_every_rest_answer_carries_the_security_headers(
 
 
 @pytest.mark.parametrize("path", ["/v1/products?pageSize=1", "/v1/categories"])
-def test_header_names_grpc_cannot_carry_are_dropped_not_a_500(edge: httpx.Client, path: str) -> None:
+def test_header_names_grpc_cannot_carry_are_dropped_not_a_500(
+    edge: httpx.Client, path: str
+) -> None:
     # Valid HTTP tokens, but not gRPC metadata keys: forwarded, the service's gRPC core
     # refused the call and the edge answered 500 "Illegal header key".
     response = edge.get(path, headers={"x|~": "v", "A^B": "v", "x~": "v"})
