@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import nox
 
@@ -105,46 +103,30 @@ def _generate_reasons(session: nox.Session, root: Path) -> None:
 
 
 def _generate_openapi(session: nox.Session, out: Path) -> None:
-    """One Swagger 2.0 document of the public REST surface, from the google.api.http rules."""
-    plugin = shutil.which("protoc-gen-swagger")
-    if plugin is None:
-        session.error("protoc-gen-swagger is missing: apt-get install golang-grpc-gateway")
+    """The OpenAPI 3.1 document of the REST edge, from the descriptors and their comments."""
     out.mkdir(parents=True, exist_ok=True)
-    merged: dict[str, Any] = {
-        "swagger": "2.0",
-        "info": {"title": "Marketplace API", "version": "v1"},
-        "consumes": ["application/json"],
-        "produces": ["application/json"],
-        "securityDefinitions": {
-            "bearer": {"type": "apiKey", "name": "Authorization", "in": "header"}
-        },
-        "security": [{"bearer": []}],
-        "paths": {},
-        "definitions": {},
-    }
     with tempfile.TemporaryDirectory() as tmp:
-        # protoc-gen-swagger merges one proto package at a time.
-        for package in ("user", "product", "order"):
-            files = sorted(
-                str(p.relative_to(PROTO)) for p in PROTO.glob(f"marketplace/{package}/v1/*.proto")
-            )
-            session.run(
-                "python",
-                "-m",
-                "grpc_tools.protoc",
-                f"-I{PROTO}",
-                f"-I{THIRD_PARTY}",
-                f"--plugin=protoc-gen-swagger={plugin}",
-                f"--swagger_out=allow_merge=true,merge_file_name={package}:{tmp}",
-                *files,
-                silent=True,
-            )
-            document = json.loads((Path(tmp) / f"{package}.swagger.json").read_text())
-            merged["paths"].update(document.get("paths", {}))
-            merged["definitions"].update(document.get("definitions", {}))
-    merged["paths"] = dict(sorted(merged["paths"].items()))
-    merged["definitions"] = dict(sorted(merged["definitions"].items()))
-    (out / "marketplace.swagger.json").write_text(json.dumps(merged, indent=2) + "\n")
+        descriptors = Path(tmp) / "marketplace-with-source.binpb"
+        # Source info carries the proto comments, which become the descriptions.
+        session.run(
+            "python",
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{PROTO}",
+            f"-I{THIRD_PARTY}",
+            "--include_imports",
+            "--include_source_info",
+            f"--descriptor_set_out={descriptors}",
+            *_own_protos(),
+            *EXTRA_DESCRIPTOR_PROTOS,
+        )
+        session.run(
+            "python",
+            "-m",
+            "services.devmesh.openapi",
+            str(descriptors),
+            str(out / "marketplace.openapi.json"),
+        )
 
 
 def _render_k8s_edge(session: nox.Session, out: Path) -> None:
@@ -195,6 +177,7 @@ def lint(session: nox.Session) -> None:
         _render_k8s_edge(session, Path(tmp) / "envoy.yaml")
         if (Path(tmp) / "envoy.yaml").read_text() != K8S_EDGE.read_text():
             session.error("k8s/envoy/envoy.yaml is stale; run `nox -s gen` and commit.")
+    session.run("openapi-spec-validator", str(GEN / "openapi" / "marketplace.openapi.json"))
     session.run("python", "-m", "services.devmesh.envoy_check")
     manifests = sorted(
         str(p) for p in (ROOT / "k8s").glob("*.yaml") if p.name != "kustomization.yaml"
@@ -225,6 +208,13 @@ def tests(session: nox.Session) -> None:
     """Unit, contract and end-to-end tests against real servers started on free ports."""
     _sync(session, "mesh", "test")
     session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """A longer schemathesis pass of the REST edge against its OpenAPI document, bounded."""
+    _sync(session, "mesh", "test")
+    session.run("python", "-m", "services.devmesh.fuzz", *session.posargs)
 
 
 @nox.session(python=PYTHON)

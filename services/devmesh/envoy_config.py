@@ -68,6 +68,9 @@ class EdgeConfig:
     body_max_bytes: int = 1024 * 1024
     url_max_bytes: int = 8192
     health_interval: str = "1s"
+    # The API reference server (services/devmesh/openapi_docs.py) behind /docs.
+    docs_host: str = "127.0.0.1"
+    docs_port: int = 8081
     descriptor_path: str = str(DESCRIPTORS)
     access_log_path: str = "/dev/stdout"
     # HTTPS: tls_primary makes the edge port itself TLS (production); tls_port > 0 adds a
