@@ -71,13 +71,14 @@ class ErrorReason(StrEnum):
     # A caller acted on another user's account without the admin role (PERMISSION_DENIED).
     NOT_OWNER = "NOT_OWNER"
 
-    # CreateUser or UpdateUser with a username or email another account holds (ALREADY_EXISTS).
+    # CreateUser with a username another account holds or reserves (ALREADY_EXISTS); a taken
+    # email is not revealed.
     USERNAME_TAKEN = "USERNAME_TAKEN"
 
     # Login with an unknown username or a wrong password (UNAUTHENTICATED).
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
 
-    # Login after too many failed attempts; metadata says when to try again
+    # Login after too many failed attempts; the message says when to try again
     # (RESOURCE_EXHAUSTED).
     TOO_MANY_FAILED_SIGN_INS = "TOO_MANY_FAILED_SIGN_INS"
 

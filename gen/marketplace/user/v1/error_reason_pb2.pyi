@@ -77,13 +77,13 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_NOT_OWNER: _ErrorReason.ValueType  # 101
     """A caller acted on another user's account without the admin role (PERMISSION_DENIED)."""
     ERROR_REASON_USERNAME_TAKEN: _ErrorReason.ValueType  # 102
-    """CreateUser or UpdateUser with a username or email another account holds
-    (ALREADY_EXISTS).
+    """CreateUser with a username another account holds or reserves (ALREADY_EXISTS); a
+    taken email is not revealed.
     """
     ERROR_REASON_INVALID_CREDENTIALS: _ErrorReason.ValueType  # 103
     """Login with an unknown username or a wrong password (UNAUTHENTICATED)."""
     ERROR_REASON_TOO_MANY_FAILED_SIGN_INS: _ErrorReason.ValueType  # 104
-    """Login after too many failed attempts; metadata says when to try again
+    """Login after too many failed attempts; the message says when to try again
     (RESOURCE_EXHAUSTED).
     """
     ERROR_REASON_REFRESH_TOKEN_INVALID: _ErrorReason.ValueType  # 105
@@ -189,13 +189,13 @@ ERROR_REASON_USER_NOT_FOUND: ErrorReason.ValueType  # 100
 ERROR_REASON_NOT_OWNER: ErrorReason.ValueType  # 101
 """A caller acted on another user's account without the admin role (PERMISSION_DENIED)."""
 ERROR_REASON_USERNAME_TAKEN: ErrorReason.ValueType  # 102
-"""CreateUser or UpdateUser with a username or email another account holds
-(ALREADY_EXISTS).
+"""CreateUser with a username another account holds or reserves (ALREADY_EXISTS); a
+taken email is not revealed.
 """
 ERROR_REASON_INVALID_CREDENTIALS: ErrorReason.ValueType  # 103
 """Login with an unknown username or a wrong password (UNAUTHENTICATED)."""
 ERROR_REASON_TOO_MANY_FAILED_SIGN_INS: ErrorReason.ValueType  # 104
-"""Login after too many failed attempts; metadata says when to try again
+"""Login after too many failed attempts; the message says when to try again
 (RESOURCE_EXHAUSTED).
 """
 ERROR_REASON_REFRESH_TOKEN_INVALID: ErrorReason.ValueType  # 105
