@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import nox
 
@@ -38,8 +36,12 @@ def _own_protos() -> list[str]:
     return sorted(str(p.relative_to(PROTO)) for p in PROTO.glob("marketplace/**/*.proto"))
 
 
-def _generate(session: nox.Session, out: Path) -> None:
-    """Write the Python stubs, mypy stubs and Envoy's descriptor set into `out`."""
+def _generate(session: nox.Session, out: Path, reasons_root: Path) -> None:
+    """Write the Python stubs, mypy stubs and Envoy's descriptor set into `out`.
+
+    The pure-Python ErrorReason enums go under `reasons_root` (the repository, or a
+    scratch copy of its layout for the stale check).
+    """
     target = out / "marketplace"
     if target.exists():
         shutil.rmtree(target)
@@ -79,49 +81,52 @@ def _generate(session: nox.Session, out: Path) -> None:
         (package_dir / "__init__.py").touch()
     (target / "py.typed").touch()
     _generate_openapi(session, out / "openapi")
+    _generate_reasons(session, reasons_root)
+
+
+def _generate_reasons(session: nox.Session, root: Path) -> None:
+    """The domain's ErrorReason StrEnums, from the contract's ErrorReason enums."""
+    with tempfile.TemporaryDirectory() as tmp:
+        # Source info carries the values' comments into the generated modules.
+        descriptors = Path(tmp) / "reasons.binpb"
+        session.run(
+            "python",
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{PROTO}",
+            f"-I{THIRD_PARTY}",
+            "--include_source_info",
+            f"--descriptor_set_out={descriptors}",
+            *(p for p in _own_protos() if p.endswith("/error_reason.proto")),
+        )
+        session.run("python", "-m", "services.devmesh.reasons_gen", str(descriptors), str(root))
 
 
 def _generate_openapi(session: nox.Session, out: Path) -> None:
-    """One Swagger 2.0 document of the public REST surface, from the google.api.http rules."""
-    plugin = shutil.which("protoc-gen-swagger")
-    if plugin is None:
-        session.error("protoc-gen-swagger is missing: apt-get install golang-grpc-gateway")
+    """The OpenAPI 3.1 document of the REST edge, from the descriptors and their comments."""
     out.mkdir(parents=True, exist_ok=True)
-    merged: dict[str, Any] = {
-        "swagger": "2.0",
-        "info": {"title": "Marketplace API", "version": "v1"},
-        "consumes": ["application/json"],
-        "produces": ["application/json"],
-        "securityDefinitions": {
-            "bearer": {"type": "apiKey", "name": "Authorization", "in": "header"}
-        },
-        "security": [{"bearer": []}],
-        "paths": {},
-        "definitions": {},
-    }
     with tempfile.TemporaryDirectory() as tmp:
-        # protoc-gen-swagger merges one proto package at a time.
-        for package in ("user", "product", "order"):
-            files = sorted(
-                str(p.relative_to(PROTO)) for p in PROTO.glob(f"marketplace/{package}/v1/*.proto")
-            )
-            session.run(
-                "python",
-                "-m",
-                "grpc_tools.protoc",
-                f"-I{PROTO}",
-                f"-I{THIRD_PARTY}",
-                f"--plugin=protoc-gen-swagger={plugin}",
-                f"--swagger_out=allow_merge=true,merge_file_name={package}:{tmp}",
-                *files,
-                silent=True,
-            )
-            document = json.loads((Path(tmp) / f"{package}.swagger.json").read_text())
-            merged["paths"].update(document.get("paths", {}))
-            merged["definitions"].update(document.get("definitions", {}))
-    merged["paths"] = dict(sorted(merged["paths"].items()))
-    merged["definitions"] = dict(sorted(merged["definitions"].items()))
-    (out / "marketplace.swagger.json").write_text(json.dumps(merged, indent=2) + "\n")
+        descriptors = Path(tmp) / "marketplace-with-source.binpb"
+        # Source info carries the proto comments, which become the descriptions.
+        session.run(
+            "python",
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{PROTO}",
+            f"-I{THIRD_PARTY}",
+            "--include_imports",
+            "--include_source_info",
+            f"--descriptor_set_out={descriptors}",
+            *_own_protos(),
+            *EXTRA_DESCRIPTOR_PROTOS,
+        )
+        session.run(
+            "python",
+            "-m",
+            "services.devmesh.openapi",
+            str(descriptors),
+            str(out / "marketplace.openapi.json"),
+        )
 
 
 def _render_k8s_edge(session: nox.Session, out: Path) -> None:
@@ -133,7 +138,7 @@ def _render_k8s_edge(session: nox.Session, out: Path) -> None:
 def gen(session: nox.Session) -> None:
     """Regenerate gen/ from proto/."""
     _sync(session, "codegen")
-    _generate(session, GEN)
+    _generate(session, GEN, ROOT)
     _render_k8s_edge(session, K8S_EDGE)
 
 
@@ -150,7 +155,7 @@ def lint(session: nox.Session) -> None:
     session.run("buf", "format", "--diff", "--exit-code")
     _buf_breaking(session)
     with tempfile.TemporaryDirectory() as tmp:
-        _generate(session, Path(tmp))
+        _generate(session, Path(tmp), Path(tmp))
         # protoc writes the same bytes for the same inputs, so any difference is staleness.
         stale = [
             subprocess.run(
@@ -164,9 +169,17 @@ def lint(session: nox.Session) -> None:
         if any(result.returncode != 0 for result in stale):
             differences = "".join(result.stdout for result in stale)
             session.error(f"gen/ is stale; run `nox -s gen` and commit.\n{differences}")
+        stale_reasons = [
+            str(path)
+            for path in (Path(tmp) / "services").rglob("reasons.py")
+            if path.read_text() != (ROOT / path.relative_to(tmp)).read_text()
+        ]
+        if stale_reasons:
+            session.error(f"ErrorReason modules are stale; run `nox -s gen`: {stale_reasons}")
         _render_k8s_edge(session, Path(tmp) / "envoy.yaml")
         if (Path(tmp) / "envoy.yaml").read_text() != K8S_EDGE.read_text():
             session.error("k8s/envoy/envoy.yaml is stale; run `nox -s gen` and commit.")
+    session.run("openapi-spec-validator", str(GEN / "openapi" / "marketplace.openapi.json"))
     session.run("python", "-m", "services.devmesh.envoy_check")
     manifests = sorted(
         str(p) for p in (ROOT / "k8s").glob("*.yaml") if p.name != "kustomization.yaml"
@@ -197,6 +210,13 @@ def tests(session: nox.Session) -> None:
     """Unit, contract and end-to-end tests against real servers started on free ports."""
     _sync(session, "mesh", "test")
     session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """A longer schemathesis pass of the REST edge against its OpenAPI document, bounded."""
+    _sync(session, "mesh", "test")
+    session.run("python", "-m", "services.devmesh.fuzz", *session.posargs)
 
 
 @nox.session(python=PYTHON)

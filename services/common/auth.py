@@ -19,6 +19,7 @@ from services.common.identity import (
     reset_caller,
     set_caller,
 )
+from services.common.reasons import ErrorReason
 
 # The identity names stay importable from here for the gRPC-side code that used them.
 __all__ = [
@@ -59,7 +60,7 @@ class StaticKeySource:
             return self._keys[kid]
         except KeyError:
             raise Unauthenticated(
-                "token signed by an unknown key", reason="TOKEN_INVALID"
+                "token signed by an unknown key", reason=ErrorReason.TOKEN_INVALID
             ) from None
 
 
@@ -94,7 +95,7 @@ class JwksKeySource:
             return self._keys[kid]
         except KeyError:
             raise Unauthenticated(
-                "token signed by an unknown key", reason="TOKEN_INVALID"
+                "token signed by an unknown key", reason=ErrorReason.TOKEN_INVALID
             ) from None
 
     async def _refresh(self) -> None:
@@ -106,7 +107,9 @@ class JwksKeySource:
         except (aiohttp.ClientError, TimeoutError) as exc:
             if self._keys:
                 return  # keep verifying with the keys we have while the user service is away
-            raise Unavailable("signing keys are unavailable", reason="JWKS_UNAVAILABLE") from exc
+            raise Unavailable(
+                "signing keys are unavailable", reason=ErrorReason.JWKS_UNAVAILABLE
+            ) from exc
         self._keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(document).keys if k.key_id}
         self._fetched_at = time.monotonic()
 
@@ -124,10 +127,14 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise Unauthenticated("malformed access token", reason="TOKEN_INVALID") from None
+            raise Unauthenticated(
+                "malformed access token", reason=ErrorReason.TOKEN_INVALID
+            ) from None
         kid = header.get("kid")
         if not isinstance(kid, str) or header.get("alg") not in ALLOWED_ALGORITHMS:
-            raise Unauthenticated("access token has no usable key id", reason="TOKEN_INVALID")
+            raise Unauthenticated(
+                "access token has no usable key id", reason=ErrorReason.TOKEN_INVALID
+            )
         key = await self._keys.get_key(kid)
         try:
             claims = jwt.decode(
@@ -139,9 +146,13 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthenticated("access token expired", reason="TOKEN_EXPIRED") from None
+            raise Unauthenticated(
+                "access token expired", reason=ErrorReason.TOKEN_EXPIRED
+            ) from None
         except jwt.PyJWTError:
-            raise Unauthenticated("invalid access token", reason="TOKEN_INVALID") from None
+            raise Unauthenticated(
+                "invalid access token", reason=ErrorReason.TOKEN_INVALID
+            ) from None
         roles = frozenset(Role(r) for r in claims.get("roles", []) if r in Role)
         return Caller(
             user_id=str(claims["sub"]),

@@ -8,8 +8,10 @@ from datetime import timedelta
 from enum import Enum
 from typing import ClassVar
 
+from services.common.reasons import ErrorReason
+
 # The reason of every outage of a service's own store (PostgreSQL, MongoDB, Redis).
-DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
+DEPENDENCY_UNAVAILABLE = ErrorReason.DEPENDENCY_UNAVAILABLE
 
 
 class ErrorKind(Enum):
@@ -43,7 +45,7 @@ class DomainError(Exception):
     """A failure the caller can act on; the gRPC layer turns it into a status with details."""
 
     kind: ClassVar[ErrorKind] = ErrorKind.INTERNAL
-    default_reason: ClassVar[str] = "INTERNAL"
+    default_reason: ClassVar[str] = ErrorReason.INTERNAL
 
     def __init__(
         self,
@@ -62,7 +64,7 @@ class InvalidArgument(DomainError):
     """The request is malformed; lists every offending field."""
 
     kind = ErrorKind.INVALID_ARGUMENT
-    default_reason = "INVALID_ARGUMENT"
+    default_reason = ErrorReason.INVALID_ARGUMENT
 
     def __init__(self, violations: Sequence[FieldViolation], *, reason: str | None = None) -> None:
         summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
@@ -74,56 +76,56 @@ class NotFound(DomainError):
     """The named resource does not exist, or the caller may not know it does."""
 
     kind = ErrorKind.NOT_FOUND
-    default_reason = "NOT_FOUND"
+    default_reason = ErrorReason.NOT_FOUND
 
 
 class AlreadyExists(DomainError):
     """A resource with the same unique key exists."""
 
     kind = ErrorKind.ALREADY_EXISTS
-    default_reason = "ALREADY_EXISTS"
+    default_reason = ErrorReason.ALREADY_EXISTS
 
 
 class FailedPrecondition(DomainError):
     """The system is not in a state that allows the operation."""
 
     kind = ErrorKind.FAILED_PRECONDITION
-    default_reason = "FAILED_PRECONDITION"
+    default_reason = ErrorReason.FAILED_PRECONDITION
 
 
 class Aborted(DomainError):
     """A concurrency conflict; the caller should re-read and retry."""
 
     kind = ErrorKind.ABORTED
-    default_reason = "ABORTED"
+    default_reason = ErrorReason.ABORTED
 
 
 class PermissionDenied(DomainError):
     """The caller is known but may not do this."""
 
     kind = ErrorKind.PERMISSION_DENIED
-    default_reason = "PERMISSION_DENIED"
+    default_reason = ErrorReason.PERMISSION_DENIED
 
 
 class Unauthenticated(DomainError):
     """The caller did not prove who they are."""
 
     kind = ErrorKind.UNAUTHENTICATED
-    default_reason = "UNAUTHENTICATED"
+    default_reason = ErrorReason.UNAUTHENTICATED
 
 
 class ResourceExhausted(DomainError):
     """A quota or limit was hit; the caller should slow down."""
 
     kind = ErrorKind.RESOURCE_EXHAUSTED
-    default_reason = "RESOURCE_EXHAUSTED"
+    default_reason = ErrorReason.RESOURCE_EXHAUSTED
 
 
 class Unavailable(DomainError):
     """A dependency is down; the call may succeed if retried later."""
 
     kind = ErrorKind.UNAVAILABLE
-    default_reason = "UNAVAILABLE"
+    default_reason = ErrorReason.UNAVAILABLE
 
     def __init__(
         self,

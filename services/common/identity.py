@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from services.common.errors import PermissionDenied, Unauthenticated
+from services.common.reasons import ErrorReason
 
 
 class Role(StrEnum):
@@ -35,7 +36,9 @@ class Caller:
         """Refuse the call unless the caller holds one of `roles`."""
         if not self.roles.intersection(roles):
             wanted = " or ".join(r.value for r in roles)
-            raise PermissionDenied(f"this needs the {wanted} role", reason="ROLE_REQUIRED")
+            raise PermissionDenied(
+                f"this needs the {wanted} role", reason=ErrorReason.ROLE_REQUIRED
+            )
 
 
 _caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("caller", default=None)
@@ -60,5 +63,7 @@ def current_caller() -> Caller:
     """The authenticated caller; raises UNAUTHENTICATED when there is none."""
     caller = _caller.get()
     if caller is None:
-        raise Unauthenticated("sign in first: send a bearer access token", reason="TOKEN_MISSING")
+        raise Unauthenticated(
+            "sign in first: send a bearer access token", reason=ErrorReason.TOKEN_MISSING
+        )
     return caller

@@ -10,18 +10,20 @@ import hmac
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast, override
 
 import grpc
 import structlog
 
+# Re-exported: the policy is the auth interceptor's input.
+from services.common.access import AccessPolicy
 from services.common.auth import TokenVerifier, reset_caller, set_caller
 from services.common.dependencies import unavailable_dependency
 from services.common.errors import DomainError, Unauthenticated, dependency_unavailable
 from services.common.metadata import INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER, request_metadata
 from services.common.metrics import GrpcMetrics
+from services.common.reasons import ErrorReason
 from services.common.rpc_status import abort_with, internal_status, to_grpc_status
 
 type Unary = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
@@ -39,26 +41,8 @@ __all__ = [
     "RequestLoggingInterceptor",
 ]
 
-# Always reachable: load balancers and operators use them without credentials.
-_OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 # The retry advice sent with a store outage: long enough for a pool to reconnect.
 DEPENDENCY_RETRY_AFTER = timedelta(seconds=1)
-
-
-@dataclass(frozen=True)
-class AccessPolicy:
-    """Which methods are public, and which services only the mesh itself may call."""
-
-    public_methods: frozenset[str] = field(default_factory=frozenset)
-    internal_services: frozenset[str] = field(default_factory=frozenset)
-
-    def is_public(self, method: str) -> bool:
-        """Whether `method` may be called without a token."""
-        return method in self.public_methods or method.startswith(_OPEN_PREFIXES)
-
-    def is_internal(self, method: str) -> bool:
-        """Whether `method` belongs to an internal service."""
-        return method.split("/")[1] in self.internal_services
 
 
 def _code_name(context: grpc.aio.ServicerContext[Any, Any], failed: bool) -> str:
@@ -265,7 +249,8 @@ class AuthInterceptor(_AroundInterceptor):
                 presented = metadata.internal_token.encode()
                 if not hmac.compare_digest(presented, self._internal_secret):
                     raise Unauthenticated(
-                        "internal RPCs need the mesh's credentials", reason="INTERNAL_ONLY"
+                        "internal RPCs need the mesh's credentials",
+                        reason=ErrorReason.INTERNAL_ONLY,
                     )
             authorization = metadata.authorization
             caller = None
@@ -273,12 +258,12 @@ class AuthInterceptor(_AroundInterceptor):
                 scheme, _, token = authorization.partition(" ")
                 if scheme.lower() != "bearer" or not token:
                     raise Unauthenticated(
-                        "authorization must be 'Bearer <token>'", reason="TOKEN_INVALID"
+                        "authorization must be 'Bearer <token>'", reason=ErrorReason.TOKEN_INVALID
                     )
                 caller = await self._verifier.verify(token.strip())
             elif not (self._policy.is_public(method) or self._policy.is_internal(method)):
                 raise Unauthenticated(
-                    "sign in first: send a bearer access token", reason="TOKEN_MISSING"
+                    "sign in first: send a bearer access token", reason=ErrorReason.TOKEN_MISSING
                 )
         except DomainError as error:
             await abort_with(context, to_grpc_status(error, domain=self._error_domain))

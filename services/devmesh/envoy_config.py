@@ -8,12 +8,24 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from string import Template
 
+from google.protobuf import descriptor_pb2
+
+from services.common.access import Access, ContractRpc, contract_rpcs
 from services.devmesh.processes import REPO_ROOT
 
 TEMPLATE = REPO_ROOT / "envoy" / "envoy.yaml.tmpl"
 DESCRIPTORS = REPO_ROOT / "gen" / "descriptors" / "marketplace.binpb"
 # "#[if NAME]" ... "#[end NAME]": a block of the template kept only when NAME is enabled.
 _SECTION = re.compile(r"^[ \t]*#\[if (\w+)\]\n(.*?)^[ \t]*#\[end \1\]\n", re.MULTILINE | re.DOTALL)
+# A path template variable: `{name}` or `{name=products/*}`.
+_VARIABLE = re.compile(r"\{([\w.]+)(?:=([^}]*))?\}")
+_RULE_INDENT = " " * 24
+# The jwt_authn requirement of each access level; INTERNAL RPCs have no edge route.
+TOKEN_OPTIONAL = (
+    "{ requires_any: { requirements: [{ provider_name: marketplace }, { allow_missing: {} }] } }"
+)
+TOKEN_REQUIRED = "{ provider_name: marketplace }"
+REQUIREMENTS = {Access.PUBLIC: TOKEN_OPTIONAL, Access.AUTHENTICATED: TOKEN_REQUIRED}
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,9 @@ class EdgeConfig:
     body_max_bytes: int = 1024 * 1024
     url_max_bytes: int = 8192
     health_interval: str = "1s"
+    # The API reference server (services/devmesh/openapi_docs.py) behind /docs.
+    docs_host: str = "127.0.0.1"
+    docs_port: int = 8081
     descriptor_path: str = str(DESCRIPTORS)
     access_log_path: str = "/dev/stdout"
     # HTTPS: tls_primary makes the edge port itself TLS (production); tls_port > 0 adds a
@@ -64,6 +79,87 @@ class EdgeConfig:
     tls_port: int = 0
     tls_cert_path: str = ""
     tls_key_path: str = ""
+
+
+def _segment_regex(segments: str) -> str:
+    """The regex of a template's literal text and `*` / `**` wildcards."""
+    parts = []
+    for piece in re.split(r"(\*\*|\*)", segments):
+        if piece == "**":
+            parts.append(".+")
+        elif piece == "*":
+            parts.append("[^/]+")
+        else:
+            parts.append(re.escape(piece))
+    return "".join(parts)
+
+
+def template_regex(template: str) -> str:
+    """The regex a REST path must match to reach the RPC of a google.api.http template."""
+    regex, last = [], 0
+    for variable in _VARIABLE.finditer(template):
+        regex.append(_segment_regex(template[last : variable.start()]))
+        regex.append(_segment_regex(variable.group(2) or "*"))
+        last = variable.end()
+    regex.append(_segment_regex(template[last:]))
+    return "^" + "".join(regex) + "$"
+
+
+def _api_prefix(template: str) -> str:
+    """The literal collection a template sits under, e.g. /v1/products."""
+    literal = re.split(r"[{:]", template, maxsplit=1)[0]
+    return "/".join(literal.split("/")[:3])
+
+
+def load_contract(path: Path = DESCRIPTORS) -> list[ContractRpc]:
+    """The RPCs of the descriptor set the edge serves."""
+    return contract_rpcs(descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes()))
+
+
+def jwt_rules(rpcs: list[ContractRpc]) -> list[dict[str, object]]:
+    """The jwt_authn rules of the contract, in match order (the first match decides).
+
+    One rule per REST binding and per gRPC path of every public or authenticated RPC;
+    bindings with a custom verb come first, so `/v1/orders/1:watch` is never taken for
+    `/v1/orders/{order_id}`. Last, anything else under the API's prefixes needs a token.
+    """
+    rest: list[dict[str, object]] = []
+    grpc: list[dict[str, object]] = []
+    prefixes: dict[str, None] = {}
+    services: dict[str, None] = {}
+    for rpc in rpcs:
+        if rpc.access is Access.INTERNAL:
+            continue
+        requirement = REQUIREMENTS[rpc.access]
+        for verb, template in rpc.http:
+            match: dict[str, object] = (
+                {"safe_regex": {"regex": template_regex(template)}}
+                if "{" in template or "*" in template
+                else {"path": template}
+            )
+            match["headers"] = [{"name": ":method", "string_match": {"exact": verb}}]
+            has_verb = ":" in template.rsplit("/", 1)[-1]
+            rest.append(
+                {"match": match, "requires": requirement, "rpc": rpc.path, "verb": has_verb}
+            )
+            prefixes[_api_prefix(template)] = None
+        grpc.append({"match": {"path": rpc.path}, "requires": requirement, "rpc": rpc.path})
+        services[rpc.path.rsplit("/", 1)[0] + "/"] = None
+    rest.sort(key=lambda rule: not rule.pop("verb"))  # stable: verbs first, else in order
+    fallbacks: list[dict[str, object]] = [
+        {"match": {"prefix": prefix}, "requires": TOKEN_REQUIRED, "rpc": ""}
+        for prefix in [*prefixes, *services]
+    ]
+    return [*rest, *grpc, *fallbacks]
+
+
+def _render_rules(rules: list[dict[str, object]]) -> str:
+    lines = []
+    for rule in rules:
+        lines.append(f"# {rule['rpc'] or 'anything else under the API'}")
+        lines.append(f"- match: {json.dumps(rule['match'])}")
+        lines.append(f"  requires: {rule['requires']}")
+    return "\n".join(_RULE_INDENT + line for line in lines)
 
 
 def render(config: EdgeConfig) -> str:
@@ -80,6 +176,7 @@ def render(config: EdgeConfig) -> str:
     values["cors_allowed_origins"] = json.dumps(
         [{"exact": origin} for origin in config.cors_allowed_origins]
     )
+    values["jwt_rules"] = _render_rules(jwt_rules(load_contract(DESCRIPTORS)))
     return Template(text).substitute(values)
 
 

@@ -8,7 +8,7 @@ import secrets
 import sys
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
@@ -74,6 +74,7 @@ class Mesh:
         self._backing: list[ManagedProcess] = []
         self.services: dict[str, ServiceEndpoint] = {}
         self.envoy: ManagedProcess | None = None
+        self.docs: ManagedProcess | None = None
         self.edge_admin_port = 0
         self.edge_tls_port = 0
         self.postgres_url = ""
@@ -235,15 +236,31 @@ class Mesh:
     def _start_edge(self) -> None:
         self.edge_admin_port = free_port()
         self.edge_tls_port = port_or_free(self.options.edge.tls_port)
-        config = edge.config_for(self, self.edge_admin_port, self.edge_tls_port)
+        config = replace(
+            edge.config_for(self, self.edge_admin_port, self.edge_tls_port),
+            docs_port=self._start_docs(),
+        )
         path = envoy_config.write(config, self.state_dir / "envoy.yaml")
         self.envoy = processes.start_envoy(self.state_dir, path)
         self.envoy.wait_ready(lambda: http_status(f"{self.edge_url}/healthz") == 200)
+
+    def _start_docs(self) -> int:
+        """The API reference server (Swagger UI, /openapi.json) the edge routes /docs to."""
+        port = free_port()
+        self.docs = ManagedProcess(
+            "docs",
+            [sys.executable, "-m", "services.devmesh.openapi_docs", str(port)],
+            self.state_dir / "logs" / "docs.log",
+        ).start()
+        self.docs.wait_ready(lambda: http_status(f"http://127.0.0.1:{port}/openapi.json") == 200)
+        return port
 
     def stop(self) -> None:
         """Stop the edge, then the services (gracefully), then the backing servers."""
         if self.envoy is not None:
             self.envoy.stop()
+        if self.docs is not None:
+            self.docs.stop()
         for endpoint in reversed(list(self.services.values())):
             if endpoint.process is not None:
                 endpoint.process.stop()

@@ -13,10 +13,10 @@ import structlog
 from marketplace.order.v1 import order_service_pb2_grpc
 from redis.asyncio import Redis
 
+from services.common.access import AccessPolicy
 from services.common.auth import JwksKeySource, KeySource
 from services.common.channels import create_channel
 from services.common.clock import Clock, SystemClock
-from services.common.interceptors import AccessPolicy
 from services.common.server import ServiceApp
 from services.order.adapters.changes import ChangeFeed
 from services.order.adapters.inventory import GrpcInventory, Inventory
@@ -167,7 +167,7 @@ async def build_app(
             name="order",
             servicers=[(order_service_pb2_grpc.add_OrderServiceServicer_to_server, servicer)],
             service_names=[SERVICE_NAME],
-            policy=AccessPolicy(),
+            policy=AccessPolicy.from_contract(SERVICE_NAME),
             key_source=key_source,
         )
 

@@ -52,6 +52,7 @@ from services.order.domain.model import (
     ShippingAddress,
     StatusChange,
 )
+from services.order.domain.reasons import ErrorReason
 
 MAX_ITEMS = 50
 MAX_QUANTITY = 100
@@ -73,8 +74,51 @@ def buyer_id(caller: Caller) -> uuid.UUID:
         return uuid.UUID(caller.user_id)
     except ValueError:
         raise FailedPrecondition(
-            "only marketplace user accounts can hold orders", reason="BUYER_ID_INVALID"
+            "only marketplace user accounts can hold orders", reason=ErrorReason.BUYER_ID_INVALID
         ) from None
+
+
+def _idempotency_key(
+    request_id: str, header: str | None, violations: Violations, unique_per: str
+) -> str:
+    """The call's idempotency key: the request_id field or the idempotency-key metadata.
+
+    Clients that cannot set headers send the AIP-155 request_id; when both are sent they
+    must agree, because two keys for one call cannot both be honoured.
+    """
+    header = header or ""
+    if request_id:
+        try:
+            uuid.UUID(request_id)
+        except ValueError:
+            violations.add("request_id", "must be a UUID")
+            return ""
+        if header and header != request_id:
+            violations.add(
+                "request_id", f"differs from the {IDEMPOTENCY_KEY_HEADER} metadata; send one"
+            )
+        return request_id
+    violations.check(
+        1 <= len(header) <= 255 and bool(_PRINTABLE_ASCII.match(header)),
+        IDEMPOTENCY_KEY_HEADER,
+        f"send an idempotency-key of 1 to 255 printable ASCII characters (or a request_id), "
+        f"unique per {unique_per}",
+    )
+    return header
+
+
+def _fingerprint[R: (order_service_pb2.CreateOrderRequest, order_service_pb2.RefundOrderRequest)](
+    request: R, prefix: bytes = b""
+) -> bytes:
+    """A digest of what the request asks for; its idempotency key is not part of it.
+
+    Without a request_id the bytes are those of the whole request, as before the field
+    existed, so keys recorded earlier keep matching their retries.
+    """
+    content = type(request)()
+    content.CopyFrom(request)
+    content.ClearField("request_id")
+    return hashlib.sha256(prefix + content.SerializeToString(deterministic=True)).digest()
 
 
 def place_order_command(
@@ -82,12 +126,7 @@ def place_order_command(
 ) -> PlaceOrder:
     """Validate a CreateOrderRequest; every invalid field is reported at once."""
     violations = Violations()
-    key = idempotency_key or ""
-    violations.check(
-        1 <= len(key) <= 255 and bool(_PRINTABLE_ASCII.match(key)),
-        IDEMPOTENCY_KEY_HEADER,
-        "send an idempotency-key of 1 to 255 printable ASCII characters, unique per order",
-    )
+    key = _idempotency_key(request.request_id, idempotency_key, violations, "order")
     violations.check(
         1 <= len(request.items) <= MAX_ITEMS, "items", f"must hold 1 to {MAX_ITEMS} lines"
     )
@@ -128,7 +167,7 @@ def place_order_command(
     return PlaceOrder(
         buyer_id=buyer_id(caller),
         idempotency_key=key,
-        request_fingerprint=hashlib.sha256(request.SerializeToString(deterministic=True)).digest(),
+        request_fingerprint=_fingerprint(request),
         lines=tuple(OrderLine(i.product_id.strip(), i.quantity) for i in request.items),
         shipping_address=_address(request.shipping_address) if has_address else None,
         address_id=address_id,
@@ -244,12 +283,7 @@ def refund_order_command(
 ) -> RefundOrder:
     """Validate a RefundOrderRequest; the idempotency key is required."""
     violations = Violations()
-    key = idempotency_key or ""
-    violations.check(
-        1 <= len(key) <= 255 and bool(_PRINTABLE_ASCII.match(key)),
-        IDEMPOTENCY_KEY_HEADER,
-        "send an idempotency-key of 1 to 255 printable ASCII characters, unique per refund",
-    )
+    key = _idempotency_key(request.request_id, idempotency_key, violations, "refund")
     try:
         order_id = parse_order_id(request.order_id)
     except InvalidArgument:
@@ -267,9 +301,7 @@ def refund_order_command(
             violations.check(amount.minor > 0, "amount", "must be more than zero")
     violations.raise_if_any()
     who = order_caller(caller)
-    fingerprint = hashlib.sha256(
-        who.user_id.encode() + b"|" + request.SerializeToString(deterministic=True)
-    ).digest()
+    fingerprint = _fingerprint(request, who.user_id.encode() + b"|")
     return RefundOrder(order_id, who, amount, reason, key, fingerprint)
 
 
@@ -279,7 +311,9 @@ def sales_report_command(
     """Validate a GetSalesReportRequest; sellers only ever get their own sales."""
     who = order_caller(caller)
     if not (who.is_admin or who.is_seller):
-        raise PermissionDenied("sales reports are for sellers and admins", reason="ROLE_REQUIRED")
+        raise PermissionDenied(
+            "sales reports are for sellers and admins", reason=ErrorReason.ROLE_REQUIRED
+        )
     violations = Violations()
     start = _date(request.start_date, "start_date", violations)
     end = _date(request.end_date, "end_date", violations)
@@ -296,7 +330,9 @@ def sales_report_command(
     seller_id = request.seller_id.strip() or None
     if not who.is_admin:
         if seller_id not in (None, who.user_id):
-            raise PermissionDenied("sellers see only their own sales", reason="NOT_YOUR_SALES")
+            raise PermissionDenied(
+                "sellers see only their own sales", reason=ErrorReason.NOT_YOUR_SALES
+            )
         seller_id = who.user_id
     by_seller = request.grouping == order_service_pb2.SALES_REPORT_GROUPING_SELLER
     return GetSalesReport(who, start, end, by_seller, seller_id)

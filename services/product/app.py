@@ -15,9 +15,9 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from services.common.access import AccessPolicy
 from services.common.auth import JwksKeySource, KeySource
 from services.common.clock import Clock, SystemClock
-from services.common.interceptors import AccessPolicy
 from services.common.server import ServiceApp
 from services.product.adapters.cache import ProductCache, ProductDocs
 from services.product.adapters.mongo import PRODUCTS, ensure_indexes
@@ -41,20 +41,8 @@ from services.product.servicer import Ports, ProductInternalServicer, ProductSer
 PRODUCT_SERVICE = "marketplace.product.v1.ProductService"
 PRODUCT_INTERNAL_SERVICE = "marketplace.product.v1.ProductInternalService"
 
-POLICY = AccessPolicy(
-    public_methods=frozenset(
-        f"/{PRODUCT_SERVICE}/{method}"
-        for method in (
-            "GetProduct",
-            "BatchGetProducts",
-            "SearchProducts",
-            "ListCategories",
-            "ListReviews",
-            "ListRecommendations",
-        )
-    ),
-    internal_services=frozenset({PRODUCT_INTERNAL_SERVICE}),
-)
+# From the contract's access options: the catalog is readable without signing in.
+POLICY = AccessPolicy.from_contract(PRODUCT_SERVICE, PRODUCT_INTERNAL_SERVICE)
 
 
 class ProductWorkers:

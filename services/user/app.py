@@ -13,10 +13,10 @@ import structlog
 from aiohttp import web
 from marketplace.user.v1 import user_service_pb2_grpc
 
+from services.common.access import AccessPolicy
 from services.common.auth import KeySource, Role, StaticKeySource
 from services.common.channels import create_channel
 from services.common.clock import Clock, SystemClock
-from services.common.interceptors import AccessPolicy
 from services.common.server import ServiceApp
 from services.user.adapters.catalog import GrpcProductCatalog
 from services.user.adapters.email import EmailRelay, MailboxEmailSender, SmtpEmailSender
@@ -38,22 +38,9 @@ SERVICE = "marketplace.user.v1.UserService"
 INTERNAL_SERVICE = "marketplace.user.v1.UserInternalService"
 JWKS_PATH = "/.well-known/jwks.json"
 
-POLICY = AccessPolicy(
-    # Signing up and the token flows are how a caller gets a token, so they cannot need one.
-    public_methods=frozenset(
-        f"/{SERVICE}/{method}"
-        for method in (
-            "CreateUser",
-            "Login",
-            "VerifyEmail",
-            "RefreshToken",
-            "Logout",
-            "RequestPasswordReset",
-            "ResetPassword",
-        )
-    ),
-    internal_services=frozenset({INTERNAL_SERVICE}),
-)
+# From the contract's access options: signing up and the token flows are public because
+# they are how a caller gets a token.
+POLICY = AccessPolicy.from_contract(SERVICE, INTERNAL_SERVICE)
 
 DEMO_ACCOUNTS = (
     ("admin@example.com", "admin", "Demo Admin", frozenset({Role.ADMIN, Role.CUSTOMER})),

@@ -16,10 +16,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 
+from services.common.access import AccessPolicy
 from services.common.config import Environment, ServiceSettings
 from services.common.errors import ErrorKind, FieldViolation, InvalidArgument, NotFound
 from services.common.identity import Role, current_caller
-from services.common.interceptors import AccessPolicy
 from services.common.rpc_status import remote_error
 from services.common.server import ServiceApp, running_server
 from tests.support.tokens import TestTokens, bearer
@@ -81,10 +81,8 @@ async def probe_app(tokens: TestTokens, probe: Probe) -> AsyncIterator[ServiceAp
             ),
         ],
         service_names=[SERVICE, INTERNAL],
-        policy=AccessPolicy(
-            public_methods=frozenset({f"/{SERVICE}/GetProduct"}),
-            internal_services=frozenset({INTERNAL}),
-        ),
+        # The contract's own policy: GetProduct is public, ReleaseReservation internal.
+        policy=AccessPolicy.from_contract(SERVICE, INTERNAL),
         key_source=tokens.key_source(),
     )
 

@@ -433,3 +433,41 @@ async def test_watch_order_hides_other_buyers_orders(
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await stream.read()
     assert failure(raised.value).code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_refund_request_id_refunds_once_and_must_agree_with_the_key(
+    orders: Orders, product: ProductService, tokens: TestTokens
+) -> None:
+    placed = await place_two_seller_order(orders, product, tokens)
+    order_id = placed.order.order_id
+    request_id = str(uuid.uuid4())
+    request = order_service_pb2.RefundOrderRequest(
+        order_id=order_id,
+        amount=money_to_proto(Money(500, "USD")),
+        reason="damaged",
+        request_id=request_id,
+    )
+    token = tokens.mint(roles=(Role.ADMIN,))
+    first = await orders.stub.RefundOrder(request, metadata=bearer(token))
+    # The same request_id again, now also as the metadata: the first refund, not a second.
+    again = await orders.stub.RefundOrder(request, metadata=with_key(token, request_id))
+    assert again.status == first.status == order_pb2.ORDER_STATUS_PARTIALLY_REFUNDED
+    assert orders.gateway.captured()[-1].refunded_minor == 500
+    assert (
+        await orders.db.fetchval(
+            "SELECT count(*) FROM refunds WHERE order_id = $1", uuid.UUID(order_id)
+        )
+        == 1
+    )
+
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await orders.stub.RefundOrder(
+            order_service_pb2.RefundOrderRequest(
+                order_id=order_id, reason="damaged", request_id=str(uuid.uuid4())
+            ),
+            metadata=with_key(token, "another-key"),
+        )
+    differ = failure(raised.value)
+    assert differ.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert differ.violations.keys() == {"request_id"}
+    assert orders.gateway.captured()[-1].refunded_minor == 500

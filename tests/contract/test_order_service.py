@@ -450,6 +450,46 @@ async def test_the_same_key_with_another_body_is_refused(
     assert other.status == order_pb2.ORDER_STATUS_PAID
 
 
+async def test_a_request_id_places_one_order_and_must_agree_with_the_key(
+    orders: OrderService, product: ProductService, tokens: TestTokens
+) -> None:
+    product_id = await create_product(product, stock=5)
+    buyer_token = tokens.mint()
+    await orders.accounts.register_bearer(buyer_token)
+    request = order_request((product_id, 1))
+    request.request_id = str(uuid.uuid4())
+    first = await orders.stub.CreateOrder(request, metadata=bearer(buyer_token))
+    # The same request_id again, now also as the metadata: the first order, charged once.
+    again = await orders.stub.CreateOrder(
+        request, metadata=(*bearer(buyer_token), ("idempotency-key", request.request_id))
+    )
+    assert again == first
+    assert len(orders.gateway.captured()) == 1
+    assert await stock(product, product_id) == (4, 4, 0)
+
+    differ = order_request((product_id, 1))
+    differ.request_id = str(uuid.uuid4())
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await orders.stub.CreateOrder(
+            differ, metadata=(*bearer(buyer_token), ("idempotency-key", "another-key"))
+        )
+    both = failure(raised.value)
+    assert both.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert both.violations.keys() == {"request_id"}
+
+    not_a_uuid = order_request((product_id, 1))
+    not_a_uuid.request_id = "order-1"
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await orders.stub.CreateOrder(not_a_uuid, metadata=bearer(buyer_token))
+    assert failure(raised.value).violations.keys() == {"request_id"}
+    assert (
+        await count(
+            orders, "SELECT count(*) FROM orders WHERE buyer_id = $1", uuid.UUID(first.buyer_id)
+        )
+        == 1
+    )
+
+
 async def test_the_same_key_sent_ten_times_at_once_places_one_order(
     orders: OrderService, product: ProductService, tokens: TestTokens
 ) -> None:

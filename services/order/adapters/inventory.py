@@ -22,13 +22,14 @@ from services.common.errors import (
 from services.common.proto_money import money_from_proto
 from services.common.rpc_status import remote_error
 from services.order.domain.model import OrderLine
+from services.order.domain.reasons import ErrorReason
 from services.order.service_layer.ports import Inventory, PricedLine
 
 __all__ = ["INVENTORY_UNAVAILABLE", "GrpcInventory", "Inventory", "PricedLine"]
 
 log = structlog.get_logger("inventory")
 
-INVENTORY_UNAVAILABLE = "INVENTORY_UNAVAILABLE"
+INVENTORY_UNAVAILABLE = ErrorReason.INVENTORY_UNAVAILABLE
 
 
 class GrpcInventory:
@@ -107,9 +108,13 @@ def _domain_error(error: grpc.aio.AioRpcError, method: str) -> DomainError:
     message = remote.message or "the product service refused the reservation"
     violations = list(remote.violations)
     if code == grpc.StatusCode.FAILED_PRECONDITION:
-        return FailedPrecondition(message, reason=reason or None, metadata=metadata)
+        return FailedPrecondition(message, reason=_passed_on(reason), metadata=metadata)
     if code == grpc.StatusCode.NOT_FOUND:
-        return NotFound(message, reason=reason or "PRODUCT_NOT_FOUND", metadata=metadata)
+        return NotFound(
+            message,
+            reason=_passed_on(reason) or ErrorReason.PRODUCT_NOT_FOUND,
+            metadata=metadata,
+        )
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidArgument(violations or [FieldViolation("items", message)])
     # Anything else is the product service being down, slow or misconfigured: the caller
@@ -118,3 +123,16 @@ def _domain_error(error: grpc.aio.AioRpcError, method: str) -> DomainError:
     return Unavailable(
         "the inventory is unavailable, try again later", reason=INVENTORY_UNAVAILABLE
     )
+
+
+def _passed_on(reason: str) -> ErrorReason | None:
+    """The product service's reason as one of ours, when our contract lists it.
+
+    Stock refusals (OUT_OF_STOCK, RESERVATION_*) reach the buyer as they are, so the order
+    service's ErrorReason repeats them; any other reason falls back to the canonical one
+    rather than leak a value our contract does not document.
+    """
+    try:
+        return ErrorReason(reason)
+    except ValueError:
+        return None

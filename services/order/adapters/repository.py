@@ -31,6 +31,7 @@ from services.order.domain.model import (
     ShippingAddress,
     StatusChange,
 )
+from services.order.domain.reasons import ErrorReason
 
 # Committed status changes are announced on this channel (payload: the order id), so
 # WatchOrder pushes them as they happen instead of polling.
@@ -120,7 +121,7 @@ class OrderRepository:
         if not updated:
             raise Aborted(
                 "the order changed while this request ran; read it again and retry",
-                reason="ORDER_CONCURRENTLY_MODIFIED",
+                reason=ErrorReason.ORDER_CONCURRENTLY_MODIFIED,
             )
         for item in order.items:
             if item.shipped_at is not None:
@@ -634,7 +635,7 @@ class PostgresUnitOfWork(postgres.PostgresUnitOfWork):
         except TimeoutError:
             # Every connection is busy: answer at once as retryable rather than queue on.
             raise Unavailable(
-                "the order database is busy; retry shortly", reason="DATABASE_BUSY"
+                "the order database is busy; retry shortly", reason=ErrorReason.DATABASE_BUSY
             ) from None
 
     @override

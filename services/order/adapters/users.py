@@ -9,6 +9,7 @@ import structlog
 from marketplace.user.v1 import user_pb2
 from marketplace.user.v1 import user_service_pb2 as pb
 from marketplace.user.v1 import user_service_pb2_grpc as pb_grpc
+from marketplace.user.v1.error_reason_pb2 import ErrorReason as UserErrorReason
 
 from services.common.channels import internal_metadata
 from services.common.errors import (
@@ -21,13 +22,28 @@ from services.common.errors import (
 )
 from services.common.rpc_status import remote_error
 from services.order.domain.model import ShippingAddress
+from services.order.domain.reasons import ErrorReason
 from services.order.service_layer.ports import Buyers
 
 __all__ = ["USER_SERVICE_UNAVAILABLE", "Buyers", "GrpcBuyers"]
 
 log = structlog.get_logger("users")
 
-USER_SERVICE_UNAVAILABLE = "USER_SERVICE_UNAVAILABLE"
+USER_SERVICE_UNAVAILABLE = ErrorReason.USER_SERVICE_UNAVAILABLE
+
+
+def _user_reason(value: UserErrorReason.ValueType) -> str:
+    """The wire string of a user service reason: its enum value's name without the prefix."""
+    return UserErrorReason.Name(value).removeprefix("ERROR_REASON_")
+
+
+# The user service's answers the buyer checks tell apart, from its contract.
+_USER_SUSPENDED = _user_reason(UserErrorReason.ERROR_REASON_USER_SUSPENDED)
+_USER_NOT_FOUND = _user_reason(UserErrorReason.ERROR_REASON_USER_NOT_FOUND)
+_ADDRESS_NOT_FOUND = _user_reason(UserErrorReason.ERROR_REASON_ADDRESS_NOT_FOUND)
+_NO_DEFAULT_SHIPPING_ADDRESS = _user_reason(
+    UserErrorReason.ERROR_REASON_NO_DEFAULT_SHIPPING_ADDRESS
+)
 
 
 class GrpcBuyers:
@@ -50,7 +66,7 @@ class GrpcBuyers:
         try:
             await self._get(buyer_id, "")
         except _Refused as refused:
-            if refused.reason != "NO_DEFAULT_SHIPPING_ADDRESS":
+            if refused.reason != _NO_DEFAULT_SHIPPING_ADDRESS:
                 raise refused.error from None
 
     async def shipping_address(self, buyer_id: uuid.UUID, address_id: uuid.UUID) -> ShippingAddress:
@@ -94,36 +110,36 @@ def _refusal(error: grpc.aio.AioRpcError) -> _Refused:
     """Translate the user service's answer into an error for the buyer."""
     remote = remote_error(error)
     code, reason = remote.code, remote.reason
-    if code == grpc.StatusCode.FAILED_PRECONDITION and reason == "USER_SUSPENDED":
+    if code == grpc.StatusCode.FAILED_PRECONDITION and reason == _USER_SUSPENDED:
         return _Refused(
             reason,
             FailedPrecondition(
                 "your account is suspended and cannot place orders; contact support",
-                reason="BUYER_SUSPENDED",
+                reason=ErrorReason.BUYER_SUSPENDED,
             ),
         )
-    if code == grpc.StatusCode.NOT_FOUND and reason == "USER_NOT_FOUND":
+    if code == grpc.StatusCode.NOT_FOUND and reason == _USER_NOT_FOUND:
         # A valid token whose account is gone (or never existed in this user service).
         return _Refused(
             reason,
             FailedPrecondition(
-                "your account was not found; sign in again", reason="BUYER_NOT_FOUND"
+                "your account was not found; sign in again", reason=ErrorReason.BUYER_NOT_FOUND
             ),
         )
-    if code == grpc.StatusCode.NOT_FOUND and reason == "ADDRESS_NOT_FOUND":
+    if code == grpc.StatusCode.NOT_FOUND and reason == _ADDRESS_NOT_FOUND:
         return _Refused(
             reason,
             NotFound(
                 "your address book has no such address; check address_id",
-                reason="ADDRESS_NOT_FOUND",
+                reason=ErrorReason.ADDRESS_NOT_FOUND,
             ),
         )
-    if code == grpc.StatusCode.NOT_FOUND and reason == "NO_DEFAULT_SHIPPING_ADDRESS":
+    if code == grpc.StatusCode.NOT_FOUND and reason == _NO_DEFAULT_SHIPPING_ADDRESS:
         return _Refused(
             reason,
             FailedPrecondition(
                 "you have no default shipping address; send shipping_address or address_id",
-                reason="NO_DEFAULT_SHIPPING_ADDRESS",
+                reason=ErrorReason.NO_DEFAULT_SHIPPING_ADDRESS,
             ),
         )
     if code == grpc.StatusCode.INVALID_ARGUMENT:

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from services.common.money import Money
+from services.order.domain.reasons import ErrorReason
 
 SYSTEM_ACTOR = "system"
 
@@ -79,7 +80,7 @@ class MixedCurrencies(Exception):
 class OrderRuleViolated(Exception):
     """A request breaks a rule of the order: the reason says which, for the caller."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: ErrorReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -324,16 +325,20 @@ class Order:
             raise IllegalTransition(self.status, OrderStatus.SHIPPED)
         own = {item.product_id for item in self.items if item.seller_id == seller_id}
         if not own:
-            raise OrderRuleViolated("NOT_ORDER_SELLER", "none of this order's items are yours")
+            raise OrderRuleViolated(
+                ErrorReason.NOT_ORDER_SELLER, "none of this order's items are yours"
+            )
         foreign = product_ids - own
         if foreign:
             raise OrderRuleViolated(
-                "ITEM_NOT_YOURS", f"these items are not yours to ship: {sorted(foreign)}"
+                ErrorReason.ITEM_NOT_YOURS, f"these items are not yours to ship: {sorted(foreign)}"
             )
         wanted = product_ids or own
         already = [i.product_id for i in self.items if i.product_id in wanted and i.shipped]
         if already:
-            raise OrderRuleViolated("ITEM_ALREADY_SHIPPED", f"already shipped: {sorted(already)}")
+            raise OrderRuleViolated(
+                ErrorReason.ITEM_ALREADY_SHIPPED, f"already shipped: {sorted(already)}"
+            )
         self.items = [
             replace(item, carrier=carrier, tracking_number=tracking_number, shipped_at=at)
             if item.product_id in wanted
@@ -373,13 +378,15 @@ class Order:
             raise IllegalTransition(self.status, OrderStatus.REFUNDED)
         if amount.currency != self.currency:
             raise OrderRuleViolated(
-                "CURRENCY_MISMATCH", f"refund in {self.currency}, the order's currency"
+                ErrorReason.CURRENCY_MISMATCH, f"refund in {self.currency}, the order's currency"
             )
         if amount.minor <= 0:
-            raise OrderRuleViolated("REFUND_AMOUNT_INVALID", "the refund amount must be positive")
+            raise OrderRuleViolated(
+                ErrorReason.REFUND_AMOUNT_INVALID, "the refund amount must be positive"
+            )
         if amount.minor > self.refundable(seller_id).minor:
             raise OrderRuleViolated(
-                "REFUND_EXCEEDS_CAPTURED",
+                ErrorReason.REFUND_EXCEEDS_CAPTURED,
                 "the refund is more than what was captured and not yet refunded",
             )
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 from services.common.errors import DomainError, FailedPrecondition, NotFound, PermissionDenied
 from services.order.domain.commands import Caller
 from services.order.domain.model import IllegalTransition, Order, OrderRuleViolated
+from services.order.domain.reasons import ErrorReason
 
 
 def view_for(order: Order, caller: Caller) -> Order:
@@ -24,7 +25,7 @@ def view_for(order: Order, caller: Caller) -> Order:
 def visible(order: Order | None, caller: Caller) -> Order:
     """The order, if the caller may see it; NOT_FOUND hides other buyers' orders."""
     if order is None or not order.can_be_seen_by(caller.user_id, is_admin=caller.is_admin):
-        raise NotFound("no such order", reason="ORDER_NOT_FOUND")
+        raise NotFound("no such order", reason=ErrorReason.ORDER_NOT_FOUND)
     return order
 
 
@@ -33,9 +34,9 @@ def rule_error(error: OrderRuleViolated | IllegalTransition) -> DomainError:
     if isinstance(error, IllegalTransition):
         return FailedPrecondition(
             f"the order is {error.current.value} and cannot become {error.target.value}",
-            reason="ILLEGAL_STATUS_TRANSITION",
+            reason=ErrorReason.ILLEGAL_STATUS_TRANSITION,
             metadata={"status": error.current.value, "target": error.target.value},
         )
-    if error.reason in ("NOT_ORDER_SELLER", "ITEM_NOT_YOURS"):
+    if error.reason in (ErrorReason.NOT_ORDER_SELLER, ErrorReason.ITEM_NOT_YOURS):
         return PermissionDenied(error.message, reason=error.reason)
     return FailedPrecondition(error.message, reason=error.reason)

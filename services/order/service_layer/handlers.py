@@ -45,6 +45,7 @@ from services.order.domain.model import (
     PaymentStatus,
     ShippingAddress,
 )
+from services.order.domain.reasons import ErrorReason
 from services.order.service_layer.access import view_for, visible
 from services.order.service_layer.lifecycle import Lifecycle
 from services.order.service_layer.payment_recovery import (
@@ -150,14 +151,14 @@ class Checkout:
                 if record.request_fingerprint != command.request_fingerprint:
                     raise FailedPrecondition(
                         "this idempotency key was used for a different request; use a new key",
-                        reason="IDEMPOTENCY_KEY_REUSED",
+                        reason=ErrorReason.IDEMPOTENCY_KEY_REUSED,
                     )
                 if record.state is KeyState.COMPLETED:
                     return self._replay(record)
                 if loop.time() >= deadline:
                     raise Aborted(
                         "a request with this idempotency key is still running; retry later",
-                        reason="REQUEST_IN_PROGRESS",
+                        reason=ErrorReason.REQUEST_IN_PROGRESS,
                     )
                 await asyncio.sleep(self.poll_seconds)
                 async with self.uow() as uow:
@@ -308,7 +309,7 @@ class Checkout:
             await self._release_stock(order_id)
             mixed = FailedPrecondition(
                 "the items are priced in different currencies; order them separately",
-                reason="CURRENCY_MISMATCH",
+                reason=ErrorReason.CURRENCY_MISMATCH,
             )
             await self._store_error(command, mixed)
             raise mixed from None
@@ -340,7 +341,7 @@ class Checkout:
             )
             error = FailedPrecondition(
                 "the payment was declined; try another payment method",
-                reason="PAYMENT_DECLINED",
+                reason=ErrorReason.PAYMENT_DECLINED,
                 metadata={"order_id": str(order.order_id), "decline_code": declined.decline_code},
             )
             await self._store_failure(command, order, error)
@@ -367,7 +368,7 @@ class Checkout:
             unavailable = Unavailable(
                 "the payment service did not answer; the order was cancelled and nothing "
                 "charged: place it again with a new idempotency key",
-                reason="PAYMENT_UNAVAILABLE",
+                reason=ErrorReason.PAYMENT_UNAVAILABLE,
                 metadata={"order_id": str(order.order_id)},
             )
             await self._store_failure(command, order, unavailable)
@@ -505,7 +506,7 @@ def _payment_pending(order: Order) -> Unavailable:
     return Unavailable(
         "the payment's outcome is not known yet, so nothing is final: the order stays pending "
         "and is settled shortly; retry with the same idempotency key to get its final state",
-        reason="PAYMENT_PENDING",
+        reason=ErrorReason.PAYMENT_PENDING,
         metadata={"order_id": str(order.order_id)},
     )
 

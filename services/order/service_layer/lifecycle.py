@@ -41,6 +41,7 @@ from services.order.domain.model import (
     PaymentStatus,
     Refund,
 )
+from services.order.domain.reasons import ErrorReason
 from services.order.service_layer.access import rule_error, view_for, visible
 from services.order.service_layer.payment_recovery import gateway_call, order_keys
 from services.order.service_layer.ports import (
@@ -81,12 +82,13 @@ class Lifecycle:
             order = visible(await uow.orders.get(command.order_id, for_update=True), caller)
             if not (caller.is_admin or str(order.buyer_id) == caller.user_id):
                 raise PermissionDenied(
-                    "only the buyer or an admin can cancel an order", reason="NOT_ORDER_BUYER"
+                    "only the buyer or an admin can cancel an order",
+                    reason=ErrorReason.NOT_ORDER_BUYER,
                 )
             if order.status is OrderStatus.PENDING:
                 raise FailedPrecondition(
                     "the order's payment is still being processed; try again shortly",
-                    reason="PAYMENT_IN_PROGRESS",
+                    reason=ErrorReason.PAYMENT_IN_PROGRESS,
                 )
             if order.status is not OrderStatus.PAID:
                 raise rule_error(IllegalTransition(order.status, OrderStatus.CANCELLED))
@@ -110,25 +112,29 @@ class Lifecycle:
         """Refund all or part of a captured order, once per idempotency key."""
         caller = command.caller
         if not (caller.is_admin or caller.is_seller):
-            raise PermissionDenied("only admins and sellers refund", reason="ROLE_REQUIRED")
+            raise PermissionDenied(
+                "only admins and sellers refund", reason=ErrorReason.ROLE_REQUIRED
+            )
         async with self.uow() as uow:
             order = visible(await uow.orders.get(command.order_id, for_update=True), caller)
             seller_id = None if caller.is_admin else caller.user_id
             if seller_id is not None and seller_id not in order.seller_ids:
                 raise PermissionDenied(
-                    "none of this order's items are yours", reason="NOT_ORDER_SELLER"
+                    "none of this order's items are yours", reason=ErrorReason.NOT_ORDER_SELLER
                 )
             earlier = order.find_refund(command.idempotency_key)
             if earlier is not None:
                 if earlier.request_fingerprint != command.request_fingerprint:
                     raise FailedPrecondition(
                         "this idempotency key was used for a different refund; use a new key",
-                        reason="IDEMPOTENCY_KEY_REUSED",
+                        reason=ErrorReason.IDEMPOTENCY_KEY_REUSED,
                     )
                 return view_for(order, caller)
             amount = command.amount or order.refundable(seller_id)
             if amount.minor == 0 and command.amount is None:
-                raise FailedPrecondition("nothing is left to refund", reason="NOTHING_TO_REFUND")
+                raise FailedPrecondition(
+                    "nothing is left to refund", reason=ErrorReason.NOTHING_TO_REFUND
+                )
             try:
                 order.check_refund(amount, seller_id)
             except (OrderRuleViolated, IllegalTransition) as error:
@@ -154,7 +160,7 @@ class Lifecycle:
     async def ship(self, command: ShipOrderItems) -> Order:
         """Mark a seller's items shipped with a carrier and tracking number."""
         if not command.caller.is_seller:
-            raise PermissionDenied("only sellers ship items", reason="ROLE_REQUIRED")
+            raise PermissionDenied("only sellers ship items", reason=ErrorReason.ROLE_REQUIRED)
         async with self.uow() as uow:
             order = visible(await uow.orders.get(command.order_id, for_update=True), command.caller)
             pending = await uow.changes.pending_for(order.order_id)
@@ -177,7 +183,9 @@ class Lifecycle:
     async def deliver(self, command: MarkOrderDelivered) -> Order:
         """Record that every item arrived; admins only."""
         if not command.caller.is_admin:
-            raise PermissionDenied("only admins mark orders delivered", reason="ROLE_REQUIRED")
+            raise PermissionDenied(
+                "only admins mark orders delivered", reason=ErrorReason.ROLE_REQUIRED
+            )
         async with self.uow() as uow:
             order = visible(await uow.orders.get(command.order_id, for_update=True), command.caller)
             try:
@@ -234,13 +242,13 @@ class Lifecycle:
             raise Unavailable(
                 "the payment gateway did not answer; the change is recorded and is finished "
                 "shortly: read the order again in a moment",
-                reason="CHANGE_PENDING",
+                reason=ErrorReason.CHANGE_PENDING,
                 metadata={"order_id": str(change.order_id)},
             ) from None
         if done is None:
             raise Unavailable(
                 "the payment gateway did not refund; nothing changed, retry with the same key",
-                reason="PAYMENT_UNAVAILABLE",
+                reason=ErrorReason.PAYMENT_UNAVAILABLE,
             )
         return done
 
@@ -365,11 +373,13 @@ async def _claim(uow: UnitOfWork, change: OrderChange) -> None:
 def _change_in_progress() -> Aborted:
     return Aborted(
         "another cancel or refund of this order is in progress; read the order again and retry",
-        reason="ORDER_CHANGE_IN_PROGRESS",
+        reason=ErrorReason.ORDER_CHANGE_IN_PROGRESS,
     )
 
 
 def _check_captured(order: Order) -> None:
     payment = order.payment
     if payment is None or payment.status not in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED):
-        raise FailedPrecondition("the order has no captured payment", reason="NOT_CAPTURED")
+        raise FailedPrecondition(
+            "the order has no captured payment", reason=ErrorReason.NOT_CAPTURED
+        )

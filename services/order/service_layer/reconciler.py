@@ -30,6 +30,7 @@ from services.common.workers import repeat
 from services.order.domain.changes import OrderChange
 from services.order.domain.idempotency import StoredError
 from services.order.domain.model import SYSTEM_ACTOR, Order, OrderStatus, PaymentStatus
+from services.order.domain.reasons import ErrorReason
 from services.order.service_layer.handlers import OrderCodec
 from services.order.service_layer.lifecycle import ChangeOutcomeUnknown, Lifecycle
 from services.order.service_layer.payment_recovery import (
@@ -118,7 +119,7 @@ class Reconciler:
             try:
                 await self.inventory.commit(order_id)
             except FailedPrecondition as error:
-                if error.reason != "RESERVATION_RELEASED" or self.lifecycle is None:
+                if error.reason != ErrorReason.RESERVATION_RELEASED or self.lifecycle is None:
                     raise
                 # The hold lapsed before the sale was committed: the units may be sold to
                 # someone else, so this sale cannot stand and the money goes back.
@@ -294,7 +295,7 @@ def _recovered_failure(order_id: uuid.UUID, refunded: bool) -> StoredError:
     failure = Unavailable(
         f"the order was interrupted and cancelled; {money}: place it again with a new "
         "idempotency key",
-        reason="ORDER_INTERRUPTED",
+        reason=ErrorReason.ORDER_INTERRUPTED,
         metadata={"order_id": str(order_id)},
     )
     return StoredError(failure.kind.name, failure.message, failure.reason, dict(failure.metadata))

@@ -39,6 +39,7 @@ from services.product.domain.model import (
     ProductState,
     parse_etag,
 )
+from services.product.domain.reasons import ErrorReason
 from services.product.service_layer import validation
 from services.product.service_layer.handlers import (
     check_category_path,
@@ -77,7 +78,7 @@ async def managed_product(product_id: str, caller: Caller, products: ProductRepo
     if not product.managed_by(caller.user_id, is_admin=caller.is_admin):
         raise PermissionDenied(
             "only the product's seller or an admin may change it",
-            reason="NOT_PRODUCT_OWNER",
+            reason=ErrorReason.NOT_PRODUCT_OWNER,
             metadata={"product_id": product_id},
         )
     return product
@@ -86,7 +87,7 @@ async def managed_product(product_id: str, caller: Caller, products: ProductRepo
 def _stale(product_id: str) -> Aborted:
     return Aborted(
         "the product changed since it was read; read it again and retry",
-        reason="ETAG_MISMATCH",
+        reason=ErrorReason.ETAG_MISMATCH,
         metadata={"product_id": product_id},
     )
 
@@ -120,7 +121,7 @@ async def update_product(
     if product.state is ProductState.ARCHIVED:
         raise FailedPrecondition(
             "an archived product cannot be changed",
-            reason="PRODUCT_ARCHIVED",
+            reason=ErrorReason.PRODUCT_ARCHIVED,
             metadata={"product_id": command.product_id},
         )
     if product.version != expected:
@@ -200,7 +201,7 @@ async def change_lifecycle(
     state = current.state.value if current else "gone"
     raise FailedPrecondition(
         f"cannot {command.action.value} a product in state {state}",
-        reason="INVALID_PRODUCT_STATE",
+        reason=ErrorReason.INVALID_PRODUCT_STATE,
         metadata={"product_id": command.product_id, "state": state},
     )
 
@@ -249,7 +250,7 @@ async def create_discount(
     if all(d.discount_id != discount.discount_id for d in updated.discounts):
         raise ResourceExhausted(
             f"a product has at most {MAX_DISCOUNTS} discounts; delete old ones first",
-            reason="TOO_MANY_DISCOUNTS",
+            reason=ErrorReason.TOO_MANY_DISCOUNTS,
             metadata={"product_id": command.product_id},
         )
     log.info("discount_created", product_id=command.product_id, discount_id=discount.discount_id)
@@ -273,13 +274,15 @@ async def delete_discount(
     ):
         raise NotFound(
             "no such discount on this product",
-            reason="DISCOUNT_NOT_FOUND",
+            reason=ErrorReason.DISCOUNT_NOT_FOUND,
             metadata={"product_id": command.product_id, "discount_id": command.discount_id},
         )
 
 
 def _category_not_found(category_id: str, field: str = "category_id") -> NotFound:
-    return NotFound("no such category", reason="CATEGORY_NOT_FOUND", metadata={field: category_id})
+    return NotFound(
+        "no such category", reason=ErrorReason.CATEGORY_NOT_FOUND, metadata={field: category_id}
+    )
 
 
 async def list_categories(
@@ -325,7 +328,7 @@ async def create_category(
         if parent.parent_id:
             raise FailedPrecondition(
                 "categories have two levels: the parent must be a top-level category",
-                reason="CATEGORY_TOO_DEEP",
+                reason=ErrorReason.CATEGORY_TOO_DEEP,
                 metadata={"parent_id": command.parent_id},
             )
     category = Category(
@@ -337,7 +340,7 @@ async def create_category(
     if not await categories.add(category):
         raise AlreadyExists(
             "a category with this id exists",
-            reason="CATEGORY_EXISTS",
+            reason=ErrorReason.CATEGORY_EXISTS,
             metadata={"category_id": command.category_id},
         )
     log.info("category_created", category_id=category.category_id)
@@ -398,13 +401,13 @@ async def delete_category(
     if await categories.count_children(command.category_id):
         raise FailedPrecondition(
             "delete the subcategories first",
-            reason="CATEGORY_HAS_CHILDREN",
+            reason=ErrorReason.CATEGORY_HAS_CHILDREN,
             metadata={"category_id": command.category_id},
         )
     if await products.count_in_category(command.category_id):
         raise FailedPrecondition(
             "products still use this category",
-            reason="CATEGORY_IN_USE",
+            reason=ErrorReason.CATEGORY_IN_USE,
             metadata={"category_id": command.category_id},
         )
     if not await categories.delete(command.category_id):

@@ -45,6 +45,7 @@ from services.product.domain.model import (
     ReservationLine,
     ReservationState,
 )
+from services.product.domain.reasons import ErrorReason
 from services.product.service_layer import validation
 from services.product.service_layer.ports import (
     CategoryRepository,
@@ -71,7 +72,7 @@ def now_ms(clock: Clock) -> datetime:
 def product_not_found(product_id: str) -> NotFound:
     """The error of a product that does not exist or that the caller may not see."""
     return NotFound(
-        "no such product", reason="PRODUCT_NOT_FOUND", metadata={"product_id": product_id}
+        "no such product", reason=ErrorReason.PRODUCT_NOT_FOUND, metadata={"product_id": product_id}
     )
 
 
@@ -252,7 +253,7 @@ async def reserve_inventory(
             if time.monotonic() >= deadline:
                 raise Aborted(
                     "another call is reserving stock for this order; retry",
-                    reason="RESERVATION_IN_PROGRESS",
+                    reason=ErrorReason.RESERVATION_IN_PROGRESS,
                     metadata={"order_id": command.order_id},
                 )
             await asyncio.sleep(0.02)
@@ -260,7 +261,7 @@ async def reserve_inventory(
         if existing.state in (ReservationState.RELEASING, ReservationState.RELEASED):
             raise FailedPrecondition(
                 "this order's reservation was released",
-                reason="RESERVATION_RELEASED",
+                reason=ErrorReason.RESERVATION_RELEASED,
                 metadata={"order_id": command.order_id},
             )
         return existing
@@ -291,7 +292,7 @@ def _check_same_request(existing: Reservation, command: ReserveInventory) -> Non
     if not existing.same_request(command.lines):
         raise FailedPrecondition(
             "this order id already reserved different items",
-            reason="RESERVATION_MISMATCH",
+            reason=ErrorReason.RESERVATION_MISMATCH,
             metadata={"order_id": command.order_id},
         )
 
@@ -323,7 +324,7 @@ async def _reserve_claimed(
             if result.outcome is HoldOutcome.OUT_OF_STOCK:
                 raise FailedPrecondition(
                     "not enough stock for this product",
-                    reason="OUT_OF_STOCK",
+                    reason=ErrorReason.OUT_OF_STOCK,
                     metadata={"product_id": line.product_id},
                 )
             held.append(line.product_id)
@@ -366,7 +367,7 @@ async def commit_reservation(
         if current is None:
             raise NotFound(
                 "no reservation for this order",
-                reason="RESERVATION_NOT_FOUND",
+                reason=ErrorReason.RESERVATION_NOT_FOUND,
                 metadata={"order_id": order_id},
             )
         if current.state is ReservationState.COMMITTED:
@@ -374,7 +375,7 @@ async def commit_reservation(
         if current.state in (ReservationState.RELEASING, ReservationState.RELEASED):
             raise FailedPrecondition(
                 "this order's reservation was released",
-                reason="RESERVATION_RELEASED",
+                reason=ErrorReason.RESERVATION_RELEASED,
                 metadata={"order_id": order_id},
             )
         raise _in_progress(order_id)
@@ -413,7 +414,7 @@ async def release_reservation(
         if current.state in (ReservationState.COMMITTING, ReservationState.COMMITTED):
             raise FailedPrecondition(
                 "this order's reservation was already committed",
-                reason="RESERVATION_COMMITTED",
+                reason=ErrorReason.RESERVATION_COMMITTED,
                 metadata={"order_id": order_id},
             )
         raise _in_progress(order_id)
@@ -432,6 +433,6 @@ async def release_reservation(
 def _in_progress(order_id: str) -> Aborted:
     return Aborted(
         "the order's reservation is still being made; retry",
-        reason="RESERVATION_IN_PROGRESS",
+        reason=ErrorReason.RESERVATION_IN_PROGRESS,
         metadata={"order_id": order_id},
     )

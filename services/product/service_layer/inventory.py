@@ -18,6 +18,7 @@ from services.product.domain.commands import (
     ReleaseReservation,
 )
 from services.product.domain.model import Inventory, LedgerEntry
+from services.product.domain.reasons import ErrorReason
 from services.product.service_layer import validation
 from services.product.service_layer.catalog import managed_product
 from services.product.service_layer.handlers import (
@@ -74,7 +75,7 @@ async def adjust_inventory(
             raise product_not_found(command.product_id)
         raise FailedPrecondition(
             "stock cannot go below the units reserved by open orders",
-            reason="INSUFFICIENT_STOCK",
+            reason=ErrorReason.INSUFFICIENT_STOCK,
             metadata={
                 "product_id": command.product_id,
                 "available": str(current.inventory.available),

@@ -34,6 +34,7 @@ from services.product.domain.commands import (
     UpdateReview,
 )
 from services.product.domain.model import Product, Review, ReviewState
+from services.product.domain.reasons import ErrorReason
 from services.product.service_layer import validation
 from services.product.service_layer.handlers import now_ms, product_not_found
 from services.product.service_layer.ports import (
@@ -66,7 +67,9 @@ def _check_content(violations: Violations, rating: int, title: str, body: str) -
 
 
 def _review_not_found(review_id: str) -> NotFound:
-    return NotFound("no such review", reason="REVIEW_NOT_FOUND", metadata={"review_id": review_id})
+    return NotFound(
+        "no such review", reason=ErrorReason.REVIEW_NOT_FOUND, metadata={"review_id": review_id}
+    )
 
 
 async def _published(product_id: str, products: ProductRepository) -> Product:
@@ -92,17 +95,18 @@ async def create_review(
     violations.raise_if_any()
     if not caller.email_verified:
         raise PermissionDenied(
-            "verify your email address before writing reviews", reason="EMAIL_NOT_VERIFIED"
+            "verify your email address before writing reviews",
+            reason=ErrorReason.EMAIL_NOT_VERIFIED,
         )
     product = await _published(command.product_id, products)
     if product.seller_id == caller.user_id:
         raise PermissionDenied(
-            "sellers cannot review their own products", reason="OWN_PRODUCT_REVIEW"
+            "sellers cannot review their own products", reason=ErrorReason.OWN_PRODUCT_REVIEW
         )
     if await reviews.is_moderated(command.product_id, caller.user_id):
         raise FailedPrecondition(
             "an admin hid your earlier review of this product; you cannot review it again",
-            reason="REVIEW_MODERATED",
+            reason=ErrorReason.REVIEW_MODERATED,
             metadata={"product_id": command.product_id},
         )
     now = now_ms(clock)
@@ -122,7 +126,7 @@ async def create_review(
     if not await reviews.add(review):
         raise AlreadyExists(
             "you already reviewed this product; edit your review instead",
-            reason="REVIEW_EXISTS",
+            reason=ErrorReason.REVIEW_EXISTS,
             metadata={"product_id": command.product_id},
         )
     if not review.verified_purchase and await purchases.has_received(
@@ -167,7 +171,9 @@ async def update_review(
     for _ in range(_EDIT_ATTEMPTS):
         current = await _existing(command.product_id, command.review_id, reviews)
         if current.author_id != caller.user_id:
-            raise PermissionDenied("only its author may edit a review", reason="NOT_REVIEW_AUTHOR")
+            raise PermissionDenied(
+                "only its author may edit a review", reason=ErrorReason.NOT_REVIEW_AUTHOR
+            )
         paths = set(command.paths)
         updated = replace(
             current,
@@ -186,7 +192,7 @@ async def update_review(
                     command.product_id, add=updated.rating, remove=current.rating
                 )
             return updated
-    raise Aborted("the review kept changing; retry", reason="REVIEW_CONTENDED")
+    raise Aborted("the review kept changing; retry", reason=ErrorReason.REVIEW_CONTENDED)
 
 
 async def delete_review(
@@ -200,13 +206,14 @@ async def delete_review(
         current = await _existing(command.product_id, command.review_id, reviews)
         if current.author_id != caller.user_id and not caller.is_admin:
             raise PermissionDenied(
-                "only its author or an admin may delete a review", reason="NOT_REVIEW_AUTHOR"
+                "only its author or an admin may delete a review",
+                reason=ErrorReason.NOT_REVIEW_AUTHOR,
             )
         if await reviews.delete(current):
             if current.counted:
                 await products.change_rating(command.product_id, remove=current.rating)
             return
-    raise Aborted("the review kept changing; retry", reason="REVIEW_CONTENDED")
+    raise Aborted("the review kept changing; retry", reason=ErrorReason.REVIEW_CONTENDED)
 
 
 async def reply_to_review(
@@ -230,12 +237,13 @@ async def reply_to_review(
             raise product_not_found(command.product_id)
         if not product.managed_by(caller.user_id, is_admin=caller.is_admin):
             raise PermissionDenied(
-                "only the product's seller may reply to its reviews", reason="NOT_PRODUCT_OWNER"
+                "only the product's seller may reply to its reviews",
+                reason=ErrorReason.NOT_PRODUCT_OWNER,
             )
         updated = replace(current, seller_reply=reply, version=current.version + 1)
         if await reviews.replace(updated, expected_version=current.version):
             return updated
-    raise Aborted("the review kept changing; retry", reason="REVIEW_CONTENDED")
+    raise Aborted("the review kept changing; retry", reason=ErrorReason.REVIEW_CONTENDED)
 
 
 async def hide_review(
@@ -276,7 +284,7 @@ async def hide_review(
                 reason=command.text.strip(),
             )
             return updated
-    raise Aborted("the review kept changing; retry", reason="REVIEW_CONTENDED")
+    raise Aborted("the review kept changing; retry", reason=ErrorReason.REVIEW_CONTENDED)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.common.errors import PermissionDenied
 from services.common.identity import Caller, Role
+from services.product.domain.reasons import ErrorReason
 
 
 def require_verified_seller(caller: Caller) -> None:
@@ -17,5 +18,5 @@ def require_verified_seller(caller: Caller) -> None:
     caller.require_any_role(Role.SELLER, Role.ADMIN)
     if not caller.email_verified:
         raise PermissionDenied(
-            "verify your email address before selling", reason="EMAIL_NOT_VERIFIED"
+            "verify your email address before selling", reason=ErrorReason.EMAIL_NOT_VERIFIED
         )

@@ -7,6 +7,7 @@ from marketplace.product.v1 import product_service_pb2, product_service_pb2_grpc
 
 from services.common.errors import Unavailable
 from services.common.rpc_status import remote_error
+from services.user.domain.reasons import ErrorReason
 
 
 class GrpcProductCatalog:
@@ -31,6 +32,6 @@ class GrpcProductCatalog:
                 return False
             raise Unavailable(
                 "the product catalog cannot be reached; try again shortly",
-                reason="PRODUCT_SERVICE_UNAVAILABLE",
+                reason=ErrorReason.PRODUCT_SERVICE_UNAVAILABLE,
             ) from error
         return True

@@ -6,6 +6,7 @@ import uuid
 
 from services.common.errors import FieldViolation, InvalidArgument, PermissionDenied
 from services.common.identity import Caller
+from services.user.domain.reasons import ErrorReason
 
 ME = "me"
 
@@ -42,5 +43,5 @@ def resolve_owner(
         requested = caller.user_id
     user_id = require_id(requested, field, "a user id (UUID) or 'me'")
     if str(user_id) != caller.user_id and not (admin_may and caller.is_admin):
-        raise PermissionDenied("you may only act on your own account", reason="NOT_OWNER")
+        raise PermissionDenied("you may only act on your own account", reason=ErrorReason.NOT_OWNER)
     return user_id

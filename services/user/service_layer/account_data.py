@@ -22,6 +22,7 @@ from services.common.field_mask import mask_paths
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
 from services.user.domain import commands, rules
 from services.user.domain.model import Preferences, User, WishlistItem
+from services.user.domain.reasons import ErrorReason
 from services.user.service_layer.access import resolve_owner
 from services.user.service_layer.ports import ProductCatalog, UnitOfWork
 
@@ -119,7 +120,7 @@ async def update_user(command: commands.UpdateUser, *, uow: UnitOfWork, clock: C
     async with uow:
         user = await uow.users.get_for_update(owner)
         if user is None:
-            raise NotFound("no such user", reason="USER_NOT_FOUND")
+            raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
         for name in paths:
             setattr(user, name, getattr(fields, name))
         user.updated_at = clock.now()
@@ -165,7 +166,7 @@ async def update_preferences(
     violations.raise_if_any()
     async with uow:
         if await uow.users.get_for_update(owner) is None:
-            raise NotFound("no such user", reason="USER_NOT_FOUND")
+            raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
         current = await uow.preferences.get(owner) or Preferences(user_id=owner)
         changes: dict[str, object] = {}
         if "language" in paths:
@@ -205,14 +206,14 @@ async def add_wishlist_item(
         return existing  # adding twice is harmless and needs no catalog round trip
     # Asked outside any transaction: the catalog's deadline never holds a connection.
     if not await catalog.exists(product_id):
-        raise NotFound("no such product", reason="PRODUCT_NOT_FOUND")
+        raise NotFound("no such product", reason=ErrorReason.PRODUCT_NOT_FOUND)
     async with uow:
         if await uow.users.get_for_update(owner) is None:
-            raise NotFound("no such user", reason="USER_NOT_FOUND")
+            raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
         if await uow.wishlist.count(owner) >= MAX_WISHLIST_ITEMS:
             raise ResourceExhausted(
                 f"a wishlist holds at most {MAX_WISHLIST_ITEMS} products",
-                reason="WISHLIST_LIMIT_REACHED",
+                reason=ErrorReason.WISHLIST_LIMIT_REACHED,
             )
         item = await uow.wishlist.add(owner, product_id, clock.now())
         await uow.commit()
@@ -227,7 +228,9 @@ async def remove_wishlist_item(command: commands.WishlistChange, *, uow: UnitOfW
         removed = await uow.wishlist.remove(owner, product_id)
         await uow.commit()
     if not removed:
-        raise NotFound("the product is not on the wishlist", reason="WISHLIST_ITEM_NOT_FOUND")
+        raise NotFound(
+            "the product is not on the wishlist", reason=ErrorReason.WISHLIST_ITEM_NOT_FOUND
+        )
 
 
 async def list_wishlist(

@@ -22,6 +22,7 @@ from services.user.domain.addresses import (
     address_violations,
 )
 from services.user.domain.model import UserState
+from services.user.domain.reasons import ErrorReason
 from services.user.service_layer.access import require_id, resolve_owner
 from services.user.service_layer.ports import UnitOfWork
 
@@ -44,7 +45,7 @@ async def get_address(command: commands.GetAddress, *, uow: UnitOfWork) -> Addre
     async with uow:
         address = await uow.addresses.get(owner, address_id)
     if address is None:
-        raise NotFound(_ADDRESS_NOT_FOUND, reason="ADDRESS_NOT_FOUND")
+        raise NotFound(_ADDRESS_NOT_FOUND, reason=ErrorReason.ADDRESS_NOT_FOUND)
     return address
 
 
@@ -61,13 +62,13 @@ async def create_address(
         # Locking the owner's row serialises this user's address writes, so the limit
         # and the single default hold under concurrent requests.
         if await uow.users.get_for_update(owner) is None:
-            raise NotFound("no such user", reason="USER_NOT_FOUND")
+            raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
         count = await uow.addresses.count(owner)
         if count >= MAX_ADDRESSES_PER_USER:
             raise ResourceExhausted(
                 f"an address book holds at most {MAX_ADDRESSES_PER_USER} addresses; "
                 "delete one first",
-                reason="ADDRESS_LIMIT_REACHED",
+                reason=ErrorReason.ADDRESS_LIMIT_REACHED,
             )
         if count == 0:
             # An order without an address id ships to the default; a book with
@@ -94,7 +95,7 @@ async def update_address(
         await uow.users.get_for_update(owner)
         address = await uow.addresses.get(owner, address_id, for_update=True)
         if address is None:
-            raise NotFound(_ADDRESS_NOT_FOUND, reason="ADDRESS_NOT_FOUND")
+            raise NotFound(_ADDRESS_NOT_FOUND, reason=ErrorReason.ADDRESS_NOT_FOUND)
         merged = address.fields.merged(incoming, paths)
         violations = address_violations(merged)
         if violations:
@@ -116,7 +117,7 @@ async def delete_address(command: commands.DeleteAddress, *, uow: UnitOfWork) ->
     async with uow:
         await uow.users.get_for_update(owner)
         if not await uow.addresses.delete(owner, address_id):
-            raise NotFound(_ADDRESS_NOT_FOUND, reason="ADDRESS_NOT_FOUND")
+            raise NotFound(_ADDRESS_NOT_FOUND, reason=ErrorReason.ADDRESS_NOT_FOUND)
         await uow.commit()
     log.info("address_deleted", user_id=str(owner), address_id=str(address_id))
 
@@ -130,18 +131,20 @@ async def get_shipping_address(command: commands.GetShippingAddress, *, uow: Uni
     async with uow:
         user = await uow.users.get(user_id)
         if user is None:
-            raise NotFound("no such user", reason="USER_NOT_FOUND")
+            raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
         if user.state is UserState.SUSPENDED:
-            raise FailedPrecondition("the buyer's account is suspended", reason="USER_SUSPENDED")
+            raise FailedPrecondition(
+                "the buyer's account is suspended", reason=ErrorReason.USER_SUSPENDED
+            )
         if address_id is None:
             address = await uow.addresses.get_default(user_id)
             if address is None:
                 raise NotFound(
                     "the buyer has no default shipping address",
-                    reason="NO_DEFAULT_SHIPPING_ADDRESS",
+                    reason=ErrorReason.NO_DEFAULT_SHIPPING_ADDRESS,
                 )
             return address
         address = await uow.addresses.get(user_id, address_id)
     if address is None:
-        raise NotFound("the buyer has no such address", reason="ADDRESS_NOT_FOUND")
+        raise NotFound("the buyer has no such address", reason=ErrorReason.ADDRESS_NOT_FOUND)
     return address

@@ -19,6 +19,7 @@ from services.common.pagination import clamp_page_size, decode_page_token, encod
 from services.user.domain import commands
 from services.user.domain.emails import suspended_email
 from services.user.domain.model import User, UserState
+from services.user.domain.reasons import ErrorReason
 from services.user.service_layer.access import require_id
 from services.user.service_layer.ports import UnitOfWork
 
@@ -79,13 +80,13 @@ async def set_user_roles(command: commands.SetUserRoles, *, uow: UnitOfWork, clo
     if str(user_id) == command.caller.user_id and Role.ADMIN not in roles:
         # Otherwise the last admin could leave the platform without one.
         raise FailedPrecondition(
-            "you cannot remove your own admin role", reason="CANNOT_DEMOTE_SELF"
+            "you cannot remove your own admin role", reason=ErrorReason.CANNOT_DEMOTE_SELF
         )
     now = clock.now()
     async with uow:
         user = await uow.users.get_for_update(user_id)
         if user is None:
-            raise NotFound("no such user", reason="USER_NOT_FOUND")
+            raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
         await uow.users.set_roles(user_id, roles, now)
         await uow.commit()
     user.roles, user.updated_at = roles, now
@@ -110,12 +111,14 @@ async def suspend_user(command: commands.SuspendUser, *, uow: UnitOfWork, clock:
             [FieldViolation("reason", f"must be at most {MAX_REASON_LENGTH} characters")]
         )
     if str(user_id) == command.caller.user_id:
-        raise FailedPrecondition("you cannot suspend yourself", reason="CANNOT_SUSPEND_SELF")
+        raise FailedPrecondition(
+            "you cannot suspend yourself", reason=ErrorReason.CANNOT_SUSPEND_SELF
+        )
     now = clock.now()
     async with uow:
         user = await uow.users.get_for_update(user_id)
         if user is None:
-            raise NotFound("no such user", reason="USER_NOT_FOUND")
+            raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
         if user.state is UserState.SUSPENDED:
             return user
         await uow.users.set_state(
@@ -143,7 +146,7 @@ async def reactivate_user(
     async with uow:
         user = await uow.users.get_for_update(user_id)
         if user is None:
-            raise NotFound("no such user", reason="USER_NOT_FOUND")
+            raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
         if user.state is UserState.ACTIVE:
             return user
         await uow.users.set_state(user_id, UserState.ACTIVE, by=None, reason=None, now=now)

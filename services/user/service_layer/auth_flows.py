@@ -28,6 +28,7 @@ from services.user.domain.model import (
     User,
     hash_token,
 )
+from services.user.domain.reasons import ErrorReason
 from services.user.service_layer.access import parse_uuid, require_id
 from services.user.service_layer.handlers import (
     DEFAULT_THROTTLE,
@@ -71,10 +72,10 @@ async def refresh(
     async with uow:
         state = await uow.sessions.find_token(token_hash)
         if state is None:
-            raise Unauthenticated(_SIGN_IN_AGAIN, reason="REFRESH_TOKEN_INVALID")
+            raise Unauthenticated(_SIGN_IN_AGAIN, reason=ErrorReason.REFRESH_TOKEN_INVALID)
         old = state.token
         if state.session_revoked or old.revoked_at is not None:
-            raise Unauthenticated(_SIGN_IN_AGAIN, reason="REFRESH_TOKEN_REVOKED")
+            raise Unauthenticated(_SIGN_IN_AGAIN, reason=ErrorReason.REFRESH_TOKEN_REVOKED)
         if old.replaced_by is not None:
             # A rotated token came back: either it was stolen or its successor was. The
             # session cannot tell thief from owner, so it ends for both.
@@ -83,14 +84,14 @@ async def refresh(
             log.warning(
                 "refresh_token_reused", user_id=str(old.user_id), session_id=str(old.family_id)
             )
-            raise Unauthenticated(_SIGN_IN_AGAIN, reason="REFRESH_TOKEN_REUSED")
+            raise Unauthenticated(_SIGN_IN_AGAIN, reason=ErrorReason.REFRESH_TOKEN_REUSED)
         if old.expires_at <= now:
-            raise Unauthenticated(_SIGN_IN_AGAIN, reason="REFRESH_TOKEN_EXPIRED")
+            raise Unauthenticated(_SIGN_IN_AGAIN, reason=ErrorReason.REFRESH_TOKEN_EXPIRED)
         user = await uow.users.get(old.user_id)
         if user is None or not user.can_sign_in:
             await uow.sessions.revoke(old.family_id, "suspended", now)
             await uow.commit()
-            raise Unauthenticated(_SIGN_IN_AGAIN, reason="REFRESH_TOKEN_REVOKED")
+            raise Unauthenticated(_SIGN_IN_AGAIN, reason=ErrorReason.REFRESH_TOKEN_REVOKED)
         raw = secrets.token_urlsafe(32)
         new = RefreshToken(
             id=uuid.uuid4(),
@@ -172,7 +173,7 @@ async def change_password(
     async with uow:
         user = await uow.users.get(user_id)
     if user is None:
-        raise NotFound("no such user", reason="USER_NOT_FOUND")
+        raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
     keys = [account_key(user.email)]
     client = client_key(command.client_ip)
     if client is not None:
@@ -183,7 +184,7 @@ async def change_password(
         await record_failed_sign_in(keys, uow=uow, policy=throttle, now=now, sleep=sleep)
         raise InvalidArgument(
             [FieldViolation("current_password", "is not your current password")],
-            reason="WRONG_PASSWORD",
+            reason=ErrorReason.WRONG_PASSWORD,
         )
     _check_new_password(command.new_password, user, current=command.current_password)
     new_hash = await hasher.hash(command.new_password)
@@ -212,13 +213,15 @@ async def verify_email(command: commands.VerifyEmail, *, uow: UnitOfWork, clock:
         token = await uow.action_tokens.consume(token_hash, TokenPurpose.VERIFY_EMAIL, now)
         if token is None:
             raise InvalidArgument(
-                [FieldViolation("token", _BAD_MAILED_TOKEN)], reason="TOKEN_INVALID"
+                [FieldViolation("token", _BAD_MAILED_TOKEN)], reason=ErrorReason.TOKEN_INVALID
             )
         await uow.users.mark_email_verified(token.user_id, token.email, now)
         user = await uow.users.get(token.user_id)
         await uow.commit()
     if user is None:  # the account was deleted; its tokens went with it (cascade)
-        raise InvalidArgument([FieldViolation("token", _BAD_MAILED_TOKEN)], reason="TOKEN_INVALID")
+        raise InvalidArgument(
+            [FieldViolation("token", _BAD_MAILED_TOKEN)], reason=ErrorReason.TOKEN_INVALID
+        )
     log.info("email_verified", user_id=str(user.id), verified=user.email_verified)
     return user
 
@@ -232,17 +235,17 @@ async def resend_verification(
     async with uow:
         user = await uow.users.get_for_update(user_id)
         if user is None:
-            raise NotFound("no such user", reason="USER_NOT_FOUND")
+            raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
         if user.email_verified:
             raise FailedPrecondition(
-                "your email address is already verified", reason="EMAIL_ALREADY_VERIFIED"
+                "your email address is already verified", reason=ErrorReason.EMAIL_ALREADY_VERIFIED
             )
         latest = await uow.action_tokens.latest_issue_time(user.id, TokenPurpose.VERIFY_EMAIL)
         if latest is not None and now - latest < mail.cooldown:
             wait = int((mail.cooldown - (now - latest)).total_seconds()) + 1
             raise ResourceExhausted(
                 f"a verification mail was just sent; ask again in {wait} seconds",
-                reason="MAIL_TOO_SOON",
+                reason=ErrorReason.MAIL_TOO_SOON,
                 metadata={"retry_after_seconds": str(wait)},
             )
         await uow.action_tokens.invalidate(user.id, TokenPurpose.VERIFY_EMAIL, now)
@@ -310,7 +313,7 @@ async def reset_password(
         user = None if token is None else await uow.users.get_for_update(token.user_id)
         if token is None or user is None or not user.can_sign_in:
             raise InvalidArgument(
-                [FieldViolation("token", _BAD_MAILED_TOKEN)], reason="TOKEN_INVALID"
+                [FieldViolation("token", _BAD_MAILED_TOKEN)], reason=ErrorReason.TOKEN_INVALID
             )
         # Raising here rolls the consumption back: a refused password keeps the token.
         _check_new_password(command.new_password, user)

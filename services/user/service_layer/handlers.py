@@ -40,6 +40,7 @@ from services.user.domain.model import (
     UniqueField,
     User,
 )
+from services.user.domain.reasons import ErrorReason
 from services.user.service_layer.ports import PasswordHasher, TokenIssuer, UnitOfWork
 
 log = structlog.get_logger("user.handlers")
@@ -143,7 +144,9 @@ async def create_user(
             await uow.commit()
     except DuplicateUser as duplicate:
         if duplicate.field is UniqueField.USERNAME:
-            raise AlreadyExists("this username is taken", reason="USERNAME_TAKEN") from None
+            raise AlreadyExists(
+                "this username is taken", reason=ErrorReason.USERNAME_TAKEN
+            ) from None
         await _tell_owner_of_signup_attempt(user, uow=uow, mail=mail, now=now)
         log.info("registration_with_taken_email")
         return user
@@ -158,7 +161,7 @@ async def _tell_owner_of_signup_attempt(
         # The username decides alone, exactly as it would for a new email, and is held
         # from now on exactly as a new account would hold it.
         if not await uow.users.reserve_username(attempt.username, now):
-            raise AlreadyExists("this username is taken", reason="USERNAME_TAKEN")
+            raise AlreadyExists("this username is taken", reason=ErrorReason.USERNAME_TAKEN)
         owner = await uow.users.get_by_email(attempt.email)
         # At most one such mail per cooldown, so the form cannot flood someone's inbox.
         if owner is not None and not await uow.outbox.queued_since(
@@ -187,9 +190,9 @@ class Authenticator:
         if user is None:
             # Same work as a real check, so response times do not reveal unknown emails.
             await self._hasher.verify(self._dummy_hash, password)
-            raise Unauthenticated(INVALID_CREDENTIALS, reason="INVALID_CREDENTIALS")
+            raise Unauthenticated(INVALID_CREDENTIALS, reason=ErrorReason.INVALID_CREDENTIALS)
         if not await self._hasher.verify(user.password_hash, password) or not user.can_sign_in:
-            raise Unauthenticated(INVALID_CREDENTIALS, reason="INVALID_CREDENTIALS")
+            raise Unauthenticated(INVALID_CREDENTIALS, reason=ErrorReason.INVALID_CREDENTIALS)
         return user
 
 
@@ -224,7 +227,7 @@ async def refuse_if_throttled(keys: list[str], *, uow: UnitOfWork, now: datetime
         wait = max(1, math.ceil((blocked_until - now).total_seconds()))
         raise ResourceExhausted(
             f"too many failed sign-ins; try again in {wait} seconds",
-            reason="TOO_MANY_FAILED_SIGN_INS",
+            reason=ErrorReason.TOO_MANY_FAILED_SIGN_INS,
             metadata={"retry_after_seconds": str(wait)},
         )
 
@@ -346,11 +349,11 @@ async def get_user(command: commands.GetUser, *, uow: UnitOfWork) -> User:
 
     # Permission first: a non-admin learns nothing about which other ids exist.
     if not rules.may_read_account(caller.user_id, str(user_id), caller_is_admin=caller.is_admin):
-        raise PermissionDenied("you may only read your own account", reason="NOT_OWNER")
+        raise PermissionDenied("you may only read your own account", reason=ErrorReason.NOT_OWNER)
     async with uow:
         user = await uow.users.get(user_id)
     if user is None:
-        raise NotFound("no such user", reason="USER_NOT_FOUND")
+        raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
     return user
 
 

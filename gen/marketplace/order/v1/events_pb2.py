@@ -22,20 +22,35 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
 from marketplace.order.v1 import order_pb2 as marketplace_dot_order_dot_v1_dot_order__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!marketplace/order/v1/events.proto\x12\x14marketplace.order.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\x1a marketplace/order/v1/order.proto\"\xb5\x02\n\nOrderEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x38\n\nevent_type\x18\x02 \x01(\x0e\x32$.marketplace.order.v1.OrderEventType\x12.\n\noccur_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x05order\x18\x04 \x01(\x0b\x32\x1b.marketplace.order.v1.Order\x12:\n\x0fprevious_status\x18\x05 \x01(\x0e\x32!.marketplace.order.v1.OrderStatus\x12\x18\n\x10restock_required\x18\x06 \x01(\x08\x12)\n\rrefund_amount\x18\x07 \x01(\x0b\x32\x12.google.type.Money*\x88\x02\n\x0eOrderEventType\x12 \n\x1cORDER_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17ORDER_EVENT_TYPE_PLACED\x10\x01\x12\x19\n\x15ORDER_EVENT_TYPE_PAID\x10\x02\x12\x1e\n\x1aORDER_EVENT_TYPE_CANCELLED\x10\x03\x12\x1e\n\x1aORDER_EVENT_TYPE_DELIVERED\x10\x04\x12\x1d\n\x19ORDER_EVENT_TYPE_REFUNDED\x10\x05\x12\x1f\n\x1bORDER_EVENT_TYPE_FULFILLING\x10\x06\x12\x1c\n\x18ORDER_EVENT_TYPE_SHIPPED\x10\x07\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!marketplace/order/v1/events.proto\x12\x14marketplace.order.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\x1a marketplace/order/v1/order.proto\"\xdf\x02\n\nOrderEvent\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12>\n\nevent_type\x18\x02 \x01(\x0e\x32$.marketplace.order.v1.OrderEventTypeB\x04\xe2\x41\x01\x03\x12\x34\n\noccur_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x30\n\x05order\x18\x04 \x01(\x0b\x32\x1b.marketplace.order.v1.OrderB\x04\xe2\x41\x01\x03\x12@\n\x0fprevious_status\x18\x05 \x01(\x0e\x32!.marketplace.order.v1.OrderStatusB\x04\xe2\x41\x01\x03\x12\x1e\n\x10restock_required\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12/\n\rrefund_amount\x18\x07 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03*\x88\x02\n\x0eOrderEventType\x12 \n\x1cORDER_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17ORDER_EVENT_TYPE_PLACED\x10\x01\x12\x19\n\x15ORDER_EVENT_TYPE_PAID\x10\x02\x12\x1e\n\x1aORDER_EVENT_TYPE_CANCELLED\x10\x03\x12\x1e\n\x1aORDER_EVENT_TYPE_DELIVERED\x10\x04\x12\x1d\n\x19ORDER_EVENT_TYPE_REFUNDED\x10\x05\x12\x1f\n\x1bORDER_EVENT_TYPE_FULFILLING\x10\x06\x12\x1c\n\x18ORDER_EVENT_TYPE_SHIPPED\x10\x07\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'marketplace.order.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ORDEREVENTTYPE']._serialized_start=464
-  _globals['_ORDEREVENTTYPE']._serialized_end=728
-  _globals['_ORDEREVENT']._serialized_start=152
-  _globals['_ORDEREVENT']._serialized_end=461
+  _globals['_ORDEREVENT'].fields_by_name['event_id']._loaded_options = None
+  _globals['_ORDEREVENT'].fields_by_name['event_id']._serialized_options = b'\342A\001\003'
+  _globals['_ORDEREVENT'].fields_by_name['event_type']._loaded_options = None
+  _globals['_ORDEREVENT'].fields_by_name['event_type']._serialized_options = b'\342A\001\003'
+  _globals['_ORDEREVENT'].fields_by_name['occur_time']._loaded_options = None
+  _globals['_ORDEREVENT'].fields_by_name['occur_time']._serialized_options = b'\342A\001\003'
+  _globals['_ORDEREVENT'].fields_by_name['order']._loaded_options = None
+  _globals['_ORDEREVENT'].fields_by_name['order']._serialized_options = b'\342A\001\003'
+  _globals['_ORDEREVENT'].fields_by_name['previous_status']._loaded_options = None
+  _globals['_ORDEREVENT'].fields_by_name['previous_status']._serialized_options = b'\342A\001\003'
+  _globals['_ORDEREVENT'].fields_by_name['restock_required']._loaded_options = None
+  _globals['_ORDEREVENT'].fields_by_name['restock_required']._serialized_options = b'\342A\001\003'
+  _globals['_ORDEREVENT'].fields_by_name['refund_amount']._loaded_options = None
+  _globals['_ORDEREVENT'].fields_by_name['refund_amount']._serialized_options = b'\342A\001\003'
+  _globals['_ORDEREVENTTYPE']._serialized_start=539
+  _globals['_ORDEREVENTTYPE']._serialized_end=803
+  _globals['_ORDEREVENT']._serialized_start=185
+  _globals['_ORDEREVENT']._serialized_end=536
 # @@protoc_insertion_point(module_scope)

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n marketplace/order/v1/order.proto\x12\x14marketplace.order.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\"\xd6\x01\n\x0fShippingAddress\x12\x1c\n\x0erecipient_name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05line1\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05line2\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x12\n\x04\x63ity\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06region\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0bpostal_code\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x0c\x63ountry_code\x18\x07 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cphone_number\x18\x08 \x01(\tB\x04\xe2\x41\x01\x01\"\xb2\x02\n\tOrderItem\x12\x18\n\nproduct_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08quantity\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x17\n\tseller_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05title\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12,\n\nunit_price\x18\x05 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\x12,\n\nline_total\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63\x61rrier\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0ftracking_number\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x33\n\tship_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xcc\x01\n\x0cStatusChange\x12\x36\n\x0b\x66rom_status\x18\x01 \x01(\x0e\x32!.marketplace.order.v1.OrderStatus\x12\x34\n\tto_status\x18\x02 \x01(\x0e\x32!.marketplace.order.v1.OrderStatus\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12/\n\x0b\x63hange_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc2\x01\n\x07Payment\x12\x33\n\x06status\x18\x01 \x01(\x0e\x32#.marketplace.order.v1.PaymentStatus\x12\"\n\x06\x61mount\x18\x02 \x01(\x0b\x32\x12.google.type.Money\x12+\n\x0frefunded_amount\x18\x03 \x01(\x0b\x32\x12.google.type.Money\x12\x19\n\x11gateway_reference\x18\x04 \x01(\t\x12\x16\n\x0e\x66\x61ilure_reason\x18\x05 \x01(\t\"\xa8\x04\n\x05Order\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x62uyer_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x34\n\x05items\x18\x03 \x03(\x0b\x32\x1f.marketplace.order.v1.OrderItemB\x04\xe2\x41\x01\x02\x12\x45\n\x10shipping_address\x18\x04 \x01(\x0b\x32%.marketplace.order.v1.ShippingAddressB\x04\xe2\x41\x01\x03\x12\x37\n\x06status\x18\x05 \x01(\x0e\x32!.marketplace.order.v1.OrderStatusB\x04\xe2\x41\x01\x03\x12*\n\x08subtotal\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\x12\'\n\x05total\x18\x07 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\x12\x34\n\x07payment\x18\x08 \x01(\x0b\x32\x1d.marketplace.order.v1.PaymentB\x04\xe2\x41\x01\x03\x12@\n\x0estatus_history\x18\t \x03(\x0b\x32\".marketplace.order.v1.StatusChangeB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03*\x8b\x02\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14ORDER_STATUS_PENDING\x10\x01\x12\x15\n\x11ORDER_STATUS_PAID\x10\x02\x12\x1b\n\x17ORDER_STATUS_FULFILLING\x10\x03\x12\x18\n\x14ORDER_STATUS_SHIPPED\x10\x04\x12\x1a\n\x16ORDER_STATUS_DELIVERED\x10\x05\x12\x1a\n\x16ORDER_STATUS_CANCELLED\x10\x06\x12\x19\n\x15ORDER_STATUS_REFUNDED\x10\x07\x12#\n\x1fORDER_STATUS_PARTIALLY_REFUNDED\x10\x08*\xdb\x01\n\rPaymentStatus\x12\x1e\n\x1aPAYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n\x19PAYMENT_STATUS_AUTHORIZED\x10\x01\x12\x1b\n\x17PAYMENT_STATUS_CAPTURED\x10\x02\x12\x1b\n\x17PAYMENT_STATUS_DECLINED\x10\x03\x12\x19\n\x15PAYMENT_STATUS_VOIDED\x10\x04\x12\x1b\n\x17PAYMENT_STATUS_REFUNDED\x10\x05\x12\x19\n\x15PAYMENT_STATUS_FAILED\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n marketplace/order/v1/order.proto\x12\x14marketplace.order.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\"\xd6\x01\n\x0fShippingAddress\x12\x1c\n\x0erecipient_name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05line1\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05line2\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x12\n\x04\x63ity\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06region\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0bpostal_code\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x0c\x63ountry_code\x18\x07 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cphone_number\x18\x08 \x01(\tB\x04\xe2\x41\x01\x01\"\xb2\x02\n\tOrderItem\x12\x18\n\nproduct_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08quantity\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x17\n\tseller_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05title\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12,\n\nunit_price\x18\x05 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\x12,\n\nline_total\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63\x61rrier\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0ftracking_number\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x33\n\tship_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xea\x01\n\x0cStatusChange\x12<\n\x0b\x66rom_status\x18\x01 \x01(\x0e\x32!.marketplace.order.v1.OrderStatusB\x04\xe2\x41\x01\x03\x12:\n\tto_status\x18\x02 \x01(\x0e\x32!.marketplace.order.v1.OrderStatusB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x61\x63tor\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06reason\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63hange_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xe0\x01\n\x07Payment\x12\x39\n\x06status\x18\x01 \x01(\x0e\x32#.marketplace.order.v1.PaymentStatusB\x04\xe2\x41\x01\x03\x12(\n\x06\x61mount\x18\x02 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\x12\x31\n\x0frefunded_amount\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\x12\x1f\n\x11gateway_reference\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x66\x61ilure_reason\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\"\xa8\x04\n\x05Order\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x62uyer_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x34\n\x05items\x18\x03 \x03(\x0b\x32\x1f.marketplace.order.v1.OrderItemB\x04\xe2\x41\x01\x02\x12\x45\n\x10shipping_address\x18\x04 \x01(\x0b\x32%.marketplace.order.v1.ShippingAddressB\x04\xe2\x41\x01\x03\x12\x37\n\x06status\x18\x05 \x01(\x0e\x32!.marketplace.order.v1.OrderStatusB\x04\xe2\x41\x01\x03\x12*\n\x08subtotal\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\x12\'\n\x05total\x18\x07 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\x12\x34\n\x07payment\x18\x08 \x01(\x0b\x32\x1d.marketplace.order.v1.PaymentB\x04\xe2\x41\x01\x03\x12@\n\x0estatus_history\x18\t \x03(\x0b\x32\".marketplace.order.v1.StatusChangeB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03*\x8b\x02\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14ORDER_STATUS_PENDING\x10\x01\x12\x15\n\x11ORDER_STATUS_PAID\x10\x02\x12\x1b\n\x17ORDER_STATUS_FULFILLING\x10\x03\x12\x18\n\x14ORDER_STATUS_SHIPPED\x10\x04\x12\x1a\n\x16ORDER_STATUS_DELIVERED\x10\x05\x12\x1a\n\x16ORDER_STATUS_CANCELLED\x10\x06\x12\x19\n\x15ORDER_STATUS_REFUNDED\x10\x07\x12#\n\x1fORDER_STATUS_PARTIALLY_REFUNDED\x10\x08*\xdb\x01\n\rPaymentStatus\x12\x1e\n\x1aPAYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n\x19PAYMENT_STATUS_AUTHORIZED\x10\x01\x12\x1b\n\x17PAYMENT_STATUS_CAPTURED\x10\x02\x12\x1b\n\x17PAYMENT_STATUS_DECLINED\x10\x03\x12\x19\n\x15PAYMENT_STATUS_VOIDED\x10\x04\x12\x1b\n\x17PAYMENT_STATUS_REFUNDED\x10\x05\x12\x19\n\x15PAYMENT_STATUS_FAILED\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -68,6 +68,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDERITEM'].fields_by_name['tracking_number']._serialized_options = b'\342A\001\003'
   _globals['_ORDERITEM'].fields_by_name['ship_time']._loaded_options = None
   _globals['_ORDERITEM'].fields_by_name['ship_time']._serialized_options = b'\342A\001\003'
+  _globals['_STATUSCHANGE'].fields_by_name['from_status']._loaded_options = None
+  _globals['_STATUSCHANGE'].fields_by_name['from_status']._serialized_options = b'\342A\001\003'
+  _globals['_STATUSCHANGE'].fields_by_name['to_status']._loaded_options = None
+  _globals['_STATUSCHANGE'].fields_by_name['to_status']._serialized_options = b'\342A\001\003'
+  _globals['_STATUSCHANGE'].fields_by_name['actor']._loaded_options = None
+  _globals['_STATUSCHANGE'].fields_by_name['actor']._serialized_options = b'\342A\001\003'
+  _globals['_STATUSCHANGE'].fields_by_name['reason']._loaded_options = None
+  _globals['_STATUSCHANGE'].fields_by_name['reason']._serialized_options = b'\342A\001\003'
+  _globals['_STATUSCHANGE'].fields_by_name['change_time']._loaded_options = None
+  _globals['_STATUSCHANGE'].fields_by_name['change_time']._serialized_options = b'\342A\001\003'
+  _globals['_PAYMENT'].fields_by_name['status']._loaded_options = None
+  _globals['_PAYMENT'].fields_by_name['status']._serialized_options = b'\342A\001\003'
+  _globals['_PAYMENT'].fields_by_name['amount']._loaded_options = None
+  _globals['_PAYMENT'].fields_by_name['amount']._serialized_options = b'\342A\001\003'
+  _globals['_PAYMENT'].fields_by_name['refunded_amount']._loaded_options = None
+  _globals['_PAYMENT'].fields_by_name['refunded_amount']._serialized_options = b'\342A\001\003'
+  _globals['_PAYMENT'].fields_by_name['gateway_reference']._loaded_options = None
+  _globals['_PAYMENT'].fields_by_name['gateway_reference']._serialized_options = b'\342A\001\003'
+  _globals['_PAYMENT'].fields_by_name['failure_reason']._loaded_options = None
+  _globals['_PAYMENT'].fields_by_name['failure_reason']._serialized_options = b'\342A\001\003'
   _globals['_ORDER'].fields_by_name['order_id']._loaded_options = None
   _globals['_ORDER'].fields_by_name['order_id']._serialized_options = b'\342A\001\003'
   _globals['_ORDER'].fields_by_name['buyer_id']._loaded_options = None
@@ -90,18 +110,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDER'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_ORDER'].fields_by_name['update_time']._loaded_options = None
   _globals['_ORDER'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
-  _globals['_ORDERSTATUS']._serialized_start=1635
-  _globals['_ORDERSTATUS']._serialized_end=1902
-  _globals['_PAYMENTSTATUS']._serialized_start=1905
-  _globals['_PAYMENTSTATUS']._serialized_end=2124
+  _globals['_ORDERSTATUS']._serialized_start=1695
+  _globals['_ORDERSTATUS']._serialized_end=1962
+  _globals['_PAYMENTSTATUS']._serialized_start=1965
+  _globals['_PAYMENTSTATUS']._serialized_end=2184
   _globals['_SHIPPINGADDRESS']._serialized_start=150
   _globals['_SHIPPINGADDRESS']._serialized_end=364
   _globals['_ORDERITEM']._serialized_start=367
   _globals['_ORDERITEM']._serialized_end=673
   _globals['_STATUSCHANGE']._serialized_start=676
-  _globals['_STATUSCHANGE']._serialized_end=880
-  _globals['_PAYMENT']._serialized_start=883
-  _globals['_PAYMENT']._serialized_end=1077
-  _globals['_ORDER']._serialized_start=1080
-  _globals['_ORDER']._serialized_end=1632
+  _globals['_STATUSCHANGE']._serialized_end=910
+  _globals['_PAYMENT']._serialized_start=913
+  _globals['_PAYMENT']._serialized_end=1137
+  _globals['_ORDER']._serialized_start=1140
+  _globals['_ORDER']._serialized_end=1692
 # @@protoc_insertion_point(module_scope)

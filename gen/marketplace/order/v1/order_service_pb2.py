@@ -26,10 +26,11 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.type import date_pb2 as google_dot_type_dot_date__pb2
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
+from marketplace.options.v1 import access_pb2 as marketplace_dot_options_dot_v1_dot_access__pb2
 from marketplace.order.v1 import order_pb2 as marketplace_dot_order_dot_v1_dot_order__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(marketplace/order/v1/order_service.proto\x12\x14marketplace.order.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\x1a marketplace/order/v1/order.proto\"\xcf\x01\n\x12\x43reateOrderRequest\x12\x34\n\x05items\x18\x01 \x03(\x0b\x32\x1f.marketplace.order.v1.OrderItemB\x04\xe2\x41\x01\x02\x12\x45\n\x10shipping_address\x18\x02 \x01(\x0b\x32%.marketplace.order.v1.ShippingAddressB\x04\xe2\x41\x01\x01\x12\x18\n\naddress_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\"\n\x14payment_method_token\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\")\n\x0fGetOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x7f\n\x11ListOrdersRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x37\n\x06status\x18\x03 \x01(\x0e\x32!.marketplace.order.v1.OrderStatusB\x04\xe2\x41\x01\x01\"Z\n\x12ListOrdersResponse\x12+\n\x06orders\x18\x01 \x03(\x0b\x32\x1b.marketplace.order.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"+\n\x11WatchOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"B\n\x12\x43\x61ncelOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x80\x01\n\x15ShipOrderItemsRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bproduct_ids\x18\x02 \x03(\tB\x04\xe2\x41\x01\x01\x12\x15\n\x07\x63\x61rrier\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0ftracking_number\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\"3\n\x19MarkOrderDeliveredRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"l\n\x12RefundOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12(\n\x06\x61mount\x18\x02 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x01\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"\xcb\x01\n\x15GetSalesReportRequest\x12+\n\nstart_date\x18\x01 \x01(\x0b\x32\x11.google.type.DateB\x04\xe2\x41\x01\x02\x12)\n\x08\x65nd_date\x18\x02 \x01(\x0b\x32\x11.google.type.DateB\x04\xe2\x41\x01\x02\x12\x41\n\x08grouping\x18\x03 \x01(\x0e\x32).marketplace.order.v1.SalesReportGroupingB\x04\xe2\x41\x01\x01\x12\x17\n\tseller_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"|\n\x0eSalesReportRow\x12\x1f\n\x04\x64\x61te\x18\x01 \x01(\x0b\x32\x11.google.type.Date\x12\x11\n\tseller_id\x18\x02 \x01(\t\x12\x13\n\x0border_count\x18\x03 \x01(\x03\x12!\n\x05total\x18\x04 \x01(\x0b\x32\x12.google.type.Money\"d\n\x0bSalesReport\x12\x32\n\x04rows\x18\x01 \x03(\x0b\x32$.marketplace.order.v1.SalesReportRow\x12!\n\x05total\x18\x02 \x01(\x0b\x32\x12.google.type.Money*}\n\x13SalesReportGrouping\x12%\n!SALES_REPORT_GROUPING_UNSPECIFIED\x10\x00\x12\x1d\n\x19SALES_REPORT_GROUPING_DAY\x10\x01\x12 \n\x1cSALES_REPORT_GROUPING_SELLER\x10\x02\x32\xe8\x08\n\x0cOrderService\x12k\n\x0b\x43reateOrder\x12(.marketplace.order.v1.CreateOrderRequest\x1a\x1b.marketplace.order.v1.Order\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/orders:\x01*\x12m\n\x08GetOrder\x12%.marketplace.order.v1.GetOrderRequest\x1a\x1b.marketplace.order.v1.Order\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/orders/{order_id}\x12s\n\nListOrders\x12\'.marketplace.order.v1.ListOrdersRequest\x1a(.marketplace.order.v1.ListOrdersResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/orders\x12y\n\nWatchOrder\x12\'.marketplace.order.v1.WatchOrderRequest\x1a\x1b.marketplace.order.v1.Order\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/orders/{order_id}:watch0\x01\x12}\n\x0b\x43\x61ncelOrder\x12(.marketplace.order.v1.CancelOrderRequest\x1a\x1b.marketplace.order.v1.Order\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/orders/{order_id}:cancel:\x01*\x12\x81\x01\n\x0eShipOrderItems\x12+.marketplace.order.v1.ShipOrderItemsRequest\x1a\x1b.marketplace.order.v1.Order\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/orders/{order_id}:ship:\x01*\x12\x8c\x01\n\x12MarkOrderDelivered\x12/.marketplace.order.v1.MarkOrderDeliveredRequest\x1a\x1b.marketplace.order.v1.Order\"(\x82\xd3\xe4\x93\x02\"\"\x1d/v1/orders/{order_id}:deliver:\x01*\x12}\n\x0bRefundOrder\x12(.marketplace.order.v1.RefundOrderRequest\x1a\x1b.marketplace.order.v1.Order\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/orders/{order_id}:refund:\x01*\x12{\n\x0eGetSalesReport\x12+.marketplace.order.v1.GetSalesReportRequest\x1a!.marketplace.order.v1.SalesReport\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/reports/salesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(marketplace/order/v1/order_service.proto\x12\x14marketplace.order.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\x1a#marketplace/options/v1/access.proto\x1a marketplace/order/v1/order.proto\"\xe9\x01\n\x12\x43reateOrderRequest\x12\x34\n\x05items\x18\x01 \x03(\x0b\x32\x1f.marketplace.order.v1.OrderItemB\x04\xe2\x41\x01\x02\x12\x45\n\x10shipping_address\x18\x02 \x01(\x0b\x32%.marketplace.order.v1.ShippingAddressB\x04\xe2\x41\x01\x01\x12\x18\n\naddress_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\"\n\x14payment_method_token\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\")\n\x0fGetOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x7f\n\x11ListOrdersRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x37\n\x06status\x18\x03 \x01(\x0e\x32!.marketplace.order.v1.OrderStatusB\x04\xe2\x41\x01\x01\"f\n\x12ListOrdersResponse\x12\x31\n\x06orders\x18\x01 \x03(\x0b\x32\x1b.marketplace.order.v1.OrderB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fnext_page_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"+\n\x11WatchOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"B\n\x12\x43\x61ncelOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x80\x01\n\x15ShipOrderItemsRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bproduct_ids\x18\x02 \x03(\tB\x04\xe2\x41\x01\x01\x12\x15\n\x07\x63\x61rrier\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0ftracking_number\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\"3\n\x19MarkOrderDeliveredRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x86\x01\n\x12RefundOrderRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12(\n\x06\x61mount\x18\x02 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x01\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"\xcb\x01\n\x15GetSalesReportRequest\x12+\n\nstart_date\x18\x01 \x01(\x0b\x32\x11.google.type.DateB\x04\xe2\x41\x01\x02\x12)\n\x08\x65nd_date\x18\x02 \x01(\x0b\x32\x11.google.type.DateB\x04\xe2\x41\x01\x02\x12\x41\n\x08grouping\x18\x03 \x01(\x0e\x32).marketplace.order.v1.SalesReportGroupingB\x04\xe2\x41\x01\x01\x12\x17\n\tseller_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"\x94\x01\n\x0eSalesReportRow\x12%\n\x04\x64\x61te\x18\x01 \x01(\x0b\x32\x11.google.type.DateB\x04\xe2\x41\x01\x03\x12\x17\n\tseller_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0border_count\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\'\n\x05total\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\"p\n\x0bSalesReport\x12\x38\n\x04rows\x18\x01 \x03(\x0b\x32$.marketplace.order.v1.SalesReportRowB\x04\xe2\x41\x01\x03\x12\'\n\x05total\x18\x02 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03*}\n\x13SalesReportGrouping\x12%\n!SALES_REPORT_GROUPING_UNSPECIFIED\x10\x00\x12\x1d\n\x19SALES_REPORT_GROUPING_DAY\x10\x01\x12 \n\x1cSALES_REPORT_GROUPING_SELLER\x10\x02\x32\x8e\t\n\x0cOrderService\x12o\n\x0b\x43reateOrder\x12(.marketplace.order.v1.CreateOrderRequest\x1a\x1b.marketplace.order.v1.Order\"\x19\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x0f\"\n/v1/orders:\x01*\x12q\n\x08GetOrder\x12%.marketplace.order.v1.GetOrderRequest\x1a\x1b.marketplace.order.v1.Order\"!\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/orders/{order_id}\x12w\n\nListOrders\x12\'.marketplace.order.v1.ListOrdersRequest\x1a(.marketplace.order.v1.ListOrdersResponse\"\x16\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/orders\x12}\n\nWatchOrder\x12\'.marketplace.order.v1.WatchOrderRequest\x1a\x1b.marketplace.order.v1.Order\"\'\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/orders/{order_id}:watch0\x01\x12\x81\x01\n\x0b\x43\x61ncelOrder\x12(.marketplace.order.v1.CancelOrderRequest\x1a\x1b.marketplace.order.v1.Order\"+\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02!\"\x1c/v1/orders/{order_id}:cancel:\x01*\x12\x85\x01\n\x0eShipOrderItems\x12+.marketplace.order.v1.ShipOrderItemsRequest\x1a\x1b.marketplace.order.v1.Order\")\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/orders/{order_id}:ship:\x01*\x12\x90\x01\n\x12MarkOrderDelivered\x12/.marketplace.order.v1.MarkOrderDeliveredRequest\x1a\x1b.marketplace.order.v1.Order\",\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\"\"\x1d/v1/orders/{order_id}:deliver:\x01*\x12\x81\x01\n\x0bRefundOrder\x12(.marketplace.order.v1.RefundOrderRequest\x1a\x1b.marketplace.order.v1.Order\"+\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02!\"\x1c/v1/orders/{order_id}:refund:\x01*\x12\x7f\n\x0eGetSalesReport\x12+.marketplace.order.v1.GetSalesReportRequest\x1a!.marketplace.order.v1.SalesReport\"\x1d\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/reports/salesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,6 +45,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEORDERREQUEST'].fields_by_name['address_id']._serialized_options = b'\342A\001\001'
   _globals['_CREATEORDERREQUEST'].fields_by_name['payment_method_token']._loaded_options = None
   _globals['_CREATEORDERREQUEST'].fields_by_name['payment_method_token']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEORDERREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CREATEORDERREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_GETORDERREQUEST'].fields_by_name['order_id']._loaded_options = None
   _globals['_GETORDERREQUEST'].fields_by_name['order_id']._serialized_options = b'\342A\001\002'
   _globals['_LISTORDERSREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -52,6 +55,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTORDERSREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
   _globals['_LISTORDERSREQUEST'].fields_by_name['status']._loaded_options = None
   _globals['_LISTORDERSREQUEST'].fields_by_name['status']._serialized_options = b'\342A\001\001'
+  _globals['_LISTORDERSRESPONSE'].fields_by_name['orders']._loaded_options = None
+  _globals['_LISTORDERSRESPONSE'].fields_by_name['orders']._serialized_options = b'\342A\001\003'
+  _globals['_LISTORDERSRESPONSE'].fields_by_name['next_page_token']._loaded_options = None
+  _globals['_LISTORDERSRESPONSE'].fields_by_name['next_page_token']._serialized_options = b'\342A\001\003'
   _globals['_WATCHORDERREQUEST'].fields_by_name['order_id']._loaded_options = None
   _globals['_WATCHORDERREQUEST'].fields_by_name['order_id']._serialized_options = b'\342A\001\002'
   _globals['_CANCELORDERREQUEST'].fields_by_name['order_id']._loaded_options = None
@@ -74,6 +81,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REFUNDORDERREQUEST'].fields_by_name['amount']._serialized_options = b'\342A\001\001'
   _globals['_REFUNDORDERREQUEST'].fields_by_name['reason']._loaded_options = None
   _globals['_REFUNDORDERREQUEST'].fields_by_name['reason']._serialized_options = b'\342A\001\002'
+  _globals['_REFUNDORDERREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_REFUNDORDERREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_GETSALESREPORTREQUEST'].fields_by_name['start_date']._loaded_options = None
   _globals['_GETSALESREPORTREQUEST'].fields_by_name['start_date']._serialized_options = b'\342A\001\002'
   _globals['_GETSALESREPORTREQUEST'].fields_by_name['end_date']._loaded_options = None
@@ -82,50 +91,62 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSALESREPORTREQUEST'].fields_by_name['grouping']._serialized_options = b'\342A\001\001'
   _globals['_GETSALESREPORTREQUEST'].fields_by_name['seller_id']._loaded_options = None
   _globals['_GETSALESREPORTREQUEST'].fields_by_name['seller_id']._serialized_options = b'\342A\001\001'
+  _globals['_SALESREPORTROW'].fields_by_name['date']._loaded_options = None
+  _globals['_SALESREPORTROW'].fields_by_name['date']._serialized_options = b'\342A\001\003'
+  _globals['_SALESREPORTROW'].fields_by_name['seller_id']._loaded_options = None
+  _globals['_SALESREPORTROW'].fields_by_name['seller_id']._serialized_options = b'\342A\001\003'
+  _globals['_SALESREPORTROW'].fields_by_name['order_count']._loaded_options = None
+  _globals['_SALESREPORTROW'].fields_by_name['order_count']._serialized_options = b'\342A\001\003'
+  _globals['_SALESREPORTROW'].fields_by_name['total']._loaded_options = None
+  _globals['_SALESREPORTROW'].fields_by_name['total']._serialized_options = b'\342A\001\003'
+  _globals['_SALESREPORT'].fields_by_name['rows']._loaded_options = None
+  _globals['_SALESREPORT'].fields_by_name['rows']._serialized_options = b'\342A\001\003'
+  _globals['_SALESREPORT'].fields_by_name['total']._loaded_options = None
+  _globals['_SALESREPORT'].fields_by_name['total']._serialized_options = b'\342A\001\003'
   _globals['_ORDERSERVICE'].methods_by_name['CreateOrder']._loaded_options = None
-  _globals['_ORDERSERVICE'].methods_by_name['CreateOrder']._serialized_options = b'\202\323\344\223\002\017\"\n/v1/orders:\001*'
+  _globals['_ORDERSERVICE'].methods_by_name['CreateOrder']._serialized_options = b'\210\265\030\002\202\323\344\223\002\017\"\n/v1/orders:\001*'
   _globals['_ORDERSERVICE'].methods_by_name['GetOrder']._loaded_options = None
-  _globals['_ORDERSERVICE'].methods_by_name['GetOrder']._serialized_options = b'\202\323\344\223\002\027\022\025/v1/orders/{order_id}'
+  _globals['_ORDERSERVICE'].methods_by_name['GetOrder']._serialized_options = b'\210\265\030\002\202\323\344\223\002\027\022\025/v1/orders/{order_id}'
   _globals['_ORDERSERVICE'].methods_by_name['ListOrders']._loaded_options = None
-  _globals['_ORDERSERVICE'].methods_by_name['ListOrders']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/orders'
+  _globals['_ORDERSERVICE'].methods_by_name['ListOrders']._serialized_options = b'\210\265\030\002\202\323\344\223\002\014\022\n/v1/orders'
   _globals['_ORDERSERVICE'].methods_by_name['WatchOrder']._loaded_options = None
-  _globals['_ORDERSERVICE'].methods_by_name['WatchOrder']._serialized_options = b'\202\323\344\223\002\035\022\033/v1/orders/{order_id}:watch'
+  _globals['_ORDERSERVICE'].methods_by_name['WatchOrder']._serialized_options = b'\210\265\030\002\202\323\344\223\002\035\022\033/v1/orders/{order_id}:watch'
   _globals['_ORDERSERVICE'].methods_by_name['CancelOrder']._loaded_options = None
-  _globals['_ORDERSERVICE'].methods_by_name['CancelOrder']._serialized_options = b'\202\323\344\223\002!\"\034/v1/orders/{order_id}:cancel:\001*'
+  _globals['_ORDERSERVICE'].methods_by_name['CancelOrder']._serialized_options = b'\210\265\030\002\202\323\344\223\002!\"\034/v1/orders/{order_id}:cancel:\001*'
   _globals['_ORDERSERVICE'].methods_by_name['ShipOrderItems']._loaded_options = None
-  _globals['_ORDERSERVICE'].methods_by_name['ShipOrderItems']._serialized_options = b'\202\323\344\223\002\037\"\032/v1/orders/{order_id}:ship:\001*'
+  _globals['_ORDERSERVICE'].methods_by_name['ShipOrderItems']._serialized_options = b'\210\265\030\002\202\323\344\223\002\037\"\032/v1/orders/{order_id}:ship:\001*'
   _globals['_ORDERSERVICE'].methods_by_name['MarkOrderDelivered']._loaded_options = None
-  _globals['_ORDERSERVICE'].methods_by_name['MarkOrderDelivered']._serialized_options = b'\202\323\344\223\002\"\"\035/v1/orders/{order_id}:deliver:\001*'
+  _globals['_ORDERSERVICE'].methods_by_name['MarkOrderDelivered']._serialized_options = b'\210\265\030\002\202\323\344\223\002\"\"\035/v1/orders/{order_id}:deliver:\001*'
   _globals['_ORDERSERVICE'].methods_by_name['RefundOrder']._loaded_options = None
-  _globals['_ORDERSERVICE'].methods_by_name['RefundOrder']._serialized_options = b'\202\323\344\223\002!\"\034/v1/orders/{order_id}:refund:\001*'
+  _globals['_ORDERSERVICE'].methods_by_name['RefundOrder']._serialized_options = b'\210\265\030\002\202\323\344\223\002!\"\034/v1/orders/{order_id}:refund:\001*'
   _globals['_ORDERSERVICE'].methods_by_name['GetSalesReport']._loaded_options = None
-  _globals['_ORDERSERVICE'].methods_by_name['GetSalesReport']._serialized_options = b'\202\323\344\223\002\023\022\021/v1/reports/sales'
-  _globals['_SALESREPORTGROUPING']._serialized_start=1527
-  _globals['_SALESREPORTGROUPING']._serialized_end=1652
-  _globals['_CREATEORDERREQUEST']._serialized_start=213
-  _globals['_CREATEORDERREQUEST']._serialized_end=420
-  _globals['_GETORDERREQUEST']._serialized_start=422
-  _globals['_GETORDERREQUEST']._serialized_end=463
-  _globals['_LISTORDERSREQUEST']._serialized_start=465
-  _globals['_LISTORDERSREQUEST']._serialized_end=592
-  _globals['_LISTORDERSRESPONSE']._serialized_start=594
-  _globals['_LISTORDERSRESPONSE']._serialized_end=684
-  _globals['_WATCHORDERREQUEST']._serialized_start=686
-  _globals['_WATCHORDERREQUEST']._serialized_end=729
-  _globals['_CANCELORDERREQUEST']._serialized_start=731
-  _globals['_CANCELORDERREQUEST']._serialized_end=797
-  _globals['_SHIPORDERITEMSREQUEST']._serialized_start=800
-  _globals['_SHIPORDERITEMSREQUEST']._serialized_end=928
-  _globals['_MARKORDERDELIVEREDREQUEST']._serialized_start=930
-  _globals['_MARKORDERDELIVEREDREQUEST']._serialized_end=981
-  _globals['_REFUNDORDERREQUEST']._serialized_start=983
-  _globals['_REFUNDORDERREQUEST']._serialized_end=1091
-  _globals['_GETSALESREPORTREQUEST']._serialized_start=1094
-  _globals['_GETSALESREPORTREQUEST']._serialized_end=1297
-  _globals['_SALESREPORTROW']._serialized_start=1299
-  _globals['_SALESREPORTROW']._serialized_end=1423
-  _globals['_SALESREPORT']._serialized_start=1425
-  _globals['_SALESREPORT']._serialized_end=1525
-  _globals['_ORDERSERVICE']._serialized_start=1655
-  _globals['_ORDERSERVICE']._serialized_end=2783
+  _globals['_ORDERSERVICE'].methods_by_name['GetSalesReport']._serialized_options = b'\210\265\030\002\202\323\344\223\002\023\022\021/v1/reports/sales'
+  _globals['_SALESREPORTGROUPING']._serialized_start=1666
+  _globals['_SALESREPORTGROUPING']._serialized_end=1791
+  _globals['_CREATEORDERREQUEST']._serialized_start=250
+  _globals['_CREATEORDERREQUEST']._serialized_end=483
+  _globals['_GETORDERREQUEST']._serialized_start=485
+  _globals['_GETORDERREQUEST']._serialized_end=526
+  _globals['_LISTORDERSREQUEST']._serialized_start=528
+  _globals['_LISTORDERSREQUEST']._serialized_end=655
+  _globals['_LISTORDERSRESPONSE']._serialized_start=657
+  _globals['_LISTORDERSRESPONSE']._serialized_end=759
+  _globals['_WATCHORDERREQUEST']._serialized_start=761
+  _globals['_WATCHORDERREQUEST']._serialized_end=804
+  _globals['_CANCELORDERREQUEST']._serialized_start=806
+  _globals['_CANCELORDERREQUEST']._serialized_end=872
+  _globals['_SHIPORDERITEMSREQUEST']._serialized_start=875
+  _globals['_SHIPORDERITEMSREQUEST']._serialized_end=1003
+  _globals['_MARKORDERDELIVEREDREQUEST']._serialized_start=1005
+  _globals['_MARKORDERDELIVEREDREQUEST']._serialized_end=1056
+  _globals['_REFUNDORDERREQUEST']._serialized_start=1059
+  _globals['_REFUNDORDERREQUEST']._serialized_end=1193
+  _globals['_GETSALESREPORTREQUEST']._serialized_start=1196
+  _globals['_GETSALESREPORTREQUEST']._serialized_end=1399
+  _globals['_SALESREPORTROW']._serialized_start=1402
+  _globals['_SALESREPORTROW']._serialized_end=1550
+  _globals['_SALESREPORT']._serialized_start=1552
+  _globals['_SALESREPORT']._serialized_end=1664
+  _globals['_ORDERSERVICE']._serialized_start=1794
+  _globals['_ORDERSERVICE']._serialized_end=2960
 # @@protoc_insertion_point(module_scope)

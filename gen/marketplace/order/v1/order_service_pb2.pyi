@@ -56,10 +56,17 @@ class CreateOrderRequest(_message.Message):
     SHIPPING_ADDRESS_FIELD_NUMBER: _builtins.int
     ADDRESS_ID_FIELD_NUMBER: _builtins.int
     PAYMENT_METHOD_TOKEN_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     address_id: _builtins.str
     """The destination, by the id of an entry of the buyer's address book."""
     payment_method_token: _builtins.str
     """The payment method token from the payment gateway, for example "tok_visa"."""
+    request_id: _builtins.str
+    """A UUID that makes the call idempotent (AIP-155), for clients that cannot send the
+    "idempotency-key" metadata: a retry with the same request_id returns the first
+    result and never charges twice. Either this or the metadata is required; when both
+    are sent they must be equal, else the call answers INVALID_ARGUMENT.
+    """
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[_order_pb2.OrderItem]:
         """The products and quantities; each product at most once, at most 50 lines."""
@@ -75,10 +82,11 @@ class CreateOrderRequest(_message.Message):
         shipping_address: _order_pb2.ShippingAddress | None = ...,
         address_id: _builtins.str = ...,
         payment_method_token: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["shipping_address", b"shipping_address"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address_id", b"address_id", "items", b"items", "payment_method_token", b"payment_method_token", "shipping_address", b"shipping_address"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address_id", b"address_id", "items", b"items", "payment_method_token", b"payment_method_token", "request_id", b"request_id", "shipping_address", b"shipping_address"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -279,10 +287,16 @@ class RefundOrderRequest(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     AMOUNT_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     """The order."""
     reason: _builtins.str
     """Why the money goes back."""
+    request_id: _builtins.str
+    """A UUID that makes the refund idempotent (AIP-155), beside or instead of the
+    "idempotency-key" metadata; when both are sent they must be equal, else the call
+    answers INVALID_ARGUMENT.
+    """
     @_builtins.property
     def amount(self) -> _money_pb2.Money:
         """The amount to refund; unset refunds everything not yet refunded."""
@@ -293,10 +307,11 @@ class RefundOrderRequest(_message.Message):
         order_id: _builtins.str = ...,
         amount: _money_pb2.Money | None = ...,
         reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "order_id", b"order_id", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "order_id", b"order_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -93,8 +93,8 @@ class OrderServiceServicer:
 
     def CreateOrder(self, request, context):
         """Places an order: reserves stock, charges the payment method and returns the order.
-        Send an "idempotency-key" metadata entry (the Idempotency-Key header over REST): a
-        retry with the same key returns the first result and never charges twice.
+        Send an "idempotency-key" metadata entry (the Idempotency-Key header over REST) or a
+        request_id: a retry with the same key returns the first result and never charges twice.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -144,7 +144,7 @@ class OrderServiceServicer:
 
     def RefundOrder(self, request, context):
         """Refunds all or part of a paid order; never more than was captured. Sellers for their
-        items, admins for any. Idempotent on the "idempotency-key" metadata.
+        items, admins for any. Idempotent on the "idempotency-key" metadata or the request_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -39,8 +39,8 @@ class OrderServiceStub:
     def __new__(cls, channel: _aio.Channel) -> OrderServiceAsyncStub: ...
     CreateOrder: _grpc.UnaryUnaryMultiCallable[_order_service_pb2.CreateOrderRequest, _order_pb2.Order]
     """Places an order: reserves stock, charges the payment method and returns the order.
-    Send an "idempotency-key" metadata entry (the Idempotency-Key header over REST): a
-    retry with the same key returns the first result and never charges twice.
+    Send an "idempotency-key" metadata entry (the Idempotency-Key header over REST) or a
+    request_id: a retry with the same key returns the first result and never charges twice.
     """
     GetOrder: _grpc.UnaryUnaryMultiCallable[_order_service_pb2.GetOrderRequest, _order_pb2.Order]
     """Returns one order with its timeline."""
@@ -56,7 +56,7 @@ class OrderServiceStub:
     """Marks a shipped order delivered. Admins, on the carrier's word."""
     RefundOrder: _grpc.UnaryUnaryMultiCallable[_order_service_pb2.RefundOrderRequest, _order_pb2.Order]
     """Refunds all or part of a paid order; never more than was captured. Sellers for their
-    items, admins for any. Idempotent on the "idempotency-key" metadata.
+    items, admins for any. Idempotent on the "idempotency-key" metadata or the request_id.
     """
     GetSalesReport: _grpc.UnaryUnaryMultiCallable[_order_service_pb2.GetSalesReportRequest, _order_service_pb2.SalesReport]
     """Sums sales by day or by seller over a date range. Admins for all, sellers for their own."""
@@ -71,8 +71,8 @@ class OrderServiceAsyncStub(OrderServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateOrder: _aio.UnaryUnaryMultiCallable[_order_service_pb2.CreateOrderRequest, _order_pb2.Order]  # type: ignore[assignment]
     """Places an order: reserves stock, charges the payment method and returns the order.
-    Send an "idempotency-key" metadata entry (the Idempotency-Key header over REST): a
-    retry with the same key returns the first result and never charges twice.
+    Send an "idempotency-key" metadata entry (the Idempotency-Key header over REST) or a
+    request_id: a retry with the same key returns the first result and never charges twice.
     """
     GetOrder: _aio.UnaryUnaryMultiCallable[_order_service_pb2.GetOrderRequest, _order_pb2.Order]  # type: ignore[assignment]
     """Returns one order with its timeline."""
@@ -88,7 +88,7 @@ class OrderServiceAsyncStub(OrderServiceStub):
     """Marks a shipped order delivered. Admins, on the carrier's word."""
     RefundOrder: _aio.UnaryUnaryMultiCallable[_order_service_pb2.RefundOrderRequest, _order_pb2.Order]  # type: ignore[assignment]
     """Refunds all or part of a paid order; never more than was captured. Sellers for their
-    items, admins for any. Idempotent on the "idempotency-key" metadata.
+    items, admins for any. Idempotent on the "idempotency-key" metadata or the request_id.
     """
     GetSalesReport: _aio.UnaryUnaryMultiCallable[_order_service_pb2.GetSalesReportRequest, _order_service_pb2.SalesReport]  # type: ignore[assignment]
     """Sums sales by day or by seller over a date range. Admins for all, sellers for their own."""
@@ -105,8 +105,8 @@ class OrderServiceServicer:
         context: _ServicerContext,
     ) -> _typing.Union[_order_pb2.Order, _abc.Awaitable[_order_pb2.Order]]:
         """Places an order: reserves stock, charges the payment method and returns the order.
-        Send an "idempotency-key" metadata entry (the Idempotency-Key header over REST): a
-        retry with the same key returns the first result and never charges twice.
+        Send an "idempotency-key" metadata entry (the Idempotency-Key header over REST) or a
+        request_id: a retry with the same key returns the first result and never charges twice.
         """
 
     def GetOrder(
@@ -157,7 +157,7 @@ class OrderServiceServicer:
         context: _ServicerContext,
     ) -> _typing.Union[_order_pb2.Order, _abc.Awaitable[_order_pb2.Order]]:
         """Refunds all or part of a paid order; never more than was captured. Sellers for their
-        items, admins for any. Idempotent on the "idempotency-key" metadata.
+        items, admins for any. Idempotent on the "idempotency-key" metadata or the request_id.
         """
 
     def GetSalesReport(

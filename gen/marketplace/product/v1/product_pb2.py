@@ -27,19 +27,35 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$marketplace/product/v1/product.proto\x12\x16marketplace.product.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\"\\\n\x0e\x41ttributeValue\x12\x14\n\ntext_value\x18\x01 \x01(\tH\x00\x12\x16\n\x0cnumber_value\x18\x02 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x03 \x01(\x08H\x00\x42\x06\n\x04kind\"\xda\x01\n\x08\x44iscount\x12\x19\n\x0b\x64iscount_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x0bpercent_off\x18\x02 \x01(\x05H\x00\x12(\n\namount_off\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyH\x00\x12\x34\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12\x32\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x42\x08\n\x06\x61mount\"B\n\rRatingSummary\x12\x0f\n\x07\x61verage\x18\x01 \x01(\x01\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x11\n\thistogram\x18\x03 \x03(\x05\"\xdf\x06\n\x07Product\x12\x18\n\nproduct_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tseller_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05title\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65scription\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08\x63\x61tegory\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bsubcategory\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12I\n\nattributes\x18\x07 \x03(\x0b\x32/.marketplace.product.v1.Product.AttributesEntryB\x04\xe2\x41\x01\x01\x12,\n\nlist_price\x18\x08 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x02\x12,\n\nsale_price\x18\t \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x01\x12\x39\n\tdiscounts\x18\n \x03(\x0b\x32 .marketplace.product.v1.DiscountB\x04\xe2\x41\x01\x03\x12\x31\n\x0f\x65\x66\x66\x65\x63tive_price\x18\x0b \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fstock_available\x18\x0c \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rinitial_stock\x18\r \x01(\x03\x42\x04\xe2\x41\x01\x04\x12\x39\n\x05state\x18\x0e \x01(\x0e\x32$.marketplace.product.v1.ProductStateB\x04\xe2\x41\x01\x03\x12;\n\x06rating\x18\x0f \x01(\x0b\x32%.marketplace.product.v1.RatingSummaryB\x04\xe2\x41\x01\x03\x12\x18\n\nimage_urls\x18\x10 \x03(\tB\x04\xe2\x41\x01\x01\x12\x12\n\x04\x65tag\x18\x11 \x01(\tB\x04\xe2\x41\x01\x01\x12\x35\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1aY\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x35\n\x05value\x18\x02 \x01(\x0b\x32&.marketplace.product.v1.AttributeValue:\x02\x38\x01\"y\n\x08\x43\x61tegory\x12\x19\n\x0b\x63\x61tegory_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x05\x12\x17\n\tparent_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0f\x61ttribute_names\x18\x04 \x03(\tB\x04\xe2\x41\x01\x01\"\xf8\x02\n\x06Review\x12\x17\n\treview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nproduct_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x08\x12\x17\n\tauthor_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06rating\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x13\n\x05title\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x12\n\x04\x62ody\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1f\n\x11verified_purchase\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0cseller_reply\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x38\n\x05state\x18\t \x01(\x0e\x32#.marketplace.product.v1.ReviewStateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"Z\n\x0eInventoryLevel\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x0f\n\x07on_hand\x18\x02 \x01(\x03\x12\x10\n\x08reserved\x18\x03 \x01(\x03\x12\x11\n\tavailable\x18\x04 \x01(\x03\"\xbb\x01\n\x14InventoryLedgerEntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x15\n\ron_hand_delta\x18\x03 \x01(\x03\x12\x16\n\x0ereserved_delta\x18\x04 \x01(\x03\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x9e\x01\n\x0cProductState\x12\x1d\n\x19PRODUCT_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13PRODUCT_STATE_DRAFT\x10\x01\x12\x1b\n\x17PRODUCT_STATE_PUBLISHED\x10\x02\x12\x1d\n\x19PRODUCT_STATE_UNPUBLISHED\x10\x03\x12\x1a\n\x16PRODUCT_STATE_ARCHIVED\x10\x04*^\n\x0bReviewState\x12\x1c\n\x18REVIEW_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14REVIEW_STATE_VISIBLE\x10\x01\x12\x17\n\x13REVIEW_STATE_HIDDEN\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$marketplace/product/v1/product.proto\x12\x16marketplace.product.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\"n\n\x0e\x41ttributeValue\x12\x1a\n\ntext_value\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01H\x00\x12\x1c\n\x0cnumber_value\x18\x02 \x01(\x01\x42\x04\xe2\x41\x01\x01H\x00\x12\x1a\n\nbool_value\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01H\x00\x42\x06\n\x04kind\"\xe6\x01\n\x08\x44iscount\x12\x19\n\x0b\x64iscount_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\x0bpercent_off\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01H\x00\x12.\n\namount_off\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x01H\x00\x12\x34\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12\x32\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x42\x08\n\x06\x61mount\"T\n\rRatingSummary\x12\x15\n\x07\x61verage\x18\x01 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x13\n\x05\x63ount\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x17\n\thistogram\x18\x03 \x03(\x05\x42\x04\xe2\x41\x01\x03\"\xdf\x06\n\x07Product\x12\x18\n\nproduct_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tseller_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05title\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65scription\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08\x63\x61tegory\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bsubcategory\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12I\n\nattributes\x18\x07 \x03(\x0b\x32/.marketplace.product.v1.Product.AttributesEntryB\x04\xe2\x41\x01\x01\x12,\n\nlist_price\x18\x08 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x02\x12,\n\nsale_price\x18\t \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x01\x12\x39\n\tdiscounts\x18\n \x03(\x0b\x32 .marketplace.product.v1.DiscountB\x04\xe2\x41\x01\x03\x12\x31\n\x0f\x65\x66\x66\x65\x63tive_price\x18\x0b \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fstock_available\x18\x0c \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rinitial_stock\x18\r \x01(\x03\x42\x04\xe2\x41\x01\x04\x12\x39\n\x05state\x18\x0e \x01(\x0e\x32$.marketplace.product.v1.ProductStateB\x04\xe2\x41\x01\x03\x12;\n\x06rating\x18\x0f \x01(\x0b\x32%.marketplace.product.v1.RatingSummaryB\x04\xe2\x41\x01\x03\x12\x18\n\nimage_urls\x18\x10 \x03(\tB\x04\xe2\x41\x01\x01\x12\x12\n\x04\x65tag\x18\x11 \x01(\tB\x04\xe2\x41\x01\x01\x12\x35\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1aY\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x35\n\x05value\x18\x02 \x01(\x0b\x32&.marketplace.product.v1.AttributeValue:\x02\x38\x01\"y\n\x08\x43\x61tegory\x12\x19\n\x0b\x63\x61tegory_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x05\x12\x17\n\tparent_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0f\x61ttribute_names\x18\x04 \x03(\tB\x04\xe2\x41\x01\x01\"\xf8\x02\n\x06Review\x12\x17\n\treview_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nproduct_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x05\x12\x17\n\tauthor_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06rating\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x13\n\x05title\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x12\n\x04\x62ody\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1f\n\x11verified_purchase\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0cseller_reply\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x38\n\x05state\x18\t \x01(\x0e\x32#.marketplace.product.v1.ReviewStateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"r\n\x0eInventoryLevel\x12\x18\n\nproduct_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07on_hand\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08reserved\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x17\n\tavailable\x18\x04 \x01(\x03\x42\x04\xe2\x41\x01\x03\"\xe5\x01\n\x14InventoryLedgerEntry\x12\x16\n\x08\x65ntry_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nproduct_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\ron_hand_delta\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1c\n\x0ereserved_delta\x18\x04 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06reason\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x61\x63tor\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03*\x9e\x01\n\x0cProductState\x12\x1d\n\x19PRODUCT_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13PRODUCT_STATE_DRAFT\x10\x01\x12\x1b\n\x17PRODUCT_STATE_PUBLISHED\x10\x02\x12\x1d\n\x19PRODUCT_STATE_UNPUBLISHED\x10\x03\x12\x1a\n\x16PRODUCT_STATE_ARCHIVED\x10\x04*^\n\x0bReviewState\x12\x1c\n\x18REVIEW_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14REVIEW_STATE_VISIBLE\x10\x01\x12\x17\n\x13REVIEW_STATE_HIDDEN\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'marketplace.product.v1.product_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_ATTRIBUTEVALUE'].fields_by_name['text_value']._loaded_options = None
+  _globals['_ATTRIBUTEVALUE'].fields_by_name['text_value']._serialized_options = b'\342A\001\001'
+  _globals['_ATTRIBUTEVALUE'].fields_by_name['number_value']._loaded_options = None
+  _globals['_ATTRIBUTEVALUE'].fields_by_name['number_value']._serialized_options = b'\342A\001\001'
+  _globals['_ATTRIBUTEVALUE'].fields_by_name['bool_value']._loaded_options = None
+  _globals['_ATTRIBUTEVALUE'].fields_by_name['bool_value']._serialized_options = b'\342A\001\001'
   _globals['_DISCOUNT'].fields_by_name['discount_id']._loaded_options = None
   _globals['_DISCOUNT'].fields_by_name['discount_id']._serialized_options = b'\342A\001\003'
+  _globals['_DISCOUNT'].fields_by_name['percent_off']._loaded_options = None
+  _globals['_DISCOUNT'].fields_by_name['percent_off']._serialized_options = b'\342A\001\001'
+  _globals['_DISCOUNT'].fields_by_name['amount_off']._loaded_options = None
+  _globals['_DISCOUNT'].fields_by_name['amount_off']._serialized_options = b'\342A\001\001'
   _globals['_DISCOUNT'].fields_by_name['start_time']._loaded_options = None
   _globals['_DISCOUNT'].fields_by_name['start_time']._serialized_options = b'\342A\001\002'
   _globals['_DISCOUNT'].fields_by_name['end_time']._loaded_options = None
   _globals['_DISCOUNT'].fields_by_name['end_time']._serialized_options = b'\342A\001\002'
+  _globals['_RATINGSUMMARY'].fields_by_name['average']._loaded_options = None
+  _globals['_RATINGSUMMARY'].fields_by_name['average']._serialized_options = b'\342A\001\003'
+  _globals['_RATINGSUMMARY'].fields_by_name['count']._loaded_options = None
+  _globals['_RATINGSUMMARY'].fields_by_name['count']._serialized_options = b'\342A\001\003'
+  _globals['_RATINGSUMMARY'].fields_by_name['histogram']._loaded_options = None
+  _globals['_RATINGSUMMARY'].fields_by_name['histogram']._serialized_options = b'\342A\001\003'
   _globals['_PRODUCT_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_PRODUCT_ATTRIBUTESENTRY']._serialized_options = b'8\001'
   _globals['_PRODUCT'].fields_by_name['product_id']._loaded_options = None
@@ -91,7 +107,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REVIEW'].fields_by_name['review_id']._loaded_options = None
   _globals['_REVIEW'].fields_by_name['review_id']._serialized_options = b'\342A\001\003'
   _globals['_REVIEW'].fields_by_name['product_id']._loaded_options = None
-  _globals['_REVIEW'].fields_by_name['product_id']._serialized_options = b'\342A\001\010'
+  _globals['_REVIEW'].fields_by_name['product_id']._serialized_options = b'\342A\001\005'
   _globals['_REVIEW'].fields_by_name['author_id']._loaded_options = None
   _globals['_REVIEW'].fields_by_name['author_id']._serialized_options = b'\342A\001\003'
   _globals['_REVIEW'].fields_by_name['rating']._loaded_options = None
@@ -110,26 +126,48 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REVIEW'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_REVIEW'].fields_by_name['update_time']._loaded_options = None
   _globals['_REVIEW'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
-  _globals['_PRODUCTSTATE']._serialized_start=2189
-  _globals['_PRODUCTSTATE']._serialized_end=2347
-  _globals['_REVIEWSTATE']._serialized_start=2349
-  _globals['_REVIEWSTATE']._serialized_end=2443
+  _globals['_INVENTORYLEVEL'].fields_by_name['product_id']._loaded_options = None
+  _globals['_INVENTORYLEVEL'].fields_by_name['product_id']._serialized_options = b'\342A\001\003'
+  _globals['_INVENTORYLEVEL'].fields_by_name['on_hand']._loaded_options = None
+  _globals['_INVENTORYLEVEL'].fields_by_name['on_hand']._serialized_options = b'\342A\001\003'
+  _globals['_INVENTORYLEVEL'].fields_by_name['reserved']._loaded_options = None
+  _globals['_INVENTORYLEVEL'].fields_by_name['reserved']._serialized_options = b'\342A\001\003'
+  _globals['_INVENTORYLEVEL'].fields_by_name['available']._loaded_options = None
+  _globals['_INVENTORYLEVEL'].fields_by_name['available']._serialized_options = b'\342A\001\003'
+  _globals['_INVENTORYLEDGERENTRY'].fields_by_name['entry_id']._loaded_options = None
+  _globals['_INVENTORYLEDGERENTRY'].fields_by_name['entry_id']._serialized_options = b'\342A\001\003'
+  _globals['_INVENTORYLEDGERENTRY'].fields_by_name['product_id']._loaded_options = None
+  _globals['_INVENTORYLEDGERENTRY'].fields_by_name['product_id']._serialized_options = b'\342A\001\003'
+  _globals['_INVENTORYLEDGERENTRY'].fields_by_name['on_hand_delta']._loaded_options = None
+  _globals['_INVENTORYLEDGERENTRY'].fields_by_name['on_hand_delta']._serialized_options = b'\342A\001\003'
+  _globals['_INVENTORYLEDGERENTRY'].fields_by_name['reserved_delta']._loaded_options = None
+  _globals['_INVENTORYLEDGERENTRY'].fields_by_name['reserved_delta']._serialized_options = b'\342A\001\003'
+  _globals['_INVENTORYLEDGERENTRY'].fields_by_name['reason']._loaded_options = None
+  _globals['_INVENTORYLEDGERENTRY'].fields_by_name['reason']._serialized_options = b'\342A\001\003'
+  _globals['_INVENTORYLEDGERENTRY'].fields_by_name['actor']._loaded_options = None
+  _globals['_INVENTORYLEDGERENTRY'].fields_by_name['actor']._serialized_options = b'\342A\001\003'
+  _globals['_INVENTORYLEDGERENTRY'].fields_by_name['create_time']._loaded_options = None
+  _globals['_INVENTORYLEDGERENTRY'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_PRODUCTSTATE']._serialized_start=2303
+  _globals['_PRODUCTSTATE']._serialized_end=2461
+  _globals['_REVIEWSTATE']._serialized_start=2463
+  _globals['_REVIEWSTATE']._serialized_end=2557
   _globals['_ATTRIBUTEVALUE']._serialized_start=155
-  _globals['_ATTRIBUTEVALUE']._serialized_end=247
-  _globals['_DISCOUNT']._serialized_start=250
-  _globals['_DISCOUNT']._serialized_end=468
-  _globals['_RATINGSUMMARY']._serialized_start=470
-  _globals['_RATINGSUMMARY']._serialized_end=536
-  _globals['_PRODUCT']._serialized_start=539
-  _globals['_PRODUCT']._serialized_end=1402
-  _globals['_PRODUCT_ATTRIBUTESENTRY']._serialized_start=1313
-  _globals['_PRODUCT_ATTRIBUTESENTRY']._serialized_end=1402
-  _globals['_CATEGORY']._serialized_start=1404
-  _globals['_CATEGORY']._serialized_end=1525
-  _globals['_REVIEW']._serialized_start=1528
-  _globals['_REVIEW']._serialized_end=1904
-  _globals['_INVENTORYLEVEL']._serialized_start=1906
-  _globals['_INVENTORYLEVEL']._serialized_end=1996
-  _globals['_INVENTORYLEDGERENTRY']._serialized_start=1999
-  _globals['_INVENTORYLEDGERENTRY']._serialized_end=2186
+  _globals['_ATTRIBUTEVALUE']._serialized_end=265
+  _globals['_DISCOUNT']._serialized_start=268
+  _globals['_DISCOUNT']._serialized_end=498
+  _globals['_RATINGSUMMARY']._serialized_start=500
+  _globals['_RATINGSUMMARY']._serialized_end=584
+  _globals['_PRODUCT']._serialized_start=587
+  _globals['_PRODUCT']._serialized_end=1450
+  _globals['_PRODUCT_ATTRIBUTESENTRY']._serialized_start=1361
+  _globals['_PRODUCT_ATTRIBUTESENTRY']._serialized_end=1450
+  _globals['_CATEGORY']._serialized_start=1452
+  _globals['_CATEGORY']._serialized_end=1573
+  _globals['_REVIEW']._serialized_start=1576
+  _globals['_REVIEW']._serialized_end=1952
+  _globals['_INVENTORYLEVEL']._serialized_start=1954
+  _globals['_INVENTORYLEVEL']._serialized_end=2068
+  _globals['_INVENTORYLEDGERENTRY']._serialized_start=2071
+  _globals['_INVENTORYLEDGERENTRY']._serialized_end=2300
 # @@protoc_insertion_point(module_scope)

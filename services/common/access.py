@@ -1,0 +1,122 @@
+"""Who may call each RPC, read from the contract's `marketplace.options.v1.access` option."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from google.api import annotations_pb2, http_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf.descriptor import ServiceDescriptor
+from marketplace.options.v1 import access_pb2
+
+# The googleapis stubs type google.api.http as a plain FieldDescriptor, not an extension.
+_HTTP: Any = annotations_pb2.http
+# Always reachable: load balancers and operators use them without credentials.
+OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+class Access(StrEnum):
+    """The values of the contract's Access enum, without the ACCESS_ prefix."""
+
+    PUBLIC = "PUBLIC"
+    AUTHENTICATED = "AUTHENTICATED"
+    INTERNAL = "INTERNAL"
+
+
+def _access(value: access_pb2.Access.ValueType, method: str) -> Access:
+    if value == access_pb2.ACCESS_UNSPECIFIED:
+        raise ValueError(f"{method} does not set (marketplace.options.v1.access)")
+    return Access(access_pb2.Access.Name(value).removeprefix("ACCESS_"))
+
+
+def method_access(service: ServiceDescriptor) -> dict[str, Access]:
+    """Each RPC of `service` by its full path (`/pkg.Service/Method`), with its access.
+
+    Raises:
+        ValueError: an RPC of the contract does not declare its access.
+    """
+    methods: dict[str, Access] = {}
+    for method in service.methods:
+        value = method.GetOptions().Extensions[access_pb2.access]
+        methods[f"/{service.full_name}/{method.name}"] = _access(value, method.full_name)
+    return methods
+
+
+def contract_access(service_names: Iterable[str]) -> dict[str, Access]:
+    """The access of every RPC of the named services, from their generated descriptors.
+
+    The services' `_pb2` modules must be imported first; every app imports them to serve.
+    """
+    pool = descriptor_pool.Default()
+    methods: dict[str, Access] = {}
+    for name in service_names:
+        methods.update(method_access(pool.FindServiceByName(name)))
+    return methods
+
+
+@dataclass(frozen=True)
+class ContractRpc:
+    """One RPC of the contract as the edge and the API documents see it."""
+
+    path: str
+    access: Access
+    # (HTTP method, path template) of its google.api.http rule and additional bindings.
+    http: tuple[tuple[str, str], ...]
+
+
+def _bindings(rule: http_pb2.HttpRule) -> list[tuple[str, str]]:
+    kind = rule.WhichOneof("pattern")
+    found: list[tuple[str, str]] = []
+    if kind == "custom":
+        found.append((rule.custom.kind.upper(), rule.custom.path))
+    elif kind is not None:
+        found.append((kind.upper(), getattr(rule, kind)))
+    for extra in rule.additional_bindings:
+        found += _bindings(extra)
+    return found
+
+
+def contract_rpcs(files: descriptor_pb2.FileDescriptorSet) -> list[ContractRpc]:
+    """Every RPC of the marketplace's contracts in a descriptor set, in declaration order.
+
+    Raises:
+        ValueError: an RPC of the contract does not declare its access.
+    """
+    rpcs: list[ContractRpc] = []
+    for file in files.file:
+        if not file.package.startswith("marketplace."):
+            continue
+        for service in file.service:
+            for method in service.method:
+                path = f"/{file.package}.{service.name}/{method.name}"
+                options = method.options
+                http = _bindings(options.Extensions[_HTTP]) if options.HasExtension(_HTTP) else []
+                access = _access(options.Extensions[access_pb2.access], path)
+                rpcs.append(ContractRpc(path, access, tuple(http)))
+    return rpcs
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Which methods are public, and which only the mesh itself may call.
+
+    A method the policy does not list needs a token, so forgetting one fails closed.
+    """
+
+    methods: Mapping[str, Access] = field(default_factory=dict)
+
+    @classmethod
+    def from_contract(cls, *service_names: str) -> AccessPolicy:
+        """The policy the contract declares for the named services."""
+        return cls(contract_access(service_names))
+
+    def is_public(self, method: str) -> bool:
+        """Whether `method` may be called without a token."""
+        return self.methods.get(method) is Access.PUBLIC or method.startswith(OPEN_PREFIXES)
+
+    def is_internal(self, method: str) -> bool:
+        """Whether only the mesh's own services may call `method`."""
+        return self.methods.get(method) is Access.INTERNAL

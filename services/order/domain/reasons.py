@@ -1,0 +1,184 @@
+"""Generated from proto/marketplace/order/v1/error_reason.proto by `nox -s gen`; do not edit."""
+
+from enum import StrEnum, unique
+
+
+@unique
+class ErrorReason(StrEnum):
+    """marketplace.order.v1.ErrorReason: the ErrorInfo.reason values, without the prefix."""
+
+    # The request is malformed (INVALID_ARGUMENT); a BadRequest detail lists every offending
+    # field.
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+
+    # A resource is missing and no more specific reason applies (NOT_FOUND).
+    NOT_FOUND = "NOT_FOUND"
+
+    # A resource with the same unique key exists and no more specific reason applies
+    # (ALREADY_EXISTS).
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+
+    # The system's state does not allow the call and no more specific reason applies
+    # (FAILED_PRECONDITION).
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+
+    # A concurrent change got in the way; read again and retry (ABORTED).
+    ABORTED = "ABORTED"
+
+    # The caller may not do this and no more specific reason applies (PERMISSION_DENIED).
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+
+    # The caller did not prove who they are and no more specific reason applies
+    # (UNAUTHENTICATED).
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+
+    # A quota or limit was hit and no more specific reason applies (RESOURCE_EXHAUSTED).
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+
+    # A dependency is down and no more specific reason applies; retry later (UNAVAILABLE).
+    UNAVAILABLE = "UNAVAILABLE"
+
+    # A domain error without a more specific kind (INTERNAL); bugs answer a bare INTERNAL
+    # without ErrorInfo.
+    INTERNAL = "INTERNAL"
+
+    # The service's own store (PostgreSQL, MongoDB or Redis) cannot be reached; metadata
+    # "dependency" names its kind and RetryInfo says when to retry (UNAVAILABLE).
+    DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
+
+    # The RPC needs a bearer access token and none was sent (UNAUTHENTICATED).
+    TOKEN_MISSING = "TOKEN_MISSING"
+
+    # The access token (or a mailed one-time token) is malformed, forged, or signed by an
+    # unknown key (UNAUTHENTICATED, or INVALID_ARGUMENT for a mailed token).
+    TOKEN_INVALID = "TOKEN_INVALID"
+
+    # The access token has expired; refresh it (UNAUTHENTICATED).
+    TOKEN_EXPIRED = "TOKEN_EXPIRED"
+
+    # The service could not fetch the signing keys to check a token (UNAVAILABLE).
+    JWKS_UNAVAILABLE = "JWKS_UNAVAILABLE"
+
+    # An internal RPC was called without the mesh's credentials (UNAUTHENTICATED).
+    INTERNAL_ONLY = "INTERNAL_ONLY"
+
+    # The caller lacks the role the RPC needs (PERMISSION_DENIED).
+    ROLE_REQUIRED = "ROLE_REQUIRED"
+
+    # No order has this id, or the caller may not see it (NOT_FOUND).
+    ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
+
+    # A caller whose id is not a marketplace user account tried to hold an order
+    # (FAILED_PRECONDITION).
+    BUYER_ID_INVALID = "BUYER_ID_INVALID"
+
+    # CreateOrder by a caller whose account the user service does not know
+    # (FAILED_PRECONDITION).
+    BUYER_NOT_FOUND = "BUYER_NOT_FOUND"
+
+    # CreateOrder by a buyer whose account is suspended (FAILED_PRECONDITION).
+    BUYER_SUSPENDED = "BUYER_SUSPENDED"
+
+    # CreateOrder with an address_id the buyer's address book does not hold (NOT_FOUND).
+    ADDRESS_NOT_FOUND = "ADDRESS_NOT_FOUND"
+
+    # CreateOrder without an address when the buyer has no default one (FAILED_PRECONDITION).
+    NO_DEFAULT_SHIPPING_ADDRESS = "NO_DEFAULT_SHIPPING_ADDRESS"
+
+    # The user service could not be reached to check the buyer (UNAVAILABLE).
+    USER_SERVICE_UNAVAILABLE = "USER_SERVICE_UNAVAILABLE"
+
+    # The product service could not be reached to reserve stock (UNAVAILABLE).
+    INVENTORY_UNAVAILABLE = "INVENTORY_UNAVAILABLE"
+
+    # CreateOrder naming a product the catalog does not sell (NOT_FOUND).
+    PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"
+
+    # CreateOrder for more units than are in stock (FAILED_PRECONDITION).
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+
+    # The stock of this order is still being reserved; retry (ABORTED).
+    RESERVATION_IN_PROGRESS = "RESERVATION_IN_PROGRESS"
+
+    # The order's stock reservation was released before it could be committed
+    # (FAILED_PRECONDITION).
+    RESERVATION_RELEASED = "RESERVATION_RELEASED"
+
+    # The order's id already reserved different items (FAILED_PRECONDITION).
+    RESERVATION_MISMATCH = "RESERVATION_MISMATCH"
+
+    # The order has no stock reservation to commit or release (NOT_FOUND).
+    RESERVATION_NOT_FOUND = "RESERVATION_NOT_FOUND"
+
+    # The order's stock reservation was already committed (FAILED_PRECONDITION).
+    RESERVATION_COMMITTED = "RESERVATION_COMMITTED"
+
+    # CreateOrder with items priced in different currencies, or a refund in another currency
+    # than the order's (FAILED_PRECONDITION).
+    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
+
+    # An idempotency key (or request_id) reused for a different request (FAILED_PRECONDITION).
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+
+    # A request with the same idempotency key is still running; retry later (ABORTED).
+    REQUEST_IN_PROGRESS = "REQUEST_IN_PROGRESS"
+
+    # The payment method was declined; the order is cancelled (FAILED_PRECONDITION).
+    PAYMENT_DECLINED = "PAYMENT_DECLINED"
+
+    # The payment gateway did not answer and nothing was charged or refunded (UNAVAILABLE).
+    PAYMENT_UNAVAILABLE = "PAYMENT_UNAVAILABLE"
+
+    # The payment's outcome is not known yet; retry with the same idempotency key (UNAVAILABLE).
+    PAYMENT_PENDING = "PAYMENT_PENDING"
+
+    # CancelOrder while the order's payment is still being processed (FAILED_PRECONDITION).
+    PAYMENT_IN_PROGRESS = "PAYMENT_IN_PROGRESS"
+
+    # The order was interrupted and cancelled by the reconciler; place it again (UNAVAILABLE).
+    ORDER_INTERRUPTED = "ORDER_INTERRUPTED"
+
+    # CancelOrder by someone other than the buyer or an admin (PERMISSION_DENIED).
+    NOT_ORDER_BUYER = "NOT_ORDER_BUYER"
+
+    # ShipOrderItems or RefundOrder by a seller none of whose items are in the order
+    # (PERMISSION_DENIED).
+    NOT_ORDER_SELLER = "NOT_ORDER_SELLER"
+
+    # ShipOrderItems naming items of another seller (PERMISSION_DENIED).
+    ITEM_NOT_YOURS = "ITEM_NOT_YOURS"
+
+    # ShipOrderItems naming items already shipped (FAILED_PRECONDITION).
+    ITEM_ALREADY_SHIPPED = "ITEM_ALREADY_SHIPPED"
+
+    # A change the order's status does not allow; metadata names the status and the target
+    # (FAILED_PRECONDITION).
+    ILLEGAL_STATUS_TRANSITION = "ILLEGAL_STATUS_TRANSITION"
+
+    # RefundOrder when everything captured was already refunded (FAILED_PRECONDITION).
+    NOTHING_TO_REFUND = "NOTHING_TO_REFUND"
+
+    # RefundOrder of an order with no captured payment (FAILED_PRECONDITION).
+    NOT_CAPTURED = "NOT_CAPTURED"
+
+    # RefundOrder with an amount that is not positive (FAILED_PRECONDITION).
+    REFUND_AMOUNT_INVALID = "REFUND_AMOUNT_INVALID"
+
+    # RefundOrder for more than was captured and not yet refunded (FAILED_PRECONDITION).
+    REFUND_EXCEEDS_CAPTURED = "REFUND_EXCEEDS_CAPTURED"
+
+    # A cancel or refund is recorded but the gateway did not answer yet; read the order again
+    # shortly (UNAVAILABLE).
+    CHANGE_PENDING = "CHANGE_PENDING"
+
+    # Another cancel or refund of the order is in progress (ABORTED).
+    ORDER_CHANGE_IN_PROGRESS = "ORDER_CHANGE_IN_PROGRESS"
+
+    # The order changed while the request ran; read it again and retry (ABORTED).
+    ORDER_CONCURRENTLY_MODIFIED = "ORDER_CONCURRENTLY_MODIFIED"
+
+    # The order database is too busy to take the change now; retry shortly (UNAVAILABLE).
+    DATABASE_BUSY = "DATABASE_BUSY"
+
+    # GetSalesReport by a seller for another seller's sales (PERMISSION_DENIED).
+    NOT_YOUR_SALES = "NOT_YOUR_SALES"
