@@ -141,8 +141,7 @@ def jwt_rules(rpcs: list[ContractRpc]) -> list[dict[str, object]]:
         services[rpc.path.rsplit("/", 1)[0] + "/"] = None
     rest.sort(key=lambda rule: not rule.pop("verb"))  # stable: verbs first, else in order
     fallbacks: list[dict[str, object]] = [
-        {"match": {"prefix": prefix}, "requires": TOKEN_REQUIRED, "rpc": ""}
-        for prefix in services
+        {"match": {"prefix": prefix}, "requires": TOKEN_REQUIRED, "rpc": ""} for prefix in services
     ]
     return [*rest, *grpc, *fallbacks]
 
