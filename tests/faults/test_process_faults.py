@@ -1,0 +1,155 @@
+"""Kill, stop and stall the mesh's real processes under checkout load; the invariants hold."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+
+import pytest
+import redis
+
+from tests.faults.bench import Bench
+from tests.faults.harness import STALL_SECONDS, stalled, wait_running
+
+pytestmark = pytest.mark.faults
+
+KILLS = [
+    pytest.param("user", signal.SIGKILL, marks=pytest.mark.faults_ci, id="SIGKILL-user"),
+    pytest.param("user", signal.SIGTERM, marks=pytest.mark.faults_ci, id="SIGTERM-user"),
+    pytest.param("product", signal.SIGKILL, id="SIGKILL-product"),
+    pytest.param("product", signal.SIGTERM, id="SIGTERM-product"),
+    pytest.param("order", signal.SIGKILL, id="SIGKILL-order"),
+    pytest.param("order", signal.SIGTERM, id="SIGTERM-order"),
+    pytest.param("payment-gateway", signal.SIGKILL, id="SIGKILL-gateway"),
+    pytest.param("payment-gateway", signal.SIGTERM, id="SIGTERM-gateway"),
+]
+
+
+@pytest.mark.parametrize(("name", "sig"), KILLS)
+def test_process_killed_mid_checkout_is_restarted_and_nothing_is_lost(
+    bench: Bench, name: str, sig: signal.Signals
+) -> None:
+    world = bench.world()
+    load = bench.load(world).start()
+    load.wait_finished(3)
+    process = bench.mesh.process(name)
+    old_pid = process.pid
+    process.signal(sig)
+    wait_running(process, old_pid)
+    load.join()
+    assert process.restarts >= 1
+    bench.settle(world, f"{sig.name} {name}", since=load.ended)
+
+
+STALLS = [
+    pytest.param(b"POST /v1/authorizations ", id="authorise"),
+    pytest.param(b"/capture ", id="capture"),
+]
+
+
+@pytest.mark.parametrize("marker", STALLS)
+def test_gateway_stall_mid_payment_takes_no_money_without_a_paid_order(
+    bench: Bench, marker: bytes
+) -> None:
+    world = bench.world()
+    gateway = bench.mesh.process("payment-gateway")
+    pid = gateway.pid
+    assert pid is not None
+    resumed = threading.Event()
+
+    def resume() -> None:
+        os.kill(pid, signal.SIGCONT)
+        resumed.set()
+
+    # The gateway stops the moment the call is on its way, and resumes past the order
+    # service's payment timeout: the call's outcome is unknown, then it completes.
+    timer = threading.Timer(STALL_SECONDS, resume)
+
+    def stall() -> None:
+        os.kill(pid, signal.SIGSTOP)
+        timer.start()
+
+    bench.tap.arm(marker, stall)
+    load = bench.load(world).start()
+    try:
+        assert bench.tap.matched.wait(60), "no payment call passed the tap"
+        assert resumed.wait(STALL_SECONDS + 10)
+        load.join()
+    finally:
+        timer.cancel()
+        os.kill(pid, signal.SIGCONT)
+    bench.settle(world, f"gateway stall during {marker.decode().strip()}", since=load.ended)
+
+
+def test_postgres_immediate_shutdown_mid_checkout(bench: Bench) -> None:
+    world = bench.world()
+    load = bench.load(world).start()
+    load.wait_finished(3)
+    postgres = bench.mesh.process("postgres")
+    old_pid = postgres.pid
+    postgres.signal(signal.SIGQUIT)  # what `pg_ctl stop -m immediate` sends: no checkpoint
+    wait_running(postgres, old_pid)
+    load.join()
+    bench.settle(world, "PostgreSQL immediate shutdown", since=load.ended)
+
+
+def test_postgres_stalled_mid_checkout(bench: Bench) -> None:
+    world = bench.world()
+    load = bench.load(world).start()
+    load.wait_finished(3)
+    # The postmaster and every backend: the database answers nothing for a while.
+    with stalled(bench.mesh.process("postgres"), group=True):
+        time.sleep(STALL_SECONDS)
+    load.join()
+    bench.settle(world, "PostgreSQL SIGSTOP", since=load.ended)
+
+
+def test_redis_killed_with_data_loss_loses_no_order_event(bench: Bench) -> None:
+    world = bench.world(buyers=2)
+    first = bench.load(world, per_client=3).start()
+    first.join()
+    paid = [c for c in world.checkouts if c.order_id is not None][:2]
+    assert paid, "no order was paid before the fault"
+    stream = redis.Redis.from_url(bench.mesh.redis_url)
+    events = "marketplace.order.events.v1"
+
+    def length() -> int:
+        return int(stream.xlen(events))  # type: ignore[arg-type]  # sync client, not awaitable
+
+    product = bench.mesh.process("product")
+    try:
+        # The product service reads nothing while the cancellations sit in Redis only.
+        with stalled(product):
+            published = length()
+            with bench.edge() as edge:
+                for checkout in paid:
+                    assert checkout.order_id is not None
+                    response = edge.post(
+                        f"/v1/orders/{checkout.order_id}:cancel",
+                        headers=checkout.buyer.headers,
+                        json={"reason": "fault suite"},
+                    )
+                    assert response.status_code == 200, response.text
+                    world.changed[checkout.order_id] = {"ORDER_STATUS_CANCELLED"}
+            deadline = time.monotonic() + 15
+            while length() < published + len(paid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert length() >= published + len(paid), "the relay published nothing"
+            assert bench.mesh.supervisor is not None
+            with bench.mesh.supervisor.held("redis") as server:
+                old_pid = server.pid
+                server.signal(signal.SIGKILL)
+                assert server.process is not None
+                server.process.wait(10)
+                data = bench.mesh.state_dir / "redis"
+                shutil.rmtree(data)
+                data.mkdir()
+            wait_running(server, old_pid)
+    finally:
+        stream.close()
+    second = bench.load(world, per_client=2).start()
+    second.join()
+    bench.settle(world, "Redis SIGKILL + data loss", since=second.ended)
