@@ -184,8 +184,7 @@ def _money(world: World, orders: list[dict[str, Any]], charges: list[dict[str, A
             problems.append(f"order {order['orderId']} is {order['status']}: gateway has no charge")
         elif _net(held) != expected:
             problems.append(
-                f"order {order['orderId']}: gateway holds {_net(held)} cents, order says "
-                f"{expected}"
+                f"order {order['orderId']}: gateway holds {_net(held)} cents, order says {expected}"
             )
     return problems
 

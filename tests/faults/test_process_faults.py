@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -41,7 +42,23 @@ def test_process_killed_mid_checkout_is_restarted_and_nothing_is_lost(
     wait_running(process, old_pid)
     load.join()
     assert process.restarts >= 1
+    assert_listed_in_mesh_json(bench, name)
     bench.settle(world, f"{sig.name} {name}", since=load.ended)
+
+
+def assert_listed_in_mesh_json(bench: Bench, name: str) -> None:
+    """mesh.json names the restarted process with its new pid and its restart count."""
+    process = bench.mesh.process(name)
+    wanted = {"pid": process.pid, "restarts": process.restarts, "state": "running"}
+    deadline = time.monotonic() + 10
+    while True:
+        listed = json.loads((bench.mesh.state_dir / "mesh.json").read_text())["processes"][name]
+        if {key: listed[key] for key in wanted} == wanted or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert {key: listed[key] for key in wanted} == wanted
+    assert listed["ports"] == process.ports
+    assert listed["log"] == str(process.log_path)
 
 
 STALLS = [
