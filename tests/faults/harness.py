@@ -222,7 +222,8 @@ class Load:
         with httpx.Client(base_url=self._edge_url, timeout=20) as client:
             for checkout in mine:
                 run_checkout(client, checkout, self._budget)
-                time.sleep(0.1)
+                # Paced, so the load spans the fault and the recovery after it.
+                time.sleep(0.5)
 
     def start(self) -> Load:
         """Start every client."""
@@ -268,13 +269,15 @@ def stalled(process: ManagedProcess, *, group: bool = False) -> Iterator[None]:
 
 
 class GatewayTap:
-    """A loopback TCP relay between the order service and the gateway, for timed stalls.
+    """A loopback TCP relay between the order service and the gateway, to time stalls.
 
     The order service is pointed at the tap (ORDER_PAYMENT_GATEWAY_URL). Once armed with a
-    request marker (b"/v1/authorizations " or b"/capture"), the first request carrying it
-    is forwarded and the gateway process is stopped right then, so that call is in flight
-    at a gateway that stalls; `STALL_SECONDS` later it resumes and finishes the call. Bytes
-    are never altered or dropped: the stall is the gateway's own.
+    request marker (b"POST /v1/authorizations " or b"/capture "), the first request carrying
+    it passes, the gateway does the work, and the moment its answer comes back `on_match`
+    runs (the test SIGSTOPs the gateway there): the answer waits, as it would in a stopped
+    process's socket, until `release()` (after SIGCONT). So the call's outcome is decided at
+    the gateway but unknown to the order service, which times out: the issue's case. Bytes
+    are never altered or dropped.
     """
 
     def __init__(self, port: int, upstream: Callable[[], tuple[str, int]]) -> None:
@@ -284,19 +287,27 @@ class GatewayTap:
         self._on_match: Callable[[], None] = lambda: None
         self._lock = threading.Lock()
         self.matched = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", port), reuse_port=False)
+        self._released = threading.Event()
+        self._released.set()
+        self._listener = socket.create_server(("127.0.0.1", port))
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
     def arm(self, marker: bytes, on_match: Callable[[], None]) -> None:
-        """Call `on_match` once, when the next request carrying `marker` passes."""
+        """Call `on_match` once, when the answer to the next request carrying `marker` comes."""
         with self._lock:
             self.matched.clear()
+            self._released.clear()
             self._marker, self._on_match = marker, on_match
 
+    def release(self) -> None:
+        """Let the held answer go on (the gateway resumed)."""
+        self._released.set()
+
     def close(self) -> None:
-        """Stop accepting connections."""
+        """Stop accepting connections and let anything held go."""
         self._closed = True
+        self._released.set()
         self._listener.close()
 
     def _accept(self) -> None:
@@ -315,6 +326,7 @@ class GatewayTap:
             return
         upstream.settimeout(None)
         peers = {client: upstream, upstream: client}
+        marked = False  # this connection carries the marked request; hold its answer
         try:
             while True:
                 readable, _, _ = select.select(list(peers), [], [], 1.0)
@@ -325,7 +337,10 @@ class GatewayTap:
                     if not data:
                         return
                     if source is client:
-                        self._inspect(data)
+                        marked = marked or self._claims(data)
+                    elif marked:
+                        marked = False
+                        self._stall()
                     peers[source].sendall(data)
         except OSError:
             return
@@ -333,10 +348,16 @@ class GatewayTap:
             client.close()
             upstream.close()
 
-    def _inspect(self, data: bytes) -> None:
+    def _claims(self, data: bytes) -> bool:
         with self._lock:
             if self._marker is None or self._marker not in data:
-                return
-            self._marker, on_match = None, self._on_match
+                return False
+            self._marker = None
+            return True
+
+    def _stall(self) -> None:
+        with self._lock:
+            on_match = self._on_match
         on_match()
         self.matched.set()
+        self._released.wait(60)

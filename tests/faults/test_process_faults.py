@@ -39,10 +39,12 @@ def test_process_killed_mid_checkout_is_restarted_and_nothing_is_lost(
     process = bench.mesh.process(name)
     old_pid = process.pid
     process.signal(sig)
-    wait_running(process, old_pid)
+    try:
+        wait_running(process, old_pid)
+        assert_listed_in_mesh_json(bench, name)
+    except AssertionError as failure:
+        world.violations.append(str(failure))  # settle still measures what it left behind
     load.join()
-    assert process.restarts >= 1
-    assert_listed_in_mesh_json(bench, name)
     bench.settle(world, f"{sig.name} {name}", since=load.ended)
 
 
@@ -62,14 +64,14 @@ def assert_listed_in_mesh_json(bench: Bench, name: str) -> None:
 
 
 STALLS = [
-    pytest.param(b"POST /v1/authorizations ", id="authorise"),
-    pytest.param(b"/capture ", id="capture"),
+    pytest.param(b"POST /v1/authorizations HTTP", "authorise", id="authorise"),
+    pytest.param(b"/capture HTTP", "capture", id="capture"),
 ]
 
 
-@pytest.mark.parametrize("marker", STALLS)
+@pytest.mark.parametrize(("marker", "step"), STALLS)
 def test_gateway_stall_mid_payment_takes_no_money_without_a_paid_order(
-    bench: Bench, marker: bytes
+    bench: Bench, marker: bytes, step: str
 ) -> None:
     world = bench.world()
     gateway = bench.mesh.process("payment-gateway")
@@ -79,10 +81,12 @@ def test_gateway_stall_mid_payment_takes_no_money_without_a_paid_order(
 
     def resume() -> None:
         os.kill(pid, signal.SIGCONT)
+        bench.tap.release()
         resumed.set()
 
-    # The gateway stops the moment the call is on its way, and resumes past the order
-    # service's payment timeout: the call's outcome is unknown, then it completes.
+    # The gateway stops once it has done the call and before its answer is out, and
+    # resumes past the order service's payment timeout: the outcome is unknown to the
+    # order service, while the gateway holds the authorisation or the capture.
     timer = threading.Timer(STALL_SECONDS, resume)
 
     def stall() -> None:
@@ -98,7 +102,8 @@ def test_gateway_stall_mid_payment_takes_no_money_without_a_paid_order(
     finally:
         timer.cancel()
         os.kill(pid, signal.SIGCONT)
-    bench.settle(world, f"gateway stall during {marker.decode().strip()}", since=load.ended)
+        bench.tap.release()
+    bench.settle(world, f"gateway stall (SIGSTOP) during {step}", since=load.ended)
 
 
 def test_postgres_immediate_shutdown_mid_checkout(bench: Bench) -> None:
