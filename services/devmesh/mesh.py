@@ -168,6 +168,8 @@ class Mesh:
         port = free_port()
         self.payment_gateway_api_key = secrets.token_urlsafe(24)
         self.payment_gateway_url = f"http://127.0.0.1:{port}"
+        gateway_state = self.state_dir / "payment-gateway"
+        gateway_state.mkdir(parents=True, exist_ok=True)
         gateway = ManagedProcess(
             "payment-gateway",
             [sys.executable, "-m", "services.order.sandbox_gateway"],
@@ -176,6 +178,9 @@ class Mesh:
                 "SANDBOX_GATEWAY_PORT": str(port),
                 "SANDBOX_GATEWAY_API_KEY": self.payment_gateway_api_key,
                 "SANDBOX_GATEWAY_LATENCY_MS": str(self.options.payment_latency_ms),
+                # A processor remembers its charges across its own restarts; the fault
+                # suite and the order reconciler rely on asking it after one.
+                "SANDBOX_GATEWAY_STATE_DIR": str(gateway_state),
             },
             ready=lambda: http_status(f"{self.payment_gateway_url}/healthz") == 200,
             ports={"http": port},
