@@ -220,6 +220,13 @@ def fuzz(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def faults(session: nox.Session) -> None:
+    """The whole fault suite: kill, stop and stall real processes under checkout load."""
+    _sync(session, "mesh", "test")
+    session.run("pytest", *(session.posargs or ["tests/faults", "-m", "faults", "-q"]))
+
+
+@nox.session(python=PYTHON)
 def up(session: nox.Session) -> None:
     """Run the whole mesh locally with demo data; Ctrl-C stops everything."""
     _sync(session, "mesh")

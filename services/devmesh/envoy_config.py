@@ -105,12 +105,6 @@ def template_regex(template: str) -> str:
     return "^" + "".join(regex) + "$"
 
 
-def _api_prefix(template: str) -> str:
-    """The literal collection a template sits under, e.g. /v1/products."""
-    literal = re.split(r"[{:]", template, maxsplit=1)[0]
-    return "/".join(literal.split("/")[:3])
-
-
 def load_contract(path: Path = DESCRIPTORS) -> list[ContractRpc]:
     """The RPCs of the descriptor set the edge serves."""
     return contract_rpcs(descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes()))
@@ -121,11 +115,12 @@ def jwt_rules(rpcs: list[ContractRpc]) -> list[dict[str, object]]:
 
     One rule per REST binding and per gRPC path of every public or authenticated RPC;
     bindings with a custom verb come first, so `/v1/orders/1:watch` is never taken for
-    `/v1/orders/{order_id}`. Last, anything else under the API's prefixes needs a token.
+    `/v1/orders/{order_id}`. Last, any other method of the public gRPC services needs a
+    token. Other REST paths need none: the routes admit only the contract's bindings, so
+    an unknown path answers 404 whether or not a token came with it.
     """
     rest: list[dict[str, object]] = []
     grpc: list[dict[str, object]] = []
-    prefixes: dict[str, None] = {}
     services: dict[str, None] = {}
     for rpc in rpcs:
         if rpc.access is Access.INTERNAL:
@@ -142,13 +137,11 @@ def jwt_rules(rpcs: list[ContractRpc]) -> list[dict[str, object]]:
             rest.append(
                 {"match": match, "requires": requirement, "rpc": rpc.path, "verb": has_verb}
             )
-            prefixes[_api_prefix(template)] = None
         grpc.append({"match": {"path": rpc.path}, "requires": requirement, "rpc": rpc.path})
         services[rpc.path.rsplit("/", 1)[0] + "/"] = None
     rest.sort(key=lambda rule: not rule.pop("verb"))  # stable: verbs first, else in order
     fallbacks: list[dict[str, object]] = [
-        {"match": {"prefix": prefix}, "requires": TOKEN_REQUIRED, "rpc": ""}
-        for prefix in [*prefixes, *services]
+        {"match": {"prefix": prefix}, "requires": TOKEN_REQUIRED, "rpc": ""} for prefix in services
     ]
     return [*rest, *grpc, *fallbacks]
 
@@ -156,7 +149,7 @@ def jwt_rules(rpcs: list[ContractRpc]) -> list[dict[str, object]]:
 def _render_rules(rules: list[dict[str, object]]) -> str:
     lines = []
     for rule in rules:
-        lines.append(f"# {rule['rpc'] or 'anything else under the API'}")
+        lines.append(f"# {rule['rpc'] or 'any other method of the service'}")
         lines.append(f"- match: {json.dumps(rule['match'])}")
         lines.append(f"  requires: {rule['requires']}")
     return "\n".join(_RULE_INDENT + line for line in lines)

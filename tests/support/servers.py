@@ -1,4 +1,4 @@
-"""Real backing servers for tests: one PostgreSQL, Redis and MongoDB wire server per run."""
+"""Real backing servers for tests: one PostgreSQL, Valkey (Redis) and MongoDB wire server per run."""
 
 from __future__ import annotations
 
