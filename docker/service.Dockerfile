@@ -2,18 +2,14 @@
 # (user, product or order). It holds the chassis plus that service's own dependency group from
 # uv.lock: no dev servers, no compilers, no other service's drivers.
 #
-# Base images are pinned by exact tag here. To pin by digest as well (recommended for
-# production; Dependabot's docker updater keeps it current, see .github/dependabot.yml), run
+# Base images are pinned by exact tag. To pin by digest as well (recommended; Dependabot's
+# docker updater keeps FROM lines current, see .github/dependabot.yml), run
 #   docker buildx imagetools inspect python:3.12.12-slim-bookworm --format '{{json .Manifest.Digest}}'
-# and build with --build-arg PYTHON_IMAGE=python:3.12.12-slim-bookworm@sha256:<digest>.
-# The machines this repository is developed on cannot reach an image registry, so no digest
-# was written here unverified.
-ARG PYTHON_IMAGE=python:3.12.12-slim-bookworm
-ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.8
+# and append @sha256:<digest> to each FROM line. The machines this repository is developed on
+# cannot reach an image registry, so no digest was written here unverified.
+FROM ghcr.io/astral-sh/uv:0.13.8 AS uv
 
-FROM ${UV_IMAGE} AS uv
-
-FROM ${PYTHON_IMAGE} AS build
+FROM python:3.12.12-slim-bookworm AS build
 ARG SERVICE
 COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 \
@@ -32,8 +28,9 @@ COPY services/ services/
 # --no-editable installs the code into the venv, so the runtime stage needs no source tree.
 RUN uv sync --frozen --no-default-groups --group "${SERVICE}" --no-editable
 
-FROM ${PYTHON_IMAGE}
+FROM python:3.12.12-slim-bookworm
 ARG SERVICE
+# checkov:skip=CKV_DOCKER_2: Kubernetes probes the container (gRPC, HTTPS or the Job's exit code); a HEALTHCHECK is ignored there
 LABEL org.opencontainers.image.title="marketplace-${SERVICE}" \
       org.opencontainers.image.source="https://github.com/example/marketplace"
 RUN useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin marketplace
