@@ -94,11 +94,15 @@ def render(directory: Path) -> list[Object]:
     return _build(directory.resolve(), is_component=False)
 
 
-def _build(directory: Path, *, is_component: bool, inherited: list[Object] | None = None) -> list[Object]:
+def _build(
+    directory: Path, *, is_component: bool, inherited: list[Object] | None = None
+) -> list[Object]:
     data = _kustomization(directory)
     kind = data.get("kind", "Kustomization")
     if (kind == "Component") != is_component:
-        raise KustomizeError(f"{directory}: a {kind} used as {'component' if is_component else 'resource'}")
+        raise KustomizeError(
+            f"{directory}: a {kind} used as {'component' if is_component else 'resource'}"
+        )
     objects: list[Object] = list(inherited or [])
     for entry in data.get("resources", []):
         path = _inside(directory, entry)
@@ -156,7 +160,13 @@ def _generate(directory: Path, generator: Object, kind: str, hash_disabled: bool
     if kind == "ConfigMap":
         return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
     encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": "Opaque", "data": encoded}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata,
+        "type": "Opaque",
+        "data": encoded,
+    }
 
 
 def _apply_patch(directory: Path, objects: list[Object], patch: Object) -> None:
@@ -215,9 +225,7 @@ def _merge(base: Any, patch: Any, key: str = "") -> Any:
             for item in patch
             if item.get("$patch") != "delete"
         ]
-        result_list += [
-            copy.deepcopy(item) for item in base if item.get(merge_key) not in patched
-        ]
+        result_list += [copy.deepcopy(item) for item in base if item.get(merge_key) not in patched]
         return result_list
     return _strip_directives(copy.deepcopy(patch))
 
@@ -261,21 +269,26 @@ def _apply_image(objects: Iterable[Object], image: Object) -> None:
             continue
         spec = template["spec"]
         for container in [*spec.get("initContainers", []), *spec.get("containers", [])]:
-            current = container.get("image", "")
-            base = current.split("@")[0].rsplit(":", 1)[0] if ":" in current.split("/")[-1] else current.split("@")[0]
+            reference = str(container.get("image", "")).split("@")[0]
+            repository, colon, tag = reference.rpartition(":")
+            # A colon in the last path segment starts a tag; one before it is a registry port.
+            base = repository if colon and "/" not in tag else reference
             if base != name:
                 continue
-            new = image.get("newName", name)
+            new = str(image.get("newName", name))
             if "digest" in image:
-                new += "@" + image["digest"]
+                new = f"{new}@{image['digest']}"
             elif "newTag" in image:
-                new += ":" + str(image["newTag"])
+                new = f"{new}:{image['newTag']}"
             container["image"] = new
 
 
 def _apply_replicas(objects: Iterable[Object], replica: Object) -> None:
     for obj in objects:
-        if obj["metadata"]["name"] == replica["name"] and obj["kind"] in {"Deployment", "StatefulSet"}:
+        if obj["metadata"]["name"] == replica["name"] and obj["kind"] in {
+            "Deployment",
+            "StatefulSet",
+        }:
             obj["spec"]["replicas"] = int(replica["count"])
 
 
@@ -328,7 +341,7 @@ def _describe(ours: Any, theirs: Any, path: str = "") -> str:
             for k in sorted(set(ours) | set(theirs))
             if ours.get(k) != theirs.get(k)
         )
-    return f"  {path}: ours={ours!r} kubectl={theirs!r}\n"
+    return f"  {path}: ours={ours!r:.300} kubectl={theirs!r:.300}\n"
 
 
 def main() -> int:
