@@ -6,7 +6,7 @@ base="$1"
 curl -fsS --retry 10 --retry-delay 5 --retry-all-errors "${base}/readyz" > /dev/null
 curl -fsS --retry 10 --retry-delay 5 --retry-all-errors "${base}/healthz"
 echo
-curl -fsS "${base}/v1/products?pageSize=1" > /dev/null
+curl -fsS "${base}/v1/products?page_size=1" > /dev/null
 categories="$(curl -fsS "${base}/v1/categories")"
 python3 -c 'import json,sys; assert json.loads(sys.argv[1]).get("categories"), "no categories"' "${categories}"
 curl -fsS "${base}/.well-known/jwks.json" > /dev/null
