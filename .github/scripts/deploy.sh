@@ -21,6 +21,8 @@ if [ "${mode}" = "--migrations-only" ]; then
 fi
 
 kubectl apply -f "${rendered}"
+# Rules, scrape config and dashboards are ConfigMaps with stable names: reload by restarting.
+kubectl -n "${ns}" rollout restart statefulset/prometheus deployment/grafana
 for deployment in $(yq 'select(.kind == "Deployment") | .metadata.name' "${rendered}"); do
   kubectl -n "${ns}" rollout status "deployment/${deployment}" --timeout=10m
 done
