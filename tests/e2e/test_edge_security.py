@@ -485,6 +485,6 @@ def test_the_cluster_edge_is_https_only_and_ready_on_its_own(tmp_path: Path) -> 
     assert rendered.count("envoy.transport_sockets.tls") == 1
     assert "port_value: 8443" in rendered
     assert "port_value: 8080" not in rendered
-    manifest = (Path(__file__).parents[2] / "k8s" / "edge.yaml").read_text()
+    manifest = (Path(__file__).parents[2] / "k8s" / "base" / "edge.yaml").read_text()
     assert "path: /readyz" in manifest
     assert "scheme: HTTPS" in manifest

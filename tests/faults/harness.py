@@ -27,6 +27,7 @@ RETRY_BUDGET_SECONDS = 30.0
 # longer than that is what turns an outcome unknown.
 STALL_SECONDS = 8.0
 # Answers an operator retries with the same key: the edge or a dependency was away.
+FINAL_VERDICTS = frozenset({"PAYMENT_UNAVAILABLE", "ORDER_INTERRUPTED"})
 RETRYABLE = {409, 429, 500, 502, 503, 504}
 ADDRESS = {
     "recipientName": "Fault Buyer",
@@ -172,9 +173,10 @@ def post_order(client: httpx.Client, checkout: Checkout) -> None:
         return
     details = body.get("details") or [{}]
     checkout.reason = str(next((d.get("reason") for d in details if d.get("reason")), ""))
-    # The service's own verdict "cancelled, nothing charged: use a new key" is final too;
-    # the invariants check that it was true.
-    if response.status_code not in RETRYABLE or checkout.reason == "PAYMENT_UNAVAILABLE":
+    # The service's own verdicts "cancelled, nothing charged (or refunded in full): use a
+    # new key" are final too, at the saga's end or the reconciler's; the invariants check
+    # that they were true.
+    if response.status_code not in RETRYABLE or checkout.reason in FINAL_VERDICTS:
         checkout.final = True
 
 

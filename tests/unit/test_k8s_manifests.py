@@ -1,27 +1,31 @@
-"""The Kubernetes manifests give each service every setting production requires.
+"""The rendered Kubernetes overlays give each service every setting production requires.
 
-Each service refuses to start in production without its secrets; this runs the services'
-own settings classes on the environment the manifests declare, so a manifest that misses a
+Each service refuses to start in production without its secrets; this renders every overlay
+(k8s/overlays/*, with the same renderer `nox -s lint` uses) and runs the services' own
+settings classes on the environment the Deployments declare, so an overlay that misses a
 required variable fails here rather than in a crash-looping pod.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from services.common.config import ServiceSettings
+from services.devmesh.kustomize import render
 from services.order.config import Settings as OrderSettings
 from services.product.config import Settings as ProductSettings
 from services.user.adapters.signing import SigningKey
 from services.user.config import Settings as UserSettings
 
-K8S = Path(__file__).resolve().parents[2] / "k8s"
+OVERLAYS = Path(__file__).resolve().parents[2] / "k8s" / "overlays"
+OVERLAY_NAMES = ["dev", "staging", "production"]
 
-# Stand-ins for what the marketplace-secrets Secret holds in a real cluster.
+# Stand-ins for what the secret manager holds for staging and production (External Secrets).
 SECRET_VALUES = {
     "internal-secret": "a-real-secret-from-the-vault",
     "users-database-url": "postgresql://users@db:5432/marketplace_users",
@@ -37,27 +41,50 @@ SECRET_VALUES = {
 }
 
 
-def container_env(service: str) -> dict[str, str]:
-    documents = list(yaml.safe_load_all((K8S / f"{service}.yaml").read_text()))
-    deployment = next(d for d in documents if d["kind"] == "Deployment")
+def rendered(overlay: str) -> list[dict[str, Any]]:
+    return render(OVERLAYS / overlay)
+
+
+def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    return next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name)
+
+
+def secret_value(objects: list[dict[str, Any]], name: str, key: str) -> str:
+    """The overlay's own Secret value (dev's generator) or the vault stand-in."""
+    generated = [o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == name]
+    if generated:
+        return base64.b64decode(generated[0]["data"][key]).decode()
+    external = find(objects, "ExternalSecret", name)
+    assert key in {entry["secretKey"] for entry in external["spec"]["data"]}, (name, key)
+    return SECRET_VALUES[key]
+
+
+def container_env(overlay: str, service: str) -> dict[str, str]:
+    objects = rendered(overlay)
+    deployment = find(objects, "Deployment", service)
     container: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]
     env: dict[str, str] = {}
     for entry in container["env"]:
         if "value" in entry:
             env[entry["name"]] = str(entry["value"])
         else:
-            env[entry["name"]] = SECRET_VALUES[entry["valueFrom"]["secretKeyRef"]["key"]]
+            ref = entry["valueFrom"]["secretKeyRef"]
+            env[entry["name"]] = secret_value(objects, ref["name"], ref["key"])
     return env
 
 
+@pytest.mark.parametrize("overlay", OVERLAY_NAMES)
 @pytest.mark.parametrize(
     ("service", "settings_class"),
     [("user", UserSettings), ("product", ProductSettings), ("order", OrderSettings)],
 )
 def test_manifest_environment_satisfies_production_settings(
-    service: str, settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+    overlay: str,
+    service: str,
+    settings_class: type[ServiceSettings],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    env = container_env(service)
+    env = container_env(overlay, service)
     assert env[f"{service.upper()}_ENVIRONMENT"] == "prod"
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -67,10 +94,37 @@ def test_manifest_environment_satisfies_production_settings(
 
 
 def test_a_manifest_without_a_required_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    env = container_env("user")
+    env = container_env("production", "user")
     env.pop("USER_SMTP_HOST")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("USER_SMTP_HOST", raising=False)
     with pytest.raises(ValueError, match="SMTP_HOST"):
         UserSettings()
+
+
+@pytest.mark.parametrize("service", ["user", "product", "order", "edge"])
+def test_the_production_canary_runs_the_stable_pod_template(service: str) -> None:
+    objects = rendered("production")
+    stable = copy.deepcopy(find(objects, "Deployment", service)["spec"]["template"])
+    canary = copy.deepcopy(find(objects, "Deployment", f"{service}-canary")["spec"]["template"])
+    assert stable["metadata"]["labels"].pop("track") == "stable"
+    assert canary["metadata"]["labels"].pop("track") == "canary"
+    assert canary == stable
+    assert find(objects, "Deployment", f"{service}-canary")["spec"]["replicas"] == 0
+
+
+@pytest.mark.parametrize("overlay", OVERLAY_NAMES)
+def test_services_wait_for_the_schema_their_migration_job_applies(overlay: str) -> None:
+    objects = rendered(overlay)
+    for service in ("user", "order"):
+        job = find(objects, "Job", f"{service}-migrate")
+        job_args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+        directory = job_args[job_args.index("--migrations-dir") + 1]
+        pod = find(objects, "Deployment", service)["spec"]["template"]["spec"]
+        (wait,) = pod["initContainers"]
+        assert f"--migrations-dir {directory} status" in wait["args"][0]
+        assert wait["image"] == job["spec"]["template"]["spec"]["containers"][0]["image"]
+        database_secret = [e for e in wait["env"] if e["name"] == "DATABASE_URL"]
+        job_secret = job["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert database_secret == job_secret

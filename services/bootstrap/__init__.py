@@ -1,0 +1,1 @@
+"""One-shot bootstrap of a new deployment: the first admin and the category tree."""
