@@ -27,7 +27,7 @@ def _spans_of(mesh: Mesh, trace_id: str) -> list[dict[str, Any]]:
         if mesh.traces_path.exists():
             lines = mesh.traces_path.read_text().splitlines()
             spans = [s for s in map(json.loads, lines) if s["trace_id"] == trace_id]
-            if TRACED <= {span["service"] for span in spans}:
+            if {span["service"] for span in spans} >= TRACED:
                 break
         time.sleep(0.2)
     return spans
@@ -51,7 +51,7 @@ def test_a_checkout_is_one_trace_from_the_edge_to_the_gateway_with_one_request_i
     assert response.status_code == 200, response.text
 
     spans = _spans_of(mesh, trace_id)
-    assert TRACED <= {span["service"] for span in spans}, spans
+    assert {span["service"] for span in spans} >= TRACED, spans
     ids = {span["span_id"] for span in spans}
     # One tree: every span but the client's entry point has its parent in the trace.
     orphans = [s for s in spans if s["parent_id"] not in ids and s["service"] != "edge"]
