@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from services.common.interceptors import INTERNAL_TOKEN_HEADER
+from services.common.metadata import INTERNAL_TOKEN_HEADER
 from services.common.tracing import client_interceptors
 
 _CHANNEL_OPTIONS = [

@@ -114,8 +114,13 @@ async def running_server(
             *server_interceptors(),
             RequestLoggingInterceptor(),
             MetricsInterceptor(metrics),
-            AuthInterceptor(verifier, app.policy, settings.internal_secret.get_secret_value()),
-            ErrorMappingInterceptor(),
+            AuthInterceptor(
+                verifier,
+                app.policy,
+                settings.internal_secret.get_secret_value(),
+                error_domain=settings.error_domain,
+            ),
+            ErrorMappingInterceptor(error_domain=settings.error_domain),
             # Innermost: its InvalidArgument goes through the error mapper like any other.
             TextGuardInterceptor(),
             *app.interceptors,

@@ -17,8 +17,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from services.common.metadata import REQUEST_ID_HEADER
+
 ENDPOINT_VARIABLE = "OTEL_EXPORTER_OTLP_ENDPOINT"
-REQUEST_ID_HEADER = "x-request-id"
+
 # Driver instrumentations: each service's image installs only its own (pyproject groups),
 # so a missing one is simply a driver that service does not use.
 _DRIVER_INSTRUMENTORS = (
