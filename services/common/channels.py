@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from services.common.metadata import INTERNAL_TOKEN_HEADER
+from services.common.tracing import client_interceptors
 
 _CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -14,8 +15,13 @@ _CHANNEL_OPTIONS = [
 
 
 def create_channel(target: str) -> grpc.aio.Channel:
-    """An insecure channel: inside the mesh, TLS is the service mesh's (or Envoy's) job."""
-    return grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
+    """An insecure channel: inside the mesh, TLS is the service mesh's (or Envoy's) job.
+
+    Every call on it carries the caller's request id and W3C trace context.
+    """
+    return grpc.aio.insecure_channel(
+        target, options=_CHANNEL_OPTIONS, interceptors=client_interceptors()
+    )
 
 
 def internal_metadata(internal_secret: str) -> tuple[tuple[str, str], ...]:

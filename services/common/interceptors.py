@@ -41,6 +41,9 @@ __all__ = [
     "RequestLoggingInterceptor",
 ]
 
+# Probes (Envoy's every second, the kubelet's) log at debug level only.
+HEALTH_METHOD_PREFIX = "/grpc.health.v1.Health/"
+
 # The retry advice sent with a store outage: long enough for a pool to reconnect.
 DEPENDENCY_RETRY_AFTER = timedelta(seconds=1)
 
@@ -124,7 +127,7 @@ class RequestLoggingInterceptor(_AroundInterceptor):
             failed = False
             return response
         finally:
-            self._end(context, started, failed)
+            self._end(method, context, started, failed)
 
     @override
     async def around_stream(
@@ -137,7 +140,7 @@ class RequestLoggingInterceptor(_AroundInterceptor):
                 yield item
             failed = False
         finally:
-            self._end(context, started, failed)
+            self._end(method, context, started, failed)
 
     @staticmethod
     def _begin(method: str, context: grpc.aio.ServicerContext[Any, Any]) -> float:
@@ -146,9 +149,13 @@ class RequestLoggingInterceptor(_AroundInterceptor):
         return time.perf_counter()
 
     @staticmethod
-    def _end(context: grpc.aio.ServicerContext[Any, Any], started: float, failed: bool) -> None:
+    def _end(
+        method: str, context: grpc.aio.ServicerContext[Any, Any], started: float, failed: bool
+    ) -> None:
         code = _code_name(context, failed)
-        log.info(
+        # Probes (Envoy's every second, the kubelet's) would be most of the log at info.
+        emit = log.debug if method.startswith(HEALTH_METHOD_PREFIX) else log.info
+        emit(
             "rpc_finished",
             code=code,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),

@@ -10,6 +10,7 @@ from structlog.processors import ExceptionRenderer
 from structlog.tracebacks import ExceptionDictTransformer
 
 from services.common.redaction import redact_event, redact_text
+from services.common.tracing import add_trace_ids
 
 # No local variables in tracebacks: a frame's locals hold requests, passwords and tokens,
 # and a traceback is written exactly when input was unexpected. Frames and messages stay.
@@ -32,6 +33,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_trace_ids,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _tracebacks,

@@ -18,7 +18,12 @@ import structlog
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    ProcessCollector,
+    generate_latest,
+)
 
 from services.common.auth import KeySource, TokenVerifier
 from services.common.config import ServiceSettings
@@ -33,6 +38,7 @@ from services.common.metrics import GrpcMetrics
 from services.common.pagination import configure_page_tokens
 from services.common.registry import ConsulRegistration
 from services.common.text import TextGuardInterceptor
+from services.common.tracing import server_interceptors, shutdown_tracing
 
 log = structlog.get_logger("server")
 
@@ -49,6 +55,10 @@ class ServiceApp:
     policy: AccessPolicy
     key_source: KeySource
     http_routes: Sequence[web.RouteDef] = field(default_factory=tuple)
+    # The service's business metrics live here; the ops endpoint serves it with the
+    # gRPC and process metrics. The interceptors run innermost (business events).
+    metrics_registry: CollectorRegistry | None = None
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = field(default_factory=tuple)
 
 
 @dataclass
@@ -93,13 +103,15 @@ async def running_server(
     settings: ServiceSettings, app: ServiceApp
 ) -> AsyncIterator[RunningServer]:
     """Serve `app` until the block exits, then shut down gracefully."""
-    metrics = GrpcMetrics()
+    metrics = GrpcMetrics(app.metrics_registry)
+    ProcessCollector(registry=metrics.registry)
     configure_page_tokens(settings.internal_secret.get_secret_value())
     verifier = TokenVerifier(
         app.key_source, issuer=settings.jwt_issuer, audience=settings.jwt_audience
     )
     server = grpc.aio.server(
         interceptors=[
+            *server_interceptors(),
             RequestLoggingInterceptor(),
             MetricsInterceptor(metrics),
             AuthInterceptor(
@@ -111,6 +123,7 @@ async def running_server(
             ErrorMappingInterceptor(error_domain=settings.error_domain),
             # Innermost: its InvalidArgument goes through the error mapper like any other.
             TextGuardInterceptor(),
+            *app.interceptors,
         ],
         options=[("grpc.so_reuseport", 0)],
     )
@@ -169,5 +182,8 @@ async def serve(
     until: Callable[[], Awaitable[None]] = _wait_for_signal,
 ) -> None:
     """Build the app, serve it until SIGTERM or SIGINT, then shut down in order."""
-    async with build_app() as app, running_server(settings, app):
-        await until()
+    try:
+        async with build_app() as app, running_server(settings, app):
+            await until()
+    finally:
+        shutdown_tracing()

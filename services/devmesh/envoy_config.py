@@ -79,6 +79,13 @@ class EdgeConfig:
     tls_port: int = 0
     tls_cert_path: str = ""
     tls_key_path: str = ""
+    # Tracing: spans go over OTLP/gRPC to a collector (the dev mesh's receiver, or the
+    # cluster's OpenTelemetry Collector).
+    otlp_host: str = "127.0.0.1"
+    otlp_port: int = 4317
+    # A listener serving only /stats/prometheus (never the rest of the admin API), for
+    # Prometheus; 0 picks a free port.
+    stats_port: int = 0
 
 
 def _segment_regex(segments: str) -> str:
@@ -211,6 +218,8 @@ def kubernetes() -> EdgeConfig:
         tls_primary=True,
         tls_cert_path="/etc/envoy-tls/tls.crt",
         tls_key_path="/etc/envoy-tls/tls.key",
+        otlp_host="otel-collector",
+        stats_port=9902,
     )
 
 

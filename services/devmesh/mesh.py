@@ -87,6 +87,7 @@ class Mesh:
         self.redis_url = ""
         self.payment_gateway_url = ""
         self.payment_gateway_api_key = ""
+        self.otlp_port = 0
         self.supervisor: Supervisor | None = None
         self._state = "starting"
 
@@ -124,6 +125,7 @@ class Mesh:
         orders_db = f"{self.postgres_url}/marketplace_orders?sslmode=disable"
         processes.migrate(users_db, REPO_ROOT / "services" / "user" / "migrations")
         processes.migrate(orders_db, REPO_ROOT / "services" / "order" / "migrations")
+        self._start_otlp_receiver()
         self._start_payment_gateway()
         self._plan_services(users_db, orders_db)
         for name in ("user", "product", "order"):
@@ -163,6 +165,37 @@ class Mesh:
             self._backing.append(processes.start_mongo(self.state_dir, port))
             self.mongo_url = f"mongodb://127.0.0.1:{port}"
 
+    @property
+    def traces_path(self) -> Path:
+        """Where the OTLP receiver writes the spans: one JSON object per line."""
+        return self.state_dir / "traces" / "spans.jsonl"
+
+    def _tracing_env(self) -> dict[str, str]:
+        # A short batch delay, so a trace is on disk a moment after the request.
+        return {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.otlp_port}",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+        }
+
+    def _start_otlp_receiver(self) -> None:
+        """The OTLP/gRPC receiver standing in for a collector (services/devmesh/otlp_receiver)."""
+        self.otlp_port = free_port()
+        receiver = ManagedProcess(
+            "otlp-receiver",
+            [
+                sys.executable,
+                "-m",
+                "services.devmesh.otlp_receiver",
+                str(self.otlp_port),
+                str(self.traces_path),
+            ],
+            self.state_dir / "logs" / "otlp-receiver.log",
+            ready=lambda: processes.tcp_ready(self.otlp_port),
+            ports={"grpc": self.otlp_port},
+        ).start()
+        self._backing.append(receiver)
+        receiver.wait_ready()
+
     def _start_payment_gateway(self) -> None:
         """The sandbox card processor, its own process as a real gateway would be."""
         port = free_port()
@@ -181,6 +214,7 @@ class Mesh:
                 # A processor remembers its charges across its own restarts; the fault
                 # suite and the order reconciler rely on asking it after one.
                 "SANDBOX_GATEWAY_STATE_DIR": str(gateway_state),
+                **self._tracing_env(),
             },
             ready=lambda: http_status(f"{self.payment_gateway_url}/healthz") == 200,
             ports={"http": port},
@@ -242,6 +276,7 @@ class Mesh:
             }
             values = {**common, **specific[name], **self.options.extra_env.get(name, {})}
             env = {f"{name.upper()}_{key}": value for key, value in values.items()}
+            env.update(self._tracing_env())
             self.services[name] = ServiceEndpoint(name, grpc_port, ops_port, env)
 
     def start_service(self, name: str) -> ServiceEndpoint:
@@ -267,6 +302,7 @@ class Mesh:
         config = replace(
             edge.config_for(self, self.edge_admin_port, self.edge_tls_port),
             docs_port=self._start_docs(),
+            otlp_port=self.otlp_port,
         )
         path = envoy_config.write(config, self.state_dir / "envoy.yaml")
         admin = f"http://127.0.0.1:{self.edge_admin_port}"

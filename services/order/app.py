@@ -11,15 +11,22 @@ from typing import Any
 import aiohttp
 import structlog
 from marketplace.order.v1 import order_service_pb2_grpc
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from services.common.access import AccessPolicy
 from services.common.auth import JwksKeySource, KeySource
+from services.common.business_metrics import BusinessEventsInterceptor, OrderMetrics
 from services.common.channels import create_channel
 from services.common.clock import Clock, SystemClock
 from services.common.server import ServiceApp
 from services.order.adapters.changes import ChangeFeed
 from services.order.adapters.inventory import GrpcInventory, Inventory
+from services.order.adapters.metrics import (
+    MeteredPayments,
+    checkout_observers,
+    watch_outbox_lag,
+)
 from services.order.adapters.outbox import OutboxRelay
 from services.order.adapters.payments import HttpGateway, PaymentGateway, SandboxGateway
 from services.order.adapters.reports import SalesReports
@@ -96,6 +103,9 @@ async def build_app(
                     latency_seconds=settings.payment_latency_ms / 1000,
                     timeout_seconds=settings.payment_timeout_seconds,
                 )
+        registry = CollectorRegistry()
+        metrics = OrderMetrics(registry)
+        payment_gateway = MeteredPayments(payment_gateway, metrics)
         redis: Redis = Redis.from_url(settings.redis_url)
         stack.push_async_callback(redis.aclose)
         feed = ChangeFeed(str(settings.database_url))
@@ -144,6 +154,7 @@ async def build_app(
             ),
         )
         if run_background:
+            _start(stack, "outbox_lag", watch_outbox_lag(pool, metrics))
             _start(stack, "outbox_relay", parts.relay.run())
             _start(
                 stack,
@@ -169,6 +180,8 @@ async def build_app(
             service_names=[SERVICE_NAME],
             policy=AccessPolicy.from_contract(SERVICE_NAME),
             key_source=key_source,
+            metrics_registry=registry,
+            interceptors=[BusinessEventsInterceptor(checkout_observers(metrics))],
         )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 from marketplace.product.v1 import product_service_pb2_grpc
+from prometheus_client import CollectorRegistry
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -17,9 +18,11 @@ from redis.backoff import NoBackoff
 
 from services.common.access import AccessPolicy
 from services.common.auth import JwksKeySource, KeySource
+from services.common.business_metrics import BusinessEventsInterceptor, ProductMetrics
 from services.common.clock import Clock, SystemClock
 from services.common.server import ServiceApp
 from services.product.adapters.cache import ProductCache, ProductDocs
+from services.product.adapters.metrics import MeteredSweeper, inventory_observers
 from services.product.adapters.mongo import PRODUCTS, ensure_indexes
 from services.product.adapters.order_stream import OrderEventConsumer
 from services.product.adapters.repository import (
@@ -128,14 +131,17 @@ async def build_app(
                 event, processed, ports.purchases, ports.reviews, ports.stock
             )
 
+        registry = CollectorRegistry()
+        metrics = ProductMetrics(registry)
         built = ProductWorkers(
-            ReservationSweeper(
+            MeteredSweeper(
                 ports.reservations,
                 ports.stock,
                 ports.products,
                 interval_seconds=settings.sweep_interval_seconds,
                 lease_seconds=settings.reservation_lease_seconds,
                 clock=ports.clock,
+                metrics=metrics,
             ),
             OrderEventConsumer(
                 stream_redis,
@@ -173,6 +179,8 @@ async def build_app(
             service_names=[PRODUCT_SERVICE, PRODUCT_INTERNAL_SERVICE],
             policy=POLICY,
             key_source=key_source,
+            metrics_registry=registry,
+            interceptors=[BusinessEventsInterceptor(inventory_observers(metrics))],
         )
 
 

@@ -6,6 +6,7 @@ import asyncio
 
 from services.common.logging import configure_logging
 from services.common.server import serve
+from services.common.tracing import configure_tracing
 from services.user.app import build_app
 from services.user.config import Settings
 
@@ -14,6 +15,7 @@ def main() -> None:
     """Read the settings from the environment and serve until SIGTERM."""
     settings = Settings()
     configure_logging("user", settings.log_level)
+    configure_tracing("user")
     asyncio.run(serve(settings, lambda: build_app(settings)))
 
 

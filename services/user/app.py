@@ -12,14 +12,17 @@ import argon2
 import structlog
 from aiohttp import web
 from marketplace.user.v1 import user_service_pb2_grpc
+from prometheus_client import CollectorRegistry
 
 from services.common.access import AccessPolicy
 from services.common.auth import KeySource, Role, StaticKeySource
+from services.common.business_metrics import BusinessEventsInterceptor, UserMetrics
 from services.common.channels import create_channel
 from services.common.clock import Clock, SystemClock
 from services.common.server import ServiceApp
 from services.user.adapters.catalog import GrpcProductCatalog
 from services.user.adapters.email import EmailRelay, MailboxEmailSender, SmtpEmailSender
+from services.user.adapters.metrics import sign_in_observers
 from services.user.adapters.passwords import Argon2PasswordHasher
 from services.user.adapters.postgres import Pool, PostgresUnitOfWork, create_pool
 from services.user.adapters.signing import KeyRing
@@ -168,6 +171,7 @@ async def build_app(
             or GrpcProductCatalog(product_channel, timeout_seconds=settings.rpc_timeout_seconds),
         )
         servicer = UserServicer(deps)
+        registry = CollectorRegistry()
         internal_servicer = UserInternalServicer(deps)
         yield ServiceApp(
             name="user",
@@ -182,6 +186,8 @@ async def build_app(
             policy=POLICY,
             key_source=key_source or StaticKeySource(ring.jwks()),
             http_routes=[jwks_route(ring)],
+            metrics_registry=registry,
+            interceptors=[BusinessEventsInterceptor(sign_in_observers(UserMetrics(registry)))],
         )
     finally:
         if relay_task is not None:

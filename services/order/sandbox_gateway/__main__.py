@@ -6,9 +6,11 @@ import random
 from pathlib import Path
 
 from aiohttp import web
+from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.tracing import configure_tracing
 from services.order.sandbox_gateway.app import GatewayState, create_app
 from services.order.sandbox_gateway.store import GatewayStore
 
@@ -37,6 +39,9 @@ class GatewaySettings(BaseSettings):
 def main() -> None:
     """Serve until interrupted."""
     settings = GatewaySettings()  # api_key comes from the environment
+    if configure_tracing("payment-gateway"):
+        # Before create_app: the instrumentation adds its middleware to new applications.
+        AioHttpServerInstrumentor().instrument()
     state = GatewayState(
         api_key=settings.api_key.get_secret_value(),
         latency_seconds=settings.latency_ms / 1000,
