@@ -148,7 +148,7 @@ def lint(session: nox.Session) -> None:
     _sync(session, "codegen", "lint", "mesh", "test")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.run("mypy", "services", "tests", "noxfile.py")
+    session.run("mypy", "services", "tests", "clients/marketplace-client/src", "examples", "noxfile.py")
     session.run("buf", "lint")
     session.run("buf", "format", "--diff", "--exit-code")
     _buf_breaking(session)
