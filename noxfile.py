@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import nox
 
@@ -144,11 +146,15 @@ def gen(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """Ruff, mypy --strict, buf lint/format/breaking, Envoy config and a stale-gen check."""
+    """Ruff, mypy --strict, import-linter, buf lint/format/breaking, Envoy config, stale gen."""
     _sync(session, "codegen", "lint", "mesh", "test")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.run("mypy", "services", "tests", "clients/marketplace-client/src", "examples", "noxfile.py")
+    session.run(
+        "mypy", "services", "tests", "clients/marketplace-client/src", "examples", "noxfile.py"
+    )
+    # The layer rules of docs/ARCHITECTURE.md, from [tool.importlinter] in pyproject.toml.
+    session.run("lint-imports")
     session.run("buf", "lint")
     session.run("buf", "format", "--diff", "--exit-code")
     _buf_breaking(session)

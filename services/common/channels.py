@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from services.common.interceptors import INTERNAL_TOKEN_HEADER
+from services.common.metadata import INTERNAL_TOKEN_HEADER
 
 _CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),

@@ -35,6 +35,8 @@ class ServiceSettings(BaseSettings):
     # calls, so load balancers and Envoy's health checks move traffic away first.
     shutdown_notice_seconds: float = 2.0
     shutdown_grace_seconds: float = 10.0
+    # ErrorInfo.domain of every error this service answers with (AIP-193: the service's name).
+    error_domain: str = "marketplace.example.com"
     jwt_issuer: str = "marketplace"
     jwt_audience: str = "marketplace"
     # Where the user service publishes its signing keys; every service verifies tokens itself.

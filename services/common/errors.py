@@ -1,22 +1,36 @@
-"""Domain errors and their mapping to gRPC statuses with AIP-193 error details."""
+"""Domain errors: what went wrong, as a kind the gRPC layer maps to a status (pure Python)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import Enum
 from typing import ClassVar
-
-import google.rpc.code_pb2 as code_pb2
-import google.rpc.error_details_pb2 as error_details_pb2
-import google.rpc.status_pb2 as status_pb2
-import grpc
 
 from services.common.reasons import ErrorReason
 
-ERROR_DOMAIN = "marketplace.example.com"
 # The reason of every outage of a service's own store (PostgreSQL, MongoDB, Redis).
 DEPENDENCY_UNAVAILABLE = ErrorReason.DEPENDENCY_UNAVAILABLE
+
+
+class ErrorKind(Enum):
+    """What kind of failure an error is; `services.common.rpc_status` maps each to a status.
+
+    The names are those of the canonical gRPC codes, so a kind's name can be stored and
+    compared with a status code's name.
+    """
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    ABORTED = "ABORTED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    UNAVAILABLE = "UNAVAILABLE"
+    INTERNAL = "INTERNAL"
 
 
 @dataclass(frozen=True)
@@ -28,9 +42,9 @@ class FieldViolation:
 
 
 class DomainError(Exception):
-    """A failure the caller can act on; the interceptor turns it into a gRPC status."""
+    """A failure the caller can act on; the gRPC layer turns it into a status with details."""
 
-    code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
+    kind: ClassVar[ErrorKind] = ErrorKind.INTERNAL
     default_reason: ClassVar[str] = ErrorReason.INTERNAL
 
     def __init__(
@@ -45,20 +59,11 @@ class DomainError(Exception):
         self.reason = reason or self.default_reason
         self.metadata = dict(metadata or {})
 
-    def to_status(self) -> status_pb2.Status:
-        """Build the google.rpc.Status carried in grpc-status-details-bin."""
-        status = status_pb2.Status(code=self.code.value[0], message=self.message)
-        info = error_details_pb2.ErrorInfo(
-            reason=self.reason, domain=ERROR_DOMAIN, metadata=self.metadata
-        )
-        status.details.add().Pack(info)
-        return status
-
 
 class InvalidArgument(DomainError):
     """The request is malformed; lists every offending field."""
 
-    code = grpc.StatusCode.INVALID_ARGUMENT
+    kind = ErrorKind.INVALID_ARGUMENT
     default_reason = ErrorReason.INVALID_ARGUMENT
 
     def __init__(self, violations: Sequence[FieldViolation], *, reason: str | None = None) -> None:
@@ -66,74 +71,60 @@ class InvalidArgument(DomainError):
         super().__init__(f"invalid request: {summary}", reason=reason)
         self.violations = list(violations)
 
-    def to_status(self) -> status_pb2.Status:
-        """Add a BadRequest detail with the field violations."""
-        status = super().to_status()
-        bad_request = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description
-                )
-                for v in self.violations
-            ]
-        )
-        status.details.add().Pack(bad_request)
-        return status
-
 
 class NotFound(DomainError):
     """The named resource does not exist, or the caller may not know it does."""
 
-    code = grpc.StatusCode.NOT_FOUND
+    kind = ErrorKind.NOT_FOUND
     default_reason = ErrorReason.NOT_FOUND
 
 
 class AlreadyExists(DomainError):
     """A resource with the same unique key exists."""
 
-    code = grpc.StatusCode.ALREADY_EXISTS
+    kind = ErrorKind.ALREADY_EXISTS
     default_reason = ErrorReason.ALREADY_EXISTS
 
 
 class FailedPrecondition(DomainError):
     """The system is not in a state that allows the operation."""
 
-    code = grpc.StatusCode.FAILED_PRECONDITION
+    kind = ErrorKind.FAILED_PRECONDITION
     default_reason = ErrorReason.FAILED_PRECONDITION
 
 
 class Aborted(DomainError):
     """A concurrency conflict; the caller should re-read and retry."""
 
-    code = grpc.StatusCode.ABORTED
+    kind = ErrorKind.ABORTED
     default_reason = ErrorReason.ABORTED
 
 
 class PermissionDenied(DomainError):
     """The caller is known but may not do this."""
 
-    code = grpc.StatusCode.PERMISSION_DENIED
+    kind = ErrorKind.PERMISSION_DENIED
     default_reason = ErrorReason.PERMISSION_DENIED
 
 
 class Unauthenticated(DomainError):
     """The caller did not prove who they are."""
 
-    code = grpc.StatusCode.UNAUTHENTICATED
+    kind = ErrorKind.UNAUTHENTICATED
     default_reason = ErrorReason.UNAUTHENTICATED
 
 
 class ResourceExhausted(DomainError):
     """A quota or limit was hit; the caller should slow down."""
 
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    kind = ErrorKind.RESOURCE_EXHAUSTED
     default_reason = ErrorReason.RESOURCE_EXHAUSTED
 
 
 class Unavailable(DomainError):
     """A dependency is down; the call may succeed if retried later."""
 
-    code = grpc.StatusCode.UNAVAILABLE
+    kind = ErrorKind.UNAVAILABLE
     default_reason = ErrorReason.UNAVAILABLE
 
     def __init__(
@@ -147,15 +138,6 @@ class Unavailable(DomainError):
         super().__init__(message, reason=reason, metadata=metadata)
         self.retry_after = retry_after
 
-    def to_status(self) -> status_pb2.Status:
-        """Add a RetryInfo detail when the error knows when a retry makes sense."""
-        status = super().to_status()
-        if self.retry_after is not None:
-            retry = error_details_pb2.RetryInfo()
-            retry.retry_delay.FromTimedelta(self.retry_after)
-            status.details.add().Pack(retry)
-        return status
-
 
 def dependency_unavailable(dependency: str, *, retry_after: timedelta) -> Unavailable:
     """The error for a store the service cannot reach; names its kind, never its address."""
@@ -165,11 +147,6 @@ def dependency_unavailable(dependency: str, *, retry_after: timedelta) -> Unavai
         metadata={"dependency": dependency},
         retry_after=retry_after,
     )
-
-
-def internal_error_status() -> status_pb2.Status:
-    """The status for a bug: no internals leak to the caller."""
-    return status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
 
 
 class Violations:

@@ -17,31 +17,32 @@ import grpc
 import structlog
 
 # Re-exported: the policy is the auth interceptor's input.
-from services.common.access import AccessPolicy as AccessPolicy
+from services.common.access import AccessPolicy
 from services.common.auth import TokenVerifier, reset_caller, set_caller
 from services.common.dependencies import unavailable_dependency
-from services.common.errors import (
-    DomainError,
-    Unauthenticated,
-    dependency_unavailable,
-    internal_error_status,
-)
+from services.common.errors import DomainError, Unauthenticated, dependency_unavailable
+from services.common.metadata import INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER, request_metadata
 from services.common.metrics import GrpcMetrics
 from services.common.reasons import ErrorReason
+from services.common.rpc_status import abort_with, internal_status, to_grpc_status
 
 type Unary = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 type Stream = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Any]]
 
 log = structlog.get_logger("grpc")
 
-INTERNAL_TOKEN_HEADER = "x-internal-token"
-REQUEST_ID_HEADER = "x-request-id"
+__all__ = [
+    "INTERNAL_TOKEN_HEADER",
+    "REQUEST_ID_HEADER",
+    "AccessPolicy",
+    "AuthInterceptor",
+    "ErrorMappingInterceptor",
+    "MetricsInterceptor",
+    "RequestLoggingInterceptor",
+]
+
 # The retry advice sent with a store outage: long enough for a pool to reconnect.
 DEPENDENCY_RETRY_AFTER = timedelta(seconds=1)
-
-
-def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
-    return {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
 
 
 def _code_name(context: grpc.aio.ServicerContext[Any, Any], failed: bool) -> str:
@@ -140,7 +141,7 @@ class RequestLoggingInterceptor(_AroundInterceptor):
 
     @staticmethod
     def _begin(method: str, context: grpc.aio.ServicerContext[Any, Any]) -> float:
-        request_id = _metadata(context).get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        request_id = request_metadata(context).request_id or uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=request_id, rpc=method)
         return time.perf_counter()
 
@@ -207,10 +208,18 @@ class MetricsInterceptor(_AroundInterceptor):
 class AuthInterceptor(_AroundInterceptor):
     """Verifies the bearer token and binds the caller; enforces the access policy."""
 
-    def __init__(self, verifier: TokenVerifier, policy: AccessPolicy, internal_secret: str) -> None:
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        policy: AccessPolicy,
+        internal_secret: str,
+        *,
+        error_domain: str,
+    ) -> None:
         self._verifier = verifier
         self._policy = policy
         self._internal_secret = internal_secret.encode()
+        self._error_domain = error_domain
 
     @override
     async def around_unary(
@@ -234,16 +243,16 @@ class AuthInterceptor(_AroundInterceptor):
             reset_caller(token)
 
     async def _authenticate(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        metadata = _metadata(context)
+        metadata = request_metadata(context)
         try:
             if self._policy.is_internal(method):
-                presented = metadata.get(INTERNAL_TOKEN_HEADER, "").encode()
+                presented = metadata.internal_token.encode()
                 if not hmac.compare_digest(presented, self._internal_secret):
                     raise Unauthenticated(
                         "internal RPCs need the mesh's credentials",
                         reason=ErrorReason.INTERNAL_ONLY,
                     )
-            authorization = metadata.get("authorization", "")
+            authorization = metadata.authorization
             caller = None
             if authorization:
                 scheme, _, token = authorization.partition(" ")
@@ -257,12 +266,15 @@ class AuthInterceptor(_AroundInterceptor):
                     "sign in first: send a bearer access token", reason=ErrorReason.TOKEN_MISSING
                 )
         except DomainError as error:
-            await _abort(context, error)
+            await abort_with(context, to_grpc_status(error, domain=self._error_domain))
         return set_caller(caller)
 
 
 class ErrorMappingInterceptor(_AroundInterceptor):
     """Turns domain errors into statuses with details, and bugs into a bare INTERNAL."""
+
+    def __init__(self, *, error_domain: str) -> None:
+        self._error_domain = error_domain
 
     @override
     async def around_unary(
@@ -271,14 +283,14 @@ class ErrorMappingInterceptor(_AroundInterceptor):
         try:
             return await call(request, context)
         except DomainError as error:
-            await _abort(context, error)
+            await abort_with(context, to_grpc_status(error, domain=self._error_domain))
         except grpc.aio.AbortError:
             raise
         except NotImplementedError:
             # The generated base servicer raises this for RPCs of the contract still planned.
             await _abort_unimplemented(context, method)
         except Exception as error:
-            await _abort_unexpected(context, error)
+            await _abort_unexpected(context, error, self._error_domain)
 
     @override
     async def around_stream(
@@ -288,26 +300,19 @@ class ErrorMappingInterceptor(_AroundInterceptor):
             async for item in call(request, context):
                 yield item
         except DomainError as error:
-            await _abort(context, error)
+            await abort_with(context, to_grpc_status(error, domain=self._error_domain))
         except grpc.aio.AbortError:
             raise
         except NotImplementedError:
             # The generated base servicer raises this for RPCs of the contract still planned.
             await _abort_unimplemented(context, method)
         except Exception as error:
-            await _abort_unexpected(context, error)
+            await _abort_unexpected(context, error, self._error_domain)
 
 
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: DomainError) -> None:
-    status = error.to_status()
-    await context.abort(
-        error.code,
-        error.message,
-        trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
-    )
-
-
-async def _abort_unexpected(context: grpc.aio.ServicerContext[Any, Any], error: Exception) -> None:
+async def _abort_unexpected(
+    context: grpc.aio.ServicerContext[Any, Any], error: Exception, error_domain: str
+) -> None:
     """UNAVAILABLE (retryable) when a store could not be reached, else a bare INTERNAL.
 
     Every service's repositories let driver errors rise; deciding here which of them are
@@ -316,22 +321,12 @@ async def _abort_unexpected(context: grpc.aio.ServicerContext[Any, Any], error: 
     dependency = unavailable_dependency(error)
     if dependency is None:
         log.exception("rpc_failed")
-        await _abort_internal(context)
+        await abort_with(context, internal_status())
         return
     # The class name only: driver messages may carry addresses, never worth leaking.
     log.warning("dependency_unavailable", dependency=dependency.value, error=type(error).__name__)
-    await _abort(
-        context, dependency_unavailable(dependency.value, retry_after=DEPENDENCY_RETRY_AFTER)
-    )
-
-
-async def _abort_internal(context: grpc.aio.ServicerContext[Any, Any]) -> None:
-    status = internal_error_status()
-    await context.abort(
-        grpc.StatusCode.INTERNAL,
-        status.message,
-        trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
-    )
+    outage = dependency_unavailable(dependency.value, retry_after=DEPENDENCY_RETRY_AFTER)
+    await abort_with(context, to_grpc_status(outage, domain=error_domain))
 
 
 async def _abort_unimplemented(context: grpc.aio.ServicerContext[Any, Any], method: str) -> None:

@@ -1,14 +1,20 @@
-"""PostgreSQL connection pools whose every wait is bounded: connect, acquire and statement."""
+"""PostgreSQL for every service: pools whose every wait is bounded, and the unit-of-work base."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, override
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self, override
 
 import asyncpg
-from asyncpg.pool import PoolAcquireContext
+from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
+from asyncpg.transaction import Transaction
 
 type Connection = asyncpg.Connection[asyncpg.Record]
+# What a unit of work's repositories run their statements on.
+type PooledConnection = PoolConnectionProxy[asyncpg.Record]
+# What a repository accepts: a pooled connection, or a direct one in tools and tests.
+type AnyConnection = Connection | PooledConnection
 
 if TYPE_CHECKING:  # the pool is generic in asyncpg's stubs only
     _Pool = asyncpg.Pool[asyncpg.Record]
@@ -70,3 +76,74 @@ async def create_pool(
     )
     await pool  # opens min_size connections, as asyncpg.create_pool does
     return pool
+
+
+class PostgresUnitOfWork:
+    """One transaction on one pooled connection: `async with uow:` rolls back unless committed.
+
+    Subclasses build their repositories on the connection in `_bind`. The connection goes
+    back to the pool on every path: when the transaction fails to start, when the block
+    raises, and after a commit.
+    """
+
+    def __init__(self, pool: _Pool, *, acquire_timeout: float | None = None) -> None:
+        """Use `pool`; `acquire_timeout` overrides the pool's wait for a free connection."""
+        self._pool = pool
+        self._acquire_timeout = acquire_timeout
+        self._connection: PooledConnection | None = None
+        self._transaction: Transaction | None = None
+        self._committed = False
+
+    async def __aenter__(self) -> Self:
+        """Borrow a connection (bounded wait), begin the transaction, bind the repositories."""
+        if self._connection is not None:
+            raise RuntimeError("a unit of work runs one transaction at a time")
+        connection = await self._acquire()
+        try:
+            transaction = connection.transaction()
+            await transaction.start()
+        except BaseException:
+            await self._pool.release(connection)
+            raise
+        self._connection, self._transaction, self._committed = connection, transaction, False
+        self._bind(connection)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back unless committed, and give the connection back."""
+        connection, self._connection = self._connection, None
+        transaction, self._transaction = self._transaction, None
+        if connection is None:
+            return
+        try:
+            if not self._committed and transaction is not None:
+                await transaction.rollback()
+        finally:
+            await self._pool.release(connection)
+
+    async def commit(self) -> None:
+        """Make the transaction's writes durable."""
+        if self._transaction is None or self._connection is None:
+            raise RuntimeError("commit outside the unit of work")
+        await self._transaction.commit()
+        self._committed = True
+
+    @property
+    def connection(self) -> PooledConnection:
+        """The connection of the running transaction."""
+        if self._connection is None:
+            raise RuntimeError("the unit of work is not running")
+        return self._connection
+
+    async def _acquire(self) -> PooledConnection:
+        """Wait (bounded) for a pooled connection; subclasses may translate the timeout."""
+        connection: PooledConnection = await self._pool.acquire(timeout=self._acquire_timeout)
+        return connection
+
+    def _bind(self, connection: PooledConnection) -> None:
+        """Build the repositories on `connection`; the base binds none."""

@@ -102,8 +102,13 @@ async def running_server(
         interceptors=[
             RequestLoggingInterceptor(),
             MetricsInterceptor(metrics),
-            AuthInterceptor(verifier, app.policy, settings.internal_secret.get_secret_value()),
-            ErrorMappingInterceptor(),
+            AuthInterceptor(
+                verifier,
+                app.policy,
+                settings.internal_secret.get_secret_value(),
+                error_domain=settings.error_domain,
+            ),
+            ErrorMappingInterceptor(error_domain=settings.error_domain),
             # Innermost: its InvalidArgument goes through the error mapper like any other.
             TextGuardInterceptor(),
         ],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from datetime import timedelta
@@ -17,6 +16,7 @@ from redis.asyncio import Redis
 from services.common.access import AccessPolicy
 from services.common.auth import JwksKeySource, KeySource
 from services.common.channels import create_channel
+from services.common.clock import Clock, SystemClock
 from services.common.server import ServiceApp
 from services.order.adapters.changes import ChangeFeed
 from services.order.adapters.inventory import GrpcInventory, Inventory
@@ -47,14 +47,23 @@ async def build_app(
     buyers: Buyers | None = None,
     run_background: bool = True,
     on_ready: Callable[[OrderParts], None] | None = None,
+    clock: Clock | None = None,
+    checkpoint: Callable[[str], None] | None = None,
 ) -> AsyncIterator[ServiceApp]:
     """Build the order service; everything it opened and started stops when the block exits.
 
     `run_background=False` leaves the outbox relay and the reconciler to the test, which
-    drives them with `run_once()` through the parts handed to `on_ready`.
+    drives them with `run_once()` through the parts handed to `on_ready`. `clock` overrides
+    the system clock; `checkpoint` is called with each checkout step's name (a no-op unless
+    given: the crash tests pass one that kills the process at a step).
     """
+    clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
-        pool = await create_pool(str(settings.database_url), max_size=settings.database_pool_size)
+        pool = await create_pool(
+            str(settings.database_url),
+            max_size=settings.database_pool_size,
+            acquire_timeout=settings.database_acquire_timeout_seconds,
+        )
         stack.push_async_callback(pool.close)
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
@@ -94,9 +103,7 @@ async def build_app(
         stack.push_async_callback(feed.close)
 
         def uow() -> PostgresUnitOfWork:
-            return PostgresUnitOfWork(
-                pool, acquire_timeout=settings.database_acquire_timeout_seconds
-            )
+            return PostgresUnitOfWork(pool)
 
         codec = ProtoOrderCodec()
         checkout = Checkout(
@@ -105,13 +112,15 @@ async def build_app(
             payments=payment_gateway,
             codec=codec,
             buyers=buyers,
-            checkpoint=_crash_injector(settings.crash_at),
+            clock=clock,
+            checkpoint=checkpoint or _no_checkpoint,
             lease_seconds=settings.saga_lease_seconds,
         )
         lifecycle = Lifecycle(
             uow=uow,
             inventory=inventory,
             payments=payment_gateway,
+            clock=clock,
             change_lease_seconds=settings.change_lease_seconds,
         )
         parts = OrderParts(
@@ -129,6 +138,7 @@ async def build_app(
                 payments=payment_gateway,
                 codec=codec,
                 stale_after=timedelta(seconds=settings.reconcile_after_seconds),
+                clock=clock,
                 in_flight=checkout.in_flight,
                 lifecycle=lifecycle,
             ),
@@ -190,10 +200,5 @@ def _start(stack: AsyncExitStack, name: str, work: Coroutine[Any, Any, None]) ->
     stack.push_async_callback(stop)
 
 
-def _crash_injector(step_to_crash: str) -> Callable[[str], None]:
-    def checkpoint(step: str) -> None:
-        if step == step_to_crash:
-            log.warning("crash_injected", step=step)
-            os._exit(70)  # no cleanup, no flush: as a killed process
-
-    return checkpoint
+def _no_checkpoint(step: str) -> None:
+    """The production checkpoint: checkout steps pass it without effect."""

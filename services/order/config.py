@@ -18,6 +18,8 @@ class Settings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="ORDER_", extra="ignore", frozen=True)
 
+    error_domain: str = "order.marketplace.example.com"
+
     database_url: PostgresDsn
     database_pool_size: int = Field(default=10, ge=1)
     # How long a request waits for a pooled connection before answering UNAVAILABLE.
@@ -53,8 +55,6 @@ class Settings(ServiceSettings):
     change_lease_seconds: float = Field(default=30.0, gt=0)
     # How often a WatchOrder stream re-reads the order when no notification came.
     watch_recheck_seconds: float = Field(default=5.0, gt=0)
-    # TESTS ONLY: the saga step at which the process dies (os._exit), to prove recovery.
-    crash_at: str = ""
 
     @model_validator(mode="after")
     def _real_gateway_outside_dev(self) -> Self:
@@ -63,6 +63,4 @@ class Settings(ServiceSettings):
                 raise ValueError("payment_gateway_url must be set outside dev mode")
             if self.payment_gateway_api_key.get_secret_value() == DEV_GATEWAY_API_KEY:
                 raise ValueError("payment_gateway_api_key must be set outside dev mode")
-            if self.crash_at:
-                raise ValueError("crash_at is for tests only")
         return self

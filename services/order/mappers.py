@@ -11,7 +11,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
 from marketplace.order.v1 import order_pb2, order_service_pb2
 
-from services.common.auth import Caller, Role
 from services.common.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -19,8 +18,17 @@ from services.common.errors import (
     PermissionDenied,
     Violations,
 )
+from services.common.identity import Caller, Role
+from services.common.limits import (
+    ADDRESS_TEXT_FIELDS,
+    COUNTRY_CODES,
+    PHONE_NUMBER_MAX,
+    POSTAL_CODE_MAX,
+)
+from services.common.metadata import IDEMPOTENCY_KEY_HEADER
 from services.common.money import Money
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
+from services.common.proto_money import money_from_proto, money_to_proto
 from services.order.domain.commands import Caller as OrderCaller
 from services.order.domain.commands import (
     CancelOrder,
@@ -46,23 +54,17 @@ from services.order.domain.model import (
 )
 from services.order.domain.reasons import ErrorReason
 
-IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 MAX_ITEMS = 50
 MAX_QUANTITY = 100
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_REPORT_DAYS = 366
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
 _PRINTABLE_ASCII = re.compile(r"^[\x21-\x7e]+$")
-# field name -> (required, maximum length)
+# field name -> (required, maximum length): the address book's limits (services.common.limits).
 _ADDRESS_FIELDS: dict[str, tuple[bool, int]] = {
-    "recipient_name": (True, 200),
-    "line1": (True, 200),
-    "line2": (False, 200),
-    "city": (True, 100),
-    "region": (False, 100),
-    "postal_code": (False, 20),
-    "phone_number": (False, 32),
+    **ADDRESS_TEXT_FIELDS,
+    "postal_code": (False, POSTAL_CODE_MAX),
+    "phone_number": (False, PHONE_NUMBER_MAX),
 }
 
 
@@ -195,7 +197,7 @@ def _check_address(address: order_pb2.ShippingAddress, violations: Violations) -
         elif len(value) > maximum:
             violations.add(path, f"must be at most {maximum} characters")
     violations.check(
-        bool(_COUNTRY.match(address.country_code)),
+        address.country_code in COUNTRY_CODES,
         "shipping_address.country_code",
         "must be an ISO 3166-1 alpha-2 code in capitals, such as DE",
     )
@@ -291,7 +293,7 @@ def refund_order_command(
     amount: Money | None = None
     if request.HasField("amount"):
         try:
-            amount = Money.from_proto(request.amount, "amount")
+            amount = money_from_proto(request.amount, "amount")
         except InvalidArgument as invalid:
             for violation in invalid.violations:
                 violations.add(violation.field, violation.description)
@@ -415,8 +417,8 @@ def order_to_proto(order: Order) -> order_pb2.Order:
                 quantity=item.quantity,
                 seller_id=item.seller_id,
                 title=item.title,
-                unit_price=item.unit_price.to_proto(),
-                line_total=item.line_total.to_proto(),
+                unit_price=money_to_proto(item.unit_price),
+                line_total=money_to_proto(item.line_total),
                 carrier=item.carrier,
                 tracking_number=item.tracking_number,
                 ship_time=_timestamp(item.shipped_at) if item.shipped_at else None,
@@ -434,8 +436,8 @@ def order_to_proto(order: Order) -> order_pb2.Order:
             phone_number=order.shipping_address.phone_number,
         ),
         status=status_to_proto(order.status),
-        subtotal=order.subtotal.to_proto(),
-        total=order.total.to_proto(),
+        subtotal=money_to_proto(order.subtotal),
+        total=money_to_proto(order.total),
         status_history=[
             order_pb2.StatusChange(
                 from_status=(
@@ -458,12 +460,12 @@ def order_to_proto(order: Order) -> order_pb2.Order:
         message.payment.CopyFrom(
             order_pb2.Payment(
                 status=order_pb2.PaymentStatus.Value(f"PAYMENT_STATUS_{payment.status.name}"),
-                amount=payment.amount.to_proto(),
-                refunded_amount=(
+                amount=money_to_proto(payment.amount),
+                refunded_amount=money_to_proto(
                     order.refunded
                     if order.refunds
                     else (payment.refunded or Money(0, payment.amount.currency))
-                ).to_proto(),
+                ),
                 gateway_reference=payment.gateway_reference,
                 failure_reason=payment.failure_reason,
             )

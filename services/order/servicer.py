@@ -9,8 +9,10 @@ import grpc
 from google.type import date_pb2
 from marketplace.order.v1 import order_pb2, order_service_pb2, order_service_pb2_grpc
 
-from services.common.auth import current_caller
+from services.common.identity import current_caller
+from services.common.metadata import request_metadata
 from services.common.money import Money
+from services.common.proto_money import money_to_proto
 from services.order import mappers
 from services.order.adapters.changes import ChangeFeed
 from services.order.adapters.reports import SalesReports
@@ -49,7 +51,7 @@ class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):
     ) -> order_pb2.Order:
         """Place an order exactly once per idempotency key."""
         command = mappers.place_order_command(
-            request, current_caller(), _metadata(context, mappers.IDEMPOTENCY_KEY_HEADER)
+            request, current_caller(), request_metadata(context).idempotency_key
         )
         order = await self._checkout.place_order(command, wait_seconds=self._wait(context))
         return mappers.order_to_proto(order)
@@ -116,7 +118,7 @@ class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):
     ) -> order_pb2.Order:
         """Refund all or part of a captured order, once per idempotency key."""
         command = mappers.refund_order_command(
-            request, current_caller(), _metadata(context, mappers.IDEMPOTENCY_KEY_HEADER)
+            request, current_caller(), request_metadata(context).idempotency_key
         )
         return mappers.order_to_proto(await self._lifecycle.refund(command))
 
@@ -139,7 +141,7 @@ class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):
                     ),
                     seller_id=r.seller_id,
                     order_count=r.order_count,
-                    total=r.total.to_proto(),
+                    total=money_to_proto(r.total),
                 )
                 for r in rows
             ]
@@ -148,7 +150,7 @@ class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):
         if len(currencies) == 1:
             # Amounts in different currencies do not add up; the total is left unset then.
             total = Money(sum(r.total.minor for r in rows), currencies.pop())
-            report.total.CopyFrom(total.to_proto())
+            report.total.CopyFrom(money_to_proto(total))
         return report
 
     def _wait(self, context: Context) -> float:
@@ -157,10 +159,3 @@ class OrderServicer(order_service_pb2_grpc.OrderServiceServicer):
         if remaining is None:
             return self._wait_seconds
         return max(0.0, min(self._wait_seconds, remaining - 0.5))
-
-
-def _metadata(context: Context, key: str) -> str | None:
-    for name, value in context.invocation_metadata() or ():
-        if name == key and isinstance(value, str):
-            return value
-    return None

@@ -17,6 +17,7 @@ from redis.backoff import NoBackoff
 
 from services.common.access import AccessPolicy
 from services.common.auth import JwksKeySource, KeySource
+from services.common.clock import Clock, SystemClock
 from services.common.server import ServiceApp
 from services.product.adapters.cache import ProductCache, ProductDocs
 from services.product.adapters.mongo import PRODUCTS, ensure_indexes
@@ -59,6 +60,7 @@ async def build_app(
     key_source: KeySource | None = None,
     start_workers: bool = True,
     workers: list[ProductWorkers] | None = None,
+    clock: Clock | None = None,
 ) -> AsyncIterator[ServiceApp]:
     """Connect to MongoDB and Redis, make sure the indexes exist, wire servicers and workers.
 
@@ -68,6 +70,7 @@ async def build_app(
         start_workers: Whether to run the sweeper and the event consumer in the background;
             tests turn this off and call their `run_once()` instead.
         workers: When given, the built workers are appended to it, for tests to drive.
+        clock: Overrides the system clock the use cases and workers read the time from.
 
     Yields:
         The app to serve; its workers stop and its clients close when the block exits.
@@ -116,6 +119,7 @@ async def build_app(
             categories=MongoCategoryRepository(db),
             reviews=MongoReviewRepository(db),
             purchases=MongoPurchaseStore(db),
+            clock=clock or SystemClock(),
         )
         processed = MongoProcessedEvents(db)
 
@@ -131,6 +135,7 @@ async def build_app(
                 ports.products,
                 interval_seconds=settings.sweep_interval_seconds,
                 lease_seconds=settings.reservation_lease_seconds,
+                clock=ports.clock,
             ),
             OrderEventConsumer(
                 stream_redis,

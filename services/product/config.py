@@ -15,6 +15,8 @@ class Settings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="PRODUCT_", extra="ignore", frozen=True)
 
+    error_domain: str = "product.marketplace.example.com"
+
     mongo_url: MongoDsn = MongoDsn("mongodb://127.0.0.1:27017")
     mongo_database: str = "marketplace_products"
     # How long a call waits for a reachable MongoDB, and for one answer from it, before it

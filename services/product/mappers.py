@@ -8,9 +8,11 @@ from google.protobuf import field_mask_pb2, timestamp_pb2
 from google.type import money_pb2
 from marketplace.product.v1 import product_pb2, product_service_pb2
 
-from services.common.auth import Caller
 from services.common.errors import FieldViolation, InvalidArgument
+from services.common.field_mask import unique_paths
+from services.common.identity import Caller
 from services.common.money import Money
+from services.common.proto_money import money_from_proto, money_to_proto
 from services.product.domain.commands import (
     AdjustInventory,
     BatchGetProducts,
@@ -92,7 +94,7 @@ def _money(
     if not message.HasField(name):  # type: ignore[arg-type]  # names come from this module
         return None
     try:
-        return Money.from_proto(getattr(message, name), f"{prefix}.{name}")
+        return money_from_proto(getattr(message, name), f"{prefix}.{name}")
     except InvalidArgument as error:
         problems.extend(ParseProblem(v.field, v.description) for v in error.violations)
         return None
@@ -193,7 +195,7 @@ def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
 
 
 def _money_proto(money: Money) -> money_pb2.Money:
-    return money.to_proto()
+    return money_to_proto(money)
 
 
 def _attribute_proto(value: AttributeValue) -> product_pb2.AttributeValue:
@@ -212,7 +214,7 @@ def discount_to_proto(discount: Discount) -> product_pb2.Discount:
         end_time=_timestamp(discount.end_time),
     )
     if discount.amount_off is not None:
-        message.amount_off.CopyFrom(discount.amount_off.to_proto())
+        message.amount_off.CopyFrom(money_to_proto(discount.amount_off))
     else:
         message.percent_off = discount.percent_off
     return message
@@ -292,7 +294,7 @@ def reserve_response(reservation: Reservation) -> product_service_pb2.ReserveInv
 
 
 def _paths(mask: field_mask_pb2.FieldMask) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(path.strip() for path in mask.paths))
+    return unique_paths(mask.paths)
 
 
 def update_product_command(request: product_service_pb2.UpdateProductRequest) -> UpdateProduct:

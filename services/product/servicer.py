@@ -9,7 +9,8 @@ import grpc
 from google.protobuf import empty_pb2
 from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 
-from services.common.auth import current_caller, optional_caller
+from services.common.clock import Clock
+from services.common.identity import current_caller, optional_caller
 from services.product import mappers
 from services.product.domain.model import LifecycleAction
 from services.product.service_layer import (
@@ -41,6 +42,7 @@ class Ports:
     categories: CategoryRepository
     reviews: ReviewRepository
     purchases: PurchaseStore
+    clock: Clock
 
 
 class ProductServicer(product_service_pb2_grpc.ProductServiceServicer):
@@ -55,7 +57,11 @@ class ProductServicer(product_service_pb2_grpc.ProductServiceServicer):
     ) -> product_pb2.Product:
         command = mappers.create_product_command(request)
         product = await handlers.create_product(
-            command, current_caller(), self._products, self._ports.categories
+            command,
+            current_caller(),
+            self._products,
+            self._ports.categories,
+            clock=self._ports.clock,
         )
         return mappers.product_to_proto(product)
 
@@ -85,13 +91,19 @@ class ProductServicer(product_service_pb2_grpc.ProductServiceServicer):
     ) -> product_pb2.Product:
         command = mappers.update_product_command(request)
         product = await catalog.update_product(
-            command, current_caller(), self._products, self._ports.categories
+            command,
+            current_caller(),
+            self._products,
+            self._ports.categories,
+            clock=self._ports.clock,
         )
         return mappers.product_to_proto(product)
 
     async def _lifecycle(self, product_id: str, action: LifecycleAction) -> product_pb2.Product:
         command = mappers.lifecycle_command(product_id, action)
-        product = await catalog.change_lifecycle(command, current_caller(), self._products)
+        product = await catalog.change_lifecycle(
+            command, current_caller(), self._products, clock=self._ports.clock
+        )
         return mappers.product_to_proto(product)
 
     async def PublishProduct(  # noqa: D102
@@ -153,7 +165,7 @@ class ProductServicer(product_service_pb2_grpc.ProductServiceServicer):
     ) -> product_pb2.InventoryLevel:
         command = mappers.adjust_inventory_command(request)
         product_id, level = await inventory.adjust_inventory(
-            command, current_caller(), self._products, self._ports.stock
+            command, current_caller(), self._products, self._ports.stock, clock=self._ports.clock
         )
         return mappers.inventory_to_proto(product_id, level)
 
@@ -170,14 +182,18 @@ class ProductServicer(product_service_pb2_grpc.ProductServiceServicer):
         self, request: product_service_pb2.CreateDiscountRequest, context: Context
     ) -> product_pb2.Discount:
         command = mappers.create_discount_command(request)
-        discount = await catalog.create_discount(command, current_caller(), self._products)
+        discount = await catalog.create_discount(
+            command, current_caller(), self._products, clock=self._ports.clock
+        )
         return mappers.discount_to_proto(discount)
 
     async def DeleteDiscount(  # noqa: D102
         self, request: product_service_pb2.DeleteDiscountRequest, context: Context
     ) -> empty_pb2.Empty:
         command = mappers.delete_discount_command(request)
-        await catalog.delete_discount(command, current_caller(), self._products)
+        await catalog.delete_discount(
+            command, current_caller(), self._products, clock=self._ports.clock
+        )
         return empty_pb2.Empty()
 
     async def ListReviews(  # noqa: D102
@@ -192,7 +208,12 @@ class ProductServicer(product_service_pb2_grpc.ProductServiceServicer):
     ) -> product_pb2.Review:
         command = mappers.create_review_command(request)
         review = await reviews.create_review(
-            command, current_caller(), self._products, self._ports.reviews, self._ports.purchases
+            command,
+            current_caller(),
+            self._products,
+            self._ports.reviews,
+            self._ports.purchases,
+            clock=self._ports.clock,
         )
         return mappers.review_to_proto(review)
 
@@ -201,7 +222,7 @@ class ProductServicer(product_service_pb2_grpc.ProductServiceServicer):
     ) -> product_pb2.Review:
         command = mappers.update_review_command(request)
         review = await reviews.update_review(
-            command, current_caller(), self._products, self._ports.reviews
+            command, current_caller(), self._products, self._ports.reviews, clock=self._ports.clock
         )
         return mappers.review_to_proto(review)
 
@@ -219,7 +240,7 @@ class ProductServicer(product_service_pb2_grpc.ProductServiceServicer):
             request.product_id, request.review_id, request.reply
         )
         review = await reviews.reply_to_review(
-            command, current_caller(), self._products, self._ports.reviews
+            command, current_caller(), self._products, self._ports.reviews, clock=self._ports.clock
         )
         return mappers.review_to_proto(review)
 
@@ -230,7 +251,7 @@ class ProductServicer(product_service_pb2_grpc.ProductServiceServicer):
             request.product_id, request.review_id, request.reason
         )
         review = await reviews.hide_review(
-            command, current_caller(), self._products, self._ports.reviews
+            command, current_caller(), self._products, self._ports.reviews, clock=self._ports.clock
         )
         return mappers.review_to_proto(review)
 
@@ -272,6 +293,7 @@ class ProductInternalServicer(product_service_pb2_grpc.ProductInternalServiceSer
             wait_seconds=self._wait_seconds,
             lease_seconds=self._lease_seconds,
             expires_in_seconds=self._expires_in_seconds,
+            clock=self._ports.clock,
         )
         return mappers.reserve_response(reservation)
 

@@ -16,6 +16,7 @@ from marketplace.user.v1 import user_service_pb2_grpc
 from services.common.access import AccessPolicy
 from services.common.auth import KeySource, Role, StaticKeySource
 from services.common.channels import create_channel
+from services.common.clock import Clock, SystemClock
 from services.common.server import ServiceApp
 from services.user.adapters.catalog import GrpcProductCatalog
 from services.user.adapters.email import EmailRelay, MailboxEmailSender, SmtpEmailSender
@@ -59,7 +60,9 @@ def jwks_route(ring: KeyRing) -> web.RouteDef:
     return web.get(JWKS_PATH, jwks)
 
 
-async def seed_demo_accounts(settings: Settings, pool: Pool, hasher: PasswordHasher) -> None:
+async def seed_demo_accounts(
+    settings: Settings, pool: Pool, hasher: PasswordHasher, clock: Clock
+) -> None:
     """Create the demo admin, seller and buyer unless they exist; never outside dev mode."""
     if not settings.dev_mode:
         raise RuntimeError("demo accounts are only seeded in dev mode")
@@ -76,6 +79,7 @@ async def seed_demo_accounts(settings: Settings, pool: Pool, hasher: PasswordHas
                 ),
                 uow=PostgresUnitOfWork(pool),
                 hasher=hasher,
+                clock=clock,
             )
             for email, username, display_name, roles in DEMO_ACCOUNTS
         )
@@ -92,6 +96,7 @@ async def build_app(
     email_sender: EmailSender | None = None,
     product_catalog: ProductCatalog | None = None,
     run_email_relay: bool = True,
+    clock: Clock | None = None,
 ) -> AsyncIterator[ServiceApp]:
     """Build the user service inside the running loop; closes its pool on exit.
 
@@ -104,7 +109,9 @@ async def build_app(
         product_catalog: Overrides the product service client of the wishlist.
         run_email_relay: Whether the outbox relay runs in the background; tests that
             drive it with run_once() turn it off.
+        clock: Overrides the system clock the use cases read the time from.
     """
+    clock = clock or SystemClock()
     ring = key_ring or KeyRing(
         settings.signing_key(),
         previous=settings.previous_signing_keys(),
@@ -130,7 +137,7 @@ async def build_app(
     relay_task: asyncio.Task[None] | None = None
     try:
         if settings.dev_mode and settings.seed_demo_accounts:
-            await seed_demo_accounts(settings, pool, hasher)
+            await seed_demo_accounts(settings, pool, hasher, clock)
         relay = EmailRelay(
             pool,
             email_sender or default_email_sender(settings),
@@ -140,6 +147,7 @@ async def build_app(
             relay_task = asyncio.create_task(relay.run(), name="user-email-relay")
         deps = Dependencies(
             uow=lambda: PostgresUnitOfWork(pool),
+            clock=clock,
             hasher=hasher,
             authenticator=await handlers.Authenticator.create(hasher),
             issuer=JwtTokenIssuer(

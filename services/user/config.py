@@ -28,6 +28,8 @@ class Settings(ServiceSettings):
         env_prefix="USER_", extra="ignore", frozen=True, hide_input_in_errors=True
     )
 
+    error_domain: str = "user.marketplace.example.com"
+
     database_url: PostgresDsn
     # PKCS#8 PEM of the Ed25519 key that signs access tokens. Required outside dev mode:
     # a generated key would change on every restart and sign everybody out.

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from marketplace.user.v1 import user_pb2, user_service_pb2
 
-from services.common.auth import Caller, Role
+from services.common.identity import Caller, Role
+from services.common.metadata import request_metadata
 from services.user.domain import commands
 from services.user.domain.addresses import Address, AddressFields
 from services.user.domain.model import Preferences, SessionView, User, UserState, WishlistItem
@@ -23,10 +23,6 @@ _STATES = {
     UserState.ACTIVE: user_pb2.USER_STATE_ACTIVE,
     UserState.SUSPENDED: user_pb2.USER_STATE_SUSPENDED,
 }
-# The edge's route to this service sets this to the address of the client it accepted
-# the request from, overwriting anything the client sent (envoy/envoy.yaml.tmpl); direct
-# callers inside the mesh are identified by the peer of the gRPC connection instead.
-CLIENT_ADDRESS_HEADER = "x-marketplace-client-address"
 
 
 def _timestamp(value: Any) -> Timestamp:
@@ -65,20 +61,19 @@ def create_user_command(request: user_service_pb2.CreateUserRequest) -> commands
 
 def client_ip(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
     """The address of the client: Envoy's external address, else the gRPC peer."""
-    metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-    return _ip(metadata.get(CLIENT_ADDRESS_HEADER, "")) or _peer_ip(context.peer())
+    return request_metadata(context).client_address
 
 
 def login_command(
     request: user_service_pb2.LoginRequest, context: grpc.aio.ServicerContext[Any, Any]
 ) -> commands.Login:
     """The Login command of a request, with the client's user agent and address."""
-    metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+    metadata = request_metadata(context)
     return commands.Login(
         email=request.email,
         password=request.password,
-        user_agent=metadata.get("user-agent", ""),
-        client_ip=client_ip(context),
+        user_agent=metadata.user_agent,
+        client_ip=metadata.client_address,
     )
 
 
@@ -95,23 +90,6 @@ def login_response(tokens: commands.IssuedTokens) -> user_service_pb2.LoginRespo
         expires_in=tokens.expires_in,
         token_type=tokens.token_type,
     )
-
-
-def _ip(value: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
-        return None
-
-
-def _peer_ip(peer: str | None) -> str | None:
-    """The address of a gRPC peer such as "ipv4:10.0.0.7:5123" or "ipv6:[::1]:5123"."""
-    kind, _, rest = (peer or "").partition(":")
-    if kind == "ipv4":
-        return _ip(rest.rpartition(":")[0])
-    if kind == "ipv6":
-        return _ip(rest.rpartition(":")[0].strip("[]"))
-    return None
 
 
 def address_fields(address: user_pb2.Address) -> AddressFields:

@@ -12,7 +12,8 @@ import grpc
 from google.protobuf import empty_pb2
 from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
 
-from services.common.auth import current_caller
+from services.common.clock import Clock
+from services.common.identity import current_caller
 from services.user import mappers
 from services.user.domain import commands
 from services.user.domain.model import ThrottlePolicy
@@ -32,6 +33,7 @@ class Dependencies:
     """The ports the handlers need, built once by the composition root."""
 
     uow: Callable[[], UnitOfWork]
+    clock: Clock
     hasher: PasswordHasher
     authenticator: handlers.Authenticator
     issuer: TokenIssuer
@@ -54,7 +56,11 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         """Register a new customer account."""
         command = mappers.create_user_command(request)
         user = await handlers.create_user(
-            command, uow=self._deps.uow(), hasher=self._deps.hasher, mail=self._deps.mail
+            command,
+            uow=self._deps.uow(),
+            hasher=self._deps.hasher,
+            mail=self._deps.mail,
+            clock=self._deps.clock,
         )
         return mappers.user_to_proto(user)
 
@@ -72,6 +78,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
             hasher=self._deps.hasher,
             throttle=self._deps.throttle,
             sleep=self._deps.sleep,
+            clock=self._deps.clock,
         )
         return mappers.login_response(tokens)
 
@@ -88,7 +95,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_pb2.User:
         """Change the caller's profile fields in the mask."""
         command = mappers.update_user_command(request, current_caller())
-        user = await account_data.update_user(command, uow=self._deps.uow())
+        user = await account_data.update_user(command, uow=self._deps.uow(), clock=self._deps.clock)
         return mappers.user_to_proto(user)
 
     async def ListUsers(
@@ -116,7 +123,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
             user_id=request.user_id,
             roles=tuple(mappers.role_name(r) for r in request.roles),
         )
-        user = await admin.set_user_roles(command, uow=self._deps.uow())
+        user = await admin.set_user_roles(command, uow=self._deps.uow(), clock=self._deps.clock)
         return mappers.user_to_proto(user)
 
     async def SuspendUser(
@@ -126,7 +133,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         command = commands.SuspendUser(
             caller=current_caller(), user_id=request.user_id, reason=request.reason
         )
-        user = await admin.suspend_user(command, uow=self._deps.uow())
+        user = await admin.suspend_user(command, uow=self._deps.uow(), clock=self._deps.clock)
         return mappers.user_to_proto(user)
 
     async def ReactivateUser(
@@ -134,7 +141,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_pb2.User:
         """Lift a suspension (admins only)."""
         command = commands.ReactivateUser(caller=current_caller(), user_id=request.user_id)
-        user = await admin.reactivate_user(command, uow=self._deps.uow())
+        user = await admin.reactivate_user(command, uow=self._deps.uow(), clock=self._deps.clock)
         return mappers.user_to_proto(user)
 
     async def VerifyEmail(
@@ -142,7 +149,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_service_pb2.VerifyEmailResponse:
         """Confirm an email address with a mailed token."""
         user = await auth_flows.verify_email(
-            commands.VerifyEmail(token=request.token), uow=self._deps.uow()
+            commands.VerifyEmail(token=request.token), uow=self._deps.uow(), clock=self._deps.clock
         )
         return user_service_pb2.VerifyEmailResponse(user=mappers.user_to_proto(user))
 
@@ -151,7 +158,10 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_service_pb2.ResendVerificationEmailResponse:
         """Mail the caller a new verification link."""
         await auth_flows.resend_verification(
-            commands.CallerOnly(current_caller()), uow=self._deps.uow(), mail=self._deps.mail
+            commands.CallerOnly(current_caller()),
+            uow=self._deps.uow(),
+            mail=self._deps.mail,
+            clock=self._deps.clock,
         )
         return user_service_pb2.ResendVerificationEmailResponse()
 
@@ -163,6 +173,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
             commands.RefreshTokens(request.refresh_token),
             uow=self._deps.uow(),
             issuer=self._deps.issuer,
+            clock=self._deps.clock,
         )
         return mappers.tokens_response(tokens)
 
@@ -170,7 +181,9 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         self, request: user_service_pb2.LogoutRequest, context: Context
     ) -> user_service_pb2.LogoutResponse:
         """End the session of a refresh token."""
-        await auth_flows.logout(commands.Logout(request.refresh_token), uow=self._deps.uow())
+        await auth_flows.logout(
+            commands.Logout(request.refresh_token), uow=self._deps.uow(), clock=self._deps.clock
+        )
         return user_service_pb2.LogoutResponse()
 
     async def LogoutAll(
@@ -178,7 +191,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_service_pb2.LogoutAllResponse:
         """End every session of the caller."""
         ended = await auth_flows.logout_all(
-            commands.CallerOnly(current_caller()), uow=self._deps.uow()
+            commands.CallerOnly(current_caller()), uow=self._deps.uow(), clock=self._deps.clock
         )
         return user_service_pb2.LogoutAllResponse(revoked_sessions=ended)
 
@@ -187,7 +200,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_service_pb2.ListSessionsResponse:
         """List the caller's live sessions."""
         sessions = await auth_flows.list_sessions(
-            commands.CallerOnly(current_caller()), uow=self._deps.uow()
+            commands.CallerOnly(current_caller()), uow=self._deps.uow(), clock=self._deps.clock
         )
         return user_service_pb2.ListSessionsResponse(
             sessions=[mappers.session_to_proto(s, current) for s, current in sessions]
@@ -209,6 +222,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
             hasher=self._deps.hasher,
             sleep=self._deps.sleep,
             throttle=self._deps.throttle,
+            clock=self._deps.clock,
         )
         return user_service_pb2.ChangePasswordResponse()
 
@@ -217,7 +231,10 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_service_pb2.RequestPasswordResetResponse:
         """Mail a reset link if the address has an account; the answer is always the same."""
         await auth_flows.request_password_reset(
-            commands.RequestPasswordReset(request.email), uow=self._deps.uow(), mail=self._deps.mail
+            commands.RequestPasswordReset(request.email),
+            uow=self._deps.uow(),
+            mail=self._deps.mail,
+            clock=self._deps.clock,
         )
         return user_service_pb2.RequestPasswordResetResponse()
 
@@ -229,6 +246,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
             commands.ResetPassword(request.token, request.new_password),
             uow=self._deps.uow(),
             hasher=self._deps.hasher,
+            clock=self._deps.clock,
         )
         return user_service_pb2.ResetPasswordResponse()
 
@@ -246,7 +264,9 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_pb2.Preferences:
         """Change the preferences in the mask."""
         command = mappers.update_preferences_command(request, current_caller())
-        preferences = await account_data.update_preferences(command, uow=self._deps.uow())
+        preferences = await account_data.update_preferences(
+            command, uow=self._deps.uow(), clock=self._deps.clock
+        )
         return mappers.preferences_to_proto(preferences)
 
     async def ListWishlistItems(
@@ -269,7 +289,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
             raise RuntimeError("the product catalog is not configured")
         command = commands.WishlistChange(current_caller(), request.user_id, request.product_id)
         item = await account_data.add_wishlist_item(
-            command, uow=self._deps.uow(), catalog=self._deps.catalog
+            command, uow=self._deps.uow(), catalog=self._deps.catalog, clock=self._deps.clock
         )
         return mappers.wishlist_item_to_proto(item)
 
@@ -306,7 +326,9 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_pb2.Address:
         """Add an address to the caller's book."""
         command = mappers.create_address_command(request, current_caller())
-        address = await address_book.create_address(command, uow=self._deps.uow())
+        address = await address_book.create_address(
+            command, uow=self._deps.uow(), clock=self._deps.clock
+        )
         return mappers.address_to_proto(address)
 
     async def UpdateAddress(
@@ -314,7 +336,9 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_pb2.Address:
         """Change the masked fields of an address."""
         command = mappers.update_address_command(request, current_caller())
-        address = await address_book.update_address(command, uow=self._deps.uow())
+        address = await address_book.update_address(
+            command, uow=self._deps.uow(), clock=self._deps.clock
+        )
         return mappers.address_to_proto(address)
 
     async def DeleteAddress(

@@ -17,9 +17,10 @@ from grpc_status import rpc_status
 from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 
 from services.common.access import AccessPolicy
-from services.common.auth import Role, current_caller
 from services.common.config import Environment, ServiceSettings
-from services.common.errors import FieldViolation, InvalidArgument, NotFound
+from services.common.errors import ErrorKind, FieldViolation, InvalidArgument, NotFound
+from services.common.identity import Role, current_caller
+from services.common.rpc_status import remote_error
 from services.common.server import ServiceApp, running_server
 from tests.support.tokens import TestTokens, bearer
 
@@ -64,6 +65,7 @@ def settings(grace: float = 5.0, notice: float = 0.0) -> ServiceSettings:
         ops_port=0,
         internal_secret=SECRET,
         shutdown_grace_seconds=grace,
+        error_domain="probe.marketplace.example.com",
     )
 
 
@@ -121,6 +123,29 @@ async def test_errors_map_to_statuses_with_details(tokens: TestTokens) -> None:
                 )
             )
             assert code == grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_a_client_parses_a_failed_call_back_into_a_typed_error(tokens: TestTokens) -> None:
+    probe = Probe()
+    async with probe_app(tokens, probe) as app, running_server(settings(), app) as server:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            stub = product_service_pb2_grpc.ProductServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as invalid:
+                await stub.GetProduct(product_service_pb2.GetProductRequest())
+            with pytest.raises(grpc.aio.AioRpcError) as missing:
+                await stub.GetProduct(product_service_pb2.GetProductRequest(product_id="x"))
+    bad = remote_error(invalid.value)
+    assert (bad.code, bad.kind, bad.domain) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ErrorKind.INVALID_ARGUMENT,
+        "probe.marketplace.example.com",
+    )
+    assert [v.field for v in bad.violations] == ["product_id"]
+    again = bad.to_domain_error()
+    assert isinstance(again, InvalidArgument) and again.violations == list(bad.violations)
+    gone = remote_error(missing.value)
+    assert (gone.reason, gone.kind) == ("PRODUCT_NOT_FOUND", ErrorKind.NOT_FOUND)
+    assert isinstance(gone.to_domain_error(), NotFound)
 
 
 async def test_tokens_and_roles_are_enforced(tokens: TestTokens) -> None:

@@ -26,8 +26,8 @@ from marketplace.product.v1 import product_pb2, product_service_pb2, product_ser
 from marketplace.user.v1 import user_service_pb2
 from pymongo import AsyncMongoClient
 
-from services.common.auth import Role
 from services.common.channels import internal_metadata
+from services.common.identity import Role
 from services.order.app import build_app as order_build_app
 from services.order.config import Settings as OrderSettings
 from services.product.app import build_app as product_build_app

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.common.channels import create_channel
+from services.common.clock import SystemClock
 from services.devmesh.processes import ManagedProcess, free_port, start_redis
 from services.order.adapters.inventory import GrpcInventory
 from services.order.adapters.outbox import OutboxRelay
@@ -67,6 +68,7 @@ class World:
             "payments": self.gateway,
             "codec": ProtoOrderCodec(),
             "stale_after": timedelta(0),
+            "clock": SystemClock(),
         }
         values.update(overrides)
         return Reconciler(**values)  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ import pytest_asyncio
 from marketplace.order.v1 import order_pb2, order_service_pb2, order_service_pb2_grpc
 
 from services.common.money import Money
+from services.common.proto_money import money_from_proto, money_to_proto
 from services.order.adapters.payments import SandboxGateway
 from services.order.app import build_app
 from tests.contract.test_order_service import (
@@ -136,9 +137,11 @@ async def test_ten_concurrent_seller_refunds_never_pass_the_capture(
     product_id = await create_product(product, stock=5)
     buyer = tokens.mint()
     placed = await place(orders, buyer, order_request((product_id, 1)))  # 15.00 captured
-    captured = Money.from_proto(placed.total, "total")
+    captured = money_from_proto(placed.total, "total")
     request = order_service_pb2.RefundOrderRequest(
-        order_id=placed.order_id, amount=Money(800, captured.currency).to_proto(), reason="late"
+        order_id=placed.order_id,
+        amount=money_to_proto(Money(800, captured.currency)),
+        reason="late",
     )
     results = await asyncio.gather(
         *(

@@ -42,6 +42,7 @@ from tests.contract.test_order_service import (
     product,  # the module-scoped fixture, shared
     stock,
 )
+from tests.support.crashing_order import CRASH_AT_ENV
 from tests.support.inprocess import serve_in_process
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
@@ -137,10 +138,10 @@ class OrderProcess:
         return f"127.0.0.1:{self.port}"
 
     async def start(self, crash_at: str = "") -> ManagedProcess:
-        env = {**self.env, "ORDER_CRASH_AT": crash_at}
-        process = ManagedProcess(
-            "order", [sys.executable, "-m", "services.order"], self.log, env=env
-        ).start()
+        # The crash hook lives in the tests: a crashing run starts the test entry point.
+        module = "tests.support.crashing_order" if crash_at else "services.order"
+        env = {**self.env, CRASH_AT_ENV: crash_at}
+        process = ManagedProcess("order", [sys.executable, "-m", module], self.log, env=env).start()
         # Polled from a thread: the product and user services share this test's loop.
         await asyncio.to_thread(process.wait_ready, lambda: grpc_serving(self.target, SERVICE), 30)
         return process

@@ -18,8 +18,9 @@ from marketplace.order.v1 import events_pb2, order_pb2, order_service_pb2, order
 from marketplace.product.v1 import product_pb2, product_service_pb2
 from redis.asyncio import Redis
 
-from services.common.auth import Role
+from services.common.identity import Role
 from services.common.money import Money
+from services.common.proto_money import money_to_proto
 from services.order.adapters.payments import SandboxGateway
 from services.order.adapters.reports import BY_DAY_SQL, SOLD_STATUSES
 from services.order.app import build_app
@@ -89,7 +90,7 @@ async def listed_product(product: ProductService, seller_token: str, stock: int 
             product=product_pb2.Product(
                 title="Kettle",
                 category="home",
-                list_price=Money(1000, "USD").to_proto(),
+                list_price=money_to_proto(Money(1000, "USD")),
                 initial_stock=stock,
             ),
             publish=True,
@@ -246,7 +247,7 @@ async def test_concurrent_refunds_never_pass_the_capture_and_a_key_refunds_once(
     placed = await place_two_seller_order(orders, product, tokens)  # $30.00 captured
     order_id = placed.order.order_id
     request = order_service_pb2.RefundOrderRequest(
-        order_id=order_id, amount=Money(800, "USD").to_proto(), reason="damaged"
+        order_id=order_id, amount=money_to_proto(Money(800, "USD")), reason="damaged"
     )
     results = await asyncio.gather(
         *(
@@ -442,7 +443,7 @@ async def test_a_refund_request_id_refunds_once_and_must_agree_with_the_key(
     request_id = str(uuid.uuid4())
     request = order_service_pb2.RefundOrderRequest(
         order_id=order_id,
-        amount=Money(500, "USD").to_proto(),
+        amount=money_to_proto(Money(500, "USD")),
         reason="damaged",
         request_id=request_id,
     )

@@ -13,6 +13,7 @@ import pytest
 from marketplace.order.v1 import order_pb2
 
 from services.common.channels import create_channel
+from services.common.clock import SystemClock
 from services.common.errors import InvalidArgument, Unavailable
 from services.devmesh.processes import free_port
 from services.order.adapters.inventory import GrpcInventory
@@ -100,6 +101,7 @@ async def test_a_reservation_whose_release_failed_is_released_by_the_reconciler(
             payments=SandboxGateway(latency_seconds=0.001),
             codec=ProtoOrderCodec(),
             buyers=GrpcBuyers(users, SECRET, 2.0),
+            clock=SystemClock(),
         )
         with pytest.raises(Unavailable):
             await saga.place_order(placing(buyer, "k-orphan", product_id), wait_seconds=1)
@@ -118,6 +120,7 @@ async def test_a_reservation_whose_release_failed_is_released_by_the_reconciler(
             payments=SandboxGateway(),
             codec=ProtoOrderCodec(),
             stale_after=timedelta(minutes=1),
+            clock=SystemClock(),
         )
         assert await reconciler.run_once() == 1  # its first pass, seconds after the failure
 
@@ -175,7 +178,7 @@ async def test_a_paid_order_whose_hold_lapsed_before_its_commit_is_refunded_and_
             await work.commit()
         await inventory.release(order_id)  # the hold lapsed before the commit got through
 
-        lifecycle = Lifecycle(uow=uow, inventory=inventory, payments=gateway)
+        lifecycle = Lifecycle(uow=uow, inventory=inventory, payments=gateway, clock=SystemClock())
         reconciler = Reconciler(
             uow=uow,
             inventory=inventory,
@@ -183,6 +186,7 @@ async def test_a_paid_order_whose_hold_lapsed_before_its_commit_is_refunded_and_
             codec=ProtoOrderCodec(),
             stale_after=timedelta(0),
             lifecycle=lifecycle,
+            clock=SystemClock(),
         )
         assert await reconciler.run_once() == 1
 

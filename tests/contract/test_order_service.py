@@ -21,8 +21,9 @@ from marketplace.order.v1 import order_pb2, order_service_pb2, order_service_pb2
 from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 from pymongo import AsyncMongoClient
 
-from services.common.auth import Role
+from services.common.identity import Role
 from services.common.money import Money
+from services.common.proto_money import money_to_proto
 from services.order.adapters.payments import SandboxGateway
 from services.order.app import build_app
 from services.order.config import Settings
@@ -236,7 +237,7 @@ async def create_product(
             product=product_pb2.Product(
                 title=title,
                 category="home",
-                list_price=price.to_proto(),
+                list_price=money_to_proto(price),
                 initial_stock=stock,
             ),
             publish=True,

@@ -16,7 +16,7 @@ from marketplace.product.v1 import product_pb2, product_service_pb2
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
-from services.common.auth import Role
+from services.common.identity import Role
 from services.devmesh import processes
 from services.product.adapters.cache import ProductCache
 from services.product.adapters.mongo import PRODUCTS

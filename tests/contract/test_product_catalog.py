@@ -14,7 +14,7 @@ import pytest_asyncio
 from google.protobuf import field_mask_pb2, timestamp_pb2
 from marketplace.product.v1 import product_pb2, product_service_pb2
 
-from services.common.auth import Role
+from services.common.identity import Role
 from services.product.config import Settings
 from tests.contract.test_product_service import create, failure, product, usd
 from tests.support.product import (

@@ -15,8 +15,8 @@ from marketplace.order.v1 import events_pb2, order_pb2
 from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 from redis.asyncio import Redis
 
-from services.common.auth import Role
 from services.common.channels import internal_metadata
+from services.common.identity import Role
 from services.product.app import ProductWorkers
 from services.product.config import Settings
 from tests.contract.test_product_service import create, failure

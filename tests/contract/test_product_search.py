@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from marketplace.product.v1 import product_pb2, product_service_pb2
 
-from services.common.auth import Role
+from services.common.identity import Role
 from services.product.config import Settings
 from services.product.demo_catalog import demo_categories, demo_products
 from services.product.domain.model import attribute_pair

@@ -16,8 +16,8 @@ from grpc_status import rpc_status
 from marketplace.product.v1 import product_pb2, product_service_pb2
 from pymongo import AsyncMongoClient
 
-from services.common.auth import Role
 from services.common.channels import internal_metadata
+from services.common.identity import Role
 from services.product.config import Settings
 from tests.support.inprocess import InProcessService
 from tests.support.product import (

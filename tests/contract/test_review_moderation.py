@@ -14,7 +14,7 @@ from google.type import money_pb2
 from grpc_status import rpc_status
 from marketplace.product.v1 import product_pb2, product_service_pb2
 
-from services.common.auth import Role
+from services.common.identity import Role
 from services.product.config import Settings
 from tests.support.product import (
     ServedProduct,

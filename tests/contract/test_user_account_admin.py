@@ -16,7 +16,7 @@ from google.type import money_pb2
 from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 from marketplace.user.v1 import user_pb2, user_service_pb2
 
-from services.common.auth import Role
+from services.common.identity import Role
 from services.product.app import build_app as build_product_app
 from services.product.config import Settings as ProductSettings
 from services.user.adapters.signing import KeyRing, SigningKey

@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 from marketplace.user.v1 import user_service_pb2
 
-from services.user.mappers import CLIENT_ADDRESS_HEADER
+from services.common.metadata import CLIENT_ADDRESS_HEADER
 from tests.contract.test_user_service import (
     PASSWORD,
     UserService,

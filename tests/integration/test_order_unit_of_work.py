@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import override
 
+import asyncpg
 import pytest
 
 from services.common.errors import Unavailable
+from services.common.postgres import PooledConnection
 from services.order.adapters.repository import PostgresUnitOfWork, create_pool
 from tests.contract.test_order_service import MIGRATIONS
 from tests.support.servers import Backends
@@ -24,3 +27,30 @@ async def test_a_pool_with_no_free_connection_answers_unavailable(backends: Back
             assert await work.orders.get(uuid.uuid4()) is None
     finally:
         await pool.close()
+
+
+class _BeginFails(PostgresUnitOfWork):
+    """A unit of work whose BEGIN fails: its connection is already inside a transaction."""
+
+    @override
+    async def _acquire(self) -> PooledConnection:
+        connection = await super()._acquire()
+        await connection.execute("BEGIN")
+        return connection
+
+
+async def test_a_transaction_that_fails_to_begin_gives_its_connection_back(
+    backends: Backends,
+) -> None:
+    pool = await create_pool(
+        backends.database_url("orders_uow", MIGRATIONS), max_size=1, acquire_timeout=0.5
+    )
+    try:
+        for _ in range(3):  # a leaked connection would leave the next one DATABASE_BUSY
+            with pytest.raises(asyncpg.InterfaceError):
+                async with _BeginFails(pool):
+                    pass
+        async with PostgresUnitOfWork(pool) as work:
+            assert await work.orders.get(uuid.uuid4()) is None
+    finally:
+        pool.terminate()  # not close(): a leaked connection would make it wait forever

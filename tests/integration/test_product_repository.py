@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 from pymongo import AsyncMongoClient
 
+from services.common.clock import SystemClock
 from services.common.money import Money
 from services.product.adapters.mongo import Database, ensure_indexes
 from services.product.adapters.repository import (
@@ -29,7 +30,7 @@ from services.product.domain.model import (
     ReservationLine,
     ReservationState,
 )
-from services.product.service_layer.handlers import utc_now
+from services.product.service_layer.handlers import now_ms
 from services.product.service_layer.ports import HoldOutcome
 from tests.support.servers import Backends
 
@@ -47,7 +48,7 @@ async def db(backends: Backends) -> AsyncIterator[Database]:
 
 
 def a_product(**fields: Any) -> Product:
-    now = utc_now()
+    now = now_ms(SystemClock())
     values: dict[str, Any] = {
         "product_id": str(uuid.uuid4()),
         "seller_id": str(uuid.uuid4()),
@@ -93,7 +94,9 @@ async def test_get_many_returns_the_existing_ones(db: Database) -> None:
 async def test_search_matches_filters_and_counts_facets(db: Database) -> None:
     products = MongoProductRepository(db)
     category = f"cat-{uuid.uuid4().hex[:8]}"
-    earlier = utc_now() - timedelta(seconds=1)  # distinct times: "newest" has a fixed answer
+    earlier = now_ms(SystemClock()) - timedelta(
+        seconds=1
+    )  # distinct times: "newest" has a fixed answer
     red = a_product(
         category=category,
         subcategory="a",

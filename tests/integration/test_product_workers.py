@@ -14,6 +14,7 @@ from marketplace.order.v1 import events_pb2, order_pb2
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
+from services.common.clock import SystemClock
 from services.common.money import Money
 from services.product.adapters.mongo import Database, ensure_indexes
 from services.product.adapters.order_stream import OrderEventConsumer
@@ -28,7 +29,7 @@ from services.product.adapters.stores import (
     MongoReviewRepository,
 )
 from services.product.domain.model import Discount, Inventory, ReservationLine
-from services.product.service_layer.handlers import utc_now
+from services.product.service_layer.handlers import now_ms
 from services.product.service_layer.inventory import ReservationSweeper
 from services.product.service_layer.order_events import OrderEvent, handle_order_event
 from services.product.service_layer.ports import LedgerNote
@@ -58,7 +59,9 @@ async def test_a_claim_whose_caller_died_is_undone_by_the_sweeper(db: Database) 
     await reservations.claim(order, lines, lease_seconds=0)
     await stock.hold(product.product_id, order, 2)
     await asyncio.sleep(0.01)
-    sweeper = ReservationSweeper(reservations, stock, products, interval_seconds=1)
+    sweeper = ReservationSweeper(
+        reservations, stock, products, interval_seconds=1, clock=SystemClock()
+    )
     assert await sweeper.run_once() >= 1
     after = await products.get(product.product_id)
     assert after is not None and after.inventory == Inventory(5, 0)
@@ -149,7 +152,7 @@ async def test_repricing_follows_discounts_as_they_start_and_end(db: Database) -
     products = MongoProductRepository(db)
     product = a_product(list_price=Money(10_000, "USD"), sale_price=None)
     await products.add(product)
-    now = utc_now()
+    now = now_ms(SystemClock())
     discount = Discount("d1", now + timedelta(hours=1), now + timedelta(hours=2), percent_off=50)
     await products.add_discount(product.product_id, discount, now=now, max_discounts=5)
 

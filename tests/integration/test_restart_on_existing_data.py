@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 from pymongo import AsyncMongoClient
 
+from services.common.clock import SystemClock
 from services.common.money import Money
 from services.devmesh.mesh import grpc_serving
 from services.devmesh.processes import ManagedProcess, free_port
@@ -22,7 +23,7 @@ from services.product.adapters.mongo import INDEXES, PRODUCTS, Database, ensure_
 from services.product.adapters.repository import MongoProductRepository
 from services.product.app import build_app as product_build_app
 from services.product.domain.model import Inventory, Product, ProductState
-from services.product.service_layer.handlers import utc_now
+from services.product.service_layer.handlers import now_ms
 from services.user.app import build_app as user_build_app
 from services.user.config import Settings as UserSettings
 from tests.support.product import product_settings
@@ -44,7 +45,7 @@ async def mongo(backends: Backends) -> AsyncIterator[AsyncMongoClient[dict[str, 
 
 
 def a_lamp() -> Product:
-    now = utc_now()
+    now = now_ms(SystemClock())
     return Product(
         product_id=str(uuid.uuid4()),
         seller_id=str(uuid.uuid4()),

@@ -11,6 +11,7 @@ from pathlib import Path
 import argon2
 import pytest_asyncio
 
+from services.common.clock import SystemClock
 from services.user.adapters.email import EmailRelay, MailboxEmailSender, SmtpEmailSender
 from services.user.adapters.passwords import Argon2PasswordHasher
 from services.user.adapters.postgres import Pool, PostgresUnitOfWork, create_pool
@@ -146,6 +147,7 @@ async def test_sign_in_rehashes_a_password_hashed_with_old_parameters(pool: Pool
         commands.CreateUser(f"{name}@example.com", name, password, ""),
         uow=PostgresUnitOfWork(pool),
         hasher=old,
+        clock=SystemClock(),
     )
     before = await pool.fetchval("select password_hash from users where id = $1", user.id)
     assert "m=8192,t=1" in before and new.needs_rehash(before)
@@ -160,6 +162,7 @@ async def test_sign_in_rehashes_a_password_hashed_with_old_parameters(pool: Pool
         issuer=issuer,
         refresh_ttl=timedelta(days=1),
         hasher=new,
+        clock=SystemClock(),
     )
     after = await pool.fetchval("select password_hash from users where id = $1", user.id)
     assert "m=16384,t=2" in after and not new.needs_rehash(after)

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from services.common.auth import Role
+from services.common.identity import Role
 from services.user.adapters.postgres import Pool, PostgresUnitOfWork, create_pool
 from services.user.domain.model import DuplicateUser, Session, UniqueField, User, hash_token
 from tests.support.servers import Backends

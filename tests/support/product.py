@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 
-from services.common.auth import Role
+from services.common.identity import Role
 from services.product.app import ProductWorkers, build_app
 from services.product.config import Settings
 from tests.support.inprocess import InProcessService, serve_in_process

@@ -12,6 +12,7 @@ from google.rpc import error_details_pb2
 
 from services.common.dependencies import Dependency, unavailable_dependency
 from services.common.errors import dependency_unavailable
+from services.common.rpc_status import error_status
 
 
 @pytest.mark.parametrize(
@@ -70,12 +71,14 @@ def test_an_outage_is_found_behind_a_later_error_and_inside_a_group() -> None:
 
 
 def test_the_status_names_the_kind_and_advises_a_retry() -> None:
-    status = dependency_unavailable("mongodb", retry_after=timedelta(seconds=2)).to_status()
+    error = dependency_unavailable("mongodb", retry_after=timedelta(seconds=2))
+    status = error_status(error, domain="product.marketplace.example.com")
     info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
     assert status.details[0].Unpack(info) and status.details[1].Unpack(retry)
-    assert (status.code, info.reason, dict(info.metadata)) == (
+    assert (status.code, info.reason, info.domain, dict(info.metadata)) == (
         14,
         "DEPENDENCY_UNAVAILABLE",
+        "product.marketplace.example.com",
         {"dependency": "mongodb"},
     )
     assert retry.retry_delay.seconds == 2

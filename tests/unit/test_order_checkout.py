@@ -11,6 +11,7 @@ from typing import Self
 
 import pytest
 
+from services.common.clock import SystemClock
 from services.common.errors import (
     Aborted,
     FailedPrecondition,
@@ -296,6 +297,7 @@ def checkout(
             payments=gateway,
             codec=ProtoOrderCodec(),
             buyers=buyers or FakeBuyers(),
+            clock=SystemClock(),
         ),
         gateway,
     )

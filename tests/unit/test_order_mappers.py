@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 import pytest
 from marketplace.order.v1 import order_pb2, order_service_pb2
 
-from services.common.auth import Caller
 from services.common.errors import InvalidArgument
+from services.common.identity import Caller
+from services.common.limits import PHONE_NUMBER_MAX, RECIPIENT_NAME_MAX
 from services.common.money import Money
 from services.order import mappers
 from services.order.domain.model import Order, OrderItem, PaymentStatus, ShippingAddress
+from services.user.domain.addresses import AddressFields, address_violations
 
 CALLER = Caller(user_id=str(uuid.uuid4()))
 
@@ -80,6 +82,37 @@ def test_every_invalid_field_is_reported_at_once() -> None:
         "shipping_address.line1",
         "shipping_address.country_code",
         "payment_method_token",
+    }
+
+
+def test_an_inline_address_has_the_address_book_limits() -> None:
+    at_limit = AddressFields(
+        recipient_name="r" * RECIPIENT_NAME_MAX,
+        line1="1 Main St",
+        city="Berlin",
+        country_code="DE",
+        phone_number="+" + "4" * (PHONE_NUMBER_MAX - 1),
+    )
+    assert address_violations(at_limit) == []  # the address book takes it ...
+    inline = order_pb2.ShippingAddress(
+        recipient_name=at_limit.recipient_name,
+        line1=at_limit.line1,
+        city=at_limit.city,
+        country_code=at_limit.country_code,
+        phone_number=at_limit.phone_number,
+    )
+    mappers.place_order_command(request(shipping_address=inline), CALLER, "k")  # ... and orders
+    too_long = order_pb2.ShippingAddress()
+    too_long.CopyFrom(inline)
+    too_long.recipient_name += "r"
+    too_long.phone_number += "4"
+    too_long.country_code = "XX"  # two capitals, but no ISO 3166-1 country
+    with pytest.raises(InvalidArgument) as raised:
+        mappers.place_order_command(request(shipping_address=too_long), CALLER, "k")
+    assert violated_fields(raised.value) == {
+        "shipping_address.recipient_name",
+        "shipping_address.phone_number",
+        "shipping_address.country_code",
     }
 
 

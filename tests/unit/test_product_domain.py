@@ -12,8 +12,9 @@ import pytest
 from marketplace.order.v1 import events_pb2, order_pb2
 from marketplace.product.v1 import product_service_pb2
 
-from services.common.auth import Caller, Role
+from services.common.clock import SystemClock
 from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.identity import Caller, Role
 from services.common.money import Money
 from services.product import mappers
 from services.product.adapters.order_stream import parse_entry
@@ -171,11 +172,13 @@ def test_the_effective_price_is_the_sale_price_when_set() -> None:
         inventory=Inventory(on_hand=3, reserved=1),
         state=ProductState.DRAFT,
         image_urls=(),
-        create_time=handlers.utc_now(),
-        update_time=handlers.utc_now(),
+        create_time=handlers.now_ms(SystemClock()),
+        update_time=handlers.now_ms(SystemClock()),
     )
-    assert product.effective_price == Money(1000, "USD")
-    assert replace(product, sale_price=Money(800, "USD")).effective_price == Money(800, "USD")
+    now = SystemClock().now()
+    assert product.effective_price_at(now) == Money(1000, "USD")
+    on_sale = replace(product, sale_price=Money(800, "USD"))
+    assert on_sale.effective_price_at(now) == Money(800, "USD")
     assert product.inventory.available == 2
     assert product.visible_to("s", is_admin=False)
     assert product.visible_to(None, is_admin=True)
@@ -242,11 +245,13 @@ async def test_customers_may_not_create_products() -> None:
     repository = MemoryProducts()
     customer = Caller(str(uuid.uuid4()), frozenset({Role.CUSTOMER}))
     with pytest.raises(PermissionDenied):
-        await handlers.create_product(command(title=""), customer, repository, MemoryCategories())
+        await handlers.create_product(
+            command(title=""), customer, repository, MemoryCategories(), clock=SystemClock()
+        )
     assert repository.added == []
     seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}), email_verified=True)
     created = await handlers.create_product(
-        command(publish=True), seller, repository, MemoryCategories()
+        command(publish=True), seller, repository, MemoryCategories(), clock=SystemClock()
     )
     assert created.seller_id == seller.user_id and created.state is ProductState.PUBLISHED
 
@@ -270,11 +275,12 @@ async def test_products_name_categories_of_the_tree(
             seller,
             repository,
             MemoryCategories(),
+            clock=SystemClock(),
         )
     assert [v.field for v in error.value.violations] == [field]
     assert repository.added == []
     listed = await handlers.create_product(
-        command(subcategory="shirts"), seller, repository, MemoryCategories()
+        command(subcategory="shirts"), seller, repository, MemoryCategories(), clock=SystemClock()
     )
     assert (listed.category, listed.subcategory) == ("apparel", "shirts")
 
@@ -283,7 +289,9 @@ async def test_page_tokens_carry_the_last_key_and_bind_the_filters() -> None:
     repository = MemoryProducts()
     seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}), email_verified=True)
     for _ in range(5):
-        await handlers.create_product(command(publish=True), seller, repository, MemoryCategories())
+        await handlers.create_product(
+            command(publish=True), seller, repository, MemoryCategories(), clock=SystemClock()
+        )
 
     first = await handlers.search_products(
         SearchProducts(category="apparel", page_size=2), repository
@@ -454,7 +462,7 @@ async def test_a_delivery_recorded_while_the_review_is_written_still_verifies_it
     products = RatedProducts()
     seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}), email_verified=True)
     product = await handlers.create_product(
-        command(publish=True), seller, products, MemoryCategories()
+        command(publish=True), seller, products, MemoryCategories(), clock=SystemClock()
     )
     buyer = Caller(str(uuid.uuid4()), frozenset({Role.CUSTOMER}), email_verified=True)
     reviews, purchases = MemoryReviews(), RacingPurchases()
@@ -464,6 +472,7 @@ async def test_a_delivery_recorded_while_the_review_is_written_still_verifies_it
         cast(Any, products),
         cast(Any, reviews),
         cast(Any, purchases),
+        clock=SystemClock(),
     )
     assert review.verified_purchase
     assert reviews.marked == [(buyer.user_id, [product.product_id])]

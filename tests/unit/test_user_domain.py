@@ -10,12 +10,13 @@ from typing import Self
 
 import pytest
 
-from services.common.auth import Caller, Role
 from services.common.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from services.common.identity import Caller, Role
+from services.common.metadata import CLIENT_ADDRESS_HEADER, RequestMetadata
 from services.user.domain import commands, rules
 from services.user.domain.model import Session, User, UserState, hash_token
-from services.user.mappers import _peer_ip
 from services.user.service_layer import handlers
+from tests.fakes.clock import FixedClock
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -130,7 +131,12 @@ def test_sessions_store_the_sha256_of_their_refresh_token() -> None:
     ],
 )
 def test_peer_addresses_parse(peer: str | None, ip: str | None) -> None:
-    assert _peer_ip(peer) == ip
+    assert RequestMetadata(peer=peer or "").client_address == ip
+
+
+def test_the_edge_client_address_wins_over_the_peer() -> None:
+    metadata = RequestMetadata({CLIENT_ADDRESS_HEADER: " 203.0.113.9 "}, "ipv4:10.0.0.7:5123")
+    assert metadata.client_address == "203.0.113.9"
 
 
 class ExplodingUnitOfWork:
@@ -183,6 +189,7 @@ async def test_invalid_registration_lists_every_violation_and_touches_nothing() 
             command,
             uow=ExplodingUnitOfWork(),  # type: ignore[arg-type]
             hasher=CountingHasher(),
+            clock=FixedClock(),
         )
     assert [v.field for v in caught.value.violations] == ["email", "username", "password"]
 

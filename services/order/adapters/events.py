@@ -7,6 +7,7 @@ import uuid
 from google.protobuf.timestamp_pb2 import Timestamp
 from marketplace.order.v1 import events_pb2, order_pb2
 
+from services.common.proto_money import money_to_proto
 from services.order import mappers
 from services.order.domain.model import Order, OrderStatus, StatusChange
 
@@ -51,5 +52,5 @@ def _event(order: Order, change: StatusChange, snapshot: order_pb2.Order) -> eve
         event.restock_required = order.restock_required
     refunded = change.to_status in (OrderStatus.REFUNDED, OrderStatus.PARTIALLY_REFUNDED)
     if refunded and order.unsaved_refunds:
-        event.refund_amount.CopyFrom(order.unsaved_refunds[-1].amount.to_proto())
+        event.refund_amount.CopyFrom(money_to_proto(order.unsaved_refunds[-1].amount))
     return event

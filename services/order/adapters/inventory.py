@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
-import google.rpc.error_details_pb2 as error_details_pb2
-import google.rpc.status_pb2 as status_pb2
 import grpc
 import structlog
-from google.protobuf.message import DecodeError
 from marketplace.product.v1 import product_service_pb2 as pb
 from marketplace.product.v1 import product_service_pb2_grpc as pb_grpc
 
@@ -24,50 +19,17 @@ from services.common.errors import (
     NotFound,
     Unavailable,
 )
-from services.common.money import Money
+from services.common.proto_money import money_from_proto
+from services.common.rpc_status import remote_error
 from services.order.domain.model import OrderLine
 from services.order.domain.reasons import ErrorReason
+from services.order.service_layer.ports import Inventory, PricedLine
+
+__all__ = ["INVENTORY_UNAVAILABLE", "GrpcInventory", "Inventory", "PricedLine"]
 
 log = structlog.get_logger("inventory")
 
 INVENTORY_UNAVAILABLE = ErrorReason.INVENTORY_UNAVAILABLE
-
-
-@dataclass(frozen=True)
-class PricedLine:
-    """A reserved line with the catalog's price snapshot."""
-
-    product_id: str
-    seller_id: str
-    title: str
-    quantity: int
-    unit_price: Money
-
-
-class Inventory(Protocol):
-    """Stock reservations for orders; every call is idempotent by order id.
-
-    Business refusals raise FailedPrecondition, NotFound or InvalidArgument; a product
-    service that is down or slow raises Unavailable (reason INVENTORY_UNAVAILABLE).
-    """
-
-    async def reserve(
-        self, order_id: uuid.UUID, lines: Sequence[OrderLine], *, checkout_id: str = ""
-    ) -> list[PricedLine]:
-        """Reserve every line or none, and return them priced.
-
-        `checkout_id` ties the reservation to the checkout attempt: the product service
-        releases the attempt's earlier reservation that never became an order.
-        """
-        ...
-
-    async def commit(self, order_id: uuid.UUID) -> None:
-        """Turn the order's reservation into a sale."""
-        ...
-
-    async def release(self, order_id: uuid.UUID) -> None:
-        """Return the order's reserved units to available stock."""
-        ...
 
 
 class GrpcInventory:
@@ -102,7 +64,7 @@ class GrpcInventory:
                 seller_id=item.seller_id,
                 title=item.title,
                 quantity=item.quantity,
-                unit_price=Money.from_proto(item.unit_price, "unit_price"),
+                unit_price=money_from_proto(item.unit_price, "unit_price"),
             )
             for item in response.items
         ]
@@ -139,32 +101,12 @@ class GrpcInventory:
             raise _domain_error(error, "ReleaseReservation") from None
 
 
-def _details(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
-    for key, value in error.trailing_metadata() or ():
-        if key == "grpc-status-details-bin" and isinstance(value, bytes):
-            try:
-                return status_pb2.Status.FromString(value)
-            except DecodeError:
-                return None
-    return None
-
-
 def _domain_error(error: grpc.aio.AioRpcError, method: str) -> DomainError:
     """Translate the product service's answer into an error for our own caller."""
-    code = error.code()
-    message = error.details() or "the product service refused the reservation"
-    reason = ""
-    metadata: dict[str, str] = {}
-    violations: list[FieldViolation] = []
-    status = _details(error)
-    if status is not None:
-        for detail in status.details:
-            info = error_details_pb2.ErrorInfo()
-            bad = error_details_pb2.BadRequest()
-            if detail.Unpack(info):
-                reason, metadata = info.reason, dict(info.metadata)
-            elif detail.Unpack(bad):
-                violations = [FieldViolation(v.field, v.description) for v in bad.field_violations]
+    remote = remote_error(error)
+    code, reason, metadata = remote.code, remote.reason, dict(remote.metadata)
+    message = remote.message or "the product service refused the reservation"
+    violations = list(remote.violations)
     if code == grpc.StatusCode.FAILED_PRECONDITION:
         return FailedPrecondition(message, reason=_passed_on(reason), metadata=metadata)
     if code == grpc.StatusCode.NOT_FOUND:
@@ -177,7 +119,7 @@ def _domain_error(error: grpc.aio.AioRpcError, method: str) -> DomainError:
         return InvalidArgument(violations or [FieldViolation("items", message)])
     # Anything else is the product service being down, slow or misconfigured: the caller
     # may retry later, and our logs say which.
-    log.warning("inventory_call_failed", method=method, code=code.name, details=error.details())
+    log.warning("inventory_call_failed", method=method, code=code.name, details=remote.message)
     return Unavailable(
         "the inventory is unavailable, try again later", reason=INVENTORY_UNAVAILABLE
     )

@@ -7,10 +7,11 @@ from datetime import datetime
 
 import asyncpg
 
+from services.common import postgres
 from services.common.money import Money
 from services.order.domain.changes import ChangeKind, ChangeState, OrderChange
 
-type Connection = asyncpg.Connection[asyncpg.Record]
+type Connection = postgres.AnyConnection
 
 
 class OrderChangeRepository:

@@ -1,17 +1,43 @@
-"""The payment gateway port, its HTTP adapter, and an in-process sandbox fake for unit tests."""
+"""The payment gateway's HTTP adapter, and an in-process sandbox gateway for dev mode and tests."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 import structlog
 
 from services.common.money import Money
+from services.order.service_layer.ports import (
+    Authorization,
+    Capture,
+    PaymentDeclined,
+    PaymentError,
+    PaymentGateway,
+    PaymentTimeout,
+    PaymentUnavailable,
+)
+
+# The port's names stay importable from here, beside the adapters that implement it.
+__all__ = [
+    "TOKEN_DECLINED",
+    "TOKEN_INSUFFICIENT_FUNDS",
+    "TOKEN_TIMEOUT",
+    "TOKEN_VISA",
+    "Authorization",
+    "Capture",
+    "HttpGateway",
+    "PaymentDeclined",
+    "PaymentError",
+    "PaymentGateway",
+    "PaymentTimeout",
+    "PaymentUnavailable",
+    "SandboxGateway",
+]
 
 log = structlog.get_logger("payments")
 
@@ -20,78 +46,6 @@ TOKEN_VISA = "tok_visa"
 TOKEN_DECLINED = "tok_chargeDeclined"
 TOKEN_INSUFFICIENT_FUNDS = "tok_insufficientFunds"
 TOKEN_TIMEOUT = "tok_timeout"
-
-
-class PaymentError(Exception):
-    """The gateway did not do what was asked."""
-
-
-class PaymentDeclined(PaymentError):
-    """The issuer refused the charge; retrying the same card will not help."""
-
-    def __init__(self, decline_code: str) -> None:
-        super().__init__(f"payment declined: {decline_code}")
-        self.decline_code = decline_code
-
-
-class PaymentUnavailable(PaymentError):
-    """The gateway failed or did not answer; the outcome is unknown to us."""
-
-
-class PaymentTimeout(PaymentUnavailable):
-    """The gateway did not answer within the timeout."""
-
-
-@dataclass(frozen=True)
-class Authorization:
-    """Money held on the buyer's card, not yet taken."""
-
-    authorization_id: str
-    amount: Money
-
-
-@dataclass(frozen=True)
-class Capture:
-    """Money taken from an authorisation."""
-
-    charge_id: str
-    authorization_id: str
-    amount: Money
-
-
-class PaymentGateway(Protocol):
-    """The card processor. Every call carries an idempotency key: the same key, the same result."""
-
-    async def authorize(self, amount: Money, token: str, idempotency_key: str) -> Authorization:
-        """Hold `amount` on the card `token` stands for; raises PaymentDeclined or PaymentUnavailable."""
-        ...
-
-    async def capture(self, authorization_id: str, amount: Money, idempotency_key: str) -> Capture:
-        """Take `amount` of an authorisation."""
-        ...
-
-    async def void(self, authorization_id: str, idempotency_key: str) -> None:
-        """Drop an authorisation that was not captured."""
-        ...
-
-    async def refund(self, charge_id: str, amount: Money, idempotency_key: str) -> None:
-        """Return `amount` of a captured charge."""
-        ...
-
-    async def find_authorization(self, idempotency_key: str) -> Authorization | None:
-        """The authorisation an earlier authorize call with this key made, if it succeeded.
-
-        None means the gateway never made one with this key; PaymentUnavailable means it
-        cannot tell yet (the call is still running, or the gateway is unreachable).
-        """
-        ...
-
-    async def find_capture(self, idempotency_key: str) -> Capture | None:
-        """The capture an earlier capture call with this key made, if it succeeded.
-
-        None and PaymentUnavailable mean what they mean for `find_authorization`.
-        """
-        ...
 
 
 @dataclass

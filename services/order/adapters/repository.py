@@ -6,11 +6,11 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import override
 
 import asyncpg
 
+from services.common import postgres
 from services.common.errors import Aborted, Unavailable
 from services.common.money import Money
 from services.order.adapters.events import event_rows
@@ -37,7 +37,7 @@ from services.order.domain.reasons import ErrorReason
 # WatchOrder pushes them as they happen instead of polling.
 ORDER_CHANGES_CHANNEL = "order_changes"
 
-type Connection = asyncpg.Connection[asyncpg.Record]
+type Connection = postgres.AnyConnection
 type Pool = asyncpg.Pool[asyncpg.Record]
 
 
@@ -48,13 +48,13 @@ async def init_connection(connection: Connection) -> None:
     )
 
 
-async def create_pool(database_url: str, *, max_size: int) -> Pool:
-    """A connection pool with the codecs the repositories rely on."""
-    pool = await asyncpg.create_pool(
-        database_url, min_size=1, max_size=max_size, init=init_connection
+async def create_pool(
+    database_url: str, *, max_size: int, acquire_timeout: float = 5.0
+) -> postgres.BoundedPool:
+    """The chassis pool (bounded waits) with the codecs the repositories rely on."""
+    return await postgres.create_pool(
+        database_url, max_size=max_size, acquire_timeout=acquire_timeout, init=init_connection
     )
-    assert pool is not None
-    return pool
 
 
 class OrderRepository:
@@ -619,7 +619,7 @@ class PaymentAttemptRepository:
         ]
 
 
-class PostgresUnitOfWork:
+class PostgresUnitOfWork(postgres.PostgresUnitOfWork):
     """One transaction on one pooled connection; rolled back unless committed."""
 
     orders: OrderRepository
@@ -628,47 +628,23 @@ class PostgresUnitOfWork:
     changes: OrderChangeRepository
     releases: ReservationReleaseRepository
 
-    def __init__(self, pool: Pool, *, acquire_timeout: float = 5.0) -> None:
-        self._pool = pool
-        self._acquire_timeout = acquire_timeout
-        self._connection: Any = None
-        self._transaction: Any = None
-
-    async def __aenter__(self) -> Self:
+    @override
+    async def _acquire(self) -> postgres.PooledConnection:
         try:
-            self._connection = await self._pool.acquire(timeout=self._acquire_timeout)
+            return await super()._acquire()
         except TimeoutError:
             # Every connection is busy: answer at once as retryable rather than queue on.
             raise Unavailable(
                 "the order database is busy; retry shortly", reason=ErrorReason.DATABASE_BUSY
             ) from None
-        self._transaction = self._connection.transaction()
-        await self._transaction.start()
-        self.orders = OrderRepository(self._connection)
-        self.idempotency = IdempotencyRepository(self._connection)
-        self.attempts = PaymentAttemptRepository(self._connection)
-        self.changes = OrderChangeRepository(self._connection)
-        self.releases = ReservationReleaseRepository(self._connection)
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        try:
-            if self._transaction is not None:
-                await self._transaction.rollback()
-        finally:
-            self._transaction = None
-            await self._pool.release(self._connection)
-            self._connection = None
-
-    async def commit(self) -> None:
-        """Make the transaction's writes durable."""
-        await self._transaction.commit()
-        self._transaction = None
+    @override
+    def _bind(self, connection: postgres.PooledConnection) -> None:
+        self.orders = OrderRepository(connection)
+        self.idempotency = IdempotencyRepository(connection)
+        self.attempts = PaymentAttemptRepository(connection)
+        self.changes = OrderChangeRepository(connection)
+        self.releases = ReservationReleaseRepository(connection)
 
 
 def _address_to_json(address: ShippingAddress) -> dict[str, str]:

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Protocol
 
-import google.rpc.error_details_pb2 as error_details_pb2
-import google.rpc.status_pb2 as status_pb2
 import grpc
 import structlog
-from google.protobuf.message import DecodeError
 from marketplace.user.v1 import user_pb2
 from marketplace.user.v1 import user_service_pb2 as pb
 from marketplace.user.v1 import user_service_pb2_grpc as pb_grpc
@@ -24,8 +20,12 @@ from services.common.errors import (
     NotFound,
     Unavailable,
 )
+from services.common.rpc_status import remote_error
 from services.order.domain.model import ShippingAddress
 from services.order.domain.reasons import ErrorReason
+from services.order.service_layer.ports import Buyers
+
+__all__ = ["USER_SERVICE_UNAVAILABLE", "Buyers", "GrpcBuyers"]
 
 log = structlog.get_logger("users")
 
@@ -44,23 +44,6 @@ _ADDRESS_NOT_FOUND = _user_reason(UserErrorReason.ERROR_REASON_ADDRESS_NOT_FOUND
 _NO_DEFAULT_SHIPPING_ADDRESS = _user_reason(
     UserErrorReason.ERROR_REASON_NO_DEFAULT_SHIPPING_ADDRESS
 )
-
-
-class Buyers(Protocol):
-    """The buyer checks of checkout.
-
-    Refusals raise FailedPrecondition (BUYER_NOT_FOUND, BUYER_SUSPENDED) or NotFound
-    (ADDRESS_NOT_FOUND); a user service that is down or slow raises Unavailable
-    (reason USER_SERVICE_UNAVAILABLE).
-    """
-
-    async def check_buyer(self, buyer_id: uuid.UUID) -> None:
-        """Succeed when the buyer's account exists and is not suspended."""
-        ...
-
-    async def shipping_address(self, buyer_id: uuid.UUID, address_id: uuid.UUID) -> ShippingAddress:
-        """The buyer's address book entry `address_id`, after the same checks."""
-        ...
 
 
 class GrpcBuyers:
@@ -123,23 +106,10 @@ class _Refused(Exception):
         self.error = error
 
 
-def _reason(error: grpc.aio.AioRpcError) -> str:
-    for key, value in error.trailing_metadata() or ():
-        if key == "grpc-status-details-bin" and isinstance(value, bytes):
-            try:
-                status = status_pb2.Status.FromString(value)
-            except DecodeError:
-                return ""
-            for detail in status.details:
-                info = error_details_pb2.ErrorInfo()
-                if detail.Unpack(info):
-                    return info.reason
-    return ""
-
-
 def _refusal(error: grpc.aio.AioRpcError) -> _Refused:
     """Translate the user service's answer into an error for the buyer."""
-    code, reason = error.code(), _reason(error)
+    remote = remote_error(error)
+    code, reason = remote.code, remote.reason
     if code == grpc.StatusCode.FAILED_PRECONDITION and reason == _USER_SUSPENDED:
         return _Refused(
             reason,
@@ -175,11 +145,11 @@ def _refusal(error: grpc.aio.AioRpcError) -> _Refused:
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return _Refused(
             reason,
-            InvalidArgument([FieldViolation("address_id", error.details() or "is invalid")]),
+            InvalidArgument([FieldViolation("address_id", remote.message or "is invalid")]),
         )
     # Anything else is the user service being down, slow or misconfigured: the buyer may
     # retry later, and our logs say which.
-    log.warning("user_service_call_failed", code=code.name, reason=reason, details=error.details())
+    log.warning("user_service_call_failed", code=code.name, reason=reason, details=remote.message)
     return _Refused(
         reason,
         Unavailable(

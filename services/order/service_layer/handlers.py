@@ -8,11 +8,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
 
+from services.common.clock import Clock
 from services.common.errors import (
     Aborted,
     AlreadyExists,
@@ -26,16 +27,6 @@ from services.common.errors import (
     Unauthenticated,
     Unavailable,
 )
-from services.order.adapters.inventory import Inventory
-from services.order.adapters.payments import (
-    Authorization,
-    Capture,
-    PaymentDeclined,
-    PaymentError,
-    PaymentGateway,
-    PaymentUnavailable,
-)
-from services.order.adapters.users import Buyers
 from services.order.domain.commands import (
     GetOrder,
     ListOrders,
@@ -64,6 +55,16 @@ from services.order.service_layer.payment_recovery import (
     gateway_call,
     order_keys,
 )
+from services.order.service_layer.ports import (
+    Authorization,
+    Buyers,
+    Capture,
+    Inventory,
+    PaymentDeclined,
+    PaymentError,
+    PaymentGateway,
+    PaymentUnavailable,
+)
 from services.order.service_layer.unit_of_work import UnitOfWorkFactory
 
 # Re-exported: the composition root and the reconciler import them from here.
@@ -71,9 +72,9 @@ __all__ = ["Checkout", "Lifecycle", "OrderCodec", "gateway_call"]
 
 log = structlog.get_logger("orders")
 
-# Stored errors are replayed as the same class, found by their gRPC status name.
+# Stored errors are replayed as the same class, found by their kind name (the gRPC code name).
 _ERROR_CLASSES: dict[str, type[DomainError]] = {
-    cls.code.name: cls
+    cls.kind.name: cls
     for cls in (
         NotFound,
         AlreadyExists,
@@ -99,10 +100,6 @@ class OrderCodec(Protocol):
         ...
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Checkout:
     """Places orders exactly once per idempotency key: check, reserve, record, charge, confirm.
@@ -116,12 +113,13 @@ class Checkout:
     payments: PaymentGateway
     codec: OrderCodec
     buyers: Buyers
-    clock: Callable[[], datetime] = _now
+    clock: Clock
     poll_seconds: float = 0.05
     # How long a saga's claim on its key lasts unless renewed: after a crash the reconciler
     # takes the saga over this soon.
     lease_seconds: float = 10.0
-    # Crash injection for tests: called with each step's name; the default does nothing.
+    # Called with each step's name as the saga passes it; a no-op unless the composition
+    # root passes a hook (the crash tests kill the process at a step with one).
     checkpoint: Callable[[str], None] = lambda step: None
     _sagas: set[asyncio.Task[Order]] = field(default_factory=set, repr=False)
     _orders_in_flight: set[uuid.UUID] = field(default_factory=set, repr=False)
@@ -188,7 +186,7 @@ class Checkout:
         )
 
     def _lease_end(self) -> datetime:
-        return self.clock() + timedelta(seconds=self.lease_seconds)
+        return self.clock.now() + timedelta(seconds=self.lease_seconds)
 
     async def _run(self, command: PlaceOrder) -> Order:
         order_id = uuid.uuid4()
@@ -246,7 +244,9 @@ class Checkout:
         """A key the saga left in progress goes to the reconciler now, not at lease end."""
         try:
             async with self.uow() as uow:
-                await uow.idempotency.lease(command.buyer_id, command.idempotency_key, self.clock())
+                await uow.idempotency.lease(
+                    command.buyer_id, command.idempotency_key, self.clock.now()
+                )
                 await uow.commit()
         except Exception as error:
             log.warning("saga_lease_not_lapsed", error=str(error))
@@ -303,7 +303,7 @@ class Checkout:
                 buyer_id=command.buyer_id,
                 items=items,
                 shipping_address=address,
-                at=self.clock(),
+                at=self.clock.now(),
             )
         except MixedCurrencies:
             await self._release_stock(order_id)
@@ -337,7 +337,7 @@ class Checkout:
                 status=PaymentStatus.DECLINED,
                 failure_reason=declined.decline_code,
                 gateway_reference="",
-                at=self.clock(),
+                at=self.clock.now(),
             )
             error = FailedPrecondition(
                 "the payment was declined; try another payment method",
@@ -363,7 +363,7 @@ class Checkout:
                 status=PaymentStatus.FAILED,
                 failure_reason=type(failure).__name__,
                 gateway_reference=authorization.authorization_id if authorization else "",
-                at=self.clock(),
+                at=self.clock.now(),
             )
             unavailable = Unavailable(
                 "the payment service did not answer; the order was cancelled and nothing "
@@ -409,7 +409,7 @@ class Checkout:
             return found
 
     async def _confirm(self, command: PlaceOrder, order: Order, capture: Capture) -> Order:
-        order.mark_paid(gateway_reference=capture.charge_id, at=self.clock())
+        order.mark_paid(gateway_reference=capture.charge_id, at=self.clock.now())
         async with self.uow() as uow:
             await uow.orders.save(order)
             await uow.idempotency.complete(
@@ -491,7 +491,9 @@ class Checkout:
             async with self.uow() as uow:
                 stored = await uow.orders.get(order_id, for_update=True)
                 if stored is not None and stored.status is OrderStatus.PENDING:
-                    stored.cancel(actor=SYSTEM_ACTOR, reason="placement failed", at=self.clock())
+                    stored.cancel(
+                        actor=SYSTEM_ACTOR, reason="placement failed", at=self.clock.now()
+                    )
                     await uow.orders.save(stored)
                 await uow.idempotency.release(command.buyer_id, command.idempotency_key)
                 await uow.commit()
@@ -510,7 +512,7 @@ def _payment_pending(order: Order) -> Unavailable:
 
 
 def _stored(error: DomainError) -> StoredError:
-    return StoredError(error.code.name, error.message, error.reason, dict(error.metadata))
+    return StoredError(error.kind.name, error.message, error.reason, dict(error.metadata))
 
 
 async def get_order(command: GetOrder, uow: UnitOfWorkFactory) -> Order:

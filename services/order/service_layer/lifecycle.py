@@ -11,12 +11,12 @@ finishes it with the same gateway key, which the gateway replays instead of refu
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import structlog
 
+from services.common.clock import Clock
 from services.common.errors import (
     Aborted,
     DomainError,
@@ -25,8 +25,6 @@ from services.common.errors import (
     Unavailable,
 )
 from services.common.money import Money
-from services.order.adapters.inventory import Inventory
-from services.order.adapters.payments import PaymentError, PaymentGateway, PaymentUnavailable
 from services.order.domain.changes import ChangeKind, ChangeState, OrderChange
 from services.order.domain.commands import (
     CancelOrder,
@@ -46,13 +44,15 @@ from services.order.domain.model import (
 from services.order.domain.reasons import ErrorReason
 from services.order.service_layer.access import rule_error, view_for, visible
 from services.order.service_layer.payment_recovery import gateway_call, order_keys
+from services.order.service_layer.ports import (
+    Inventory,
+    PaymentError,
+    PaymentGateway,
+    PaymentUnavailable,
+)
 from services.order.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger("orders")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class ChangeOutcomeUnknown(Exception):
@@ -66,7 +66,7 @@ class Lifecycle:
     uow: UnitOfWorkFactory
     inventory: Inventory
     payments: PaymentGateway
-    clock: Callable[[], datetime] = _now
+    clock: Clock
     # How long a claimed change is this process's before the reconciler may finish it.
     change_lease_seconds: float = 30.0
     _running: set[uuid.UUID] = field(default_factory=set, repr=False)
@@ -172,7 +172,7 @@ class Lifecycle:
                     product_ids=command.product_ids,
                     carrier=command.carrier,
                     tracking_number=command.tracking_number,
-                    at=self.clock(),
+                    at=self.clock.now(),
                 )
             except (OrderRuleViolated, IllegalTransition) as error:
                 raise rule_error(error) from None
@@ -189,7 +189,7 @@ class Lifecycle:
         async with self.uow() as uow:
             order = visible(await uow.orders.get(command.order_id, for_update=True), command.caller)
             try:
-                order.mark_delivered(actor=command.caller.user_id, at=self.clock())
+                order.mark_delivered(actor=command.caller.user_id, at=self.clock.now())
             except IllegalTransition as error:
                 raise rule_error(error) from None
             await uow.orders.save(order)
@@ -237,7 +237,7 @@ class Lifecycle:
             done = await self.finish(change)
         except ChangeOutcomeUnknown:
             async with self.uow() as uow:
-                await uow.changes.release_lease(change.change_id, self.clock())
+                await uow.changes.release_lease(change.change_id, self.clock.now())
                 await uow.commit()
             raise Unavailable(
                 "the payment gateway did not answer; the change is recorded and is finished "
@@ -291,17 +291,17 @@ class Lifecycle:
                     "change_not_applicable", change_id=str(change.change_id), error=str(error)
                 )
                 await uow.changes.finish(
-                    change.change_id, ChangeState.FAILED, str(error), self.clock()
+                    change.change_id, ChangeState.FAILED, str(error), self.clock.now()
                 )
                 await uow.commit()
                 return None
             await uow.orders.save(order)
-            await uow.changes.finish(change.change_id, ChangeState.DONE, "", self.clock())
+            await uow.changes.finish(change.change_id, ChangeState.DONE, "", self.clock.now())
             await uow.commit()
         return order
 
     def _apply(self, order: Order, change: OrderChange, reference: str) -> None:
-        at = self.clock()
+        at = self.clock.now()
         if change.kind is ChangeKind.CANCEL:
             order.cancel_paid(
                 actor=change.actor, reason=change.reason, refund_reference=reference, at=at
@@ -323,7 +323,7 @@ class Lifecycle:
 
     async def _end(self, change: OrderChange, state: ChangeState, detail: str) -> None:
         async with self.uow() as uow:
-            await uow.changes.finish(change.change_id, state, detail, self.clock())
+            await uow.changes.finish(change.change_id, state, detail, self.clock.now())
             await uow.commit()
 
     async def _release_stock(self, order_id: uuid.UUID) -> None:
@@ -348,7 +348,7 @@ class Lifecycle:
         request_key: str = "",
         request_fingerprint: bytes = b"",
     ) -> OrderChange:
-        now = self.clock()
+        now = self.clock.now()
         return OrderChange(
             change_id=uuid.uuid4(),
             order_id=order.order_id,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 import structlog
 
+from services.common.clock import Clock
 from services.common.money import Money
-from services.order.adapters.payments import (
+from services.order.domain.model import GatewayCall
+from services.order.service_layer.ports import (
     Authorization,
     Capture,
     PaymentDeclined,
@@ -18,14 +19,9 @@ from services.order.adapters.payments import (
     PaymentTimeout,
     PaymentUnavailable,
 )
-from services.order.domain.model import GatewayCall
 from services.order.service_layer.unit_of_work import UnitOfWorkFactory
 
 log = structlog.get_logger("payments")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class OutcomeUnknown(Exception):
@@ -48,14 +44,14 @@ async def gateway_call[T](
     amount: Money,
     key: str,
     call: Callable[[str], Awaitable[T]],
-    clock: Callable[[], datetime] = _now,
+    clock: Clock,
 ) -> T:
     """Make one payment gateway call, recorded as pending before and with its outcome after.
 
     The pending row is durable before the money can move, so a crash mid-call leaves a
     trace the reconciler settles by looking the gateway's idempotency key up.
     """
-    attempt = GatewayCall(uuid.uuid4(), order_id, operation, key, amount, clock())
+    attempt = GatewayCall(uuid.uuid4(), order_id, operation, key, amount, clock.now())
     async with uow() as work:
         await work.attempts.start(attempt)
         await work.commit()
@@ -80,7 +76,9 @@ async def gateway_call[T](
     finally:
         try:
             async with uow() as work:
-                await work.attempts.finish(attempt.attempt_id, outcome, reference, detail, clock())
+                await work.attempts.finish(
+                    attempt.attempt_id, outcome, reference, detail, clock.now()
+                )
                 await work.commit()
         except Exception:
             log.exception("payment_attempt_not_recorded", attempt_id=str(attempt.attempt_id))

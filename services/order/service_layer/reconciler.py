@@ -20,14 +20,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
+from services.common.clock import Clock
 from services.common.errors import DomainError, FailedPrecondition, Unavailable
 from services.common.workers import repeat
-from services.order.adapters.inventory import Inventory
-from services.order.adapters.payments import PaymentError, PaymentGateway
 from services.order.domain.changes import OrderChange
 from services.order.domain.idempotency import StoredError
 from services.order.domain.model import SYSTEM_ACTOR, Order, OrderStatus, PaymentStatus
@@ -41,13 +40,10 @@ from services.order.service_layer.payment_recovery import (
     gateway_call,
     order_keys,
 )
+from services.order.service_layer.ports import Inventory, PaymentError, PaymentGateway
 from services.order.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger("reconciler")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -62,15 +58,15 @@ class Reconciler:
     payments: PaymentGateway
     codec: OrderCodec
     stale_after: timedelta
+    clock: Clock
     in_flight: Callable[[], frozenset[uuid.UUID]] = frozenset
-    clock: Callable[[], datetime] = _now
     batch_size: int = 50
     # Finishes cancels and refunds whose process died; None leaves them alone.
     lifecycle: Lifecycle | None = None
 
     async def run_once(self) -> int:
         """Settle one batch of stuck orders, keys, releases and changes; returns how many."""
-        now = self.clock()
+        now = self.clock.now()
         cutoff = now - self.stale_after
         busy = self.in_flight()
         async with self.uow() as uow:
@@ -220,7 +216,7 @@ class Reconciler:
             fresh = await uow.orders.get(order_id, for_update=True)
             if fresh is None or fresh.status is not OrderStatus.PENDING:
                 return False  # someone settled it meanwhile
-            change(fresh, self.clock())
+            change(fresh, self.clock.now())
             await uow.orders.save(fresh)
             await _answer_key(
                 uow, order_id, response=self.codec.encode(fresh) if response else None, error=error
@@ -260,7 +256,7 @@ class Reconciler:
         """Finish a cancel or refund whose process died or never heard from the gateway."""
         if self.lifecycle is None or change.change_id in self.lifecycle.in_flight():
             return 0
-        now = self.clock()
+        now = self.clock.now()
         lease = now + timedelta(seconds=self.lifecycle.change_lease_seconds)
         async with self.uow() as uow:
             taken = await uow.changes.take_over(change.change_id, now=now, until=lease)
@@ -302,4 +298,4 @@ def _recovered_failure(order_id: uuid.UUID, refunded: bool) -> StoredError:
         reason=ErrorReason.ORDER_INTERRUPTED,
         metadata={"order_id": str(order_id)},
     )
-    return StoredError(failure.code.name, failure.message, failure.reason, dict(failure.metadata))
+    return StoredError(failure.kind.name, failure.message, failure.reason, dict(failure.metadata))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from services.common.money import Money
@@ -153,11 +153,6 @@ class Product:
     def effective_price_at(self, now: datetime) -> Money:
         """What a buyer pays at `now`, after the sale price and the best active discount."""
         return effective_price(self.list_price, self.sale_price, self.discounts, now)
-
-    @property
-    def effective_price(self) -> Money:
-        """What a buyer pays now."""
-        return self.effective_price_at(datetime.now(UTC))
 
     @property
     def etag(self) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from services.common.auth import Caller, Role
+from services.common.clock import Clock
 from services.common.errors import (
     Aborted,
     AlreadyExists,
@@ -18,6 +18,7 @@ from services.common.errors import (
     ResourceExhausted,
     Violations,
 )
+from services.common.identity import Caller, Role
 from services.product.domain.commands import (
     ChangeLifecycle,
     CreateCategory,
@@ -41,10 +42,9 @@ from services.product.domain.model import (
 from services.product.domain.reasons import ErrorReason
 from services.product.service_layer import validation
 from services.product.service_layer.handlers import (
-    Clock,
     check_category_path,
+    now_ms,
     product_not_found,
-    utc_now,
 )
 from services.product.service_layer.ports import CategoryRepository, ProductRepository
 from services.product.service_layer.sellers import require_verified_seller
@@ -98,7 +98,7 @@ async def update_product(
     products: ProductRepository,
     categories: CategoryRepository,
     *,
-    clock: Clock = utc_now,
+    clock: Clock,
 ) -> Product:
     """Apply the masked fields if the etag is current; a stale etag is ABORTED."""
     violations = Violations()
@@ -167,7 +167,7 @@ async def update_product(
     }
     changes = {name: value for name, value in fields.items() if name in paths}
     updated = await products.update_fields(
-        command.product_id, expected_version=expected, fields=changes, now=clock()
+        command.product_id, expected_version=expected, fields=changes, now=now_ms(clock)
     )
     if updated is None:
         raise _stale(command.product_id)
@@ -180,7 +180,7 @@ async def change_lifecycle(
     caller: Caller,
     products: ProductRepository,
     *,
-    clock: Clock = utc_now,
+    clock: Clock,
 ) -> Product:
     """Publish, unpublish or archive; asking for the current state again is a no-op."""
     if command.action is LifecycleAction.PUBLISH:
@@ -190,7 +190,7 @@ async def change_lifecycle(
     if product.state is to_state:
         return product
     changed = await products.set_state(
-        command.product_id, from_states=tuple(from_states), to_state=to_state, now=clock()
+        command.product_id, from_states=tuple(from_states), to_state=to_state, now=now_ms(clock)
     )
     if changed is not None:
         log.info("product_state_changed", product_id=command.product_id, state=to_state.value)
@@ -215,7 +215,7 @@ async def create_discount(
     caller: Caller,
     products: ProductRepository,
     *,
-    clock: Clock = utc_now,
+    clock: Clock,
 ) -> Discount:
     """Schedule a discount on a product the caller manages."""
     validation.validate_discount(command)
@@ -243,7 +243,7 @@ async def create_discount(
         amount_off=command.amount_off,
     )
     updated = await products.add_discount(
-        command.product_id, discount, now=clock(), max_discounts=MAX_DISCOUNTS
+        command.product_id, discount, now=now_ms(clock), max_discounts=MAX_DISCOUNTS
     )
     if updated is None:
         raise product_not_found(command.product_id)
@@ -262,14 +262,16 @@ async def delete_discount(
     caller: Caller,
     products: ProductRepository,
     *,
-    clock: Clock = utc_now,
+    clock: Clock,
 ) -> None:
     """Remove a discount from a product the caller manages."""
     violations = Violations()
     validation.check_id(violations, command.discount_id, "discount_id")
     violations.raise_if_any()
     await managed_product(command.product_id, caller, products)
-    if not await products.remove_discount(command.product_id, command.discount_id, now=clock()):
+    if not await products.remove_discount(
+        command.product_id, command.discount_id, now=now_ms(clock)
+    ):
         raise NotFound(
             "no such discount on this product",
             reason=ErrorReason.DISCOUNT_NOT_FOUND,

@@ -7,13 +7,12 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
-from services.common.auth import Caller
+from services.common.clock import Clock
 from services.common.errors import (
     Aborted,
     DomainError,
@@ -23,6 +22,7 @@ from services.common.errors import (
     NotFound,
     Violations,
 )
+from services.common.identity import Caller
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
 from services.product.domain.commands import (
     BatchGetProducts,
@@ -59,15 +59,13 @@ from services.product.service_layer.sellers import require_verified_seller
 
 log = structlog.get_logger("product")
 
-type Clock = Callable[[], datetime]
-
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
 
-def utc_now() -> datetime:
-    """The current time, in milliseconds as MongoDB stores it."""
-    now = datetime.now(UTC)
+def now_ms(clock: Clock) -> datetime:
+    """The clock's time in milliseconds, as MongoDB stores it (a read-back compares equal)."""
+    now = clock.now()
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
@@ -107,7 +105,7 @@ async def create_product(
     products: ProductRepository,
     categories: CategoryRepository,
     *,
-    clock: Clock = utc_now,
+    clock: Clock,
 ) -> Product:
     """Create a listing owned by the caller, a seller or an admin with a verified email."""
     require_verified_seller(caller)
@@ -117,7 +115,7 @@ async def create_product(
     attributes: dict[str, AttributeValue] = {
         name: value for name, value in command.attributes.items() if value is not None
     }
-    now = clock()
+    now = now_ms(clock)
     product = Product(
         product_id=str(uuid.uuid4()),
         seller_id=caller.user_id,
@@ -222,6 +220,7 @@ async def reserve_inventory(
     stock: StockStore,
     products: ProductRepository,
     *,
+    clock: Clock,
     wait_seconds: float = 5.0,
     lease_seconds: float = 30.0,
     expires_in_seconds: float = 900.0,
@@ -242,14 +241,14 @@ async def reserve_inventory(
         )
         if existing is None:
             return await _reserve_claimed(
-                command, reservations, stock, products, expires_in_seconds
+                command, reservations, stock, products, expires_in_seconds, clock
             )
         _check_same_request(existing, command)
         if existing.state is ReservationState.PENDING:
             if await reservations.take_over(command.order_id, lease_seconds=lease_seconds):
                 log.warning("reservation_taken_over", order_id=command.order_id)
                 return await _reserve_claimed(
-                    command, reservations, stock, products, expires_in_seconds
+                    command, reservations, stock, products, expires_in_seconds, clock
                 )
             if time.monotonic() >= deadline:
                 raise Aborted(
@@ -304,8 +303,10 @@ async def _reserve_claimed(
     stock: StockStore,
     products: ProductRepository,
     expires_in_seconds: float,
+    clock: Clock,
 ) -> Reservation:
     order_id = command.order_id
+    now = clock.now()  # one price instant for every line of the order
     held: list[str] = []
     items: list[PricedItem] = []
     try:
@@ -327,7 +328,7 @@ async def _reserve_claimed(
                     metadata={"product_id": line.product_id},
                 )
             held.append(line.product_id)
-            items.append(_priced(result.product, line))
+            items.append(_priced(result.product, line, now))
         await reservations.mark_reserved(order_id, items, expires_in_seconds=expires_in_seconds)
     except BaseException:
         # Undo on every failure, cancellation included: an order holds all its items or none.
@@ -340,13 +341,13 @@ async def _reserve_claimed(
     return Reservation(order_id, ReservationState.RESERVED, command.lines, tuple(items))
 
 
-def _priced(product: Product, line: ReservationLine) -> PricedItem:
+def _priced(product: Product, line: ReservationLine, now: datetime) -> PricedItem:
     return PricedItem(
         product_id=product.product_id,
         seller_id=product.seller_id,
         title=product.title,
         quantity=line.quantity,
-        unit_price=product.effective_price,
+        unit_price=product.effective_price_at(now),
     )
 
 

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import structlog
 
-from services.common.auth import Caller
+from services.common.clock import Clock
 from services.common.errors import DomainError, FailedPrecondition, Violations
+from services.common.identity import Caller
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
 from services.common.workers import repeat
 from services.product.domain.commands import (
@@ -21,10 +22,9 @@ from services.product.domain.reasons import ErrorReason
 from services.product.service_layer import validation
 from services.product.service_layer.catalog import managed_product
 from services.product.service_layer.handlers import (
-    Clock,
+    now_ms,
     product_not_found,
     release_reservation,
-    utc_now,
 )
 from services.product.service_layer.ports import (
     LedgerNote,
@@ -53,7 +53,7 @@ async def adjust_inventory(
     products: ProductRepository,
     stock: StockStore,
     *,
-    clock: Clock = utc_now,
+    clock: Clock,
 ) -> tuple[str, Inventory]:
     """Restock or correct on-hand units; never below what open orders have reserved."""
     violations = Violations()
@@ -67,7 +67,7 @@ async def adjust_inventory(
     validation.validate_reason(violations, command.reason)
     violations.raise_if_any()
     await managed_product(command.product_id, caller, products)
-    note = LedgerNote(command.reason.strip(), caller.user_id, clock())
+    note = LedgerNote(command.reason.strip(), caller.user_id, now_ms(clock))
     product = await stock.adjust(command.product_id, command.delta, note)
     if product is None:
         current = await products.get(command.product_id)
@@ -129,7 +129,7 @@ class ReservationSweeper:
         *,
         interval_seconds: float,
         lease_seconds: float = 30.0,
-        clock: Clock = utc_now,
+        clock: Clock,
     ) -> None:
         self._reservations = reservations
         self._stock = stock
@@ -153,7 +153,7 @@ class ReservationSweeper:
             released += 1
             log.info("reservation_expired", order_id=order_id)
         released += await self._abandon_stale_claims()
-        await self._products.reprice_due(self._clock())
+        await self._products.reprice_due(now_ms(self._clock))
         await self._stock.flush_all_ledgers()
         return released
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import structlog
 
-from services.common.auth import Caller, Role
+from services.common.clock import Clock
 from services.common.errors import (
     Aborted,
     AlreadyExists,
@@ -24,6 +24,7 @@ from services.common.errors import (
     PermissionDenied,
     Violations,
 )
+from services.common.identity import Caller, Role
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
 from services.common.text import is_single_line
 from services.product.domain.commands import (
@@ -35,7 +36,7 @@ from services.product.domain.commands import (
 from services.product.domain.model import Product, Review, ReviewState
 from services.product.domain.reasons import ErrorReason
 from services.product.service_layer import validation
-from services.product.service_layer.handlers import Clock, product_not_found, utc_now
+from services.product.service_layer.handlers import now_ms, product_not_found
 from services.product.service_layer.ports import (
     ProductRepository,
     PurchaseStore,
@@ -85,7 +86,7 @@ async def create_review(
     reviews: ReviewRepository,
     purchases: PurchaseStore,
     *,
-    clock: Clock = utc_now,
+    clock: Clock,
 ) -> Review:
     """Write the caller's review; a second one of the same product is ALREADY_EXISTS."""
     violations = Violations()
@@ -108,7 +109,7 @@ async def create_review(
             reason=ErrorReason.REVIEW_MODERATED,
             metadata={"product_id": command.product_id},
         )
-    now = clock()
+    now = now_ms(clock)
     review = Review(
         review_id=uuid.uuid4().hex,
         product_id=command.product_id,
@@ -157,7 +158,7 @@ async def update_review(
     products: ProductRepository,
     reviews: ReviewRepository,
     *,
-    clock: Clock = utc_now,
+    clock: Clock,
 ) -> Review:
     """Edit the caller's own review; the product's rating follows a changed star count."""
     violations = Violations()
@@ -179,7 +180,7 @@ async def update_review(
             rating=command.rating if "rating" in paths else current.rating,
             title=command.title.strip() if "title" in paths else current.title,
             body=command.body if "body" in paths else current.body,
-            update_time=clock(),
+            update_time=now_ms(clock),
             version=current.version + 1,
         )
         _check_content(violations, updated.rating, updated.title, updated.body)
@@ -221,7 +222,7 @@ async def reply_to_review(
     products: ProductRepository,
     reviews: ReviewRepository,
     *,
-    clock: Clock = utc_now,
+    clock: Clock,
 ) -> Review:
     """Set the seller's public reply; the product's seller or an admin."""
     violations = Violations()
@@ -251,7 +252,7 @@ async def hide_review(
     products: ProductRepository,
     reviews: ReviewRepository,
     *,
-    clock: Clock = utc_now,
+    clock: Clock,
 ) -> Review:
     """Hide an abusive review and take it out of the rating; admins only, repeatable.
 
@@ -269,7 +270,7 @@ async def hide_review(
             current.author_id,
             review_id=current.review_id,
             admin_id=caller.user_id,
-            now=clock(),
+            now=now_ms(clock),
         )
         if current.state is ReviewState.HIDDEN:
             return current

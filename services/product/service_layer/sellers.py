@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.common.auth import Caller, Role
 from services.common.errors import PermissionDenied
+from services.common.identity import Caller, Role
 from services.product.domain.reasons import ErrorReason
 
 

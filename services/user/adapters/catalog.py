@@ -6,6 +6,7 @@ import grpc
 from marketplace.product.v1 import product_service_pb2, product_service_pb2_grpc
 
 from services.common.errors import Unavailable
+from services.common.rpc_status import remote_error
 from services.user.domain.reasons import ErrorReason
 
 
@@ -24,7 +25,10 @@ class GrpcProductCatalog:
                 timeout=self._timeout,
             )
         except grpc.aio.AioRpcError as error:
-            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            if remote_error(error).code in (
+                grpc.StatusCode.NOT_FOUND,
+                grpc.StatusCode.INVALID_ARGUMENT,
+            ):
                 return False
             raise Unavailable(
                 "the product catalog cannot be reached; try again shortly",

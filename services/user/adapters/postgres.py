@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import asyncpg
 import asyncpg.pool
-from asyncpg.transaction import Transaction
 
 from services.common import postgres
-from services.common.auth import Role
+from services.common.identity import Role
 from services.user.domain.addresses import Address, AddressFields
 from services.user.domain.emails import EmailKind, OutgoingEmail
 from services.user.domain.model import (
@@ -830,7 +828,7 @@ class PostgresWishlistRepository:
         return [WishlistItem(r["product_id"], r["added_at"]) for r in rows]
 
 
-class PostgresUnitOfWork:
+class PostgresUnitOfWork(postgres.PostgresUnitOfWork):
     """Each `async with` borrows a pooled connection and wraps one transaction."""
 
     users: PostgresUserRepository
@@ -842,24 +840,7 @@ class PostgresUnitOfWork:
     preferences: PostgresPreferencesRepository
     wishlist: PostgresWishlistRepository
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
-        self._connection: asyncpg.pool.PoolConnectionProxy[asyncpg.Record] | None = None
-        self._transaction: Transaction | None = None
-        self._committed = False
-
-    async def __aenter__(self) -> Self:
-        """Begin the transaction."""
-        if self._connection is not None:
-            raise RuntimeError("a unit of work runs one transaction at a time")
-        connection = await self._pool.acquire()
-        try:
-            transaction = connection.transaction()
-            await transaction.start()
-        except BaseException:
-            await self._pool.release(connection)
-            raise
-        self._connection, self._transaction, self._committed = connection, transaction, False
+    def _bind(self, connection: postgres.PooledConnection) -> None:
         self.users = PostgresUserRepository(connection)
         self.sessions = PostgresSessionRepository(connection)
         self.addresses = PostgresAddressRepository(connection)
@@ -868,27 +849,3 @@ class PostgresUnitOfWork:
         self.throttle = PostgresLoginThrottle(connection)
         self.preferences = PostgresPreferencesRepository(connection)
         self.wishlist = PostgresWishlistRepository(connection)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Roll back unless committed, and release the connection."""
-        connection, self._connection = self._connection, None
-        if connection is None:
-            return
-        try:
-            if not self._committed and self._transaction is not None:
-                await self._transaction.rollback()
-        finally:
-            await self._pool.release(connection)
-
-    async def commit(self) -> None:
-        """Make the transaction's writes durable."""
-        if self._transaction is None or self._connection is None:
-            raise RuntimeError("commit outside the unit of work")
-        await self._transaction.commit()
-        self._committed = True

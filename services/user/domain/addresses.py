@@ -9,41 +9,31 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.common.errors import FieldViolation
-
-# Every officially assigned ISO 3166-1 alpha-2 code (249 of them). Kept inline: the list
-# changes a few times a decade and a dependency for it would cost more than it saves.
-COUNTRY_CODES = frozenset(
-    """
-    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ
-    BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ
-    CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ
-    DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR
-    GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY
-    HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP
-    KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY
-    MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ
-    NA NC NE NF NG NI NL NO NP NR NU NZ OM
-    PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW
-    SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ
-    TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ
-    VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
-    """.split()  # noqa: SIM905 - a block of codes reads and diffs better than 249 literals
+from services.common.limits import (
+    ADDRESS_TEXT_FIELDS,
+    COUNTRY_CODES,
+    PHONE_NUMBER_MAX,
+    POSTAL_CODE_MAX,
 )
+
+__all__ = [
+    "COUNTRY_CODES",
+    "MAX_ADDRESSES_PER_USER",
+    "MUTABLE_FIELDS",
+    "TEXT_FIELDS",
+    "Address",
+    "AddressFields",
+    "address_violations",
+]
 
 # A user may keep this many addresses; a bound keeps one account from filling the table.
 MAX_ADDRESSES_PER_USER = 20
 
-_E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
-_POSTAL_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,19}$")
+_E164 = re.compile(rf"^\+[1-9][0-9]{{1,{PHONE_NUMBER_MAX - 2}}}$")
+_POSTAL_CODE = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9 -]{{0,{POSTAL_CODE_MAX - 1}}}$")
 
-# The fields a caller may write, with their maximum lengths; (required, max length).
-TEXT_FIELDS: dict[str, tuple[bool, int]] = {
-    "recipient_name": (True, 100),
-    "line1": (True, 200),
-    "line2": (False, 200),
-    "city": (True, 100),
-    "region": (False, 100),
-}
+# The fields a caller may write, with their maximum lengths (shared with the order service).
+TEXT_FIELDS = ADDRESS_TEXT_FIELDS
 MUTABLE_FIELDS = frozenset(
     {*TEXT_FIELDS, "postal_code", "country_code", "phone_number", "is_default_shipping"}
 )

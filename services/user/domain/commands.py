@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.auth import Caller
+from services.common.identity import Caller
 from services.user.domain.addresses import AddressFields
 
 

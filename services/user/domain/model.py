@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from services.common.auth import Role
+from services.common.identity import Role
 
 
 class UserState(StrEnum):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from services.common.auth import Caller
 from services.common.errors import FieldViolation, InvalidArgument, PermissionDenied
+from services.common.identity import Caller
 from services.user.domain.reasons import ErrorReason
 
 ME = "me"

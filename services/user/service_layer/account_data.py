@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import structlog
 
+from services.common.clock import Clock
 from services.common.errors import (
     FieldViolation,
     InvalidArgument,
@@ -17,6 +18,7 @@ from services.common.errors import (
     ResourceExhausted,
     Violations,
 )
+from services.common.field_mask import mask_paths
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
 from services.user.domain import commands, rules
 from services.user.domain.model import Preferences, User, WishlistItem
@@ -67,31 +69,6 @@ _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")
 _PRODUCT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def mask_paths(paths: tuple[str, ...], allowed: frozenset[str]) -> frozenset[str]:
-    """The paths of an update mask (AIP-134), refusing anything not writable."""
-    if not paths:
-        raise InvalidArgument([FieldViolation("update_mask", "is required")])
-    if "*" in paths:
-        if len(paths) > 1:
-            raise InvalidArgument([FieldViolation("update_mask", "'*' must be the only path")])
-        return allowed
-    unknown = sorted(set(paths) - allowed)
-    if unknown:
-        raise InvalidArgument(
-            [
-                FieldViolation(
-                    "update_mask",
-                    f"cannot update {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
-                )
-            ]
-        )
-    return frozenset(paths)
-
-
 def _text_problem(value: str, limit: int, *, multiline: bool = False) -> str | None:
     if len(value) > limit:
         return f"must be at most {limit} characters"
@@ -114,7 +91,7 @@ def _avatar_problem(url: str) -> str | None:
     return None
 
 
-async def update_user(command: commands.UpdateUser, *, uow: UnitOfWork) -> User:
+async def update_user(command: commands.UpdateUser, *, uow: UnitOfWork, clock: Clock) -> User:
     """Change the owner's profile fields in the mask; roles, email and state stay put."""
     owner = resolve_owner(command.caller, command.user_id, field="user.user_id")
     paths = mask_paths(command.paths, PROFILE_FIELDS)
@@ -146,7 +123,7 @@ async def update_user(command: commands.UpdateUser, *, uow: UnitOfWork) -> User:
             raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
         for name in paths:
             setattr(user, name, getattr(fields, name))
-        user.updated_at = _now()
+        user.updated_at = clock.now()
         await uow.users.update_profile(user)
         await uow.commit()
     log.info("profile_updated", user_id=str(owner), fields=sorted(paths))
@@ -162,7 +139,7 @@ async def get_preferences(command: commands.GetPreferences, *, uow: UnitOfWork) 
 
 
 async def update_preferences(
-    command: commands.UpdatePreferences, *, uow: UnitOfWork
+    command: commands.UpdatePreferences, *, uow: UnitOfWork, clock: Clock
 ) -> Preferences:
     """Change the owner's preferences named in the mask."""
     owner = resolve_owner(command.caller, command.user_id, field="preferences.user_id")
@@ -201,7 +178,7 @@ async def update_preferences(
         if "notification_channels" in paths:
             changes["notification_channels"] = tuple(channels)
         updated = replace(current, **changes)  # type: ignore[arg-type]
-        await uow.preferences.put(updated, _now())
+        await uow.preferences.put(updated, clock.now())
         await uow.commit()
     return updated
 
@@ -218,7 +195,7 @@ def _product_id(value: str) -> str:
 
 
 async def add_wishlist_item(
-    command: commands.WishlistChange, *, uow: UnitOfWork, catalog: ProductCatalog
+    command: commands.WishlistChange, *, uow: UnitOfWork, catalog: ProductCatalog, clock: Clock
 ) -> WishlistItem:
     """Keep a product on the owner's wishlist; adding it again returns the same item."""
     owner = resolve_owner(command.caller, command.user_id)
@@ -238,7 +215,7 @@ async def add_wishlist_item(
                 f"a wishlist holds at most {MAX_WISHLIST_ITEMS} products",
                 reason=ErrorReason.WISHLIST_LIMIT_REACHED,
             )
-        item = await uow.wishlist.add(owner, product_id, _now())
+        item = await uow.wishlist.add(owner, product_id, clock.now())
         await uow.commit()
     return item
 

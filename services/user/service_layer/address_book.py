@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import structlog
 
+from services.common.clock import Clock
 from services.common.errors import (
     FailedPrecondition,
-    FieldViolation,
     InvalidArgument,
     NotFound,
     ResourceExhausted,
 )
+from services.common.field_mask import mask_paths
 from services.user.domain import commands
 from services.user.domain.addresses import (
     MAX_ADDRESSES_PER_USER,
@@ -29,10 +29,6 @@ from services.user.service_layer.ports import UnitOfWork
 log = structlog.get_logger("user.addresses")
 
 _ADDRESS_NOT_FOUND = "no such address in this address book"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def list_addresses(command: commands.ListAddresses, *, uow: UnitOfWork) -> list[Address]:
@@ -53,7 +49,9 @@ async def get_address(command: commands.GetAddress, *, uow: UnitOfWork) -> Addre
     return address
 
 
-async def create_address(command: commands.CreateAddress, *, uow: UnitOfWork) -> Address:
+async def create_address(
+    command: commands.CreateAddress, *, uow: UnitOfWork, clock: Clock
+) -> Address:
     """Add an address; the first one, or one marked default, becomes the default."""
     owner = resolve_owner(command.caller, command.user_id)
     fields = command.fields.normalised()
@@ -78,39 +76,20 @@ async def create_address(command: commands.CreateAddress, *, uow: UnitOfWork) ->
             fields = replace(fields, is_default_shipping=True)
         if fields.is_default_shipping:
             await uow.addresses.clear_default(owner)
-        address = Address.create(user_id=owner, fields=fields, now=_now())
+        address = Address.create(user_id=owner, fields=fields, now=clock.now())
         await uow.addresses.add(address)
         await uow.commit()
     log.info("address_created", user_id=str(owner), address_id=str(address.id))
     return address
 
 
-def _update_paths(paths: tuple[str, ...]) -> frozenset[str]:
-    if not paths:
-        raise InvalidArgument([FieldViolation("update_mask", "is required")])
-    if "*" in paths:
-        if len(paths) > 1:
-            raise InvalidArgument([FieldViolation("update_mask", "'*' must be the only path")])
-        return MUTABLE_FIELDS
-    unknown = sorted(set(paths) - MUTABLE_FIELDS)
-    if unknown:
-        raise InvalidArgument(
-            [
-                FieldViolation(
-                    "update_mask",
-                    f"cannot update {', '.join(unknown)}; "
-                    f"allowed: {', '.join(sorted(MUTABLE_FIELDS))}",
-                )
-            ]
-        )
-    return frozenset(paths)
-
-
-async def update_address(command: commands.UpdateAddress, *, uow: UnitOfWork) -> Address:
+async def update_address(
+    command: commands.UpdateAddress, *, uow: UnitOfWork, clock: Clock
+) -> Address:
     """Change the masked fields of one of the owner's addresses."""
     owner = resolve_owner(command.caller, command.user_id, field="address.user_id")
     address_id = require_id(command.address_id, "address.address_id")
-    paths = _update_paths(command.paths)
+    paths = mask_paths(command.paths, MUTABLE_FIELDS)
     incoming = command.fields.normalised()
     async with uow:
         await uow.users.get_for_update(owner)
@@ -124,7 +103,7 @@ async def update_address(command: commands.UpdateAddress, *, uow: UnitOfWork) ->
         if merged.is_default_shipping and not address.is_default_shipping:
             await uow.addresses.clear_default(owner)
         address.fields = merged
-        address.updated_at = _now()
+        address.updated_at = clock.now()
         await uow.addresses.update(address)
         await uow.commit()
     log.info("address_updated", user_id=str(owner), address_id=str(address_id))

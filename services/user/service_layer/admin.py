@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
-from services.common.auth import Caller, Role
+from services.common.clock import Clock
 from services.common.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
 )
+from services.common.identity import Caller, Role
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
 from services.user.domain import commands
 from services.user.domain.emails import suspended_email
@@ -26,10 +27,6 @@ log = structlog.get_logger("user.admin")
 
 MAX_QUERY_LENGTH = 100
 MAX_REASON_LENGTH = 500
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _require_admin(caller: Caller) -> None:
@@ -71,7 +68,7 @@ async def list_users(command: commands.ListUsers, *, uow: UnitOfWork) -> tuple[l
     return users, token
 
 
-async def set_user_roles(command: commands.SetUserRoles, *, uow: UnitOfWork) -> User:
+async def set_user_roles(command: commands.SetUserRoles, *, uow: UnitOfWork, clock: Clock) -> User:
     """Replace a user's roles; an admin cannot take the admin role from themselves."""
     _require_admin(command.caller)
     user_id = require_id(command.user_id, "user_id", "a user id (UUID)")
@@ -85,7 +82,7 @@ async def set_user_roles(command: commands.SetUserRoles, *, uow: UnitOfWork) -> 
         raise FailedPrecondition(
             "you cannot remove your own admin role", reason=ErrorReason.CANNOT_DEMOTE_SELF
         )
-    now = _now()
+    now = clock.now()
     async with uow:
         user = await uow.users.get_for_update(user_id)
         if user is None:
@@ -102,7 +99,7 @@ async def set_user_roles(command: commands.SetUserRoles, *, uow: UnitOfWork) -> 
     return user
 
 
-async def suspend_user(command: commands.SuspendUser, *, uow: UnitOfWork) -> User:
+async def suspend_user(command: commands.SuspendUser, *, uow: UnitOfWork, clock: Clock) -> User:
     """Suspend an account and end all its sessions; suspending twice changes nothing."""
     _require_admin(command.caller)
     user_id = require_id(command.user_id, "user_id", "a user id (UUID)")
@@ -117,7 +114,7 @@ async def suspend_user(command: commands.SuspendUser, *, uow: UnitOfWork) -> Use
         raise FailedPrecondition(
             "you cannot suspend yourself", reason=ErrorReason.CANNOT_SUSPEND_SELF
         )
-    now = _now()
+    now = clock.now()
     async with uow:
         user = await uow.users.get_for_update(user_id)
         if user is None:
@@ -139,11 +136,13 @@ async def suspend_user(command: commands.SuspendUser, *, uow: UnitOfWork) -> Use
     return user
 
 
-async def reactivate_user(command: commands.ReactivateUser, *, uow: UnitOfWork) -> User:
+async def reactivate_user(
+    command: commands.ReactivateUser, *, uow: UnitOfWork, clock: Clock
+) -> User:
     """Lift a suspension; reactivating an active account changes nothing."""
     _require_admin(command.caller)
     user_id = require_id(command.user_id, "user_id", "a user id (UUID)")
-    now = _now()
+    now = clock.now()
     async with uow:
         user = await uow.users.get_for_update(user_id)
         if user is None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import UTC, datetime
 
 import structlog
 
+from services.common.clock import Clock
 from services.common.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -50,10 +50,6 @@ _SIGN_IN_AGAIN = "the refresh token is invalid or expired; sign in again"
 _BAD_MAILED_TOKEN = "is invalid, already used or expired; ask for a new one"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _token_hash(token: str, field: str) -> str:
     token = token.strip()
     if not token:
@@ -64,10 +60,7 @@ def _token_hash(token: str, field: str) -> str:
 
 
 async def refresh(
-    command: commands.RefreshTokens,
-    *,
-    uow: UnitOfWork,
-    issuer: TokenIssuer,
+    command: commands.RefreshTokens, *, uow: UnitOfWork, issuer: TokenIssuer, clock: Clock
 ) -> commands.IssuedTokens:
     """Rotate a refresh token; reuse of a rotated one ends the whole session.
 
@@ -75,7 +68,7 @@ async def refresh(
     refresh lifetime after its sign-in, however often it refreshes.
     """
     token_hash = _token_hash(command.refresh_token, "refresh_token")
-    now = _now()
+    now = clock.now()
     async with uow:
         state = await uow.sessions.find_token(token_hash)
         if state is None:
@@ -118,13 +111,13 @@ async def refresh(
     )
 
 
-async def logout(command: commands.Logout, *, uow: UnitOfWork) -> None:
+async def logout(command: commands.Logout, *, uow: UnitOfWork, clock: Clock) -> None:
     """End the token's session; unknown or already ended sessions answer the same."""
     token_hash = _token_hash(command.refresh_token, "refresh_token")
     async with uow:
         state = await uow.sessions.find_token(token_hash)
         if state is not None:
-            await uow.sessions.revoke(state.token.family_id, "logout", _now())
+            await uow.sessions.revoke(state.token.family_id, "logout", clock.now())
             await uow.commit()
             log.info("user_signed_out", session_id=str(state.token.family_id))
 
@@ -133,24 +126,24 @@ def _caller_id(command: commands.CallerOnly | commands.ChangePassword) -> uuid.U
     return require_id(command.caller.user_id, "user_id")
 
 
-async def logout_all(command: commands.CallerOnly, *, uow: UnitOfWork) -> int:
+async def logout_all(command: commands.CallerOnly, *, uow: UnitOfWork, clock: Clock) -> int:
     """End every session of the caller; how many ended."""
     user_id = _caller_id(command)
     async with uow:
-        ended = await uow.sessions.revoke_all(user_id, "logout_all", _now())
+        ended = await uow.sessions.revoke_all(user_id, "logout_all", clock.now())
         await uow.commit()
     log.info("user_signed_out_everywhere", user_id=str(user_id), sessions=ended)
     return ended
 
 
 async def list_sessions(
-    command: commands.CallerOnly, *, uow: UnitOfWork
+    command: commands.CallerOnly, *, uow: UnitOfWork, clock: Clock
 ) -> list[tuple[SessionView, bool]]:
     """The caller's live sessions, newest first, each with whether it is the calling one."""
     user_id = _caller_id(command)
     current = parse_uuid(command.caller.session_id)
     async with uow:
-        sessions = await uow.sessions.list_live(user_id, _now())
+        sessions = await uow.sessions.list_live(user_id, clock.now())
     return [(s, s.id == current) for s in sessions]
 
 
@@ -161,6 +154,7 @@ async def change_password(
     hasher: PasswordHasher,
     sleep: Sleep,
     throttle: ThrottlePolicy = DEFAULT_THROTTLE,
+    clock: Clock,
 ) -> None:
     """Replace the caller's password and end their other sessions.
 
@@ -184,7 +178,7 @@ async def change_password(
     client = client_key(command.client_ip)
     if client is not None:
         keys.append(client)
-    now = _now()
+    now = clock.now()
     await refuse_if_throttled(keys, uow=uow, now=now)
     if not await hasher.verify(user.password_hash, command.current_password):
         await record_failed_sign_in(keys, uow=uow, policy=throttle, now=now, sleep=sleep)
@@ -211,10 +205,10 @@ def _check_new_password(password: str, user: User, *, current: str | None = None
         raise InvalidArgument([FieldViolation("new_password", problem)])
 
 
-async def verify_email(command: commands.VerifyEmail, *, uow: UnitOfWork) -> User:
+async def verify_email(command: commands.VerifyEmail, *, uow: UnitOfWork, clock: Clock) -> User:
     """Use up a verification token and mark the address it was sent to verified."""
     token_hash = _token_hash(command.token, "token")
-    now = _now()
+    now = clock.now()
     async with uow:
         token = await uow.action_tokens.consume(token_hash, TokenPurpose.VERIFY_EMAIL, now)
         if token is None:
@@ -233,11 +227,11 @@ async def verify_email(command: commands.VerifyEmail, *, uow: UnitOfWork) -> Use
 
 
 async def resend_verification(
-    command: commands.CallerOnly, *, uow: UnitOfWork, mail: MailPolicy
+    command: commands.CallerOnly, *, uow: UnitOfWork, mail: MailPolicy, clock: Clock
 ) -> None:
     """Mail the caller a new verification link; earlier ones stop working."""
     user_id = _caller_id(command)
-    now = _now()
+    now = clock.now()
     async with uow:
         user = await uow.users.get_for_update(user_id)
         if user is None:
@@ -263,7 +257,7 @@ async def resend_verification(
 
 
 async def request_password_reset(
-    command: commands.RequestPasswordReset, *, uow: UnitOfWork, mail: MailPolicy
+    command: commands.RequestPasswordReset, *, uow: UnitOfWork, mail: MailPolicy, clock: Clock
 ) -> None:
     """Mail a reset token when the address has an active account; answer the same anyway."""
     email = rules.normalise_email(command.email)
@@ -271,7 +265,7 @@ async def request_password_reset(
     if problem is not None:
         # Only the shape is judged: a well-formed unknown address passes like a known one.
         raise InvalidArgument([FieldViolation("email", problem)])
-    now = _now()
+    now = clock.now()
     async with uow:
         user = await uow.users.get_by_email(email)
         if user is None or not user.can_sign_in:
@@ -305,7 +299,7 @@ async def request_password_reset(
 
 
 async def reset_password(
-    command: commands.ResetPassword, *, uow: UnitOfWork, hasher: PasswordHasher
+    command: commands.ResetPassword, *, uow: UnitOfWork, hasher: PasswordHasher, clock: Clock
 ) -> None:
     """Set a new password with a reset token; ends every session and lifts sign-in blocks."""
     token_hash = _token_hash(command.token, "token")
@@ -313,7 +307,7 @@ async def reset_password(
     if problem is not None:
         raise InvalidArgument([FieldViolation("new_password", problem)])
     new_hash = await hasher.hash(command.new_password)
-    now = _now()
+    now = clock.now()
     async with uow:
         token = await uow.action_tokens.consume(token_hash, TokenPurpose.RESET_PASSWORD, now)
         user = None if token is None else await uow.users.get_for_update(token.user_id)

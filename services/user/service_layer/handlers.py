@@ -8,11 +8,11 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
-from services.common.auth import Role
+from services.common.clock import Clock
 from services.common.errors import (
     AlreadyExists,
     FieldViolation,
@@ -23,6 +23,7 @@ from services.common.errors import (
     Unauthenticated,
     Violations,
 )
+from services.common.identity import Role
 from services.user.domain import commands, rules
 from services.user.domain.emails import (
     EmailKind,
@@ -48,10 +49,6 @@ ME = "me"
 # One message for unknown emails, wrong passwords and suspended accounts, so the answer
 # does not tell an attacker which addresses have accounts.
 INVALID_CREDENTIALS = "invalid email or password"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -93,6 +90,7 @@ async def create_user(
     uow: UnitOfWork,
     hasher: PasswordHasher,
     mail: MailPolicy | None = None,
+    clock: Clock,
 ) -> User:
     """Register a customer and mail a verification link, in one transaction.
 
@@ -129,7 +127,7 @@ async def create_user(
     # Hash before the transaction opens: a connection is not held for the ~100 ms of
     # argon2. Taken emails pay the same hash, so timing tells nothing either.
     password_hash = await hasher.hash(command.password)
-    now = _now()
+    now = clock.now()
     user = User.register(
         email=email,
         username=command.username,
@@ -270,6 +268,7 @@ async def login(
     hasher: PasswordHasher | None = None,
     throttle: ThrottlePolicy = DEFAULT_THROTTLE,
     sleep: Sleep = asyncio.sleep,
+    clock: Clock,
 ) -> commands.IssuedTokens:
     """Check the credentials, open a session and issue an access and a refresh token.
 
@@ -297,7 +296,7 @@ async def login(
     client = client_key(command.client_ip)
     if client is not None:
         keys.append(client)
-    now = _now()
+    now = clock.now()
     await refuse_if_throttled(keys, uow=uow, now=now)
 
     async with uow:
@@ -319,7 +318,7 @@ async def login(
         client_ip=command.client_ip,
         refresh_token=refresh_token,
         refresh_ttl=refresh_ttl,
-        now=_now(),
+        now=clock.now(),
     )
     async with uow:
         await uow.sessions.add(session)
@@ -359,7 +358,7 @@ async def get_user(command: commands.GetUser, *, uow: UnitOfWork) -> User:
 
 
 async def seed_demo_account(
-    command: commands.SeedDemoAccount, *, uow: UnitOfWork, hasher: PasswordHasher
+    command: commands.SeedDemoAccount, *, uow: UnitOfWork, hasher: PasswordHasher, clock: Clock
 ) -> bool:
     """Create a verified demo account unless one exists; whether it was created."""
     password_hash = await hasher.hash(command.password)
@@ -368,7 +367,7 @@ async def seed_demo_account(
         username=command.username,
         password_hash=password_hash,
         display_name=command.display_name,
-        now=_now(),
+        now=clock.now(),
         roles=frozenset(Role(r) for r in command.roles),
         email_verified=True,
     )

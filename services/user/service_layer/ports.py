@@ -7,7 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from services.common.auth import Role
+from services.common.identity import Role
 from services.user.domain.addresses import Address
 from services.user.domain.emails import EmailKind, OutgoingEmail
 from services.user.domain.model import (
