@@ -89,38 +89,37 @@ def _generate(session: nox.Session, out: Path, reasons_root: Path) -> None:
 def _generate_reasons(session: nox.Session, root: Path) -> None:
     """The domain's ErrorReason StrEnums, from the contract's ErrorReason enums."""
     with tempfile.TemporaryDirectory() as tmp:
-        # Source info carries the values' comments into the generated modules.
-        descriptors = Path(tmp) / "reasons.binpb"
-        session.run(
-            "python",
-            "-m",
-            "grpc_tools.protoc",
-            f"-I{PROTO}",
-            f"-I{THIRD_PARTY}",
-            "--include_source_info",
-            f"--descriptor_set_out={descriptors}",
-            *(p for p in _own_protos() if p.endswith("/error_reason.proto")),
+        # The values' comments become the generated modules' comments.
+        descriptors = _descriptors_with_comments(
+            session, Path(tmp), [p for p in _own_protos() if p.endswith("/error_reason.proto")]
         )
         session.run("python", "-m", "services.devmesh.reasons_gen", str(descriptors), str(root))
+
+
+def _descriptors_with_comments(session: nox.Session, tmp: Path, protos: list[str]) -> Path:
+    """A descriptor set of `protos` and their imports, with source info (the comments)."""
+    descriptors = tmp / "with-source.binpb"
+    session.run(
+        "python",
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{PROTO}",
+        f"-I{THIRD_PARTY}",
+        "--include_imports",
+        "--include_source_info",
+        f"--descriptor_set_out={descriptors}",
+        *protos,
+    )
+    return descriptors
 
 
 def _generate_openapi(session: nox.Session, out: Path) -> None:
     """The OpenAPI 3.1 document of the REST edge, from the descriptors and their comments."""
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        descriptors = Path(tmp) / "marketplace-with-source.binpb"
-        # Source info carries the proto comments, which become the descriptions.
-        session.run(
-            "python",
-            "-m",
-            "grpc_tools.protoc",
-            f"-I{PROTO}",
-            f"-I{THIRD_PARTY}",
-            "--include_imports",
-            "--include_source_info",
-            f"--descriptor_set_out={descriptors}",
-            *_own_protos(),
-            *EXTRA_DESCRIPTOR_PROTOS,
+        # The proto comments become the descriptions.
+        descriptors = _descriptors_with_comments(
+            session, Path(tmp), [*_own_protos(), *EXTRA_DESCRIPTOR_PROTOS]
         )
         session.run(
             "python",
