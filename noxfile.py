@@ -149,7 +149,9 @@ def lint(session: nox.Session) -> None:
     _sync(session, "codegen", "lint", "mesh", "test")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.run("mypy", "services", "tests", "noxfile.py")
+    session.run(
+        "mypy", "services", "tests", "clients/marketplace-client/src", "examples", "noxfile.py"
+    )
     # The layer rules of docs/ARCHITECTURE.md, from [tool.importlinter] in pyproject.toml.
     session.run("lint-imports")
     session.run("buf", "lint")

@@ -1,4 +1,7 @@
-"""Serve the API reference behind the edge: /openapi.json and Swagger UI at /docs, offline.
+"""Serve the API reference and the mailed links' pages behind the edge, offline.
+
+/openapi.json and Swagger UI at /docs; /verify-email and /reset-password are the pages the
+dev mails link to, small forms that call the public REST API on the same origin.
 
 Swagger UI's dist files come from the PyPI package `swagger-ui-py` (Swagger UI 5, which
 renders OpenAPI 3.1); nothing is fetched from the network. Envoy routes /docs and
@@ -51,6 +54,70 @@ _INIT = """window.ui = SwaggerUIBundle({
 });
 """
 
+# The pages the user service's mails link to ({public_base_url}/verify-email?token=...).
+# Each script reads the token from the address and calls the public REST API.
+_ACTION_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>{title}</title>
+</head>
+<body>
+  <h1>{title}</h1>
+  {form}
+  <p id="status" role="status"></p>
+  <script src="/docs/{script}"></script>
+</body>
+</html>
+"""
+
+_VERIFY_FORM = ""
+
+_RESET_FORM = """<form id="reset">
+    <label>New password <input id="password" type="password" autocomplete="new-password"
+      minlength="8" required></label>
+    <button type="submit">Set the new password</button>
+  </form>"""
+
+# Shared by both pages: POST JSON, show the answer's message.
+_POST_JS = """async function post(path, body) {
+  const response = await fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const answer = await response.json().catch(() => ({}));
+  return { ok: response.ok, message: answer.message || response.statusText };
+}
+const token = new URLSearchParams(window.location.search).get("token") || "";
+const statusLine = document.getElementById("status");
+"""
+
+_VERIFY_JS = (
+    _POST_JS
+    + """(async () => {
+  if (!token) { statusLine.textContent = "This link has no token."; return; }
+  statusLine.textContent = "Verifying...";
+  const result = await post("/v1/auth/email:verify", { token });
+  statusLine.textContent = result.ok ? "Your email address is verified." : result.message;
+  statusLine.dataset.outcome = result.ok ? "ok" : "error";
+})();
+"""
+)
+
+_RESET_JS = (
+    _POST_JS
+    + """document.getElementById("reset").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const newPassword = document.getElementById("password").value;
+  const result = await post("/v1/auth/password:reset", { token, newPassword });
+  statusLine.textContent = result.ok
+    ? "Your password is changed; sign in with the new one." : result.message;
+  statusLine.dataset.outcome = result.ok ? "ok" : "error";
+});
+"""
+)
+
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -100,7 +167,29 @@ def build_app(document: Path = DOCUMENT, assets: Path | None = None) -> web.Appl
             document, headers={"Content-Type": "application/json", "Cache-Control": "no-cache"}
         )
 
+    def action_page(title: str, form: str, script: str) -> web.Response:
+        html = _ACTION_PAGE.format(title=title, form=form, script=script)
+        # The token is in the address: keep it out of other sites' Referer headers.
+        headers = {**_SECURITY_HEADERS, "Referrer-Policy": "no-referrer"}
+        return web.Response(text=html, content_type="text/html", headers=headers)
+
+    async def verify_page(_: web.Request) -> web.Response:
+        return action_page("Verify your email address", _VERIFY_FORM, "verify-email.js")
+
+    async def reset_page(_: web.Request) -> web.Response:
+        return action_page("Choose a new password", _RESET_FORM, "reset-password.js")
+
+    async def verify_js(_: web.Request) -> web.Response:
+        return web.Response(text=_VERIFY_JS, content_type="text/javascript")
+
+    async def reset_js(_: web.Request) -> web.Response:
+        return web.Response(text=_RESET_JS, content_type="text/javascript")
+
     app = web.Application()
+    app.router.add_get("/verify-email", verify_page)
+    app.router.add_get("/reset-password", reset_page)
+    app.router.add_get("/docs/verify-email.js", verify_js)
+    app.router.add_get("/docs/reset-password.js", reset_js)
     app.router.add_get("/docs", page)
     app.router.add_get("/docs/", page)
     app.router.add_get("/docs/init.js", init)
