@@ -1,7 +1,6 @@
 """The API reference at /docs, as a person sees it: Debian's Chromium, headless, via Playwright.
 
-Playwright drives /usr/bin/chromium (`apt-get install chromium`, done by .ci/run); it never
-downloads a browser of its own. The screenshots land in .mesh/test-artifacts/ (ignored by git),
+The browser is tests/support/browser.py's. The screenshots land in .mesh/test-artifacts/ (ignored by git),
 or in $MARKETPLACE_TEST_ARTIFACTS.
 """
 
@@ -9,28 +8,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, sync_playwright
+from playwright.sync_api import BrowserContext
 
 from services.devmesh.mesh import Mesh
 from services.devmesh.openapi_docs import DOCUMENT
 from services.devmesh.processes import REPO_ROOT
+from tests.support.browser import chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 METHODS = ("get", "put", "post", "delete", "patch")
 ARTIFACTS = Path(
     os.environ.get("MARKETPLACE_TEST_ARTIFACTS") or REPO_ROOT / ".mesh" / "test-artifacts"
@@ -39,25 +28,9 @@ ARTIFACTS = Path(
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    if not Path(CHROMIUM).exists():
-        # CI installs it (.ci/run), so there a missing browser is a failure, not a skip.
-        message = "Debian's chromium is missing: apt-get install chromium"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh --user-data-dir
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=CHROMIUM,
-            args=CHROMIUM_FLAGS,
-            headless=True,
-            viewport={"width": 1280, "height": 2000},
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with chromium(profile, viewport={"width": 1280, "height": 2000}) as context:
+        yield context
 
 
 def test_the_edge_serves_the_document_and_the_page(mesh: Mesh, edge: httpx.Client) -> None:

@@ -11,28 +11,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, expect, sync_playwright
+from playwright.sync_api import BrowserContext, expect
 
 from services.devmesh.mesh import Mesh
 from tests.e2e.conftest import login, register
-from tests.e2e.test_api_docs_browser import CHROMIUM, CHROMIUM_FLAGS
+from tests.support.browser import chromium
 
 PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is missing: apt-get install chromium")
-    profile = tmp_path_factory.mktemp("chromium-profile-mail")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium(tmp_path_factory.mktemp("chromium-profile-mail")) as context:
+        yield context
 
 
 def mail_link(mesh: Mesh, to: str, kind: str, path: str) -> str:
