@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -229,13 +230,19 @@ def _check_delivery(session: nox.Session) -> None:
 
 def _check_monitoring(session: nox.Session) -> None:
     """promtool check and unit-test the rules; schema-check the dashboards and their PromQL."""
+    # promtool exists only in Debian's registry (package prometheus): CI installs it and must
+    # run it; on a machine with only Python and uv the promtool steps are left out, said loudly.
     promtool = shutil.which("promtool")
     if promtool is None:
-        session.error("promtool is missing: apt-get install prometheus (.ci/run installs it)")
+        message = "promtool is missing: apt-get install prometheus (.ci/run installs it)"
+        if os.environ.get("CI"):
+            session.error(message)
+        session.warn(f"{message}; the rule checks and alert unit tests did NOT run")
     rules = sorted(str(p) for p in (MONITORING / "prometheus").glob("*.rules.yaml"))
     tests = sorted(str(p) for p in (MONITORING / "prometheus" / "tests").glob("*.test.yaml"))
-    session.run(promtool, "check", "rules", *rules, external=True)
-    session.run(promtool, "test", "rules", *tests, external=True)
+    if promtool is not None:
+        session.run(promtool, "check", "rules", *rules, external=True)
+        session.run(promtool, "test", "rules", *tests, external=True)
     alerts = _alerts(rules)
     tested = "".join(Path(t).read_text() for t in tests)
     untested = sorted(a for a in alerts if f"alertname: {a}\n" not in tested)
@@ -248,6 +255,8 @@ def _check_monitoring(session: nox.Session) -> None:
     session.run(
         "check-jsonschema", "--schemafile", str(MONITORING / "dashboard.schema.json"), *dashboards
     )
+    if promtool is None:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         # promtool parses PromQL only inside rule files: each panel query becomes a
         # recording rule (Grafana's variables replaced by plain values) and must parse.
