@@ -119,6 +119,17 @@ async def new_buyer(accounts: Accounts, tokens: TestTokens, target: str, product
     return Buyer(target, metadata, product_id)
 
 
+async def checkout_while_stalled(
+    buyer: Buyer, gateway: GatewayProcess, operation: str, seconds: float
+) -> order_pb2.Order | Failure:
+    """One checkout while the gateway stalls `operation`; the stalled call still completes."""
+    await gateway.stall(operation, seconds)
+    try:
+        return await buyer.checkout()
+    finally:
+        await gateway.unstall(operation)
+
+
 async def test_a_capture_stalled_past_the_timeout_is_reported_pending_and_ends_paid(
     order_process: OrderProcess,
     product: ProductService,
@@ -131,11 +142,7 @@ async def test_a_capture_stalled_past_the_timeout_is_reported_pending_and_ends_p
     served = await order_process.start()
     try:
         buyer = await new_buyer(accounts, tokens, order_process.target, product_id)
-        await gateway.stall("capture", 4)
-        try:
-            first = await buyer.checkout()
-        finally:
-            await gateway.unstall("capture")  # the stalled capture still completes
+        first = await checkout_while_stalled(buyer, gateway, "capture", 4)
         # Not "cancelled, nothing charged": the capture's outcome was not known.
         assert isinstance(first, Failure)
         assert (first.code, first.reason) == (grpc.StatusCode.UNAVAILABLE, "PAYMENT_PENDING")
@@ -217,11 +224,7 @@ async def test_an_authorise_stalled_past_the_timeout_leaves_no_live_hold(
     served = await order_process.start()
     try:
         buyer = await new_buyer(accounts, tokens, order_process.target, product_id)
-        await gateway.stall("authorize", 3)
-        try:
-            first = await buyer.checkout()
-        finally:
-            await gateway.unstall("authorize")
+        first = await checkout_while_stalled(buyer, gateway, "authorize", 3)
         assert isinstance(first, Failure)
         assert (first.code, first.reason) == (grpc.StatusCode.UNAVAILABLE, "PAYMENT_PENDING")
 
