@@ -23,19 +23,16 @@ from services.common.clock import Clock, SystemClock
 from services.common.server import ServiceApp
 from services.product.adapters.cache import ProductCache, ProductDocs
 from services.product.adapters.metrics import MeteredSweeper, inventory_observers
-from services.product.adapters.mongo import PRODUCTS, ensure_indexes
+from services.product.adapters.mongo.categories import MongoCategoryRepository
+from services.product.adapters.mongo.events import MongoProcessedEvents
+from services.product.adapters.mongo.products import MongoProductRepository
+from services.product.adapters.mongo.purchases import MongoPurchaseStore
+from services.product.adapters.mongo.reservations import MongoReservationStore
+from services.product.adapters.mongo.reviews import MongoReviewRepository
+from services.product.adapters.mongo.schema import PRODUCTS, ensure_indexes
+from services.product.adapters.mongo.search import MongoCatalogSearch
+from services.product.adapters.mongo.stock import MongoStockStore
 from services.product.adapters.order_stream import OrderEventConsumer
-from services.product.adapters.repository import (
-    MongoProductRepository,
-    MongoReservationStore,
-    MongoStockStore,
-)
-from services.product.adapters.stores import (
-    MongoCategoryRepository,
-    MongoProcessedEvents,
-    MongoPurchaseStore,
-    MongoReviewRepository,
-)
 from services.product.config import Settings
 from services.product.service_layer.inventory import ReservationSweeper
 from services.product.service_layer.order_events import OrderEvent, handle_order_event
@@ -117,6 +114,7 @@ async def build_app(
         docs = ProductDocs(db[PRODUCTS], cache)
         ports = Ports(
             products=MongoProductRepository(db, docs),
+            catalog=MongoCatalogSearch(db),
             stock=MongoStockStore(db, docs),
             reservations=MongoReservationStore(db),
             categories=MongoCategoryRepository(db),
@@ -128,7 +126,12 @@ async def build_app(
 
         async def on_event(event: OrderEvent) -> bool:
             return await handle_order_event(
-                event, processed, ports.purchases, ports.reviews, ports.stock
+                event,
+                processed=processed,
+                purchases=ports.purchases,
+                reviews=ports.reviews,
+                stock=ports.stock,
+                clock=ports.clock,
             )
 
         registry = CollectorRegistry()

@@ -11,16 +11,24 @@ from marketplace.product.v1 import product_pb2, product_service_pb2, product_ser
 
 from services.common.clock import Clock
 from services.common.identity import current_caller, optional_caller
-from services.product import mappers
 from services.product.domain.model import LifecycleAction
+from services.product.mappers import categories as category_mappers
+from services.product.mappers import inventory as inventory_mappers
+from services.product.mappers import products as product_mappers
+from services.product.mappers import reviews as review_mappers
+from services.product.mappers import search as search_mappers
 from services.product.service_layer import (
-    catalog,
-    handlers,
+    categories,
     inventory,
+    listings,
+    pricing,
     recommendations,
+    reservations,
     reviews,
+    search,
 )
 from services.product.service_layer.ports import (
+    CatalogSearch,
     CategoryRepository,
     ProductRepository,
     PurchaseStore,
@@ -34,9 +42,10 @@ type Context = grpc.aio.ServicerContext[Any, Any]
 
 @dataclass(frozen=True)
 class Ports:
-    """The storage the handlers use, built once by the composition root."""
+    """The ports the use cases use, built once by the composition root."""
 
     products: ProductRepository
+    catalog: CatalogSearch
     stock: StockStore
     reservations: ReservationStore
     categories: CategoryRepository
@@ -46,65 +55,58 @@ class Ports:
 
 
 class ProductServicer(product_service_pb2_grpc.ProductServiceServicer):
-    """The public catalog API."""
+    """The public catalog API: map the request, await the use case, map the result back."""
 
     def __init__(self, ports: Ports) -> None:
         self._ports = ports
         self._products = ports.products
+        self._clock = ports.clock
 
     async def CreateProduct(  # noqa: D102 - documented in the proto
         self, request: product_service_pb2.CreateProductRequest, context: Context
     ) -> product_pb2.Product:
-        command = mappers.create_product_command(request)
-        product = await handlers.create_product(
-            command,
-            current_caller(),
-            self._products,
-            self._ports.categories,
-            clock=self._ports.clock,
+        command = product_mappers.create_product_command(request, caller=current_caller())
+        product = await listings.create_product(
+            command, products=self._products, categories=self._ports.categories, clock=self._clock
         )
-        return mappers.product_to_proto(product)
+        return product_mappers.product_to_proto(product, self._clock.now())
 
     async def GetProduct(  # noqa: D102
         self, request: product_service_pb2.GetProductRequest, context: Context
     ) -> product_pb2.Product:
-        command = mappers.get_product_command(request, optional_caller())
-        product = await handlers.get_product(command, self._products)
-        return mappers.product_to_proto(product)
+        command = product_mappers.get_product_command(request, optional_caller())
+        product = await listings.get_product(command, products=self._products)
+        return product_mappers.product_to_proto(product, self._clock.now())
 
     async def BatchGetProducts(  # noqa: D102
         self, request: product_service_pb2.BatchGetProductsRequest, context: Context
     ) -> product_service_pb2.BatchGetProductsResponse:
-        command = mappers.batch_get_command(request, optional_caller())
-        products = await handlers.batch_get_products(command, self._products)
-        return mappers.batch_get_response(products)
+        command = product_mappers.batch_get_command(request, optional_caller())
+        products = await listings.batch_get_products(command, products=self._products)
+        return product_mappers.batch_get_response(products, self._clock.now())
 
     async def SearchProducts(  # noqa: D102
         self, request: product_service_pb2.SearchProductsRequest, context: Context
     ) -> product_service_pb2.SearchProductsResponse:
-        command = mappers.search_command(request)
-        result = await handlers.search_products(command, self._products)
-        return mappers.search_response(result)
+        command = search_mappers.search_command(request)
+        result = await search.search_products(command, catalog=self._ports.catalog)
+        return search_mappers.search_response(result, self._clock.now())
 
     async def UpdateProduct(  # noqa: D102
         self, request: product_service_pb2.UpdateProductRequest, context: Context
     ) -> product_pb2.Product:
-        command = mappers.update_product_command(request)
-        product = await catalog.update_product(
-            command,
-            current_caller(),
-            self._products,
-            self._ports.categories,
-            clock=self._ports.clock,
+        command = product_mappers.update_product_command(request, caller=current_caller())
+        product = await listings.update_product(
+            command, products=self._products, categories=self._ports.categories, clock=self._clock
         )
-        return mappers.product_to_proto(product)
+        return product_mappers.product_to_proto(product, self._clock.now())
 
     async def _lifecycle(self, product_id: str, action: LifecycleAction) -> product_pb2.Product:
-        command = mappers.lifecycle_command(product_id, action)
-        product = await catalog.change_lifecycle(
-            command, current_caller(), self._products, clock=self._ports.clock
+        command = product_mappers.lifecycle_command(product_id, action, caller=current_caller())
+        product = await listings.change_lifecycle(
+            command, products=self._products, clock=self._clock
         )
-        return mappers.product_to_proto(product)
+        return product_mappers.product_to_proto(product, self._clock.now())
 
     async def PublishProduct(  # noqa: D102
         self, request: product_service_pb2.PublishProductRequest, context: Context
@@ -124,145 +126,148 @@ class ProductServicer(product_service_pb2_grpc.ProductServiceServicer):
     async def ListCategories(  # noqa: D102
         self, request: product_service_pb2.ListCategoriesRequest, context: Context
     ) -> product_service_pb2.ListCategoriesResponse:
-        command = mappers.list_categories_command(request)
-        found = await catalog.list_categories(command, self._ports.categories)
+        command = category_mappers.list_categories_command(request)
+        found = await categories.list_categories(command, categories=self._ports.categories)
         return product_service_pb2.ListCategoriesResponse(
-            categories=[mappers.category_to_proto(c) for c in found]
+            categories=[category_mappers.category_to_proto(c) for c in found]
         )
 
     async def CreateCategory(  # noqa: D102
         self, request: product_service_pb2.CreateCategoryRequest, context: Context
     ) -> product_pb2.Category:
-        command = mappers.create_category_command(request)
-        category = await catalog.create_category(command, current_caller(), self._ports.categories)
-        return mappers.category_to_proto(category)
+        command = category_mappers.create_category_command(request, caller=current_caller())
+        category = await categories.create_category(command, categories=self._ports.categories)
+        return category_mappers.category_to_proto(category)
 
     async def UpdateCategory(  # noqa: D102
         self, request: product_service_pb2.UpdateCategoryRequest, context: Context
     ) -> product_pb2.Category:
-        command = mappers.update_category_command(request)
-        category = await catalog.update_category(command, current_caller(), self._ports.categories)
-        return mappers.category_to_proto(category)
+        command = category_mappers.update_category_command(request, caller=current_caller())
+        category = await categories.update_category(command, categories=self._ports.categories)
+        return category_mappers.category_to_proto(category)
 
     async def DeleteCategory(  # noqa: D102
         self, request: product_service_pb2.DeleteCategoryRequest, context: Context
     ) -> empty_pb2.Empty:
-        command = mappers.delete_category_command(request)
-        await catalog.delete_category(
-            command, current_caller(), self._ports.categories, self._products
+        command = category_mappers.delete_category_command(request, caller=current_caller())
+        await categories.delete_category(
+            command, categories=self._ports.categories, products=self._products
         )
         return empty_pb2.Empty()
 
     async def GetInventory(  # noqa: D102
         self, request: product_service_pb2.GetInventoryRequest, context: Context
     ) -> product_pb2.InventoryLevel:
-        command = mappers.get_inventory_command(request)
-        product_id, level = await inventory.get_inventory(command, current_caller(), self._products)
-        return mappers.inventory_to_proto(product_id, level)
+        command = inventory_mappers.get_inventory_command(request, caller=current_caller())
+        product_id, level = await inventory.get_inventory(command, products=self._products)
+        return inventory_mappers.inventory_to_proto(product_id, level)
 
     async def AdjustInventory(  # noqa: D102
         self, request: product_service_pb2.AdjustInventoryRequest, context: Context
     ) -> product_pb2.InventoryLevel:
-        command = mappers.adjust_inventory_command(request)
+        command = inventory_mappers.adjust_inventory_command(request, caller=current_caller())
         product_id, level = await inventory.adjust_inventory(
-            command, current_caller(), self._products, self._ports.stock, clock=self._ports.clock
+            command, products=self._products, stock=self._ports.stock, clock=self._clock
         )
-        return mappers.inventory_to_proto(product_id, level)
+        return inventory_mappers.inventory_to_proto(product_id, level)
 
     async def ListInventoryLedgerEntries(  # noqa: D102
         self, request: product_service_pb2.ListInventoryLedgerEntriesRequest, context: Context
     ) -> product_service_pb2.ListInventoryLedgerEntriesResponse:
-        command = mappers.ledger_command(request)
+        command = inventory_mappers.ledger_command(request, caller=current_caller())
         page = await inventory.list_ledger_entries(
-            command, current_caller(), self._products, self._ports.stock
+            command, products=self._products, stock=self._ports.stock
         )
-        return mappers.ledger_response(page)
+        return inventory_mappers.ledger_response(page)
 
     async def CreateDiscount(  # noqa: D102
         self, request: product_service_pb2.CreateDiscountRequest, context: Context
     ) -> product_pb2.Discount:
-        command = mappers.create_discount_command(request)
-        discount = await catalog.create_discount(
-            command, current_caller(), self._products, clock=self._ports.clock
+        command = product_mappers.create_discount_command(request, caller=current_caller())
+        discount = await pricing.create_discount(
+            command, products=self._products, clock=self._clock
         )
-        return mappers.discount_to_proto(discount)
+        return product_mappers.discount_to_proto(discount)
 
     async def DeleteDiscount(  # noqa: D102
         self, request: product_service_pb2.DeleteDiscountRequest, context: Context
     ) -> empty_pb2.Empty:
-        command = mappers.delete_discount_command(request)
-        await catalog.delete_discount(
-            command, current_caller(), self._products, clock=self._ports.clock
-        )
+        command = product_mappers.delete_discount_command(request, caller=current_caller())
+        await pricing.delete_discount(command, products=self._products, clock=self._clock)
         return empty_pb2.Empty()
 
     async def ListReviews(  # noqa: D102
         self, request: product_service_pb2.ListReviewsRequest, context: Context
     ) -> product_service_pb2.ListReviewsResponse:
-        command = mappers.list_reviews_command(request)
-        page = await reviews.list_reviews(command, self._products, self._ports.reviews)
-        return mappers.reviews_response(page)
+        command = review_mappers.list_reviews_command(request)
+        page = await reviews.list_reviews(
+            command, products=self._products, reviews=self._ports.reviews
+        )
+        return review_mappers.reviews_response(page)
 
     async def CreateReview(  # noqa: D102
         self, request: product_service_pb2.CreateReviewRequest, context: Context
     ) -> product_pb2.Review:
-        command = mappers.create_review_command(request)
+        command = review_mappers.create_review_command(request, caller=current_caller())
         review = await reviews.create_review(
             command,
-            current_caller(),
-            self._products,
-            self._ports.reviews,
-            self._ports.purchases,
-            clock=self._ports.clock,
+            products=self._products,
+            reviews=self._ports.reviews,
+            purchases=self._ports.purchases,
+            clock=self._clock,
         )
-        return mappers.review_to_proto(review)
+        return review_mappers.review_to_proto(review)
 
     async def UpdateReview(  # noqa: D102
         self, request: product_service_pb2.UpdateReviewRequest, context: Context
     ) -> product_pb2.Review:
-        command = mappers.update_review_command(request)
+        command = review_mappers.update_review_command(request, caller=current_caller())
         review = await reviews.update_review(
-            command, current_caller(), self._products, self._ports.reviews, clock=self._ports.clock
+            command, products=self._products, reviews=self._ports.reviews, clock=self._clock
         )
-        return mappers.review_to_proto(review)
+        return review_mappers.review_to_proto(review)
 
     async def DeleteReview(  # noqa: D102
         self, request: product_service_pb2.DeleteReviewRequest, context: Context
     ) -> empty_pb2.Empty:
-        command = mappers.review_action_command(request.product_id, request.review_id)
-        await reviews.delete_review(command, current_caller(), self._products, self._ports.reviews)
+        command = review_mappers.review_action_command(
+            request.product_id, request.review_id, caller=current_caller()
+        )
+        await reviews.delete_review(
+            command, products=self._products, reviews=self._ports.reviews, clock=self._clock
+        )
         return empty_pb2.Empty()
 
     async def ReplyToReview(  # noqa: D102
         self, request: product_service_pb2.ReplyToReviewRequest, context: Context
     ) -> product_pb2.Review:
-        command = mappers.review_action_command(
-            request.product_id, request.review_id, request.reply
+        command = review_mappers.review_action_command(
+            request.product_id, request.review_id, request.reply, caller=current_caller()
         )
         review = await reviews.reply_to_review(
-            command, current_caller(), self._products, self._ports.reviews, clock=self._ports.clock
+            command, products=self._products, reviews=self._ports.reviews, clock=self._clock
         )
-        return mappers.review_to_proto(review)
+        return review_mappers.review_to_proto(review)
 
     async def HideReview(  # noqa: D102
         self, request: product_service_pb2.HideReviewRequest, context: Context
     ) -> product_pb2.Review:
-        command = mappers.review_action_command(
-            request.product_id, request.review_id, request.reason
+        command = review_mappers.review_action_command(
+            request.product_id, request.review_id, request.reason, caller=current_caller()
         )
         review = await reviews.hide_review(
-            command, current_caller(), self._products, self._ports.reviews, clock=self._ports.clock
+            command, products=self._products, reviews=self._ports.reviews, clock=self._clock
         )
-        return mappers.review_to_proto(review)
+        return review_mappers.review_to_proto(review)
 
     async def ListRecommendations(  # noqa: D102
         self, request: product_service_pb2.ListRecommendationsRequest, context: Context
     ) -> product_service_pb2.ListRecommendationsResponse:
-        command = mappers.recommendations_command(request)
+        command = search_mappers.recommendations_command(request)
         found = await recommendations.list_recommendations(
-            command, self._products, self._ports.purchases
+            command, products=self._products, purchases=self._ports.purchases
         )
-        return mappers.recommendations_response(found)
+        return search_mappers.recommendations_response(found, self._clock.now())
 
 
 class ProductInternalServicer(product_service_pb2_grpc.ProductInternalServiceServicer):
@@ -284,29 +289,39 @@ class ProductInternalServicer(product_service_pb2_grpc.ProductInternalServiceSer
     async def ReserveInventory(  # noqa: D102
         self, request: product_service_pb2.ReserveInventoryRequest, context: Context
     ) -> product_service_pb2.ReserveInventoryResponse:
-        command = mappers.reserve_command(request)
-        reservation = await handlers.reserve_inventory(
+        command = inventory_mappers.reserve_command(request)
+        reservation = await reservations.reserve_inventory(
             command,
-            self._ports.reservations,
-            self._ports.stock,
-            self._ports.products,
+            reservations=self._ports.reservations,
+            stock=self._ports.stock,
+            products=self._ports.products,
+            clock=self._ports.clock,
             wait_seconds=self._wait_seconds,
             lease_seconds=self._lease_seconds,
             expires_in_seconds=self._expires_in_seconds,
-            clock=self._ports.clock,
         )
-        return mappers.reserve_response(reservation)
+        return inventory_mappers.reserve_response(reservation)
 
     async def CommitReservation(  # noqa: D102
         self, request: product_service_pb2.CommitReservationRequest, context: Context
     ) -> product_service_pb2.CommitReservationResponse:
-        command = mappers.commit_command(request)
-        await handlers.commit_reservation(command, self._ports.reservations, self._ports.stock)
+        command = inventory_mappers.commit_command(request)
+        await reservations.commit_reservation(
+            command,
+            reservations=self._ports.reservations,
+            stock=self._ports.stock,
+            clock=self._ports.clock,
+        )
         return product_service_pb2.CommitReservationResponse()
 
     async def ReleaseReservation(  # noqa: D102
         self, request: product_service_pb2.ReleaseReservationRequest, context: Context
     ) -> product_service_pb2.ReleaseReservationResponse:
-        command = mappers.release_command(request)
-        await handlers.release_reservation(command, self._ports.reservations, self._ports.stock)
+        command = inventory_mappers.release_command(request)
+        await reservations.release_reservation(
+            command,
+            reservations=self._ports.reservations,
+            stock=self._ports.stock,
+            clock=self._ports.clock,
+        )
         return product_service_pb2.ReleaseReservationResponse()

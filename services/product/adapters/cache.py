@@ -13,7 +13,7 @@ from bson.errors import InvalidBSON
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services.product.adapters.mongo import Collection
+from services.product.adapters.mongo.schema import Collection
 
 log = structlog.get_logger("product.cache")
 

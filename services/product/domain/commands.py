@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from services.common.identity import Caller
 from services.common.money import Money
 from services.product.domain.model import (
     AttributeValue,
@@ -47,6 +48,7 @@ class CreateProduct:
     image_urls: tuple[str, ...]
     publish: bool
     parse_problems: tuple[ParseProblem, ...] = ()
+    caller: Caller = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,7 @@ class UpdateProduct:
     sale_price: Money | None = None
     image_urls: tuple[str, ...] = ()
     parse_problems: tuple[ParseProblem, ...] = ()
+    caller: Caller = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,7 @@ class ChangeLifecycle:
 
     product_id: str
     action: LifecycleAction
+    caller: Caller = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,7 @@ class CreateCategory:
     parent_id: str
     display_name: str
     attribute_names: tuple[str, ...] = ()
+    caller: Caller = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,7 @@ class UpdateCategory:
     display_name: str = ""
     attribute_names: tuple[str, ...] = ()
     parent_id: str = ""
+    caller: Caller = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -212,6 +218,7 @@ class DeleteCategory:
     """Remove a category without products or subcategories."""
 
     category_id: str
+    caller: Caller = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -219,6 +226,7 @@ class GetInventory:
     """Return a product's stock figure."""
 
     product_id: str
+    caller: Caller = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -228,6 +236,7 @@ class AdjustInventory:
     product_id: str
     delta: int
     reason: str
+    caller: Caller = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -237,6 +246,7 @@ class ListLedgerEntries:
     product_id: str
     page_size: int = 0
     page_token: str = ""
+    caller: Caller = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -249,6 +259,7 @@ class CreateDiscount:
     percent_off: int = 0
     amount_off: Money | None = None
     parse_problems: tuple[ParseProblem, ...] = ()
+    caller: Caller = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -257,6 +268,7 @@ class DeleteDiscount:
 
     product_id: str
     discount_id: str
+    caller: Caller = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -276,6 +288,7 @@ class CreateReview:
     rating: int
     title: str = ""
     body: str = ""
+    caller: Caller = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -288,6 +301,7 @@ class UpdateReview:
     rating: int = 0
     title: str = ""
     body: str = ""
+    caller: Caller = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -297,6 +311,7 @@ class ReviewAction:
     product_id: str
     review_id: str
     text: str = ""  # the reply, or why the review is hidden
+    caller: Caller = field(kw_only=True)
 
 
 class RecommendationKind(StrEnum):

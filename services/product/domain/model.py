@@ -28,6 +28,15 @@ class ProductState(StrEnum):
     ARCHIVED = "ARCHIVED"
 
 
+# The states in which buyers find a product (search, recommendations) and can order it.
+LISTED_STATES: tuple[ProductState, ...] = (ProductState.PUBLISHED,)
+
+
+def to_millis(moment: datetime) -> datetime:
+    """`moment` cut to milliseconds, as MongoDB stores it (a read-back compares equal)."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 class LifecycleAction(StrEnum):
     """A change of a product's lifecycle state a seller or admin asks for."""
 
@@ -162,7 +171,7 @@ class Product:
     @property
     def is_published(self) -> bool:
         """Whether buyers can see and order the product."""
-        return self.state is ProductState.PUBLISHED
+        return self.state in LISTED_STATES
 
     def visible_to(self, user_id: str | None, *, is_admin: bool) -> bool:
         """Published products are public; the others only their seller and admins see."""
@@ -207,6 +216,10 @@ class ReviewState(StrEnum):
     HIDDEN = "HIDDEN"
 
 
+# The reviews everyone sees and the product's rating counts.
+PUBLIC_REVIEW_STATES: tuple[ReviewState, ...] = (ReviewState.VISIBLE,)
+
+
 @dataclass(frozen=True)
 class Review:
     """One user's rating and text for a product; one per user and product."""
@@ -227,7 +240,7 @@ class Review:
     @property
     def counted(self) -> bool:
         """Whether the review counts in the product's rating."""
-        return self.state is ReviewState.VISIBLE
+        return self.state in PUBLIC_REVIEW_STATES
 
 
 @dataclass(frozen=True)
@@ -252,6 +265,14 @@ class ReservationState(StrEnum):
     COMMITTED = "committed"
     RELEASING = "releasing"
     RELEASED = "released"
+
+
+# The reservations whose stock goes back once they pass their expiry: reserved and never
+# committed, or a release that died half-way and is finished by the sweeper.
+LAPSING_STATES: tuple[ReservationState, ...] = (
+    ReservationState.RESERVED,
+    ReservationState.RELEASING,
+)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ import structlog
 
 from services.common.clock import Clock
 from services.common.errors import DomainError, FailedPrecondition, Violations
-from services.common.identity import Caller
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
 from services.common.workers import repeat
 from services.product.domain.commands import (
@@ -17,21 +16,17 @@ from services.product.domain.commands import (
     ListLedgerEntries,
     ReleaseReservation,
 )
-from services.product.domain.model import Inventory, LedgerEntry
+from services.product.domain.model import LAPSING_STATES, Inventory, LedgerEntry, to_millis
 from services.product.domain.reasons import ErrorReason
 from services.product.service_layer import validation
-from services.product.service_layer.catalog import managed_product
-from services.product.service_layer.handlers import (
-    now_ms,
-    product_not_found,
-    release_reservation,
-)
+from services.product.service_layer.access import managed_product, product_not_found
 from services.product.service_layer.ports import (
     LedgerNote,
     ProductRepository,
     ReservationStore,
     StockStore,
 )
+from services.product.service_layer.reservations import release_reservation
 
 log = structlog.get_logger("product")
 
@@ -40,22 +35,22 @@ MAX_LEDGER_PAGE = 200
 
 
 async def get_inventory(
-    command: GetInventory, caller: Caller, products: ProductRepository
+    command: GetInventory, *, products: ProductRepository
 ) -> tuple[str, Inventory]:
     """The stock figure of a product the caller manages."""
-    product = await managed_product(command.product_id, caller, products)
+    product = await managed_product(command.product_id, command.caller, products)
     return product.product_id, product.inventory
 
 
 async def adjust_inventory(
     command: AdjustInventory,
-    caller: Caller,
+    *,
     products: ProductRepository,
     stock: StockStore,
-    *,
     clock: Clock,
 ) -> tuple[str, Inventory]:
     """Restock or correct on-hand units; never below what open orders have reserved."""
+    caller = command.caller
     violations = Violations()
     validation.check_id(violations, command.product_id, "product_id")
     violations.check(command.delta != 0, "delta", "must not be zero")
@@ -67,7 +62,7 @@ async def adjust_inventory(
     validation.validate_reason(violations, command.reason)
     violations.raise_if_any()
     await managed_product(command.product_id, caller, products)
-    note = LedgerNote(command.reason.strip(), caller.user_id, now_ms(clock))
+    note = LedgerNote(command.reason.strip(), caller.user_id, to_millis(clock.now()))
     product = await stock.adjust(command.product_id, command.delta, note)
     if product is None:
         current = await products.get(command.product_id)
@@ -94,7 +89,7 @@ class LedgerPage:
 
 
 async def list_ledger_entries(
-    command: ListLedgerEntries, caller: Caller, products: ProductRepository, stock: StockStore
+    command: ListLedgerEntries, *, products: ProductRepository, stock: StockStore
 ) -> LedgerPage:
     """The product's recorded stock changes, newest first."""
     limit = clamp_page_size(command.page_size, default=DEFAULT_LEDGER_PAGE, maximum=MAX_LEDGER_PAGE)
@@ -108,7 +103,7 @@ async def list_ledger_entries(
             violations.raise_if_any()
         assert isinstance(raw, int)
         offset = raw
-    await managed_product(command.product_id, caller, products)
+    await managed_product(command.product_id, command.caller, products)
     entries = await stock.ledger_page(command.product_id, offset=offset, limit=limit + 1)
     more = len(entries) > limit
     token = encode_page_token({"o": offset + limit, "p": command.product_id}) if more else ""
@@ -141,10 +136,15 @@ class ReservationSweeper:
     async def run_once(self) -> int:
         """Release every lapsed reservation; returns how many were released."""
         released = 0
-        for order_id in await self._reservations.expired():
+        expired = await self._reservations.expired(states=LAPSING_STATES, now=self._clock.now())
+        for order_id in expired:
             try:
                 await release_reservation(
-                    ReleaseReservation(order_id), self._reservations, self._stock, expired=True
+                    ReleaseReservation(order_id),
+                    reservations=self._reservations,
+                    stock=self._stock,
+                    clock=self._clock,
+                    expired=True,
                 )
             except DomainError as error:
                 # A commit won the race for this reservation: the sale stands.
@@ -153,7 +153,7 @@ class ReservationSweeper:
             released += 1
             log.info("reservation_expired", order_id=order_id)
         released += await self._abandon_stale_claims()
-        await self._products.reprice_due(now_ms(self._clock))
+        await self._products.reprice_due(to_millis(self._clock.now()))
         await self._stock.flush_all_ledgers()
         return released
 
@@ -165,14 +165,18 @@ class ReservationSweeper:
         the order starts afresh.
         """
         abandoned = 0
-        for order_id in await self._reservations.stale_pending():
-            if not await self._reservations.take_over(order_id, lease_seconds=self._lease):
+        for order_id in await self._reservations.stale_pending(now=self._clock.now()):
+            if not await self._reservations.take_over(
+                order_id, lease_seconds=self._lease, now=self._clock.now()
+            ):
                 continue
             reservation = await self._reservations.get(order_id)
             if reservation is None:
                 continue
             note = LedgerNote(
-                f"abandon stale reservation of order {order_id}", "reservation-sweeper"
+                f"abandon stale reservation of order {order_id}",
+                "reservation-sweeper",
+                self._clock.now(),
             )
             for line in reservation.lines:
                 await self._stock.unhold(line.product_id, order_id, note)

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 import structlog
 
+from services.common.clock import Clock
 from services.product.service_layer.ports import (
     LedgerNote,
     ProcessedEvents,
@@ -46,10 +47,12 @@ class OrderEvent:
 
 async def handle_order_event(
     event: OrderEvent,
+    *,
     processed: ProcessedEvents,
     purchases: PurchaseStore,
     reviews: ReviewRepository,
     stock: StockStore,
+    clock: Clock,
 ) -> bool:
     """Apply an event once; returns False when it had been processed already.
 
@@ -68,13 +71,15 @@ async def handle_order_event(
         if event.restock_required:
             # Sold units come back; each product is restocked once per order, so a replay
             # (or a second cancellation event) adds nothing twice.
-            note = LedgerNote(f"restock cancelled order {event.order_id}", "order-events")
+            note = LedgerNote(
+                f"restock cancelled order {event.order_id}", "order-events", clock.now()
+            )
             for product_id, quantity in event.quantities:
                 await stock.restock(product_id, event.order_id, quantity, note)
     elif event.kind is OrderEventKind.DELIVERED:
         await purchases.count_basket(event.order_id, event.product_ids)
-        await purchases.record_delivered(event.buyer_id, event.product_ids)
+        await purchases.record_delivered(event.buyer_id, event.product_ids, now=clock.now())
         await reviews.mark_verified(event.buyer_id, event.product_ids)
-    fresh = await processed.remember(event.event_id, event.kind.value)
+    fresh = await processed.remember(event.event_id, event.kind.value, now=clock.now())
     log.info("order_event_processed", event_id=event.event_id, type=event.kind.value)
     return fresh

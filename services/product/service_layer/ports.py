@@ -1,10 +1,10 @@
-"""The storage the handlers need, as protocols the MongoDB adapters implement."""
+"""Every port the product use cases need, as protocols the MongoDB adapters implement."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -20,6 +20,7 @@ from services.product.domain.model import (
     ReservationLine,
     ReservationState,
     Review,
+    ReviewState,
 )
 
 
@@ -29,7 +30,7 @@ class LedgerNote:
 
     reason: str
     actor: str
-    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    time: datetime
 
 
 class ProductRepository(Protocol):
@@ -45,17 +46,6 @@ class ProductRepository(Protocol):
 
     async def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
         """The products among `product_ids` that exist, by id."""
-        ...
-
-    async def search(
-        self,
-        search: SearchFilter,
-        *,
-        offset: int,
-        limit: int,
-        after: tuple[int | float | str, ...] | None = None,
-    ) -> SearchPage:
-        """One page of the published products matching `search`, after a cursor if given."""
         ...
 
     async def update_fields(
@@ -100,14 +90,36 @@ class ProductRepository(Protocol):
         """Count a review's stars in and/or out of the product's rating, atomically."""
         ...
 
-    async def published_in_category(
-        self, category: str, *, exclude: Sequence[str], limit: int, by_rating: bool
+    async def in_category(
+        self,
+        category: str,
+        *,
+        states: Sequence[ProductState],
+        exclude: Sequence[str],
+        limit: int,
+        by_rating: bool,
     ) -> list[Product]:
-        """Published products of a category, best rated or newest first."""
+        """Products of a category in `states`, best rated or newest first."""
         ...
 
     async def count_in_category(self, category_id: str) -> int:
         """How many products name the category as category or subcategory."""
+        ...
+
+
+class CatalogSearch(Protocol):
+    """Full-text and filtered search of the catalog, with totals and facets."""
+
+    async def search(
+        self,
+        search: SearchFilter,
+        *,
+        states: Sequence[ProductState],
+        offset: int,
+        limit: int,
+        after: tuple[int | float | str, ...] | None = None,
+    ) -> SearchPage:
+        """One page of the products in `states` matching `search`, after a cursor if given."""
         ...
 
 
@@ -131,18 +143,22 @@ class StockStore(Protocol):
     """Moves units of one product between available, reserved and sold, once per order."""
 
     async def hold(
-        self, product_id: str, order_id: str, quantity: int, note: LedgerNote | None = None
+        self,
+        product_id: str,
+        order_id: str,
+        quantity: int,
+        note: LedgerNote,
+        *,
+        states: Sequence[ProductState],
     ) -> HoldResult:
-        """Move `quantity` available units to reserved for the order, unless already done."""
+        """Hold `quantity` units of a product in `states` for the order, unless already done."""
         ...
 
-    async def unhold(self, product_id: str, order_id: str, note: LedgerNote | None = None) -> None:
+    async def unhold(self, product_id: str, order_id: str, note: LedgerNote) -> None:
         """Give the order's held units back to available; nothing when it holds none."""
         ...
 
-    async def sell_hold(
-        self, product_id: str, order_id: str, note: LedgerNote | None = None
-    ) -> None:
+    async def sell_hold(self, product_id: str, order_id: str, note: LedgerNote) -> None:
         """Take the order's held units out of stock; nothing when it holds none."""
         ...
 
@@ -169,16 +185,21 @@ class ReservationStore(Protocol):
     """Keeps one reservation document per order and its state transitions."""
 
     async def claim(
-        self, order_id: str, lines: Sequence[ReservationLine], *, lease_seconds: float
+        self,
+        order_id: str,
+        lines: Sequence[ReservationLine],
+        *,
+        lease_seconds: float,
+        now: datetime,
     ) -> Reservation | None:
         """Create the order's pending reservation; None when created, else the existing one."""
         ...
 
-    async def take_over(self, order_id: str, *, lease_seconds: float) -> bool:
+    async def take_over(self, order_id: str, *, lease_seconds: float, now: datetime) -> bool:
         """Claim a pending reservation whose lease expired (its caller died); True when won."""
         ...
 
-    async def link_checkout(self, checkout_id: str, order_id: str) -> str | None:
+    async def link_checkout(self, checkout_id: str, order_id: str, *, now: datetime) -> str | None:
         """Make `order_id` the checkout's current order; the order it replaced, if any."""
         ...
 
@@ -187,16 +208,23 @@ class ReservationStore(Protocol):
         ...
 
     async def mark_reserved(
-        self, order_id: str, items: Sequence[PricedItem], *, expires_in_seconds: float = 900.0
+        self,
+        order_id: str,
+        items: Sequence[PricedItem],
+        *,
+        expires_in_seconds: float,
+        now: datetime,
     ) -> None:
         """Record that every line is held, with the prices promised and when they lapse."""
         ...
 
-    async def expired(self, *, limit: int = 100) -> list[str]:
-        """Orders whose reservation lapsed without a commit or release."""
+    async def expired(
+        self, *, states: Sequence[ReservationState], now: datetime, limit: int = 100
+    ) -> list[str]:
+        """Orders whose reservation is in one of `states` past its expiry at `now`."""
         ...
 
-    async def stale_pending(self, *, limit: int = 100) -> list[str]:
+    async def stale_pending(self, *, now: datetime, limit: int = 100) -> list[str]:
         """Orders whose pending claim outlived its lease (the reserving call died)."""
         ...
 
@@ -262,8 +290,10 @@ class ReviewRepository(Protocol):
         """Delete a review still at its version; False if it moved on or is gone."""
         ...
 
-    async def list_visible(self, product_id: str, *, offset: int, limit: int) -> list[Review]:
-        """One page of the product's visible reviews, newest first."""
+    async def list_page(
+        self, product_id: str, *, states: Sequence[ReviewState], offset: int, limit: int
+    ) -> list[Review]:
+        """One page of the product's reviews in `states`, newest first."""
         ...
 
     async def mark_verified(self, buyer_id: str, product_ids: Sequence[str]) -> int:
@@ -284,7 +314,9 @@ class ReviewRepository(Protocol):
 class PurchaseStore(Protocol):
     """What buyers received and what was bought together, fed by order events."""
 
-    async def record_delivered(self, buyer_id: str, product_ids: Sequence[str]) -> None:
+    async def record_delivered(
+        self, buyer_id: str, product_ids: Sequence[str], *, now: datetime
+    ) -> None:
         """Remember that the buyer received these products."""
         ...
 
@@ -312,6 +344,6 @@ class ProcessedEvents(Protocol):
         """Whether the event was processed already."""
         ...
 
-    async def remember(self, event_id: str, event_type: str) -> bool:
+    async def remember(self, event_id: str, event_type: str, *, now: datetime) -> bool:
         """Record the event as processed; False when it already was."""
         ...

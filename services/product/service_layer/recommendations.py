@@ -7,9 +7,9 @@ import re
 from services.common.errors import Violations
 from services.common.pagination import clamp_page_size
 from services.product.domain.commands import ListRecommendations, RecommendationKind
-from services.product.domain.model import Product
+from services.product.domain.model import LISTED_STATES, Product
 from services.product.service_layer import validation
-from services.product.service_layer.handlers import product_not_found
+from services.product.service_layer.access import listed_product
 from services.product.service_layer.ports import ProductRepository, PurchaseStore
 
 DEFAULT_RECOMMENDATIONS = 10
@@ -40,7 +40,7 @@ def similarity(anchor: Product, other: Product) -> float:
 
 
 async def list_recommendations(
-    command: ListRecommendations, products: ProductRepository, purchases: PurchaseStore
+    command: ListRecommendations, *, products: ProductRepository, purchases: PurchaseStore
 ) -> list[Product]:
     """Products related to a published one; never itself, never unpublished ones."""
     limit = clamp_page_size(
@@ -49,9 +49,7 @@ async def list_recommendations(
     violations = Violations()
     validation.check_id(violations, command.product_id, "product_id")
     violations.raise_if_any()
-    anchor = await products.get(command.product_id)
-    if anchor is None or not anchor.is_published:
-        raise product_not_found(command.product_id)
+    anchor = await listed_product(command.product_id, products)
     chosen: list[Product] = []
     seen = {anchor.product_id}
 
@@ -70,8 +68,12 @@ async def list_recommendations(
         if command.kind is RecommendationKind.ALSO_BOUGHT:
             return chosen
     if len(chosen) < limit:
-        candidates = await products.published_in_category(
-            anchor.category, exclude=list(seen), limit=SIMILAR_CANDIDATES, by_rating=True
+        candidates = await products.in_category(
+            anchor.category,
+            states=LISTED_STATES,
+            exclude=list(seen),
+            limit=SIMILAR_CANDIDATES,
+            by_rating=True,
         )
         scored = sorted(
             ((similarity(anchor, c), c) for c in candidates),

@@ -24,7 +24,7 @@ from services.common.errors import (
     PermissionDenied,
     Violations,
 )
-from services.common.identity import Caller, Role
+from services.common.identity import Role
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
 from services.common.text import is_single_line
 from services.product.domain.commands import (
@@ -33,10 +33,10 @@ from services.product.domain.commands import (
     ReviewAction,
     UpdateReview,
 )
-from services.product.domain.model import Product, Review, ReviewState
+from services.product.domain.model import PUBLIC_REVIEW_STATES, Review, ReviewState, to_millis
 from services.product.domain.reasons import ErrorReason
 from services.product.service_layer import validation
-from services.product.service_layer.handlers import now_ms, product_not_found
+from services.product.service_layer.access import listed_product, product_not_found
 from services.product.service_layer.ports import (
     ProductRepository,
     PurchaseStore,
@@ -72,23 +72,16 @@ def _review_not_found(review_id: str) -> NotFound:
     )
 
 
-async def _published(product_id: str, products: ProductRepository) -> Product:
-    product = await products.get(product_id)
-    if product is None or not product.is_published:
-        raise product_not_found(product_id)
-    return product
-
-
 async def create_review(
     command: CreateReview,
-    caller: Caller,
+    *,
     products: ProductRepository,
     reviews: ReviewRepository,
     purchases: PurchaseStore,
-    *,
     clock: Clock,
 ) -> Review:
     """Write the caller's review; a second one of the same product is ALREADY_EXISTS."""
+    caller = command.caller
     violations = Violations()
     validation.check_id(violations, command.product_id, "product_id")
     _check_content(violations, command.rating, command.title, command.body)
@@ -98,7 +91,7 @@ async def create_review(
             "verify your email address before writing reviews",
             reason=ErrorReason.EMAIL_NOT_VERIFIED,
         )
-    product = await _published(command.product_id, products)
+    product = await listed_product(command.product_id, products)
     if product.seller_id == caller.user_id:
         raise PermissionDenied(
             "sellers cannot review their own products", reason=ErrorReason.OWN_PRODUCT_REVIEW
@@ -109,7 +102,7 @@ async def create_review(
             reason=ErrorReason.REVIEW_MODERATED,
             metadata={"product_id": command.product_id},
         )
-    now = now_ms(clock)
+    now = to_millis(clock.now())
     review = Review(
         review_id=uuid.uuid4().hex,
         product_id=command.product_id,
@@ -154,13 +147,13 @@ async def _existing(product_id: str, review_id: str, reviews: ReviewRepository) 
 
 async def update_review(
     command: UpdateReview,
-    caller: Caller,
+    *,
     products: ProductRepository,
     reviews: ReviewRepository,
-    *,
     clock: Clock,
 ) -> Review:
     """Edit the caller's own review; the product's rating follows a changed star count."""
+    caller = command.caller
     violations = Violations()
     if not command.paths:
         violations.add("update_mask", "is required")
@@ -180,7 +173,7 @@ async def update_review(
             rating=command.rating if "rating" in paths else current.rating,
             title=command.title.strip() if "title" in paths else current.title,
             body=command.body if "body" in paths else current.body,
-            update_time=now_ms(clock),
+            update_time=to_millis(clock.now()),
             version=current.version + 1,
         )
         _check_content(violations, updated.rating, updated.title, updated.body)
@@ -197,11 +190,13 @@ async def update_review(
 
 async def delete_review(
     command: ReviewAction,
-    caller: Caller,
+    *,
     products: ProductRepository,
     reviews: ReviewRepository,
+    clock: Clock,
 ) -> None:
     """Delete the caller's own review, or any review for admins."""
+    caller = command.caller
     for _ in range(_EDIT_ATTEMPTS):
         current = await _existing(command.product_id, command.review_id, reviews)
         if current.author_id != caller.user_id and not caller.is_admin:
@@ -218,13 +213,13 @@ async def delete_review(
 
 async def reply_to_review(
     command: ReviewAction,
-    caller: Caller,
+    *,
     products: ProductRepository,
     reviews: ReviewRepository,
-    *,
     clock: Clock,
 ) -> Review:
     """Set the seller's public reply; the product's seller or an admin."""
+    caller = command.caller
     violations = Violations()
     reply = command.text.strip()
     violations.check(bool(reply), "reply", "is required")
@@ -248,10 +243,9 @@ async def reply_to_review(
 
 async def hide_review(
     command: ReviewAction,
-    caller: Caller,
+    *,
     products: ProductRepository,
     reviews: ReviewRepository,
-    *,
     clock: Clock,
 ) -> Review:
     """Hide an abusive review and take it out of the rating; admins only, repeatable.
@@ -259,6 +253,7 @@ async def hide_review(
     The moderation record is written before the review changes, so there is no moment at
     which the review is hidden but its author could post it again.
     """
+    caller = command.caller
     caller.require_any_role(Role.ADMIN)
     violations = Violations()
     validation.validate_reason(violations, command.text)
@@ -270,7 +265,7 @@ async def hide_review(
             current.author_id,
             review_id=current.review_id,
             admin_id=caller.user_id,
-            now=now_ms(clock),
+            now=to_millis(clock.now()),
         )
         if current.state is ReviewState.HIDDEN:
             return current
@@ -296,7 +291,7 @@ class ReviewPage:
 
 
 async def list_reviews(
-    command: ListReviews, products: ProductRepository, reviews: ReviewRepository
+    command: ListReviews, *, products: ProductRepository, reviews: ReviewRepository
 ) -> ReviewPage:
     """The visible reviews of a published product, newest first."""
     limit = clamp_page_size(command.page_size, default=DEFAULT_REVIEW_PAGE, maximum=MAX_REVIEW_PAGE)
@@ -311,8 +306,10 @@ async def list_reviews(
         else:
             offset = raw
     violations.raise_if_any()
-    await _published(command.product_id, products)
-    page = await reviews.list_visible(command.product_id, offset=offset, limit=limit + 1)
+    await listed_product(command.product_id, products)
+    page = await reviews.list_page(
+        command.product_id, states=PUBLIC_REVIEW_STATES, offset=offset, limit=limit + 1
+    )
     more = len(page) > limit
     token = encode_page_token({"o": offset + limit, "p": command.product_id}) if more else ""
     return ReviewPage(page[:limit], token)

@@ -37,6 +37,8 @@ type Document = dict[str, Any]
 LEDGER_SCHEMA_VERSION = 1
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Every write to a product bumps its revision, so the cache can tell newer from older.
+BUMP_REVISION = {"revision": 1}
 
 
 def hold_field(order_id: str) -> str:

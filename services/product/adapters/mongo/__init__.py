@@ -1,0 +1,1 @@
+"""MongoDB adapters of the product service, one module per aggregate or capability."""
