@@ -27,7 +27,7 @@ from services.common.proto_money import money_to_proto
 from services.order.adapters.payments import SandboxGateway
 from services.order.app import build_app
 from services.order.config import Settings
-from services.product.adapters.repository import MongoProductRepository
+from services.product.adapters.mongo.products import MongoProductRepository
 from services.product.app import build_app as product_build_app
 from services.product.config import Settings as ProductSettings
 from services.user.app import build_app as user_build_app

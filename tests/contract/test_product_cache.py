@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from services.common.identity import Role
 from services.devmesh import processes
 from services.product.adapters.cache import ProductCache
-from services.product.adapters.mongo import PRODUCTS
+from services.product.adapters.mongo.schema import PRODUCTS
 from services.product.config import Settings
 from tests.support.product import create_categories, product_settings, product_stub, serve_product
 from tests.support.servers import Backends

@@ -24,19 +24,19 @@ import pytest_asyncio
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
+from services.common.clock import SystemClock
 from services.common.money import Money
 from services.devmesh import processes
 from services.order.adapters.outbox import OutboxRelay
 from services.order.adapters.repository import Pool, PostgresUnitOfWork, create_pool
 from services.order.domain.model import Order, OrderItem, ShippingAddress
-from services.product.adapters.mongo import Database, ensure_indexes
+from services.product.adapters.mongo.events import MongoProcessedEvents
+from services.product.adapters.mongo.products import MongoProductRepository
+from services.product.adapters.mongo.purchases import MongoPurchaseStore
+from services.product.adapters.mongo.reviews import MongoReviewRepository
+from services.product.adapters.mongo.schema import Database, ensure_indexes
+from services.product.adapters.mongo.stock import MongoStockStore
 from services.product.adapters.order_stream import OrderEventConsumer
-from services.product.adapters.repository import MongoProductRepository, MongoStockStore
-from services.product.adapters.stores import (
-    MongoProcessedEvents,
-    MongoPurchaseStore,
-    MongoReviewRepository,
-)
 from services.product.domain.model import Inventory, Product, ProductState
 from services.product.service_layer.order_events import OrderEvent, handle_order_event
 from tests.support.outages import OwnedServer
@@ -94,10 +94,11 @@ class ProductSide:
     async def handle(self, event: OrderEvent) -> bool:
         fresh = await handle_order_event(
             event,
-            MongoProcessedEvents(self.db),
-            MongoPurchaseStore(self.db),
-            MongoReviewRepository(self.db),
-            MongoStockStore(self.db),
+            processed=MongoProcessedEvents(self.db),
+            purchases=MongoPurchaseStore(self.db),
+            reviews=MongoReviewRepository(self.db),
+            stock=MongoStockStore(self.db),
+            clock=SystemClock(),
         )
         if fresh:
             self.applied[event.event_id] += 1

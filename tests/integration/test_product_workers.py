@@ -16,25 +16,28 @@ from redis.asyncio import Redis
 
 from services.common.clock import SystemClock
 from services.common.money import Money
-from services.product.adapters.mongo import Database, ensure_indexes
+from services.product.adapters.mongo.events import MongoProcessedEvents
+from services.product.adapters.mongo.products import MongoProductRepository
+from services.product.adapters.mongo.purchases import MongoPurchaseStore
+from services.product.adapters.mongo.reservations import MongoReservationStore
+from services.product.adapters.mongo.reviews import MongoReviewRepository
+from services.product.adapters.mongo.schema import Database, ensure_indexes
+from services.product.adapters.mongo.stock import MongoStockStore
 from services.product.adapters.order_stream import OrderEventConsumer
-from services.product.adapters.repository import (
-    MongoProductRepository,
-    MongoReservationStore,
-    MongoStockStore,
+from services.product.domain.model import (
+    LISTED_STATES,
+    Discount,
+    Inventory,
+    ReservationLine,
+    to_millis,
 )
-from services.product.adapters.stores import (
-    MongoProcessedEvents,
-    MongoPurchaseStore,
-    MongoReviewRepository,
-)
-from services.product.domain.model import Discount, Inventory, ReservationLine
-from services.product.service_layer.handlers import now_ms
 from services.product.service_layer.inventory import ReservationSweeper
 from services.product.service_layer.order_events import OrderEvent, handle_order_event
 from services.product.service_layer.ports import LedgerNote
-from tests.integration.test_product_repository import a_product
+from tests.support.product import a_product
 from tests.support.servers import Backends
+
+CLOCK = SystemClock()
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -56,8 +59,10 @@ async def test_a_claim_whose_caller_died_is_undone_by_the_sweeper(db: Database) 
     order = str(uuid.uuid4())
     lines = (ReservationLine(product.product_id, 2), ReservationLine(str(uuid.uuid4()), 1))
     # The caller claimed the order, held the first line, then died (its lease runs out).
-    await reservations.claim(order, lines, lease_seconds=0)
-    await stock.hold(product.product_id, order, 2)
+    await reservations.claim(order, lines, lease_seconds=0, now=CLOCK.now())
+    await stock.hold(
+        product.product_id, order, 2, LedgerNote("hold", "tests", CLOCK.now()), states=LISTED_STATES
+    )
     await asyncio.sleep(0.01)
     sweeper = ReservationSweeper(
         reservations, stock, products, interval_seconds=1, clock=SystemClock()
@@ -77,10 +82,14 @@ async def test_ledger_entries_queued_before_a_crash_are_copied_later(db: Databas
 
     product = a_product(inventory=Inventory(on_hand=1))
     await products.add(product)
-    await CrashingFlush(db).adjust(product.product_id, 4, LedgerNote("restock", "seller"))
+    await CrashingFlush(db).adjust(
+        product.product_id, 4, LedgerNote("restock", "seller", CLOCK.now())
+    )
     stock = MongoStockStore(db)
     assert await stock.ledger_page(product.product_id, offset=0, limit=10) != []  # reads flush
-    await CrashingFlush(db).adjust(product.product_id, 1, LedgerNote("found one", "seller"))
+    await CrashingFlush(db).adjust(
+        product.product_id, 1, LedgerNote("found one", "seller", CLOCK.now())
+    )
     assert await stock.flush_all_ledgers() >= 1
     entries = await db.inventory_ledger.find({"product_id": product.product_id}).to_list()
     assert sorted(e["reason"] for e in entries) == ["found one", "restock"]
@@ -107,7 +116,14 @@ async def test_an_event_replayed_after_a_crash_counts_once(
             await purchases.count_basket(event.order_id, event.product_ids)
             crashes -= 1
             raise RuntimeError("process killed")
-        return await handle_order_event(event, processed, purchases, reviews, MongoStockStore(db))
+        return await handle_order_event(
+            event,
+            processed=processed,
+            purchases=purchases,
+            reviews=reviews,
+            stock=MongoStockStore(db),
+            clock=CLOCK,
+        )
 
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     payload = events_pb2.OrderEvent(
@@ -152,7 +168,7 @@ async def test_repricing_follows_discounts_as_they_start_and_end(db: Database) -
     products = MongoProductRepository(db)
     product = a_product(list_price=Money(10_000, "USD"), sale_price=None)
     await products.add(product)
-    now = now_ms(SystemClock())
+    now = to_millis(CLOCK.now())
     discount = Discount("d1", now + timedelta(hours=1), now + timedelta(hours=2), percent_off=50)
     await products.add_discount(product.product_id, discount, now=now, max_discounts=5)
 

@@ -19,11 +19,10 @@ from services.devmesh.mesh import grpc_serving
 from services.devmesh.processes import ManagedProcess, free_port
 from services.order.app import build_app as order_build_app
 from services.order.config import Settings as OrderSettings
-from services.product.adapters.mongo import INDEXES, PRODUCTS, Database, ensure_indexes
-from services.product.adapters.repository import MongoProductRepository
+from services.product.adapters.mongo.products import MongoProductRepository
+from services.product.adapters.mongo.schema import INDEXES, PRODUCTS, Database, ensure_indexes
 from services.product.app import build_app as product_build_app
-from services.product.domain.model import Inventory, Product, ProductState
-from services.product.service_layer.handlers import now_ms
+from services.product.domain.model import Inventory, Product, ProductState, to_millis
 from services.user.app import build_app as user_build_app
 from services.user.config import Settings as UserSettings
 from tests.support.product import product_settings
@@ -45,7 +44,7 @@ async def mongo(backends: Backends) -> AsyncIterator[AsyncMongoClient[dict[str, 
 
 
 def a_lamp() -> Product:
-    now = now_ms(SystemClock())
+    now = to_millis(SystemClock().now())
     return Product(
         product_id=str(uuid.uuid4()),
         seller_id=str(uuid.uuid4()),

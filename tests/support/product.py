@@ -1,4 +1,4 @@
-"""The product service served in-process for contract tests, on the run's real backends."""
+"""Product test helpers: settings, the served app and its stubs, and domain factories."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 
+from services.common.clock import SystemClock
 from services.common.identity import Role
+from services.common.money import Money
 from services.product.app import ProductWorkers, build_app
 from services.product.config import Settings
+from services.product.domain.model import Inventory, Product, ProductState, to_millis
 from tests.support.inprocess import InProcessService, serve_in_process
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
@@ -102,3 +105,26 @@ async def create_categories(
             except grpc.aio.AioRpcError as error:
                 if error.code() != grpc.StatusCode.ALREADY_EXISTS:
                     raise
+
+
+def a_product(**fields: Any) -> Product:
+    """A published product with stock, a sale price and attributes; `fields` override any."""
+    now = to_millis(SystemClock().now())
+    values: dict[str, Any] = {
+        "product_id": str(uuid.uuid4()),
+        "seller_id": str(uuid.uuid4()),
+        "title": "Walnut cutting board",
+        "description": "End-grain walnut, oiled.",
+        "category": "kitchen",
+        "subcategory": "boards",
+        "attributes": {"material": "walnut", "length_cm": 40.0, "dishwasher_safe": False},
+        "list_price": Money(4500, "USD"),
+        "sale_price": Money(3900, "USD"),
+        "inventory": Inventory(on_hand=5),
+        "state": ProductState.PUBLISHED,
+        "image_urls": ("https://img.example.com/board.jpg",),
+        "create_time": now,
+        "update_time": now,
+    }
+    values.update(fields)
+    return Product(**values)

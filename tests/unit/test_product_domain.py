@@ -3,33 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from marketplace.order.v1 import events_pb2, order_pb2
 from marketplace.product.v1 import product_service_pb2
 
 from services.common.clock import SystemClock
-from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.errors import InvalidArgument
 from services.common.identity import Caller, Role
 from services.common.money import Money
-from services.product import mappers
+from services.product.adapters.mongo.search import filter_value
 from services.product.adapters.order_stream import parse_entry
-from services.product.adapters.repository import filter_value
 from services.product.demo_catalog import demo_products
 from services.product.domain.commands import (
     CreateProduct,
     CreateReview,
-    SearchFilter,
-    SearchPage,
     SearchProducts,
     SortOrder,
 )
 from services.product.domain.model import (
-    Category,
     Discount,
     Inventory,
     Product,
@@ -41,11 +36,16 @@ from services.product.domain.model import (
     effective_price,
     next_price_change,
     parse_etag,
+    to_millis,
 )
-from services.product.service_layer import handlers, validation
+from services.product.mappers import products as product_mappers
+from services.product.service_layer import listings, validation
 from services.product.service_layer.order_events import OrderEvent, OrderEventKind
 from services.product.service_layer.recommendations import similarity
 from services.product.service_layer.reviews import create_review
+from tests.fakes.product import FakePurchases, ProductFakes
+
+SELLER = Caller("seller-1", frozenset({Role.SELLER}), email_verified=True)
 
 
 def command(**fields: Any) -> CreateProduct:
@@ -60,6 +60,7 @@ def command(**fields: Any) -> CreateProduct:
         "initial_stock": 0,
         "image_urls": (),
         "publish": False,
+        "caller": SELLER,
     }
     values.update(fields)
     return CreateProduct(**values)
@@ -69,93 +70,6 @@ def violated(create: CreateProduct) -> list[str]:
     with pytest.raises(InvalidArgument) as error:
         validation.validate_create_product(create)
     return [v.field for v in error.value.violations]
-
-
-class MemoryCategories:
-    """A category tree held in memory: "apparel" and its child "shirts"."""
-
-    def __init__(self) -> None:
-        self.tree = {
-            "apparel": Category("apparel", "", "Apparel"),
-            "shirts": Category("shirts", "apparel", "Shirts"),
-        }
-
-    async def add(self, category: Category) -> bool:
-        return self.tree.setdefault(category.category_id, category) is category
-
-    async def get(self, category_id: str) -> Category | None:
-        return self.tree.get(category_id)
-
-    async def list(self, parent_id: str | None) -> list[Category]:
-        return [c for c in self.tree.values() if parent_id is None or c.parent_id == parent_id]
-
-    async def replace(self, category: Category) -> bool:
-        raise NotImplementedError
-
-    async def delete(self, category_id: str) -> bool:
-        raise NotImplementedError
-
-    async def count_children(self, category_id: str) -> int:
-        return len(await self.list(category_id))
-
-
-class MemoryProducts:
-    """Just enough of a repository for handlers that only add or search."""
-
-    def __init__(self) -> None:
-        self.added: list[Product] = []
-        self.searched: list[tuple[SearchFilter, int, Any]] = []
-
-    async def add(self, product: Product) -> None:
-        self.added.append(product)
-
-    async def get(self, product_id: str) -> Product | None:
-        return next((p for p in self.added if p.product_id == product_id), None)
-
-    async def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
-        return {p.product_id: p for p in self.added if p.product_id in product_ids}
-
-    async def search(
-        self,
-        search: SearchFilter,
-        *,
-        offset: int,
-        limit: int,
-        after: tuple[int | float | str, ...] | None = None,
-    ) -> SearchPage:
-        self.searched.append((search, offset, after))
-        start = offset if after is None else int(after[0]) + 1
-        page = self.added[start : start + limit]
-        return SearchPage(
-            products=tuple(page),
-            total_size=len(self.added),
-            keys=tuple((start + n,) for n in range(len(page))),
-        )
-
-    # The handlers under test never edit: these only complete the repository protocol.
-    async def update_fields(self, *args: Any, **kwargs: Any) -> Product | None:
-        raise NotImplementedError
-
-    async def set_state(self, *args: Any, **kwargs: Any) -> Product | None:
-        raise NotImplementedError
-
-    async def add_discount(self, *args: Any, **kwargs: Any) -> Product | None:
-        raise NotImplementedError
-
-    async def remove_discount(self, *args: Any, **kwargs: Any) -> bool:
-        raise NotImplementedError
-
-    async def reprice_due(self, *args: Any, **kwargs: Any) -> int:
-        raise NotImplementedError
-
-    async def change_rating(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError
-
-    async def published_in_category(self, *args: Any, **kwargs: Any) -> list[Product]:
-        raise NotImplementedError
-
-    async def count_in_category(self, category_id: str) -> int:
-        raise NotImplementedError
 
 
 def test_the_effective_price_is_the_sale_price_when_set() -> None:
@@ -172,8 +86,8 @@ def test_the_effective_price_is_the_sale_price_when_set() -> None:
         inventory=Inventory(on_hand=3, reserved=1),
         state=ProductState.DRAFT,
         image_urls=(),
-        create_time=handlers.now_ms(SystemClock()),
-        update_time=handlers.now_ms(SystemClock()),
+        create_time=to_millis(SystemClock().now()),
+        update_time=to_millis(SystemClock().now()),
     )
     now = SystemClock().now()
     assert product.effective_price_at(now) == Money(1000, "USD")
@@ -241,21 +155,6 @@ def test_the_sort_order_follows_the_query() -> None:
     assert spaced.query == "desk lamp"
 
 
-async def test_customers_may_not_create_products() -> None:
-    repository = MemoryProducts()
-    customer = Caller(str(uuid.uuid4()), frozenset({Role.CUSTOMER}))
-    with pytest.raises(PermissionDenied):
-        await handlers.create_product(
-            command(title=""), customer, repository, MemoryCategories(), clock=SystemClock()
-        )
-    assert repository.added == []
-    seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}), email_verified=True)
-    created = await handlers.create_product(
-        command(publish=True), seller, repository, MemoryCategories(), clock=SystemClock()
-    )
-    assert created.seller_id == seller.user_id and created.state is ProductState.PUBLISHED
-
-
 @pytest.mark.parametrize(
     ("category", "subcategory", "field"),
     [
@@ -267,50 +166,24 @@ async def test_customers_may_not_create_products() -> None:
 async def test_products_name_categories_of_the_tree(
     category: str, subcategory: str, field: str
 ) -> None:
-    repository = MemoryProducts()
+    fakes = ProductFakes()
     seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}), email_verified=True)
     with pytest.raises(InvalidArgument) as error:
-        await handlers.create_product(
-            command(category=category, subcategory=subcategory),
-            seller,
-            repository,
-            MemoryCategories(),
+        await listings.create_product(
+            command(category=category, subcategory=subcategory, caller=seller),
+            products=fakes.products,
+            categories=fakes.categories,
             clock=SystemClock(),
         )
     assert [v.field for v in error.value.violations] == [field]
-    assert repository.added == []
-    listed = await handlers.create_product(
-        command(subcategory="shirts"), seller, repository, MemoryCategories(), clock=SystemClock()
+    assert fakes.stored == {}
+    listed = await listings.create_product(
+        command(subcategory="shirts", caller=seller),
+        products=fakes.products,
+        categories=fakes.categories,
+        clock=SystemClock(),
     )
     assert (listed.category, listed.subcategory) == ("apparel", "shirts")
-
-
-async def test_page_tokens_carry_the_last_key_and_bind_the_filters() -> None:
-    repository = MemoryProducts()
-    seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}), email_verified=True)
-    for _ in range(5):
-        await handlers.create_product(
-            command(publish=True), seller, repository, MemoryCategories(), clock=SystemClock()
-        )
-
-    first = await handlers.search_products(
-        SearchProducts(category="apparel", page_size=2), repository
-    )
-    second = await handlers.search_products(
-        SearchProducts(category="apparel", page_size=2, page_token=first.next_page_token),
-        repository,
-    )
-    assert [after for _, _, after in repository.searched] == [None, (1,)]
-    assert second.next_page_token
-    last = await handlers.search_products(
-        SearchProducts(category="apparel", page_size=2, page_token=second.next_page_token),
-        repository,
-    )
-    assert len(last.page.products) == 1 and last.next_page_token == ""
-    with pytest.raises(InvalidArgument):
-        await handlers.search_products(
-            SearchProducts(category="other", page_token=first.next_page_token), repository
-        )
 
 
 def test_the_demo_catalog_is_valid_and_varied() -> None:
@@ -325,7 +198,9 @@ def test_the_demo_catalog_is_valid_and_varied() -> None:
     assert len({p.title for p in catalog}) == len(catalog)
     for message in catalog:
         request = product_service_pb2.CreateProductRequest(product=message, publish=True)
-        validation.validate_create_product(mappers.create_product_command(request))
+        validation.validate_create_product(
+            product_mappers.create_product_command(request, caller=SELLER)
+        )
 
 
 def test_the_best_active_discount_wins_and_discounts_do_not_stack() -> None:
@@ -425,10 +300,11 @@ def a_listing() -> Product:
     )
 
 
-class RacingPurchases:
+class RacingPurchases(FakePurchases):
     """Reports the delivery only from the second question on, as if its event landed between."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.asked = 0
 
     async def has_received(self, buyer_id: str, product_id: str) -> bool:
@@ -436,43 +312,22 @@ class RacingPurchases:
         return self.asked > 1
 
 
-class MemoryReviews:
-    def __init__(self) -> None:
-        self.added: list[Any] = []
-        self.marked: list[tuple[str, list[str]]] = []
-
-    async def add(self, review: Any) -> bool:
-        self.added.append(review)
-        return True
-
-    async def mark_verified(self, buyer_id: str, product_ids: Sequence[str]) -> int:
-        self.marked.append((buyer_id, list(product_ids)))
-        return 1
-
-    async def is_moderated(self, product_id: str, author_id: str) -> bool:
-        return False
-
-
-class RatedProducts(MemoryProducts):
-    async def change_rating(self, product_id: str, **changes: Any) -> None:
-        return None
-
-
 async def test_a_delivery_recorded_while_the_review_is_written_still_verifies_it() -> None:
-    products = RatedProducts()
+    fakes = ProductFakes(purchases=RacingPurchases())
     seller = Caller(str(uuid.uuid4()), frozenset({Role.SELLER}), email_verified=True)
-    product = await handlers.create_product(
-        command(publish=True), seller, products, MemoryCategories(), clock=SystemClock()
+    product = await listings.create_product(
+        command(publish=True, caller=seller),
+        products=fakes.products,
+        categories=fakes.categories,
+        clock=SystemClock(),
     )
     buyer = Caller(str(uuid.uuid4()), frozenset({Role.CUSTOMER}), email_verified=True)
-    reviews, purchases = MemoryReviews(), RacingPurchases()
     review = await create_review(
-        CreateReview(product_id=product.product_id, rating=5, title="Great"),
-        buyer,
-        cast(Any, products),
-        cast(Any, reviews),
-        cast(Any, purchases),
+        CreateReview(product_id=product.product_id, rating=5, title="Great", caller=buyer),
+        products=fakes.products,
+        reviews=fakes.reviews,
+        purchases=fakes.purchases,
         clock=SystemClock(),
     )
     assert review.verified_purchase
-    assert reviews.marked == [(buyer.user_id, [product.product_id])]
+    assert fakes.reviews.stored[review.review_id].verified_purchase
