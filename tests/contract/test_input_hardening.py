@@ -31,11 +31,10 @@ from services.common.identity import Role
 from services.order.app import build_app as order_build_app
 from services.order.config import Settings as OrderSettings
 from services.product.app import build_app as product_build_app
-from services.product.config import Settings as ProductSettings
 from services.user.app import build_app as user_build_app
 from services.user.config import Settings as UserSettings
 from tests.support.inprocess import InProcessService, serve_in_process
-from tests.support.product import create_categories
+from tests.support.product import create_categories, product_settings
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
@@ -71,12 +70,8 @@ async def mesh(backends: Backends, tokens: TestTokens) -> AsyncIterator[Mesh]:
     users_url = backends.database_url("users_hardening", Path("services/user/migrations"))
     orders_url = backends.database_url("orders_hardening", Path("services/order/migrations"))
     user_settings = UserSettings(database_url=users_url, **common)
-    product_settings = ProductSettings(
-        mongo_url=backends.mongo_url,
-        mongo_database=f"products_hardening_{uuid.uuid4().hex[:10]}",
-        redis_url=backends.redis_url,
-        consume_order_events=False,
-        **common,
+    product_config = product_settings(
+        backends, "products_hardening", internal_secret=SECRET, shutdown_grace_seconds=1
     )
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(backends.mongo_url)
     users_db = await asyncpg.connect(users_url)
@@ -88,8 +83,8 @@ async def mesh(backends: Backends, tokens: TestTokens) -> AsyncIterator[Mesh]:
                 lambda: user_build_app(user_settings, key_source=tokens.key_source()),
             ) as user,
             serve_in_process(
-                product_settings,
-                lambda: product_build_app(product_settings, key_source=tokens.key_source()),
+                product_config,
+                lambda: product_build_app(product_config, key_source=tokens.key_source()),
             ) as product,
         ):
             order_settings = OrderSettings(
@@ -112,7 +107,7 @@ async def mesh(backends: Backends, tokens: TestTokens) -> AsyncIterator[Mesh]:
                     order,
                     users_db,
                     orders_db,
-                    mongo[product_settings.mongo_database],
+                    mongo[product_config.mongo_database],
                 )
     finally:
         await users_db.close()

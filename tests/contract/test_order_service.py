@@ -29,11 +29,10 @@ from services.order.app import build_app
 from services.order.config import Settings
 from services.product.adapters.mongo.products import MongoProductRepository
 from services.product.app import build_app as product_build_app
-from services.product.config import Settings as ProductSettings
 from services.user.app import build_app as user_build_app
 from services.user.config import Settings as UserSettings
 from tests.support.inprocess import InProcessService, serve_in_process
-from tests.support.product import create_categories
+from tests.support.product import create_categories, product_settings
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
@@ -119,20 +118,9 @@ class OrderService:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def product(backends: Backends, tokens: TestTokens) -> AsyncIterator[ProductService]:
-    settings = ProductSettings(
-        mongo_url=backends.mongo_url,
-        mongo_database=f"products_{uuid.uuid4().hex[:12]}",
-        # The test run's Redis for the cache; no test here reads the order event stream,
-        # so the consumer stays off rather than polling a stream nothing publishes to.
-        redis_url=backends.redis_url,
-        consume_order_events=False,
-        environment="test",
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        ops_port=0,
-        internal_secret=SECRET,
-        shutdown_notice_seconds=0,
-        shutdown_grace_seconds=1,
+    # No test here reads the order event stream: product_settings leaves the consumer off.
+    settings = product_settings(
+        backends, "products", internal_secret=SECRET, shutdown_grace_seconds=1
     )
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(backends.mongo_url, tz_aware=True)
     try:

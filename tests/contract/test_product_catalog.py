@@ -11,19 +11,24 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 import pytest_asyncio
-from google.protobuf import field_mask_pb2, timestamp_pb2
+from google.protobuf import field_mask_pb2
 from marketplace.product.v1 import product_pb2, product_service_pb2
 
 from services.common.identity import Role
 from services.product.config import Settings
-from tests.contract.test_product_service import create, failure, product, usd
+from tests.support.failures import rpc_failure, violated_fields
 from tests.support.product import (
     ServedProduct,
     as_seller,
+    create,
     create_categories,
+    discount,
+    product,
     product_settings,
     product_stub,
     serve_product,
+    stamp,
+    usd,
 )
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
@@ -99,7 +104,7 @@ async def test_a_stale_etag_is_aborted_and_changes_nothing(
         update(created.product_id, created.etag, ("title",), title="First editor wins"),
         metadata=metadata,
     )
-    result = await failure(
+    result = await rpc_failure(
         stub.UpdateProduct(
             update(created.product_id, created.etag, ("title",), title="Second editor"),
             metadata=metadata,
@@ -156,9 +161,9 @@ async def test_update_validates_mask_etag_and_values(stub: ProductStub, tokens: 
         ),
     ]
     for request, field in cases:
-        result = await failure(stub.UpdateProduct(request, metadata=metadata))
+        result = await rpc_failure(stub.UpdateProduct(request, metadata=metadata))
         assert result.code == grpc.StatusCode.INVALID_ARGUMENT, field
-        assert field in result.fields, (field, result.fields)
+        assert field in violated_fields(result), (field, violated_fields(result))
     read = await stub.GetProduct(
         product_service_pb2.GetProductRequest(product_id=created.product_id)
     )
@@ -172,15 +177,15 @@ async def test_only_the_seller_or_an_admin_may_change_a_product(
     created = await create(stub, tokens, seller_id=owner)
     other_seller = as_seller(tokens, str(uuid.uuid4()))
     request = update(created.product_id, created.etag, ("title",), title="Hijacked")
-    result = await failure(stub.UpdateProduct(request, metadata=other_seller))
+    result = await rpc_failure(stub.UpdateProduct(request, metadata=other_seller))
     assert result.code == grpc.StatusCode.PERMISSION_DENIED and result.reason == "NOT_PRODUCT_OWNER"
     customer = bearer(tokens.mint(roles=(Role.CUSTOMER,)))
-    result = await failure(stub.UpdateProduct(request, metadata=customer))
+    result = await rpc_failure(stub.UpdateProduct(request, metadata=customer))
     assert result.code == grpc.StatusCode.PERMISSION_DENIED
-    result = await failure(stub.UpdateProduct(request))
+    result = await rpc_failure(stub.UpdateProduct(request))
     assert result.code == grpc.StatusCode.UNAUTHENTICATED
     for call in (stub.ArchiveProduct, stub.UnpublishProduct):
-        denied = await failure(
+        denied = await rpc_failure(
             call(
                 product_service_pb2.ArchiveProductRequest(product_id=created.product_id),  # type: ignore[arg-type]
                 metadata=other_seller,
@@ -189,7 +194,7 @@ async def test_only_the_seller_or_an_admin_may_change_a_product(
         assert denied.code == grpc.StatusCode.PERMISSION_DENIED
     # Another seller's draft is not even visible: NOT_FOUND rather than a hint it exists.
     draft = await create(stub, tokens, seller_id=owner, publish=False)
-    hidden = await failure(
+    hidden = await rpc_failure(
         stub.PublishProduct(
             product_service_pb2.PublishProductRequest(product_id=draft.product_id),
             metadata=other_seller,
@@ -211,9 +216,9 @@ async def test_publish_unpublish_archive_follow_the_lifecycle(
     metadata = as_seller(tokens, seller)
     draft = await create(stub, tokens, seller_id=seller, publish=False)
     get = product_service_pb2.GetProductRequest(product_id=draft.product_id)
-    assert (await failure(stub.GetProduct(get))).code == grpc.StatusCode.NOT_FOUND
+    assert (await rpc_failure(stub.GetProduct(get))).code == grpc.StatusCode.NOT_FOUND
 
-    bad_unpublish = await failure(
+    bad_unpublish = await rpc_failure(
         stub.UnpublishProduct(
             product_service_pb2.UnpublishProductRequest(product_id=draft.product_id),
             metadata=metadata,
@@ -236,7 +241,7 @@ async def test_publish_unpublish_archive_follow_the_lifecycle(
         metadata=metadata,
     )
     assert unpublished.state == product_pb2.PRODUCT_STATE_UNPUBLISHED
-    assert (await failure(stub.GetProduct(get))).code == grpc.StatusCode.NOT_FOUND
+    assert (await rpc_failure(stub.GetProduct(get))).code == grpc.StatusCode.NOT_FOUND
 
     archived = await stub.ArchiveProduct(
         product_service_pb2.ArchiveProductRequest(product_id=draft.product_id), metadata=metadata
@@ -252,7 +257,7 @@ async def test_publish_unpublish_archive_follow_the_lifecycle(
             metadata=metadata,
         ),
     ):
-        result = await failure(refused)
+        result = await rpc_failure(refused)
         assert result.code == grpc.StatusCode.FAILED_PRECONDITION
 
 
@@ -282,13 +287,13 @@ async def test_admins_manage_the_category_tree(stub: ProductStub, tokens: TestTo
     await stub.CreateCategory(
         product_service_pb2.CreateCategoryRequest(category=category(child, top)), metadata=admin
     )
-    duplicate = await failure(
+    duplicate = await rpc_failure(
         stub.CreateCategory(
             product_service_pb2.CreateCategoryRequest(category=category(top)), metadata=admin
         )
     )
     assert duplicate.code == grpc.StatusCode.ALREADY_EXISTS
-    orphan = await failure(
+    orphan = await rpc_failure(
         stub.CreateCategory(
             product_service_pb2.CreateCategoryRequest(
                 category=category(f"x-{uuid.uuid4().hex[:6]}", "no-such-parent")
@@ -297,7 +302,7 @@ async def test_admins_manage_the_category_tree(stub: ProductStub, tokens: TestTo
         )
     )
     assert orphan.code == grpc.StatusCode.NOT_FOUND
-    too_deep = await failure(
+    too_deep = await rpc_failure(
         stub.CreateCategory(
             product_service_pb2.CreateCategoryRequest(
                 category=category(f"x-{uuid.uuid4().hex[:6]}", child)
@@ -324,14 +329,14 @@ async def test_admins_manage_the_category_tree(stub: ProductStub, tokens: TestTo
         "material"
     ]
 
-    has_children = await failure(
+    has_children = await rpc_failure(
         stub.DeleteCategory(
             product_service_pb2.DeleteCategoryRequest(category_id=top), metadata=admin
         )
     )
     assert has_children.code == grpc.StatusCode.FAILED_PRECONDITION
     await create(stub, tokens, category=top, subcategory=child)
-    in_use = await failure(
+    in_use = await rpc_failure(
         stub.DeleteCategory(
             product_service_pb2.DeleteCategoryRequest(category_id=child), metadata=admin
         )
@@ -344,7 +349,7 @@ async def test_admins_manage_the_category_tree(stub: ProductStub, tokens: TestTo
     await stub.DeleteCategory(
         product_service_pb2.DeleteCategoryRequest(category_id=empty), metadata=admin
     )
-    gone = await failure(
+    gone = await rpc_failure(
         stub.DeleteCategory(
             product_service_pb2.DeleteCategoryRequest(category_id=empty), metadata=admin
         )
@@ -356,14 +361,14 @@ async def test_categories_are_for_admins_and_validated(
     stub: ProductStub, tokens: TestTokens
 ) -> None:
     seller = bearer(tokens.mint(roles=(Role.SELLER,)))
-    denied = await failure(
+    denied = await rpc_failure(
         stub.CreateCategory(
             product_service_pb2.CreateCategoryRequest(category=category("shoes")), metadata=seller
         )
     )
     assert denied.code == grpc.StatusCode.PERMISSION_DENIED
     admin = bearer(tokens.mint(roles=(Role.ADMIN,)))
-    invalid = await failure(
+    invalid = await rpc_failure(
         stub.CreateCategory(
             product_service_pb2.CreateCategoryRequest(
                 category=product_pb2.Category(
@@ -374,7 +379,7 @@ async def test_categories_are_for_admins_and_validated(
         )
     )
     assert invalid.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert set(invalid.fields) >= {
+    assert set(violated_fields(invalid)) >= {
         "category.category_id",
         "category.display_name",
         "category.attribute_names[0]",
@@ -382,23 +387,6 @@ async def test_categories_are_for_admins_and_validated(
 
 
 # --- Discounts -------------------------------------------------------------------------------
-
-
-def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
-    value = timestamp_pb2.Timestamp()
-    value.FromDatetime(moment)
-    return value
-
-
-def discount(
-    start: datetime, end: datetime, *, percent: int = 0, amount: Any = None
-) -> product_pb2.Discount:
-    message = product_pb2.Discount(start_time=stamp(start), end_time=stamp(end))
-    if amount is not None:
-        message.amount_off.CopyFrom(amount)
-    else:
-        message.percent_off = percent
-    return message
 
 
 async def test_discounts_set_the_effective_price_in_every_read(
@@ -446,7 +434,7 @@ async def test_discounts_set_the_effective_price_in_every_read(
         product_service_pb2.GetProductRequest(product_id=created.product_id)
     )
     assert after.effective_price == usd(90) and len(after.discounts) == 1
-    missing = await failure(
+    missing = await rpc_failure(
         stub.DeleteDiscount(
             product_service_pb2.DeleteDiscountRequest(
                 product_id=created.product_id, discount_id=percent.discount_id
@@ -500,7 +488,7 @@ async def test_discounts_are_validated_and_owned(stub: ProductStub, tokens: Test
         (discount(now, later, amount=usd(25)), "discount.amount_off"),
     ]
     for message, field in cases:
-        result = await failure(
+        result = await rpc_failure(
             stub.CreateDiscount(
                 product_service_pb2.CreateDiscountRequest(
                     product_id=created.product_id, discount=message
@@ -509,8 +497,8 @@ async def test_discounts_are_validated_and_owned(stub: ProductStub, tokens: Test
             )
         )
         assert result.code == grpc.StatusCode.INVALID_ARGUMENT, field
-        assert field in result.fields, (field, result.fields)
-    other = await failure(
+        assert field in violated_fields(result), (field, violated_fields(result))
+    other = await rpc_failure(
         stub.CreateDiscount(
             product_service_pb2.CreateDiscountRequest(
                 product_id=created.product_id, discount=discount(now, later, percent=10)
@@ -582,7 +570,7 @@ async def test_empty_and_malformed_requests_never_answer_internal_errors(
     }
     for metadata in (admin, anyone):
         for name, request in calls:
-            result = await failure(getattr(stub, name)(request, metadata=metadata))
+            result = await rpc_failure(getattr(stub, name)(request, metadata=metadata))
             assert result.code in allowed, (name, request, result.code)
 
 
@@ -605,7 +593,7 @@ async def refused_listing(
 ) -> list[str]:
     """The violated fields of a seller's listing naming these categories; it is not written."""
     seller = str(uuid.uuid4())
-    result = await failure(
+    result = await rpc_failure(
         stub.CreateProduct(
             product_service_pb2.CreateProductRequest(
                 product=product(category=category, subcategory=subcategory), publish=True
@@ -616,7 +604,7 @@ async def refused_listing(
     assert result.code == grpc.StatusCode.INVALID_ARGUMENT
     listed = await stub.SearchProducts(product_service_pb2.SearchProductsRequest(seller_id=seller))
     assert list(listed.products) == []
-    return result.fields
+    return violated_fields(result)
 
 
 async def test_a_product_of_an_unknown_category_is_refused(
@@ -643,7 +631,7 @@ async def test_a_subcategory_of_another_parent_is_refused(
 ) -> None:
     parent, _, _, other_child = await new_tree(stub, tokens)
     seller = str(uuid.uuid4())
-    error = await failure(
+    error = await rpc_failure(
         stub.CreateProduct(
             product_service_pb2.CreateProductRequest(
                 product=product(category=parent, subcategory=other_child)
@@ -652,7 +640,7 @@ async def test_a_subcategory_of_another_parent_is_refused(
         )
     )
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert error.fields == ["product.subcategory"]
+    assert violated_fields(error) == ["product.subcategory"]
 
 
 async def test_a_category_and_its_own_subcategory_are_accepted(
@@ -693,13 +681,13 @@ async def test_an_update_to_an_unknown_category_is_refused_and_changes_nothing(
         (("category",), {"category": other}, "product.subcategory"),
     ]
     for paths, fields, field in attempts:
-        error = await failure(
+        error = await rpc_failure(
             stub.UpdateProduct(
                 update(created.product_id, created.etag, paths, **fields), metadata=metadata
             )
         )
         assert error.code == grpc.StatusCode.INVALID_ARGUMENT, fields
-        assert error.fields == [field], fields
+        assert violated_fields(error) == [field], fields
     unchanged = await stub.GetProduct(
         product_service_pb2.GetProductRequest(product_id=created.product_id), metadata=metadata
     )

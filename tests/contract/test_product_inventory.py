@@ -14,16 +14,20 @@ import pytest_asyncio
 from marketplace.product.v1 import product_pb2, product_service_pb2
 
 from services.common.channels import internal_metadata
+from services.common.rpc_status import remote_error
 from services.product.config import Settings
-from tests.contract.test_product_catalog import discount
-from tests.contract.test_product_service import Failure, create, failure, reserve_request, usd
+from tests.support.failures import rpc_failure, violated_fields
 from tests.support.product import (
     ServedProduct,
     as_seller,
+    create,
+    discount,
     internal_stub,
     product_settings,
     product_stub,
+    reserve_request,
     serve_product,
+    usd,
 )
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens
@@ -86,7 +90,7 @@ async def test_sellers_adjust_stock_with_a_reason_and_never_below_reserved(
     await internal.ReserveInventory(
         reserve_request(str(uuid.uuid4()), (item.product_id, 20)), metadata=INTERNAL
     )
-    refused = await failure(
+    refused = await rpc_failure(
         stub.AdjustInventory(
             product_service_pb2.AdjustInventoryRequest(
                 product_id=item.product_id, delta=-6, reason="damaged"
@@ -109,14 +113,14 @@ async def test_sellers_adjust_stock_with_a_reason_and_never_below_reserved(
 async def test_adjustments_are_validated_and_owned(stub: ProductStub, tokens: TestTokens) -> None:
     seller = str(uuid.uuid4())
     item = await create(stub, tokens, seller_id=seller)
-    invalid = await failure(
+    invalid = await rpc_failure(
         stub.AdjustInventory(
             product_service_pb2.AdjustInventoryRequest(product_id=item.product_id, delta=0),
             metadata=as_seller(tokens, seller),
         )
     )
     assert invalid.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert set(invalid.fields) == {"delta", "reason"}
+    assert set(violated_fields(invalid)) == {"delta", "reason"}
     other = as_seller(tokens, str(uuid.uuid4()))
     for call in (
         stub.AdjustInventory(
@@ -133,7 +137,7 @@ async def test_adjustments_are_validated_and_owned(stub: ProductStub, tokens: Te
             metadata=other,
         ),
     ):
-        assert (await failure(call)).code == grpc.StatusCode.PERMISSION_DENIED
+        assert (await rpc_failure(call)).code == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_every_stock_change_is_in_the_ledger_and_adds_up(
@@ -212,7 +216,7 @@ async def test_lapsed_reservations_return_their_stock_and_cannot_be_committed(
     await asyncio.sleep(TTL_SECONDS + 0.1)
     assert await sweeper.run_once() >= 1
     assert await level(stub, item.product_id, metadata) == (3, 0, 3)
-    late = await failure(
+    late = await rpc_failure(
         internal.CommitReservation(
             product_service_pb2.CommitReservationRequest(order_id=lapsing), metadata=INTERNAL
         )
@@ -245,7 +249,7 @@ async def test_a_commit_racing_the_expiry_settles_one_way(
     results = await asyncio.gather(commit, served[1].sweeper.run_once(), return_exceptions=True)
     stock = await level(stub, item.product_id, metadata)
     if isinstance(results[0], grpc.aio.AioRpcError):
-        assert Failure(results[0]).reason == "RESERVATION_RELEASED"
+        assert remote_error(results[0]).reason == "RESERVATION_RELEASED"
         assert stock == (2, 0, 2)  # expired: the units are back
     else:
         assert stock == (0, 0, 0)  # committed: the units are sold

@@ -4,28 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
 import pytest_asyncio
-from google.rpc import error_details_pb2
 from google.type import money_pb2
-from grpc_status import rpc_status
 from marketplace.product.v1 import product_pb2, product_service_pb2
 from pymongo import AsyncMongoClient
 
 from services.common.channels import internal_metadata
 from services.common.identity import Role
+from services.common.rpc_status import remote_error
 from services.product.config import Settings
+from tests.support.failures import rpc_failure, violated_fields
 from tests.support.inprocess import InProcessService
 from tests.support.product import (
-    create_categories,
+    create,
     internal_stub,
+    product,
     product_settings,
     product_stub,
+    reserve_request,
     serve_product,
+    usd,
+    word,
 )
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
@@ -74,75 +78,6 @@ def internal(service: InProcessService) -> InternalStub:
 
 
 INTERNAL = internal_metadata(SECRET)
-
-
-def usd(units: int, cents: int = 0) -> money_pb2.Money:
-    return money_pb2.Money(currency_code="USD", units=units, nanos=cents * 10_000_000)
-
-
-def word() -> str:
-    """A word no other product carries, to find a test's own products by text."""
-    return "zq" + uuid.uuid4().hex[:12]
-
-
-def product(**fields: Any) -> product_pb2.Product:
-    """A valid new product; naming another category drops the default "sweaters" subcategory.
-
-    Category ids are unique across the tree, so "sweaters" can sit under "apparel" only.
-    """
-    values: dict[str, Any] = {
-        "title": f"Merino wool sweater {word()}",
-        "description": "A warm sweater knitted from merino wool.",
-        "category": "apparel",
-        "subcategory": "sweaters",
-        "list_price": usd(80),
-        "initial_stock": 10,
-    }
-    if "category" in fields and "subcategory" not in fields:
-        del values["subcategory"]
-    values.update(fields)
-    return product_pb2.Product(**values)
-
-
-class Failure:
-    """What a failed call answered: code, ErrorInfo reason and metadata, violated fields."""
-
-    def __init__(self, error: grpc.aio.AioRpcError) -> None:
-        self.code = error.code()
-        self.reason = ""
-        self.metadata: dict[str, str] = {}
-        self.fields: list[str] = []
-        status = rpc_status.from_call(error)
-        for detail in status.details if status else ():
-            info = error_details_pb2.ErrorInfo()
-            bad_request = error_details_pb2.BadRequest()
-            if detail.Unpack(info):
-                self.reason, self.metadata = info.reason, dict(info.metadata)
-            elif detail.Unpack(bad_request):
-                self.fields = [v.field for v in bad_request.field_violations]
-
-
-async def failure(call: Awaitable[Any]) -> Failure:
-    with pytest.raises(grpc.aio.AioRpcError) as error:
-        await call
-    return Failure(error.value)
-
-
-async def create(
-    stub: ProductStub,
-    tokens: TestTokens,
-    *,
-    seller_id: str | None = None,
-    publish: bool = True,
-    **fields: Any,
-) -> product_pb2.Product:
-    """A product of `seller_id` (a new seller by default), its categories made first."""
-    message = product(**fields)
-    subcategories = [message.subcategory] if message.subcategory else []
-    await create_categories(stub, tokens, {message.category: subcategories})
-    token = tokens.mint(seller_id or str(uuid.uuid4()), roles=(Role.SELLER,))
-    request = product_service_pb2.CreateProductRequest(product=message, publish=publish)
-    return await stub.CreateProduct(request, metadata=bearer(token))
 
 
 def newest_first(*products: product_pb2.Product) -> list[str]:
@@ -215,13 +150,13 @@ async def test_customers_are_denied_and_anonymous_callers_unauthenticated(
     request = product_service_pb2.CreateProductRequest(
         product=product(title=f"Denied {title_word}"), publish=True
     )
-    denied = await failure(
+    denied = await rpc_failure(
         stub.CreateProduct(request, metadata=bearer(tokens.mint(roles=(Role.CUSTOMER,))))
     )
     assert denied.code == grpc.StatusCode.PERMISSION_DENIED
     assert denied.reason == "ROLE_REQUIRED"
 
-    anonymous = await failure(stub.CreateProduct(request))
+    anonymous = await rpc_failure(stub.CreateProduct(request))
     assert anonymous.code == grpc.StatusCode.UNAUTHENTICATED
 
     found = await stub.SearchProducts(product_service_pb2.SearchProductsRequest(query=title_word))
@@ -248,14 +183,14 @@ async def test_an_invalid_product_lists_every_violation_and_stores_nothing(
         image_urls=["http://insecure.example.com/a.jpg", "not a url"],
     )
     token = tokens.mint(seller, roles=(Role.SELLER,))
-    result = await failure(
+    result = await rpc_failure(
         stub.CreateProduct(
             product_service_pb2.CreateProductRequest(product=bad, publish=True),
             metadata=bearer(token),
         )
     )
     assert result.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert set(result.fields) == {
+    assert set(violated_fields(result)) == {
         "product.title",
         "product.description",
         "product.category",
@@ -320,14 +255,14 @@ async def test_each_rule_of_a_new_product_is_enforced(
             getattr(message, name).CopyFrom(value)
         else:
             setattr(message, name, value)
-    result = await failure(
+    result = await rpc_failure(
         stub.CreateProduct(
             product_service_pb2.CreateProductRequest(product=message),
             metadata=bearer(tokens.mint(seller, roles=(Role.SELLER,))),
         )
     )
     assert result.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert violated in result.fields
+    assert violated in violated_fields(result)
     assert await mongo.products.count_documents({"seller_id": seller}) == 0
 
 
@@ -341,11 +276,11 @@ async def test_drafts_are_visible_to_their_seller_and_admins_only(
     draft = await create(stub, tokens, seller_id=seller, publish=False)
     request = product_service_pb2.GetProductRequest(product_id=draft.product_id)
 
-    anonymous = await failure(stub.GetProduct(request))
+    anonymous = await rpc_failure(stub.GetProduct(request))
     assert anonymous.code == grpc.StatusCode.NOT_FOUND
     assert anonymous.reason == "PRODUCT_NOT_FOUND"
     other_seller = tokens.mint(roles=(Role.SELLER,))
-    assert (await failure(stub.GetProduct(request, metadata=bearer(other_seller)))).code == (
+    assert (await rpc_failure(stub.GetProduct(request, metadata=bearer(other_seller)))).code == (
         grpc.StatusCode.NOT_FOUND
     )
 
@@ -356,10 +291,10 @@ async def test_drafts_are_visible_to_their_seller_and_admins_only(
 
 
 async def test_get_product_validates_its_id(stub: ProductStub) -> None:
-    empty = await failure(stub.GetProduct(product_service_pb2.GetProductRequest()))
+    empty = await rpc_failure(stub.GetProduct(product_service_pb2.GetProductRequest()))
     assert empty.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert empty.fields == ["product_id"]
-    missing = await failure(
+    assert violated_fields(empty) == ["product_id"]
+    missing = await rpc_failure(
         stub.GetProduct(product_service_pb2.GetProductRequest(product_id=str(uuid.uuid4())))
     )
     assert missing.code == grpc.StatusCode.NOT_FOUND
@@ -377,12 +312,12 @@ async def test_batch_get_returns_visible_products_in_the_order_asked(
     )
     assert [p.product_id for p in response.products] == [second.product_id, first.product_id]
 
-    too_many = await failure(
+    too_many = await rpc_failure(
         stub.BatchGetProducts(product_service_pb2.BatchGetProductsRequest(product_ids=["x"] * 101))
     )
     assert too_many.code == grpc.StatusCode.INVALID_ARGUMENT
-    none = await failure(stub.BatchGetProducts(product_service_pb2.BatchGetProductsRequest()))
-    assert none.fields == ["product_ids"]
+    none = await rpc_failure(stub.BatchGetProducts(product_service_pb2.BatchGetProductsRequest()))
+    assert violated_fields(none) == ["product_ids"]
 
 
 # --- SearchProducts ------------------------------------------------------------------------
@@ -476,11 +411,11 @@ async def test_search_pages_cover_every_match_once(stub: ProductStub, tokens: Te
 
 async def test_search_refuses_bad_input(stub: ProductStub) -> None:
     async def refused(**fields: Any) -> list[str]:
-        result = await failure(
+        result = await rpc_failure(
             stub.SearchProducts(product_service_pb2.SearchProductsRequest(**fields))
         )
         assert result.code == grpc.StatusCode.INVALID_ARGUMENT
-        return result.fields
+        return violated_fields(result)
 
     assert await refused(page_size=-1) == ["page_size"]
     assert await refused(page_token="garbage!") == ["page_token"]
@@ -502,7 +437,7 @@ async def test_a_page_token_only_continues_the_search_it_came_from(
         product_service_pb2.SearchProductsRequest(category=category, page_size=2)
     )
     assert first.next_page_token
-    reused = await failure(
+    reused = await rpc_failure(
         stub.SearchProducts(
             product_service_pb2.SearchProductsRequest(
                 category=f"{category}-x", page_size=2, page_token=first.next_page_token
@@ -510,7 +445,7 @@ async def test_a_page_token_only_continues_the_search_it_came_from(
         )
     )
     assert reused.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert reused.fields == ["page_token"]
+    assert violated_fields(reused) == ["page_token"]
     # Only the page size may change between pages.
     rest = await stub.SearchProducts(
         product_service_pb2.SearchProductsRequest(
@@ -536,13 +471,6 @@ async def test_page_size_defaults_to_20_and_is_capped_at_100(
 
 
 # --- Reservations ---------------------------------------------------------------------------
-
-
-def reserve_request(order_id: str, *items: tuple[str, int]) -> Any:
-    return product_service_pb2.ReserveInventoryRequest(
-        order_id=order_id,
-        items=[product_service_pb2.ReservationItem(product_id=p, quantity=q) for p, q in items],
-    )
 
 
 async def test_reserve_prices_items_and_is_idempotent(
@@ -571,7 +499,7 @@ async def test_reserve_prices_items_and_is_idempotent(
     }
     assert await stock_of(mongo, socks.product_id) == {"on_hand": 3, "reserved": 3, "available": 0}
 
-    different = await failure(
+    different = await rpc_failure(
         internal.ReserveInventory(
             reserve_request(order, (sweater.product_id, 1)), metadata=INTERNAL
         )
@@ -591,14 +519,14 @@ async def test_commit_sells_the_units_once(
     await internal.CommitReservation(commit, metadata=INTERNAL)
     assert await stock_of(mongo, item.product_id) == {"on_hand": 3, "reserved": 0, "available": 3}
 
-    release = await failure(
+    release = await rpc_failure(
         internal.ReleaseReservation(
             product_service_pb2.ReleaseReservationRequest(order_id=order), metadata=INTERNAL
         )
     )
     assert release.code == grpc.StatusCode.FAILED_PRECONDITION
     assert release.reason == "RESERVATION_COMMITTED"
-    unknown = await failure(
+    unknown = await rpc_failure(
         internal.CommitReservation(
             product_service_pb2.CommitReservationRequest(order_id=str(uuid.uuid4())),
             metadata=INTERNAL,
@@ -619,14 +547,14 @@ async def test_release_returns_the_units_once(
     await internal.ReleaseReservation(release, metadata=INTERNAL)
     assert await stock_of(mongo, item.product_id) == {"on_hand": 5, "reserved": 0, "available": 5}
 
-    commit = await failure(
+    commit = await rpc_failure(
         internal.CommitReservation(
             product_service_pb2.CommitReservationRequest(order_id=order), metadata=INTERNAL
         )
     )
     assert commit.code == grpc.StatusCode.FAILED_PRECONDITION
     assert commit.reason == "RESERVATION_RELEASED"
-    reserve_again = await failure(
+    reserve_again = await rpc_failure(
         internal.ReserveInventory(reserve_request(order, (item.product_id, 4)), metadata=INTERNAL)
     )
     assert reserve_again.reason == "RESERVATION_RELEASED"
@@ -646,7 +574,7 @@ async def test_reserve_is_all_or_nothing(
     draft = await create(stub, tokens, publish=False)
     order = str(uuid.uuid4())
 
-    short = await failure(
+    short = await rpc_failure(
         internal.ReserveInventory(
             reserve_request(order, (plenty.product_id, 3), (scarce.product_id, 2)),
             metadata=INTERNAL,
@@ -663,7 +591,7 @@ async def test_reserve_is_all_or_nothing(
     assert await mongo.reservations.count_documents({"_id": order}) == 0
 
     for missing in (draft.product_id, str(uuid.uuid4())):
-        unknown = await failure(
+        unknown = await rpc_failure(
             internal.ReserveInventory(
                 reserve_request(order, (plenty.product_id, 1), (missing, 1)), metadata=INTERNAL
             )
@@ -684,9 +612,9 @@ async def test_reserve_refuses_malformed_requests(internal: InternalStub) -> Non
     product_id = str(uuid.uuid4())
 
     async def refused(request: Any) -> list[str]:
-        result = await failure(internal.ReserveInventory(request, metadata=INTERNAL))
+        result = await rpc_failure(internal.ReserveInventory(request, metadata=INTERNAL))
         assert result.code == grpc.StatusCode.INVALID_ARGUMENT
-        return result.fields
+        return violated_fields(result)
 
     assert await refused(reserve_request("", (product_id, 1))) == ["order_id"]
     assert await refused(reserve_request("o")) == ["items"]
@@ -698,17 +626,17 @@ async def test_reserve_refuses_malformed_requests(internal: InternalStub) -> Non
     assert await refused(reserve_request("o", ("", 1))) == ["items[0].product_id"]
     many = [(str(uuid.uuid4()), 1) for _ in range(51)]
     assert await refused(reserve_request("o", *many)) == ["items"]
-    commit = await failure(
+    commit = await rpc_failure(
         internal.CommitReservation(
             product_service_pb2.CommitReservationRequest(), metadata=INTERNAL
         )
     )
-    release = await failure(
+    release = await rpc_failure(
         internal.ReleaseReservation(
             product_service_pb2.ReleaseReservationRequest(), metadata=INTERNAL
         )
     )
-    assert commit.fields == release.fields == ["order_id"]
+    assert violated_fields(commit) == violated_fields(release) == ["order_id"]
 
 
 async def test_internal_rpcs_need_the_mesh_secret(
@@ -716,7 +644,7 @@ async def test_internal_rpcs_need_the_mesh_secret(
 ) -> None:
     request = reserve_request(str(uuid.uuid4()), (str(uuid.uuid4()), 1))
     for metadata in ((), internal_metadata("wrong"), bearer(tokens.mint(roles=(Role.ADMIN,)))):
-        result = await failure(internal.ReserveInventory(request, metadata=metadata))
+        result = await rpc_failure(internal.ReserveInventory(request, metadata=metadata))
         assert result.code == grpc.StatusCode.UNAUTHENTICATED
         assert result.reason == "INTERNAL_ONLY"
 
@@ -735,7 +663,7 @@ async def test_concurrent_orders_never_oversell(
             await internal.ReserveInventory(request, metadata=INTERNAL)
             return "OK"
         except grpc.aio.AioRpcError as error:
-            return Failure(error).reason
+            return remote_error(error).reason
 
     outcomes = await asyncio.gather(*(order_one() for _ in range(30)))
     assert outcomes.count("OK") == 5

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
 import pytest_asyncio
-from google.rpc import error_details_pb2
 from google.type import money_pb2
-from grpc_status import rpc_status
 from marketplace.product.v1 import product_pb2, product_service_pb2
 
 from services.common.identity import Role
 from services.product.config import Settings
+from tests.support.failures import rpc_failure
 from tests.support.product import (
     ServedProduct,
     create_categories,
@@ -81,18 +80,6 @@ async def visible_bodies(stub: ProductStub, product_id: str) -> list[str]:
     return [r.body for r in page.reviews]
 
 
-async def refused(call: Awaitable[Any]) -> tuple[grpc.StatusCode, str]:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    status = rpc_status.from_call(caught.value)
-    reason = ""
-    for detail in status.details if status else ():
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            reason = info.reason
-    return caught.value.code(), reason
-
-
 async def test_hidden_review_does_not_come_back_after_delete_and_repost(
     stub: ProductStub, tokens: TestTokens
 ) -> None:
@@ -112,8 +99,11 @@ async def test_hidden_review_does_not_come_back_after_delete_and_repost(
         product_service_pb2.DeleteReviewRequest(product_id=product_id, review_id=review_id),
         metadata=author,
     )
-    code, reason = await refused(review(stub, product_id, author, "abusive text again"))
-    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "REVIEW_MODERATED")
+    refusal = await rpc_failure(review(stub, product_id, author, "abusive text again"))
+    assert (refusal.code, refusal.reason) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "REVIEW_MODERATED",
+    )
     assert await visible_bodies(stub, product_id) == []
     read = await stub.GetProduct(product_service_pb2.GetProductRequest(product_id=product_id))
     assert read.rating.count == 0

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
 import pytest_asyncio
-from google.rpc import error_details_pb2
 from google.type import money_pb2
-from grpc_status import rpc_status
 from marketplace.product.v1 import product_pb2, product_service_pb2
 from pymongo import AsyncMongoClient
 
 from services.common.identity import Role
 from services.product.config import Settings
+from tests.support.failures import rpc_failure
 from tests.support.product import (
     ServedProduct,
     create_categories,
@@ -70,31 +69,22 @@ def listing() -> product_pb2.Product:
     )
 
 
-async def refused(call: Awaitable[Any]) -> tuple[grpc.StatusCode, str]:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    status = rpc_status.from_call(caught.value)
-    reason = ""
-    for detail in status.details if status else ():
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            reason = info.reason
-    return caught.value.code(), reason
-
-
 async def test_unverified_seller_cannot_create_a_listing(
     stub: ProductStub, tokens: TestTokens, mongo: Any
 ) -> None:
     await create_categories(stub, tokens, {"lighting": []})
     seller_id = str(uuid.uuid4())
     for publish in (True, False):
-        code, reason = await refused(
+        refusal = await rpc_failure(
             stub.CreateProduct(
                 product_service_pb2.CreateProductRequest(product=listing(), publish=publish),
                 metadata=seller(tokens, seller_id, verified=False),
             )
         )
-        assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "EMAIL_NOT_VERIFIED")
+        assert (refusal.code, refusal.reason) == (
+            grpc.StatusCode.PERMISSION_DENIED,
+            "EMAIL_NOT_VERIFIED",
+        )
     assert await mongo.products.count_documents({"seller_id": seller_id}) == 0
 
 
@@ -109,13 +99,16 @@ async def test_unverified_seller_cannot_publish_but_can_take_a_listing_down(
     )
     # The seller's address stopped being verified (a changed email, say): tokens say so.
     unverified = seller(tokens, seller_id, verified=False)
-    code, reason = await refused(
+    refusal = await rpc_failure(
         stub.PublishProduct(
             product_service_pb2.PublishProductRequest(product_id=draft.product_id),
             metadata=unverified,
         )
     )
-    assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "EMAIL_NOT_VERIFIED")
+    assert (refusal.code, refusal.reason) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "EMAIL_NOT_VERIFIED",
+    )
     read = await stub.GetProduct(
         product_service_pb2.GetProductRequest(product_id=draft.product_id),
         metadata=seller(tokens, seller_id, verified=True),

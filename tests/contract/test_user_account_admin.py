@@ -18,7 +18,6 @@ from marketplace.user.v1 import user_pb2, user_service_pb2
 
 from services.common.identity import Role
 from services.product.app import build_app as build_product_app
-from services.product.config import Settings as ProductSettings
 from services.user.adapters.signing import KeyRing, SigningKey
 from tests.contract.test_user_service import (
     MIGRATIONS,
@@ -31,7 +30,7 @@ from tests.contract.test_user_service import (
     running_user_service,
 )
 from tests.support.inprocess import InProcessService, serve_in_process
-from tests.support.product import create_categories
+from tests.support.product import create_categories, product_settings
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
@@ -47,23 +46,12 @@ class Services:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def services(backends: Backends, tokens: TestTokens) -> AsyncIterator[Services]:
-    product_settings = ProductSettings(
-        environment="test",
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        ops_port=0,
-        shutdown_notice_seconds=0,
-        shutdown_grace_seconds=1.0,
-        mongo_url=backends.mongo_url,
-        mongo_database=f"products_wishlist_{uuid.uuid4().hex[:10]}",
-        redis_url=backends.redis_url,
-        consume_order_events=False,
-    )
+    settings = product_settings(backends, "products_wishlist", shutdown_grace_seconds=1.0)
     async with (
         serve_in_process(
-            product_settings,
+            settings,
             lambda: build_product_app(
-                product_settings, key_source=tokens.key_source(), start_workers=False
+                settings, key_source=tokens.key_source(), start_workers=False
             ),
         ) as product,
         running_user_service(backends, product_target=product.target, rpc_timeout_seconds=2) as svc,

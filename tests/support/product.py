@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf import timestamp_pb2
+from google.type import money_pb2
 from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 
 from services.common.clock import SystemClock
@@ -29,19 +32,18 @@ ServedProduct = tuple[InProcessService, ProductWorkers]
 
 
 def product_settings(
-    backends: Backends, database_prefix: str, *, internal_secret: str, **overrides: Any
+    backends: Backends, database_prefix: str, *, internal_secret: str = "", **overrides: Any
 ) -> Settings:
     """Settings for a product server on free ports, with a MongoDB database of its own.
 
     The defaults keep tests fast: a short shutdown, no notice period, and no order event
-    consumer. `overrides` replace any of them (or the database name and Redis URL).
+    consumer; without `internal_secret` the settings' default secret stays. `overrides` replace any of them (or the database name and Redis URL).
     """
     values: dict[str, Any] = {
         "environment": "test",
         "grpc_host": "127.0.0.1",
         "grpc_port": 0,
         "ops_port": 0,
-        "internal_secret": internal_secret,
         "shutdown_grace_seconds": 0.5,
         "shutdown_notice_seconds": 0.0,
         "mongo_url": backends.mongo_url,
@@ -49,6 +51,8 @@ def product_settings(
         "redis_url": backends.redis_url,
         "consume_order_events": False,
     }
+    if internal_secret:
+        values["internal_secret"] = internal_secret
     values.update(overrides)
     return Settings(**values)
 
@@ -128,3 +132,81 @@ def a_product(**fields: Any) -> Product:
     }
     values.update(fields)
     return Product(**values)
+
+
+# --- API messages and calls of the contract tests ----------------------------------------
+
+
+def usd(units: int, cents: int = 0) -> money_pb2.Money:
+    """US dollars as google.type.Money."""
+    return money_pb2.Money(currency_code="USD", units=units, nanos=cents * 10_000_000)
+
+
+def word() -> str:
+    """A word no other product carries, to find a test's own products by text."""
+    return "zq" + uuid.uuid4().hex[:12]
+
+
+def product(**fields: Any) -> product_pb2.Product:
+    """A valid new product; naming another category drops the default "sweaters" subcategory.
+
+    Category ids are unique across the tree, so "sweaters" can sit under "apparel" only.
+    """
+    values: dict[str, Any] = {
+        "title": f"Merino wool sweater {word()}",
+        "description": "A warm sweater knitted from merino wool.",
+        "category": "apparel",
+        "subcategory": "sweaters",
+        "list_price": usd(80),
+        "initial_stock": 10,
+    }
+    if "category" in fields and "subcategory" not in fields:
+        del values["subcategory"]
+    values.update(fields)
+    return product_pb2.Product(**values)
+
+
+async def create(
+    stub: ProductStub,
+    tokens: TestTokens,
+    *,
+    seller_id: str | None = None,
+    publish: bool = True,
+    **fields: Any,
+) -> product_pb2.Product:
+    """A product of `seller_id` (a new seller by default), its categories made first."""
+    message = product(**fields)
+    subcategories = [message.subcategory] if message.subcategory else []
+    await create_categories(stub, tokens, {message.category: subcategories})
+    token = tokens.mint(seller_id or str(uuid.uuid4()), roles=(Role.SELLER,))
+    request = product_service_pb2.CreateProductRequest(product=message, publish=publish)
+    return await stub.CreateProduct(request, metadata=bearer(token))
+
+
+def reserve_request(
+    order_id: str, *items: tuple[str, int]
+) -> product_service_pb2.ReserveInventoryRequest:
+    """A ReserveInventory request for (product id, quantity) items."""
+    return product_service_pb2.ReserveInventoryRequest(
+        order_id=order_id,
+        items=[product_service_pb2.ReservationItem(product_id=p, quantity=q) for p, q in items],
+    )
+
+
+def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
+    """A time as a protobuf Timestamp."""
+    value = timestamp_pb2.Timestamp()
+    value.FromDatetime(moment)
+    return value
+
+
+def discount(
+    start: datetime, end: datetime, *, percent: int = 0, amount: Any = None
+) -> product_pb2.Discount:
+    """A percentage discount, or a fixed one when `amount` is given, for a period."""
+    message = product_pb2.Discount(start_time=stamp(start), end_time=stamp(end))
+    if amount is not None:
+        message.amount_off.CopyFrom(amount)
+    else:
+        message.percent_off = percent
+    return message
