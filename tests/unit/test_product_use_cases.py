@@ -29,7 +29,13 @@ from services.product.domain.commands import (
     UpdateProduct,
     Viewer,
 )
-from services.product.domain.model import LISTED_STATES, LifecycleAction, Product, ProductState
+from services.product.domain.model import (
+    LISTED_STATES,
+    Discount,
+    LifecycleAction,
+    Product,
+    ProductState,
+)
 from services.product.domain.reasons import ErrorReason
 from services.product.service_layer import listings, pricing, search
 from tests.fakes.clock import EPOCH, ManualClock
@@ -161,6 +167,12 @@ async def test_drafts_are_seen_by_their_seller_and_admins_only(
     assert [p.product_id for p in batch] == [listed.product_id]
 
 
+async def update(fakes: ProductFakes, clock: ManualClock, command: UpdateProduct) -> Product:
+    return await listings.update_product(
+        command, products=fakes.products, categories=fakes.categories, clock=clock
+    )
+
+
 def update_command(product: Product, caller: Caller, etag: str, **fields: Any) -> UpdateProduct:
     return UpdateProduct(product.product_id, etag, tuple(fields), **fields, caller=caller)
 
@@ -169,22 +181,16 @@ async def test_an_update_needs_the_current_etag(fakes: ProductFakes, clock: Manu
     seller = a_seller()
     product = await create(fakes, clock, seller)
     clock.advance(timedelta(minutes=5))
-    updated = await listings.update_product(
-        update_command(product, seller, product.etag, title="Linen shirt, blue"),
-        products=fakes.products,
-        categories=fakes.categories,
-        clock=clock,
+    updated = await update(
+        fakes, clock, update_command(product, seller, product.etag, title="Linen shirt, blue")
     )
     assert updated.title == "Linen shirt, blue"
     assert updated.etag != product.etag
     assert updated.update_time == EPOCH + timedelta(minutes=5, microseconds=123_000)
     # A second writer still holding the first read loses: its etag names an old version.
     with pytest.raises(Aborted) as stale:
-        await listings.update_product(
-            update_command(product, seller, product.etag, title="Linen shirt, red"),
-            products=fakes.products,
-            categories=fakes.categories,
-            clock=clock,
+        await update(
+            fakes, clock, update_command(product, seller, product.etag, title="Linen shirt, red")
         )
     assert stale.value.reason == ErrorReason.ETAG_MISMATCH
     assert fakes.stored[product.product_id].title == "Linen shirt, blue"
@@ -225,11 +231,8 @@ async def test_publish_unpublish_and_archive_follow_the_lifecycle(
         await lifecycle(fakes, clock, seller, draft, LifecycleAction.PUBLISH)
     assert error.value.reason == ErrorReason.INVALID_PRODUCT_STATE
     with pytest.raises(FailedPrecondition) as frozen:
-        await listings.update_product(
-            update_command(archived, seller, archived.etag, title="Back again"),
-            products=fakes.products,
-            categories=fakes.categories,
-            clock=clock,
+        await update(
+            fakes, clock, update_command(archived, seller, archived.etag, title="Back again")
         )
     assert frozen.value.reason == ErrorReason.PRODUCT_ARCHIVED
 
@@ -259,12 +262,7 @@ async def test_the_seller_and_admins_manage_a_listing_other_sellers_do_not(
         await lifecycle(fakes, clock, other, listed, LifecycleAction.UNPUBLISH)
     assert denied.value.reason == ErrorReason.NOT_PRODUCT_OWNER
     with pytest.raises(PermissionDenied):
-        await listings.update_product(
-            update_command(listed, other, listed.etag, title="Mine now"),
-            products=fakes.products,
-            categories=fakes.categories,
-            clock=clock,
-        )
+        await update(fakes, clock, update_command(listed, other, listed.etag, title="Mine now"))
     # ... and does not even learn that the draft exists.
     with pytest.raises(NotFound):
         await lifecycle(fakes, clock, other, draft, LifecycleAction.ARCHIVE)
@@ -294,27 +292,29 @@ def discount_command(
     return CreateDiscount(product.product_id, caller=caller, **values)
 
 
+async def discount(fakes: ProductFakes, clock: ManualClock, command: CreateDiscount) -> Discount:
+    return await pricing.create_discount(command, products=fakes.products, clock=clock)
+
+
 async def test_a_discount_lowers_the_price_while_it_runs(
     fakes: ProductFakes, clock: ManualClock
 ) -> None:
     seller = a_seller()
     product = await create(fakes, clock, seller, sale_price=Money(3600, "USD"))
-    discount = await pricing.create_discount(
-        discount_command(product, seller, clock), products=fakes.products, clock=clock
-    )
-    assert discount.start_time == EPOCH + timedelta(microseconds=123_000)  # as stored
+    created = await discount(fakes, clock, discount_command(product, seller, clock))
+    assert created.start_time == EPOCH + timedelta(microseconds=123_000)  # as stored
     stored = fakes.stored[product.product_id]
     assert stored.effective_price_at(clock.now()) == Money(2700, "USD")  # 25% off the sale price
     assert stored.effective_price_at(clock.now() + timedelta(days=2)) == Money(3600, "USD")
     await pricing.delete_discount(
-        DeleteDiscount(product.product_id, discount.discount_id, caller=seller),
+        DeleteDiscount(product.product_id, created.discount_id, caller=seller),
         products=fakes.products,
         clock=clock,
     )
     assert fakes.stored[product.product_id].effective_price_at(clock.now()) == Money(3600, "USD")
     with pytest.raises(NotFound) as gone:
         await pricing.delete_discount(
-            DeleteDiscount(product.product_id, discount.discount_id, caller=seller),
+            DeleteDiscount(product.product_id, created.discount_id, caller=seller),
             products=fakes.products,
             clock=clock,
         )
@@ -327,26 +327,20 @@ async def test_discount_amounts_and_counts_are_bounded(
     seller = a_seller()
     product = await create(fakes, clock, seller)
     with pytest.raises(InvalidArgument) as too_big:
-        await pricing.create_discount(
+        await discount(
+            fakes,
+            clock,
             discount_command(product, seller, clock, percent_off=0, amount_off=Money(4000, "USD")),
-            products=fakes.products,
-            clock=clock,
         )
     assert [v.field for v in too_big.value.violations] == ["discount.amount_off"]
     for _ in range(pricing.MAX_DISCOUNTS):
-        await pricing.create_discount(
-            discount_command(product, seller, clock), products=fakes.products, clock=clock
-        )
+        await discount(fakes, clock, discount_command(product, seller, clock))
     with pytest.raises(ResourceExhausted) as full:
-        await pricing.create_discount(
-            discount_command(product, seller, clock), products=fakes.products, clock=clock
-        )
+        await discount(fakes, clock, discount_command(product, seller, clock))
     assert full.value.reason == ErrorReason.TOO_MANY_DISCOUNTS
     assert len(fakes.stored[product.product_id].discounts) == pricing.MAX_DISCOUNTS
     with pytest.raises(PermissionDenied):
-        await pricing.create_discount(
-            discount_command(product, a_seller(), clock), products=fakes.products, clock=clock
-        )
+        await discount(fakes, clock, discount_command(product, a_seller(), clock))
 
 
 async def test_search_finds_listed_products_only_and_pages_by_key(

@@ -1,4 +1,4 @@
-"""Commands the product service's handlers carry out, and the search query they read."""
+"""Commands the product use cases carry out (with the caller inside), and the search query."""
 
 from __future__ import annotations
 

@@ -11,12 +11,8 @@ from services.product.domain.commands import (
     ListCategories,
     UpdateCategory,
 )
-from services.product.domain.model import (
-    Category,
-)
-from services.product.mappers.fields import (
-    mask_paths_of,
-)
+from services.product.domain.model import Category
+from services.product.mappers.fields import mask_paths_of
 
 
 def list_categories_command(

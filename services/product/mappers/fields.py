@@ -11,12 +11,8 @@ from services.common.errors import InvalidArgument
 from services.common.field_mask import unique_paths
 from services.common.money import Money
 from services.common.proto_money import money_from_proto
-from services.product.domain.commands import (
-    ParseProblem,
-)
-from services.product.domain.model import (
-    AttributeValue,
-)
+from services.product.domain.commands import ParseProblem
+from services.product.domain.model import AttributeValue
 
 
 def parse_money(

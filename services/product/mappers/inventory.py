@@ -21,9 +21,7 @@ from services.product.domain.model import (
     Reservation,
     ReservationLine,
 )
-from services.product.mappers.fields import (
-    timestamp,
-)
+from services.product.mappers.fields import timestamp
 from services.product.service_layer.inventory import LedgerPage
 
 

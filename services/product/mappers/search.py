@@ -14,9 +14,7 @@ from services.product.domain.commands import (
     SearchProducts,
     SortOrder,
 )
-from services.product.domain.model import (
-    Product,
-)
+from services.product.domain.model import Product
 from services.product.mappers.products import product_to_proto
 from services.product.service_layer.search import SearchResult
 
