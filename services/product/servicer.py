@@ -233,9 +233,7 @@ class ProductServicer(product_service_pb2_grpc.ProductServiceServicer):
         command = review_mappers.review_action_command(
             request.product_id, request.review_id, caller=current_caller()
         )
-        await reviews.delete_review(
-            command, products=self._products, reviews=self._ports.reviews, clock=self._clock
-        )
+        await reviews.delete_review(command, products=self._products, reviews=self._ports.reviews)
         return empty_pb2.Empty()
 
     async def ReplyToReview(  # noqa: D102

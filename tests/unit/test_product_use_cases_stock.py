@@ -337,7 +337,6 @@ async def test_one_review_per_buyer_none_by_the_seller_none_after_moderation(
         ReviewAction(product.product_id, review_id, caller=author),
         products=fakes.products,
         reviews=fakes.reviews,
-        clock=clock,
     )
     with pytest.raises(FailedPrecondition) as moderated:
         await write_review(fakes, clock, author, product)

@@ -193,7 +193,6 @@ async def delete_review(
     *,
     products: ProductRepository,
     reviews: ReviewRepository,
-    clock: Clock,
 ) -> None:
     """Delete the caller's own review, or any review for admins."""
     caller = command.caller
