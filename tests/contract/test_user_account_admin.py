@@ -3,6 +3,8 @@ signing-key rotation of the user service, over gRPC."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -605,6 +607,7 @@ async def test_tokens_of_the_previous_key_stay_valid_after_rotation(backends: Ba
             ttl_seconds=60,
             issuer="marketplace",
             audience="marketplace",
+            now=datetime.now(UTC),
         )
         code, _, _ = await refused(
             after.stub.GetUser(

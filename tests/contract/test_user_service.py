@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import asyncio
 import base64
 import hashlib
@@ -467,7 +469,7 @@ async def test_forged_token_is_unauthenticated(svc: UserService) -> None:
         headers={"kid": svc.ring.current.kid},
     )
     unknown_kid = KeyRing(impostor).sign(
-        claims, ttl_seconds=300, issuer="marketplace", audience="marketplace"
+        claims, ttl_seconds=300, issuer="marketplace", audience="marketplace", now=datetime.now(UTC)
     )
 
     for token, reason in [(forged, "TOKEN_INVALID"), (unknown_kid, "TOKEN_INVALID")]:
@@ -501,6 +503,7 @@ async def test_expired_token_is_unauthenticated(svc: UserService) -> None:
         ttl_seconds=-120,
         issuer=svc.settings.jwt_issuer,
         audience=svc.settings.jwt_audience,
+        now=datetime.now(UTC),
     )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await svc.stub.GetUser(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import uuid
 from collections.abc import Iterable
 
@@ -39,7 +41,13 @@ class TestTokens:
             "email_verified": email_verified,
             "sid": uuid.uuid4().hex,
         }
-        return self.ring.sign(claims, ttl_seconds=ttl_seconds, issuer=ISSUER, audience=AUDIENCE)
+        return self.ring.sign(
+            claims,
+            ttl_seconds=ttl_seconds,
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            now=datetime.now(UTC),
+        )
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
