@@ -3,11 +3,10 @@ signing-key rotation of the user service, over gRPC."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import grpc
 import jwt
@@ -22,20 +21,20 @@ from services.common.identity import Role
 from services.product.app import build_app as build_product_app
 from services.product.config import Settings as ProductSettings
 from services.user.adapters.signing import KeyRing, SigningKey
-from tests.contract.test_user_service import (
+from tests.support.failures import rpc_failure, violations_of
+from tests.support.inprocess import InProcessService, serve_in_process
+from tests.support.product import create_categories
+from tests.support.servers import Backends
+from tests.support.tokens import TestTokens, bearer
+from tests.support.user import (
     MIGRATIONS,
     PASSWORD,
     UserService,
-    failure,
     login,
     new_user_request,
     register_and_login,
     running_user_service,
 )
-from tests.support.inprocess import InProcessService, serve_in_process
-from tests.support.product import create_categories
-from tests.support.servers import Backends
-from tests.support.tokens import TestTokens, bearer
 
 ADMIN_PASSWORD = "demo-password-for-tests"
 
@@ -91,8 +90,8 @@ async def admin_token(svc: UserService) -> str:
 async def refused(call: object) -> tuple[grpc.StatusCode, str, dict[str, str]]:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call  # type: ignore[misc]
-    got = failure(caught.value)
-    return got.code, got.reason, got.violations
+    got = rpc_failure(caught)
+    return got.code, got.reason, violations_of(got)
 
 
 # --- Profile ------------------------------------------------------------------------------

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from services.common.auth import Role, StaticKeySource
 from services.user.adapters.signing import KeyRing, SigningKey

@@ -14,8 +14,8 @@ from services.common.errors import InvalidArgument, PermissionDenied, Unauthenti
 from services.common.identity import Caller, Role
 from services.common.metadata import CLIENT_ADDRESS_HEADER, RequestMetadata
 from services.user.domain import commands, rules
-from services.user.domain.model import Session, User, UserState, hash_token
 from services.user.domain.emails import MailPolicy
+from services.user.domain.model import Session, User, UserState, hash_token
 from services.user.service_layer import accounts, sign_in
 from tests.fakes.clock import FixedClock
 
