@@ -112,26 +112,31 @@ async def test_the_mailbox_sender_writes_whole_eml_files(tmp_path: Path) -> None
     assert "To: reader@example.com" in text and "X-Marketplace-Kind: verify_email" in text
 
 
+async def fail(pool: Pool, key: str, at: datetime, max_failures: int = 3) -> FailureCount:
+    """Count one failed sign-in of `key` at `at`, as the sign-in use case does."""
+    uow = PostgresUnitOfWork(pool)
+    async with uow:
+        count = (await uow.throttle.count_for_update(key, at)).after_failure(
+            at,
+            window=timedelta(seconds=60),
+            max_failures=max_failures,
+            lockout=timedelta(seconds=30),
+        )
+        await uow.throttle.save(count)
+        await uow.commit()
+    return count
+
+
 async def test_throttle_windows_reset_and_blocks_expire(pool: Pool) -> None:
     key = f"account:{uuid.uuid4().hex}@example.com"
     now = datetime.now(UTC)
-    rule = {"window": timedelta(seconds=60), "max_failures": 3, "lockout": timedelta(seconds=30)}
-
-    async def fail(at: datetime) -> FailureCount:
-        uow = PostgresUnitOfWork(pool)
-        async with uow:
-            count = (await uow.throttle.count_for_update(key, at)).after_failure(at, **rule)
-            await uow.throttle.save(count)
-            await uow.commit()
-        return count
-
-    counts = [(await fail(now)).failures for _ in range(3)]
+    counts = [(await fail(pool, key, now)).failures for _ in range(3)]
     uow = PostgresUnitOfWork(pool)
     async with uow:
         blocked = await uow.throttle.blocked_until([key], now)
         still = await uow.throttle.blocked_until([key], now + timedelta(seconds=31))
     # After the window and the block, counting starts afresh.
-    fresh = await fail(now + timedelta(seconds=61))
+    fresh = await fail(pool, key, now + timedelta(seconds=61))
     assert counts == [1, 2, 3]
     assert blocked == now + timedelta(seconds=30)
     assert still is None
@@ -141,18 +146,7 @@ async def test_throttle_windows_reset_and_blocks_expire(pool: Pool) -> None:
 async def test_concurrent_failures_of_a_new_key_are_all_counted(pool: Pool) -> None:
     key = f"client:{uuid.uuid4().hex}"
     now = datetime.now(UTC)
-
-    async def fail() -> None:
-        uow = PostgresUnitOfWork(pool)
-        async with uow:
-            count = await uow.throttle.count_for_update(key, now)
-            count = count.after_failure(
-                now, window=timedelta(minutes=1), max_failures=50, lockout=timedelta(minutes=1)
-            )
-            await uow.throttle.save(count)
-            await uow.commit()
-
-    await asyncio.gather(*(fail() for _ in range(8)))
+    await asyncio.gather(*(fail(pool, key, now, max_failures=50) for _ in range(8)))
     assert await pool.fetchval("select failures from login_throttle where key = $1", key) == 8
 
 

@@ -18,6 +18,7 @@ from services.user.domain.emails import MailPolicy
 from services.user.domain.model import Session, User, UserState, hash_token
 from services.user.service_layer import accounts, sign_in
 from tests.fakes.clock import FixedClock
+from tests.fakes.user import ReversingHasher
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -166,30 +167,13 @@ class ExplodingUnitOfWork:
         raise AssertionError("no commit expected")
 
 
-class CountingHasher:
-    """A fake hasher: the hash is the password reversed; counts verifications."""
-
-    def __init__(self) -> None:
-        self.verified: list[str] = []
-
-    async def hash(self, password: str) -> str:
-        return password[::-1]
-
-    async def verify(self, password_hash: str, password: str) -> bool:
-        self.verified.append(password_hash)
-        return password_hash == password[::-1]
-
-    def needs_rehash(self, password_hash: str) -> bool:
-        return False
-
-
 async def test_invalid_registration_lists_every_violation_and_touches_nothing() -> None:
     command = commands.CreateUser(email="bad", username="!", password="x", display_name="")
     with pytest.raises(InvalidArgument) as caught:
         await accounts.create_user(
             command,
             uow=ExplodingUnitOfWork(),  # type: ignore[arg-type]
-            hasher=CountingHasher(),
+            hasher=ReversingHasher(),
             mail=MailPolicy(),
             clock=FixedClock(),
         )
@@ -207,16 +191,16 @@ async def test_get_user_of_another_user_is_denied_before_any_lookup() -> None:
 
 
 async def test_unknown_email_still_costs_a_hash_verification() -> None:
-    hasher = CountingHasher()
+    hasher = ReversingHasher()
     authenticator = await sign_in.Authenticator.create(hasher)
     with pytest.raises(Unauthenticated) as caught:
         await authenticator.check(None, "whatever-password")
     assert caught.value.reason == "INVALID_CREDENTIALS"
-    assert len(hasher.verified) == 1
+    assert hasher.verified == 1
 
 
 async def test_suspended_users_fail_like_wrong_passwords() -> None:
-    hasher = CountingHasher()
+    hasher = ReversingHasher()
     authenticator = await sign_in.Authenticator.create(hasher)
     user = User.register(
         email="a@example.com",

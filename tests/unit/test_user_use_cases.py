@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -17,7 +18,7 @@ from services.common.errors import (
 from services.common.identity import Caller, Role
 from services.user.domain import commands
 from services.user.domain.emails import EmailKind
-from services.user.domain.model import ThrottlePolicy, User, hash_token
+from services.user.domain.model import User, hash_token
 from services.user.domain.reasons import ErrorReason
 from services.user.service_layer import (
     accounts,
@@ -26,17 +27,17 @@ from services.user.service_layer import (
     sessions,
     sign_in,
 )
+from services.user.service_layer.throttling import DEFAULT_THROTTLE
 from tests.fakes.user import ReversingHasher, UserWorld
 
 PASSWORD = "correct horse battery"
-THROTTLE = ThrottlePolicy(
-    window=timedelta(minutes=15),
+# The default policy with a low block, so a test reaches it in a few attempts.
+THROTTLE = replace(
+    DEFAULT_THROTTLE,
     account_max_failures=4,
-    client_max_failures=20,
     lockout=timedelta(minutes=10),
     slowdown_after=2,
     slowdown_step=timedelta(milliseconds=100),
-    slowdown_max=timedelta(seconds=1),
 )
 
 

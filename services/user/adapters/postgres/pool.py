@@ -1,31 +1,12 @@
-"""The user service's connection pool and the connection type its repositories use."""
+"""The pool and connection types the user service's repositories use (the chassis's)."""
 
 from __future__ import annotations
 
 import asyncpg
-import asyncpg.pool
 
-from services.common import postgres
+from services.common.postgres import AnyConnection, create_pool
 
-type Connection = (
-    asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
-)
+type Connection = AnyConnection
 type Pool = asyncpg.Pool[asyncpg.Record]
 
-
-async def create_pool(
-    dsn: str,
-    *,
-    min_size: int = 1,
-    max_size: int = 10,
-    acquire_timeout: float = 5.0,
-    command_timeout: float = 10.0,
-) -> Pool:
-    """A connection pool whose waits are bounded (the chassis's); the caller closes it."""
-    return await postgres.create_pool(
-        dsn,
-        min_size=min_size,
-        max_size=max_size,
-        acquire_timeout=acquire_timeout,
-        command_timeout=command_timeout,
-    )
+__all__ = ["Connection", "Pool", "create_pool"]
