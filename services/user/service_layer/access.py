@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from services.common.errors import FieldViolation, InvalidArgument, PermissionDenied
+from services.common.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from services.common.identity import Caller
-from services.user.domain.model import hash_token
+from services.user.domain.model import User, hash_token
 from services.user.domain.reasons import ErrorReason
+from services.user.service_layer.ports import UnitOfWork
 
 ME = "me"
 # Tokens this service issues are 43 characters; anything far longer is not one of ours.
@@ -58,3 +59,11 @@ def require_token_hash(token: str, field: str) -> str:
     if len(token) > MAX_TOKEN_LENGTH:
         raise InvalidArgument([FieldViolation(field, "is not a token this service issued")])
     return hash_token(token)
+
+
+async def locked_user(uow: UnitOfWork, user_id: uuid.UUID) -> User:
+    """The user, row-locked in the open transaction; NOT_FOUND when there is none."""
+    user = await uow.users.get_for_update(user_id)
+    if user is None:
+        raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
+    return user

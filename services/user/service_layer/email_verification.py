@@ -12,7 +12,6 @@ from services.common.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
-    NotFound,
     ResourceExhausted,
 )
 from services.user.domain import commands
@@ -28,6 +27,7 @@ from services.user.domain.model import (
 )
 from services.user.domain.reasons import ErrorReason
 from services.user.service_layer.access import (
+    locked_user,
     require_id,
     require_token_hash,
 )
@@ -91,9 +91,7 @@ async def resend_verification(
     user_id = require_id(command.caller.user_id, "user_id")
     now = clock.now()
     async with uow:
-        user = await uow.users.get_for_update(user_id)
-        if user is None:
-            raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
+        user = await locked_user(uow, user_id)
         if user.email_verified:
             raise FailedPrecondition(
                 "your email address is already verified", reason=ErrorReason.EMAIL_ALREADY_VERIFIED

@@ -22,6 +22,7 @@ from services.user.domain.model import (
 )
 from services.user.domain.reasons import ErrorReason
 from services.user.service_layer.access import (
+    locked_user,
     resolve_owner,
 )
 from services.user.service_layer.ports import (
@@ -118,9 +119,7 @@ async def update_user(command: commands.UpdateUser, *, uow: UnitOfWork, clock: C
             violations.add(f"user.{name}", problem)
     violations.raise_if_any()
     async with uow:
-        user = await uow.users.get_for_update(owner)
-        if user is None:
-            raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
+        user = await locked_user(uow, owner)
         for name in paths:
             setattr(user, name, getattr(fields, name))
         user.updated_at = clock.now()

@@ -9,7 +9,6 @@ from services.common.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
-    NotFound,
 )
 from services.common.identity import Role
 from services.user.domain import commands
@@ -18,6 +17,7 @@ from services.user.domain.model import (
 )
 from services.user.domain.reasons import ErrorReason
 from services.user.service_layer.access import (
+    locked_user,
     require_id,
 )
 from services.user.service_layer.ports import (
@@ -43,9 +43,7 @@ async def set_user_roles(command: commands.SetUserRoles, *, uow: UnitOfWork, clo
         )
     now = clock.now()
     async with uow:
-        user = await uow.users.get_for_update(user_id)
-        if user is None:
-            raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
+        user = await locked_user(uow, user_id)
         await uow.users.set_roles(user_id, roles, now)
         await uow.commit()
     user.roles, user.updated_at = roles, now

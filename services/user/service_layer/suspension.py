@@ -11,7 +11,6 @@ from services.common.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
-    NotFound,
 )
 from services.common.identity import Role
 from services.user.domain import commands
@@ -24,6 +23,7 @@ from services.user.domain.model import (
 )
 from services.user.domain.reasons import ErrorReason
 from services.user.service_layer.access import (
+    locked_user,
     require_id,
 )
 from services.user.service_layer.ports import (
@@ -52,9 +52,7 @@ async def suspend_user(command: commands.SuspendUser, *, uow: UnitOfWork, clock:
         )
     now = clock.now()
     async with uow:
-        user = await uow.users.get_for_update(user_id)
-        if user is None:
-            raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
+        user = await locked_user(uow, user_id)
         if user.state is UserState.SUSPENDED:
             return user
         await uow.users.set_state(
@@ -80,9 +78,7 @@ async def reactivate_user(
     user_id = require_id(command.user_id, "user_id", "a user id (UUID)")
     now = clock.now()
     async with uow:
-        user = await uow.users.get_for_update(user_id)
-        if user is None:
-            raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
+        user = await locked_user(uow, user_id)
         if user.state is UserState.ACTIVE:
             return user
         await uow.users.set_state(user_id, UserState.ACTIVE, by=None, reason=None, now=now)
