@@ -29,9 +29,9 @@ from services.user.adapters.signing import KeyRing
 from services.user.adapters.tokens import JwtTokenIssuer
 from services.user.config import Settings
 from services.user.domain import commands
-from services.user.domain.emails import OutgoingEmail
+from services.user.domain.emails import MailPolicy, OutgoingEmail
 from services.user.domain.model import ThrottlePolicy
-from services.user.service_layer import handlers
+from services.user.service_layer import accounts, sign_in
 from services.user.service_layer.ports import EmailSender, PasswordHasher, ProductCatalog
 from services.user.servicer import Dependencies, UserInternalServicer, UserServicer
 
@@ -72,7 +72,7 @@ async def seed_demo_accounts(
     password = settings.demo_password.get_secret_value()
     await asyncio.gather(
         *(
-            handlers.seed_demo_account(
+            accounts.seed_demo_account(
                 commands.SeedDemoAccount(
                     email=email,
                     username=username,
@@ -143,7 +143,7 @@ async def build_app(
             await seed_demo_accounts(settings, pool, hasher, clock)
         relay = EmailRelay(
             pool,
-            email_sender or default_email_sender(settings),
+            email_sender or default_email_sender(settings, clock),
             interval_seconds=settings.email_relay_interval_seconds,
         )
         if run_email_relay:
@@ -152,7 +152,7 @@ async def build_app(
             uow=lambda: PostgresUnitOfWork(pool),
             clock=clock,
             hasher=hasher,
-            authenticator=await handlers.Authenticator.create(hasher),
+            authenticator=await sign_in.Authenticator.create(hasher),
             issuer=JwtTokenIssuer(
                 ring,
                 issuer=settings.jwt_issuer,
@@ -160,7 +160,7 @@ async def build_app(
                 ttl_seconds=settings.access_token_ttl_seconds,
             ),
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
-            mail=handlers.MailPolicy(
+            mail=MailPolicy(
                 base_url=settings.public_base_url,
                 verification_ttl=timedelta(seconds=settings.verification_token_ttl_seconds),
                 reset_ttl=timedelta(seconds=settings.reset_token_ttl_seconds),
@@ -198,7 +198,7 @@ async def build_app(
         await pool.close()
 
 
-def default_email_sender(settings: Settings) -> EmailSender:
+def default_email_sender(settings: Settings, clock: Clock) -> EmailSender:
     """SMTP when a host is set, else the mailbox folder, else (dev only) a log line."""
     if settings.smtp_host:
         return SmtpEmailSender(
@@ -212,9 +212,10 @@ def default_email_sender(settings: Settings) -> EmailSender:
                 else settings.smtp_password.get_secret_value()
             ),
             starttls=settings.smtp_starttls,
+            clock=clock,
         )
     if settings.mailbox_dir is not None:
-        return MailboxEmailSender(settings.mailbox_dir, settings.mail_from)
+        return MailboxEmailSender(settings.mailbox_dir, settings.mail_from, clock=clock)
     return DiscardingEmailSender()
 
 

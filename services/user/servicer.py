@@ -16,14 +16,28 @@ from services.common.clock import Clock
 from services.common.identity import current_caller
 from services.user import mappers
 from services.user.domain import commands
+from services.user.domain.emails import MailPolicy
 from services.user.domain.model import ThrottlePolicy
-from services.user.service_layer import account_data, address_book, admin, auth_flows, handlers
+from services.user.service_layer import (
+    accounts,
+    addresses,
+    email_verification,
+    passwords,
+    profiles,
+    roles,
+    sessions,
+    sign_in,
+    suspension,
+    wishlist,
+)
 from services.user.service_layer.ports import (
     PasswordHasher,
     ProductCatalog,
+    Sleep,
     TokenIssuer,
     UnitOfWork,
 )
+from services.user.service_layer.throttling import DEFAULT_THROTTLE
 
 type Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -35,13 +49,13 @@ class Dependencies:
     uow: Callable[[], UnitOfWork]
     clock: Clock
     hasher: PasswordHasher
-    authenticator: handlers.Authenticator
+    authenticator: sign_in.Authenticator
     issuer: TokenIssuer
     refresh_ttl: timedelta
-    mail: handlers.MailPolicy = field(default_factory=handlers.MailPolicy)
-    throttle: ThrottlePolicy = handlers.DEFAULT_THROTTLE
+    mail: MailPolicy = field(default_factory=MailPolicy)
+    throttle: ThrottlePolicy = DEFAULT_THROTTLE
     catalog: ProductCatalog | None = None
-    sleep: handlers.Sleep = asyncio.sleep
+    sleep: Sleep = asyncio.sleep
 
 
 class UserServicer(user_service_pb2_grpc.UserServiceServicer):
@@ -55,7 +69,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_pb2.User:
         """Register a new customer account."""
         command = mappers.create_user_command(request)
-        user = await handlers.create_user(
+        user = await accounts.create_user(
             command,
             uow=self._deps.uow(),
             hasher=self._deps.hasher,
@@ -69,7 +83,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_service_pb2.LoginResponse:
         """Exchange an email and password for a token pair."""
         command = mappers.login_command(request, context)
-        tokens = await handlers.login(
+        tokens = await sign_in.login(
             command,
             uow=self._deps.uow(),
             authenticator=self._deps.authenticator,
@@ -87,7 +101,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_pb2.User:
         """Return the caller's account, or any account to an admin."""
         command = mappers.get_user_command(request, current_caller())
-        user = await handlers.get_user(command, uow=self._deps.uow())
+        user = await accounts.get_user(command, uow=self._deps.uow(), clock=self._deps.clock)
         return mappers.user_to_proto(user)
 
     async def UpdateUser(
@@ -95,7 +109,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_pb2.User:
         """Change the caller's profile fields in the mask."""
         command = mappers.update_user_command(request, current_caller())
-        user = await account_data.update_user(command, uow=self._deps.uow(), clock=self._deps.clock)
+        user = await profiles.update_user(command, uow=self._deps.uow(), clock=self._deps.clock)
         return mappers.user_to_proto(user)
 
     async def ListUsers(
@@ -109,7 +123,9 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
             query=request.query,
             role=mappers.role_name(request.role) or None,
         )
-        users, token = await admin.list_users(command, uow=self._deps.uow())
+        users, token = await accounts.list_users(
+            command, uow=self._deps.uow(), clock=self._deps.clock
+        )
         return user_service_pb2.ListUsersResponse(
             users=[mappers.user_to_proto(u) for u in users], next_page_token=token
         )
@@ -123,7 +139,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
             user_id=request.user_id,
             roles=tuple(mappers.role_name(r) for r in request.roles),
         )
-        user = await admin.set_user_roles(command, uow=self._deps.uow(), clock=self._deps.clock)
+        user = await roles.set_user_roles(command, uow=self._deps.uow(), clock=self._deps.clock)
         return mappers.user_to_proto(user)
 
     async def SuspendUser(
@@ -133,7 +149,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         command = commands.SuspendUser(
             caller=current_caller(), user_id=request.user_id, reason=request.reason
         )
-        user = await admin.suspend_user(command, uow=self._deps.uow(), clock=self._deps.clock)
+        user = await suspension.suspend_user(command, uow=self._deps.uow(), clock=self._deps.clock)
         return mappers.user_to_proto(user)
 
     async def ReactivateUser(
@@ -141,14 +157,16 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_pb2.User:
         """Lift a suspension (admins only)."""
         command = commands.ReactivateUser(caller=current_caller(), user_id=request.user_id)
-        user = await admin.reactivate_user(command, uow=self._deps.uow(), clock=self._deps.clock)
+        user = await suspension.reactivate_user(
+            command, uow=self._deps.uow(), clock=self._deps.clock
+        )
         return mappers.user_to_proto(user)
 
     async def VerifyEmail(
         self, request: user_service_pb2.VerifyEmailRequest, context: Context
     ) -> user_service_pb2.VerifyEmailResponse:
         """Confirm an email address with a mailed token."""
-        user = await auth_flows.verify_email(
+        user = await email_verification.verify_email(
             commands.VerifyEmail(token=request.token), uow=self._deps.uow(), clock=self._deps.clock
         )
         return user_service_pb2.VerifyEmailResponse(user=mappers.user_to_proto(user))
@@ -157,7 +175,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         self, request: user_service_pb2.ResendVerificationEmailRequest, context: Context
     ) -> user_service_pb2.ResendVerificationEmailResponse:
         """Mail the caller a new verification link."""
-        await auth_flows.resend_verification(
+        await email_verification.resend_verification(
             commands.CallerOnly(current_caller()),
             uow=self._deps.uow(),
             mail=self._deps.mail,
@@ -169,7 +187,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         self, request: user_service_pb2.RefreshTokenRequest, context: Context
     ) -> user_service_pb2.RefreshTokenResponse:
         """Rotate a refresh token into a new token pair."""
-        tokens = await auth_flows.refresh(
+        tokens = await sessions.refresh(
             commands.RefreshTokens(request.refresh_token),
             uow=self._deps.uow(),
             issuer=self._deps.issuer,
@@ -181,7 +199,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         self, request: user_service_pb2.LogoutRequest, context: Context
     ) -> user_service_pb2.LogoutResponse:
         """End the session of a refresh token."""
-        await auth_flows.logout(
+        await sessions.logout(
             commands.Logout(request.refresh_token), uow=self._deps.uow(), clock=self._deps.clock
         )
         return user_service_pb2.LogoutResponse()
@@ -190,7 +208,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         self, request: user_service_pb2.LogoutAllRequest, context: Context
     ) -> user_service_pb2.LogoutAllResponse:
         """End every session of the caller."""
-        ended = await auth_flows.logout_all(
+        ended = await sessions.logout_all(
             commands.CallerOnly(current_caller()), uow=self._deps.uow(), clock=self._deps.clock
         )
         return user_service_pb2.LogoutAllResponse(revoked_sessions=ended)
@@ -199,11 +217,11 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         self, request: user_service_pb2.ListSessionsRequest, context: Context
     ) -> user_service_pb2.ListSessionsResponse:
         """List the caller's live sessions."""
-        sessions = await auth_flows.list_sessions(
+        live = await sessions.list_sessions(
             commands.CallerOnly(current_caller()), uow=self._deps.uow(), clock=self._deps.clock
         )
         return user_service_pb2.ListSessionsResponse(
-            sessions=[mappers.session_to_proto(s, current) for s, current in sessions]
+            sessions=[mappers.session_to_proto(s, current) for s, current in live]
         )
 
     async def ChangePassword(
@@ -216,7 +234,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
             new_password=request.new_password,
             client_ip=mappers.client_ip(context),
         )
-        await auth_flows.change_password(
+        await passwords.change_password(
             command,
             uow=self._deps.uow(),
             hasher=self._deps.hasher,
@@ -230,7 +248,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         self, request: user_service_pb2.RequestPasswordResetRequest, context: Context
     ) -> user_service_pb2.RequestPasswordResetResponse:
         """Mail a reset link if the address has an account; the answer is always the same."""
-        await auth_flows.request_password_reset(
+        await passwords.request_password_reset(
             commands.RequestPasswordReset(request.email),
             uow=self._deps.uow(),
             mail=self._deps.mail,
@@ -242,7 +260,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         self, request: user_service_pb2.ResetPasswordRequest, context: Context
     ) -> user_service_pb2.ResetPasswordResponse:
         """Set a new password with a mailed token."""
-        await auth_flows.reset_password(
+        await passwords.reset_password(
             commands.ResetPassword(request.token, request.new_password),
             uow=self._deps.uow(),
             hasher=self._deps.hasher,
@@ -254,8 +272,10 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         self, request: user_service_pb2.GetPreferencesRequest, context: Context
     ) -> user_pb2.Preferences:
         """Return a user's preferences with defaults."""
-        preferences = await account_data.get_preferences(
-            commands.GetPreferences(current_caller(), request.user_id), uow=self._deps.uow()
+        preferences = await profiles.get_preferences(
+            commands.GetPreferences(current_caller(), request.user_id),
+            uow=self._deps.uow(),
+            clock=self._deps.clock,
         )
         return mappers.preferences_to_proto(preferences)
 
@@ -264,7 +284,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_pb2.Preferences:
         """Change the preferences in the mask."""
         command = mappers.update_preferences_command(request, current_caller())
-        preferences = await account_data.update_preferences(
+        preferences = await profiles.update_preferences(
             command, uow=self._deps.uow(), clock=self._deps.clock
         )
         return mappers.preferences_to_proto(preferences)
@@ -276,7 +296,9 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         command = commands.ListWishlist(
             current_caller(), request.user_id, request.page_size, request.page_token
         )
-        items, token = await account_data.list_wishlist(command, uow=self._deps.uow())
+        items, token = await wishlist.list_wishlist(
+            command, uow=self._deps.uow(), clock=self._deps.clock
+        )
         return user_service_pb2.ListWishlistItemsResponse(
             items=[mappers.wishlist_item_to_proto(i) for i in items], next_page_token=token
         )
@@ -288,7 +310,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         if self._deps.catalog is None:
             raise RuntimeError("the product catalog is not configured")
         command = commands.WishlistChange(current_caller(), request.user_id, request.product_id)
-        item = await account_data.add_wishlist_item(
+        item = await wishlist.add_wishlist_item(
             command, uow=self._deps.uow(), catalog=self._deps.catalog, clock=self._deps.clock
         )
         return mappers.wishlist_item_to_proto(item)
@@ -298,7 +320,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> empty_pb2.Empty:
         """Take a product off the caller's wishlist."""
         command = commands.WishlistChange(current_caller(), request.user_id, request.product_id)
-        await account_data.remove_wishlist_item(command, uow=self._deps.uow())
+        await wishlist.remove_wishlist_item(command, uow=self._deps.uow(), clock=self._deps.clock)
         return empty_pb2.Empty()
 
     async def ListAddresses(
@@ -306,9 +328,9 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_service_pb2.ListAddressesResponse:
         """List a user's address book."""
         command = commands.ListAddresses(caller=current_caller(), user_id=request.user_id)
-        addresses = await address_book.list_addresses(command, uow=self._deps.uow())
+        book = await addresses.list_addresses(command, uow=self._deps.uow(), clock=self._deps.clock)
         return user_service_pb2.ListAddressesResponse(
-            addresses=[mappers.address_to_proto(a) for a in addresses]
+            addresses=[mappers.address_to_proto(a) for a in book]
         )
 
     async def GetAddress(
@@ -318,7 +340,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         command = commands.GetAddress(
             caller=current_caller(), user_id=request.user_id, address_id=request.address_id
         )
-        address = await address_book.get_address(command, uow=self._deps.uow())
+        address = await addresses.get_address(command, uow=self._deps.uow(), clock=self._deps.clock)
         return mappers.address_to_proto(address)
 
     async def CreateAddress(
@@ -326,7 +348,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_pb2.Address:
         """Add an address to the caller's book."""
         command = mappers.create_address_command(request, current_caller())
-        address = await address_book.create_address(
+        address = await addresses.create_address(
             command, uow=self._deps.uow(), clock=self._deps.clock
         )
         return mappers.address_to_proto(address)
@@ -336,7 +358,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     ) -> user_pb2.Address:
         """Change the masked fields of an address."""
         command = mappers.update_address_command(request, current_caller())
-        address = await address_book.update_address(
+        address = await addresses.update_address(
             command, uow=self._deps.uow(), clock=self._deps.clock
         )
         return mappers.address_to_proto(address)
@@ -348,7 +370,7 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         command = commands.DeleteAddress(
             caller=current_caller(), user_id=request.user_id, address_id=request.address_id
         )
-        await address_book.delete_address(command, uow=self._deps.uow())
+        await addresses.delete_address(command, uow=self._deps.uow(), clock=self._deps.clock)
         return empty_pb2.Empty()
 
 
@@ -365,7 +387,9 @@ class UserInternalServicer(user_service_pb2_grpc.UserInternalServiceServicer):
         command = commands.GetShippingAddress(
             user_id=request.user_id, address_id=request.address_id
         )
-        address = await address_book.get_shipping_address(command, uow=self._deps.uow())
+        address = await addresses.get_shipping_address(
+            command, uow=self._deps.uow(), clock=self._deps.clock
+        )
         return user_service_pb2.GetShippingAddressResponse(
             address=mappers.address_to_proto(address)
         )

@@ -32,12 +32,12 @@ from services.devmesh import processes
 from services.order.app import build_app as order_build_app
 from services.order.config import Settings as OrderSettings
 from services.user.app import build_app as user_build_app
-from services.user.config import Settings as UserSettings
 from tests.support.inprocess import serve_in_process
 from tests.support.outages import OwnedServer, owned_mongo, owned_postgres
 from tests.support.product import product_settings, serve_product
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
+from tests.support.user import user_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -102,18 +102,10 @@ async def test_the_user_service_answers_unavailable_while_postgresql_stalls_or_i
     try:
         url = f"{dsn}/users_outage?sslmode=disable"
         processes.migrate(url, USER_MIGRATIONS)
-        settings = UserSettings(
-            database_url=url,
-            environment="test",
-            grpc_host="127.0.0.1",
-            grpc_port=0,
-            ops_port=0,
+        settings = user_settings(
+            url,
             internal_secret=SECRET,
-            shutdown_notice_seconds=0,
             shutdown_grace_seconds=0.5,
-            password_time_cost=1,
-            password_memory_kib=8192,
-            password_parallelism=1,
             db_acquire_timeout_seconds=1,
             db_command_timeout_seconds=1,
         )

@@ -32,7 +32,7 @@ from services.order.app import build_app as order_build_app
 from services.order.config import Settings as OrderSettings
 from services.product.app import build_app as product_build_app
 from services.user.app import build_app as user_build_app
-from services.user.config import Settings as UserSettings
+from tests.support import user as user_support
 from tests.support.inprocess import InProcessService, serve_in_process
 from tests.support.product import create_categories, product_settings
 from tests.support.servers import Backends
@@ -69,7 +69,7 @@ async def mesh(backends: Backends, tokens: TestTokens) -> AsyncIterator[Mesh]:
     }
     users_url = backends.database_url("users_hardening", Path("services/user/migrations"))
     orders_url = backends.database_url("orders_hardening", Path("services/order/migrations"))
-    user_settings = UserSettings(database_url=users_url, **common)
+    user_settings = user_support.user_settings(users_url, **common)
     product_config = product_settings(
         backends, "products_hardening", internal_secret=SECRET, shutdown_grace_seconds=1
     )

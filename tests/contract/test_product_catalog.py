@@ -16,7 +16,7 @@ from marketplace.product.v1 import product_pb2, product_service_pb2
 
 from services.common.identity import Role
 from services.product.config import Settings
-from tests.support.failures import rpc_failure, violated_fields
+from tests.support.failures import failure_of, violated_fields
 from tests.support.product import (
     ServedProduct,
     as_seller,
@@ -104,7 +104,7 @@ async def test_a_stale_etag_is_aborted_and_changes_nothing(
         update(created.product_id, created.etag, ("title",), title="First editor wins"),
         metadata=metadata,
     )
-    result = await rpc_failure(
+    result = await failure_of(
         stub.UpdateProduct(
             update(created.product_id, created.etag, ("title",), title="Second editor"),
             metadata=metadata,
@@ -161,7 +161,7 @@ async def test_update_validates_mask_etag_and_values(stub: ProductStub, tokens: 
         ),
     ]
     for request, field in cases:
-        result = await rpc_failure(stub.UpdateProduct(request, metadata=metadata))
+        result = await failure_of(stub.UpdateProduct(request, metadata=metadata))
         assert result.code == grpc.StatusCode.INVALID_ARGUMENT, field
         assert field in violated_fields(result), (field, violated_fields(result))
     read = await stub.GetProduct(
@@ -177,15 +177,15 @@ async def test_only_the_seller_or_an_admin_may_change_a_product(
     created = await create(stub, tokens, seller_id=owner)
     other_seller = as_seller(tokens, str(uuid.uuid4()))
     request = update(created.product_id, created.etag, ("title",), title="Hijacked")
-    result = await rpc_failure(stub.UpdateProduct(request, metadata=other_seller))
+    result = await failure_of(stub.UpdateProduct(request, metadata=other_seller))
     assert result.code == grpc.StatusCode.PERMISSION_DENIED and result.reason == "NOT_PRODUCT_OWNER"
     customer = bearer(tokens.mint(roles=(Role.CUSTOMER,)))
-    result = await rpc_failure(stub.UpdateProduct(request, metadata=customer))
+    result = await failure_of(stub.UpdateProduct(request, metadata=customer))
     assert result.code == grpc.StatusCode.PERMISSION_DENIED
-    result = await rpc_failure(stub.UpdateProduct(request))
+    result = await failure_of(stub.UpdateProduct(request))
     assert result.code == grpc.StatusCode.UNAUTHENTICATED
     for call in (stub.ArchiveProduct, stub.UnpublishProduct):
-        denied = await rpc_failure(
+        denied = await failure_of(
             call(
                 product_service_pb2.ArchiveProductRequest(product_id=created.product_id),  # type: ignore[arg-type]
                 metadata=other_seller,
@@ -194,7 +194,7 @@ async def test_only_the_seller_or_an_admin_may_change_a_product(
         assert denied.code == grpc.StatusCode.PERMISSION_DENIED
     # Another seller's draft is not even visible: NOT_FOUND rather than a hint it exists.
     draft = await create(stub, tokens, seller_id=owner, publish=False)
-    hidden = await rpc_failure(
+    hidden = await failure_of(
         stub.PublishProduct(
             product_service_pb2.PublishProductRequest(product_id=draft.product_id),
             metadata=other_seller,
@@ -216,9 +216,9 @@ async def test_publish_unpublish_archive_follow_the_lifecycle(
     metadata = as_seller(tokens, seller)
     draft = await create(stub, tokens, seller_id=seller, publish=False)
     get = product_service_pb2.GetProductRequest(product_id=draft.product_id)
-    assert (await rpc_failure(stub.GetProduct(get))).code == grpc.StatusCode.NOT_FOUND
+    assert (await failure_of(stub.GetProduct(get))).code == grpc.StatusCode.NOT_FOUND
 
-    bad_unpublish = await rpc_failure(
+    bad_unpublish = await failure_of(
         stub.UnpublishProduct(
             product_service_pb2.UnpublishProductRequest(product_id=draft.product_id),
             metadata=metadata,
@@ -241,7 +241,7 @@ async def test_publish_unpublish_archive_follow_the_lifecycle(
         metadata=metadata,
     )
     assert unpublished.state == product_pb2.PRODUCT_STATE_UNPUBLISHED
-    assert (await rpc_failure(stub.GetProduct(get))).code == grpc.StatusCode.NOT_FOUND
+    assert (await failure_of(stub.GetProduct(get))).code == grpc.StatusCode.NOT_FOUND
 
     archived = await stub.ArchiveProduct(
         product_service_pb2.ArchiveProductRequest(product_id=draft.product_id), metadata=metadata
@@ -257,7 +257,7 @@ async def test_publish_unpublish_archive_follow_the_lifecycle(
             metadata=metadata,
         ),
     ):
-        result = await rpc_failure(refused)
+        result = await failure_of(refused)
         assert result.code == grpc.StatusCode.FAILED_PRECONDITION
 
 
@@ -287,13 +287,13 @@ async def test_admins_manage_the_category_tree(stub: ProductStub, tokens: TestTo
     await stub.CreateCategory(
         product_service_pb2.CreateCategoryRequest(category=category(child, top)), metadata=admin
     )
-    duplicate = await rpc_failure(
+    duplicate = await failure_of(
         stub.CreateCategory(
             product_service_pb2.CreateCategoryRequest(category=category(top)), metadata=admin
         )
     )
     assert duplicate.code == grpc.StatusCode.ALREADY_EXISTS
-    orphan = await rpc_failure(
+    orphan = await failure_of(
         stub.CreateCategory(
             product_service_pb2.CreateCategoryRequest(
                 category=category(f"x-{uuid.uuid4().hex[:6]}", "no-such-parent")
@@ -302,7 +302,7 @@ async def test_admins_manage_the_category_tree(stub: ProductStub, tokens: TestTo
         )
     )
     assert orphan.code == grpc.StatusCode.NOT_FOUND
-    too_deep = await rpc_failure(
+    too_deep = await failure_of(
         stub.CreateCategory(
             product_service_pb2.CreateCategoryRequest(
                 category=category(f"x-{uuid.uuid4().hex[:6]}", child)
@@ -329,14 +329,14 @@ async def test_admins_manage_the_category_tree(stub: ProductStub, tokens: TestTo
         "material"
     ]
 
-    has_children = await rpc_failure(
+    has_children = await failure_of(
         stub.DeleteCategory(
             product_service_pb2.DeleteCategoryRequest(category_id=top), metadata=admin
         )
     )
     assert has_children.code == grpc.StatusCode.FAILED_PRECONDITION
     await create(stub, tokens, category=top, subcategory=child)
-    in_use = await rpc_failure(
+    in_use = await failure_of(
         stub.DeleteCategory(
             product_service_pb2.DeleteCategoryRequest(category_id=child), metadata=admin
         )
@@ -349,7 +349,7 @@ async def test_admins_manage_the_category_tree(stub: ProductStub, tokens: TestTo
     await stub.DeleteCategory(
         product_service_pb2.DeleteCategoryRequest(category_id=empty), metadata=admin
     )
-    gone = await rpc_failure(
+    gone = await failure_of(
         stub.DeleteCategory(
             product_service_pb2.DeleteCategoryRequest(category_id=empty), metadata=admin
         )
@@ -361,14 +361,14 @@ async def test_categories_are_for_admins_and_validated(
     stub: ProductStub, tokens: TestTokens
 ) -> None:
     seller = bearer(tokens.mint(roles=(Role.SELLER,)))
-    denied = await rpc_failure(
+    denied = await failure_of(
         stub.CreateCategory(
             product_service_pb2.CreateCategoryRequest(category=category("shoes")), metadata=seller
         )
     )
     assert denied.code == grpc.StatusCode.PERMISSION_DENIED
     admin = bearer(tokens.mint(roles=(Role.ADMIN,)))
-    invalid = await rpc_failure(
+    invalid = await failure_of(
         stub.CreateCategory(
             product_service_pb2.CreateCategoryRequest(
                 category=product_pb2.Category(
@@ -434,7 +434,7 @@ async def test_discounts_set_the_effective_price_in_every_read(
         product_service_pb2.GetProductRequest(product_id=created.product_id)
     )
     assert after.effective_price == usd(90) and len(after.discounts) == 1
-    missing = await rpc_failure(
+    missing = await failure_of(
         stub.DeleteDiscount(
             product_service_pb2.DeleteDiscountRequest(
                 product_id=created.product_id, discount_id=percent.discount_id
@@ -488,7 +488,7 @@ async def test_discounts_are_validated_and_owned(stub: ProductStub, tokens: Test
         (discount(now, later, amount=usd(25)), "discount.amount_off"),
     ]
     for message, field in cases:
-        result = await rpc_failure(
+        result = await failure_of(
             stub.CreateDiscount(
                 product_service_pb2.CreateDiscountRequest(
                     product_id=created.product_id, discount=message
@@ -498,7 +498,7 @@ async def test_discounts_are_validated_and_owned(stub: ProductStub, tokens: Test
         )
         assert result.code == grpc.StatusCode.INVALID_ARGUMENT, field
         assert field in violated_fields(result), (field, violated_fields(result))
-    other = await rpc_failure(
+    other = await failure_of(
         stub.CreateDiscount(
             product_service_pb2.CreateDiscountRequest(
                 product_id=created.product_id, discount=discount(now, later, percent=10)
@@ -570,7 +570,7 @@ async def test_empty_and_malformed_requests_never_answer_internal_errors(
     }
     for metadata in (admin, anyone):
         for name, request in calls:
-            result = await rpc_failure(getattr(stub, name)(request, metadata=metadata))
+            result = await failure_of(getattr(stub, name)(request, metadata=metadata))
             assert result.code in allowed, (name, request, result.code)
 
 
@@ -593,7 +593,7 @@ async def refused_listing(
 ) -> list[str]:
     """The violated fields of a seller's listing naming these categories; it is not written."""
     seller = str(uuid.uuid4())
-    result = await rpc_failure(
+    result = await failure_of(
         stub.CreateProduct(
             product_service_pb2.CreateProductRequest(
                 product=product(category=category, subcategory=subcategory), publish=True
@@ -631,7 +631,7 @@ async def test_a_subcategory_of_another_parent_is_refused(
 ) -> None:
     parent, _, _, other_child = await new_tree(stub, tokens)
     seller = str(uuid.uuid4())
-    error = await rpc_failure(
+    error = await failure_of(
         stub.CreateProduct(
             product_service_pb2.CreateProductRequest(
                 product=product(category=parent, subcategory=other_child)
@@ -681,7 +681,7 @@ async def test_an_update_to_an_unknown_category_is_refused_and_changes_nothing(
         (("category",), {"category": other}, "product.subcategory"),
     ]
     for paths, fields, field in attempts:
-        error = await rpc_failure(
+        error = await failure_of(
             stub.UpdateProduct(
                 update(created.product_id, created.etag, paths, **fields), metadata=metadata
             )

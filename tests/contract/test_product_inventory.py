@@ -16,7 +16,7 @@ from marketplace.product.v1 import product_pb2, product_service_pb2
 from services.common.channels import internal_metadata
 from services.common.rpc_status import remote_error
 from services.product.config import Settings
-from tests.support.failures import rpc_failure, violated_fields
+from tests.support.failures import failure_of, violated_fields
 from tests.support.product import (
     ServedProduct,
     as_seller,
@@ -90,7 +90,7 @@ async def test_sellers_adjust_stock_with_a_reason_and_never_below_reserved(
     await internal.ReserveInventory(
         reserve_request(str(uuid.uuid4()), (item.product_id, 20)), metadata=INTERNAL
     )
-    refused = await rpc_failure(
+    refused = await failure_of(
         stub.AdjustInventory(
             product_service_pb2.AdjustInventoryRequest(
                 product_id=item.product_id, delta=-6, reason="damaged"
@@ -113,7 +113,7 @@ async def test_sellers_adjust_stock_with_a_reason_and_never_below_reserved(
 async def test_adjustments_are_validated_and_owned(stub: ProductStub, tokens: TestTokens) -> None:
     seller = str(uuid.uuid4())
     item = await create(stub, tokens, seller_id=seller)
-    invalid = await rpc_failure(
+    invalid = await failure_of(
         stub.AdjustInventory(
             product_service_pb2.AdjustInventoryRequest(product_id=item.product_id, delta=0),
             metadata=as_seller(tokens, seller),
@@ -137,7 +137,7 @@ async def test_adjustments_are_validated_and_owned(stub: ProductStub, tokens: Te
             metadata=other,
         ),
     ):
-        assert (await rpc_failure(call)).code == grpc.StatusCode.PERMISSION_DENIED
+        assert (await failure_of(call)).code == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_every_stock_change_is_in_the_ledger_and_adds_up(
@@ -216,7 +216,7 @@ async def test_lapsed_reservations_return_their_stock_and_cannot_be_committed(
     await asyncio.sleep(TTL_SECONDS + 0.1)
     assert await sweeper.run_once() >= 1
     assert await level(stub, item.product_id, metadata) == (3, 0, 3)
-    late = await rpc_failure(
+    late = await failure_of(
         internal.CommitReservation(
             product_service_pb2.CommitReservationRequest(order_id=lapsing), metadata=INTERNAL
         )

@@ -19,7 +19,7 @@ from services.common.channels import internal_metadata
 from services.common.identity import Role
 from services.product.app import ProductWorkers
 from services.product.config import Settings
-from tests.support.failures import rpc_failure, violated_fields
+from tests.support.failures import failure_of, violated_fields
 from tests.support.product import (
     ServedProduct,
     create,
@@ -141,7 +141,7 @@ async def test_one_review_per_user_and_the_rating_follows_edits(
     review = await write_review(stub, item.product_id, metadata, 2)
     assert review.author_id == author and review.state == product_pb2.REVIEW_STATE_VISIBLE
     assert not review.verified_purchase
-    second = await rpc_failure(write_review(stub, item.product_id, metadata, 5))
+    second = await failure_of(write_review(stub, item.product_id, metadata, 5))
     assert second.code == grpc.StatusCode.ALREADY_EXISTS
     await write_review(stub, item.product_id, as_user(tokens, str(uuid.uuid4())), 4)
     summary = await rating_of(stub, item.product_id)
@@ -160,7 +160,7 @@ async def test_one_review_per_user_and_the_rating_follows_edits(
     summary = await rating_of(stub, item.product_id)
     assert (summary.count, summary.average, list(summary.histogram)) == (2, 4.5, [0, 0, 0, 1, 1])
 
-    stranger = await rpc_failure(
+    stranger = await failure_of(
         stub.UpdateReview(
             product_service_pb2.UpdateReviewRequest(
                 review=product_pb2.Review(
@@ -187,7 +187,7 @@ async def test_reviews_are_validated_and_need_a_verified_email(
     stub: ProductStub, tokens: TestTokens
 ) -> None:
     item = await create(stub, tokens)
-    invalid = await rpc_failure(
+    invalid = await failure_of(
         stub.CreateReview(
             product_service_pb2.CreateReviewRequest(
                 product_id=item.product_id,
@@ -198,18 +198,18 @@ async def test_reviews_are_validated_and_need_a_verified_email(
     )
     assert invalid.code == grpc.StatusCode.INVALID_ARGUMENT
     assert set(violated_fields(invalid)) == {"review.rating", "review.title"}
-    unverified = await rpc_failure(
+    unverified = await failure_of(
         write_review(stub, item.product_id, as_user(tokens, str(uuid.uuid4()), verified=False), 5)
     )
     assert unverified.code == grpc.StatusCode.PERMISSION_DENIED
     assert unverified.reason == "EMAIL_NOT_VERIFIED"
-    anonymous = await rpc_failure(write_review(stub, item.product_id, (), 5))
+    anonymous = await failure_of(write_review(stub, item.product_id, (), 5))
     assert anonymous.code == grpc.StatusCode.UNAUTHENTICATED
-    own = await rpc_failure(
+    own = await failure_of(
         write_review(stub, item.product_id, as_user(tokens, item.seller_id, Role.SELLER), 5)
     )
     assert own.code == grpc.StatusCode.PERMISSION_DENIED
-    missing = await rpc_failure(
+    missing = await failure_of(
         write_review(stub, str(uuid.uuid4()), as_user(tokens, str(uuid.uuid4())), 5)
     )
     assert missing.code == grpc.StatusCode.NOT_FOUND
@@ -257,7 +257,7 @@ async def test_sellers_reply_and_admins_hide(stub: ProductStub, tokens: TestToke
         metadata=as_user(tokens, item.seller_id, Role.SELLER),
     )
     assert replied.seller_reply == "Thank you!" and replied.rating == 5
-    other_seller = await rpc_failure(
+    other_seller = await failure_of(
         stub.ReplyToReview(
             product_service_pb2.ReplyToReviewRequest(
                 product_id=item.product_id, review_id=kind.review_id, reply="Buy mine instead"
@@ -270,7 +270,7 @@ async def test_sellers_reply_and_admins_hide(stub: ProductStub, tokens: TestToke
     hide = product_service_pb2.HideReviewRequest(
         product_id=item.product_id, review_id=abusive.review_id, reason="insults"
     )
-    not_admin = await rpc_failure(
+    not_admin = await failure_of(
         stub.HideReview(hide, metadata=as_user(tokens, item.seller_id, Role.SELLER))
     )
     assert not_admin.code == grpc.StatusCode.PERMISSION_DENIED
@@ -517,7 +517,7 @@ async def test_recommendations_never_include_the_product_or_unpublished_ones(
         )
     )
     assert [p.product_id for p in similar_only.products] == [similar.product_id]
-    unpublished = await rpc_failure(
+    unpublished = await failure_of(
         stub.ListRecommendations(
             product_service_pb2.ListRecommendationsRequest(product_id=hidden.product_id)
         )

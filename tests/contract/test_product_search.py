@@ -17,7 +17,7 @@ from services.common.identity import Role
 from services.product.config import Settings
 from services.product.demo_catalog import demo_categories, demo_products
 from services.product.domain.model import attribute_pair
-from tests.support.failures import rpc_failure
+from tests.support.failures import failure_of
 from tests.support.inprocess import InProcessService
 from tests.support.product import as_seller, create, product_settings, product_stub, serve_product
 from tests.support.servers import Backends
@@ -228,7 +228,7 @@ async def test_page_size_is_capped_and_bad_tokens_refused(
         product_service_pb2.SearchProductsRequest(seller_id=seeded[1], page_size=1000)
     )
     assert len(capped.products) == 100 and capped.next_page_token
-    forged = await rpc_failure(
+    forged = await failure_of(
         stub.SearchProducts(
             product_service_pb2.SearchProductsRequest(seller_id=seeded[1], page_token="bm9wZQ")
         )

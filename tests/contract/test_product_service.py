@@ -18,7 +18,7 @@ from services.common.channels import internal_metadata
 from services.common.identity import Role
 from services.common.rpc_status import remote_error
 from services.product.config import Settings
-from tests.support.failures import rpc_failure, violated_fields
+from tests.support.failures import failure_of, violated_fields
 from tests.support.inprocess import InProcessService
 from tests.support.product import (
     create,
@@ -150,13 +150,13 @@ async def test_customers_are_denied_and_anonymous_callers_unauthenticated(
     request = product_service_pb2.CreateProductRequest(
         product=product(title=f"Denied {title_word}"), publish=True
     )
-    denied = await rpc_failure(
+    denied = await failure_of(
         stub.CreateProduct(request, metadata=bearer(tokens.mint(roles=(Role.CUSTOMER,))))
     )
     assert denied.code == grpc.StatusCode.PERMISSION_DENIED
     assert denied.reason == "ROLE_REQUIRED"
 
-    anonymous = await rpc_failure(stub.CreateProduct(request))
+    anonymous = await failure_of(stub.CreateProduct(request))
     assert anonymous.code == grpc.StatusCode.UNAUTHENTICATED
 
     found = await stub.SearchProducts(product_service_pb2.SearchProductsRequest(query=title_word))
@@ -183,7 +183,7 @@ async def test_an_invalid_product_lists_every_violation_and_stores_nothing(
         image_urls=["http://insecure.example.com/a.jpg", "not a url"],
     )
     token = tokens.mint(seller, roles=(Role.SELLER,))
-    result = await rpc_failure(
+    result = await failure_of(
         stub.CreateProduct(
             product_service_pb2.CreateProductRequest(product=bad, publish=True),
             metadata=bearer(token),
@@ -255,7 +255,7 @@ async def test_each_rule_of_a_new_product_is_enforced(
             getattr(message, name).CopyFrom(value)
         else:
             setattr(message, name, value)
-    result = await rpc_failure(
+    result = await failure_of(
         stub.CreateProduct(
             product_service_pb2.CreateProductRequest(product=message),
             metadata=bearer(tokens.mint(seller, roles=(Role.SELLER,))),
@@ -276,11 +276,11 @@ async def test_drafts_are_visible_to_their_seller_and_admins_only(
     draft = await create(stub, tokens, seller_id=seller, publish=False)
     request = product_service_pb2.GetProductRequest(product_id=draft.product_id)
 
-    anonymous = await rpc_failure(stub.GetProduct(request))
+    anonymous = await failure_of(stub.GetProduct(request))
     assert anonymous.code == grpc.StatusCode.NOT_FOUND
     assert anonymous.reason == "PRODUCT_NOT_FOUND"
     other_seller = tokens.mint(roles=(Role.SELLER,))
-    assert (await rpc_failure(stub.GetProduct(request, metadata=bearer(other_seller)))).code == (
+    assert (await failure_of(stub.GetProduct(request, metadata=bearer(other_seller)))).code == (
         grpc.StatusCode.NOT_FOUND
     )
 
@@ -291,10 +291,10 @@ async def test_drafts_are_visible_to_their_seller_and_admins_only(
 
 
 async def test_get_product_validates_its_id(stub: ProductStub) -> None:
-    empty = await rpc_failure(stub.GetProduct(product_service_pb2.GetProductRequest()))
+    empty = await failure_of(stub.GetProduct(product_service_pb2.GetProductRequest()))
     assert empty.code == grpc.StatusCode.INVALID_ARGUMENT
     assert violated_fields(empty) == ["product_id"]
-    missing = await rpc_failure(
+    missing = await failure_of(
         stub.GetProduct(product_service_pb2.GetProductRequest(product_id=str(uuid.uuid4())))
     )
     assert missing.code == grpc.StatusCode.NOT_FOUND
@@ -312,11 +312,11 @@ async def test_batch_get_returns_visible_products_in_the_order_asked(
     )
     assert [p.product_id for p in response.products] == [second.product_id, first.product_id]
 
-    too_many = await rpc_failure(
+    too_many = await failure_of(
         stub.BatchGetProducts(product_service_pb2.BatchGetProductsRequest(product_ids=["x"] * 101))
     )
     assert too_many.code == grpc.StatusCode.INVALID_ARGUMENT
-    none = await rpc_failure(stub.BatchGetProducts(product_service_pb2.BatchGetProductsRequest()))
+    none = await failure_of(stub.BatchGetProducts(product_service_pb2.BatchGetProductsRequest()))
     assert violated_fields(none) == ["product_ids"]
 
 
@@ -411,7 +411,7 @@ async def test_search_pages_cover_every_match_once(stub: ProductStub, tokens: Te
 
 async def test_search_refuses_bad_input(stub: ProductStub) -> None:
     async def refused(**fields: Any) -> list[str]:
-        result = await rpc_failure(
+        result = await failure_of(
             stub.SearchProducts(product_service_pb2.SearchProductsRequest(**fields))
         )
         assert result.code == grpc.StatusCode.INVALID_ARGUMENT
@@ -437,7 +437,7 @@ async def test_a_page_token_only_continues_the_search_it_came_from(
         product_service_pb2.SearchProductsRequest(category=category, page_size=2)
     )
     assert first.next_page_token
-    reused = await rpc_failure(
+    reused = await failure_of(
         stub.SearchProducts(
             product_service_pb2.SearchProductsRequest(
                 category=f"{category}-x", page_size=2, page_token=first.next_page_token
@@ -499,7 +499,7 @@ async def test_reserve_prices_items_and_is_idempotent(
     }
     assert await stock_of(mongo, socks.product_id) == {"on_hand": 3, "reserved": 3, "available": 0}
 
-    different = await rpc_failure(
+    different = await failure_of(
         internal.ReserveInventory(
             reserve_request(order, (sweater.product_id, 1)), metadata=INTERNAL
         )
@@ -519,14 +519,14 @@ async def test_commit_sells_the_units_once(
     await internal.CommitReservation(commit, metadata=INTERNAL)
     assert await stock_of(mongo, item.product_id) == {"on_hand": 3, "reserved": 0, "available": 3}
 
-    release = await rpc_failure(
+    release = await failure_of(
         internal.ReleaseReservation(
             product_service_pb2.ReleaseReservationRequest(order_id=order), metadata=INTERNAL
         )
     )
     assert release.code == grpc.StatusCode.FAILED_PRECONDITION
     assert release.reason == "RESERVATION_COMMITTED"
-    unknown = await rpc_failure(
+    unknown = await failure_of(
         internal.CommitReservation(
             product_service_pb2.CommitReservationRequest(order_id=str(uuid.uuid4())),
             metadata=INTERNAL,
@@ -547,14 +547,14 @@ async def test_release_returns_the_units_once(
     await internal.ReleaseReservation(release, metadata=INTERNAL)
     assert await stock_of(mongo, item.product_id) == {"on_hand": 5, "reserved": 0, "available": 5}
 
-    commit = await rpc_failure(
+    commit = await failure_of(
         internal.CommitReservation(
             product_service_pb2.CommitReservationRequest(order_id=order), metadata=INTERNAL
         )
     )
     assert commit.code == grpc.StatusCode.FAILED_PRECONDITION
     assert commit.reason == "RESERVATION_RELEASED"
-    reserve_again = await rpc_failure(
+    reserve_again = await failure_of(
         internal.ReserveInventory(reserve_request(order, (item.product_id, 4)), metadata=INTERNAL)
     )
     assert reserve_again.reason == "RESERVATION_RELEASED"
@@ -574,7 +574,7 @@ async def test_reserve_is_all_or_nothing(
     draft = await create(stub, tokens, publish=False)
     order = str(uuid.uuid4())
 
-    short = await rpc_failure(
+    short = await failure_of(
         internal.ReserveInventory(
             reserve_request(order, (plenty.product_id, 3), (scarce.product_id, 2)),
             metadata=INTERNAL,
@@ -591,7 +591,7 @@ async def test_reserve_is_all_or_nothing(
     assert await mongo.reservations.count_documents({"_id": order}) == 0
 
     for missing in (draft.product_id, str(uuid.uuid4())):
-        unknown = await rpc_failure(
+        unknown = await failure_of(
             internal.ReserveInventory(
                 reserve_request(order, (plenty.product_id, 1), (missing, 1)), metadata=INTERNAL
             )
@@ -612,7 +612,7 @@ async def test_reserve_refuses_malformed_requests(internal: InternalStub) -> Non
     product_id = str(uuid.uuid4())
 
     async def refused(request: Any) -> list[str]:
-        result = await rpc_failure(internal.ReserveInventory(request, metadata=INTERNAL))
+        result = await failure_of(internal.ReserveInventory(request, metadata=INTERNAL))
         assert result.code == grpc.StatusCode.INVALID_ARGUMENT
         return violated_fields(result)
 
@@ -626,12 +626,12 @@ async def test_reserve_refuses_malformed_requests(internal: InternalStub) -> Non
     assert await refused(reserve_request("o", ("", 1))) == ["items[0].product_id"]
     many = [(str(uuid.uuid4()), 1) for _ in range(51)]
     assert await refused(reserve_request("o", *many)) == ["items"]
-    commit = await rpc_failure(
+    commit = await failure_of(
         internal.CommitReservation(
             product_service_pb2.CommitReservationRequest(), metadata=INTERNAL
         )
     )
-    release = await rpc_failure(
+    release = await failure_of(
         internal.ReleaseReservation(
             product_service_pb2.ReleaseReservationRequest(), metadata=INTERNAL
         )
@@ -644,7 +644,7 @@ async def test_internal_rpcs_need_the_mesh_secret(
 ) -> None:
     request = reserve_request(str(uuid.uuid4()), (str(uuid.uuid4()), 1))
     for metadata in ((), internal_metadata("wrong"), bearer(tokens.mint(roles=(Role.ADMIN,)))):
-        result = await rpc_failure(internal.ReserveInventory(request, metadata=metadata))
+        result = await failure_of(internal.ReserveInventory(request, metadata=metadata))
         assert result.code == grpc.StatusCode.UNAUTHENTICATED
         assert result.reason == "INTERNAL_ONLY"
 

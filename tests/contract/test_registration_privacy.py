@@ -5,28 +5,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import argon2
 import grpc
 import pytest
 import pytest_asyncio
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
 
 from services.user.adapters.passwords import Argon2PasswordHasher
 from services.user.adapters.signing import KeyRing, SigningKey
 from services.user.app import build_app
-from services.user.config import Settings
+from tests.support.failures import rpc_failure
 from tests.support.inprocess import serve_in_process
 from tests.support.servers import Backends
+from tests.support.user import MIGRATIONS, PASSWORD, user_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-MIGRATIONS = Path("services/user/migrations")
-PASSWORD = "correct horse battery"
 
 
 class CountingHasher(Argon2PasswordHasher):
@@ -49,15 +44,9 @@ class Served:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def served(backends: Backends) -> AsyncIterator[Served]:
-    settings = Settings(
-        database_url=backends.database_url("users_privacy", MIGRATIONS),
-        environment="test",
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        ops_port=0,
+    settings = user_settings(
+        backends.database_url("users_privacy", MIGRATIONS),
         internal_secret="registration-privacy-secret",
-        shutdown_notice_seconds=0,
-        shutdown_grace_seconds=1,
     )
     hasher = CountingHasher()
     ring = KeyRing(SigningKey.generate())
@@ -84,13 +73,8 @@ async def register(served: Served, email: str, username: str) -> user_pb2.User:
 async def refused(call: Awaitable[Any]) -> tuple[grpc.StatusCode, str, str]:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call
-    status = rpc_status.from_call(caught.value)
-    reason = ""
-    for detail in status.details if status else ():
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            reason = info.reason
-    return caught.value.code(), reason, caught.value.details() or ""
+    got = rpc_failure(caught)
+    return got.code, got.reason, got.message
 
 
 def shape(user: user_pb2.User) -> tuple[Any, ...]:

@@ -14,7 +14,7 @@ from marketplace.product.v1 import product_pb2, product_service_pb2
 
 from services.common.identity import Role
 from services.product.config import Settings
-from tests.support.failures import rpc_failure
+from tests.support.failures import failure_of
 from tests.support.product import (
     ServedProduct,
     create_categories,
@@ -99,7 +99,7 @@ async def test_hidden_review_does_not_come_back_after_delete_and_repost(
         product_service_pb2.DeleteReviewRequest(product_id=product_id, review_id=review_id),
         metadata=author,
     )
-    refusal = await rpc_failure(review(stub, product_id, author, "abusive text again"))
+    refusal = await failure_of(review(stub, product_id, author, "abusive text again"))
     assert (refusal.code, refusal.reason) == (
         grpc.StatusCode.FAILED_PRECONDITION,
         "REVIEW_MODERATED",

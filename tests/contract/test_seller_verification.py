@@ -15,7 +15,7 @@ from pymongo import AsyncMongoClient
 
 from services.common.identity import Role
 from services.product.config import Settings
-from tests.support.failures import rpc_failure
+from tests.support.failures import failure_of
 from tests.support.product import (
     ServedProduct,
     create_categories,
@@ -75,7 +75,7 @@ async def test_unverified_seller_cannot_create_a_listing(
     await create_categories(stub, tokens, {"lighting": []})
     seller_id = str(uuid.uuid4())
     for publish in (True, False):
-        refusal = await rpc_failure(
+        refusal = await failure_of(
             stub.CreateProduct(
                 product_service_pb2.CreateProductRequest(product=listing(), publish=publish),
                 metadata=seller(tokens, seller_id, verified=False),
@@ -99,7 +99,7 @@ async def test_unverified_seller_cannot_publish_but_can_take_a_listing_down(
     )
     # The seller's address stopped being verified (a changed email, say): tokens say so.
     unverified = seller(tokens, seller_id, verified=False)
-    refusal = await rpc_failure(
+    refusal = await failure_of(
         stub.PublishProduct(
             product_service_pb2.PublishProductRequest(product_id=draft.product_id),
             metadata=unverified,

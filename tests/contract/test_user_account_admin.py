@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import grpc
 import jwt
@@ -19,20 +20,20 @@ from marketplace.user.v1 import user_pb2, user_service_pb2
 from services.common.identity import Role
 from services.product.app import build_app as build_product_app
 from services.user.adapters.signing import KeyRing, SigningKey
-from tests.contract.test_user_service import (
+from tests.support.failures import rpc_failure, violations_of
+from tests.support.inprocess import InProcessService, serve_in_process
+from tests.support.product import create_categories, product_settings
+from tests.support.servers import Backends
+from tests.support.tokens import TestTokens, bearer
+from tests.support.user import (
     MIGRATIONS,
     PASSWORD,
     UserService,
-    failure,
     login,
     new_user_request,
     register_and_login,
     running_user_service,
 )
-from tests.support.inprocess import InProcessService, serve_in_process
-from tests.support.product import create_categories, product_settings
-from tests.support.servers import Backends
-from tests.support.tokens import TestTokens, bearer
 
 ADMIN_PASSWORD = "demo-password-for-tests"
 
@@ -77,8 +78,8 @@ async def admin_token(svc: UserService) -> str:
 async def refused(call: object) -> tuple[grpc.StatusCode, str, dict[str, str]]:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call  # type: ignore[misc]
-    got = failure(caught.value)
-    return got.code, got.reason, got.violations
+    got = rpc_failure(caught)
+    return got.code, got.reason, violations_of(got)
 
 
 # --- Profile ------------------------------------------------------------------------------
@@ -593,6 +594,7 @@ async def test_tokens_of_the_previous_key_stay_valid_after_rotation(backends: Ba
             ttl_seconds=60,
             issuer="marketplace",
             audience="marketplace",
+            now=datetime.now(UTC),
         )
         code, _, _ = await refused(
             after.stub.GetUser(

@@ -14,16 +14,16 @@ from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grp
 
 from services.common.channels import internal_metadata
 from services.user.domain.addresses import MAX_ADDRESSES_PER_USER
-from tests.contract.test_user_service import (
+from tests.support.failures import rpc_failure, violations_of
+from tests.support.servers import Backends
+from tests.support.tokens import bearer
+from tests.support.user import (
     INTERNAL_SECRET,
     UserService,
-    failure,
     login,
     register_and_login,
     running_user_service,
 )
-from tests.support.servers import Backends
-from tests.support.tokens import bearer
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -183,9 +183,9 @@ async def test_update_changes_only_masked_fields_and_validates(svc: UserService)
                 ),
                 metadata=bearer(token),
             )
-        got = failure(caught.value)
+        got = rpc_failure(caught)
         assert got.code == grpc.StatusCode.INVALID_ARGUMENT
-        assert field in got.violations, (paths, got.violations)
+        assert field in violations_of(got), (paths, violations_of(got))
     assert (await listed(svc, token))[0] == updated
 
 
@@ -212,9 +212,9 @@ async def test_invalid_addresses_are_refused_and_not_stored(
     _, token = await register_and_login(svc)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await create(svc, token, home(**overrides))
-    got = failure(caught.value)
+    got = rpc_failure(caught)
     assert got.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert field in got.violations
+    assert field in violations_of(got)
     assert await listed(svc, token) == []
 
 
@@ -280,7 +280,7 @@ async def test_a_user_cannot_read_or_edit_another_users_addresses(svc: UserServi
     ):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await call
-        assert failure(caught.value).reason == "ADDRESS_NOT_FOUND"
+        assert rpc_failure(caught).reason == "ADDRESS_NOT_FOUND"
 
     assert await listed(svc, victim_token) == [address]
 
@@ -314,7 +314,7 @@ async def test_delete_removes_the_address_and_unknown_ids_are_not_found(svc: Use
             user_service_pb2.GetAddressRequest(user_id="me", address_id="not-a-uuid"),
             metadata=bearer(token),
         )
-    assert failure(malformed.value).violations.keys() == {"address_id"}
+    assert violations_of(rpc_failure(malformed)).keys() == {"address_id"}
 
 
 async def test_the_address_book_has_a_limit(svc: UserService) -> None:
@@ -324,7 +324,7 @@ async def test_the_address_book_has_a_limit(svc: UserService) -> None:
     )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await create(svc, token, home(line1="One Too Many"))
-    assert failure(caught.value).code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert rpc_failure(caught).code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert len(await listed(svc, token)) == MAX_ADDRESSES_PER_USER
 
 
@@ -356,12 +356,12 @@ async def test_shipping_address_of_someone_else_or_missing_is_not_found(svc: Use
     ):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await shipping(svc, user_id, address_id)
-        got = failure(caught.value)
+        got = rpc_failure(caught)
         assert (got.code, got.reason) == (grpc.StatusCode.NOT_FOUND, reason)
 
     with pytest.raises(grpc.aio.AioRpcError) as malformed:
         await shipping(svc, "nope", "")
-    assert failure(malformed.value).violations.keys() == {"user_id"}
+    assert violations_of(rpc_failure(malformed)).keys() == {"user_id"}
 
 
 async def test_shipping_address_of_a_suspended_buyer_is_failed_precondition(
@@ -374,7 +374,7 @@ async def test_shipping_address_of_a_suspended_buyer_is_failed_precondition(
     )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await shipping(svc, user.user_id, address.address_id)
-    got = failure(caught.value)
+    got = rpc_failure(caught)
     assert (got.code, got.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "USER_SUSPENDED")
 
 
@@ -386,4 +386,4 @@ async def test_shipping_address_needs_the_mesh_secret(svc: UserService) -> None:
             user_service_pb2.GetShippingAddressRequest(user_id=user.user_id),
             metadata=bearer(token),
         )
-    assert failure(caught.value).reason == "INTERNAL_ONLY"
+    assert rpc_failure(caught).reason == "INTERNAL_ONLY"

@@ -24,16 +24,16 @@ import pytest_asyncio
 from marketplace.user.v1 import user_service_pb2
 
 from services.user.domain.model import hash_token
-from tests.contract.test_user_service import (
+from tests.support.failures import rpc_failure, violations_of
+from tests.support.servers import Backends
+from tests.support.tokens import bearer
+from tests.support.user import (
     PASSWORD,
     UserService,
-    failure,
     new_user_request,
     running_user_service,
     unique,
 )
-from tests.support.servers import Backends
-from tests.support.tokens import bearer
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -127,7 +127,7 @@ async def refresh(service: Service, token: str) -> user_service_pb2.RefreshToken
 async def refused(call: object) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call  # type: ignore[misc]
-    got = failure(caught.value)
+    got = rpc_failure(caught)
     return got.code, got.reason
 
 
@@ -236,9 +236,9 @@ async def test_registration_refuses_malformed_and_oversized_fields(service: Serv
         request = new_user_request(**overrides)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await service.svc.stub.CreateUser(request)
-        got = failure(caught.value)
+        got = rpc_failure(caught)
         assert got.code == grpc.StatusCode.INVALID_ARGUMENT
-        assert field in got.violations, (overrides, got.violations)
+        assert field in violations_of(got), (overrides, violations_of(got))
         count = await service.svc.db.fetchval(
             "select count(*) from users where username = $1", request.username
         )
@@ -375,7 +375,7 @@ async def test_change_password_needs_the_current_one_and_ends_other_sessions(
             ),
             metadata=auth,
         )
-    assert failure(wrong.value).violations.keys() == {"current_password"}
+    assert violations_of(rpc_failure(wrong)).keys() == {"current_password"}
     with pytest.raises(grpc.aio.AioRpcError) as weak:
         await change(
             user_service_pb2.ChangePasswordRequest(
@@ -383,7 +383,7 @@ async def test_change_password_needs_the_current_one_and_ends_other_sessions(
             ),
             metadata=auth,
         )
-    assert failure(weak.value).violations == {"new_password": "is too common; choose another"}
+    assert violations_of(rpc_failure(weak)) == {"new_password": "is too common; choose another"}
 
     await change(
         user_service_pb2.ChangePasswordRequest(
@@ -429,12 +429,12 @@ async def test_reset_sets_the_password_once_and_ends_every_session(service: Serv
     # A refused password does not use the token up.
     with pytest.raises(grpc.aio.AioRpcError) as weak:
         await reset(user_service_pb2.ResetPasswordRequest(token=mail.token, new_password="short"))
-    assert "new_password" in failure(weak.value).violations
+    assert "new_password" in violations_of(rpc_failure(weak))
     with pytest.raises(grpc.aio.AioRpcError) as same_as_name:
         await reset(
             user_service_pb2.ResetPasswordRequest(token=mail.token, new_password=request.username)
         )
-    assert "new_password" in failure(same_as_name.value).violations
+    assert "new_password" in violations_of(rpc_failure(same_as_name))
 
     await reset(user_service_pb2.ResetPasswordRequest(token=mail.token, new_password=NEW_PASSWORD))
     assert await refused(

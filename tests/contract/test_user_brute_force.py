@@ -12,15 +12,15 @@ import pytest_asyncio
 from marketplace.user.v1 import user_service_pb2
 
 from services.common.metadata import CLIENT_ADDRESS_HEADER
-from tests.contract.test_user_service import (
+from tests.support.failures import rpc_failure
+from tests.support.servers import Backends
+from tests.support.tokens import bearer
+from tests.support.user import (
     PASSWORD,
     UserService,
-    failure,
     new_user_request,
     running_user_service,
 )
-from tests.support.servers import Backends
-from tests.support.tokens import bearer
 
 ACCOUNT_MAX = 5
 CLIENT_MAX = 8
@@ -56,7 +56,7 @@ async def attempt(
             metadata=from_client(ip),
         )
     except grpc.aio.AioRpcError as error:
-        got = failure(error)
+        got = rpc_failure(error)
         return got.code, got.reason, time.monotonic() - started
     return grpc.StatusCode.OK, "", time.monotonic() - started
 

@@ -8,138 +8,36 @@ import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from datetime import UTC, datetime
 
-import asyncpg
 import grpc
 import httpx
 import jwt
 import pytest
 import pytest_asyncio
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
 
 from services.common.channels import internal_metadata
 from services.user.adapters.signing import KeyRing, SigningKey
-from services.user.app import build_app
-from services.user.config import Settings
-from tests.support.inprocess import InProcessService, serve_in_process
+from tests.support.failures import rpc_failure, violations_of
 from tests.support.servers import Backends
 from tests.support.tokens import bearer
-
-MIGRATIONS = Path("services/user/migrations")
-PASSWORD = "correct horse battery"
-INTERNAL_SECRET = "contract-test-internal-secret"
-
-
-@dataclass
-class UserService:
-    """The served user service, a stub to it, its signing keys and its database."""
-
-    served: InProcessService
-    stub: user_service_pb2_grpc.UserServiceAsyncStub
-    ring: KeyRing
-    settings: Settings
-    db: asyncpg.Connection[asyncpg.Record]
-
-
-@asynccontextmanager
-async def running_user_service(
-    backends: Backends, *, app_overrides: dict[str, Any] | None = None, **overrides: Any
-) -> AsyncIterator[UserService]:
-    """The user service on a fresh database; other user test modules start their own."""
-    url = overrides.pop("database_url", None) or backends.database_url("users", MIGRATIONS)
-    values: dict[str, Any] = {
-        "database_url": url,
-        "environment": "test",
-        "grpc_host": "127.0.0.1",
-        "grpc_port": 0,
-        "ops_port": 0,
-        "seed_demo_accounts": True,
-        "demo_password": "demo-password-for-tests",
-        "internal_secret": INTERNAL_SECRET,
-        "shutdown_notice_seconds": 0,
-        "shutdown_grace_seconds": 1,
-        # Cheaper argon2 parameters keep the suite fast; production keeps the defaults.
-        "password_time_cost": 1,
-        "password_memory_kib": 8192,
-        "password_parallelism": 1,
-    }
-    values.update(overrides)
-    settings = Settings(**values)
-    ring = (app_overrides or {}).get("key_ring") or KeyRing(SigningKey.generate())
-    db = await asyncpg.connect(url)
-    try:
-        extra = {"key_ring": ring, **(app_overrides or {})}
-        async with serve_in_process(settings, lambda: build_app(settings, **extra)) as served:
-            stub = user_service_pb2_grpc.UserServiceStub(served.channel)
-            yield UserService(served, stub, ring, settings, db)
-    finally:
-        await db.close()
+from tests.support.user import (
+    INTERNAL_SECRET,
+    PASSWORD,
+    UserService,
+    login,
+    new_user_request,
+    register_and_login,
+    running_user_service,
+    unique,
+)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def svc(backends: Backends) -> AsyncIterator[UserService]:
     async with running_user_service(backends) as running:
         yield running
-
-
-def unique(prefix: str = "u") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:12]}"
-
-
-def new_user_request(**overrides: str) -> user_service_pb2.CreateUserRequest:
-    name = unique()
-    fields = {
-        "email": f"{name}@example.com",
-        "username": name,
-        "password": PASSWORD,
-        "display_name": "Test User",
-    }
-    fields.update(overrides)
-    return user_service_pb2.CreateUserRequest(**fields)
-
-
-async def register_and_login(svc: UserService) -> tuple[user_pb2.User, str]:
-    request = new_user_request()
-    user = await svc.stub.CreateUser(request)
-    tokens = await svc.stub.Login(
-        user_service_pb2.LoginRequest(email=request.email, password=request.password)
-    )
-    return user, tokens.access_token
-
-
-async def login(svc: UserService, email: str, password: str) -> str:
-    response = await svc.stub.Login(user_service_pb2.LoginRequest(email=email, password=password))
-    return response.access_token
-
-
-@dataclass
-class Failure:
-    code: grpc.StatusCode
-    message: str
-    reason: str
-    violations: dict[str, str]
-
-
-def failure(error: grpc.aio.AioRpcError) -> Failure:
-    status = rpc_status.from_call(error)
-    reason, violations = "", {}
-    if status is not None:
-        for detail in status.details:
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
-                reason = info.reason
-            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                bad = error_details_pb2.BadRequest()
-                detail.Unpack(bad)
-                violations = {v.field: v.description for v in bad.field_violations}
-    return Failure(error.code(), error.details() or "", reason, violations)
 
 
 async def users_with_email(svc: UserService, email: str) -> int:
@@ -273,7 +171,7 @@ async def test_duplicate_username_in_another_case_is_already_exists(svc: UserSer
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await svc.stub.CreateUser(second)
 
-    got = failure(caught.value)
+    got = rpc_failure(caught)
     assert got.code == grpc.StatusCode.ALREADY_EXISTS
     assert got.reason == "USERNAME_TAKEN"
     assert await users_with_email(svc, second.email) == 0
@@ -313,9 +211,9 @@ async def test_invalid_registration_is_invalid_argument_and_writes_nothing(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await svc.stub.CreateUser(request)
 
-    got = failure(caught.value)
+    got = rpc_failure(caught)
     assert got.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert set(got.violations) == fields
+    assert set(violations_of(got)) == fields
     assert await users_with_email(svc, request.email.strip()) == 0
     count = await svc.db.fetchval(
         "select count(*) from users where lower(username) = lower($1)", request.username
@@ -327,7 +225,7 @@ async def test_password_equal_to_username_is_refused(svc: UserService) -> None:
     name = unique("samename")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await svc.stub.CreateUser(new_user_request(username=name, password=name))
-    assert failure(caught.value).violations.keys() == {"password"}
+    assert violations_of(rpc_failure(caught)).keys() == {"password"}
 
 
 async def test_wrong_password_and_unknown_email_answer_identically(svc: UserService) -> None:
@@ -339,7 +237,7 @@ async def test_wrong_password_and_unknown_email_answer_identically(svc: UserServ
     with pytest.raises(grpc.aio.AioRpcError) as unknown_email:
         await login(svc, f"{unique()}@example.com", PASSWORD)
 
-    wrong, unknown = failure(wrong_password.value), failure(unknown_email.value)
+    wrong, unknown = rpc_failure(wrong_password), rpc_failure(unknown_email)
     assert wrong.code == grpc.StatusCode.UNAUTHENTICATED
     assert wrong.message == "invalid email or password"
     assert wrong.reason == "INVALID_CREDENTIALS"
@@ -356,7 +254,7 @@ async def test_suspended_account_cannot_sign_in(svc: UserService) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await login(svc, request.email, PASSWORD)
 
-    got = failure(caught.value)
+    got = rpc_failure(caught)
     assert (got.code, got.message, got.reason) == (
         grpc.StatusCode.UNAUTHENTICATED,
         "invalid email or password",
@@ -367,9 +265,9 @@ async def test_suspended_account_cannot_sign_in(svc: UserService) -> None:
 async def test_login_without_credentials_is_invalid_argument(svc: UserService) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await login(svc, "", "")
-    got = failure(caught.value)
+    got = rpc_failure(caught)
     assert got.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert set(got.violations) == {"email", "password"}
+    assert set(violations_of(got)) == {"email", "password"}
 
 
 async def test_customer_cannot_read_another_user(svc: UserService) -> None:
@@ -381,7 +279,7 @@ async def test_customer_cannot_read_another_user(svc: UserService) -> None:
             user_service_pb2.GetUserRequest(user_id=user_b.user_id), metadata=bearer(token_a)
         )
 
-    got = failure(caught.value)
+    got = rpc_failure(caught)
     assert got.code == grpc.StatusCode.PERMISSION_DENIED
     assert got.reason == "NOT_OWNER"
 
@@ -411,7 +309,7 @@ async def test_admin_reads_any_user_and_unknown_ids_are_not_found(svc: UserServi
             user_service_pb2.GetUserRequest(user_id=str(uuid.uuid4())),
             metadata=bearer(admin_token),
         )
-    missing = failure(caught.value)
+    missing = rpc_failure(caught)
     assert missing.code == grpc.StatusCode.NOT_FOUND
     assert missing.reason == "USER_NOT_FOUND"
 
@@ -428,9 +326,9 @@ async def test_get_user_with_a_malformed_id_is_invalid_argument(
         await svc.stub.GetUser(
             user_service_pb2.GetUserRequest(user_id=user_id), metadata=bearer(token)
         )
-    got = failure(caught.value)
+    got = rpc_failure(caught)
     assert got.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert got.violations == {"user_id": description}
+    assert violations_of(got) == {"user_id": description}
 
 
 async def test_demo_accounts_are_seeded_with_their_roles(svc: UserService) -> None:
@@ -451,7 +349,7 @@ async def test_demo_accounts_are_seeded_with_their_roles(svc: UserService) -> No
 async def test_get_user_without_a_token_is_unauthenticated(svc: UserService) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await svc.stub.GetUser(user_service_pb2.GetUserRequest(user_id="me"))
-    got = failure(caught.value)
+    got = rpc_failure(caught)
     assert (got.code, got.reason) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_MISSING")
 
 
@@ -467,7 +365,7 @@ async def test_forged_token_is_unauthenticated(svc: UserService) -> None:
         headers={"kid": svc.ring.current.kid},
     )
     unknown_kid = KeyRing(impostor).sign(
-        claims, ttl_seconds=300, issuer="marketplace", audience="marketplace"
+        claims, ttl_seconds=300, issuer="marketplace", audience="marketplace", now=datetime.now(UTC)
     )
 
     for token, reason in [(forged, "TOKEN_INVALID"), (unknown_kid, "TOKEN_INVALID")]:
@@ -475,7 +373,7 @@ async def test_forged_token_is_unauthenticated(svc: UserService) -> None:
             await svc.stub.GetUser(
                 user_service_pb2.GetUserRequest(user_id="me"), metadata=bearer(token)
             )
-        got = failure(caught.value)
+        got = rpc_failure(caught)
         assert (got.code, got.reason) == (grpc.StatusCode.UNAUTHENTICATED, reason)
 
 
@@ -501,12 +399,13 @@ async def test_expired_token_is_unauthenticated(svc: UserService) -> None:
         ttl_seconds=-120,
         issuer=svc.settings.jwt_issuer,
         audience=svc.settings.jwt_audience,
+        now=datetime.now(UTC),
     )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await svc.stub.GetUser(
             user_service_pb2.GetUserRequest(user_id="me"), metadata=bearer(expired)
         )
-    got = failure(caught.value)
+    got = rpc_failure(caught)
     assert (got.code, got.reason) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_EXPIRED")
 
 
@@ -562,7 +461,7 @@ async def test_concurrent_registrations_with_one_username_have_exactly_one_winne
     )
 
     assert sum(isinstance(r, user_pb2.User) for r in results) == 1
-    assert {failure(r).reason for r in results if isinstance(r, grpc.aio.AioRpcError)} == {
+    assert {rpc_failure(r).reason for r in results if isinstance(r, grpc.aio.AioRpcError)} == {
         "USERNAME_TAKEN"
     }
 
@@ -573,9 +472,9 @@ async def test_internal_service_needs_the_mesh_secret(svc: UserService) -> None:
 
     with pytest.raises(grpc.aio.AioRpcError) as outsider:
         await internal.GetShippingAddress(request)
-    assert failure(outsider.value).reason == "INTERNAL_ONLY"
+    assert rpc_failure(outsider).reason == "INTERNAL_ONLY"
 
     with pytest.raises(grpc.aio.AioRpcError) as insider:
         await internal.GetShippingAddress(request, metadata=internal_metadata(INTERNAL_SECRET))
     # Past the secret check, the unknown buyer is simply not found.
-    assert failure(insider.value).reason == "USER_NOT_FOUND"
+    assert rpc_failure(insider).reason == "USER_NOT_FOUND"

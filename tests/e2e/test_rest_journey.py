@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import httpx
 import jwt
@@ -230,7 +231,7 @@ def test_missing_and_forged_tokens_are_rejected_at_the_edge(edge: httpx.Client) 
     # Signed by an attacker's own key but naming the real key id.
     real_kid = edge.get("/.well-known/jwks.json").json()["keys"][0]["kid"]
     forged_token = KeyRing(SigningKey.generate()).sign(
-        claims, ttl_seconds=300, issuer="marketplace", audience="marketplace"
+        claims, ttl_seconds=300, issuer="marketplace", audience="marketplace", now=datetime.now(UTC)
     )
     _, payload, signature = forged_token.split(".")
     forged_header = jwt.utils.base64url_encode(

@@ -24,10 +24,10 @@ from services.product.adapters.mongo.schema import INDEXES, PRODUCTS, Database, 
 from services.product.app import build_app as product_build_app
 from services.product.domain.model import Inventory, Product, ProductState, to_millis
 from services.user.app import build_app as user_build_app
-from services.user.config import Settings as UserSettings
 from tests.support.product import product_settings
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens
+from tests.support.user import user_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -167,14 +167,7 @@ async def test_the_user_app_with_demo_accounts_starts_twice_on_the_same_database
     backends: Backends,
 ) -> None:
     url = backends.database_url("users_restart", USER_MIGRATIONS)
-    settings = UserSettings(
-        environment="dev",
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        ops_port=0,
-        database_url=url,
-        seed_demo_accounts=True,
-    )
+    settings = user_settings(url, environment="dev", seed_demo_accounts=True)
     for _ in range(2):
         async with user_build_app(settings, run_email_relay=False):
             pass

@@ -18,8 +18,9 @@ from services.user.adapters.postgres import Pool, PostgresUnitOfWork, create_poo
 from services.user.adapters.signing import KeyRing, SigningKey
 from services.user.adapters.tokens import JwtTokenIssuer
 from services.user.domain import commands
-from services.user.domain.emails import EmailKind, OutgoingEmail
-from services.user.service_layer import handlers
+from services.user.domain.emails import EmailKind, MailPolicy, OutgoingEmail
+from services.user.domain.model import FailureCount
+from services.user.service_layer import accounts, sign_in
 from tests.support.servers import Backends
 
 MIGRATIONS = Path("services/user/migrations")
@@ -101,7 +102,9 @@ async def test_concurrent_relays_deliver_each_mail_once(pool: Pool) -> None:
 
 
 async def test_the_mailbox_sender_writes_whole_eml_files(tmp_path: Path) -> None:
-    sender = MailboxEmailSender(tmp_path / "mailbox", "Marketplace <no-reply@example.com>")
+    sender = MailboxEmailSender(
+        tmp_path / "mailbox", "Marketplace <no-reply@example.com>", clock=SystemClock()
+    )
     await sender.send(mail("reader@example.com"))
     files = list((tmp_path / "mailbox").iterdir())
     assert len(files) == 1 and files[0].suffix == ".eml"
@@ -109,33 +112,42 @@ async def test_the_mailbox_sender_writes_whole_eml_files(tmp_path: Path) -> None
     assert "To: reader@example.com" in text and "X-Marketplace-Kind: verify_email" in text
 
 
+async def fail(pool: Pool, key: str, at: datetime, max_failures: int = 3) -> FailureCount:
+    """Count one failed sign-in of `key` at `at`, as the sign-in use case does."""
+    uow = PostgresUnitOfWork(pool)
+    async with uow:
+        count = (await uow.throttle.count_for_update(key, at)).after_failure(
+            at,
+            window=timedelta(seconds=60),
+            max_failures=max_failures,
+            lockout=timedelta(seconds=30),
+        )
+        await uow.throttle.save(count)
+        await uow.commit()
+    return count
+
+
 async def test_throttle_windows_reset_and_blocks_expire(pool: Pool) -> None:
     key = f"account:{uuid.uuid4().hex}@example.com"
     now = datetime.now(UTC)
+    counts = [(await fail(pool, key, now)).failures for _ in range(3)]
     uow = PostgresUnitOfWork(pool)
     async with uow:
-        counts = [
-            await uow.throttle.record_failure(
-                key, now=now, window_seconds=60, max_failures=3, lockout_seconds=30
-            )
-            for _ in range(3)
-        ]
         blocked = await uow.throttle.blocked_until([key], now)
-        later = now + timedelta(seconds=31)
-        still = await uow.throttle.blocked_until([key], later)
-        # After the window and the block, counting starts afresh.
-        fresh = await uow.throttle.record_failure(
-            key,
-            now=now + timedelta(seconds=61),
-            window_seconds=60,
-            max_failures=3,
-            lockout_seconds=30,
-        )
-        await uow.commit()
+        still = await uow.throttle.blocked_until([key], now + timedelta(seconds=31))
+    # After the window and the block, counting starts afresh.
+    fresh = await fail(pool, key, now + timedelta(seconds=61))
     assert counts == [1, 2, 3]
     assert blocked == now + timedelta(seconds=30)
     assert still is None
-    assert fresh == 1
+    assert fresh.failures == 1 and fresh.blocked_until is None
+
+
+async def test_concurrent_failures_of_a_new_key_are_all_counted(pool: Pool) -> None:
+    key = f"client:{uuid.uuid4().hex}"
+    now = datetime.now(UTC)
+    await asyncio.gather(*(fail(pool, key, now, max_failures=50) for _ in range(8)))
+    assert await pool.fetchval("select failures from login_throttle where key = $1", key) == 8
 
 
 async def test_sign_in_rehashes_a_password_hashed_with_old_parameters(pool: Pool) -> None:
@@ -143,10 +155,11 @@ async def test_sign_in_rehashes_a_password_hashed_with_old_parameters(pool: Pool
     new = Argon2PasswordHasher(argon2.PasswordHasher(time_cost=2, memory_cost=16384, parallelism=1))
     name = f"rehash{uuid.uuid4().hex[:8]}"
     password = "a passphrase to keep"
-    user = await handlers.create_user(
+    user = await accounts.create_user(
         commands.CreateUser(f"{name}@example.com", name, password, ""),
         uow=PostgresUnitOfWork(pool),
         hasher=old,
+        mail=MailPolicy(),
         clock=SystemClock(),
     )
     before = await pool.fetchval("select password_hash from users where id = $1", user.id)
@@ -155,10 +168,10 @@ async def test_sign_in_rehashes_a_password_hashed_with_old_parameters(pool: Pool
     issuer = JwtTokenIssuer(
         KeyRing(SigningKey.generate()), issuer="marketplace", audience="marketplace", ttl_seconds=60
     )
-    await handlers.login(
+    await sign_in.login(
         commands.Login(f"{name}@example.com", password),
         uow=PostgresUnitOfWork(pool),
-        authenticator=await handlers.Authenticator.create(new),
+        authenticator=await sign_in.Authenticator.create(new),
         issuer=issuer,
         refresh_ttl=timedelta(days=1),
         hasher=new,
@@ -215,7 +228,11 @@ async def test_the_smtp_sender_delivers_through_a_real_smtp_conversation() -> No
     port = listener.sockets[0].getsockname()[1]
     try:
         sender = SmtpEmailSender(
-            host="127.0.0.1", port=port, sender="no-reply@example.com", starttls=False
+            host="127.0.0.1",
+            port=port,
+            sender="no-reply@example.com",
+            starttls=False,
+            clock=SystemClock(),
         )
         message = mail("smtp-reader@example.com")
         await sender.send(message)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -10,23 +9,10 @@ import pytest
 
 from services.user.adapters.signing import SigningKey
 from services.user.app import build_app
-from services.user.config import Settings
 from tests.support.servers import Backends
+from tests.support.user import MIGRATIONS, user_settings
 
-MIGRATIONS = Path("services/user/migrations")
 DEMO_EMAILS = {"admin@example.com", "seller@example.com", "buyer@example.com"}
-
-
-def settings(url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": url,
-        "environment": "test",
-        "grpc_host": "127.0.0.1",
-        "grpc_port": 0,
-        "ops_port": 0,
-    }
-    values.update(overrides)
-    return Settings(**values)
 
 
 async def demo_accounts(url: str) -> dict[str, list[str]]:
@@ -41,7 +27,7 @@ async def demo_accounts(url: str) -> dict[str, list[str]]:
 
 async def test_dev_mode_with_the_flag_seeds_demo_accounts_idempotently(backends: Backends) -> None:
     url = backends.database_url("users", MIGRATIONS)
-    config = settings(url, seed_demo_accounts=True)
+    config = user_settings(url, seed_demo_accounts=True)
 
     async with build_app(config):
         pass
@@ -75,7 +61,7 @@ async def test_no_demo_accounts_without_dev_mode_and_the_flag(
 ) -> None:
     url = backends.database_url("users", MIGRATIONS)
 
-    async with build_app(settings(url, **overrides)):
+    async with build_app(user_settings(url, **overrides)):
         pass
 
     assert await demo_accounts(url) == {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from services.common.auth import Role, StaticKeySource
 from services.user.adapters.signing import KeyRing, SigningKey
@@ -39,7 +40,13 @@ class TestTokens:
             "email_verified": email_verified,
             "sid": uuid.uuid4().hex,
         }
-        return self.ring.sign(claims, ttl_seconds=ttl_seconds, issuer=ISSUER, audience=AUDIENCE)
+        return self.ring.sign(
+            claims,
+            ttl_seconds=ttl_seconds,
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            now=datetime.now(UTC),
+        )
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:

@@ -14,9 +14,11 @@ from services.common.errors import InvalidArgument, PermissionDenied, Unauthenti
 from services.common.identity import Caller, Role
 from services.common.metadata import CLIENT_ADDRESS_HEADER, RequestMetadata
 from services.user.domain import commands, rules
+from services.user.domain.emails import MailPolicy
 from services.user.domain.model import Session, User, UserState, hash_token
-from services.user.service_layer import handlers
+from services.user.service_layer import accounts, sign_in
 from tests.fakes.clock import FixedClock
+from tests.fakes.user import ReversingHasher
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -165,30 +167,14 @@ class ExplodingUnitOfWork:
         raise AssertionError("no commit expected")
 
 
-class CountingHasher:
-    """A fake hasher: the hash is the password reversed; counts verifications."""
-
-    def __init__(self) -> None:
-        self.verified: list[str] = []
-
-    async def hash(self, password: str) -> str:
-        return password[::-1]
-
-    async def verify(self, password_hash: str, password: str) -> bool:
-        self.verified.append(password_hash)
-        return password_hash == password[::-1]
-
-    def needs_rehash(self, password_hash: str) -> bool:
-        return False
-
-
 async def test_invalid_registration_lists_every_violation_and_touches_nothing() -> None:
     command = commands.CreateUser(email="bad", username="!", password="x", display_name="")
     with pytest.raises(InvalidArgument) as caught:
-        await handlers.create_user(
+        await accounts.create_user(
             command,
             uow=ExplodingUnitOfWork(),  # type: ignore[arg-type]
-            hasher=CountingHasher(),
+            hasher=ReversingHasher(),
+            mail=MailPolicy(),
             clock=FixedClock(),
         )
     assert [v.field for v in caught.value.violations] == ["email", "username", "password"]
@@ -197,24 +183,25 @@ async def test_invalid_registration_lists_every_violation_and_touches_nothing() 
 async def test_get_user_of_another_user_is_denied_before_any_lookup() -> None:
     caller = Caller(user_id=str(uuid.uuid4()), roles=frozenset({Role.CUSTOMER}))
     with pytest.raises(PermissionDenied):
-        await handlers.get_user(
+        await accounts.get_user(
             commands.GetUser(user_id=str(uuid.uuid4()), caller=caller),
             uow=ExplodingUnitOfWork(),  # type: ignore[arg-type]
+            clock=FixedClock(),
         )
 
 
 async def test_unknown_email_still_costs_a_hash_verification() -> None:
-    hasher = CountingHasher()
-    authenticator = await handlers.Authenticator.create(hasher)
+    hasher = ReversingHasher()
+    authenticator = await sign_in.Authenticator.create(hasher)
     with pytest.raises(Unauthenticated) as caught:
         await authenticator.check(None, "whatever-password")
     assert caught.value.reason == "INVALID_CREDENTIALS"
-    assert len(hasher.verified) == 1
+    assert hasher.verified == 1
 
 
 async def test_suspended_users_fail_like_wrong_passwords() -> None:
-    hasher = CountingHasher()
-    authenticator = await handlers.Authenticator.create(hasher)
+    hasher = ReversingHasher()
+    authenticator = await sign_in.Authenticator.create(hasher)
     user = User.register(
         email="a@example.com",
         username="alice",
@@ -228,4 +215,4 @@ async def test_suspended_users_fail_like_wrong_passwords() -> None:
         await authenticator.check(user, "right-password")
     with pytest.raises(Unauthenticated) as wrong:
         await authenticator.check(None, "wrong-password")
-    assert str(suspended.value) == str(wrong.value) == handlers.INVALID_CREDENTIALS
+    assert str(suspended.value) == str(wrong.value) == sign_in.INVALID_CREDENTIALS

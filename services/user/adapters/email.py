@@ -6,13 +6,14 @@ import asyncio
 import os
 import smtplib
 import ssl
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 import structlog
 
+from services.common.clock import Clock
 from services.common.workers import repeat
 from services.user.adapters.postgres import Pool
 from services.user.domain.emails import EmailKind, OutgoingEmail
@@ -21,13 +22,13 @@ from services.user.service_layer.ports import EmailSender
 log = structlog.get_logger("user.email")
 
 
-def to_mime(message: OutgoingEmail, sender: str) -> EmailMessage:
-    """The RFC 5322 form of a message."""
+def to_mime(message: OutgoingEmail, sender: str, sent_at: datetime) -> EmailMessage:
+    """The RFC 5322 form of a message sent at `sent_at`."""
     mime = EmailMessage()
     mime["From"] = sender
     mime["To"] = message.to
     mime["Subject"] = message.subject
-    mime["Date"] = formatdate(localtime=False, usegmt=True)
+    mime["Date"] = formatdate(sent_at.timestamp(), usegmt=True)
     mime["Message-ID"] = make_msgid(idstring=message.id.hex, domain="marketplace.invalid")
     mime["X-Marketplace-Kind"] = message.kind.value
     mime.set_content(message.body)
@@ -42,9 +43,10 @@ class MailboxEmailSender:
     under a temporary name and renamed, so a reader never sees half a mail.
     """
 
-    def __init__(self, folder: Path, sender: str) -> None:
+    def __init__(self, folder: Path, sender: str, *, clock: Clock) -> None:
         self._folder = folder
         self._sender = sender
+        self._clock = clock
 
     async def send(self, message: OutgoingEmail) -> None:
         """Write the mail into the folder."""
@@ -52,10 +54,11 @@ class MailboxEmailSender:
 
     def _write(self, message: OutgoingEmail) -> None:
         self._folder.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        now = self._clock.now()
+        stamp = now.strftime("%Y%m%dT%H%M%S%f")
         final = self._folder / f"{stamp}-{message.kind.value}-{message.id.hex}.eml"
         partial = final.with_suffix(".tmp")
-        partial.write_bytes(bytes(to_mime(message, self._sender)))
+        partial.write_bytes(bytes(to_mime(message, self._sender, now)))
         os.replace(partial, final)
 
 
@@ -72,7 +75,9 @@ class SmtpEmailSender:
         password: str | None = None,
         starttls: bool = True,
         timeout_seconds: float = 10.0,
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._host = host
         self._port = port
         self._sender = sender
@@ -83,7 +88,7 @@ class SmtpEmailSender:
 
     async def send(self, message: OutgoingEmail) -> None:
         """Hand the mail to the SMTP server; raises on failure so the relay retries."""
-        await asyncio.to_thread(self._send, to_mime(message, self._sender))
+        await asyncio.to_thread(self._send, to_mime(message, self._sender, self._clock.now()))
 
     def _send(self, mime: EmailMessage) -> None:
         with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:

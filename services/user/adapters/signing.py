@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import jwt
@@ -91,16 +91,24 @@ class KeyRing:
             keys.setdefault(key.kid, key.public_jwk)
         return {"keys": list(keys.values())}
 
-    def sign(self, claims: dict[str, Any], *, ttl_seconds: int, issuer: str, audience: str) -> str:
-        """A compact JWS of `claims` with standard registered claims added."""
-        now = int(time.time())
+    def sign(
+        self,
+        claims: dict[str, Any],
+        *,
+        ttl_seconds: int,
+        issuer: str,
+        audience: str,
+        now: datetime,
+    ) -> str:
+        """A compact JWS of `claims` issued at `now`, with standard registered claims added."""
+        issued_at = int(now.timestamp())
         payload = {
             **claims,
             "iss": issuer,
             "aud": audience,
-            "iat": now,
-            "nbf": now,
-            "exp": now + ttl_seconds,
+            "iat": issued_at,
+            "nbf": issued_at,
+            "exp": issued_at + ttl_seconds,
             "jti": uuid.uuid4().hex,
         }
         return jwt.encode(

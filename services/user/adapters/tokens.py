@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from services.user.adapters.signing import KeyRing
 from services.user.domain.model import User
@@ -22,8 +23,8 @@ class JwtTokenIssuer:
         """How long an access token stays valid."""
         return self._ttl_seconds
 
-    def issue(self, user: User, session_id: uuid.UUID) -> str:
-        """A signed access token for `user` in session `session_id`."""
+    def issue(self, user: User, session_id: uuid.UUID, now: datetime) -> str:
+        """A signed access token for `user` in session `session_id`, issued at `now`."""
         claims = {
             "sub": str(user.id),
             "roles": sorted(r.value for r in user.roles),
@@ -31,5 +32,9 @@ class JwtTokenIssuer:
             "sid": str(session_id),
         }
         return self._ring.sign(
-            claims, ttl_seconds=self._ttl_seconds, issuer=self._issuer, audience=self._audience
+            claims,
+            ttl_seconds=self._ttl_seconds,
+            issuer=self._issuer,
+            audience=self._audience,
+            now=now,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from urllib.parse import quote
 
@@ -28,6 +29,16 @@ class OutgoingEmail:
     kind: EmailKind
     user_id: uuid.UUID | None = None
     id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass(frozen=True)
+class MailPolicy:
+    """Lifetimes and limits of the mailed tokens, and where their links point."""
+
+    base_url: str = "http://localhost:8080"
+    verification_ttl: timedelta = timedelta(hours=48)
+    reset_ttl: timedelta = timedelta(minutes=30)
+    cooldown: timedelta = timedelta(seconds=60)
 
 
 def _link(base_url: str, path: str, token: str) -> str:

@@ -229,6 +229,42 @@ class ThrottlePolicy:
 
 
 @dataclass(frozen=True)
+class FailureCount:
+    """The failed sign-ins of one throttle key in its current window, and its block."""
+
+    key: str
+    failures: int
+    window_start: datetime
+    blocked_until: datetime | None = None
+
+    def blocked_at(self, now: datetime) -> bool:
+        """Whether sign-ins under this key are refused at `now`."""
+        return self.blocked_until is not None and self.blocked_until > now
+
+    def after_failure(
+        self, now: datetime, *, window: timedelta, max_failures: int, lockout: timedelta
+    ) -> FailureCount:
+        """The count with one more failure at `now`.
+
+        A new window starts once the old one is over and no block holds; reaching
+        `max_failures` blocks the key for `lockout`. A block is never extended by the
+        failures it refuses, so it always ends.
+        """
+        blocked = self.blocked_at(now)
+        if self.window_start < now - window and not blocked:
+            failures, window_start, blocked_until = 1, now, None
+        else:
+            failures, window_start, blocked_until = (
+                self.failures + 1,
+                self.window_start,
+                self.blocked_until,
+            )
+        if failures >= max_failures and not blocked:
+            blocked_until = now + lockout
+        return FailureCount(self.key, failures, window_start, blocked_until)
+
+
+@dataclass(frozen=True)
 class Preferences:
     """A user's typed settings; users who never chose get the defaults."""
 

@@ -1,14 +1,18 @@
-"""Who may act on whose resources: the checks every user-scoped handler makes first."""
+"""The checks every use case makes first: ids and tokens in shape, and who may act for whom."""
 
 from __future__ import annotations
 
 import uuid
 
-from services.common.errors import FieldViolation, InvalidArgument, PermissionDenied
+from services.common.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from services.common.identity import Caller
+from services.user.domain.model import User, hash_token
 from services.user.domain.reasons import ErrorReason
+from services.user.service_layer.ports import UnitOfWork
 
 ME = "me"
+# Tokens this service issues are 43 characters; anything far longer is not one of ours.
+MAX_TOKEN_LENGTH = 256
 
 
 def parse_uuid(value: str) -> uuid.UUID | None:
@@ -45,3 +49,21 @@ def resolve_owner(
     if str(user_id) != caller.user_id and not (admin_may and caller.is_admin):
         raise PermissionDenied("you may only act on your own account", reason=ErrorReason.NOT_OWNER)
     return user_id
+
+
+def require_token_hash(token: str, field: str) -> str:
+    """The stored hash of a presented token, or INVALID_ARGUMENT when it cannot be one."""
+    token = token.strip()
+    if not token:
+        raise InvalidArgument([FieldViolation(field, "is required")])
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidArgument([FieldViolation(field, "is not a token this service issued")])
+    return hash_token(token)
+
+
+async def locked_user(uow: UnitOfWork, user_id: uuid.UUID) -> User:
+    """The user, row-locked in the open transaction; NOT_FOUND when there is none."""
+    user = await uow.users.get_for_update(user_id)
+    if user is None:
+        raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
+    return user

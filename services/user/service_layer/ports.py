@@ -1,8 +1,9 @@
-"""The ports handlers depend on: repositories, a unit of work, hashing and token issuing."""
+"""Every port the use cases depend on: repositories, the unit of work, hashing, tokens, mail."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -12,6 +13,7 @@ from services.user.domain.addresses import Address
 from services.user.domain.emails import EmailKind, OutgoingEmail
 from services.user.domain.model import (
     ActionToken,
+    FailureCount,
     Preferences,
     RefreshState,
     RefreshToken,
@@ -22,6 +24,9 @@ from services.user.domain.model import (
     UserState,
     WishlistItem,
 )
+
+type Sleep = Callable[[float], Awaitable[None]]
+"""Waits without blocking the loop (asyncio.sleep); tests pass one that records the wait."""
 
 
 class UserRepository(Protocol):
@@ -210,16 +215,12 @@ class LoginThrottle(Protocol):
         """The latest time any of the keys is blocked until, if one is blocked now."""
         ...
 
-    async def record_failure(
-        self,
-        key: str,
-        *,
-        now: datetime,
-        window_seconds: float,
-        max_failures: int,
-        lockout_seconds: float,
-    ) -> int:
-        """Count one failure in the key's window (blocking it at the maximum); the count."""
+    async def count_for_update(self, key: str, now: datetime) -> FailureCount:
+        """The key's count, locked until the transaction ends; an empty one if new."""
+        ...
+
+    async def save(self, count: FailureCount) -> None:
+        """Write back a count read with count_for_update."""
         ...
 
     async def clear(self, key: str) -> None:
@@ -370,6 +371,6 @@ class TokenIssuer(Protocol):
         """How long an access token stays valid."""
         ...
 
-    def issue(self, user: User, session_id: uuid.UUID) -> str:
-        """A signed access token for `user` in session `session_id`."""
+    def issue(self, user: User, session_id: uuid.UUID, now: datetime) -> str:
+        """A signed access token for `user` in session `session_id`, issued at `now`."""
         ...

@@ -1,4 +1,4 @@
-"""Handlers of the address book and of the order service's shipping-address lookup."""
+"""The address book, and the order service's lookup of a buyer's shipping address."""
 
 from __future__ import annotations
 
@@ -21,24 +21,33 @@ from services.user.domain.addresses import (
     Address,
     address_violations,
 )
-from services.user.domain.model import UserState
+from services.user.domain.model import (
+    UserState,
+)
 from services.user.domain.reasons import ErrorReason
-from services.user.service_layer.access import require_id, resolve_owner
-from services.user.service_layer.ports import UnitOfWork
+from services.user.service_layer.access import (
+    require_id,
+    resolve_owner,
+)
+from services.user.service_layer.ports import (
+    UnitOfWork,
+)
 
 log = structlog.get_logger("user.addresses")
 
 _ADDRESS_NOT_FOUND = "no such address in this address book"
 
 
-async def list_addresses(command: commands.ListAddresses, *, uow: UnitOfWork) -> list[Address]:
+async def list_addresses(
+    command: commands.ListAddresses, *, uow: UnitOfWork, clock: Clock
+) -> list[Address]:
     """The owner's addresses (admins may read any book), the default first."""
     owner = resolve_owner(command.caller, command.user_id, admin_may=True)
     async with uow:
         return await uow.addresses.list(owner)
 
 
-async def get_address(command: commands.GetAddress, *, uow: UnitOfWork) -> Address:
+async def get_address(command: commands.GetAddress, *, uow: UnitOfWork, clock: Clock) -> Address:
     """One address of the owner's book; NOT_FOUND for another user's address."""
     owner = resolve_owner(command.caller, command.user_id, admin_may=True)
     address_id = require_id(command.address_id, "address_id")
@@ -110,7 +119,7 @@ async def update_address(
     return address
 
 
-async def delete_address(command: commands.DeleteAddress, *, uow: UnitOfWork) -> None:
+async def delete_address(command: commands.DeleteAddress, *, uow: UnitOfWork, clock: Clock) -> None:
     """Remove one of the owner's addresses; the book is then left without a default."""
     owner = resolve_owner(command.caller, command.user_id)
     address_id = require_id(command.address_id, "address_id")
@@ -122,7 +131,9 @@ async def delete_address(command: commands.DeleteAddress, *, uow: UnitOfWork) ->
     log.info("address_deleted", user_id=str(owner), address_id=str(address_id))
 
 
-async def get_shipping_address(command: commands.GetShippingAddress, *, uow: UnitOfWork) -> Address:
+async def get_shipping_address(
+    command: commands.GetShippingAddress, *, uow: UnitOfWork, clock: Clock
+) -> Address:
     """For the order service: the buyer may buy, and this is their address."""
     user_id = require_id(command.user_id, "user_id")
     address_id = (
