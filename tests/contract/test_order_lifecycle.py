@@ -22,8 +22,9 @@ from services.common.identity import Role
 from services.common.money import Money
 from services.common.proto_money import money_to_proto
 from services.order.adapters.payments import SandboxGateway
-from services.order.adapters.reports import BY_DAY_SQL, SOLD_STATUSES
+from services.order.adapters.postgres.reports import BY_DAY_SQL
 from services.order.app import build_app
+from services.order.domain.status import SOLD_STATUSES
 from tests.contract.test_order_service import (
     ProductService,
     UserService,
@@ -368,7 +369,11 @@ async def test_sales_reports_by_day_and_seller_and_the_plan_uses_the_composite_i
         await orders.db.execute("SET LOCAL enable_seqscan = off")
         since = datetime.now(UTC) - timedelta(days=1)
         rows = await orders.db.fetch(
-            "EXPLAIN " + BY_DAY_SQL, since, datetime.now(UTC), list(SOLD_STATUSES), None
+            "EXPLAIN " + BY_DAY_SQL,
+            since,
+            datetime.now(UTC),
+            sorted(s.value for s in SOLD_STATUSES),
+            None,
         )
         plan = "\n".join(r[0] for r in rows)
     assert "orders_created_total_idx" in plan, plan

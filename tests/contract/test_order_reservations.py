@@ -18,14 +18,15 @@ from services.common.errors import InvalidArgument, Unavailable
 from services.devmesh.processes import free_port
 from services.order.adapters.inventory import GrpcInventory
 from services.order.adapters.payments import SandboxGateway
-from services.order.adapters.repository import PostgresUnitOfWork, create_pool
+from services.order.adapters.postgres.unit_of_work import PostgresUnitOfWork, create_pool
 from services.order.adapters.users import GrpcBuyers
 from services.order.domain.commands import PlaceOrder
-from services.order.domain.model import Order, OrderItem, OrderLine, OrderStatus, ShippingAddress
-from services.order.mappers import ProtoOrderCodec
-from services.order.service_layer.handlers import Checkout
-from services.order.service_layer.lifecycle import Lifecycle
+from services.order.domain.model import Order, OrderItem, OrderLine, ShippingAddress
+from services.order.domain.status import OrderStatus
+from services.order.mappers.orders import ProtoOrderCodec
+from services.order.service_layer.checkout import Checkout, place_order
 from services.order.service_layer.reconciler import Reconciler
+from services.order.service_layer.refunds import ChangeRunner
 from tests.contract.test_order_service import (
     MIGRATIONS,
     SECRET,
@@ -104,7 +105,13 @@ async def test_a_reservation_whose_release_failed_is_released_by_the_reconciler(
             clock=SystemClock(),
         )
         with pytest.raises(Unavailable):
-            await saga.place_order(placing(buyer, "k-orphan", product_id), wait_seconds=1)
+            await place_order(
+                placing(buyer, "k-orphan", product_id),
+                uow=uow,
+                checkout=saga,
+                clock=SystemClock(),
+                wait_seconds=1,
+            )
         async with pool.acquire() as db:
             [order_id] = [
                 r["order_id"] for r in await db.fetch("SELECT * FROM reservation_releases")
@@ -178,14 +185,14 @@ async def test_a_paid_order_whose_hold_lapsed_before_its_commit_is_refunded_and_
             await work.commit()
         await inventory.release(order_id)  # the hold lapsed before the commit got through
 
-        lifecycle = Lifecycle(uow=uow, inventory=inventory, payments=gateway, clock=SystemClock())
+        changes = ChangeRunner(uow=uow, inventory=inventory, payments=gateway, clock=SystemClock())
         reconciler = Reconciler(
             uow=uow,
             inventory=inventory,
             payments=gateway,
             codec=ProtoOrderCodec(),
             stale_after=timedelta(0),
-            lifecycle=lifecycle,
+            changes=changes,
             clock=SystemClock(),
         )
         assert await reconciler.run_once() == 1
