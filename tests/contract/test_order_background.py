@@ -30,12 +30,12 @@ from services.order.domain.model import Order, OrderItem, OrderLine, ShippingAdd
 from services.order.domain.status import OrderStatus, PaymentStatus
 from services.order.mappers.orders import ProtoOrderCodec
 from services.order.service_layer.reconciler import Reconciler
-from tests.contract.test_order_service import (
+from tests.support.order import (
     MIGRATIONS,
     SECRET,
     ProductService,
     create_product,
-    product,  # the module-scoped fixture, shared
+    product,
     stock,
 )
 from tests.support.servers import Backends

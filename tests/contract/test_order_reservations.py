@@ -27,13 +27,13 @@ from services.order.mappers.orders import ProtoOrderCodec
 from services.order.service_layer.checkout import Checkout, place_order
 from services.order.service_layer.reconciler import Reconciler
 from services.order.service_layer.refunds import ChangeRunner
-from tests.contract.test_order_service import (
+from tests.support.order import (
     MIGRATIONS,
     SECRET,
     OrderService,
     ProductService,
     UserService,
-    accounts,  # the module-scoped fixtures, shared
+    accounts,
     create_product,
     database_url,
     order_request,
@@ -63,7 +63,7 @@ async def test_a_retried_checkout_releases_the_reservation_its_lost_attempt_made
     orders: OrderService, product: ProductService, tokens: TestTokens
 ) -> None:
     product_id = await create_product(product, stock=1)
-    buyer, key = str(uuid.uuid4()), f"retry-{uuid.uuid4()}"
+    buyer, key = await orders.accounts.new_buyer(), f"retry-{uuid.uuid4()}"
     channel = create_channel(product.served.target)
     try:
         inventory = GrpcInventory(channel, SECRET, 2.0)
@@ -85,8 +85,7 @@ async def test_a_reservation_whose_release_failed_is_released_by_the_reconciler(
     backends: Backends, product: ProductService, accounts: UserService
 ) -> None:
     product_id = await create_product(product, stock=3)
-    buyer = str(uuid.uuid4())
-    await accounts.register(buyer)
+    buyer = await accounts.new_buyer()
     pool = await create_pool(backends.database_url("orders_orphans", MIGRATIONS), max_size=3)
     down = create_channel(f"127.0.0.1:{free_port()}")  # the product service died
     up = create_channel(product.served.target)

@@ -47,8 +47,11 @@ class MarketplaceClient:
         product_channel: grpc.aio.Channel,
         order_channel: grpc.aio.Channel,
         tokens: TokenProvider | None,
+        *,
+        owns_channels: bool = True,
     ) -> None:
-        self._channels = {user_channel, product_channel, order_channel}
+        # Channels someone else made (see `over`) are theirs to close.
+        self._channels = {user_channel, product_channel, order_channel} if owns_channels else set()
         self.users = user_service_pb2_grpc.UserServiceStub(user_channel)
         self.products = product_service_pb2_grpc.ProductServiceStub(product_channel)
         self.orders = order_service_pb2_grpc.OrderServiceStub(order_channel)
@@ -99,6 +102,38 @@ class MarketplaceClient:
             tokens,
         )
 
+    @classmethod
+    def over(
+        cls,
+        channel: grpc.aio.Channel,
+        *,
+        product_channel: grpc.aio.Channel | None = None,
+        order_channel: grpc.aio.Channel | None = None,
+        tokens: TokenProvider | None = None,
+    ) -> MarketplaceClient:
+        """Build the client on channels the caller made and closes (a service's own factory).
+
+        Such channels carry their maker's options, not `service_config()`: give calls a
+        deadline with their `deadline_seconds` argument.
+
+        Args:
+            channel: The channel to the edge, or to the user service when the others
+                are given too.
+            product_channel: The channel to the product service; `channel` when None.
+            order_channel: The channel to the order service; `channel` when None.
+            tokens: The signed-in account, if any.
+
+        Returns:
+            The client; `close()` leaves the channels open.
+        """
+        return cls(
+            channel,
+            product_channel or channel,
+            order_channel or channel,
+            tokens,
+            owns_channels=False,
+        )
+
     async def __aenter__(self) -> MarketplaceClient:
         return self
 
@@ -146,10 +181,12 @@ class MarketplaceClient:
 
         return iterate_pages(fetch, lambda page: page.products)
 
-    async def get_product(self, product_id: str) -> product_pb2.Product:
-        """One product (public)."""
+    async def get_product(
+        self, product_id: str, *, deadline_seconds: float | None = None
+    ) -> product_pb2.Product:
+        """One product (public); `deadline_seconds` overrides the channel's deadline."""
         request = product_service_pb2.GetProductRequest(product_id=product_id)
-        return await _call(self.products.GetProduct(request))
+        return await _call(self.products.GetProduct(request, timeout=deadline_seconds))
 
     async def create_order(
         self,
