@@ -11,17 +11,14 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
-import asyncpg
 import grpc
 import pytest_asyncio
-from marketplace.order.v1 import order_pb2, order_service_pb2, order_service_pb2_grpc
+from marketplace.order.v1 import order_pb2, order_service_pb2
 
 from services.common.money import Money
 from services.common.proto_money import money_from_proto, money_to_proto
 from services.common.rpc_status import remote_error
 from services.order.adapters.payments import SandboxGateway
-from services.order.app import build_app
-from tests.support.inprocess import serve_in_process
 from tests.support.order import (
     MIGRATIONS,
     OrderService,
@@ -33,6 +30,7 @@ from tests.support.order import (
     order_settings,
     place,
     product,
+    serving_orders,
 )
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
@@ -64,16 +62,8 @@ async def orders(
         }
     )
     gateway = SandboxGateway(latency_seconds=0.2, timeout_seconds=5.0)
-    db = await asyncpg.connect(database_url)
-    try:
-        async with serve_in_process(
-            settings,
-            lambda: build_app(settings, key_source=tokens.key_source(), payment_gateway=gateway),
-        ) as served:
-            stub = order_service_pb2_grpc.OrderServiceStub(served.channel)
-            yield OrderService(served, stub, gateway, db, accounts)
-    finally:
-        await db.close()
+    async with serving_orders(settings, accounts, tokens, gateway) as served:
+        yield served
 
 
 async def test_twelve_concurrent_cancels_one_wins_and_other_users_are_served(

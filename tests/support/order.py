@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,7 +207,16 @@ async def orders(
         user_target=accounts.served.target,
     )
     gateway = SandboxGateway(latency_seconds=0.01, timeout_seconds=settings.payment_timeout_seconds)
-    db = await asyncpg.connect(database_url)
+    async with serving_orders(settings, accounts, tokens, gateway) as served:
+        yield served
+
+
+@asynccontextmanager
+async def serving_orders(
+    settings: Settings, accounts: UserService, tokens: TestTokens, gateway: SandboxGateway
+) -> AsyncIterator[OrderService]:
+    """The order service in-process with `settings`, charging through `gateway`."""
+    db = await asyncpg.connect(str(settings.database_url))
     try:
         async with serve_in_process(
             settings,

@@ -21,6 +21,7 @@ from services.common.errors import (
 )
 from services.order.domain.model import ShippingAddress
 from services.order.domain.reasons import ErrorReason
+from services.order.mappers.orders import address_from_message
 from services.order.service_layer.ports import Buyers
 
 __all__ = ["USER_SERVICE_UNAVAILABLE", "Buyers", "GrpcBuyers"]
@@ -76,16 +77,7 @@ class GrpcBuyers:
             address = await self._get(buyer_id, str(address_id))
         except _Refused as refused:
             raise refused.error from None
-        return ShippingAddress(
-            recipient_name=address.recipient_name,
-            line1=address.line1,
-            line2=address.line2,
-            city=address.city,
-            region=address.region,
-            postal_code=address.postal_code,
-            country_code=address.country_code,
-            phone_number=address.phone_number,
-        )
+        return address_from_message(address)
 
     async def _get(self, buyer_id: uuid.UUID, address_id: str) -> user_pb2.Address:
         try:

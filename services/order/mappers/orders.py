@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict, fields
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
 from marketplace.order.v1 import order_pb2, order_service_pb2
+from marketplace.user.v1 import user_pb2
 
 from services.common.money import Money
 from services.common.proto_money import money_to_proto
@@ -20,6 +22,9 @@ from services.order.domain.model import (
 )
 from services.order.domain.status import OrderStatus, PaymentStatus
 from services.order.service_layer.reports import SalesReport
+
+# The order's own address message, or the user service's address book entry: same fields.
+type AddressMessage = order_pb2.ShippingAddress | user_pb2.Address
 
 
 def status_to_proto(status: OrderStatus) -> order_pb2.OrderStatus.ValueType:
@@ -61,16 +66,7 @@ def order_to_proto(order: Order) -> order_pb2.Order:
             )
             for item in order.items
         ],
-        shipping_address=order_pb2.ShippingAddress(
-            recipient_name=order.shipping_address.recipient_name,
-            line1=order.shipping_address.line1,
-            line2=order.shipping_address.line2,
-            city=order.shipping_address.city,
-            region=order.shipping_address.region,
-            postal_code=order.shipping_address.postal_code,
-            country_code=order.shipping_address.country_code,
-            phone_number=order.shipping_address.phone_number,
-        ),
+        shipping_address=address_to_proto(order.shipping_address),
         status=status_to_proto(order.status),
         subtotal=money_to_proto(order.subtotal),
         total=money_to_proto(order.total),
@@ -138,7 +134,6 @@ def order_from_proto(message: order_pb2.Order) -> Order:
                 refunded=_money(p.refunded_amount.units, p.refunded_amount.nanos, currency),
             )
         )
-    a = message.shipping_address
     return Order(
         order_id=uuid.UUID(message.order_id),
         buyer_id=uuid.UUID(message.buyer_id),
@@ -152,22 +147,23 @@ def order_from_proto(message: order_pb2.Order) -> Order:
             )
             for i in message.items
         ],
-        shipping_address=ShippingAddress(
-            recipient_name=a.recipient_name,
-            line1=a.line1,
-            line2=a.line2,
-            city=a.city,
-            region=a.region,
-            postal_code=a.postal_code,
-            country_code=a.country_code,
-            phone_number=a.phone_number,
-        ),
+        shipping_address=address_from_message(message.shipping_address),
         status=status_from_proto(message.status),
         created_at=message.create_time.ToDatetime(tzinfo=UTC),
         updated_at=message.update_time.ToDatetime(tzinfo=UTC),
         history=history,
         payments=payments,
     )
+
+
+def address_to_proto(address: ShippingAddress) -> order_pb2.ShippingAddress:
+    """The wire form of a shipping address."""
+    return order_pb2.ShippingAddress(**asdict(address))
+
+
+def address_from_message(message: AddressMessage) -> ShippingAddress:
+    """The shipping address a message with the address fields holds, copied as it is."""
+    return ShippingAddress(**{f.name: getattr(message, f.name) for f in fields(ShippingAddress)})
 
 
 def _money(units: int, nanos: int, currency: str) -> Money:

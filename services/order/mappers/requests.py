@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from dataclasses import replace
 from datetime import date, datetime
 
 from google.type import date_pb2
@@ -43,7 +44,7 @@ from services.order.domain.commands import (
 from services.order.domain.model import OrderLine, ShippingAddress
 from services.order.domain.reasons import ErrorReason
 from services.order.domain.status import OrderStatus
-from services.order.mappers.orders import status_from_proto
+from services.order.mappers.orders import address_from_message, status_from_proto
 
 MAX_ITEMS = 50
 MAX_QUANTITY = 100
@@ -167,15 +168,10 @@ def place_order_command(
 
 
 def _address(address: order_pb2.ShippingAddress) -> ShippingAddress:
-    return ShippingAddress(
-        recipient_name=address.recipient_name.strip(),
-        line1=address.line1.strip(),
-        line2=address.line2.strip(),
-        city=address.city.strip(),
-        region=address.region.strip(),
-        postal_code=address.postal_code.strip(),
-        country_code=address.country_code,
-        phone_number=address.phone_number.strip(),
+    copied = address_from_message(address)
+    return replace(
+        copied,
+        **{name: getattr(copied, name).strip() for name in _ADDRESS_FIELDS},
     )
 
 

@@ -230,15 +230,11 @@ async def cancel_order(
             )
         if order.status is not OrderStatus.PAID:
             raise rule_error(IllegalTransition(order.status, OrderStatus.CANCELLED))
-        _check_captured(order)
-        change = changes.new_change(
+        change = _full_cancel(
             order,
-            ChangeKind.CANCEL,
-            now=clock.now(),
-            gateway_key=f"{order_keys(order.order_id)}:cancel-refund",
-            amount_minor=order.captured.minor,
+            changes,
+            clock,
             actor=caller.user_id,
-            seller_id=None,
             reason=command.reason or "cancelled by the buyer",
         )
         await _claim(work, change)
@@ -315,21 +311,28 @@ async def cancel_unsellable(
         order = await work.orders.get(order_id, for_update=True)
         if order is None or order.status is not OrderStatus.PAID:
             return False
-        _check_captured(order)
-        change = changes.new_change(
-            order,
-            ChangeKind.CANCEL,
-            now=clock.now(),
-            gateway_key=f"{order_keys(order.order_id)}:cancel-refund",
-            amount_minor=order.captured.minor,
-            actor=SYSTEM_ACTOR,
-            seller_id=None,
-            reason=reason,
-        )
+        change = _full_cancel(order, changes, clock, actor=SYSTEM_ACTOR, reason=reason)
         if not await work.changes.claim(change):
             return False
         await work.commit()
     return await changes.finish(change) is not None
+
+
+def _full_cancel(
+    order: Order, changes: ChangeRunner, clock: Clock, *, actor: str, reason: str
+) -> OrderChange:
+    """The change that cancels a captured order and refunds all of it, under one gateway key."""
+    _check_captured(order)
+    return changes.new_change(
+        order,
+        ChangeKind.CANCEL,
+        now=clock.now(),
+        gateway_key=f"{order_keys(order.order_id)}:cancel-refund",
+        amount_minor=order.captured.minor,
+        actor=actor,
+        seller_id=None,
+        reason=reason,
+    )
 
 
 async def _claim(uow: UnitOfWork, change: OrderChange) -> None:

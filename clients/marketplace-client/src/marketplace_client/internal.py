@@ -26,7 +26,20 @@ async def _call[T](call: Awaitable[T]) -> T:
         raise from_rpc_error(error) from error
 
 
-class UserInternalClient:
+class _InternalClient:
+    """What every internal client sends with its calls.
+
+    Args:
+        metadata: Sent with every call (the caller's internal credentials).
+        timeout: Seconds each call may take.
+    """
+
+    def __init__(self, metadata: Metadata, timeout: float) -> None:
+        self._metadata = tuple(metadata)
+        self._timeout = timeout
+
+
+class UserInternalClient(_InternalClient):
     """marketplace.user.v1.UserInternalService: may this buyer buy, and where to.
 
     Failures raise the MarketplaceError of their code, with the user service's reason.
@@ -39,16 +52,9 @@ class UserInternalClient:
         metadata: Metadata = (),
         timeout: float = INTERNAL_TIMEOUT_SECONDS,
     ) -> None:
-        """Build the client on `channel`, which its maker keeps and closes.
-
-        Args:
-            channel: A channel to the user service.
-            metadata: Sent with every call (the caller's internal credentials).
-            timeout: Seconds each call may take.
-        """
+        """Build the client on `channel` (to the user service); its maker closes it."""
+        super().__init__(metadata, timeout)
         self.stub = user_service_pb2_grpc.UserInternalServiceStub(channel)
-        self._metadata = tuple(metadata)
-        self._timeout = timeout
 
     async def get_shipping_address(self, user_id: str, address_id: str = "") -> user_pb2.Address:
         """The user's address `address_id`, or their default one when it is empty.
@@ -63,7 +69,7 @@ class UserInternalClient:
         return response.address
 
 
-class ProductInternalClient:
+class ProductInternalClient(_InternalClient):
     """marketplace.product.v1.ProductInternalService: stock reservations for orders.
 
     Every call is idempotent by order id. Failures raise the MarketplaceError of their
@@ -77,16 +83,9 @@ class ProductInternalClient:
         metadata: Metadata = (),
         timeout: float = INTERNAL_TIMEOUT_SECONDS,
     ) -> None:
-        """Build the client on `channel`, which its maker keeps and closes.
-
-        Args:
-            channel: A channel to the product service.
-            metadata: Sent with every call (the caller's internal credentials).
-            timeout: Seconds each call may take.
-        """
+        """Build the client on `channel` (to the product service); its maker closes it."""
+        super().__init__(metadata, timeout)
         self.stub = product_service_pb2_grpc.ProductInternalServiceStub(channel)
-        self._metadata = tuple(metadata)
-        self._timeout = timeout
 
     async def reserve_inventory(
         self, order_id: str, items: Sequence[tuple[str, int]], *, checkout_id: str = ""

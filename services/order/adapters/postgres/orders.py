@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
 
 import asyncpg
@@ -298,16 +299,7 @@ class OrderRepository:
 
 
 def _address_to_json(address: ShippingAddress) -> dict[str, str]:
-    return {
-        "recipient_name": address.recipient_name,
-        "line1": address.line1,
-        "line2": address.line2,
-        "city": address.city,
-        "region": address.region,
-        "postal_code": address.postal_code,
-        "country_code": address.country_code,
-        "phone_number": address.phone_number,
-    }
+    return asdict(address)
 
 
 def _address_from_json(data: dict[str, str]) -> ShippingAddress:
