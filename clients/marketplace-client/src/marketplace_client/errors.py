@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 import grpc
@@ -149,3 +150,18 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> MarketplaceError:
         # decode: trust the line.
         status = None
     return from_status(error.code(), error.details() or "", status)
+
+
+async def checked[T](call: Awaitable[T]) -> T:
+    """Await a stub call, turning its failure into a typed MarketplaceError.
+
+    Args:
+        call: The stub call.
+
+    Returns:
+        What the call answered.
+    """
+    try:
+        return await call
+    except grpc.aio.AioRpcError as error:
+        raise from_rpc_error(error) from error

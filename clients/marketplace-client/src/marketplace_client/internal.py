@@ -7,23 +7,16 @@ give every call the deadline its service-config entry names unless told otherwis
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 
 import grpc
 from marketplace.product.v1 import product_service_pb2, product_service_pb2_grpc
 from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
 
 from marketplace_client.channel import INTERNAL_TIMEOUT_SECONDS
-from marketplace_client.errors import from_rpc_error
+from marketplace_client.errors import checked
 
 type Metadata = Sequence[tuple[str, str]]
-
-
-async def _call[T](call: Awaitable[T]) -> T:
-    try:
-        return await call
-    except grpc.aio.AioRpcError as error:
-        raise from_rpc_error(error) from error
 
 
 class _InternalClient:
@@ -63,7 +56,7 @@ class UserInternalClient(_InternalClient):
         FAILED_PRECONDITION USER_SUSPENDED come before any address answer.
         """
         request = user_service_pb2.GetShippingAddressRequest(user_id=user_id, address_id=address_id)
-        response = await _call(
+        response = await checked(
             self.stub.GetShippingAddress(request, metadata=self._metadata, timeout=self._timeout)
         )
         return response.address
@@ -109,7 +102,7 @@ class ProductInternalClient(_InternalClient):
                 for product_id, quantity in items
             ],
         )
-        response = await _call(
+        response = await checked(
             self.stub.ReserveInventory(request, metadata=self._metadata, timeout=self._timeout)
         )
         return list(response.items)
@@ -117,13 +110,13 @@ class ProductInternalClient(_InternalClient):
     async def commit_reservation(self, order_id: str) -> None:
         """Turn the order's reservation into a sale."""
         request = product_service_pb2.CommitReservationRequest(order_id=order_id)
-        await _call(
+        await checked(
             self.stub.CommitReservation(request, metadata=self._metadata, timeout=self._timeout)
         )
 
     async def release_reservation(self, order_id: str) -> None:
         """Return the order's reserved units to available stock."""
         request = product_service_pb2.ReleaseReservationRequest(order_id=order_id)
-        await _call(
+        await checked(
             self.stub.ReleaseReservation(request, metadata=self._metadata, timeout=self._timeout)
         )
