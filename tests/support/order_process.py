@@ -63,6 +63,13 @@ class OrderProcess:
         module = "tests.support.crashing_order" if crash_at else "services.order"
         env = {**self.env, CRASH_AT_ENV: crash_at}
         process = ManagedProcess("order", [sys.executable, "-m", module], self.log, env=env).start()
-        # Polled from a thread: the product and user services share this test's loop.
-        await asyncio.to_thread(process.wait_ready, lambda: grpc_serving(self.target, SERVICE), 30)
+        try:
+            # Polled from a thread: the product and user services share this test's loop.
+            await asyncio.to_thread(
+                process.wait_ready, lambda: grpc_serving(self.target, SERVICE), 30
+            )
+        except BaseException:
+            # A process that never became ready is nobody's to stop otherwise.
+            await asyncio.to_thread(process.stop, 5)
+            raise
         return process
