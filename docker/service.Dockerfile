@@ -20,10 +20,12 @@ WORKDIR /src
 # Dependencies first, in their own layer: they change far less often than the code.
 COPY pyproject.toml uv.lock README.md ./
 COPY gen/pyproject.toml gen/pyproject.toml
+COPY clients/marketplace-client/pyproject.toml clients/marketplace-client/pyproject.toml
 RUN test -n "${SERVICE}" \
     && uv sync --frozen --no-default-groups --group "${SERVICE}" \
         --no-install-project --no-install-workspace
 COPY gen/ gen/
+COPY clients/marketplace-client/ clients/marketplace-client/
 COPY services/ services/
 # --no-editable installs the code into the venv, so the runtime stage needs no source tree.
 RUN uv sync --frozen --no-default-groups --group "${SERVICE}" --no-editable

@@ -20,7 +20,6 @@ from services.common.business_metrics import BusinessEventsInterceptor, OrderMet
 from services.common.channels import create_channel
 from services.common.clock import Clock, SystemClock
 from services.common.server import ServiceApp
-from services.order.adapters.changes import ChangeFeed
 from services.order.adapters.inventory import GrpcInventory, Inventory
 from services.order.adapters.metrics import (
     MeteredPayments,
@@ -29,14 +28,15 @@ from services.order.adapters.metrics import (
 )
 from services.order.adapters.outbox import OutboxRelay
 from services.order.adapters.payments import HttpGateway, PaymentGateway, SandboxGateway
-from services.order.adapters.reports import SalesReports
-from services.order.adapters.repository import PostgresUnitOfWork, create_pool
+from services.order.adapters.postgres.feed import ChangeFeed
+from services.order.adapters.postgres.reports import PostgresSalesReports
+from services.order.adapters.postgres.unit_of_work import PostgresUnitOfWork, create_pool
 from services.order.adapters.users import Buyers, GrpcBuyers
 from services.order.config import Settings
-from services.order.mappers import ProtoOrderCodec
-from services.order.service_layer.handlers import Checkout
-from services.order.service_layer.lifecycle import Lifecycle
+from services.order.mappers.orders import ProtoOrderCodec
+from services.order.service_layer.checkout import Checkout
 from services.order.service_layer.reconciler import Reconciler
+from services.order.service_layer.refunds import ChangeRunner
 from services.order.servicer import OrderServicer
 
 SERVICE_NAME = "marketplace.order.v1.OrderService"
@@ -126,7 +126,7 @@ async def build_app(
             checkpoint=checkpoint or _no_checkpoint,
             lease_seconds=settings.saga_lease_seconds,
         )
-        lifecycle = Lifecycle(
+        changes = ChangeRunner(
             uow=uow,
             inventory=inventory,
             payments=payment_gateway,
@@ -135,10 +135,11 @@ async def build_app(
         )
         parts = OrderParts(
             checkout=checkout,
-            lifecycle=lifecycle,
+            changes=changes,
             relay=OutboxRelay(
                 pool,
                 redis,
+                clock=clock,
                 stream=settings.events_stream,
                 interval_seconds=settings.outbox_interval_seconds,
             ),
@@ -150,7 +151,7 @@ async def build_app(
                 stale_after=timedelta(seconds=settings.reconcile_after_seconds),
                 clock=clock,
                 in_flight=checkout.in_flight,
-                lifecycle=lifecycle,
+                changes=changes,
             ),
         )
         if run_background:
@@ -164,12 +165,13 @@ async def build_app(
         # Registered last, so it runs first: sagas finish before the pool and channel close.
         stack.push_async_callback(checkout.drain, settings.shutdown_grace_seconds)
         servicer = OrderServicer(
-            checkout,
-            uow,
-            wait_seconds=settings.idempotency_wait_seconds,
-            lifecycle=parts.lifecycle,
+            uow=uow,
+            sagas=checkout,
+            changes=changes,
             feed=feed,
-            reports=SalesReports(pool),
+            sales=PostgresSalesReports(pool),
+            clock=clock,
+            wait_seconds=settings.idempotency_wait_seconds,
             watch_recheck_seconds=settings.watch_recheck_seconds,
         )
         if on_ready is not None:
@@ -186,18 +188,18 @@ async def build_app(
 
 
 class OrderParts:
-    """The pieces tests drive directly: the saga, the lifecycle, the relay, the reconciler."""
+    """The pieces tests drive directly: the saga, the change runner, the relay, the reconciler."""
 
     def __init__(
         self,
         *,
         checkout: Checkout,
-        lifecycle: Lifecycle,
+        changes: ChangeRunner,
         relay: OutboxRelay,
         reconciler: Reconciler,
     ) -> None:
         self.checkout = checkout
-        self.lifecycle = lifecycle
+        self.changes = changes
         self.relay = relay
         self.reconciler = reconciler
 

@@ -24,24 +24,18 @@ from services.devmesh.processes import ManagedProcess, free_port, start_redis
 from services.order.adapters.inventory import GrpcInventory
 from services.order.adapters.outbox import OutboxRelay
 from services.order.adapters.payments import SandboxGateway
-from services.order.adapters.repository import Pool, PostgresUnitOfWork, create_pool
+from services.order.adapters.postgres.unit_of_work import Pool, PostgresUnitOfWork, create_pool
 from services.order.domain.idempotency import KeyState
-from services.order.domain.model import (
-    Order,
-    OrderItem,
-    OrderLine,
-    OrderStatus,
-    PaymentStatus,
-    ShippingAddress,
-)
-from services.order.mappers import ProtoOrderCodec
+from services.order.domain.model import Order, OrderItem, OrderLine, ShippingAddress
+from services.order.domain.status import OrderStatus, PaymentStatus
+from services.order.mappers.orders import ProtoOrderCodec
 from services.order.service_layer.reconciler import Reconciler
-from tests.contract.test_order_service import (
+from tests.support.order import (
     MIGRATIONS,
     SECRET,
     ProductService,
     create_product,
-    product,  # the module-scoped fixture, shared
+    product,
     stock,
 )
 from tests.support.servers import Backends
@@ -263,7 +257,7 @@ async def test_the_relay_keeps_events_while_redis_is_down_and_publishes_each_onc
     port = free_port()  # a Redis of this test's own, to stop and start
     stream = f"test.order.relay.{uuid.uuid4().hex[:8]}"
     redis: Redis = Redis.from_url(f"redis://127.0.0.1:{port}/0")
-    relay = OutboxRelay(world.pool, redis, stream=stream)
+    relay = OutboxRelay(world.pool, redis, clock=SystemClock(), stream=stream)
     product_id = await create_product(world.product, stock=3)
     order, _, _ = await world.stuck(product_id, step="recorded")  # writes an outbox row
     server: ManagedProcess | None = None

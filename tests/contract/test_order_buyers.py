@@ -13,15 +13,16 @@ from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grp
 
 from services.order.adapters.payments import SandboxGateway
 from services.order.app import build_app
-from tests.contract.test_order_service import (
+from tests.support.failures import rpc_failure
+from tests.support.inprocess import serve_in_process
+from tests.support.order import (
     OrderService,
     ProductService,
     UserService,
-    accounts,  # the module-scoped fixtures, shared
+    accounts,
     count,
     create_product,
     database_url,
-    failure,
     order_request,
     order_settings,
     orders,
@@ -30,7 +31,6 @@ from tests.contract.test_order_service import (
     product,
     stock,
 )
-from tests.support.inprocess import serve_in_process
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
@@ -69,8 +69,7 @@ async def test_an_address_book_entry_is_copied_into_the_order(
     orders: OrderService, product: ProductService, tokens: TestTokens
 ) -> None:
     product_id = await create_product(product, stock=3)
-    token = tokens.mint()
-    await orders.accounts.register_bearer(token)
+    token = await orders.accounts.buyer_token()
     home = await add_address(orders.accounts, token)
 
     placed = await place(orders, token, by_address_id(product_id, home.address_id))
@@ -93,8 +92,8 @@ async def test_someone_elses_or_an_unknown_address_is_not_found_and_nothing_move
     orders: OrderService, product: ProductService, tokens: TestTokens
 ) -> None:
     product_id = await create_product(product, stock=3)
-    owner_token, thief_token = tokens.mint(), tokens.mint()
-    await orders.accounts.register_bearer(owner_token)
+    owner_token = await orders.accounts.buyer_token()
+    thief_token = await orders.accounts.buyer_token()
     theirs = await add_address(orders.accounts, owner_token)
 
     for address_id in (theirs.address_id, str(uuid.uuid4())):
@@ -119,14 +118,13 @@ async def test_an_unknown_or_suspended_buyer_cannot_order_even_with_a_full_addre
             order_request((product_id, 1)),
             metadata=(*bearer(ghost), ("idempotency-key", str(uuid.uuid4()))),
         )
-    unknown = failure(raised.value)
+    unknown = rpc_failure(raised)
     assert (unknown.code, unknown.reason) == (
         grpc.StatusCode.FAILED_PRECONDITION,
         "BUYER_NOT_FOUND",
     )
 
-    suspended = str(uuid.uuid4())
-    await orders.accounts.register(suspended)
+    suspended = await orders.accounts.new_buyer()
     await orders.accounts.suspend(suspended)
     key = f"suspended-{uuid.uuid4()}"
     for _ in range(2):  # the refusal is the key's outcome: the retry replays it
@@ -161,7 +159,7 @@ async def test_a_user_service_that_is_down_is_unavailable_and_frees_the_key(
                 order_request((product_id, 1)),
                 metadata=(*bearer(tokens.mint(buyer)), ("idempotency-key", "down-1")),
             )
-    down = failure(raised.value)
+    down = rpc_failure(raised)
     assert (down.code, down.reason) == (grpc.StatusCode.UNAVAILABLE, "USER_SERVICE_UNAVAILABLE")
     db = await asyncpg.connect(database_url)
     try:

@@ -11,29 +11,27 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
-import asyncpg
 import grpc
 import pytest_asyncio
-from marketplace.order.v1 import order_pb2, order_service_pb2, order_service_pb2_grpc
+from marketplace.order.v1 import order_pb2, order_service_pb2
 
 from services.common.money import Money
 from services.common.proto_money import money_from_proto, money_to_proto
+from services.common.rpc_status import remote_error
 from services.order.adapters.payments import SandboxGateway
-from services.order.app import build_app
-from tests.contract.test_order_service import (
+from tests.support.order import (
     MIGRATIONS,
     OrderService,
     ProductService,
     UserService,
-    accounts,  # the module-scoped fixtures, shared
+    accounts,
     create_product,
-    failure,
     order_request,
     order_settings,
     place,
     product,
+    serving_orders,
 )
-from tests.support.inprocess import serve_in_process
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
@@ -64,23 +62,15 @@ async def orders(
         }
     )
     gateway = SandboxGateway(latency_seconds=0.2, timeout_seconds=5.0)
-    db = await asyncpg.connect(database_url)
-    try:
-        async with serve_in_process(
-            settings,
-            lambda: build_app(settings, key_source=tokens.key_source(), payment_gateway=gateway),
-        ) as served:
-            stub = order_service_pb2_grpc.OrderServiceStub(served.channel)
-            yield OrderService(served, stub, gateway, db, accounts)
-    finally:
-        await db.close()
+    async with serving_orders(settings, accounts, tokens, gateway) as served:
+        yield served
 
 
 async def test_twelve_concurrent_cancels_one_wins_and_other_users_are_served(
     orders: OrderService, product: ProductService, tokens: TestTokens
 ) -> None:
     product_id = await create_product(product, stock=20)
-    buyer, other = tokens.mint(), tokens.mint()
+    buyer, other = await orders.accounts.buyer_token(), await orders.accounts.buyer_token()
     placed = await place(orders, buyer, order_request((product_id, 2)))
     theirs = await place(orders, other, order_request((product_id, 1)))
 
@@ -111,7 +101,7 @@ async def test_twelve_concurrent_cancels_one_wins_and_other_users_are_served(
     assert len(cancelled) == 1 and len(refused) == 11
     assert cancelled[0].status == order_pb2.ORDER_STATUS_CANCELLED
     for error in refused:
-        seen = failure(error)
+        seen = remote_error(error)
         assert (seen.code, seen.reason) in {
             (grpc.StatusCode.ABORTED, "ORDER_CHANGE_IN_PROGRESS"),
             (grpc.StatusCode.FAILED_PRECONDITION, "ILLEGAL_STATUS_TRANSITION"),
@@ -135,7 +125,7 @@ async def test_ten_concurrent_seller_refunds_never_pass_the_capture(
     orders: OrderService, product: ProductService, tokens: TestTokens
 ) -> None:
     product_id = await create_product(product, stock=5)
-    buyer = tokens.mint()
+    buyer = await orders.accounts.buyer_token()
     placed = await place(orders, buyer, order_request((product_id, 1)))  # 15.00 captured
     captured = money_from_proto(placed.total, "total")
     request = order_service_pb2.RefundOrderRequest(
@@ -158,7 +148,7 @@ async def test_ten_concurrent_seller_refunds_never_pass_the_capture(
     refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
     assert len(succeeded) + len(refused) == 10  # every call answered
     assert len(succeeded) >= 1
-    assert {failure(r).code for r in refused} <= {
+    assert {remote_error(r).code for r in refused} <= {
         grpc.StatusCode.ABORTED,
         grpc.StatusCode.FAILED_PRECONDITION,
     }

@@ -14,7 +14,7 @@ import asyncio
 import secrets
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,65 +23,27 @@ import aiohttp
 import asyncpg
 import grpc
 import pytest
-import pytest_asyncio
 from marketplace.order.v1 import order_pb2, order_service_pb2_grpc
 
-from services.devmesh.mesh import grpc_serving, http_status
+from services.devmesh.mesh import http_status
 from services.devmesh.processes import ManagedProcess, free_port
-from services.user.app import build_app as user_build_app
-from services.user.config import Settings as UserSettings
-from tests.contract.test_order_service import (
+from tests.support.failures import rpc_failure
+from tests.support.order import (
     MIGRATIONS,
     SECRET,
-    USER_MIGRATIONS,
     ProductService,
-    UserService,
     create_product,
-    failure,
     order_request,
-    product,  # the module-scoped fixture, shared
+    product,
     stock,
 )
-from tests.support.crashing_order import CRASH_AT_ENV
-from tests.support.inprocess import serve_in_process
+from tests.support.order_process import Accounts, OrderProcess, accounts
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
-__all__ = ["product"]
+__all__ = ["accounts", "product"]
 
 SERVICE = "marketplace.order.v1.OrderService"
-
-
-@dataclass
-class Accounts:
-    """The user service, which also serves the test tokens' JWKS to the order process."""
-
-    users: UserService
-    jwks_url: str
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def accounts(backends: Backends, tokens: TestTokens) -> AsyncIterator[Accounts]:
-    url = backends.database_url("order_crash_users", USER_MIGRATIONS)
-    settings = UserSettings(
-        database_url=url,
-        environment="test",
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        ops_port=0,
-        internal_secret=SECRET,
-        shutdown_notice_seconds=0,
-        shutdown_grace_seconds=1,
-    )
-    async with (
-        asyncpg.create_pool(url, min_size=1, max_size=2) as db,
-        # Signing with the test tokens' ring: its JWKS endpoint vouches for them.
-        serve_in_process(
-            settings, lambda: user_build_app(settings, key_ring=tokens.ring)
-        ) as served,
-    ):
-        jwks = f"http://127.0.0.1:{served.server.ops_port}/.well-known/jwks.json"
-        yield Accounts(UserService(served, db), jwks)
 
 
 @dataclass
@@ -123,28 +85,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         yield Gateway(url, key)
     finally:
         process.stop(timeout=5)
-
-
-@dataclass
-class OrderProcess:
-    """How to start the order service as its own process, with or without a crash."""
-
-    env: dict[str, str]
-    log: Path
-    port: int
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    async def start(self, crash_at: str = "") -> ManagedProcess:
-        # The crash hook lives in the tests: a crashing run starts the test entry point.
-        module = "tests.support.crashing_order" if crash_at else "services.order"
-        env = {**self.env, CRASH_AT_ENV: crash_at}
-        process = ManagedProcess("order", [sys.executable, "-m", module], self.log, env=env).start()
-        # Polled from a thread: the product and user services share this test's loop.
-        await asyncio.to_thread(process.wait_ready, lambda: grpc_serving(self.target, SERVICE), 30)
-        return process
 
 
 @pytest.fixture
@@ -228,8 +168,7 @@ async def test_a_crash_mid_checkout_is_finished_or_compensated_after_a_restart(
     tokens: TestTokens,
 ) -> None:
     product_id = await create_product(product, stock=4)
-    buyer = str(uuid.uuid4())
-    await accounts.users.register(buyer)
+    buyer = await accounts.users.new_buyer()
     key = f"crash-{crash_at}-{uuid.uuid4()}"
     metadata = (*bearer(tokens.mint(buyer)), ("idempotency-key", key))
     charges_before = len(await gateway.charges())
@@ -266,7 +205,7 @@ async def test_a_crash_mid_checkout_is_finished_or_compensated_after_a_restart(
             else:
                 with pytest.raises(grpc.aio.AioRpcError) as replayed:
                     await stub.CreateOrder(order_request((product_id, 1)), metadata=metadata)
-                interrupted = failure(replayed.value)
+                interrupted = rpc_failure(replayed)
                 assert (interrupted.code, interrupted.reason) == (
                     grpc.StatusCode.UNAVAILABLE,
                     "ORDER_INTERRUPTED",

@@ -21,19 +21,21 @@ from redis.asyncio import Redis
 from services.common.identity import Role
 from services.common.money import Money
 from services.common.proto_money import money_to_proto
+from services.common.rpc_status import remote_error
 from services.order.adapters.payments import SandboxGateway
-from services.order.adapters.reports import BY_DAY_SQL, SOLD_STATUSES
+from services.order.adapters.postgres.reports import BY_DAY_SQL
 from services.order.app import build_app
-from tests.contract.test_order_service import (
+from services.order.domain.status import SOLD_STATUSES
+from tests.support.failures import rpc_failure
+from tests.support.inprocess import serve_in_process
+from tests.support.order import (
     ProductService,
     UserService,
-    accounts,  # the module-scoped fixture, shared
-    failure,
+    accounts,
     order_request,
     order_settings,
-    product,  # the module-scoped fixture, shared
+    product,
 )
-from tests.support.inprocess import serve_in_process
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
@@ -119,10 +121,10 @@ async def place_two_seller_order(
     product: ProductService,
     tokens: TestTokens,
 ) -> Placed:
-    seller_a, seller_b, buyer = (str(uuid.uuid4()) for _ in range(3))
+    seller_a, seller_b = (str(uuid.uuid4()) for _ in range(2))
+    buyer = await orders.accounts.new_buyer()
     product_a = await listed_product(product, tokens.mint(seller_a, roles=(Role.SELLER,)))
     product_b = await listed_product(product, tokens.mint(seller_b, roles=(Role.SELLER,)))
-    await orders.accounts.register(buyer)
     order = await orders.stub.CreateOrder(
         order_request((product_a, 2), (product_b, 1)), metadata=with_key(tokens.mint(buyer))
     )
@@ -168,7 +170,7 @@ async def test_each_seller_sees_and_ships_only_their_items_then_it_is_delivered(
             ),
             metadata=seller(tokens, placed.seller_a),
         )
-    assert failure(raised.value).code == grpc.StatusCode.PERMISSION_DENIED
+    assert rpc_failure(raised).code == grpc.StatusCode.PERMISSION_DENIED
 
     half = await orders.stub.ShipOrderItems(
         order_service_pb2.ShipOrderItemsRequest(
@@ -183,7 +185,7 @@ async def test_each_seller_sees_and_ships_only_their_items_then_it_is_delivered(
         await orders.stub.MarkOrderDelivered(
             order_service_pb2.MarkOrderDeliveredRequest(order_id=order_id), metadata=admin(tokens)
         )
-    assert failure(raised.value).reason == "ILLEGAL_STATUS_TRANSITION"
+    assert rpc_failure(raised).reason == "ILLEGAL_STATUS_TRANSITION"
 
     shipped = await orders.stub.ShipOrderItems(
         order_service_pb2.ShipOrderItemsRequest(
@@ -198,7 +200,7 @@ async def test_each_seller_sees_and_ships_only_their_items_then_it_is_delivered(
             order_service_pb2.CancelOrderRequest(order_id=order_id),
             metadata=bearer(tokens.mint(placed.buyer)),
         )
-    assert failure(raised.value).code == grpc.StatusCode.FAILED_PRECONDITION
+    assert rpc_failure(raised).code == grpc.StatusCode.FAILED_PRECONDITION
 
     delivered = await orders.stub.MarkOrderDelivered(
         order_service_pb2.MarkOrderDeliveredRequest(order_id=order_id), metadata=admin(tokens)
@@ -260,7 +262,7 @@ async def test_concurrent_refunds_never_pass_the_capture_and_a_key_refunds_once(
     refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
     # One change of an order at a time: the others are refused at once, not queued.
     assert len(succeeded) == 1 and len(refused) == 5
-    assert {failure(r).reason for r in refused} == {"ORDER_CHANGE_IN_PROGRESS"}
+    assert {remote_error(r).reason for r in refused} == {"ORDER_CHANGE_IN_PROGRESS"}
     assert {r.code() for r in refused} == {grpc.StatusCode.ABORTED}
     results = [
         await orders.stub.RefundOrder(request, metadata=with_key(tokens.mint(roles=(Role.ADMIN,))))
@@ -268,7 +270,7 @@ async def test_concurrent_refunds_never_pass_the_capture_and_a_key_refunds_once(
     ]
     with pytest.raises(grpc.aio.AioRpcError) as too_much:  # 3 x $8 fit in $30, a 4th does not
         await orders.stub.RefundOrder(request, metadata=with_key(tokens.mint(roles=(Role.ADMIN,))))
-    assert failure(too_much.value).reason == "REFUND_EXCEEDS_CAPTURED"
+    assert rpc_failure(too_much).reason == "REFUND_EXCEEDS_CAPTURED"
     charge = orders.gateway.captured()[-1]
     assert charge.refunded_minor == 2400
     assert (
@@ -296,7 +298,7 @@ async def test_concurrent_refunds_never_pass_the_capture_and_a_key_refunds_once(
         await orders.stub.RefundOrder(
             order_service_pb2.RefundOrderRequest(order_id=order_id, reason="other"), metadata=key
         )
-    assert failure(raised.value).reason == "IDEMPOTENCY_KEY_REUSED"
+    assert rpc_failure(raised).reason == "IDEMPOTENCY_KEY_REUSED"
 
 
 async def test_a_buyer_cancels_a_paid_order_and_gets_the_money_back(
@@ -311,7 +313,7 @@ async def test_a_buyer_cancels_a_paid_order_and_gets_the_money_back(
             order_service_pb2.CancelOrderRequest(order_id=order_id),
             metadata=bearer(tokens.mint()),  # another buyer
         )
-    assert failure(raised.value).code == grpc.StatusCode.NOT_FOUND
+    assert rpc_failure(raised).code == grpc.StatusCode.NOT_FOUND
 
     cancelled = await orders.stub.CancelOrder(
         order_service_pb2.CancelOrderRequest(order_id=order_id, reason="changed my mind"),
@@ -328,7 +330,7 @@ async def test_a_buyer_cancels_a_paid_order_and_gets_the_money_back(
             order_service_pb2.CancelOrderRequest(order_id=order_id),
             metadata=bearer(tokens.mint(placed.buyer)),
         )
-    assert failure(raised.value).reason == "ILLEGAL_STATUS_TRANSITION"
+    assert rpc_failure(raised).reason == "ILLEGAL_STATUS_TRANSITION"
 
 
 async def test_sales_reports_by_day_and_seller_and_the_plan_uses_the_composite_index(
@@ -355,7 +357,7 @@ async def test_sales_reports_by_day_and_seller_and_the_plan_uses_the_composite_i
             ),
             metadata=seller(tokens, placed.seller_a),
         )
-    assert failure(raised.value).code == grpc.StatusCode.PERMISSION_DENIED
+    assert rpc_failure(raised).code == grpc.StatusCode.PERMISSION_DENIED
     by_day = await orders.stub.GetSalesReport(
         order_service_pb2.GetSalesReportRequest(start_date=day, end_date=day),
         metadata=admin(tokens),
@@ -368,7 +370,11 @@ async def test_sales_reports_by_day_and_seller_and_the_plan_uses_the_composite_i
         await orders.db.execute("SET LOCAL enable_seqscan = off")
         since = datetime.now(UTC) - timedelta(days=1)
         rows = await orders.db.fetch(
-            "EXPLAIN " + BY_DAY_SQL, since, datetime.now(UTC), list(SOLD_STATUSES), None
+            "EXPLAIN " + BY_DAY_SQL,
+            since,
+            datetime.now(UTC),
+            sorted(s.value for s in SOLD_STATUSES),
+            None,
         )
         plan = "\n".join(r[0] for r in rows)
     assert "orders_created_total_idx" in plan, plan
@@ -432,7 +438,7 @@ async def test_watch_order_hides_other_buyers_orders(
     )
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await stream.read()
-    assert failure(raised.value).code == grpc.StatusCode.NOT_FOUND
+    assert rpc_failure(raised).code == grpc.StatusCode.NOT_FOUND
 
 
 async def test_a_refund_request_id_refunds_once_and_must_agree_with_the_key(
@@ -467,7 +473,7 @@ async def test_a_refund_request_id_refunds_once_and_must_agree_with_the_key(
             ),
             metadata=with_key(token, "another-key"),
         )
-    differ = failure(raised.value)
+    differ = rpc_failure(raised)
     assert differ.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert differ.violations.keys() == {"request_id"}
+    assert {v.field for v in differ.violations} == {"request_id"}
     assert orders.gateway.captured()[-1].refunded_minor == 500

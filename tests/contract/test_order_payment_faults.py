@@ -21,20 +21,19 @@ import pytest
 from marketplace.order.v1 import order_pb2, order_service_pb2_grpc
 
 from services.common.channels import create_channel
+from services.common.rpc_status import RemoteError, remote_error
 from services.devmesh.processes import free_port
 from services.order.adapters.inventory import GrpcInventory
-from tests.contract.test_order_crash import Accounts, OrderProcess, accounts
-from tests.contract.test_order_service import (
+from tests.support.order import (
     MIGRATIONS,
     SECRET,
-    Failure,
     ProductService,
     create_product,
-    failure,
     order_request,
-    product,  # the module-scoped fixtures, shared
+    product,
     stock,
 )
+from tests.support.order_process import Accounts, OrderProcess, accounts
 from tests.support.sandbox_gateway import GatewayProcess
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
@@ -95,15 +94,15 @@ class Buyer:
         self.metadata = metadata
         self.request = order_request((product_id, 1))
 
-    async def checkout(self) -> order_pb2.Order | Failure:
+    async def checkout(self) -> order_pb2.Order | RemoteError:
         async with grpc.aio.insecure_channel(self.target) as channel:
             stub = order_service_pb2_grpc.OrderServiceStub(channel)
             try:
                 return await stub.CreateOrder(self.request, metadata=self.metadata, timeout=20)
             except grpc.aio.AioRpcError as error:
-                return failure(error)
+                return remote_error(error)
 
-    async def final_answer(self) -> order_pb2.Order | Failure:
+    async def final_answer(self) -> order_pb2.Order | RemoteError:
         async with asyncio.timeout(FINAL_WITHIN):
             while True:
                 answer = await self.checkout()
@@ -113,15 +112,14 @@ class Buyer:
 
 
 async def new_buyer(accounts: Accounts, tokens: TestTokens, target: str, product_id: str) -> Buyer:
-    buyer = str(uuid.uuid4())
-    await accounts.users.register(buyer)
+    buyer = await accounts.users.new_buyer()
     metadata = (*bearer(tokens.mint(buyer)), ("idempotency-key", f"faults-{uuid.uuid4()}"))
     return Buyer(target, metadata, product_id)
 
 
 async def checkout_while_stalled(
     buyer: Buyer, gateway: GatewayProcess, operation: str, seconds: float
-) -> order_pb2.Order | Failure:
+) -> order_pb2.Order | RemoteError:
     """One checkout while the gateway stalls `operation`; the stalled call still completes."""
     await gateway.stall(operation, seconds)
     try:
@@ -144,7 +142,7 @@ async def test_a_capture_stalled_past_the_timeout_is_reported_pending_and_ends_p
         buyer = await new_buyer(accounts, tokens, order_process.target, product_id)
         first = await checkout_while_stalled(buyer, gateway, "capture", 4)
         # Not "cancelled, nothing charged": the capture's outcome was not known.
-        assert isinstance(first, Failure)
+        assert isinstance(first, RemoteError)
         assert (first.code, first.reason) == (grpc.StatusCode.UNAVAILABLE, "PAYMENT_PENDING")
 
         final = await buyer.final_answer()
@@ -175,7 +173,7 @@ async def test_a_capture_that_lands_after_the_stock_went_back_is_refunded_and_re
         await gateway.stall("capture", 4)
         try:
             first = await buyer.checkout()
-            assert isinstance(first, Failure) and first.reason == "PAYMENT_PENDING"
+            assert isinstance(first, RemoteError) and first.reason == "PAYMENT_PENDING"
             order_id = uuid.UUID(first.metadata["order_id"])
             # Meanwhile the hold lapses (as the product service's expiry sweeper would).
             channel = create_channel(product.served.target)
@@ -187,7 +185,7 @@ async def test_a_capture_that_lands_after_the_stock_went_back_is_refunded_and_re
             await gateway.unstall("capture")
 
         final = await buyer.final_answer()
-        assert isinstance(final, Failure)
+        assert isinstance(final, RemoteError)
         assert (final.code, final.reason) == (grpc.StatusCode.UNAVAILABLE, "ORDER_INTERRUPTED")
         assert "refunded in full" in await _message(buyer)
     finally:
@@ -225,11 +223,11 @@ async def test_an_authorise_stalled_past_the_timeout_leaves_no_live_hold(
     try:
         buyer = await new_buyer(accounts, tokens, order_process.target, product_id)
         first = await checkout_while_stalled(buyer, gateway, "authorize", 3)
-        assert isinstance(first, Failure)
+        assert isinstance(first, RemoteError)
         assert (first.code, first.reason) == (grpc.StatusCode.UNAVAILABLE, "PAYMENT_PENDING")
 
         final = await buyer.final_answer()
-        assert isinstance(final, Failure)
+        assert isinstance(final, RemoteError)
         assert (final.code, final.reason) == (grpc.StatusCode.UNAVAILABLE, "ORDER_INTERRUPTED")
         assert "nothing was charged" in (await _message(buyer))
     finally:
@@ -254,7 +252,7 @@ async def test_the_gateway_killed_mid_capture_remembers_its_charges_and_the_hold
         buyer = await new_buyer(accounts, tokens, order_process.target, product_id)
         await gateway.stall("capture", 60)
         first = await buyer.checkout()
-        assert isinstance(first, Failure)
+        assert isinstance(first, RemoteError)
         assert first.reason == "PAYMENT_PENDING"  # the capture was received, not finished
         charges = await gateway.charges()
         await asyncio.to_thread(gateway.kill)  # mid-capture: the capture never happened
@@ -262,7 +260,7 @@ async def test_the_gateway_killed_mid_capture_remembers_its_charges_and_the_hold
         assert await gateway.charges() == charges  # a processor does not forget
 
         final = await buyer.final_answer()
-        assert isinstance(final, Failure)
+        assert isinstance(final, RemoteError)
         assert (final.code, final.reason) == (grpc.StatusCode.UNAVAILABLE, "ORDER_INTERRUPTED")
     finally:
         served.stop(timeout=5)
@@ -287,7 +285,7 @@ async def test_a_retry_after_an_order_service_crash_gets_its_final_answer_prompt
     crashing = await order_process.start(crash_at=crash_at)
     try:
         dropped = await buyer.checkout()
-        assert isinstance(dropped, Failure) and dropped.code == grpc.StatusCode.UNAVAILABLE
+        assert isinstance(dropped, RemoteError) and dropped.code == grpc.StatusCode.UNAVAILABLE
         assert crashing.process is not None
         assert await asyncio.to_thread(crashing.process.wait, 10) == 70
     finally:
@@ -303,7 +301,7 @@ async def test_a_retry_after_an_order_service_crash_gets_its_final_answer_prompt
         assert final.status == order_pb2.ORDER_STATUS_PAID
         assert await stock(product, product_id) == (3, 3, 0)
     else:
-        assert isinstance(final, Failure)
+        assert isinstance(final, RemoteError)
         assert (final.code, final.reason) == (grpc.StatusCode.UNAVAILABLE, "ORDER_INTERRUPTED")
         assert await stock(product, product_id) == (4, 4, 0)
 

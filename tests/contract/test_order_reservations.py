@@ -18,21 +18,22 @@ from services.common.errors import InvalidArgument, Unavailable
 from services.devmesh.processes import free_port
 from services.order.adapters.inventory import GrpcInventory
 from services.order.adapters.payments import SandboxGateway
-from services.order.adapters.repository import PostgresUnitOfWork, create_pool
+from services.order.adapters.postgres.unit_of_work import PostgresUnitOfWork, create_pool
 from services.order.adapters.users import GrpcBuyers
 from services.order.domain.commands import PlaceOrder
-from services.order.domain.model import Order, OrderItem, OrderLine, OrderStatus, ShippingAddress
-from services.order.mappers import ProtoOrderCodec
-from services.order.service_layer.handlers import Checkout
-from services.order.service_layer.lifecycle import Lifecycle
+from services.order.domain.model import Order, OrderItem, OrderLine, ShippingAddress
+from services.order.domain.status import OrderStatus
+from services.order.mappers.orders import ProtoOrderCodec
+from services.order.service_layer.checkout import Checkout, place_order
 from services.order.service_layer.reconciler import Reconciler
-from tests.contract.test_order_service import (
+from services.order.service_layer.refunds import ChangeRunner
+from tests.support.order import (
     MIGRATIONS,
     SECRET,
     OrderService,
     ProductService,
     UserService,
-    accounts,  # the module-scoped fixtures, shared
+    accounts,
     create_product,
     database_url,
     order_request,
@@ -62,7 +63,7 @@ async def test_a_retried_checkout_releases_the_reservation_its_lost_attempt_made
     orders: OrderService, product: ProductService, tokens: TestTokens
 ) -> None:
     product_id = await create_product(product, stock=1)
-    buyer, key = str(uuid.uuid4()), f"retry-{uuid.uuid4()}"
+    buyer, key = await orders.accounts.new_buyer(), f"retry-{uuid.uuid4()}"
     channel = create_channel(product.served.target)
     try:
         inventory = GrpcInventory(channel, SECRET, 2.0)
@@ -84,8 +85,7 @@ async def test_a_reservation_whose_release_failed_is_released_by_the_reconciler(
     backends: Backends, product: ProductService, accounts: UserService
 ) -> None:
     product_id = await create_product(product, stock=3)
-    buyer = str(uuid.uuid4())
-    await accounts.register(buyer)
+    buyer = await accounts.new_buyer()
     pool = await create_pool(backends.database_url("orders_orphans", MIGRATIONS), max_size=3)
     down = create_channel(f"127.0.0.1:{free_port()}")  # the product service died
     up = create_channel(product.served.target)
@@ -104,7 +104,13 @@ async def test_a_reservation_whose_release_failed_is_released_by_the_reconciler(
             clock=SystemClock(),
         )
         with pytest.raises(Unavailable):
-            await saga.place_order(placing(buyer, "k-orphan", product_id), wait_seconds=1)
+            await place_order(
+                placing(buyer, "k-orphan", product_id),
+                uow=uow,
+                checkout=saga,
+                clock=SystemClock(),
+                wait_seconds=1,
+            )
         async with pool.acquire() as db:
             [order_id] = [
                 r["order_id"] for r in await db.fetch("SELECT * FROM reservation_releases")
@@ -178,14 +184,14 @@ async def test_a_paid_order_whose_hold_lapsed_before_its_commit_is_refunded_and_
             await work.commit()
         await inventory.release(order_id)  # the hold lapsed before the commit got through
 
-        lifecycle = Lifecycle(uow=uow, inventory=inventory, payments=gateway, clock=SystemClock())
+        changes = ChangeRunner(uow=uow, inventory=inventory, payments=gateway, clock=SystemClock())
         reconciler = Reconciler(
             uow=uow,
             inventory=inventory,
             payments=gateway,
             codec=ProtoOrderCodec(),
             stale_after=timedelta(0),
-            lifecycle=lifecycle,
+            changes=changes,
             clock=SystemClock(),
         )
         assert await reconciler.run_once() == 1

@@ -28,7 +28,7 @@ from services.common.clock import SystemClock
 from services.common.money import Money
 from services.devmesh import processes
 from services.order.adapters.outbox import OutboxRelay
-from services.order.adapters.repository import Pool, PostgresUnitOfWork, create_pool
+from services.order.adapters.postgres.unit_of_work import Pool, PostgresUnitOfWork, create_pool
 from services.order.domain.model import Order, OrderItem, ShippingAddress
 from services.product.adapters.mongo.events import MongoProcessedEvents
 from services.product.adapters.mongo.products import MongoProductRepository
@@ -190,7 +190,9 @@ async def test_a_cancelled_orders_stock_comes_back_once_after_redis_lost_its_pub
     async with clients(redis_server) as (relay_redis, consumer_redis):
         consumer = product.consumer(consumer_redis, stream)
         await consumer.ensure_group()  # the product service is up and subscribed
-        relay = OutboxRelay(pool, relay_redis, stream=stream, interval_seconds=0.05)
+        relay = OutboxRelay(
+            pool, relay_redis, clock=SystemClock(), stream=stream, interval_seconds=0.05
+        )
         assert await relay.run_once() == 3  # XADD done; nobody has read the entries yet
 
         lose_everything(redis_server)
@@ -231,7 +233,7 @@ async def test_entries_lost_behind_newer_acknowledged_ones_are_published_again(
     async with clients(redis_server) as (relay_redis, consumer_redis):
         consumer = product.consumer(consumer_redis, stream)
         await consumer.ensure_group()
-        relay = OutboxRelay(pool, relay_redis, stream=stream)
+        relay = OutboxRelay(pool, relay_redis, clock=SystemClock(), stream=stream)
         lost_order = await a_cancelled_paid_order(pool, product_id)
         assert await relay.publish_once() == 3
         assert await relay.confirm_once() == (0, 0)  # published, not consumed yet: kept

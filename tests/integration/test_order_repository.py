@@ -13,16 +13,11 @@ import pytest
 import pytest_asyncio
 
 from services.common.money import Money
-from services.order.adapters.repository import Pool, PostgresUnitOfWork, create_pool
+from services.order.adapters.postgres.unit_of_work import Pool, PostgresUnitOfWork, create_pool
 from services.order.domain.commands import OrderCursor
 from services.order.domain.idempotency import KeyState, StoredError
-from services.order.domain.model import (
-    Order,
-    OrderItem,
-    OrderStatus,
-    PaymentStatus,
-    ShippingAddress,
-)
+from services.order.domain.model import Order, OrderItem, ShippingAddress
+from services.order.domain.status import OrderStatus, PaymentStatus
 from tests.support.servers import Backends
 
 MIGRATIONS = Path("services/order/migrations")

@@ -10,8 +10,8 @@ import pytest
 
 from services.common.errors import Unavailable
 from services.common.postgres import PooledConnection
-from services.order.adapters.repository import PostgresUnitOfWork, create_pool
-from tests.contract.test_order_service import MIGRATIONS
+from services.order.adapters.postgres.unit_of_work import PostgresUnitOfWork, create_pool
+from tests.support.order import MIGRATIONS
 from tests.support.servers import Backends
 
 

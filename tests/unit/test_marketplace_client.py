@@ -15,9 +15,11 @@ from marketplace_client import (
     IDEMPOTENCY_KEY_HEADER,
     InvalidArgumentError,
     MarketplaceClient,
+    NotFoundError,
     ResourceExhaustedError,
     TokenProvider,
     UnavailableError,
+    UserInternalClient,
     create_channel,
     service_config,
 )
@@ -266,3 +268,66 @@ async def test_an_unreachable_server_is_unavailable() -> None:
     async with MarketplaceClient.connect("127.0.0.1:1", plaintext=True) as client:
         with pytest.raises(UnavailableError):
             await client.get_order("o1")
+
+
+class FakeInternalUsers(user_service_pb2_grpc.UserInternalServiceServicer):
+    """Refuses unknown users with the user service's reason; echoes the call's metadata."""
+
+    async def GetShippingAddress(
+        self,
+        request: user_service_pb2.GetShippingAddressRequest,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    ) -> user_service_pb2.GetShippingAddressResponse:
+        if request.user_id != "u1":
+            status = status_pb2.Status(code=code_pb2.NOT_FOUND, message="no such user")
+            status.details.add().Pack(
+                error_details_pb2.ErrorInfo(reason="USER_NOT_FOUND", domain="user.marketplace")
+            )
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, "no such user", _rich_abort_metadata(status)
+            )
+        secret = dict(context.invocation_metadata() or ()).get("x-internal-token", "")
+        return user_service_pb2.GetShippingAddressResponse(
+            address=user_pb2.Address(address_id=request.address_id, line1=str(secret))
+        )
+
+
+def test_service_config_gives_the_internal_methods_a_deadline_and_retries() -> None:
+    internal_timeout = 1.5
+    config = service_config(internal_timeout=internal_timeout)
+    entries = {
+        (name["service"], name.get("method", "*")): entry
+        for entry in config["methodConfig"]
+        for name in entry["name"]
+    }
+    for service, method in (
+        ("marketplace.user.v1.UserInternalService", "GetShippingAddress"),
+        ("marketplace.product.v1.ProductInternalService", "ReserveInventory"),
+        ("marketplace.product.v1.ProductInternalService", "ReleaseReservation"),
+    ):
+        entry = entries[service, method]
+        assert entry["timeout"] == f"{internal_timeout}s"
+        assert entry["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
+
+
+async def test_an_internal_client_on_a_channel_it_did_not_make_decodes_refusals() -> None:
+    server = grpc.aio.server()
+    user_service_pb2_grpc.add_UserInternalServiceServicer_to_server(FakeInternalUsers(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            users = UserInternalClient(channel, metadata=(("x-internal-token", "s3cret"),))
+            address = await users.get_shipping_address("u1", "a1")
+            assert (address.address_id, address.line1) == ("a1", "s3cret")
+            with pytest.raises(NotFoundError) as refused:
+                await users.get_shipping_address("u2")
+            assert refused.value.reason == "USER_NOT_FOUND"
+
+            # A client built over the caller's channel leaves it open when it closes.
+            client = MarketplaceClient.over(channel)
+            await client.close()
+            assert channel.get_state() is not grpc.ChannelConnectivity.SHUTDOWN
+            assert (await users.get_shipping_address("u1")).line1 == "s3cret"
+    finally:
+        await server.stop(None)

@@ -8,14 +8,12 @@ from datetime import UTC, datetime
 import pytest
 
 from services.common.money import Money
-from services.order.domain.model import (
+from services.order.domain.model import Order, OrderItem, ShippingAddress
+from services.order.domain.status import (
     IllegalTransition,
     MixedCurrencies,
-    Order,
-    OrderItem,
     OrderStatus,
     PaymentStatus,
-    ShippingAddress,
 )
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -12,8 +12,9 @@ from services.common.errors import InvalidArgument
 from services.common.identity import Caller
 from services.common.limits import PHONE_NUMBER_MAX, RECIPIENT_NAME_MAX
 from services.common.money import Money
-from services.order import mappers
-from services.order.domain.model import Order, OrderItem, PaymentStatus, ShippingAddress
+from services.order.domain.model import Order, OrderItem, ShippingAddress
+from services.order.domain.status import PaymentStatus
+from services.order.mappers import orders, requests
 from services.user.domain.addresses import AddressFields, address_violations
 
 CALLER = Caller(user_id=str(uuid.uuid4()))
@@ -36,7 +37,7 @@ def violated_fields(error: InvalidArgument) -> set[str]:
 
 
 def test_a_valid_request_becomes_a_command() -> None:
-    command = mappers.place_order_command(request(), CALLER, "key-1")
+    command = requests.place_order_command(request(), CALLER, "key-1")
     assert command.buyer_id == uuid.UUID(CALLER.user_id)
     assert command.lines[0].product_id == "p1"
     assert command.shipping_address is not None
@@ -45,9 +46,9 @@ def test_a_valid_request_becomes_a_command() -> None:
 
 
 def test_the_fingerprint_follows_the_body() -> None:
-    first = mappers.place_order_command(request(), CALLER, "k")
-    same = mappers.place_order_command(request(), CALLER, "k")
-    other = mappers.place_order_command(request(payment_method_token="tok_other"), CALLER, "k")
+    first = requests.place_order_command(request(), CALLER, "k")
+    same = requests.place_order_command(request(), CALLER, "k")
+    other = requests.place_order_command(request(payment_method_token="tok_other"), CALLER, "k")
     assert first.request_fingerprint == same.request_fingerprint
     assert first.request_fingerprint != other.request_fingerprint
 
@@ -55,7 +56,7 @@ def test_the_fingerprint_follows_the_body() -> None:
 @pytest.mark.parametrize("key", [None, "", "x" * 256, "has space", "ümlaut"])
 def test_the_idempotency_key_is_required_and_bounded(key: str | None) -> None:
     with pytest.raises(InvalidArgument) as raised:
-        mappers.place_order_command(request(), CALLER, key)
+        requests.place_order_command(request(), CALLER, key)
     assert violated_fields(raised.value) == {"idempotency-key"}
 
 
@@ -72,7 +73,7 @@ def test_every_invalid_field_is_reported_at_once() -> None:
         payment_method_token="",
     )
     with pytest.raises(InvalidArgument) as raised:
-        mappers.place_order_command(bad, CALLER, "k")
+        requests.place_order_command(bad, CALLER, "k")
     assert violated_fields(raised.value) == {
         "items[0].quantity",
         "items[1].product_id",
@@ -101,14 +102,14 @@ def test_an_inline_address_has_the_address_book_limits() -> None:
         country_code=at_limit.country_code,
         phone_number=at_limit.phone_number,
     )
-    mappers.place_order_command(request(shipping_address=inline), CALLER, "k")  # ... and orders
+    requests.place_order_command(request(shipping_address=inline), CALLER, "k")  # ... and orders
     too_long = order_pb2.ShippingAddress()
     too_long.CopyFrom(inline)
     too_long.recipient_name += "r"
     too_long.phone_number += "4"
     too_long.country_code = "XX"  # two capitals, but no ISO 3166-1 country
     with pytest.raises(InvalidArgument) as raised:
-        mappers.place_order_command(request(shipping_address=too_long), CALLER, "k")
+        requests.place_order_command(request(shipping_address=too_long), CALLER, "k")
     assert violated_fields(raised.value) == {
         "shipping_address.recipient_name",
         "shipping_address.phone_number",
@@ -120,7 +121,7 @@ def test_item_count_is_bounded() -> None:
     many = [order_pb2.OrderItem(product_id=f"p{i}", quantity=1) for i in range(51)]
     for items in ([], many):
         with pytest.raises(InvalidArgument) as raised:
-            mappers.place_order_command(request(items=items), CALLER, "k")
+            requests.place_order_command(request(items=items), CALLER, "k")
         assert violated_fields(raised.value) == {"items"}
 
 
@@ -131,20 +132,20 @@ def test_an_address_book_entry_is_named_by_its_uuid_instead_of_a_full_address() 
         address_id=str(address_id),
         payment_method_token="tok_visa",
     )
-    command = mappers.place_order_command(bare, CALLER, "k")
+    command = requests.place_order_command(bare, CALLER, "k")
     assert (command.address_id, command.shipping_address) == (address_id, None)
     bare.address_id = "home"
     with pytest.raises(InvalidArgument) as not_an_id:
-        mappers.place_order_command(bare, CALLER, "k")
+        requests.place_order_command(bare, CALLER, "k")
     assert violated_fields(not_an_id.value) == {"address_id"}
     with pytest.raises(InvalidArgument) as both:
-        mappers.place_order_command(request(address_id=str(address_id)), CALLER, "k")
+        requests.place_order_command(request(address_id=str(address_id)), CALLER, "k")
     assert violated_fields(both.value) == {"address_id"}
     neither = order_service_pb2.CreateOrderRequest(
         items=[order_pb2.OrderItem(product_id="p1", quantity=1)], payment_method_token="tok_visa"
     )
     with pytest.raises(InvalidArgument) as missing:
-        mappers.place_order_command(neither, CALLER, "k")
+        requests.place_order_command(neither, CALLER, "k")
     assert violated_fields(missing.value) == {"shipping_address"}
 
 
@@ -160,10 +161,10 @@ def test_the_codec_round_trips_an_order() -> None:
     order.cancel_for_payment(
         status=PaymentStatus.DECLINED, failure_reason="card_declined", gateway_reference="", at=now
     )
-    codec = mappers.ProtoOrderCodec()
+    codec = orders.ProtoOrderCodec()
     data = codec.encode(order)
     assert codec.encode(codec.decode(data)) == data
-    message = mappers.order_to_proto(codec.decode(data))
+    message = orders.order_to_proto(codec.decode(data))
     assert message.total.units == 37 and message.total.nanos == 20_000_000
     assert message.payment.status == order_pb2.PAYMENT_STATUS_DECLINED
     assert [c.to_status for c in message.status_history] == [

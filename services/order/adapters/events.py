@@ -8,8 +8,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from marketplace.order.v1 import events_pb2, order_pb2
 
 from services.common.proto_money import money_to_proto
-from services.order import mappers
-from services.order.domain.model import Order, OrderStatus, StatusChange
+from services.order.domain.model import Order, StatusChange
+from services.order.domain.status import OrderStatus
+from services.order.mappers.orders import order_to_proto, status_to_proto
 
 # The stream the product service consumes; the contract is shared, so it is versioned.
 ORDER_EVENTS_STREAM = "marketplace.order.events.v1"
@@ -28,7 +29,7 @@ _EVENT_TYPES: dict[OrderStatus, events_pb2.OrderEventType.ValueType] = {
 
 def event_rows(order: Order) -> list[tuple[uuid.UUID, uuid.UUID, str, bytes]]:
     """One outbox row per unsaved status change: (event_id, order_id, type name, payload)."""
-    snapshot = mappers.order_to_proto(order)
+    snapshot = order_to_proto(order)
     rows = []
     for change in order.unsaved_history:
         event = _event(order, change, snapshot)
@@ -47,7 +48,7 @@ def _event(order: Order, change: StatusChange, snapshot: order_pb2.Order) -> eve
     )
     event.order.CopyFrom(snapshot)
     if change.from_status is not None:
-        event.previous_status = mappers.status_to_proto(change.from_status)
+        event.previous_status = status_to_proto(change.from_status)
     if change.to_status is OrderStatus.CANCELLED:
         event.restock_required = order.restock_required
     refunded = change.to_status in (OrderStatus.REFUNDED, OrderStatus.PARTIALLY_REFUNDED)

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 
 import grpc
 import structlog
-from marketplace.product.v1 import product_service_pb2 as pb
-from marketplace.product.v1 import product_service_pb2_grpc as pb_grpc
+from marketplace_client import MarketplaceError, ProductInternalClient
 
 from services.common.channels import internal_metadata
 from services.common.errors import (
@@ -20,7 +19,6 @@ from services.common.errors import (
     Unavailable,
 )
 from services.common.proto_money import money_from_proto
-from services.common.rpc_status import remote_error
 from services.order.domain.model import OrderLine
 from services.order.domain.reasons import ErrorReason
 from services.order.service_layer.ports import Inventory, PricedLine
@@ -33,30 +31,27 @@ INVENTORY_UNAVAILABLE = ErrorReason.INVENTORY_UNAVAILABLE
 
 
 class GrpcInventory:
-    """Inventory backed by marketplace.product.v1.ProductInternalService."""
+    """Inventory backed by marketplace.product.v1.ProductInternalService.
+
+    Called through the typed client on the chassis channel `channel`.
+    """
 
     def __init__(self, channel: grpc.aio.Channel, internal_secret: str, timeout: float) -> None:
-        self._stub = pb_grpc.ProductInternalServiceStub(channel)
-        self._metadata = internal_metadata(internal_secret)
-        self._timeout = timeout
+        self._products = ProductInternalClient(
+            channel, metadata=internal_metadata(internal_secret), timeout=timeout
+        )
 
     async def reserve(
         self, order_id: uuid.UUID, lines: Sequence[OrderLine], *, checkout_id: str = ""
     ) -> list[PricedLine]:
         """Reserve every line or none, and return them priced."""
-        request = pb.ReserveInventoryRequest(
-            order_id=str(order_id),
-            checkout_id=checkout_id,
-            items=[
-                pb.ReservationItem(product_id=line.product_id, quantity=line.quantity)
-                for line in lines
-            ],
-        )
         try:
-            response = await self._stub.ReserveInventory(
-                request, metadata=self._metadata, timeout=self._timeout
+            items = await self._products.reserve_inventory(
+                str(order_id),
+                [(line.product_id, line.quantity) for line in lines],
+                checkout_id=checkout_id,
             )
-        except grpc.aio.AioRpcError as error:
+        except MarketplaceError as error:
             raise _domain_error(error, "ReserveInventory") from None
         priced = [
             PricedLine(
@@ -66,7 +61,7 @@ class GrpcInventory:
                 quantity=item.quantity,
                 unit_price=money_from_proto(item.unit_price, "unit_price"),
             )
-            for item in response.items
+            for item in items
         ]
         wanted = {(line.product_id, line.quantity) for line in lines}
         if {(p.product_id, p.quantity) for p in priced} != wanted:
@@ -81,32 +76,23 @@ class GrpcInventory:
     async def commit(self, order_id: uuid.UUID) -> None:
         """Turn the order's reservation into a sale."""
         try:
-            await self._stub.CommitReservation(
-                pb.CommitReservationRequest(order_id=str(order_id)),
-                metadata=self._metadata,
-                timeout=self._timeout,
-            )
-        except grpc.aio.AioRpcError as error:
+            await self._products.commit_reservation(str(order_id))
+        except MarketplaceError as error:
             raise _domain_error(error, "CommitReservation") from None
 
     async def release(self, order_id: uuid.UUID) -> None:
         """Return the order's reserved units to available stock."""
         try:
-            await self._stub.ReleaseReservation(
-                pb.ReleaseReservationRequest(order_id=str(order_id)),
-                metadata=self._metadata,
-                timeout=self._timeout,
-            )
-        except grpc.aio.AioRpcError as error:
+            await self._products.release_reservation(str(order_id))
+        except MarketplaceError as error:
             raise _domain_error(error, "ReleaseReservation") from None
 
 
-def _domain_error(error: grpc.aio.AioRpcError, method: str) -> DomainError:
+def _domain_error(remote: MarketplaceError, method: str) -> DomainError:
     """Translate the product service's answer into an error for our own caller."""
-    remote = remote_error(error)
     code, reason, metadata = remote.code, remote.reason, dict(remote.metadata)
     message = remote.message or "the product service refused the reservation"
-    violations = list(remote.violations)
+    violations = [FieldViolation(v.field, v.description) for v in remote.field_violations]
     if code == grpc.StatusCode.FAILED_PRECONDITION:
         return FailedPrecondition(message, reason=_passed_on(reason), metadata=metadata)
     if code == grpc.StatusCode.NOT_FOUND:

@@ -6,16 +6,17 @@ import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from services.common.clock import Clock
 from services.common.workers import repeat
 from services.order.adapters.events import ORDER_EVENTS_STREAM
-from services.order.adapters.repository import Pool
+from services.order.adapters.postgres.unit_of_work import Pool
 
 log = structlog.get_logger("outbox")
 
@@ -79,6 +80,7 @@ class OutboxRelay:
         pool: Pool,
         redis: Redis,
         *,
+        clock: Clock,
         stream: str = ORDER_EVENTS_STREAM,
         batch_size: int = 100,
         interval_seconds: float = 0.2,
@@ -90,6 +92,7 @@ class OutboxRelay:
     ) -> None:
         self._pool = pool
         self._redis = redis
+        self._clock = clock
         self._stream = stream
         self._batch_size = batch_size
         self._interval = interval_seconds
@@ -167,7 +170,7 @@ class OutboxRelay:
                 """,
                 ids,
                 [_text(entry_id) for entry_id in entry_ids],
-                datetime.now(UTC),
+                self._clock.now(),
             )
         log.info("outbox_published", count=len(rows))
         return len(rows)
@@ -186,7 +189,7 @@ class OutboxRelay:
         self._confirm_after = published[-1].row_id if len(published) == self._batch_size else 0
         progress = await self._progress()
         present = await self._present(published) if progress is not None else set()
-        now = datetime.now(UTC)
+        now = self._clock.now()
         confirmed: list[_Published] = []
         lost: list[_Published] = []
         for event in published:

@@ -7,9 +7,8 @@ import uuid
 import grpc
 import structlog
 from marketplace.user.v1 import user_pb2
-from marketplace.user.v1 import user_service_pb2 as pb
-from marketplace.user.v1 import user_service_pb2_grpc as pb_grpc
 from marketplace.user.v1.error_reason_pb2 import ErrorReason as UserErrorReason
+from marketplace_client import MarketplaceError, UserInternalClient
 
 from services.common.channels import internal_metadata
 from services.common.errors import (
@@ -20,9 +19,9 @@ from services.common.errors import (
     NotFound,
     Unavailable,
 )
-from services.common.rpc_status import remote_error
 from services.order.domain.model import ShippingAddress
 from services.order.domain.reasons import ErrorReason
+from services.order.mappers.orders import address_from_message
 from services.order.service_layer.ports import Buyers
 
 __all__ = ["USER_SERVICE_UNAVAILABLE", "Buyers", "GrpcBuyers"]
@@ -47,12 +46,15 @@ _NO_DEFAULT_SHIPPING_ADDRESS = _user_reason(
 
 
 class GrpcBuyers:
-    """Buyers backed by marketplace.user.v1.UserInternalService.GetShippingAddress."""
+    """Buyers backed by marketplace.user.v1.UserInternalService.GetShippingAddress.
+
+    Called through the typed client on the chassis channel `channel`.
+    """
 
     def __init__(self, channel: grpc.aio.Channel, internal_secret: str, timeout: float) -> None:
-        self._stub = pb_grpc.UserInternalServiceStub(channel)
-        self._metadata = internal_metadata(internal_secret)
-        self._timeout = timeout
+        self._users = UserInternalClient(
+            channel, metadata=internal_metadata(internal_secret), timeout=timeout
+        )
 
     async def check_buyer(self, buyer_id: uuid.UUID) -> None:
         """Succeed when the buyer's account exists and is not suspended.
@@ -75,26 +77,13 @@ class GrpcBuyers:
             address = await self._get(buyer_id, str(address_id))
         except _Refused as refused:
             raise refused.error from None
-        return ShippingAddress(
-            recipient_name=address.recipient_name,
-            line1=address.line1,
-            line2=address.line2,
-            city=address.city,
-            region=address.region,
-            postal_code=address.postal_code,
-            country_code=address.country_code,
-            phone_number=address.phone_number,
-        )
+        return address_from_message(address)
 
     async def _get(self, buyer_id: uuid.UUID, address_id: str) -> user_pb2.Address:
-        request = pb.GetShippingAddressRequest(user_id=str(buyer_id), address_id=address_id)
         try:
-            response = await self._stub.GetShippingAddress(
-                request, metadata=self._metadata, timeout=self._timeout
-            )
-        except grpc.aio.AioRpcError as error:
+            return await self._users.get_shipping_address(str(buyer_id), address_id)
+        except MarketplaceError as error:
             raise _refusal(error) from None
-        return response.address
 
 
 class _Refused(Exception):
@@ -106,9 +95,8 @@ class _Refused(Exception):
         self.error = error
 
 
-def _refusal(error: grpc.aio.AioRpcError) -> _Refused:
+def _refusal(remote: MarketplaceError) -> _Refused:
     """Translate the user service's answer into an error for the buyer."""
-    remote = remote_error(error)
     code, reason = remote.code, remote.reason
     if code == grpc.StatusCode.FAILED_PRECONDITION and reason == _USER_SUSPENDED:
         return _Refused(

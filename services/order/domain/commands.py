@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from services.common.money import Money
-from services.order.domain.model import OrderLine, OrderStatus, ShippingAddress
+from services.order.domain.model import OrderLine, ShippingAddress
+from services.order.domain.status import OrderStatus
 
 
 @dataclass(frozen=True)

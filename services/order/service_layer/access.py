@@ -6,8 +6,9 @@ from dataclasses import replace
 
 from services.common.errors import DomainError, FailedPrecondition, NotFound, PermissionDenied
 from services.order.domain.commands import Caller
-from services.order.domain.model import IllegalTransition, Order, OrderRuleViolated
+from services.order.domain.model import Order
 from services.order.domain.reasons import ErrorReason
+from services.order.domain.status import IllegalTransition, OrderRuleViolated
 
 
 def view_for(order: Order, caller: Caller) -> Order:

@@ -1,385 +1,59 @@
-"""Everything after checkout: cancel, ship, deliver, refund, without locks across the network.
-
-A cancel or refund runs in three steps: a short transaction claims it (a pending
-`OrderChange`, at most one per order, so concurrent changes are refused at once instead
-of queueing on a row lock), the gateway is called outside any transaction with a key
-derived from the change, and a second short transaction records the outcome. A change
-whose process died or whose gateway call went unanswered stays pending; the reconciler
-finishes it with the same gateway key, which the gateway replays instead of refunding twice.
-"""
+"""Fulfilment: sellers ship their items, admins mark orders delivered."""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass, field
-from datetime import timedelta
-
-import structlog
-
 from services.common.clock import Clock
-from services.common.errors import (
-    Aborted,
-    DomainError,
-    FailedPrecondition,
-    PermissionDenied,
-    Unavailable,
-)
-from services.common.money import Money
-from services.order.domain.changes import ChangeKind, ChangeState, OrderChange
-from services.order.domain.commands import (
-    CancelOrder,
-    MarkOrderDelivered,
-    RefundOrder,
-    ShipOrderItems,
-)
-from services.order.domain.model import (
-    SYSTEM_ACTOR,
-    IllegalTransition,
-    Order,
-    OrderRuleViolated,
-    OrderStatus,
-    PaymentStatus,
-    Refund,
-)
+from services.common.errors import PermissionDenied
+from services.order.domain.changes import ChangeKind
+from services.order.domain.commands import MarkOrderDelivered, ShipOrderItems
+from services.order.domain.model import Order
 from services.order.domain.reasons import ErrorReason
+from services.order.domain.status import IllegalTransition, OrderRuleViolated
 from services.order.service_layer.access import rule_error, view_for, visible
-from services.order.service_layer.payment_recovery import gateway_call, order_keys
-from services.order.service_layer.ports import (
-    Inventory,
-    PaymentError,
-    PaymentGateway,
-    PaymentUnavailable,
-)
-from services.order.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
-
-log = structlog.get_logger("orders")
+from services.order.service_layer.ports import UnitOfWorkFactory
+from services.order.service_layer.refunds import change_in_progress
 
 
-class ChangeOutcomeUnknown(Exception):
-    """The gateway did not answer a change's refund; the change stays pending."""
-
-
-@dataclass
-class Lifecycle:
-    """Cancel, ship, deliver and refund orders; `finish()` completes a claimed change."""
-
-    uow: UnitOfWorkFactory
-    inventory: Inventory
-    payments: PaymentGateway
-    clock: Clock
-    # How long a claimed change is this process's before the reconciler may finish it.
-    change_lease_seconds: float = 30.0
-    _running: set[uuid.UUID] = field(default_factory=set, repr=False)
-
-    def in_flight(self) -> frozenset[uuid.UUID]:
-        """The changes this process is carrying out right now."""
-        return frozenset(self._running)
-
-    async def cancel(self, command: CancelOrder) -> Order:
-        """Cancel a paid order before shipment: refund the capture, return the stock."""
-        caller = command.caller
-        async with self.uow() as uow:
-            order = visible(await uow.orders.get(command.order_id, for_update=True), caller)
-            if not (caller.is_admin or str(order.buyer_id) == caller.user_id):
-                raise PermissionDenied(
-                    "only the buyer or an admin can cancel an order",
-                    reason=ErrorReason.NOT_ORDER_BUYER,
-                )
-            if order.status is OrderStatus.PENDING:
-                raise FailedPrecondition(
-                    "the order's payment is still being processed; try again shortly",
-                    reason=ErrorReason.PAYMENT_IN_PROGRESS,
-                )
-            if order.status is not OrderStatus.PAID:
-                raise rule_error(IllegalTransition(order.status, OrderStatus.CANCELLED))
-            _check_captured(order)
-            change = self._change(
-                order,
-                ChangeKind.CANCEL,
-                gateway_key=f"{order_keys(order.order_id)}:cancel-refund",
-                amount_minor=order.captured.minor,
-                actor=caller.user_id,
-                seller_id=None,
-                reason=command.reason or "cancelled by the buyer",
-            )
-            await _claim(uow, change)
-            await uow.commit()
-        done = await self._finish_answering(change)
-        log.info("order_cancelled", order_id=str(done.order_id))
-        return view_for(done, caller)
-
-    async def refund(self, command: RefundOrder) -> Order:
-        """Refund all or part of a captured order, once per idempotency key."""
-        caller = command.caller
-        if not (caller.is_admin or caller.is_seller):
-            raise PermissionDenied(
-                "only admins and sellers refund", reason=ErrorReason.ROLE_REQUIRED
-            )
-        async with self.uow() as uow:
-            order = visible(await uow.orders.get(command.order_id, for_update=True), caller)
-            seller_id = None if caller.is_admin else caller.user_id
-            if seller_id is not None and seller_id not in order.seller_ids:
-                raise PermissionDenied(
-                    "none of this order's items are yours", reason=ErrorReason.NOT_ORDER_SELLER
-                )
-            earlier = order.find_refund(command.idempotency_key)
-            if earlier is not None:
-                if earlier.request_fingerprint != command.request_fingerprint:
-                    raise FailedPrecondition(
-                        "this idempotency key was used for a different refund; use a new key",
-                        reason=ErrorReason.IDEMPOTENCY_KEY_REUSED,
-                    )
-                return view_for(order, caller)
-            amount = command.amount or order.refundable(seller_id)
-            if amount.minor == 0 and command.amount is None:
-                raise FailedPrecondition(
-                    "nothing is left to refund", reason=ErrorReason.NOTHING_TO_REFUND
-                )
-            try:
-                order.check_refund(amount, seller_id)
-            except (OrderRuleViolated, IllegalTransition) as error:
-                raise rule_error(error) from None
-            _check_captured(order)
-            change = self._change(
-                order,
-                ChangeKind.REFUND,
-                gateway_key=f"{order_keys(order.order_id)}:refund:{command.idempotency_key}",
-                amount_minor=amount.minor,
-                actor=caller.user_id,
-                seller_id=seller_id,
-                reason=command.reason,
-                request_key=command.idempotency_key,
-                request_fingerprint=command.request_fingerprint,
-            )
-            await _claim(uow, change)
-            await uow.commit()
-        done = await self._finish_answering(change)
-        log.info("order_refunded", order_id=str(done.order_id), amount_minor=amount.minor)
-        return view_for(done, caller)
-
-    async def ship(self, command: ShipOrderItems) -> Order:
-        """Mark a seller's items shipped with a carrier and tracking number."""
-        if not command.caller.is_seller:
-            raise PermissionDenied("only sellers ship items", reason=ErrorReason.ROLE_REQUIRED)
-        async with self.uow() as uow:
-            order = visible(await uow.orders.get(command.order_id, for_update=True), command.caller)
-            pending = await uow.changes.pending_for(order.order_id)
-            if pending is not None and pending.kind is ChangeKind.CANCEL:
-                raise _change_in_progress()
-            try:
-                order.ship(
-                    seller_id=command.caller.user_id,
-                    product_ids=command.product_ids,
-                    carrier=command.carrier,
-                    tracking_number=command.tracking_number,
-                    at=self.clock.now(),
-                )
-            except (OrderRuleViolated, IllegalTransition) as error:
-                raise rule_error(error) from None
-            await uow.orders.save(order)
-            await uow.commit()
-        return view_for(order, command.caller)
-
-    async def deliver(self, command: MarkOrderDelivered) -> Order:
-        """Record that every item arrived; admins only."""
-        if not command.caller.is_admin:
-            raise PermissionDenied(
-                "only admins mark orders delivered", reason=ErrorReason.ROLE_REQUIRED
-            )
-        async with self.uow() as uow:
-            order = visible(await uow.orders.get(command.order_id, for_update=True), command.caller)
-            try:
-                order.mark_delivered(actor=command.caller.user_id, at=self.clock.now())
-            except IllegalTransition as error:
-                raise rule_error(error) from None
-            await uow.orders.save(order)
-            await uow.commit()
-        return order
-
-    async def cancel_unsellable(self, order_id: uuid.UUID, reason: str) -> bool:
-        """Cancel a paid order whose stock is gone, refunding it in full; False if not now.
-
-        The system's cancel is claimed like a buyer's, so the two can never both refund.
-        """
-        async with self.uow() as uow:
-            order = await uow.orders.get(order_id, for_update=True)
-            if order is None or order.status is not OrderStatus.PAID:
-                return False
-            _check_captured(order)
-            change = self._change(
-                order,
-                ChangeKind.CANCEL,
-                gateway_key=f"{order_keys(order.order_id)}:cancel-refund",
-                amount_minor=order.captured.minor,
-                actor=SYSTEM_ACTOR,
-                seller_id=None,
-                reason=reason,
-            )
-            if not await uow.changes.claim(change):
-                return False
-            await uow.commit()
-        return await self.finish(change) is not None
-
-    async def finish(self, change: OrderChange) -> Order | None:
-        """Carry a claimed change out: refund at the gateway, then record it on the order.
-
-        Returns the order as recorded, or None when the change was refused or finished
-        by someone else. Raises ChangeOutcomeUnknown when the gateway did not answer.
-        """
-        self._running.add(change.change_id)
+async def ship_order_items(
+    command: ShipOrderItems, *, uow: UnitOfWorkFactory, clock: Clock
+) -> Order:
+    """Mark a seller's items shipped with a carrier and tracking number."""
+    if not command.caller.is_seller:
+        raise PermissionDenied("only sellers ship items", reason=ErrorReason.ROLE_REQUIRED)
+    async with uow() as work:
+        order = visible(await work.orders.get(command.order_id, for_update=True), command.caller)
+        pending = await work.changes.pending_for(order.order_id)
+        if pending is not None and pending.kind is ChangeKind.CANCEL:
+            raise change_in_progress()
         try:
-            return await self._carry_out(change)
-        finally:
-            self._running.discard(change.change_id)
+            order.ship(
+                seller_id=command.caller.user_id,
+                product_ids=command.product_ids,
+                carrier=command.carrier,
+                tracking_number=command.tracking_number,
+                at=clock.now(),
+            )
+        except (OrderRuleViolated, IllegalTransition) as error:
+            raise rule_error(error) from None
+        await work.orders.save(order)
+        await work.commit()
+    return view_for(order, command.caller)
 
-    async def _finish_answering(self, change: OrderChange) -> Order:
-        try:
-            done = await self.finish(change)
-        except ChangeOutcomeUnknown:
-            async with self.uow() as uow:
-                await uow.changes.release_lease(change.change_id, self.clock.now())
-                await uow.commit()
-            raise Unavailable(
-                "the payment gateway did not answer; the change is recorded and is finished "
-                "shortly: read the order again in a moment",
-                reason=ErrorReason.CHANGE_PENDING,
-                metadata={"order_id": str(change.order_id)},
-            ) from None
-        if done is None:
-            raise Unavailable(
-                "the payment gateway did not refund; nothing changed, retry with the same key",
-                reason=ErrorReason.PAYMENT_UNAVAILABLE,
-            )
-        return done
 
-    async def _carry_out(self, change: OrderChange) -> Order | None:
-        async with self.uow() as uow:
-            order = await uow.orders.get(change.order_id)
-        if order is None or order.payment is None:
-            await self._end(change, ChangeState.FAILED, "the order has no payment")
-            return None
-        reference = order.payment.gateway_reference
-        try:
-            await gateway_call(
-                self.uow,
-                change.order_id,
-                "refund",
-                change.amount,
-                change.gateway_key,
-                lambda key: self.payments.refund(reference, change.amount, key),
-                self.clock,
-            )
-        except PaymentUnavailable as error:
-            log.warning("change_outcome_unknown", change_id=str(change.change_id), error=str(error))
-            raise ChangeOutcomeUnknown(str(error)) from None
-        except PaymentError as error:
-            log.warning("refund_failed", order_id=str(change.order_id), error=str(error))
-            await self._end(change, ChangeState.FAILED, str(error))
-            return None
-        if change.kind is ChangeKind.CANCEL and not order.stock_committed:
-            await self._release_stock(change.order_id)
-        async with self.uow() as uow:
-            current = await uow.changes.get(change.change_id)
-            order = await uow.orders.get(change.order_id, for_update=True)
-            if current is None or current.state is not ChangeState.PENDING or order is None:
-                return order  # another process recorded it already
-            try:
-                self._apply(order, change, reference)
-            except (OrderRuleViolated, IllegalTransition) as error:
-                # Only a bug lets the order move under a pending change; the money went back.
-                log.error(
-                    "change_not_applicable", change_id=str(change.change_id), error=str(error)
-                )
-                await uow.changes.finish(
-                    change.change_id, ChangeState.FAILED, str(error), self.clock.now()
-                )
-                await uow.commit()
-                return None
-            await uow.orders.save(order)
-            await uow.changes.finish(change.change_id, ChangeState.DONE, "", self.clock.now())
-            await uow.commit()
-        return order
-
-    def _apply(self, order: Order, change: OrderChange, reference: str) -> None:
-        at = self.clock.now()
-        if change.kind is ChangeKind.CANCEL:
-            order.cancel_paid(
-                actor=change.actor, reason=change.reason, refund_reference=reference, at=at
-            )
-            return
-        order.refund(
-            Refund(
-                refund_id=change.change_id,
-                idempotency_key=change.request_key,
-                request_fingerprint=change.request_fingerprint,
-                actor=change.actor,
-                seller_id=change.seller_id,
-                amount=change.amount,
-                reason=change.reason,
-                gateway_reference=reference,
-                at=at,
-            )
+async def mark_order_delivered(
+    command: MarkOrderDelivered, *, uow: UnitOfWorkFactory, clock: Clock
+) -> Order:
+    """Record that every item arrived; admins only."""
+    if not command.caller.is_admin:
+        raise PermissionDenied(
+            "only admins mark orders delivered", reason=ErrorReason.ROLE_REQUIRED
         )
-
-    async def _end(self, change: OrderChange, state: ChangeState, detail: str) -> None:
-        async with self.uow() as uow:
-            await uow.changes.finish(change.change_id, state, detail, self.clock.now())
-            await uow.commit()
-
-    async def _release_stock(self, order_id: uuid.UUID) -> None:
+    async with uow() as work:
+        order = visible(await work.orders.get(command.order_id, for_update=True), command.caller)
         try:
-            await self.inventory.release(order_id)
-        except DomainError as error:
-            log.warning("reservation_release_failed", order_id=str(order_id), reason=error.reason)
-            async with self.uow() as uow:
-                await uow.releases.add(order_id)
-                await uow.commit()
-
-    def _change(
-        self,
-        order: Order,
-        kind: ChangeKind,
-        *,
-        gateway_key: str,
-        amount_minor: int,
-        actor: str,
-        seller_id: str | None,
-        reason: str,
-        request_key: str = "",
-        request_fingerprint: bytes = b"",
-    ) -> OrderChange:
-        now = self.clock.now()
-        return OrderChange(
-            change_id=uuid.uuid4(),
-            order_id=order.order_id,
-            kind=kind,
-            gateway_key=gateway_key,
-            amount=Money(amount_minor, order.currency),
-            actor=actor,
-            seller_id=seller_id,
-            reason=reason,
-            lease_expires_at=now + timedelta(seconds=self.change_lease_seconds),
-            created_at=now,
-            request_key=request_key,
-            request_fingerprint=request_fingerprint,
-        )
-
-
-async def _claim(uow: UnitOfWork, change: OrderChange) -> None:
-    if not await uow.changes.claim(change):
-        raise _change_in_progress()
-
-
-def _change_in_progress() -> Aborted:
-    return Aborted(
-        "another cancel or refund of this order is in progress; read the order again and retry",
-        reason=ErrorReason.ORDER_CHANGE_IN_PROGRESS,
-    )
-
-
-def _check_captured(order: Order) -> None:
-    payment = order.payment
-    if payment is None or payment.status not in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED):
-        raise FailedPrecondition(
-            "the order has no captured payment", reason=ErrorReason.NOT_CAPTURED
-        )
+            order.mark_delivered(actor=command.caller.user_id, at=clock.now())
+        except IllegalTransition as error:
+            raise rule_error(error) from None
+        await work.orders.save(order)
+        await work.commit()
+    return order

@@ -18,8 +18,8 @@ from services.order.service_layer.ports import (
     PaymentGateway,
     PaymentTimeout,
     PaymentUnavailable,
+    UnitOfWorkFactory,
 )
-from services.order.service_layer.unit_of_work import UnitOfWorkFactory
 
 log = structlog.get_logger("payments")
 

@@ -1,18 +1,46 @@
-"""The ports the order service layer needs: inventory, buyers and the payment gateway.
+"""Every port the order service layer needs: storage, inventory, buyers, payments, reports.
 
-Adapters implement them (services/order/adapters/{inventory,users,payments}.py); the service
-layer depends on these protocols only.
+Adapters implement them (services/order/adapters/); the service layer depends on these
+protocols only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import date, datetime
+from types import TracebackType
+from typing import Protocol, Self
 
 from services.common.money import Money
-from services.order.domain.model import OrderLine, ShippingAddress
+from services.order.domain.changes import ChangeState, OrderChange
+from services.order.domain.commands import OrderCursor
+from services.order.domain.idempotency import IdempotencyRecord, StoredError
+from services.order.domain.model import GatewayCall, Order, OrderLine, ShippingAddress
+
+# Re-exported: the gateway port answers with these.
+from services.order.domain.payments import (
+    Authorization as Authorization,
+)
+from services.order.domain.payments import (
+    Capture as Capture,
+)
+from services.order.domain.payments import (
+    PaymentDeclined as PaymentDeclined,
+)
+from services.order.domain.payments import (
+    PaymentError as PaymentError,
+)
+from services.order.domain.payments import (
+    PaymentTimeout as PaymentTimeout,
+)
+from services.order.domain.payments import (
+    PaymentUnavailable as PaymentUnavailable,
+)
+from services.order.domain.status import OrderStatus
 
 
 @dataclass(frozen=True)
@@ -69,43 +97,6 @@ class Buyers(Protocol):
         ...
 
 
-class PaymentError(Exception):
-    """The gateway did not do what was asked."""
-
-
-class PaymentDeclined(PaymentError):
-    """The issuer refused the charge; retrying the same card will not help."""
-
-    def __init__(self, decline_code: str) -> None:
-        super().__init__(f"payment declined: {decline_code}")
-        self.decline_code = decline_code
-
-
-class PaymentUnavailable(PaymentError):
-    """The gateway failed or did not answer; the outcome is unknown to us."""
-
-
-class PaymentTimeout(PaymentUnavailable):
-    """The gateway did not answer within the timeout."""
-
-
-@dataclass(frozen=True)
-class Authorization:
-    """Money held on the buyer's card, not yet taken."""
-
-    authorization_id: str
-    amount: Money
-
-
-@dataclass(frozen=True)
-class Capture:
-    """Money taken from an authorisation."""
-
-    charge_id: str
-    authorization_id: str
-    amount: Money
-
-
 class PaymentGateway(Protocol):
     """The card processor. Every call carries an idempotency key: the same key, the same result."""
 
@@ -138,4 +129,265 @@ class PaymentGateway(Protocol):
 
         None and PaymentUnavailable mean what they mean for `find_authorization`.
         """
+        ...
+
+
+class Orders(Protocol):
+    """Where orders are kept."""
+
+    async def add(self, order: Order) -> None:
+        """Insert a new order."""
+        ...
+
+    async def save(self, order: Order) -> None:
+        """Write an order's changes."""
+        ...
+
+    async def get(self, order_id: uuid.UUID, *, for_update: bool = False) -> Order | None:
+        """The order with this id."""
+        ...
+
+    async def list_for_seller(
+        self,
+        seller_id: str | None,
+        *,
+        limit: int,
+        after: OrderCursor | None,
+        status: OrderStatus | None,
+    ) -> list[Order]:
+        """Orders holding a seller's items (every order when None), newest first."""
+        ...
+
+    async def stale(
+        self,
+        statuses: Sequence[OrderStatus],
+        *,
+        older_than: datetime,
+        now: datetime,
+        limit: int,
+    ) -> list[uuid.UUID]:
+        """Orders left mid-saga: their key's lease lapsed, or unleased and untouched since `older_than`."""
+        ...
+
+    async def list_for_buyer(
+        self,
+        buyer_id: uuid.UUID,
+        *,
+        limit: int,
+        after: OrderCursor | None,
+        status: OrderStatus | None,
+    ) -> list[Order]:
+        """A buyer's orders, newest first, strictly after the cursor."""
+        ...
+
+
+class IdempotencyKeys(Protocol):
+    """Where the outcome of each idempotency key is kept."""
+
+    async def claim(
+        self,
+        buyer_id: uuid.UUID,
+        key: str,
+        fingerprint: bytes,
+        *,
+        lease_until: datetime | None = None,
+    ) -> IdempotencyRecord | None:
+        """Take the key (leased until `lease_until`); None when taken now, else the record."""
+        ...
+
+    async def lease(self, buyer_id: uuid.UUID, key: str, until: datetime) -> None:
+        """Renew the lease of a key in progress, or let it lapse now."""
+        ...
+
+    async def get(self, buyer_id: uuid.UUID, key: str) -> IdempotencyRecord | None:
+        """The record of a key."""
+        ...
+
+    async def attach_order(self, buyer_id: uuid.UUID, key: str, order_id: uuid.UUID) -> None:
+        """Note the order a key is placing."""
+        ...
+
+    async def complete(self, buyer_id: uuid.UUID, key: str, response: bytes) -> None:
+        """Store a successful response."""
+        ...
+
+    async def fail(self, buyer_id: uuid.UUID, key: str, error: StoredError) -> None:
+        """Store a failure."""
+        ...
+
+    async def release(self, buyer_id: uuid.UUID, key: str) -> None:
+        """Forget an in-progress key whose request left no trace."""
+        ...
+
+    async def for_order(self, order_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
+        """The (buyer, key) placing an order."""
+        ...
+
+    async def stale_in_progress(
+        self, *, older_than: datetime, now: datetime, limit: int
+    ) -> list[tuple[uuid.UUID, str, uuid.UUID | None]]:
+        """Keys in progress whose lease lapsed, or unleased since before `older_than`."""
+        ...
+
+
+class PaymentAttempts(Protocol):
+    """The record of every payment gateway call."""
+
+    async def start(self, attempt: GatewayCall) -> None:
+        """Record a call about to be made."""
+        ...
+
+    async def finish(
+        self, attempt_id: uuid.UUID, outcome: str, reference: str, detail: str, at: datetime
+    ) -> None:
+        """Record how a call ended."""
+        ...
+
+    async def for_order(self, order_id: uuid.UUID) -> list[GatewayCall]:
+        """The calls made for an order."""
+        ...
+
+
+class OrderChanges(Protocol):
+    """Claims of cancels and refunds, at most one pending per order."""
+
+    async def claim(self, change: OrderChange) -> bool:
+        """Record the change as pending; False when another change of the order is pending."""
+        ...
+
+    async def pending_for(self, order_id: uuid.UUID) -> OrderChange | None:
+        """The order's pending change, if any."""
+        ...
+
+    async def get(self, change_id: uuid.UUID) -> OrderChange | None:
+        """The change with this id."""
+        ...
+
+    async def finish(
+        self, change_id: uuid.UUID, state: ChangeState, detail: str, at: datetime
+    ) -> None:
+        """Record how the change ended."""
+        ...
+
+    async def release_lease(self, change_id: uuid.UUID, at: datetime) -> None:
+        """Hand a change whose outcome is unknown to the reconciler now."""
+        ...
+
+    async def take_over(self, change_id: uuid.UUID, *, now: datetime, until: datetime) -> bool:
+        """Lease a pending change whose lease ran out; True for the one taker that wins."""
+        ...
+
+    async def abandoned(self, *, now: datetime, limit: int) -> list[OrderChange]:
+        """Pending changes whose lease ran out."""
+        ...
+
+
+class ReservationReleases(Protocol):
+    """Reservations of checkouts that ended without an order, still to give back."""
+
+    async def add(self, order_id: uuid.UUID) -> None:
+        """Remember to release the reservation made for `order_id`."""
+        ...
+
+    async def due(self, *, limit: int) -> list[uuid.UUID]:
+        """Reservations still to release."""
+        ...
+
+    async def done(self, order_id: uuid.UUID) -> None:
+        """Forget a released reservation."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: `async with uow:` rolls back unless `await uow.commit()` ran."""
+
+    @property
+    def orders(self) -> Orders:
+        """The orders, inside the transaction."""
+        ...
+
+    @property
+    def idempotency(self) -> IdempotencyKeys:
+        """The idempotency keys, inside the transaction."""
+        ...
+
+    @property
+    def attempts(self) -> PaymentAttempts:
+        """The payment gateway calls, inside the transaction."""
+        ...
+
+    @property
+    def changes(self) -> OrderChanges:
+        """The pending cancels and refunds, inside the transaction."""
+        ...
+
+    @property
+    def releases(self) -> ReservationReleases:
+        """The reservations still to release, inside the transaction."""
+        ...
+
+    async def __aenter__(self) -> Self:
+        """Begin the transaction."""
+        ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Roll back what was not committed and give the connection back."""
+        ...
+
+    async def commit(self) -> None:
+        """Make the writes durable."""
+        ...
+
+
+type UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class OrderCodec(Protocol):
+    """Turns an order into the bytes stored as a key's response, and back."""
+
+    def encode(self, order: Order) -> bytes:
+        """The stored form of `order`."""
+        ...
+
+    def decode(self, data: bytes) -> Order:
+        """The order `data` stores."""
+        ...
+
+
+class Subscriptions(Protocol):
+    """Tells a watcher that an order changed."""
+
+    def subscribe(self, order_id: uuid.UUID) -> AbstractAsyncContextManager[asyncio.Queue[None]]:
+        """A queue that gets a token at every change of the order."""
+        ...
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One group of a sales report: a UTC day, or a seller, in one currency."""
+
+    day: date | None
+    seller_id: str
+    order_count: int
+    total: Money
+
+
+class SalesReports(Protocol):
+    """The read-only report queries (a view, not the repository)."""
+
+    async def rows(
+        self,
+        start: date,
+        end: date,
+        *,
+        by_seller: bool,
+        seller_id: str | None,
+        statuses: frozenset[OrderStatus],
+    ) -> list[ReportRow]:
+        """The rows for [start, end] (UTC days, inclusive) over orders in `statuses`."""
         ...

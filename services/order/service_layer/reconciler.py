@@ -29,10 +29,9 @@ from services.common.errors import DomainError, FailedPrecondition, Unavailable
 from services.common.workers import repeat
 from services.order.domain.changes import OrderChange
 from services.order.domain.idempotency import StoredError
-from services.order.domain.model import SYSTEM_ACTOR, Order, OrderStatus, PaymentStatus
+from services.order.domain.model import Order
 from services.order.domain.reasons import ErrorReason
-from services.order.service_layer.handlers import OrderCodec
-from services.order.service_layer.lifecycle import ChangeOutcomeUnknown, Lifecycle
+from services.order.domain.status import SYSTEM_ACTOR, OrderStatus, PaymentStatus
 from services.order.service_layer.payment_recovery import (
     OutcomeUnknown,
     authorization_made,
@@ -40,8 +39,19 @@ from services.order.service_layer.payment_recovery import (
     gateway_call,
     order_keys,
 )
-from services.order.service_layer.ports import Inventory, PaymentError, PaymentGateway
-from services.order.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from services.order.service_layer.ports import (
+    Inventory,
+    OrderCodec,
+    PaymentError,
+    PaymentGateway,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from services.order.service_layer.refunds import (
+    ChangeOutcomeUnknown,
+    ChangeRunner,
+    cancel_unsellable,
+)
 
 log = structlog.get_logger("reconciler")
 
@@ -62,7 +72,7 @@ class Reconciler:
     in_flight: Callable[[], frozenset[uuid.UUID]] = frozenset
     batch_size: int = 50
     # Finishes cancels and refunds whose process died; None leaves them alone.
-    lifecycle: Lifecycle | None = None
+    changes: ChangeRunner | None = None
 
     async def run_once(self) -> int:
         """Settle one batch of stuck orders, keys, releases and changes; returns how many."""
@@ -119,12 +129,16 @@ class Reconciler:
             try:
                 await self.inventory.commit(order_id)
             except FailedPrecondition as error:
-                if error.reason != ErrorReason.RESERVATION_RELEASED or self.lifecycle is None:
+                if error.reason != ErrorReason.RESERVATION_RELEASED or self.changes is None:
                     raise
                 # The hold lapsed before the sale was committed: the units may be sold to
                 # someone else, so this sale cannot stand and the money goes back.
-                done = await self.lifecycle.cancel_unsellable(
-                    order_id, "the stock was no longer held when the payment settled"
+                done = await cancel_unsellable(
+                    order_id,
+                    "the stock was no longer held when the payment settled",
+                    uow=self.uow,
+                    changes=self.changes,
+                    clock=self.clock,
                 )
                 log.warning("reconciled_unsellable_paid_order", order_id=str(order_id), done=done)
                 return int(done)
@@ -254,17 +268,17 @@ class Reconciler:
 
     async def _finish_change(self, change: OrderChange) -> int:
         """Finish a cancel or refund whose process died or never heard from the gateway."""
-        if self.lifecycle is None or change.change_id in self.lifecycle.in_flight():
+        if self.changes is None or change.change_id in self.changes.in_flight():
             return 0
         now = self.clock.now()
-        lease = now + timedelta(seconds=self.lifecycle.change_lease_seconds)
+        lease = now + timedelta(seconds=self.changes.change_lease_seconds)
         async with self.uow() as uow:
             taken = await uow.changes.take_over(change.change_id, now=now, until=lease)
             await uow.commit()
         if not taken:
             return 0
         try:
-            await self.lifecycle.finish(change)
+            await self.changes.finish(change)
         except (ChangeOutcomeUnknown, DomainError) as error:
             log.warning(
                 "reconcile_change_deferred", change_id=str(change.change_id), error=str(error)

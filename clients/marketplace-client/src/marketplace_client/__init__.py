@@ -1,7 +1,12 @@
 """A typed asyncio client of the marketplace's gRPC APIs for internal teams."""
 
 from marketplace_client.auth import TokenProvider
-from marketplace_client.channel import channel_options, create_channel, service_config
+from marketplace_client.channel import (
+    INTERNAL_TIMEOUT_SECONDS,
+    channel_options,
+    create_channel,
+    service_config,
+)
 from marketplace_client.client import IDEMPOTENCY_KEY_HEADER, MarketplaceClient, new_idempotency_key
 from marketplace_client.errors import (
     AbortedError,
@@ -19,10 +24,12 @@ from marketplace_client.errors import (
     from_rpc_error,
     from_status,
 )
+from marketplace_client.internal import ProductInternalClient, UserInternalClient
 from marketplace_client.paging import iterate_pages
 
 __all__ = [
     "IDEMPOTENCY_KEY_HEADER",
+    "INTERNAL_TIMEOUT_SECONDS",
     "AbortedError",
     "AlreadyExistsError",
     "DeadlineExceededError",
@@ -33,10 +40,12 @@ __all__ = [
     "MarketplaceError",
     "NotFoundError",
     "PermissionDeniedError",
+    "ProductInternalClient",
     "ResourceExhaustedError",
     "TokenProvider",
     "UnauthenticatedError",
     "UnavailableError",
+    "UserInternalClient",
     "channel_options",
     "create_channel",
     "from_rpc_error",

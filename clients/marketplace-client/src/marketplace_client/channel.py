@@ -40,15 +40,34 @@ _READS: dict[str, tuple[str, ...]] = {
 _KEYED_WRITES = (("marketplace.order.v1.OrderService", ("CreateOrder", "RefundOrder")),)
 _SERVICES = tuple(_READS)
 
+# Seconds an internal call (one service asking another) may take, every attempt included:
+# a checkout waits on them, so they are held to far less than a public call.
+INTERNAL_TIMEOUT_SECONDS = 5.0
+# The internal services' methods; every one is idempotent (a read, or keyed by order id,
+# so a repeat finds the first call's effect), so every one may be retried.
+_INTERNAL: dict[str, tuple[str, ...]] = {
+    "marketplace.user.v1.UserInternalService": ("GetShippingAddress",),
+    "marketplace.product.v1.ProductInternalService": (
+        "ReserveInventory",
+        "CommitReservation",
+        "ReleaseReservation",
+    ),
+}
+
 
 def service_config(
-    *, default_timeout: float = 10.0, write_timeout: float = 30.0, max_attempts: int = 4
+    *,
+    default_timeout: float = 10.0,
+    write_timeout: float = 30.0,
+    internal_timeout: float = INTERNAL_TIMEOUT_SECONDS,
+    max_attempts: int = 4,
 ) -> dict[str, Any]:
     """The gRPC service config: a deadline for every method, retries only for idempotent ones.
 
     Args:
         default_timeout: Seconds a read may take, every attempt included.
         write_timeout: Seconds any other call may take (a checkout waits for the payment).
+        internal_timeout: Seconds a call to an internal service may take.
         max_attempts: Tries of an idempotent call, the first one included.
 
     Returns:
@@ -78,10 +97,19 @@ def service_config(
         }
         for service, methods in _KEYED_WRITES
     ]
+    internal = [
+        {
+            "name": [{"service": service, "method": method} for method in methods],
+            "timeout": f"{internal_timeout}s",
+            "retryPolicy": retry_policy,
+        }
+        for service, methods in _INTERNAL.items()
+    ]
     return {
         "methodConfig": [
             *reads,
             *keyed_writes,
+            *internal,
             # Every other method of the services: a deadline, no retry.
             {
                 "name": [{"service": service} for service in _SERVICES],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -14,7 +14,7 @@ from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grp
 
 from marketplace_client.auth import TokenProvider
 from marketplace_client.channel import create_channel
-from marketplace_client.errors import from_rpc_error
+from marketplace_client.errors import checked
 from marketplace_client.paging import iterate_pages
 
 IDEMPOTENCY_KEY_HEADER = "idempotency-key"
@@ -23,14 +23,6 @@ IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 def new_idempotency_key() -> str:
     """A fresh idempotency key (a UUID, as AIP-155 asks)."""
     return str(uuid.uuid4())
-
-
-async def _call[T](call: Awaitable[T]) -> T:
-    """Await a stub call, turning its failure into a typed MarketplaceError."""
-    try:
-        return await call
-    except grpc.aio.AioRpcError as error:
-        raise from_rpc_error(error) from error
 
 
 class MarketplaceClient:
@@ -47,8 +39,11 @@ class MarketplaceClient:
         product_channel: grpc.aio.Channel,
         order_channel: grpc.aio.Channel,
         tokens: TokenProvider | None,
+        *,
+        owns_channels: bool = True,
     ) -> None:
-        self._channels = {user_channel, product_channel, order_channel}
+        # Channels someone else made (see `over`) are theirs to close.
+        self._channels = {user_channel, product_channel, order_channel} if owns_channels else set()
         self.users = user_service_pb2_grpc.UserServiceStub(user_channel)
         self.products = product_service_pb2_grpc.ProductServiceStub(product_channel)
         self.orders = order_service_pb2_grpc.OrderServiceStub(order_channel)
@@ -99,6 +94,38 @@ class MarketplaceClient:
             tokens,
         )
 
+    @classmethod
+    def over(
+        cls,
+        channel: grpc.aio.Channel,
+        *,
+        product_channel: grpc.aio.Channel | None = None,
+        order_channel: grpc.aio.Channel | None = None,
+        tokens: TokenProvider | None = None,
+    ) -> MarketplaceClient:
+        """Build the client on channels the caller made and closes (a service's own factory).
+
+        Such channels carry their maker's options, not `service_config()`: give calls a
+        deadline with their `deadline_seconds` argument.
+
+        Args:
+            channel: The channel to the edge, or to the user service when the others
+                are given too.
+            product_channel: The channel to the product service; `channel` when None.
+            order_channel: The channel to the order service; `channel` when None.
+            tokens: The signed-in account, if any.
+
+        Returns:
+            The client; `close()` leaves the channels open.
+        """
+        return cls(
+            channel,
+            product_channel or channel,
+            order_channel or channel,
+            tokens,
+            owns_channels=False,
+        )
+
     async def __aenter__(self) -> MarketplaceClient:
         return self
 
@@ -122,7 +149,7 @@ class MarketplaceClient:
     async def me(self) -> user_pb2.User:
         """The signed-in account."""
         request = user_service_pb2.GetUserRequest(user_id="me")
-        return await _call(self.users.GetUser(request, metadata=await self.auth_metadata()))
+        return await checked(self.users.GetUser(request, metadata=await self.auth_metadata()))
 
     def search_products(
         self, query: str = "", *, page_size: int = 0, in_stock_only: bool = False
@@ -142,14 +169,16 @@ class MarketplaceClient:
             request = product_service_pb2.SearchProductsRequest(
                 query=query, page_size=page_size, page_token=token, in_stock_only=in_stock_only
             )
-            return await _call(self.products.SearchProducts(request))
+            return await checked(self.products.SearchProducts(request))
 
         return iterate_pages(fetch, lambda page: page.products)
 
-    async def get_product(self, product_id: str) -> product_pb2.Product:
-        """One product (public)."""
+    async def get_product(
+        self, product_id: str, *, deadline_seconds: float | None = None
+    ) -> product_pb2.Product:
+        """One product (public); `deadline_seconds` overrides the channel's deadline."""
         request = product_service_pb2.GetProductRequest(product_id=product_id)
-        return await _call(self.products.GetProduct(request))
+        return await checked(self.products.GetProduct(request, timeout=deadline_seconds))
 
     async def create_order(
         self,
@@ -182,7 +211,7 @@ class MarketplaceClient:
             request_id=key,
         )
         metadata = (*await self.auth_metadata(), (IDEMPOTENCY_KEY_HEADER, key))
-        return await _call(self.orders.CreateOrder(request, metadata=metadata))
+        return await checked(self.orders.CreateOrder(request, metadata=metadata))
 
     async def refund_order(
         self, request: order_service_pb2.RefundOrderRequest, *, idempotency_key: str | None = None
@@ -202,12 +231,12 @@ class MarketplaceClient:
         keyed.CopyFrom(request)
         keyed.request_id = key
         metadata = (*await self.auth_metadata(), (IDEMPOTENCY_KEY_HEADER, key))
-        return await _call(self.orders.RefundOrder(keyed, metadata=metadata))
+        return await checked(self.orders.RefundOrder(keyed, metadata=metadata))
 
     async def get_order(self, order_id: str) -> order_pb2.Order:
         """One order of the signed-in account."""
         request = order_service_pb2.GetOrderRequest(order_id=order_id)
-        return await _call(self.orders.GetOrder(request, metadata=await self.auth_metadata()))
+        return await checked(self.orders.GetOrder(request, metadata=await self.auth_metadata()))
 
     def list_orders(
         self,
@@ -229,6 +258,8 @@ class MarketplaceClient:
             request = order_service_pb2.ListOrdersRequest(
                 page_size=page_size, page_token=token, status=status
             )
-            return await _call(self.orders.ListOrders(request, metadata=await self.auth_metadata()))
+            return await checked(
+                self.orders.ListOrders(request, metadata=await self.auth_metadata())
+            )
 
         return iterate_pages(fetch, lambda page: page.orders)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 import grpc
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -143,7 +145,23 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> MarketplaceError:
     """
     try:
         status: status_pb2.Status | None = rpc_status.from_call(error)
-    except ValueError:
-        # The details disagree with the status line (a proxy rewrote one): trust the line.
+    except (ValueError, DecodeError):
+        # The details disagree with the status line (a proxy rewrote one) or do not
+        # decode: trust the line.
         status = None
     return from_status(error.code(), error.details() or "", status)
+
+
+async def checked[T](call: Awaitable[T]) -> T:
+    """Await a stub call, turning its failure into a typed MarketplaceError.
+
+    Args:
+        call: The stub call.
+
+    Returns:
+        What the call answered.
+    """
+    try:
+        return await call
+    except grpc.aio.AioRpcError as error:
+        raise from_rpc_error(error) from error

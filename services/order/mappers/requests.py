@@ -1,13 +1,13 @@
-"""Translation between the order API's protobuf messages and the domain, with request validation."""
+"""Order API requests to commands, checking their shape only (presence, lengths, enums, ids)."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import uuid
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import date, datetime
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
 from marketplace.order.v1 import order_pb2, order_service_pb2
 
@@ -15,7 +15,6 @@ from services.common.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
-    PermissionDenied,
     Violations,
 )
 from services.common.identity import Caller, Role
@@ -28,7 +27,7 @@ from services.common.limits import (
 from services.common.metadata import IDEMPOTENCY_KEY_HEADER
 from services.common.money import Money
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
-from services.common.proto_money import money_from_proto, money_to_proto
+from services.common.proto_money import money_from_proto
 from services.order.domain.commands import Caller as OrderCaller
 from services.order.domain.commands import (
     CancelOrder,
@@ -42,17 +41,10 @@ from services.order.domain.commands import (
     ShipOrderItems,
     WatchOrder,
 )
-from services.order.domain.model import (
-    Order,
-    OrderItem,
-    OrderLine,
-    OrderStatus,
-    PaymentAttempt,
-    PaymentStatus,
-    ShippingAddress,
-    StatusChange,
-)
+from services.order.domain.model import OrderLine, ShippingAddress
 from services.order.domain.reasons import ErrorReason
+from services.order.domain.status import OrderStatus
+from services.order.mappers.orders import address_from_message, status_from_proto
 
 MAX_ITEMS = 50
 MAX_QUANTITY = 100
@@ -176,15 +168,10 @@ def place_order_command(
 
 
 def _address(address: order_pb2.ShippingAddress) -> ShippingAddress:
-    return ShippingAddress(
-        recipient_name=address.recipient_name.strip(),
-        line1=address.line1.strip(),
-        line2=address.line2.strip(),
-        city=address.city.strip(),
-        region=address.region.strip(),
-        postal_code=address.postal_code.strip(),
-        country_code=address.country_code,
-        phone_number=address.phone_number.strip(),
+    copied = address_from_message(address)
+    return replace(
+        copied,
+        **{name: getattr(copied, name).strip() for name in _ADDRESS_FIELDS},
     )
 
 
@@ -308,12 +295,7 @@ def refund_order_command(
 def sales_report_command(
     request: order_service_pb2.GetSalesReportRequest, caller: Caller
 ) -> GetSalesReport:
-    """Validate a GetSalesReportRequest; sellers only ever get their own sales."""
-    who = order_caller(caller)
-    if not (who.is_admin or who.is_seller):
-        raise PermissionDenied(
-            "sales reports are for sellers and admins", reason=ErrorReason.ROLE_REQUIRED
-        )
+    """Validate a GetSalesReportRequest; who may see which sales is the use case's rule."""
     violations = Violations()
     start = _date(request.start_date, "start_date", violations)
     end = _date(request.end_date, "end_date", violations)
@@ -327,15 +309,10 @@ def sales_report_command(
     violations.check(len(request.seller_id) <= 128, "seller_id", "must be at most 128 characters")
     violations.raise_if_any()
     assert start is not None and end is not None
-    seller_id = request.seller_id.strip() or None
-    if not who.is_admin:
-        if seller_id not in (None, who.user_id):
-            raise PermissionDenied(
-                "sellers see only their own sales", reason=ErrorReason.NOT_YOUR_SALES
-            )
-        seller_id = who.user_id
     by_seller = request.grouping == order_service_pb2.SALES_REPORT_GROUPING_SELLER
-    return GetSalesReport(who, start, end, by_seller, seller_id)
+    return GetSalesReport(
+        order_caller(caller), start, end, by_seller, request.seller_id.strip() or None
+    )
 
 
 def _date(value: date_pb2.Date, field: str, violations: Violations) -> date | None:
@@ -384,167 +361,3 @@ def page_token(cursor: OrderCursor | None, status: OrderStatus | None) -> str:
             "s": status.value if status else None,
         }
     )
-
-
-def status_to_proto(status: OrderStatus) -> order_pb2.OrderStatus.ValueType:
-    """The wire enum of an order status."""
-    return order_pb2.OrderStatus.Value(f"ORDER_STATUS_{status.name}")
-
-
-def status_from_proto(value: int) -> OrderStatus:
-    """The domain status of a wire enum value; ValueError for unknown or unspecified."""
-    name = order_pb2.OrderStatus.Name(order_pb2.OrderStatus.ValueType(value))
-    try:
-        return OrderStatus[name.removeprefix("ORDER_STATUS_")]
-    except KeyError:
-        raise ValueError(f"{name} is not an order status") from None
-
-
-def _timestamp(at: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(at)
-    return stamp
-
-
-def order_to_proto(order: Order) -> order_pb2.Order:
-    """The wire form of an order, with its payment summary and timeline."""
-    message = order_pb2.Order(
-        order_id=str(order.order_id),
-        buyer_id=str(order.buyer_id),
-        items=[
-            order_pb2.OrderItem(
-                product_id=item.product_id,
-                quantity=item.quantity,
-                seller_id=item.seller_id,
-                title=item.title,
-                unit_price=money_to_proto(item.unit_price),
-                line_total=money_to_proto(item.line_total),
-                carrier=item.carrier,
-                tracking_number=item.tracking_number,
-                ship_time=_timestamp(item.shipped_at) if item.shipped_at else None,
-            )
-            for item in order.items
-        ],
-        shipping_address=order_pb2.ShippingAddress(
-            recipient_name=order.shipping_address.recipient_name,
-            line1=order.shipping_address.line1,
-            line2=order.shipping_address.line2,
-            city=order.shipping_address.city,
-            region=order.shipping_address.region,
-            postal_code=order.shipping_address.postal_code,
-            country_code=order.shipping_address.country_code,
-            phone_number=order.shipping_address.phone_number,
-        ),
-        status=status_to_proto(order.status),
-        subtotal=money_to_proto(order.subtotal),
-        total=money_to_proto(order.total),
-        status_history=[
-            order_pb2.StatusChange(
-                from_status=(
-                    status_to_proto(c.from_status)
-                    if c.from_status
-                    else order_pb2.ORDER_STATUS_UNSPECIFIED
-                ),
-                to_status=status_to_proto(c.to_status),
-                actor=c.actor,
-                reason=c.reason,
-                change_time=_timestamp(c.at),
-            )
-            for c in order.history
-        ],
-        create_time=_timestamp(order.created_at),
-        update_time=_timestamp(order.updated_at),
-    )
-    payment = order.payment
-    if payment is not None:
-        message.payment.CopyFrom(
-            order_pb2.Payment(
-                status=order_pb2.PaymentStatus.Value(f"PAYMENT_STATUS_{payment.status.name}"),
-                amount=money_to_proto(payment.amount),
-                refunded_amount=money_to_proto(
-                    order.refunded
-                    if order.refunds
-                    else (payment.refunded or Money(0, payment.amount.currency))
-                ),
-                gateway_reference=payment.gateway_reference,
-                failure_reason=payment.failure_reason,
-            )
-        )
-    return message
-
-
-def order_from_proto(message: order_pb2.Order) -> Order:
-    """Rebuild an order from the wire form order_to_proto wrote (a stored response)."""
-    currency = message.total.currency_code
-    history = [
-        StatusChange(
-            from_status=status_from_proto(c.from_status) if c.from_status else None,
-            to_status=status_from_proto(c.to_status),
-            actor=c.actor,
-            reason=c.reason,
-            at=c.change_time.ToDatetime(tzinfo=UTC),
-        )
-        for c in message.status_history
-    ]
-    payments = []
-    if message.HasField("payment"):
-        p = message.payment
-        payments.append(
-            PaymentAttempt(
-                payment_id=uuid.UUID(int=0),  # not on the wire; a replayed response needs none
-                status=PaymentStatus[
-                    order_pb2.PaymentStatus.Name(p.status).removeprefix("PAYMENT_STATUS_")
-                ],
-                amount=_money(p.amount.units, p.amount.nanos, currency),
-                gateway_reference=p.gateway_reference,
-                failure_reason=p.failure_reason,
-                at=message.update_time.ToDatetime(tzinfo=UTC),
-                refunded=_money(p.refunded_amount.units, p.refunded_amount.nanos, currency),
-            )
-        )
-    a = message.shipping_address
-    return Order(
-        order_id=uuid.UUID(message.order_id),
-        buyer_id=uuid.UUID(message.buyer_id),
-        items=[
-            OrderItem(
-                product_id=i.product_id,
-                seller_id=i.seller_id,
-                title=i.title,
-                quantity=i.quantity,
-                unit_price=_money(i.unit_price.units, i.unit_price.nanos, currency),
-            )
-            for i in message.items
-        ],
-        shipping_address=ShippingAddress(
-            recipient_name=a.recipient_name,
-            line1=a.line1,
-            line2=a.line2,
-            city=a.city,
-            region=a.region,
-            postal_code=a.postal_code,
-            country_code=a.country_code,
-            phone_number=a.phone_number,
-        ),
-        status=status_from_proto(message.status),
-        created_at=message.create_time.ToDatetime(tzinfo=UTC),
-        updated_at=message.update_time.ToDatetime(tzinfo=UTC),
-        history=history,
-        payments=payments,
-    )
-
-
-def _money(units: int, nanos: int, currency: str) -> Money:
-    return Money(units * 100 + nanos // 10_000_000, currency)
-
-
-class ProtoOrderCodec:
-    """Stores an idempotent response as the serialized Order message."""
-
-    def encode(self, order: Order) -> bytes:
-        """The serialized Order."""
-        return bytes(order_to_proto(order).SerializeToString(deterministic=True))
-
-    def decode(self, data: bytes) -> Order:
-        """The order a stored response holds."""
-        return order_from_proto(order_pb2.Order.FromString(data))

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 import structlog
 
-from services.order.adapters.repository import ORDER_CHANGES_CHANNEL
+from services.order.adapters.postgres.orders import ORDER_CHANGES_CHANNEL
 
 log = structlog.get_logger("changes")
 

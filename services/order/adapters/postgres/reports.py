@@ -7,14 +7,15 @@ they sum the seller's lines net of the refunds attributed to that seller.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from services.common.money import Money
-from services.order.adapters.repository import Pool
+import asyncpg
 
-# Orders that count as sales: paid and everything after, except cancelled ones.
-SOLD_STATUSES = ("paid", "fulfilling", "shipped", "delivered", "refunded", "partially_refunded")
+from services.common.money import Money
+from services.order.domain.status import OrderStatus
+from services.order.service_layer.ports import ReportRow
+
+type Pool = asyncpg.Pool[asyncpg.Record]
 
 BY_DAY_SQL = """
 SELECT (o.created_at AT TIME ZONE 'UTC')::date AS day, o.currency,
@@ -45,31 +46,29 @@ ORDER BY i.seller_id, o.currency
 """
 
 
-@dataclass(frozen=True)
-class ReportRow:
-    """One group of a sales report."""
-
-    day: date | None
-    seller_id: str
-    order_count: int
-    total: Money
-
-
-class SalesReports:
+class PostgresSalesReports:
     """Runs the report queries."""
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
     async def rows(
-        self, start: date, end: date, *, by_seller: bool, seller_id: str | None
+        self,
+        start: date,
+        end: date,
+        *,
+        by_seller: bool,
+        seller_id: str | None,
+        statuses: frozenset[OrderStatus],
     ) -> list[ReportRow]:
-        """The report's rows for [start, end] (UTC days, inclusive)."""
+        """The report's rows for [start, end] (UTC days, inclusive) over orders in `statuses`."""
         since = datetime.combine(start, time.min, UTC)
         until = datetime.combine(end + timedelta(days=1), time.min, UTC)
         sql = BY_SELLER_SQL if by_seller else BY_DAY_SQL
         async with self._pool.acquire() as connection:
-            records = await connection.fetch(sql, since, until, list(SOLD_STATUSES), seller_id)
+            records = await connection.fetch(
+                sql, since, until, sorted(s.value for s in statuses), seller_id
+            )
         return [
             ReportRow(
                 day=None if by_seller else r["day"],

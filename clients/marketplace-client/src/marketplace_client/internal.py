@@ -1,0 +1,122 @@
+"""Typed clients of the internal services, for the services' own calls to each other.
+
+They are built on a channel the caller made (a service's own channel factory, which adds
+its tracing, TLS and balancing), carry the caller's internal credentials as metadata, and
+give every call the deadline its service-config entry names unless told otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+from marketplace.product.v1 import product_service_pb2, product_service_pb2_grpc
+from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
+
+from marketplace_client.channel import INTERNAL_TIMEOUT_SECONDS
+from marketplace_client.errors import checked
+
+type Metadata = Sequence[tuple[str, str]]
+
+
+class _InternalClient:
+    """What every internal client sends with its calls.
+
+    Args:
+        metadata: Sent with every call (the caller's internal credentials).
+        timeout: Seconds each call may take.
+    """
+
+    def __init__(self, metadata: Metadata, timeout: float) -> None:
+        self._metadata = tuple(metadata)
+        self._timeout = timeout
+
+
+class UserInternalClient(_InternalClient):
+    """marketplace.user.v1.UserInternalService: may this buyer buy, and where to.
+
+    Failures raise the MarketplaceError of their code, with the user service's reason.
+    """
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        metadata: Metadata = (),
+        timeout: float = INTERNAL_TIMEOUT_SECONDS,
+    ) -> None:
+        """Build the client on `channel` (to the user service); its maker closes it."""
+        super().__init__(metadata, timeout)
+        self.stub = user_service_pb2_grpc.UserInternalServiceStub(channel)
+
+    async def get_shipping_address(self, user_id: str, address_id: str = "") -> user_pb2.Address:
+        """The user's address `address_id`, or their default one when it is empty.
+
+        The user service checks the account first: NOT_FOUND USER_NOT_FOUND and
+        FAILED_PRECONDITION USER_SUSPENDED come before any address answer.
+        """
+        request = user_service_pb2.GetShippingAddressRequest(user_id=user_id, address_id=address_id)
+        response = await checked(
+            self.stub.GetShippingAddress(request, metadata=self._metadata, timeout=self._timeout)
+        )
+        return response.address
+
+
+class ProductInternalClient(_InternalClient):
+    """marketplace.product.v1.ProductInternalService: stock reservations for orders.
+
+    Every call is idempotent by order id. Failures raise the MarketplaceError of their
+    code, with the product service's reason.
+    """
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        metadata: Metadata = (),
+        timeout: float = INTERNAL_TIMEOUT_SECONDS,
+    ) -> None:
+        """Build the client on `channel` (to the product service); its maker closes it."""
+        super().__init__(metadata, timeout)
+        self.stub = product_service_pb2_grpc.ProductInternalServiceStub(channel)
+
+    async def reserve_inventory(
+        self, order_id: str, items: Sequence[tuple[str, int]], *, checkout_id: str = ""
+    ) -> list[product_service_pb2.PricedItem]:
+        """Reserve every (product id, quantity) or none, and return them priced.
+
+        Args:
+            order_id: The order the reservation is for (its idempotency key).
+            items: (product id, quantity) pairs.
+            checkout_id: The checkout attempt; the product service releases the
+                attempt's earlier reservation that never became an order.
+
+        Returns:
+            The reserved items with the catalog's price snapshot.
+        """
+        request = product_service_pb2.ReserveInventoryRequest(
+            order_id=order_id,
+            checkout_id=checkout_id,
+            items=[
+                product_service_pb2.ReservationItem(product_id=product_id, quantity=quantity)
+                for product_id, quantity in items
+            ],
+        )
+        response = await checked(
+            self.stub.ReserveInventory(request, metadata=self._metadata, timeout=self._timeout)
+        )
+        return list(response.items)
+
+    async def commit_reservation(self, order_id: str) -> None:
+        """Turn the order's reservation into a sale."""
+        request = product_service_pb2.CommitReservationRequest(order_id=order_id)
+        await checked(
+            self.stub.CommitReservation(request, metadata=self._metadata, timeout=self._timeout)
+        )
+
+    async def release_reservation(self, order_id: str) -> None:
+        """Return the order's reserved units to available stock."""
+        request = product_service_pb2.ReleaseReservationRequest(order_id=order_id)
+        await checked(
+            self.stub.ReleaseReservation(request, metadata=self._metadata, timeout=self._timeout)
+        )

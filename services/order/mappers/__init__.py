@@ -1,0 +1,1 @@
+"""Translation between the order API's protobuf messages and the domain."""

@@ -1,0 +1,311 @@
+"""Checkout: place an order exactly once per idempotency key, as a saga over stock and payment."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+
+from services.common.clock import Clock
+from services.common.errors import (
+    Aborted,
+    DomainError,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    Unavailable,
+)
+from services.order.domain.commands import PlaceOrder
+from services.order.domain.idempotency import IdempotencyRecord, KeyState
+from services.order.domain.model import Order, OrderItem, ShippingAddress
+from services.order.domain.reasons import ErrorReason
+from services.order.domain.status import SYSTEM_ACTOR, MixedCurrencies, OrderStatus
+from services.order.service_layer.charging import charge
+from services.order.service_layer.idempotency_keys import (
+    release_key,
+    replay,
+    store_error,
+)
+from services.order.service_layer.ports import (
+    Buyers,
+    Capture,
+    Inventory,
+    OrderCodec,
+    PaymentGateway,
+    UnitOfWorkFactory,
+)
+from services.order.service_layer.stock import commit_stock, release_stock
+
+log = structlog.get_logger("orders")
+
+
+async def place_order(
+    command: PlaceOrder,
+    *,
+    uow: UnitOfWorkFactory,
+    checkout: Checkout,
+    clock: Clock,
+    wait_seconds: float,
+) -> Order:
+    """Place the order, or replay the outcome of the first request with the same key.
+
+    A retry that finds the first request still running waits for it up to `wait_seconds`
+    (measured on the event loop's monotonic clock), then answers ABORTED.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while True:
+        async with uow() as work:
+            existing = await work.idempotency.claim(
+                command.buyer_id,
+                command.idempotency_key,
+                command.request_fingerprint,
+                lease_until=clock.now() + timedelta(seconds=checkout.lease_seconds),
+            )
+            await work.commit()
+        if existing is None:
+            return await asyncio.shield(checkout.start(command))
+        record: IdempotencyRecord | None = existing
+        while record is not None:
+            if record.request_fingerprint != command.request_fingerprint:
+                raise FailedPrecondition(
+                    "this idempotency key was used for a different request; use a new key",
+                    reason=ErrorReason.IDEMPOTENCY_KEY_REUSED,
+                )
+            if record.state is KeyState.COMPLETED:
+                return replay(record, checkout.codec)
+            if loop.time() >= deadline:
+                raise Aborted(
+                    "a request with this idempotency key is still running; retry later",
+                    reason=ErrorReason.REQUEST_IN_PROGRESS,
+                )
+            await asyncio.sleep(checkout.poll_seconds)
+            async with uow() as work:
+                record = await work.idempotency.get(command.buyer_id, command.idempotency_key)
+        # The first request gave the key back (it failed without a trace): claim it again.
+
+
+@dataclass
+class Checkout:
+    """The checkout saga: check the buyer, reserve, record, charge, confirm.
+
+    `place_order` claims the key and hands the saga here. Each saga runs in its own task, shielded from the RPC: a client that disconnects or
+    times out does not stop it halfway, and its retry finds the stored outcome.
+    """
+
+    uow: UnitOfWorkFactory
+    inventory: Inventory
+    payments: PaymentGateway
+    codec: OrderCodec
+    buyers: Buyers
+    clock: Clock
+    poll_seconds: float = 0.05
+    # How long a saga's claim on its key lasts unless renewed: after a crash the reconciler
+    # takes the saga over this soon.
+    lease_seconds: float = 10.0
+    # Called with each step's name as the saga passes it; a no-op unless the composition
+    # root passes a hook (the crash tests kill the process at a step with one).
+    checkpoint: Callable[[str], None] = lambda step: None
+    _sagas: set[asyncio.Task[Order]] = field(default_factory=set, repr=False)
+    _orders_in_flight: set[uuid.UUID] = field(default_factory=set, repr=False)
+
+    def in_flight(self) -> frozenset[uuid.UUID]:
+        """The orders this process is placing right now, which the reconciler leaves alone."""
+        return frozenset(self._orders_in_flight)
+
+    def start(self, command: PlaceOrder) -> asyncio.Task[Order]:
+        """Run the saga of a freshly claimed key in its own task, shielded from the RPC."""
+        saga = asyncio.create_task(self._run(command))
+        self._sagas.add(saga)
+        saga.add_done_callback(self._forget)
+        return saga
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Let running sagas finish before the pools they use close."""
+        if self._sagas:
+            await asyncio.wait(set(self._sagas), timeout=grace_seconds)
+
+    def _forget(self, saga: asyncio.Task[Order]) -> None:
+        self._sagas.discard(saga)
+        if not saga.cancelled():
+            # The caller may be gone; its outcome is stored on the key and logged already.
+            saga.exception()
+
+    def lease_end(self) -> datetime:
+        """When a claim made now lapses unless renewed."""
+        return self.clock.now() + timedelta(seconds=self.lease_seconds)
+
+    async def _run(self, command: PlaceOrder) -> Order:
+        order_id = uuid.uuid4()
+        log.info("order_saga_started", order_id=str(order_id))
+        paying = answered = False
+        self._orders_in_flight.add(order_id)
+        heartbeat = asyncio.create_task(self._keep_leased(command))
+        try:
+            async with self.uow() as uow:
+                await uow.idempotency.attach_order(
+                    command.buyer_id, command.idempotency_key, order_id
+                )
+                await uow.commit()
+            address = await self._check_buyer(command)
+            self.checkpoint("before_reserve")
+            order = await self._reserve_and_record(command, order_id, address)
+            self.checkpoint("after_record")
+            paying = True
+            capture = await charge(
+                command,
+                order,
+                uow=self.uow,
+                payments=self.payments,
+                inventory=self.inventory,
+                clock=self.clock,
+                checkpoint=self.checkpoint,
+            )
+            self.checkpoint("after_capture")
+            confirmed = await self._confirm(command, order, capture)
+            answered = True
+            return confirmed
+        except DomainError:
+            raise  # each failure path already compensated, stored or handed over its outcome
+        except BaseException:
+            log.exception("order_saga_crashed", order_id=str(order_id), paying=paying)
+            if paying:
+                # Money may have moved: keep the key in progress so no retry charges again;
+                # the reconciler asks the gateway and settles the order.
+                log.error("order_needs_reconciliation", order_id=str(order_id))
+            else:
+                await self._undo(command, order_id)
+            raise
+        finally:
+            heartbeat.cancel()
+            self._orders_in_flight.discard(order_id)
+            if not answered:
+                await self._lapse_lease(command)
+
+    async def _keep_leased(self, command: PlaceOrder) -> None:
+        """Renew the key's lease while the saga runs, so no reconciler takes it over."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                async with self.uow() as uow:
+                    await uow.idempotency.lease(
+                        command.buyer_id, command.idempotency_key, self.lease_end()
+                    )
+                    await uow.commit()
+            except Exception as error:
+                log.warning("saga_lease_not_renewed", error=str(error))
+
+    async def _lapse_lease(self, command: PlaceOrder) -> None:
+        """A key the saga left in progress goes to the reconciler now, not at lease end."""
+        try:
+            async with self.uow() as uow:
+                await uow.idempotency.lease(
+                    command.buyer_id, command.idempotency_key, self.clock.now()
+                )
+                await uow.commit()
+        except Exception as error:
+            log.warning("saga_lease_not_lapsed", error=str(error))
+
+    async def _check_buyer(self, command: PlaceOrder) -> ShippingAddress:
+        """The buyer may buy (the user service says so), and the address to ship to.
+
+        Users live in the user service's database, so no foreign key can hold buyer_id to
+        an account: this call is where that rule is enforced, before anything is reserved.
+        """
+        try:
+            if command.address_id is not None:
+                return await self.buyers.shipping_address(command.buyer_id, command.address_id)
+            await self.buyers.check_buyer(command.buyer_id)
+        except (Unavailable, InvalidArgument):
+            # Not the buyer's outcome (the user service is down, or refused what we let
+            # through): give the key back so a retry with it runs afresh.
+            await release_key(self.uow, command)
+            raise
+        except DomainError as error:
+            await store_error(self.uow, command, error)
+            raise
+        if command.shipping_address is None:  # the mapper lets no such request through
+            raise InvalidArgument([FieldViolation("shipping_address", "is required")])
+        return command.shipping_address
+
+    async def _reserve_and_record(
+        self, command: PlaceOrder, order_id: uuid.UUID, address: ShippingAddress
+    ) -> Order:
+        try:
+            priced = await self.inventory.reserve(
+                order_id, command.lines, checkout_id=command.checkout_id
+            )
+        except Unavailable:
+            # A reservation may have landed before the deadline hit: give it back, and the
+            # key too, so a retry with the same key runs afresh.
+            await release_stock(uow=self.uow, inventory=self.inventory, order_id=order_id)
+            await release_key(self.uow, command)
+            raise
+        except InvalidArgument:
+            # The product service refused lines we let through: nothing was reserved, and
+            # the request is at fault, so it is answered but not remembered.
+            await release_key(self.uow, command)
+            raise
+        except DomainError as error:
+            await store_error(self.uow, command, error)
+            raise
+        items = [
+            OrderItem(p.product_id, p.seller_id, p.title, p.quantity, p.unit_price) for p in priced
+        ]
+        try:
+            order = Order.place(
+                order_id=order_id,
+                buyer_id=command.buyer_id,
+                items=items,
+                shipping_address=address,
+                at=self.clock.now(),
+            )
+        except MixedCurrencies:
+            await release_stock(uow=self.uow, inventory=self.inventory, order_id=order_id)
+            mixed = FailedPrecondition(
+                "the items are priced in different currencies; order them separately",
+                reason=ErrorReason.CURRENCY_MISMATCH,
+            )
+            await store_error(self.uow, command, mixed)
+            raise mixed from None
+        async with self.uow() as uow:
+            await uow.orders.add(order)
+            await uow.commit()
+        return order
+
+    async def _confirm(self, command: PlaceOrder, order: Order, capture: Capture) -> Order:
+        order.mark_paid(gateway_reference=capture.charge_id, at=self.clock.now())
+        async with self.uow() as uow:
+            await uow.orders.save(order)
+            await uow.idempotency.complete(
+                command.buyer_id, command.idempotency_key, self.codec.encode(order)
+            )
+            await uow.commit()
+        self.checkpoint("after_paid")
+        if await commit_stock(order.order_id, inventory=self.inventory):
+            order.stock_committed = True
+            async with self.uow() as uow:
+                await uow.orders.save(order)
+                await uow.commit()
+        log.info("order_paid", order_id=str(order.order_id), total_minor=order.total.minor)
+        return order
+
+    async def _undo(self, command: PlaceOrder, order_id: uuid.UUID) -> None:
+        """Best-effort compensation after a bug or crash, before any money moved."""
+        try:
+            await release_stock(uow=self.uow, inventory=self.inventory, order_id=order_id)
+            async with self.uow() as uow:
+                stored = await uow.orders.get(order_id, for_update=True)
+                if stored is not None and stored.status is OrderStatus.PENDING:
+                    stored.cancel(
+                        actor=SYSTEM_ACTOR, reason="placement failed", at=self.clock.now()
+                    )
+                    await uow.orders.save(stored)
+                await uow.idempotency.release(command.buyer_id, command.idempotency_key)
+                await uow.commit()
+        except Exception:
+            log.exception("order_undo_failed", order_id=str(order_id))
