@@ -34,9 +34,9 @@ from services.product.adapters.mongo.products import MongoProductRepository
 from services.product.app import build_app as product_build_app
 from services.user.app import build_app as user_build_app
 from services.user.config import Settings as UserSettings
+from tests.support import user as user_support
 from tests.support.failures import rpc_failure
 from tests.support.inprocess import InProcessService, serve_in_process
-from tests.support import user as user_support
 from tests.support.product import create_categories, product_settings
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
