@@ -182,3 +182,24 @@ class ErrorReason(StrEnum):
 
     # GetSalesReport by a seller for another seller's sales (PERMISSION_DENIED).
     NOT_YOUR_SALES = "NOT_YOUR_SALES"
+
+    # UpdateCartItem or RemoveCartItem of a product the caller's cart does not hold, or
+    # CheckoutCart naming one (NOT_FOUND).
+    CART_ITEM_NOT_FOUND = "CART_ITEM_NOT_FOUND"
+
+    # CheckoutCart of a cart without lines (FAILED_PRECONDITION).
+    CART_EMPTY = "CART_EMPTY"
+
+    # AddCartItem of a new product to a cart that holds 50 lines already (FAILED_PRECONDITION).
+    CART_FULL = "CART_FULL"
+
+    # AddCartItem that would take a line above 100 units (FAILED_PRECONDITION).
+    CART_ITEM_QUANTITY_EXCEEDED = "CART_ITEM_QUANTITY_EXCEEDED"
+
+    # AddCartItem of a product that is not on sale: a draft, unpublished or archived
+    # (FAILED_PRECONDITION).
+    PRODUCT_UNAVAILABLE = "PRODUCT_UNAVAILABLE"
+
+    # A change or another checkout of a cart while a checkout of it runs, or while its payment's
+    # outcome is not known yet; retry shortly (ABORTED).
+    CART_CHECKOUT_IN_PROGRESS = "CART_CHECKOUT_IN_PROGRESS"

@@ -166,6 +166,26 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The order database is too busy to take the change now; retry shortly (UNAVAILABLE)."""
     ERROR_REASON_NOT_YOUR_SALES: _ErrorReason.ValueType  # 136
     """GetSalesReport by a seller for another seller's sales (PERMISSION_DENIED)."""
+    ERROR_REASON_CART_ITEM_NOT_FOUND: _ErrorReason.ValueType  # 137
+    """UpdateCartItem or RemoveCartItem of a product the caller's cart does not hold, or
+    CheckoutCart naming one (NOT_FOUND).
+    """
+    ERROR_REASON_CART_EMPTY: _ErrorReason.ValueType  # 138
+    """CheckoutCart of a cart without lines (FAILED_PRECONDITION)."""
+    ERROR_REASON_CART_FULL: _ErrorReason.ValueType  # 139
+    """AddCartItem of a new product to a cart that holds 50 lines already
+    (FAILED_PRECONDITION).
+    """
+    ERROR_REASON_CART_ITEM_QUANTITY_EXCEEDED: _ErrorReason.ValueType  # 140
+    """AddCartItem that would take a line above 100 units (FAILED_PRECONDITION)."""
+    ERROR_REASON_PRODUCT_UNAVAILABLE: _ErrorReason.ValueType  # 141
+    """AddCartItem of a product that is not on sale: a draft, unpublished or archived
+    (FAILED_PRECONDITION).
+    """
+    ERROR_REASON_CART_CHECKOUT_IN_PROGRESS: _ErrorReason.ValueType  # 142
+    """A change or another checkout of a cart while a checkout of it runs, or while its
+    payment's outcome is not known yet; retry shortly (ABORTED).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every ErrorInfo.reason the order service answers with. The wire value
@@ -320,4 +340,24 @@ ERROR_REASON_DATABASE_BUSY: ErrorReason.ValueType  # 135
 """The order database is too busy to take the change now; retry shortly (UNAVAILABLE)."""
 ERROR_REASON_NOT_YOUR_SALES: ErrorReason.ValueType  # 136
 """GetSalesReport by a seller for another seller's sales (PERMISSION_DENIED)."""
+ERROR_REASON_CART_ITEM_NOT_FOUND: ErrorReason.ValueType  # 137
+"""UpdateCartItem or RemoveCartItem of a product the caller's cart does not hold, or
+CheckoutCart naming one (NOT_FOUND).
+"""
+ERROR_REASON_CART_EMPTY: ErrorReason.ValueType  # 138
+"""CheckoutCart of a cart without lines (FAILED_PRECONDITION)."""
+ERROR_REASON_CART_FULL: ErrorReason.ValueType  # 139
+"""AddCartItem of a new product to a cart that holds 50 lines already
+(FAILED_PRECONDITION).
+"""
+ERROR_REASON_CART_ITEM_QUANTITY_EXCEEDED: ErrorReason.ValueType  # 140
+"""AddCartItem that would take a line above 100 units (FAILED_PRECONDITION)."""
+ERROR_REASON_PRODUCT_UNAVAILABLE: ErrorReason.ValueType  # 141
+"""AddCartItem of a product that is not on sale: a draft, unpublished or archived
+(FAILED_PRECONDITION).
+"""
+ERROR_REASON_CART_CHECKOUT_IN_PROGRESS: ErrorReason.ValueType  # 142
+"""A change or another checkout of a cart while a checkout of it runs, or while its
+payment's outcome is not known yet; retry shortly (ABORTED).
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
