@@ -91,7 +91,7 @@ class ErrorReason(StrEnum):
     # The product service could not be reached to reserve stock (UNAVAILABLE).
     INVENTORY_UNAVAILABLE = "INVENTORY_UNAVAILABLE"
 
-    # CreateOrder naming a product the catalog does not sell (NOT_FOUND).
+    # CreateOrder or AddCartItem naming a product the catalog does not sell (NOT_FOUND).
     PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"
 
     # CreateOrder for more units than are in stock (FAILED_PRECONDITION).
@@ -195,10 +195,6 @@ class ErrorReason(StrEnum):
 
     # AddCartItem that would take a line above 100 units (FAILED_PRECONDITION).
     CART_ITEM_QUANTITY_EXCEEDED = "CART_ITEM_QUANTITY_EXCEEDED"
-
-    # AddCartItem of a product that is not on sale: a draft, unpublished or archived
-    # (FAILED_PRECONDITION).
-    PRODUCT_UNAVAILABLE = "PRODUCT_UNAVAILABLE"
 
     # A change or another checkout of a cart while a checkout of it runs, or while its payment's
     # outcome is not known yet; retry shortly (ABORTED).

@@ -93,7 +93,7 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_INVENTORY_UNAVAILABLE: _ErrorReason.ValueType  # 107
     """The product service could not be reached to reserve stock (UNAVAILABLE)."""
     ERROR_REASON_PRODUCT_NOT_FOUND: _ErrorReason.ValueType  # 108
-    """CreateOrder naming a product the catalog does not sell (NOT_FOUND)."""
+    """CreateOrder or AddCartItem naming a product the catalog does not sell (NOT_FOUND)."""
     ERROR_REASON_OUT_OF_STOCK: _ErrorReason.ValueType  # 109
     """CreateOrder for more units than are in stock (FAILED_PRECONDITION)."""
     ERROR_REASON_RESERVATION_IN_PROGRESS: _ErrorReason.ValueType  # 110
@@ -178,11 +178,7 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     ERROR_REASON_CART_ITEM_QUANTITY_EXCEEDED: _ErrorReason.ValueType  # 140
     """AddCartItem that would take a line above 100 units (FAILED_PRECONDITION)."""
-    ERROR_REASON_PRODUCT_UNAVAILABLE: _ErrorReason.ValueType  # 141
-    """AddCartItem of a product that is not on sale: a draft, unpublished or archived
-    (FAILED_PRECONDITION).
-    """
-    ERROR_REASON_CART_CHECKOUT_IN_PROGRESS: _ErrorReason.ValueType  # 142
+    ERROR_REASON_CART_CHECKOUT_IN_PROGRESS: _ErrorReason.ValueType  # 141
     """A change or another checkout of a cart while a checkout of it runs, or while its
     payment's outcome is not known yet; retry shortly (ABORTED).
     """
@@ -267,7 +263,7 @@ ERROR_REASON_USER_SERVICE_UNAVAILABLE: ErrorReason.ValueType  # 106
 ERROR_REASON_INVENTORY_UNAVAILABLE: ErrorReason.ValueType  # 107
 """The product service could not be reached to reserve stock (UNAVAILABLE)."""
 ERROR_REASON_PRODUCT_NOT_FOUND: ErrorReason.ValueType  # 108
-"""CreateOrder naming a product the catalog does not sell (NOT_FOUND)."""
+"""CreateOrder or AddCartItem naming a product the catalog does not sell (NOT_FOUND)."""
 ERROR_REASON_OUT_OF_STOCK: ErrorReason.ValueType  # 109
 """CreateOrder for more units than are in stock (FAILED_PRECONDITION)."""
 ERROR_REASON_RESERVATION_IN_PROGRESS: ErrorReason.ValueType  # 110
@@ -352,11 +348,7 @@ ERROR_REASON_CART_FULL: ErrorReason.ValueType  # 139
 """
 ERROR_REASON_CART_ITEM_QUANTITY_EXCEEDED: ErrorReason.ValueType  # 140
 """AddCartItem that would take a line above 100 units (FAILED_PRECONDITION)."""
-ERROR_REASON_PRODUCT_UNAVAILABLE: ErrorReason.ValueType  # 141
-"""AddCartItem of a product that is not on sale: a draft, unpublished or archived
-(FAILED_PRECONDITION).
-"""
-ERROR_REASON_CART_CHECKOUT_IN_PROGRESS: ErrorReason.ValueType  # 142
+ERROR_REASON_CART_CHECKOUT_IN_PROGRESS: ErrorReason.ValueType  # 141
 """A change or another checkout of a cart while a checkout of it runs, or while its
 payment's outcome is not known yet; retry shortly (ABORTED).
 """
