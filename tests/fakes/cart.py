@@ -152,6 +152,8 @@ class FakeSaga:
         self.gate: asyncio.Event | None = None
         self.placed: list[PlaceOrder] = []
         self.started = 0
+        # Set once a saga has claimed its key, so a test can act while it runs.
+        self.claimed = asyncio.Event()
 
     async def place_order(self, command: PlaceOrder, *, wait_seconds: float) -> Order:
         slot = (command.buyer_id, command.idempotency_key)
@@ -171,6 +173,7 @@ class FakeSaga:
             await asyncio.sleep(0.005)
         self._store.keys[slot] = KeyRecord(command.request_fingerprint, CheckoutOutcome.RUNNING)
         self.started += 1
+        self.claimed.set()
         if self.gate is not None:
             await self.gate.wait()
         return self._end(command, slot)

@@ -275,8 +275,7 @@ async def test_while_a_checkout_runs_the_cart_is_held_against_changes_and_other_
     await world.add("lamp")
     world.saga.gate = asyncio.Event()
     running = asyncio.create_task(world.checkout("k1"))
-    while world.saga.started == 0:
-        await asyncio.sleep(0)
+    await world.saga.claimed.wait()
 
     with pytest.raises(Aborted) as other_key:
         await world.checkout("k2")
