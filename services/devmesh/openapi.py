@@ -36,6 +36,7 @@ PUBLIC_SERVICES = (
     "marketplace.user.v1.UserService",
     "marketplace.product.v1.ProductService",
     "marketplace.order.v1.OrderService",
+    "marketplace.order.v1.CartService",
 )
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 

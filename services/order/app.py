@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 import structlog
-from marketplace.order.v1 import order_service_pb2_grpc
+from marketplace.order.v1 import cart_service_pb2_grpc, order_service_pb2_grpc
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
@@ -20,6 +20,7 @@ from services.common.business_metrics import BusinessEventsInterceptor, OrderMet
 from services.common.channels import create_channel
 from services.common.clock import Clock, SystemClock
 from services.common.server import ServiceApp
+from services.order.adapters.catalog import Catalog, GrpcCatalog
 from services.order.adapters.inventory import GrpcInventory, Inventory
 from services.order.adapters.metrics import (
     MeteredPayments,
@@ -28,18 +29,22 @@ from services.order.adapters.metrics import (
 )
 from services.order.adapters.outbox import OutboxRelay
 from services.order.adapters.payments import HttpGateway, PaymentGateway, SandboxGateway
+from services.order.adapters.postgres.cart import PostgresCartUnitOfWork
 from services.order.adapters.postgres.feed import ChangeFeed
 from services.order.adapters.postgres.reports import PostgresSalesReports
 from services.order.adapters.postgres.unit_of_work import PostgresUnitOfWork, create_pool
 from services.order.adapters.users import Buyers, GrpcBuyers
+from services.order.cart_servicer import CartServicer
 from services.order.config import Settings
 from services.order.mappers.orders import ProtoOrderCodec
-from services.order.service_layer.checkout import Checkout
+from services.order.service_layer.cart import CheckoutTimes
+from services.order.service_layer.checkout import Checkout, CheckoutPlacer
 from services.order.service_layer.reconciler import Reconciler
 from services.order.service_layer.refunds import ChangeRunner
 from services.order.servicer import OrderServicer
 
 SERVICE_NAME = "marketplace.order.v1.OrderService"
+CART_SERVICE_NAME = "marketplace.order.v1.CartService"
 
 log = structlog.get_logger("order")
 
@@ -52,6 +57,7 @@ async def build_app(
     payment_gateway: PaymentGateway | None = None,
     inventory: Inventory | None = None,
     buyers: Buyers | None = None,
+    catalog: Catalog | None = None,
     run_background: bool = True,
     on_ready: Callable[[OrderParts], None] | None = None,
     clock: Clock | None = None,
@@ -76,12 +82,21 @@ async def build_app(
         stack.push_async_callback(session.close)
         if key_source is None:
             key_source = JwksKeySource(settings.jwks_url, session)
-        if inventory is None:
+        if inventory is None or catalog is None:
             channel = create_channel(settings.product_target)
             stack.push_async_callback(channel.close)
-            inventory = GrpcInventory(
-                channel, settings.internal_secret.get_secret_value(), settings.rpc_timeout_seconds
-            )
+            if inventory is None:
+                inventory = GrpcInventory(
+                    channel,
+                    settings.internal_secret.get_secret_value(),
+                    settings.rpc_timeout_seconds,
+                )
+            if catalog is None:
+                catalog = GrpcCatalog(
+                    channel,
+                    settings.internal_secret.get_secret_value(),
+                    settings.rpc_timeout_seconds,
+                )
         if buyers is None:
             user_channel = create_channel(settings.user_target)
             stack.push_async_callback(user_channel.close)
@@ -174,13 +189,28 @@ async def build_app(
             wait_seconds=settings.idempotency_wait_seconds,
             watch_recheck_seconds=settings.watch_recheck_seconds,
         )
+
+        def cart_uow() -> PostgresCartUnitOfWork:
+            return PostgresCartUnitOfWork(pool)
+
+        cart_servicer = CartServicer(
+            uow=cart_uow,
+            catalog=catalog,
+            orders=CheckoutPlacer(uow=uow, checkout=checkout, clock=clock),
+            clock=clock,
+            wait_seconds=settings.idempotency_wait_seconds,
+            times=CheckoutTimes(lease_seconds=settings.cart_checkout_lease_seconds),
+        )
         if on_ready is not None:
             on_ready(parts)
         yield ServiceApp(
             name="order",
-            servicers=[(order_service_pb2_grpc.add_OrderServiceServicer_to_server, servicer)],
-            service_names=[SERVICE_NAME],
-            policy=AccessPolicy.from_contract(SERVICE_NAME),
+            servicers=[
+                (order_service_pb2_grpc.add_OrderServiceServicer_to_server, servicer),
+                (cart_service_pb2_grpc.add_CartServiceServicer_to_server, cart_servicer),
+            ],
+            service_names=[SERVICE_NAME, CART_SERVICE_NAME],
+            policy=AccessPolicy.from_contract(SERVICE_NAME, CART_SERVICE_NAME),
             key_source=key_source,
             metrics_registry=registry,
             interceptors=[BusinessEventsInterceptor(checkout_observers(metrics))],

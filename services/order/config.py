@@ -55,6 +55,9 @@ class Settings(ServiceSettings):
     change_lease_seconds: float = Field(default=30.0, gt=0)
     # How often a WatchOrder stream re-reads the order when no notification came.
     watch_recheck_seconds: float = Field(default=5.0, gt=0)
+    # A cart checkout holds its cart this long unless it ends sooner; then a retry with the
+    # same key may take over a checkout whose runner stopped. Longer than a checkout runs.
+    cart_checkout_lease_seconds: float = Field(default=30.0, gt=0)
 
     @model_validator(mode="after")
     def _real_gateway_outside_dev(self) -> Self:

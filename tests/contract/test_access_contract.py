@@ -16,7 +16,10 @@ from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.descriptor import MethodDescriptor
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from marketplace.order.v1 import order_service_pb2  # noqa: F401  (registers the services)
+from marketplace.order.v1 import (
+    cart_service_pb2,  # noqa: F401  (registers the services)
+    order_service_pb2,  # noqa: F401  (registers the services)
+)
 from marketplace.product.v1 import product_service_pb2  # noqa: F401
 from marketplace.user.v1 import user_service_pb2  # noqa: F401
 
@@ -32,6 +35,7 @@ SERVICES = (
     "marketplace.product.v1.ProductService",
     "marketplace.product.v1.ProductInternalService",
     "marketplace.order.v1.OrderService",
+    "marketplace.order.v1.CartService",
 )
 SECRET = "access-contract-secret"
 POOL = descriptor_pool.Default()

@@ -91,7 +91,7 @@ class ErrorReason(StrEnum):
     # The product service could not be reached to reserve stock (UNAVAILABLE).
     INVENTORY_UNAVAILABLE = "INVENTORY_UNAVAILABLE"
 
-    # CreateOrder naming a product the catalog does not sell (NOT_FOUND).
+    # CreateOrder or AddCartItem naming a product the catalog does not sell (NOT_FOUND).
     PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"
 
     # CreateOrder for more units than are in stock (FAILED_PRECONDITION).
@@ -182,3 +182,20 @@ class ErrorReason(StrEnum):
 
     # GetSalesReport by a seller for another seller's sales (PERMISSION_DENIED).
     NOT_YOUR_SALES = "NOT_YOUR_SALES"
+
+    # UpdateCartItem or RemoveCartItem of a product the caller's cart does not hold, or
+    # CheckoutCart naming one (NOT_FOUND).
+    CART_ITEM_NOT_FOUND = "CART_ITEM_NOT_FOUND"
+
+    # CheckoutCart of a cart without lines (FAILED_PRECONDITION).
+    CART_EMPTY = "CART_EMPTY"
+
+    # AddCartItem of a new product to a cart that holds 50 lines already (FAILED_PRECONDITION).
+    CART_FULL = "CART_FULL"
+
+    # AddCartItem that would take a line above 100 units (FAILED_PRECONDITION).
+    CART_ITEM_QUANTITY_EXCEEDED = "CART_ITEM_QUANTITY_EXCEEDED"
+
+    # A change or another checkout of a cart while a checkout of it runs, or while its payment's
+    # outcome is not known yet; retry shortly (ABORTED).
+    CART_CHECKOUT_IN_PROGRESS = "CART_CHECKOUT_IN_PROGRESS"

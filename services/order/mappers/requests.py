@@ -70,7 +70,7 @@ def buyer_id(caller: Caller) -> uuid.UUID:
         ) from None
 
 
-def _idempotency_key(
+def checked_idempotency_key(
     request_id: str, header: str | None, violations: Violations, unique_per: str
 ) -> str:
     """The call's idempotency key: the request_id field or the idempotency-key metadata.
@@ -118,7 +118,7 @@ def place_order_command(
 ) -> PlaceOrder:
     """Validate a CreateOrderRequest; every invalid field is reported at once."""
     violations = Violations()
-    key = _idempotency_key(request.request_id, idempotency_key, violations, "order")
+    key = checked_idempotency_key(request.request_id, idempotency_key, violations, "order")
     violations.check(
         1 <= len(request.items) <= MAX_ITEMS, "items", f"must hold 1 to {MAX_ITEMS} lines"
     )
@@ -144,7 +144,7 @@ def place_order_command(
             "shipping_address", "is required unless address_id names an address book entry"
         )
     if has_address:
-        _check_address(request.shipping_address, violations)
+        check_address(request.shipping_address, violations)
     token = request.payment_method_token
     violations.check(
         0 < len(token) <= 255, "payment_method_token", "is required, at most 255 characters"
@@ -161,13 +161,14 @@ def place_order_command(
         idempotency_key=key,
         request_fingerprint=_fingerprint(request),
         lines=tuple(OrderLine(i.product_id.strip(), i.quantity) for i in request.items),
-        shipping_address=_address(request.shipping_address) if has_address else None,
+        shipping_address=address_from_request(request.shipping_address) if has_address else None,
         address_id=address_id,
         payment_method_token=token,
     )
 
 
-def _address(address: order_pb2.ShippingAddress) -> ShippingAddress:
+def address_from_request(address: order_pb2.ShippingAddress) -> ShippingAddress:
+    """The domain address of a request's inline shipping address, its text fields trimmed."""
     copied = address_from_message(address)
     return replace(
         copied,
@@ -175,7 +176,8 @@ def _address(address: order_pb2.ShippingAddress) -> ShippingAddress:
     )
 
 
-def _check_address(address: order_pb2.ShippingAddress, violations: Violations) -> None:
+def check_address(address: order_pb2.ShippingAddress, violations: Violations) -> None:
+    """Note a violation for each missing or too long field of an inline address."""
     for name, (required, maximum) in _ADDRESS_FIELDS.items():
         value = getattr(address, name).strip()
         path = f"shipping_address.{name}"
@@ -270,7 +272,7 @@ def refund_order_command(
 ) -> RefundOrder:
     """Validate a RefundOrderRequest; the idempotency key is required."""
     violations = Violations()
-    key = _idempotency_key(request.request_id, idempotency_key, violations, "refund")
+    key = checked_idempotency_key(request.request_id, idempotency_key, violations, "refund")
     try:
         order_id = parse_order_id(request.order_id)
     except InvalidArgument:

@@ -89,6 +89,25 @@ async def place_order(
         # The first request gave the key back (it failed without a trace): claim it again.
 
 
+@dataclass(frozen=True)
+class CheckoutPlacer:
+    """`place_order` bound to its ports: the `OrderPlacer` the cart checks out through."""
+
+    uow: UnitOfWorkFactory
+    checkout: Checkout
+    clock: Clock
+
+    async def place_order(self, command: PlaceOrder, *, wait_seconds: float) -> Order:
+        """Place the order exactly as CreateOrder does, with the same key semantics."""
+        return await place_order(
+            command,
+            uow=self.uow,
+            checkout=self.checkout,
+            clock=self.clock,
+            wait_seconds=wait_seconds,
+        )
+
+
 @dataclass
 class Checkout:
     """The checkout saga: check the buyer, reserve, record, charge, confirm.

@@ -93,7 +93,7 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_INVENTORY_UNAVAILABLE: _ErrorReason.ValueType  # 107
     """The product service could not be reached to reserve stock (UNAVAILABLE)."""
     ERROR_REASON_PRODUCT_NOT_FOUND: _ErrorReason.ValueType  # 108
-    """CreateOrder naming a product the catalog does not sell (NOT_FOUND)."""
+    """CreateOrder or AddCartItem naming a product the catalog does not sell (NOT_FOUND)."""
     ERROR_REASON_OUT_OF_STOCK: _ErrorReason.ValueType  # 109
     """CreateOrder for more units than are in stock (FAILED_PRECONDITION)."""
     ERROR_REASON_RESERVATION_IN_PROGRESS: _ErrorReason.ValueType  # 110
@@ -166,6 +166,22 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The order database is too busy to take the change now; retry shortly (UNAVAILABLE)."""
     ERROR_REASON_NOT_YOUR_SALES: _ErrorReason.ValueType  # 136
     """GetSalesReport by a seller for another seller's sales (PERMISSION_DENIED)."""
+    ERROR_REASON_CART_ITEM_NOT_FOUND: _ErrorReason.ValueType  # 137
+    """UpdateCartItem or RemoveCartItem of a product the caller's cart does not hold, or
+    CheckoutCart naming one (NOT_FOUND).
+    """
+    ERROR_REASON_CART_EMPTY: _ErrorReason.ValueType  # 138
+    """CheckoutCart of a cart without lines (FAILED_PRECONDITION)."""
+    ERROR_REASON_CART_FULL: _ErrorReason.ValueType  # 139
+    """AddCartItem of a new product to a cart that holds 50 lines already
+    (FAILED_PRECONDITION).
+    """
+    ERROR_REASON_CART_ITEM_QUANTITY_EXCEEDED: _ErrorReason.ValueType  # 140
+    """AddCartItem that would take a line above 100 units (FAILED_PRECONDITION)."""
+    ERROR_REASON_CART_CHECKOUT_IN_PROGRESS: _ErrorReason.ValueType  # 141
+    """A change or another checkout of a cart while a checkout of it runs, or while its
+    payment's outcome is not known yet; retry shortly (ABORTED).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every ErrorInfo.reason the order service answers with. The wire value
@@ -247,7 +263,7 @@ ERROR_REASON_USER_SERVICE_UNAVAILABLE: ErrorReason.ValueType  # 106
 ERROR_REASON_INVENTORY_UNAVAILABLE: ErrorReason.ValueType  # 107
 """The product service could not be reached to reserve stock (UNAVAILABLE)."""
 ERROR_REASON_PRODUCT_NOT_FOUND: ErrorReason.ValueType  # 108
-"""CreateOrder naming a product the catalog does not sell (NOT_FOUND)."""
+"""CreateOrder or AddCartItem naming a product the catalog does not sell (NOT_FOUND)."""
 ERROR_REASON_OUT_OF_STOCK: ErrorReason.ValueType  # 109
 """CreateOrder for more units than are in stock (FAILED_PRECONDITION)."""
 ERROR_REASON_RESERVATION_IN_PROGRESS: ErrorReason.ValueType  # 110
@@ -320,4 +336,20 @@ ERROR_REASON_DATABASE_BUSY: ErrorReason.ValueType  # 135
 """The order database is too busy to take the change now; retry shortly (UNAVAILABLE)."""
 ERROR_REASON_NOT_YOUR_SALES: ErrorReason.ValueType  # 136
 """GetSalesReport by a seller for another seller's sales (PERMISSION_DENIED)."""
+ERROR_REASON_CART_ITEM_NOT_FOUND: ErrorReason.ValueType  # 137
+"""UpdateCartItem or RemoveCartItem of a product the caller's cart does not hold, or
+CheckoutCart naming one (NOT_FOUND).
+"""
+ERROR_REASON_CART_EMPTY: ErrorReason.ValueType  # 138
+"""CheckoutCart of a cart without lines (FAILED_PRECONDITION)."""
+ERROR_REASON_CART_FULL: ErrorReason.ValueType  # 139
+"""AddCartItem of a new product to a cart that holds 50 lines already
+(FAILED_PRECONDITION).
+"""
+ERROR_REASON_CART_ITEM_QUANTITY_EXCEEDED: ErrorReason.ValueType  # 140
+"""AddCartItem that would take a line above 100 units (FAILED_PRECONDITION)."""
+ERROR_REASON_CART_CHECKOUT_IN_PROGRESS: ErrorReason.ValueType  # 141
+"""A change or another checkout of a cart while a checkout of it runs, or while its
+payment's outcome is not known yet; retry shortly (ABORTED).
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

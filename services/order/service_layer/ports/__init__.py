@@ -1,4 +1,4 @@
-"""Every port the order service layer needs: storage, inventory, buyers, payments, reports.
+"""Every port the order service layer needs: storage, inventory, buyers, payments, reports, the cart.
 
 Adapters implement them (services/order/adapters/); the service layer depends on these
 protocols only.
@@ -41,6 +41,26 @@ from services.order.domain.payments import (
     PaymentUnavailable as PaymentUnavailable,
 )
 from services.order.domain.status import OrderStatus
+
+# The cart's ports live beside these, in ports/cart.py; re-exported so every port is found here.
+from services.order.service_layer.ports.cart import (
+    Carts as Carts,
+)
+from services.order.service_layer.ports.cart import (
+    CartUnitOfWork as CartUnitOfWork,
+)
+from services.order.service_layer.ports.cart import (
+    CartUnitOfWorkFactory as CartUnitOfWorkFactory,
+)
+from services.order.service_layer.ports.cart import (
+    Catalog as Catalog,
+)
+from services.order.service_layer.ports.cart import (
+    CheckoutRecords as CheckoutRecords,
+)
+from services.order.service_layer.ports.cart import (
+    OrderPlacer as OrderPlacer,
+)
 
 
 @dataclass(frozen=True)
@@ -390,4 +410,3 @@ class SalesReports(Protocol):
         statuses: frozenset[OrderStatus],
     ) -> list[ReportRow]:
         """The rows for [start, end] (UTC days, inclusive) over orders in `statuses`."""
-        ...

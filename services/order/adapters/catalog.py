@@ -1,0 +1,69 @@
+"""The product service's catalog, read over its public BatchGetProducts for cart prices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+import structlog
+from marketplace.product.v1 import product_pb2
+from marketplace.product.v1 import product_service_pb2 as pb
+from marketplace.product.v1 import product_service_pb2_grpc as pb_grpc
+
+from services.common.channels import internal_metadata
+from services.common.errors import Unavailable
+from services.common.proto_money import money_from_proto
+from services.common.rpc_status import remote_error
+from services.order.domain.cart import ProductQuote
+from services.order.domain.reasons import ErrorReason
+from services.order.service_layer.ports import Catalog
+
+__all__ = ["Catalog", "GrpcCatalog"]
+
+log = structlog.get_logger("catalog")
+
+# BatchGetProducts answers at most this many ids per call.
+_BATCH = 100
+
+
+class GrpcCatalog:
+    """Catalog backed by marketplace.product.v1.ProductService.BatchGetProducts.
+
+    Asked without a buyer's token, the product service shows only published products, so a
+    draft, unpublished or archived product is simply missing from the answer: not on sale.
+    """
+
+    def __init__(self, channel: grpc.aio.Channel, internal_secret: str, timeout: float) -> None:
+        self._stub = pb_grpc.ProductServiceStub(channel)
+        self._metadata = internal_metadata(internal_secret)
+        self._timeout = timeout
+
+    async def quote(self, product_ids: Sequence[str]) -> dict[str, ProductQuote]:
+        """Today's price and stock of each product on sale among `product_ids`."""
+        wanted = list(dict.fromkeys(product_ids))
+        quotes: dict[str, ProductQuote] = {}
+        for start in range(0, len(wanted), _BATCH):
+            request = pb.BatchGetProductsRequest(product_ids=wanted[start : start + _BATCH])
+            try:
+                response = await self._stub.BatchGetProducts(
+                    request, metadata=self._metadata, timeout=self._timeout
+                )
+            except grpc.aio.AioRpcError as error:
+                remote = remote_error(error)
+                log.warning("catalog_call_failed", code=remote.code.name, details=remote.message)
+                raise Unavailable(
+                    "the catalog is unavailable, try again later",
+                    reason=ErrorReason.INVENTORY_UNAVAILABLE,
+                ) from None
+            for product in response.products:
+                if product.state != product_pb2.PRODUCT_STATE_PUBLISHED:
+                    continue
+                quotes[product.product_id] = ProductQuote(
+                    product_id=product.product_id,
+                    seller_id=product.seller_id,
+                    title=product.title,
+                    list_price=money_from_proto(product.list_price, "list_price"),
+                    unit_price=money_from_proto(product.effective_price, "effective_price"),
+                    stock_available=product.stock_available,
+                )
+        return quotes
