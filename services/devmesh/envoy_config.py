@@ -86,6 +86,10 @@ class EdgeConfig:
     # A listener serving only /stats/prometheus (never the rest of the admin API), for
     # Prometheus; 0 picks a free port.
     stats_port: int = 0
+    # Where the dev mesh keeps the endpoint files of the user, product, order and user_ops
+    # clusters (EDS from files, kept equal to the registry); empty means each cluster
+    # resolves its host name instead (STRICT_DNS: Kubernetes' headless Services).
+    eds_dir: str = ""
 
 
 def _segment_regex(segments: str) -> str:
@@ -164,8 +168,15 @@ def _render_rules(rules: list[dict[str, object]]) -> str:
 
 def render(config: EdgeConfig) -> str:
     """The Envoy bootstrap YAML for `config`; a missing placeholder is an error."""
-    sections = {"tls_primary": config.tls_primary, "tls_secondary": config.tls_port > 0}
-    if any(sections.values()) and not (config.tls_cert_path and config.tls_key_path):
+    sections = {
+        "tls_primary": config.tls_primary,
+        "tls_secondary": config.tls_port > 0,
+        "eds": bool(config.eds_dir),
+        "dns": not config.eds_dir,
+    }
+    if (config.tls_primary or config.tls_port > 0) and not (
+        config.tls_cert_path and config.tls_key_path
+    ):
         raise ValueError("TLS needs tls_cert_path and tls_key_path")
 
     def keep(match: re.Match[str]) -> str:
