@@ -323,6 +323,14 @@ class Mesh:
         self.replicas[name].append(endpoint)
         return endpoint
 
+    def restart_replica(self, endpoint: ServiceEndpoint) -> None:
+        """Stop one instance gracefully (it deregisters, then drains) and start it again."""
+        if endpoint.process is None:
+            return
+        endpoint.process.stop()
+        endpoint.process.start().wait_ready()
+        self.write_state()
+
     def add_replica(self, name: str) -> ServiceEndpoint:
         """Start one more instance of `name` in the running mesh; it registers itself."""
         return self._start_replica(self._plan_replica(name))
