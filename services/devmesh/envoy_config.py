@@ -199,7 +199,7 @@ def write(config: EdgeConfig, path: Path) -> Path:
 
 
 def kubernetes() -> EdgeConfig:
-    """The edge inside the cluster: HTTPS only, services by their Service names.
+    """The edge inside the cluster: HTTPS only, every pod of each headless Service.
 
     The certificate comes from the `edge-tls` Secret (k8s/edge.yaml); the cluster's load
     balancer connects straight to the pods, so no X-Forwarded-For hop is trusted.
@@ -208,10 +208,11 @@ def kubernetes() -> EdgeConfig:
         listen_address="0.0.0.0",
         edge_port=8443,
         admin_port=9901,
-        user_host="user",
-        user_ops_host="user",
-        product_host="product",
-        order_host="order",
+        # Headless Services: each name resolves to every ready pod (STRICT_DNS).
+        user_host="user.marketplace.svc.cluster.local",
+        user_ops_host="user.marketplace.svc.cluster.local",
+        product_host="product.marketplace.svc.cluster.local",
+        order_host="order.marketplace.svc.cluster.local",
         user_port=50051,
         user_ops_port=9464,
         product_port=50051,
