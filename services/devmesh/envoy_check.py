@@ -20,8 +20,8 @@ def main() -> int:
         certificate = ensure_edge_tls(Path(tmp) / "tls")
         # The dev edge reads its service endpoints from files the mesh keeps (EDS).
         files = EndpointFiles(Path(tmp) / "eds")
-        for cluster in ("user", "product", "order", "user_ops"):
-            files.write(cluster, [("127.0.0.1", 50051)])
+        for eds_cluster in ("user", "product", "order", "user_ops"):
+            files.write(eds_cluster, [("127.0.0.1", 50051)])
         dev = EdgeConfig(
             edge_port=8080,
             admin_port=9901,

@@ -364,11 +364,11 @@ class Mesh:
         # Every planned instance registers once it serves; wait until the files list them.
         wanted = {name: len(endpoints) for name, endpoints in self.replicas.items()}
         processes.wait_until(
-            lambda: all(
-                len(self.publisher.published.get(n, [])) >= c for n, c in wanted.items()
-            )
-            if self.publisher is not None
-            else False,
+            lambda: (
+                all(len(self.publisher.published.get(n, [])) >= c for n, c in wanted.items())
+                if self.publisher is not None
+                else False
+            ),
             timeout=30,
             what="the registry's instances",
             log=None,

@@ -17,8 +17,8 @@ from redis.asyncio import Redis
 from services.common.access import AccessPolicy
 from services.common.auth import JwksKeySource, KeySource
 from services.common.business_metrics import BusinessEventsInterceptor, OrderMetrics
-from services.common.discovery import connect_peer
 from services.common.clock import Clock, SystemClock
+from services.common.discovery import connect_peer
 from services.common.server import ServiceApp
 from services.order.adapters.changes import ChangeFeed
 from services.order.adapters.inventory import GrpcInventory, Inventory

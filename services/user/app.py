@@ -17,8 +17,8 @@ from prometheus_client import CollectorRegistry
 from services.common.access import AccessPolicy
 from services.common.auth import KeySource, Role, StaticKeySource
 from services.common.business_metrics import BusinessEventsInterceptor, UserMetrics
-from services.common.discovery import connect_peer
 from services.common.clock import Clock, SystemClock
+from services.common.discovery import connect_peer
 from services.common.server import ServiceApp
 from services.user.adapters.catalog import GrpcProductCatalog
 from services.user.adapters.email import EmailRelay, MailboxEmailSender, SmtpEmailSender

@@ -20,8 +20,8 @@ from marketplace.product.v1 import product_service_pb2_grpc
 
 from services.common.config import Environment, ServiceSettings
 from services.common.etcd import EtcdRegistry
-from services.common.registry import RegistryKind, ServiceInstance
 from services.common.interceptors import AccessPolicy
+from services.common.registry import RegistryKind, ServiceInstance
 from services.common.server import RunningServer, ServiceApp, running_server
 from tests.support.tokens import TestTokens
 
@@ -113,8 +113,8 @@ async def test_a_registry_that_is_down_does_not_stop_the_service(tokens: TestTok
         assert server.grpc_port > 0
 
 
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
+async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
     while not condition():
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)

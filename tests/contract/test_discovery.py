@@ -27,7 +27,11 @@ async def start_instance(service: str, replica: int) -> tuple[grpc.aio.Server, S
         return answer
 
     server.add_generic_rpc_handlers(
-        [grpc.method_handlers_generic_handler("test.Who", {"Am": grpc.unary_unary_rpc_method_handler(am)})]
+        [
+            grpc.method_handlers_generic_handler(
+                "test.Who", {"Am": grpc.unary_unary_rpc_method_handler(am)}
+            )
+        ]
     )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
@@ -43,7 +47,9 @@ async def registry(etcd_url: str) -> AsyncIterator[EtcdRegistry]:
 
 
 async def spread(channel: grpc.aio.Channel, calls: int) -> collections.Counter[str]:
-    who = channel.unary_unary(METHOD)  # built once, as a stub does: survives channel swaps
+    who: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+        METHOD
+    )  # built once, as a stub does: survives channel swaps
     counts: collections.Counter[str] = collections.Counter()
     for _ in range(calls):
         counts[(await who(b"", timeout=2)).decode()] += 1

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import subprocess
 import sys
 import textwrap
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import pytest
@@ -22,7 +21,9 @@ TTL = 3
 
 
 def instance(service: str, port: int, replica: int = 0) -> ServiceInstance:
-    return ServiceInstance(service, f"{service}-{replica}", "127.0.0.1", port, port + 1, replica, "1")
+    return ServiceInstance(
+        service, f"{service}-{replica}", "127.0.0.1", port, port + 1, replica, "1"
+    )
 
 
 @pytest.fixture()
@@ -43,9 +44,9 @@ async def raw_value(etcd_url: str, key: str) -> str | None:
 
 
 async def wait_for(
-    registry: EtcdRegistry, service: str, count: int, timeout: float
+    registry: EtcdRegistry, service: str, count: int, within: float
 ) -> list[ServiceInstance]:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         found = await registry.instances(service)
         if len(found) == count or time.monotonic() > deadline:
@@ -98,9 +99,9 @@ async def test_watch_follows_registrations_and_deregistrations(
         watcher.cancel()
 
 
-async def until(condition: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+async def until(condition: Callable[[], bool], within: float) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
         assert time.monotonic() < deadline, "the watch did not follow in time"
         await asyncio.sleep(0.05)
 
@@ -126,11 +127,13 @@ async def test_a_killed_process_disappears_when_its_lease_expires(
         asyncio.run(main())
         """
     )
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE
+    )
     try:
         assert child.stdout is not None
-        while child.stdout.readline().strip() != b"registered":  # after the adapter's log line
-            assert child.poll() is None, "the registering process died"
+        while (await child.stdout.readline()).strip() != b"registered":  # after its log line
+            assert child.returncode is None, "the registering process died"
         await asyncio.sleep(TTL)  # alive past one TTL: its keep-alive works
         assert len(await registry.instances(service)) == 1
         child.kill()
@@ -138,10 +141,9 @@ async def test_a_killed_process_disappears_when_its_lease_expires(
         assert await wait_for(registry, service, 0, TTL + 3) == []
         assert time.monotonic() - killed <= TTL + 2
     finally:
-        child.kill()
-        child.wait()
-        if child.stdout is not None:
-            child.stdout.close()
+        if child.returncode is None:
+            child.kill()
+        await child.wait()
 
 
 async def test_an_instance_whose_lease_was_lost_registers_again(

@@ -6,6 +6,7 @@ import re
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -86,7 +87,7 @@ class ReadLoad:
             products = product_service_pb2_grpc.ProductServiceStub(channel)
             users = user_service_pb2_grpc.UserServiceStub(channel)
             orders = order_service_pb2_grpc.OrderServiceStub(channel)
-            calls = [
+            calls: list[tuple[str, Callable[[], object]]] = [
                 (
                     "GetProduct",
                     lambda: products.GetProduct(
@@ -126,7 +127,7 @@ class ReadLoad:
                 time.sleep(self.pause)
 
 
-_STARTED = re.compile(r'^grpc_server_started_total\{([^}]*)\} ([0-9.e+]+)$', re.MULTILINE)
+_STARTED = re.compile(r"^grpc_server_started_total\{([^}]*)\} ([0-9.e+]+)$", re.MULTILINE)
 
 
 def calls_served(endpoint: ServiceEndpoint) -> int:

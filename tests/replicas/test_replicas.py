@@ -27,13 +27,13 @@ def start_reads(bench: Bench, world: World) -> ReadLoad:
     buyer = world.buyers[0]
     product_id = next(iter(world.stock))
     mesh = bench.mesh
-    return ReadLoad(
-        mesh.edge_url, f"127.0.0.1:{mesh.options.edge_port}", buyer, product_id
-    ).start()
+    return ReadLoad(mesh.edge_url, f"127.0.0.1:{mesh.options.edge_port}", buyer, product_id).start()
 
 
 def assert_no_failed_read(reads: ReadLoad, case: str) -> None:
-    print(f"{case}: {reads.reads} reads, {len(reads.failures)} failed, slowest {reads.slowest:.2f}s")
+    print(
+        f"{case}: {reads.reads} reads, {len(reads.failures)} failed, slowest {reads.slowest:.2f}s"
+    )
     FIGURES[case] = (reads.reads, len(reads.failures), round(reads.slowest, 2))
     assert reads.reads > 50, "the readers barely ran"
     assert not reads.failures, "\n".join(reads.failures[:20])
@@ -71,7 +71,7 @@ def test_a_stalled_replica_is_ejected_within_seconds_and_reads_keep_succeeding(
         time.sleep(1.0)
         with stalled(endpoint.process):
             stopped = time.monotonic()
-            while "healthy" == host_flags(bench.mesh, "product", endpoint.grpc_port):
+            while host_flags(bench.mesh, "product", endpoint.grpc_port) == "healthy":
                 assert time.monotonic() - stopped < 10, "the stalled replica was never ejected"
                 time.sleep(0.1)
             ejected = time.monotonic() - stopped
