@@ -31,6 +31,11 @@ SERVICE_NAMES = {
 }
 
 
+# How long a service instance may take to serve after its start (imports included), generous
+# for a machine shared with other work.
+SERVICE_START_SECONDS = 180.0
+
+
 @dataclass(frozen=True)
 class MeshOptions:
     """How to run the mesh; each *_url set means "use that server instead of starting one"."""
@@ -144,9 +149,16 @@ class Mesh:
         self._start_otlp_receiver()
         self._start_payment_gateway()
         self._plan_services(users_db, orders_db)
-        for name in ("user", "product", "order"):
-            for endpoint in self.replicas[name]:
-                self._start_replica(endpoint)
+        # Every instance is launched at once and then waited for: on a busy machine the
+        # interpreters' start-up overlaps instead of adding up.
+        launched = [
+            self._start_replica(endpoint, wait=False)
+            for name in ("user", "product", "order")
+            for endpoint in self.replicas[name]
+        ]
+        for endpoint in launched:
+            assert endpoint.process is not None
+            endpoint.process.wait_ready(timeout=SERVICE_START_SECONDS)
         self._start_publisher()
         self._start_edge()
         self._state = "running"
@@ -328,7 +340,7 @@ class Mesh:
         if endpoint.process is None:
             return
         endpoint.process.stop()
-        endpoint.process.start().wait_ready()
+        endpoint.process.start().wait_ready(timeout=SERVICE_START_SECONDS)
         self.write_state()
 
     def add_replica(self, name: str) -> ServiceEndpoint:
@@ -339,7 +351,7 @@ class Mesh:
         """(Re)start replica 0 of one service and wait until its health check says SERVING."""
         return self._start_replica(self.services[name])
 
-    def _start_replica(self, endpoint: ServiceEndpoint) -> ServiceEndpoint:
+    def _start_replica(self, endpoint: ServiceEndpoint, *, wait: bool = True) -> ServiceEndpoint:
         name = endpoint.name
         endpoint.process = ManagedProcess(
             endpoint.process_name,
@@ -349,7 +361,8 @@ class Mesh:
             ready=lambda: grpc_serving(endpoint.target, SERVICE_NAMES[name]),
             ports={"grpc": endpoint.grpc_port, "ops": endpoint.ops_port},
         ).start()
-        endpoint.process.wait_ready()
+        if wait:
+            endpoint.process.wait_ready(timeout=SERVICE_START_SECONDS)
         if self.supervisor is not None:
             self.supervisor.watch(endpoint.process)
             self.write_state()
@@ -369,7 +382,7 @@ class Mesh:
                 if self.publisher is not None
                 else False
             ),
-            timeout=30,
+            timeout=60,
             what="the registry's instances",
             log=None,
         )
