@@ -164,7 +164,9 @@ class Mesh:
         self._state = "running"
         if self.options.supervise:
             self.supervisor = Supervisor(
-                self.state_dir / "logs" / "supervisor.log", on_change=self.write_state
+                self.state_dir / "logs" / "supervisor.log",
+                on_change=self.write_state,
+                ready_timeout=SERVICE_START_SECONDS,
             )
             for process in self.processes().values():
                 self.supervisor.watch(process)

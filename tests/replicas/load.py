@@ -40,10 +40,10 @@ class ReadLoad:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> ReadLoad:
-        """One REST and one gRPC reader."""
+        """Two REST and two gRPC readers: one caught by a stalled replica leaves three going."""
         self._threads = [
-            threading.Thread(target=self._rest, daemon=True),
-            threading.Thread(target=self._grpc, daemon=True),
+            threading.Thread(target=reader, daemon=True)
+            for reader in (self._rest, self._grpc, self._rest, self._grpc)
         ]
         for thread in self._threads:
             thread.start()
