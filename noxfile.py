@@ -344,6 +344,13 @@ def faults(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def mesh(session: nox.Session) -> None:
+    """The replica proof: two instances of every service killed, stalled, restarted, added."""
+    _sync(session, "mesh", "test")
+    session.run("pytest", *(session.posargs or ["tests/replicas", "-m", "faults", "-q"]))
+
+
+@nox.session(python=PYTHON)
 def up(session: nox.Session) -> None:
     """Run the whole mesh locally with demo data; Ctrl-C stops everything."""
     _sync(session, "mesh")

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.servers import Backends, started_backends
+from tests.support.servers import Backends, started_backends, started_etcd
 from tests.support.tokens import TestTokens
 
 
@@ -15,6 +15,13 @@ def backends() -> Iterator[Backends]:
     """PostgreSQL, Redis and the MongoDB wire server, started once per test run."""
     with started_backends() as started:
         yield started
+
+
+@pytest.fixture(scope="session")
+def etcd_url() -> Iterator[str]:
+    """A real etcd, the service registry, started once per test run."""
+    with started_etcd() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

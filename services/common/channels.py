@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
+
 import grpc
 
 from services.common.metadata import INTERNAL_TOKEN_HEADER
 from services.common.tracing import client_interceptors
 
+# Calls are spread over every address the target resolves to: the instances a registry
+# lists (an `ipv4:a:p,b:p` target, services.common.discovery) or the pods behind a headless
+# Service (`dns:///user.marketplace.svc.cluster.local:50051`). pick_first, the default,
+# would send every call to the first one.
+SERVICE_CONFIG: dict[str, object] = {"loadBalancingConfig": [{"round_robin": {}}]}
+
 _CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.enable_retries", 1),
+    ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
 ]
 
 

@@ -8,6 +8,8 @@ from typing import Self
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.registry import RegistryKind
+
 # Only these well-known placeholders may appear outside production; a service started
 # in production with one of them refuses to run.
 DEV_INTERNAL_SECRET = "dev-internal-secret-not-for-production"
@@ -45,11 +47,17 @@ class ServiceSettings(BaseSettings):
     internal_secret: SecretStr = SecretStr(DEV_INTERNAL_SECRET)
     # The deadline of calls to other services, in seconds.
     rpc_timeout_seconds: float = 5.0
-    # Outside Kubernetes, instances register in Consul (e.g. "http://127.0.0.1:8500");
-    # unset means no registry (Kubernetes Services do that job).
-    consul_url: str | None = None
-    # The address other hosts reach this instance at, as registered in Consul.
+    # Outside Kubernetes, instances register in a registry (REGISTRY_KIND etcd or consul,
+    # REGISTRY_URL e.g. "http://127.0.0.1:2379"), and callers find their peers there; unset
+    # means no registry (on Kubernetes, headless Services and the cluster DNS do that job).
+    registry_kind: RegistryKind | None = None
+    registry_url: str | None = None
+    # The registration's lease: kept alive every third of it, gone this long after a crash.
+    registry_ttl_seconds: int = 10
+    # The address other hosts reach this instance at, as registered.
     advertise_address: str = "127.0.0.1"
+    # Which replica of the service this instance is (listed in the registry and mesh.json).
+    replica: int = 0
 
     @property
     def dev_mode(self) -> bool:

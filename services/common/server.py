@@ -7,6 +7,8 @@ period, the ops endpoint stops, and only then does the app close its pools.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib.metadata
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -36,7 +38,7 @@ from services.common.interceptors import (
 )
 from services.common.metrics import GrpcMetrics
 from services.common.pagination import configure_page_tokens
-from services.common.registry import ConsulRegistration
+from services.common.registry import Registry, ServiceInstance, instance_id, open_registry
 from services.common.text import TextGuardInterceptor
 from services.common.tracing import server_interceptors, shutdown_tracing
 
@@ -143,28 +145,77 @@ async def running_server(
     )
     await running.set_serving(True)
     log.info("serving", grpc_port=grpc_port, ops_port=running.ops_port)
-    registration = None
-    if settings.consul_url:
-        registration = ConsulRegistration(
-            settings.consul_url,
-            name=app.name,
-            address=settings.advertise_address,
-            port=grpc_port,
-            health_service=app.service_names[0],
-        )
-        await registration.register()
+    async with open_registry(
+        settings.registry_kind, settings.registry_url, ttl_seconds=settings.registry_ttl_seconds
+    ) as registry:
+        registering = _start_registration(registry, settings, app, running)
+        try:
+            yield running
+        finally:
+            # Withdrawn before draining: callers and the edge stop picking this instance
+            # while it still answers the calls they already sent.
+            await _withdraw(registry, registering)
+            await running.set_serving(False)
+            log.info("not_serving", notice_seconds=settings.shutdown_notice_seconds)
+            await asyncio.sleep(settings.shutdown_notice_seconds)
+            log.info("draining", grace_seconds=settings.shutdown_grace_seconds)
+            await server.stop(settings.shutdown_grace_seconds)
+            await ops_runner.cleanup()
+            log.info("stopped")
+
+
+def _start_registration(
+    registry: Registry | None, settings: ServiceSettings, app: ServiceApp, running: RunningServer
+) -> asyncio.Task[ServiceInstance] | None:
+    """Register in the background, retrying while the registry is away; the server serves anyway."""
+    if registry is None:
+        return None
+    instance = ServiceInstance(
+        service=app.name,
+        instance_id=instance_id(app.name, settings.replica, running.grpc_port),
+        address=settings.advertise_address,
+        grpc_port=running.grpc_port,
+        ops_port=running.ops_port,
+        replica=settings.replica,
+        version=_version(),
+    )
+
+    async def register() -> ServiceInstance:
+        delay = 0.2
+        while True:
+            try:
+                await registry.register(instance, health_service=app.service_names[0])
+            except Exception as error:  # any adapter's transport error: retry, never crash
+                log.error("register_failed", instance=instance.instance_id, error=repr(error))
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
+            else:
+                return instance
+
+    return asyncio.create_task(register(), name="registry-register")
+
+
+async def _withdraw(
+    registry: Registry | None, registering: asyncio.Task[ServiceInstance] | None
+) -> None:
+    if registry is None or registering is None:
+        return
+    if not registering.done():
+        registering.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await registering
+        return
     try:
-        yield running
-    finally:
-        if registration is not None:
-            await registration.deregister()
-        await running.set_serving(False)
-        log.info("not_serving", notice_seconds=settings.shutdown_notice_seconds)
-        await asyncio.sleep(settings.shutdown_notice_seconds)
-        log.info("draining", grace_seconds=settings.shutdown_grace_seconds)
-        await server.stop(settings.shutdown_grace_seconds)
-        await ops_runner.cleanup()
-        log.info("stopped")
+        await registry.deregister(registering.result())
+    except Exception as error:  # the lease or health check removes it soon anyway
+        log.error("deregister_failed", error=repr(error))
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("marketplace-mesh")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
 
 
 async def _wait_for_signal() -> None:

@@ -8,15 +8,20 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from services.devmesh.endpoints import EndpointFiles
 from services.devmesh.envoy_config import EdgeConfig, kubernetes, write
 from services.devmesh.processes import envoy_binary
 from services.devmesh.tls import ensure_edge_tls
 
 
 def main() -> int:
-    """Render the dev edge (plain + TLS) and the cluster edge (TLS only); let Envoy check both."""
+    """Render the dev edge (plain + TLS, EDS files) and the cluster edge (TLS only, DNS); check both."""
     with tempfile.TemporaryDirectory() as tmp:
         certificate = ensure_edge_tls(Path(tmp) / "tls")
+        # The dev edge reads its service endpoints from files the mesh keeps (EDS).
+        files = EndpointFiles(Path(tmp) / "eds")
+        for eds_cluster in ("user", "product", "order", "user_ops"):
+            files.write(eds_cluster, [("127.0.0.1", 50051)])
         dev = EdgeConfig(
             edge_port=8080,
             admin_port=9901,
@@ -28,6 +33,7 @@ def main() -> int:
             tls_cert_path=str(certificate.cert_path),
             tls_key_path=str(certificate.key_path),
             cors_allowed_origins=("http://localhost:5173",),
+            eds_dir=str(files.directory),
         )
         # The cluster's files live in the image and the Secret; point at local stand-ins.
         cluster = replace(

@@ -86,6 +86,10 @@ class EdgeConfig:
     # A listener serving only /stats/prometheus (never the rest of the admin API), for
     # Prometheus; 0 picks a free port.
     stats_port: int = 0
+    # Where the dev mesh keeps the endpoint files of the user, product, order and user_ops
+    # clusters (EDS from files, kept equal to the registry); empty means each cluster
+    # resolves its host name instead (STRICT_DNS: Kubernetes' headless Services).
+    eds_dir: str = ""
 
 
 def _segment_regex(segments: str) -> str:
@@ -164,8 +168,15 @@ def _render_rules(rules: list[dict[str, object]]) -> str:
 
 def render(config: EdgeConfig) -> str:
     """The Envoy bootstrap YAML for `config`; a missing placeholder is an error."""
-    sections = {"tls_primary": config.tls_primary, "tls_secondary": config.tls_port > 0}
-    if any(sections.values()) and not (config.tls_cert_path and config.tls_key_path):
+    sections = {
+        "tls_primary": config.tls_primary,
+        "tls_secondary": config.tls_port > 0,
+        "eds": bool(config.eds_dir),
+        "dns": not config.eds_dir,
+    }
+    if (config.tls_primary or config.tls_port > 0) and not (
+        config.tls_cert_path and config.tls_key_path
+    ):
         raise ValueError("TLS needs tls_cert_path and tls_key_path")
 
     def keep(match: re.Match[str]) -> str:
@@ -188,7 +199,7 @@ def write(config: EdgeConfig, path: Path) -> Path:
 
 
 def kubernetes() -> EdgeConfig:
-    """The edge inside the cluster: HTTPS only, services by their Service names.
+    """The edge inside the cluster: HTTPS only, every pod of each headless Service.
 
     The certificate comes from the `edge-tls` Secret (k8s/edge.yaml); the cluster's load
     balancer connects straight to the pods, so no X-Forwarded-For hop is trusted.
@@ -197,10 +208,11 @@ def kubernetes() -> EdgeConfig:
         listen_address="0.0.0.0",
         edge_port=8443,
         admin_port=9901,
-        user_host="user",
-        user_ops_host="user",
-        product_host="product",
-        order_host="order",
+        # Headless Services: each name resolves to every ready pod (STRICT_DNS).
+        user_host="user.marketplace.svc.cluster.local",
+        user_ops_host="user.marketplace.svc.cluster.local",
+        product_host="product.marketplace.svc.cluster.local",
+        order_host="order.marketplace.svc.cluster.local",
         user_port=50051,
         user_ops_port=9464,
         product_port=50051,

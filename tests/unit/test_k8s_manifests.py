@@ -128,3 +128,27 @@ def test_services_wait_for_the_schema_their_migration_job_applies(overlay: str) 
         database_secret = [e for e in wait["env"] if e["name"] == "DATABASE_URL"]
         job_secret = job["spec"]["template"]["spec"]["containers"][0]["env"]
         assert database_secret == job_secret
+
+
+@pytest.mark.parametrize("overlay", OVERLAY_NAMES)
+def test_every_service_is_headless_balanced_per_call_and_scaled_with_a_budget(
+    overlay: str,
+) -> None:
+    objects = rendered(overlay)
+    namespace = "marketplace"
+    for service in ("user", "product", "order"):
+        # Headless: the cluster DNS names every ready pod, the registry of Kubernetes.
+        assert find(objects, "Service", service)["spec"].get("clusterIP") == "None"
+        # The dev overlay runs one pod of each on a laptop cluster.
+        least = 1 if overlay == "dev" else 2
+        assert find(objects, "HorizontalPodAutoscaler", service)["spec"]["minReplicas"] >= least
+        assert find(objects, "PodDisruptionBudget", service)["spec"]["maxUnavailable"] == 1
+    peers = {
+        ("user", "USER_PRODUCT_TARGET"): "product",
+        ("order", "ORDER_PRODUCT_TARGET"): "product",
+        ("order", "ORDER_USER_TARGET"): "user",
+    }
+    for (caller, variable), peer in peers.items():
+        target = container_env(overlay, caller)[variable]
+        # dns:/// resolves every pod; the channel's round_robin spreads calls over them.
+        assert target == f"dns:///{peer}.{namespace}.svc.cluster.local:50051"
