@@ -219,23 +219,6 @@ def wrk_get(url: str, seconds: int, concurrency: int) -> Load | None:
 # --------------------------------------------------------------------------- bare baselines
 
 
-async def serve_echo(port: int, payload: bytes) -> None:
-    """A bare grpc.aio server answering every GetProduct with `payload` (a serialized Product)."""
-
-    async def get_product(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
-        return payload
-
-    handler = grpc.method_handlers_generic_handler(
-        "marketplace.product.v1.ProductService",
-        {"GetProduct": grpc.unary_unary_rpc_method_handler(get_product)},
-    )
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers((handler,))
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    await server.wait_for_termination()
-
-
 class EchoServer:
     """The bare server of R1 in its own process, as the product service runs in its own."""
 
@@ -251,12 +234,13 @@ class EchoServer:
         return f"127.0.0.1:{self.port}"
 
     def __enter__(self) -> EchoServer:
-        command = [sys.executable, "-m", "services.devmesh.bench", "--echo", str(self.port)]
+        command = [sys.executable, "-m", "services.devmesh.bench_echo", str(self.port)]
         command.append(str(self._payload_file))
         self._process = subprocess.Popen(command, cwd=REPO_ROOT)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while not tcp_ready(self.port):
             if time.monotonic() > deadline or self._process.poll() is not None:
+                self.__exit__()
                 raise RuntimeError("the bare echo server did not start")
             time.sleep(0.05)
         return self
@@ -870,11 +854,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=5, help="length of each pgbench run")
     parser.add_argument("--replicas", action="store_true", help="also measure 1 vs 2 replicas")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / ".bench" / "latest.json")
-    parser.add_argument("--echo", nargs=2, metavar=("PORT", "PAYLOAD"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.echo:
-        asyncio.run(serve_echo(int(args.echo[0]), Path(args.echo[1]).read_bytes()))
-        return 0
     state_dir = Path(tempfile.mkdtemp(prefix="marketplace-bench-"))
     state_dir.chmod(0o755)
     options = mesh_options(state_dir)

@@ -1,0 +1,146 @@
+"""The chassis's per-call costs: verified tokens remembered until expiry, sampled access logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import grpc
+import jwt
+import pytest
+import pytest_asyncio
+import structlog
+
+from services.common.auth import StaticKeySource, TokenVerifier
+from services.common.errors import Unauthenticated
+from services.common.interceptors import RequestLoggingInterceptor
+from services.common.logging import configure_logging
+from services.common.reasons import ErrorReason
+from services.devmesh.bench import Load, Ratio, results, write_results
+from tests.support.tokens import AUDIENCE, ISSUER, TestTokens
+
+
+class WithdrawableKeys(StaticKeySource):
+    """The test's own keys, one of which can be withdrawn as a JWKS rotation would."""
+
+    def __init__(self, tokens: TestTokens) -> None:
+        super().__init__(tokens.ring.jwks())
+        self.withdrawn: set[str] = set()
+
+    async def get_key(self, kid: str) -> jwt.PyJWK:
+        if kid in self.withdrawn:
+            raise Unauthenticated("token signed by an unknown key", reason=ErrorReason.TOKEN_INVALID)
+        return await super().get_key(kid)
+
+
+async def test_a_verified_token_is_remembered_and_still_expires() -> None:
+    tokens = TestTokens()
+    verifier = TokenVerifier(tokens.key_source(), issuer=ISSUER, audience=AUDIENCE)
+    token = tokens.mint(ttl_seconds=1)
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) is first  # the remembered caller, no new verification
+    await asyncio.sleep(1.1)
+    with pytest.raises(Unauthenticated) as refused:
+        await verifier.verify(token)
+    assert refused.value.reason == ErrorReason.TOKEN_EXPIRED
+
+
+async def test_a_remembered_token_stops_working_when_its_key_is_withdrawn() -> None:
+    tokens = TestTokens()
+    keys = WithdrawableKeys(tokens)
+    verifier = TokenVerifier(keys, issuer=ISSUER, audience=AUDIENCE)
+    token = tokens.mint()
+    await verifier.verify(token)
+    keys.withdrawn.add(jwt.get_unverified_header(token)["kid"])
+    with pytest.raises(Unauthenticated) as refused:
+        await verifier.verify(token)
+    assert refused.value.reason == ErrorReason.TOKEN_INVALID
+
+
+async def test_the_cache_is_bounded_and_bad_tokens_are_never_remembered() -> None:
+    tokens = TestTokens()
+    verifier = TokenVerifier(tokens.key_source(), issuer=ISSUER, audience=AUDIENCE, cache_size=2)
+    minted = [tokens.mint() for _ in range(3)]
+    callers = [await verifier.verify(token) for token in minted]
+    # The oldest made room: verified again, an equal but new caller.
+    again = await verifier.verify(minted[0])
+    assert again == callers[0] and again is not callers[0]
+    tampered = minted[1][:-4] + ("AAAA" if not minted[1].endswith("AAAA") else "BBBB")
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            await verifier.verify(tampered)
+
+
+@pytest.fixture
+def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging("test")
+    capsys.readouterr()
+
+    def lines() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+
+    yield lines
+    structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest_asyncio.fixture
+async def echo_target() -> AsyncIterator[str]:
+    async def echo(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        if request == b"fail":
+            await context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
+        return request
+
+    handler = grpc.method_handlers_generic_handler(
+        "test.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo)}
+    )
+    server = grpc.aio.server(interceptors=[RequestLoggingInterceptor(sample_every=5)])
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield f"127.0.0.1:{port}"
+    await server.stop(None)
+
+
+async def test_successes_are_sampled_and_failures_always_logged(
+    json_logs: Any, echo_target: str
+) -> None:
+    async with grpc.aio.insecure_channel(echo_target) as channel:
+        call = channel.unary_unary("/test.Echo/Echo")
+        for i in range(10):
+            await call(b"ok", metadata=(("x-request-id", f"ok-{i}"),))
+        for i in range(2):
+            with pytest.raises(grpc.aio.AioRpcError):
+                await call(b"fail", metadata=(("x-request-id", f"fail-{i}"),))
+    finished = [line for line in json_logs() if line["msg"] == "rpc_finished"]
+    assert [line["request_id"] for line in finished] == ["ok-0", "ok-5", "fail-0", "fail-1"]
+    assert all(line["rpc"] == "/test.Echo/Echo" for line in finished)
+    assert finished[0]["sampled_one_in"] == 5
+    assert finished[2]["code"] == "NOT_FOUND"
+
+
+def test_the_bench_writes_every_ratio_with_value_numerator_and_denominator(
+    tmp_path: Any,
+) -> None:
+    ratio = Ratio("R1", "cached GetProduct / bare server", "calls/s")
+    for service, bare in ((300.0, 1000.0), (320.0, 800.0), (310.0, 1000.0)):
+        ratio.add(service, bare, Load(100, 100 / service, client_cpu_seconds=0.2))
+
+    class Finished:
+        ratios = {"R1": ratio}
+        figures: dict[str, Any] = {}
+        notes: list[str] = []
+        concurrency = 16
+        calls = 100
+
+    document = results(Finished(), {"skipped": "no replicas"})  # type: ignore[arg-type]
+    write_results(document, tmp_path / "latest.json")
+    written = json.loads((tmp_path / "latest.json").read_text())
+    assert written["R1"] == {"value": 0.31, "numerator": 310.0, "denominator": 1000.0}
+    assert written["details"]["R1"]["values"] == [0.3, 0.4, 0.31]
