@@ -31,14 +31,16 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,11 +81,12 @@ class Load:
     latencies_ms: Sequence[float] = ()
     client_cpu_seconds: float | None = None
     tool: str = "python"
+    failures: int = 0
 
     @property
     def rate(self) -> float:
-        """Calls per second."""
-        return self.calls / self.seconds if self.seconds > 0 else 0.0
+        """Successful calls per second."""
+        return (self.calls - self.failures) / self.seconds if self.seconds > 0 else 0.0
 
     def percentile(self, q: float) -> float:
         """Latency at quantile q in milliseconds (0 without latencies)."""
@@ -120,6 +123,8 @@ class Ratio:
         for load in loads:
             if load.client_cpu_share is not None:
                 self.client_cpu.append(load.client_cpu_share)
+            if load.failures:
+                self.notes.append(f"{load.failures} of {load.calls} calls failed in one run")
 
     @property
     def values(self) -> list[float]:
@@ -140,18 +145,24 @@ async def run_load(
 ) -> Load:
     """Run `call(i)` for i in range(calls), at most `concurrency` in flight (closed loop)."""
     latencies: list[float] = []
+    failures: list[grpc.aio.AioRpcError] = []
     next_call = iter(range(calls))
 
     async def worker() -> None:
         for i in next_call:
             started = time.perf_counter()
-            await call(i)
+            try:
+                await call(i)
+            except grpc.aio.AioRpcError as error:
+                failures.append(error)  # not counted in the rate: an overloaded mesh says so
             latencies.append((time.perf_counter() - started) * 1000)
 
     cpu, started = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     seconds = time.perf_counter() - started
-    return Load(calls, seconds, latencies, time.process_time() - cpu)
+    if len(failures) == calls:
+        raise failures[0]
+    return Load(calls, seconds, latencies, time.process_time() - cpu, failures=len(failures))
 
 
 async def run_paced(
@@ -160,10 +171,15 @@ async def run_paced(
     """Start `call(i)` at a fixed rate whatever the answers do (an open loop, for tails)."""
     latencies: list[float] = []
     tasks: list[asyncio.Task[None]] = []
+    failures = 0
 
     async def one(i: int) -> None:
+        nonlocal failures
         started = time.perf_counter()
-        await call(i)
+        try:
+            await call(i)
+        except grpc.aio.AioRpcError:
+            failures += 1  # its latency counts: a failed read is as slow as it took
         latencies.append((time.perf_counter() - started) * 1000)
 
     total = int(rate * seconds)
@@ -174,7 +190,8 @@ async def run_paced(
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(i)))
     await asyncio.gather(*tasks)
-    return Load(total, time.perf_counter() - begun, latencies, time.process_time() - cpu)
+    seconds = time.perf_counter() - begun
+    return Load(total, seconds, latencies, time.process_time() - cpu, failures=failures)
 
 
 # --------------------------------------------------------------------------- native tools
@@ -214,6 +231,56 @@ def wrk_get(url: str, seconds: int, concurrency: int) -> Load | None:
         return None
     elapsed = float(total.group(2)) / (1000 if total.group(3) == "ms" else 1)
     return Load(int(total.group(1)), elapsed, tool="wrk")
+
+
+def py_spy() -> list[str] | None:
+    """The py-spy command: on PATH, else through uvx; None without either."""
+    if found := shutil.which("py-spy"):
+        return [found]
+    if uvx := shutil.which("uvx"):
+        return [uvx, "py-spy"]
+    return None
+
+
+@contextmanager
+def profiled(pid: int | None, output: Path | None) -> Iterator[None]:
+    """Sample `pid` with py-spy while the block runs (collapsed stacks in `output`).
+
+    py-spy attaches with ptrace: run as root or with CAP_SYS_PTRACE. Does nothing when
+    `output` is None, the pid is unknown or py-spy is missing.
+    """
+    command = py_spy()
+    if output is None or pid is None or command is None:
+        yield
+        return
+    command += ["record", "--pid", str(pid), "--rate", "250", "--format", "raw"]
+    command += ["--nonblocking", "--output", str(output)]
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attaching takes a moment
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        try:
+            spy.wait(30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+
+
+def hottest(collapsed: Path, top: int = 15) -> list[tuple[str, float]]:
+    """The functions with the largest inclusive share of the samples of a py-spy raw file."""
+    total = 0
+    inclusive: dict[str, int] = {}
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        for frame in {f.split(" (")[0] + " (" + f.split(" (")[-1] for f in stack.split(";")}:
+            inclusive[frame] = inclusive.get(frame, 0) + samples
+    ranked = sorted(inclusive.items(), key=lambda item: -item[1])[:top]
+    return [(frame, round(100 * samples / max(total, 1), 1)) for frame, samples in ranked]
 
 
 # --------------------------------------------------------------------------- bare baselines
@@ -458,6 +525,18 @@ class Bench:
     ratios: dict[str, Ratio] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Where py-spy profiles go (a pass of their own, before the measured ones); None: none.
+    profile_dir: Path | None = None
+    repetition: int = 0
+
+    def profile(self, service: str, scenario: str) -> Any:
+        """Profile `service` during `scenario` of the profiling pass, when asked to."""
+        if self.profile_dir is None or self.repetition != -1:
+            return profiled(None, None)
+        process = self.mesh.services[service].process
+        output = self.profile_dir / f"{scenario}-{service}.txt"
+        self.figures.setdefault("profiles", []).append(str(output))
+        return profiled(process.pid if process else None, output)
 
     async def setup(self) -> None:
         """Sign in, pick products with stock, open channels and clients."""
@@ -543,7 +622,8 @@ class Bench:
         async def bare_get(i: int) -> None:
             await bare(b"", timeout=10)
 
-        service = await run_load(self.calls, self.concurrency, self.get)
+        with self.profile("product", "R1-cache-hit"):
+            service = await run_load(self.calls, self.concurrency, self.get)
         baseline = await run_load(self.calls, self.concurrency, bare_get)
         await channel.close()
         ratio.add(service.rate, baseline.rate, service, baseline)
@@ -572,7 +652,8 @@ class Bench:
             if await self.collection.find_one({"_id": product_id}) is None:
                 raise RuntimeError(f"product {product_id} is not in the collection")
 
-        service = await run_load(calls, self.concurrency, miss)
+        with self.profile("product", "R2-cache-miss"):
+            service = await run_load(calls, self.concurrency, miss)
         baseline = await run_load(calls, self.concurrency, find)
         ratio.add(service.rate, baseline.rate, service, baseline)
 
@@ -592,7 +673,8 @@ class Bench:
                 "script": str(self.state / "checkout.pgbench.sql"),
             }
         calls = max(40, self.calls // 20)
-        service = await run_load(calls, self.concurrency, self.place)
+        with self.profile("order", "R3-checkout-order"), self.profile("product", "R3-checkout-product"):
+            service = await run_load(calls, self.concurrency, self.place)
         database = f"{self.mesh.postgres_url}/{ORDERS_DB}?sslmode=disable"
         baseline = pgbench(database, self.script, seconds, self.concurrency)
         if baseline is None:
@@ -648,7 +730,8 @@ class Bench:
             async def verify(i: int) -> None:
                 await loop.run_in_executor(pool, hasher.verify, stored, password)
 
-            service = await run_load(calls, concurrency, self.login)
+            with self.profile("user", "R5-login"):
+                service = await run_load(calls, concurrency, self.login)
             baseline = await run_load(calls, concurrency, verify)
         ratio.add(service.rate, baseline.rate, service)
 
@@ -725,9 +808,11 @@ async def measure_replicas(options: MeshOptions, calls: int) -> dict[str, Any]:
     return rates
 
 
-async def measure(mesh: Mesh, calls: int, repetitions: int, seconds: int) -> Bench:
+async def measure(
+    mesh: Mesh, calls: int, repetitions: int, seconds: int, profile_dir: Path | None = None
+) -> Bench:
     """Every ratio, `repetitions` times, numerator and denominator side by side."""
-    bench = Bench(mesh, calls)
+    bench = Bench(mesh, calls, profile_dir=profile_dir)
     await bench.setup()
     try:
         response = await bench.products.GetProduct(
@@ -740,8 +825,11 @@ async def measure(mesh: Mesh, calls: int, repetitions: int, seconds: int) -> Ben
             grpc_frame(product_service_pb2.GetProductRequest(product_id=bench.ids[0]).SerializeToString())
         )
         with EchoServer(payload, bench.state) as echo:
-            for repetition in range(repetitions):
-                print(f"repetition {repetition + 1} of {repetitions}", file=sys.stderr)
+            first = -1 if profile_dir is not None else 0
+            for repetition in range(first, repetitions):
+                label = "profiling pass" if repetition < 0 else f"repetition {repetition + 1}"
+                print(f"{label} (of {repetitions})", file=sys.stderr)
+                bench.repetition = repetition
                 steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
                     ("R1", lambda: bench.r1(echo, body)),
                     ("R2", bench.r2),
@@ -757,8 +845,13 @@ async def measure(mesh: Mesh, calls: int, repetitions: int, seconds: int) -> Ben
                         await step()
                     except (grpc.aio.AioRpcError, aiohttp.ClientError, RuntimeError) as error:
                         # One failed scenario is reported; the others still run.
-                        bench.notes.append(f"{name}, repetition {repetition + 1}: {error!r}")
+                        bench.notes.append(f"{name}, {label}: {error!r}")
                         print(f"{name} failed: {error!r}", file=sys.stderr)
+                if repetition < 0:
+                    # The profiler slowed that pass: its figures are not kept.
+                    bench.ratios.clear()
+                    for name in ("search_text", "search_facets", "R6_burst_failures"):
+                        bench.figures.pop(name, None)
     finally:
         await bench.close()
     return bench
@@ -854,12 +947,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=5, help="length of each pgbench run")
     parser.add_argument("--replicas", action="store_true", help="also measure 1 vs 2 replicas")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / ".bench" / "latest.json")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="first a pass under py-spy, not measured, its profiles in DIR (needs ptrace)",
+    )
     args = parser.parse_args(argv)
     state_dir = Path(tempfile.mkdtemp(prefix="marketplace-bench-"))
     state_dir.chmod(0o755)
     options = mesh_options(state_dir)
     with Mesh(options) as mesh:
-        bench = asyncio.run(measure(mesh, args.calls, args.repetitions, args.seconds))
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        bench = asyncio.run(
+            measure(mesh, args.calls, args.repetitions, args.seconds, args.profile)
+        )
     replicas = replicas_slot(options)
     if args.replicas and "replicas" in {f.name for f in dataclasses.fields(options)}:
         replicas = asyncio.run(measure_replicas(mesh_options(state_dir / "replicas"), args.calls))
@@ -867,6 +970,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_results(document, args.output)
     print(table(document))
     print(json.dumps({k: document[k] for k in ("figures", "replicas", "meta")}, indent=2))
+    for path in document["figures"].get("profiles", []):
+        if Path(path).exists():
+            print(f"\n{path}: hottest frames (inclusive % of samples)")
+            for frame, share in hottest(Path(path)):
+                print(f"  {share:5.1f}  {frame}")
     print(f"\nwritten to {args.output}")
     return 0
 

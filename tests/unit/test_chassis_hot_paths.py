@@ -78,8 +78,6 @@ async def test_the_cache_is_bounded_and_bad_tokens_are_never_remembered() -> Non
 def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    configure_logging("test")
-    capsys.readouterr()
 
     def lines() -> list[dict[str, Any]]:
         return [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
@@ -108,21 +106,29 @@ async def echo_target() -> AsyncIterator[str]:
     await server.stop(None)
 
 
-async def test_successes_are_sampled_and_failures_always_logged(
+async def test_successes_are_sampled_per_request_and_failures_always_logged(
     json_logs: Any, echo_target: str
 ) -> None:
+    configure_logging("test")  # in the test: capsys swaps stderr between the phases
+    ids = [f"request-{i}" for i in range(40)]
     async with grpc.aio.insecure_channel(echo_target) as channel:
         call = channel.unary_unary("/test.Echo/Echo")
-        for i in range(10):
-            await call(b"ok", metadata=(("x-request-id", f"ok-{i}"),))
+        for request_id in ids:
+            # Two calls of one request, as two services of the mesh would each see it.
+            for _ in range(2):
+                await call(b"ok", metadata=(("x-request-id", request_id),))
         for i in range(2):
             with pytest.raises(grpc.aio.AioRpcError):
                 await call(b"fail", metadata=(("x-request-id", f"fail-{i}"),))
     finished = [line for line in json_logs() if line["msg"] == "rpc_finished"]
-    assert [line["request_id"] for line in finished] == ["ok-0", "ok-5", "fail-0", "fail-1"]
+    successes = [line["request_id"] for line in finished if line["code"] == "OK"]
+    # A request is logged whole or not at all, and only some requests are.
+    assert successes and all(successes.count(request_id) == 2 for request_id in successes)
+    assert len(set(successes)) < len(ids) / 2
+    assert all(line["sampled_one_in"] == 5 for line in finished if line["code"] == "OK")
+    failures = [line for line in finished if line["code"] == "NOT_FOUND"]
+    assert [line["request_id"] for line in failures] == ["fail-0", "fail-1"]
     assert all(line["rpc"] == "/test.Echo/Echo" for line in finished)
-    assert finished[0]["sampled_one_in"] == 5
-    assert finished[2]["code"] == "NOT_FOUND"
 
 
 def test_the_bench_writes_every_ratio_with_value_numerator_and_denominator(
