@@ -129,7 +129,9 @@ class Ratio:
     @property
     def values(self) -> list[float]:
         """The ratio of each repetition."""
-        return [n / d if d else 0.0 for n, d in zip(self.numerators, self.denominators, strict=True)]
+        return [
+            n / d if d else 0.0 for n, d in zip(self.numerators, self.denominators, strict=True)
+        ]
 
     def summary(self) -> dict[str, float]:
         """{"value", "numerator", "denominator"}: medians over the repetitions."""
@@ -140,9 +142,7 @@ class Ratio:
         }
 
 
-async def run_load(
-    calls: int, concurrency: int, call: Callable[[int], Awaitable[None]]
-) -> Load:
+async def run_load(calls: int, concurrency: int, call: Callable[[int], Awaitable[None]]) -> Load:
     """Run `call(i)` for i in range(calls), at most `concurrency` in flight (closed loop)."""
     latencies: list[float] = []
     failures: list[grpc.aio.AioRpcError] = []
@@ -165,9 +165,7 @@ async def run_load(
     return Load(calls, seconds, latencies, time.process_time() - cpu, failures=len(failures))
 
 
-async def run_paced(
-    rate: float, seconds: float, call: Callable[[int], Awaitable[None]]
-) -> Load:
+async def run_paced(rate: float, seconds: float, call: Callable[[int], Awaitable[None]]) -> Load:
     """Start `call(i)` at a fixed rate whatever the answers do (an open loop, for tails)."""
     latencies: list[float] = []
     tasks: list[asyncio.Task[None]] = []
@@ -360,12 +358,13 @@ def parse_statement_log(text: str, database: str) -> list[tuple[str, str]]:
         elif level == "DETAIL" and message.startswith("Parameters:") and pid in last_pid:
             index = last_pid.pop(pid)
             vx, sql = statements[index]
-            values = dict(_PARAMETER.findall(message))
-            sql = re.sub(
-                r"\$(\d+)\b", lambda m: values.get(m.group(1), m.group(0)), sql
-            )
-            statements[index] = (vx, sql)
+            statements[index] = (vx, _inline(sql, dict(_PARAMETER.findall(message))))
     return statements
+
+
+def _inline(sql: str, values: dict[str, str]) -> str:
+    """`sql` with its $n placeholders replaced by the logged literal values."""
+    return re.sub(r"\$(\d+)\b", lambda m: values.get(m.group(1), m.group(0)), sql)
 
 
 def _normalized(sql: str) -> str:
@@ -446,9 +445,7 @@ async def capture_checkout_sql(
     busy = parse_statement_log(raw[start:middle].decode(errors="replace"), ORDERS_DB)
     idle = parse_statement_log(raw[middle:end].decode(errors="replace"), ORDERS_DB)
     background = background_signatures(idle)
-    checkout_transactions = [
-        sqls for sig, sqls in _transactions(busy) if sig not in background
-    ]
+    checkout_transactions = [sqls for sig, sqls in _transactions(busy) if sig not in background]
     statements = sum(len(sqls) for sqls in checkout_transactions)
     per_checkout = len(checkout_transactions) // checkouts
     last = [sql for sqls in checkout_transactions[-per_checkout:] for sql in sqls]
@@ -484,9 +481,7 @@ def pgbench(database_url: str, script: str, seconds: int, concurrency: int) -> L
     return Load(int(processed.group(1)), float(seconds), tool="pgbench")
 
 
-async def asyncpg_replay(
-    database_url: str, script: str, seconds: float, concurrency: int
-) -> Load:
+async def asyncpg_replay(database_url: str, script: str, seconds: float, concurrency: int) -> Load:
     """The fallback floor: the same statements through asyncpg, one connection per worker."""
     names = re.findall(r"^\\set (\w+) ", script, re.M)
     sql = [line for line in script.splitlines() if line and not line.startswith("\\set")]
@@ -498,7 +493,9 @@ async def asyncpg_replay(
         connection = await asyncpg.connect(database_url)
         try:
             while time.perf_counter() < deadline:
-                values = {n: str(uuid.uuid4().int % 900_000_000_000 + 100_000_000_000) for n in names}
+                values = {
+                    n: str(uuid.uuid4().int % 900_000_000_000 + 100_000_000_000) for n in names
+                }
                 for statement in sql:
                     for name, value in values.items():
                         statement = statement.replace(f":{name}", value)
@@ -617,7 +614,7 @@ class Bench:
         ratio = self.ratio("R1", "GetProduct cache hit / bare grpc.aio server", "calls/s")
         await run_load(len(self.ids), self.concurrency, self.get)  # every product cached
         channel = grpc.aio.insecure_channel(echo.target)
-        bare = channel.unary_unary(GET_PRODUCT)
+        bare: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(GET_PRODUCT)
 
         async def bare_get(i: int) -> None:
             await bare(b"", timeout=10)
@@ -673,7 +670,10 @@ class Bench:
                 "script": str(self.state / "checkout.pgbench.sql"),
             }
         calls = max(40, self.calls // 20)
-        with self.profile("order", "R3-checkout-order"), self.profile("product", "R3-checkout-product"):
+        with (
+            self.profile("order", "R3-checkout-order"),
+            self.profile("product", "R3-checkout-product"),
+        ):
             service = await run_load(calls, self.concurrency, self.place)
         database = f"{self.mesh.postgres_url}/{ORDERS_DB}?sslmode=disable"
         baseline = pgbench(database, self.script, seconds, self.concurrency)
@@ -699,7 +699,7 @@ class Bench:
         ratio.add(edge.rate, direct.rate, edge, direct)
 
     def r4_native(self, body: Path) -> None:
-        """wrk on the REST edge / h2load on direct gRPC."""
+        """Wrk on the REST edge / h2load on direct gRPC."""
         direct = h2load_grpc(
             self.mesh.services["product"].target, GET_PRODUCT, body, self.calls, self.concurrency
         )
@@ -804,7 +804,9 @@ async def measure_replicas(options: MeshOptions, calls: int) -> dict[str, Any]:
                 await bench.close()
             rates[f"{count}_replica_calls_per_s"] = round(load.rate, 1)
             rates[f"{count}_replica_client_cpu"] = round(load.client_cpu_share or 0.0, 2)
-    rates["two_over_one"] = round(rates["2_replica_calls_per_s"] / rates["1_replica_calls_per_s"], 2)
+    rates["two_over_one"] = round(
+        rates["2_replica_calls_per_s"] / rates["1_replica_calls_per_s"], 2
+    )
     return rates
 
 
@@ -822,7 +824,9 @@ async def measure(
         bench.figures["product_message_bytes"] = len(payload)
         body = bench.state / "get-product.grpc"
         body.write_bytes(
-            grpc_frame(product_service_pb2.GetProductRequest(product_id=bench.ids[0]).SerializeToString())
+            grpc_frame(
+                product_service_pb2.GetProductRequest(product_id=bench.ids[0]).SerializeToString()
+            )
         )
         with EchoServer(payload, bench.state) as echo:
             first = -1 if profile_dir is not None else 0
@@ -960,9 +964,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with Mesh(options) as mesh:
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
-        bench = asyncio.run(
-            measure(mesh, args.calls, args.repetitions, args.seconds, args.profile)
-        )
+        bench = asyncio.run(measure(mesh, args.calls, args.repetitions, args.seconds, args.profile))
     replicas = replicas_slot(options)
     if args.replicas and "replicas" in {f.name for f in dataclasses.fields(options)}:
         replicas = asyncio.run(measure_replicas(mesh_options(state_dir / "replicas"), args.calls))

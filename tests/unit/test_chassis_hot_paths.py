@@ -19,7 +19,7 @@ from services.common.errors import Unauthenticated
 from services.common.interceptors import RequestLoggingInterceptor
 from services.common.logging import configure_logging
 from services.common.reasons import ErrorReason
-from services.devmesh.bench import Load, Ratio, results, write_results
+from services.devmesh.bench import Bench, Load, Ratio, results, write_results
 from tests.support.tokens import AUDIENCE, ISSUER, TestTokens
 
 
@@ -32,7 +32,9 @@ class WithdrawableKeys(StaticKeySource):
 
     async def get_key(self, kid: str) -> jwt.PyJWK:
         if kid in self.withdrawn:
-            raise Unauthenticated("token signed by an unknown key", reason=ErrorReason.TOKEN_INVALID)
+            raise Unauthenticated(
+                "token signed by an unknown key", reason=ErrorReason.TOKEN_INVALID
+            )
         return await super().get_key(kid)
 
 
@@ -112,7 +114,9 @@ async def test_successes_are_sampled_per_request_and_failures_always_logged(
     configure_logging("test")  # in the test: capsys swaps stderr between the phases
     ids = [f"request-{i}" for i in range(40)]
     async with grpc.aio.insecure_channel(echo_target) as channel:
-        call = channel.unary_unary("/test.Echo/Echo")
+        call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+            "/test.Echo/Echo"
+        )
         for request_id in ids:
             # Two calls of one request, as two services of the mesh would each see it.
             for _ in range(2):
@@ -138,14 +142,9 @@ def test_the_bench_writes_every_ratio_with_value_numerator_and_denominator(
     for service, bare in ((300.0, 1000.0), (320.0, 800.0), (310.0, 1000.0)):
         ratio.add(service, bare, Load(100, 100 / service, client_cpu_seconds=0.2))
 
-    class Finished:
-        ratios = {"R1": ratio}
-        figures: dict[str, Any] = {}
-        notes: list[str] = []
-        concurrency = 16
-        calls = 100
-
-    document = results(Finished(), {"skipped": "no replicas"})  # type: ignore[arg-type]
+    finished = Bench(mesh=None, calls=100)  # type: ignore[arg-type]  # no mesh: figures only
+    finished.ratios["R1"] = ratio
+    document = results(finished, {"skipped": "no replicas"})
     write_results(document, tmp_path / "latest.json")
     written = json.loads((tmp_path / "latest.json").read_text())
     assert written["R1"] == {"value": 0.31, "numerator": 310.0, "denominator": 1000.0}
