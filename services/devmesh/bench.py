@@ -447,8 +447,15 @@ async def capture_checkout_sql(
     background = background_signatures(idle)
     checkout_transactions = [sqls for sig, sqls in _transactions(busy) if sig not in background]
     statements = sum(len(sqls) for sqls in checkout_transactions)
-    per_checkout = len(checkout_transactions) // checkouts
-    last = [sql for sqls in checkout_transactions[-per_checkout:] for sql in sqls]
+    # Each checkout begins by claiming its idempotency key: the replayed one is the last,
+    # from its claim on (with the relay's publication of the one before, on average one).
+    starts = [
+        i
+        for i, sqls in enumerate(checkout_transactions)
+        if any(sql.lstrip().startswith("INSERT INTO idempotency_keys") for sql in sqls)
+    ]
+    last_start = starts[-1] if starts else 0
+    last = [sql for sqls in checkout_transactions[last_start:] for sql in sqls]
     return CapturedSql(
         checkouts,
         last,
