@@ -275,7 +275,8 @@ def hottest(collapsed: Path, top: int = 15) -> list[tuple[str, float]]:
             continue
         samples = int(count)
         total += samples
-        for frame in {f.split(" (")[0] + " (" + f.split(" (")[-1] for f in stack.split(";")}:
+        # "function (file:line)" -> "function (file)": a function counts once per stack.
+        for frame in {re.sub(r":\d+\)$", ")", f) for f in stack.split(";")}:
             inclusive[frame] = inclusive.get(frame, 0) + samples
     ranked = sorted(inclusive.items(), key=lambda item: -item[1])[:top]
     return [(frame, round(100 * samples / max(total, 1), 1)) for frame, samples in ranked]

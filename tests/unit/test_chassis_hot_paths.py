@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import argon2
 import grpc
 import jwt
 import pytest
@@ -20,6 +23,7 @@ from services.common.interceptors import RequestLoggingInterceptor
 from services.common.logging import configure_logging
 from services.common.reasons import ErrorReason
 from services.devmesh.bench import Bench, Load, Ratio, results, write_results
+from services.user.adapters.passwords import Argon2PasswordHasher, usable_cores
 from tests.support.tokens import AUDIENCE, ISSUER, TestTokens
 
 
@@ -149,3 +153,29 @@ def test_the_bench_writes_every_ratio_with_value_numerator_and_denominator(
     written = json.loads((tmp_path / "latest.json").read_text())
     assert written["R1"] == {"value": 0.31, "numerator": 310.0, "denominator": 1000.0}
     assert written["details"]["R1"]["values"] == [0.3, 0.4, 0.31]
+
+
+class RecordingArgon2(argon2.PasswordHasher):
+    """A cheap argon2id that notes the thread and the priority each hash runs at."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8192, parallelism=1)
+        self.seen: list[tuple[int, int]] = []
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        thread = threading.get_native_id()
+        self.seen.append((thread, os.getpriority(os.PRIO_PROCESS, thread)))
+        return super().hash(password, salt=salt)
+
+
+async def test_passwords_hash_on_a_few_low_priority_threads_off_the_loop() -> None:
+    recording = RecordingArgon2()
+    hasher = Argon2PasswordHasher(recording)
+    hashes = await asyncio.gather(*(hasher.hash(f"password {i}") for i in range(8)))
+    assert all([await hasher.verify(h, f"password {i}") for i, h in enumerate(hashes)])
+    threads = {thread for thread, _ in recording.seen}
+    assert threading.get_native_id() not in threads
+    assert len(threads) <= usable_cores()
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert all(priority > own for _, priority in recording.seen)
+    hasher.close()
