@@ -819,7 +819,12 @@ async def measure_replicas(options: MeshOptions, calls: int) -> dict[str, Any]:
 
 
 async def measure(
-    mesh: Mesh, calls: int, repetitions: int, seconds: int, profile_dir: Path | None = None
+    mesh: Mesh,
+    calls: int,
+    repetitions: int,
+    seconds: int,
+    profile_dir: Path | None = None,
+    only: frozenset[str] = frozenset(),
 ) -> Bench:
     """Every ratio, `repetitions` times, numerator and denominator side by side."""
     bench = Bench(mesh, calls, profile_dir=profile_dir)
@@ -853,6 +858,8 @@ async def measure(
                     ("search", bench.search),
                 ]
                 for name, step in steps:
+                    if only and name.split("/")[0] not in only:
+                        continue
                     try:
                         await step()
                     except (grpc.aio.AioRpcError, aiohttp.ClientError, RuntimeError) as error:
@@ -959,6 +966,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=5, help="length of each pgbench run")
     parser.add_argument("--replicas", action="store_true", help="also measure 1 vs 2 replicas")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / ".bench" / "latest.json")
+    parser.add_argument("--only", help="comma-separated scenarios, e.g. R5,R6,search")
     parser.add_argument(
         "--profile",
         type=Path,
@@ -972,7 +980,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with Mesh(options) as mesh:
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
-        bench = asyncio.run(measure(mesh, args.calls, args.repetitions, args.seconds, args.profile))
+        only = frozenset(args.only.split(",")) if args.only else frozenset()
+        bench = asyncio.run(
+            measure(mesh, args.calls, args.repetitions, args.seconds, args.profile, only)
+        )
     replicas = replicas_slot(options)
     if args.replicas and "replicas" in {f.name for f in dataclasses.fields(options)}:
         replicas = asyncio.run(measure_replicas(mesh_options(state_dir / "replicas"), args.calls))
