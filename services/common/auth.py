@@ -114,16 +114,62 @@ class JwksKeySource:
         self._fetched_at = time.monotonic()
 
 
-class TokenVerifier:
-    """Verifies access tokens: signature by kid, expiry, issuer and audience."""
+# Enough for every signed-in user of a busy replica within one token lifetime; at ~1 KiB an
+# entry the cache stays a few MiB.
+DEFAULT_VERIFIED_CACHE_SIZE = 10_000
 
-    def __init__(self, keys: KeySource, *, issuer: str, audience: str) -> None:
+
+class TokenVerifier:
+    """Verifies access tokens: signature by kid, expiry, issuer and audience.
+
+    A verified token is remembered until it expires, keyed by the token itself: a signed-in
+    client sends the same token on every call, and an Ed25519 verification plus PyJWT's
+    claim checks cost more than the rest of a cached read. Nothing an access token says can
+    change before it expires (revoking a session ends its refresh token, not the access
+    tokens already issued), so the cache changes no answer, with one care: a cached token
+    is accepted only while its signing key is still the one the key source trusts, so a
+    key withdrawn from the JWKS stops its tokens as it did before. The cache is bounded;
+    when full, the oldest entry makes room.
+    """
+
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        cache_size: int = DEFAULT_VERIFIED_CACHE_SIZE,
+    ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
+        self._cache_size = cache_size
+        # token -> (caller, expiry in epoch seconds, kid, the key that verified it)
+        self._verified: dict[str, tuple[Caller, float, str, jwt.PyJWK]] = {}
 
     async def verify(self, token: str) -> Caller:
         """Return the caller a valid token names, or raise Unauthenticated."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            caller, expires, kid, key = cached
+            if time.time() < expires and await self._still_trusted(kid, key):
+                return caller
+            self._verified.pop(token, None)
+        caller, expires, kid, key = await self._verify(token)
+        if self._cache_size > 0:
+            if len(self._verified) >= self._cache_size:
+                # Insertion order: the first entry is the oldest.
+                self._verified.pop(next(iter(self._verified)), None)
+            self._verified[token] = (caller, expires, kid, key)
+        return caller
+
+    async def _still_trusted(self, kid: str, key: jwt.PyJWK) -> bool:
+        try:
+            return await self._keys.get_key(kid) is key
+        except Unauthenticated:
+            return False
+
+    async def _verify(self, token: str) -> tuple[Caller, float, str, jwt.PyJWK]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -154,9 +200,10 @@ class TokenVerifier:
                 "invalid access token", reason=ErrorReason.TOKEN_INVALID
             ) from None
         roles = frozenset(Role(r) for r in claims.get("roles", []) if r in Role)
-        return Caller(
+        caller = Caller(
             user_id=str(claims["sub"]),
             roles=roles,
             email_verified=bool(claims.get("email_verified", False)),
             session_id=str(claims.get("sid", "")),
         )
+        return caller, float(claims["exp"]), kid, key

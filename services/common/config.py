@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Self
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.registry import RegistryKind
@@ -45,6 +45,9 @@ class ServiceSettings(BaseSettings):
     jwks_url: str = "http://user:9464/.well-known/jwks.json"
     # Shared by the services of the mesh to call each other's internal RPCs.
     internal_secret: SecretStr = SecretStr(DEV_INTERNAL_SECRET)
+    # Successful calls are logged for one request in this many (failed and slow calls
+    # always are); 1 logs every call. The metrics count every call either way.
+    access_log_sample_every: int = Field(default=100, ge=1)
     # The deadline of calls to other services, in seconds.
     rpc_timeout_seconds: float = 5.0
     # Outside Kubernetes, instances register in a registry (REGISTRY_KIND etcd or consul,

@@ -114,7 +114,7 @@ async def running_server(
     server = grpc.aio.server(
         interceptors=[
             *server_interceptors(),
-            RequestLoggingInterceptor(),
+            RequestLoggingInterceptor(sample_every=settings.access_log_sample_every),
             MetricsInterceptor(metrics),
             AuthInterceptor(
                 verifier,

@@ -33,6 +33,11 @@ def mesh() -> Iterator[Mesh]:
         demo_password=DEMO_PASSWORD,
         # Long enough that a shutdown test can catch an order in flight.
         payment_latency_ms=300,
+        # Every call logged: the observability tests follow one request through the logs.
+        extra_env={
+            name: {f"{name.upper()}_ACCESS_LOG_SAMPLE_EVERY": "1"}
+            for name in ("user", "product", "order")
+        },
     )
     with Mesh(options) as running:
         yield running
