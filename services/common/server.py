@@ -30,6 +30,7 @@ from services.common.config import ServiceSettings
 from services.common.interceptors import (
     AccessPolicy,
     AuthInterceptor,
+    DeadlineInterceptor,
     ErrorMappingInterceptor,
     MetricsInterceptor,
     RequestLoggingInterceptor,
@@ -98,6 +99,34 @@ async def _start_ops_server(
     return runner, int(bound)
 
 
+def server_credentials(settings: ServiceSettings) -> grpc.ServerCredentials | None:
+    """mTLS: serve the instance's certificate, admit only clients the mesh CA signed.
+
+    None in plaintext mode, which the settings refuse outside dev mode.
+    """
+    if settings.plaintext:
+        return None
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        raise ValueError("mTLS needs tls_cert_file and tls_key_file")
+    if settings.tls_ca_file is None:
+        raise ValueError("mTLS needs tls_ca_file")
+    return grpc.ssl_server_credentials(
+        [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
+        root_certificates=settings.tls_ca_file.read_bytes(),
+        require_client_auth=True,
+    )
+
+
+def bind_grpc_port(server: grpc.aio.Server, settings: ServiceSettings) -> int:
+    """Bind the service's gRPC port, TLS unless plaintext was asked for; the bound port."""
+    address = f"{settings.grpc_host}:{settings.grpc_port}"
+    credentials = server_credentials(settings)
+    if credentials is None:
+        log.warning("serving_plaintext", reason="plaintext=true (dev mode)")
+        return server.add_insecure_port(address)
+    return server.add_secure_port(address, credentials)
+
+
 @asynccontextmanager
 async def running_server(
     settings: ServiceSettings, app: ServiceApp
@@ -114,10 +143,11 @@ async def running_server(
             *server_interceptors(),
             RequestLoggingInterceptor(),
             MetricsInterceptor(metrics),
+            DeadlineInterceptor(),
             AuthInterceptor(
                 verifier,
                 app.policy,
-                settings.internal_secret.get_secret_value(),
+                trust_domain=settings.mesh_trust_domain,
                 error_domain=settings.error_domain,
             ),
             ErrorMappingInterceptor(error_domain=settings.error_domain),
@@ -134,7 +164,7 @@ async def running_server(
     reflection.enable_server_reflection(
         [*app.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    grpc_port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    grpc_port = bind_grpc_port(server, settings)
     running = RunningServer(grpc_port, 0, health_servicer, app.service_names)
     await running.set_serving(False)
     await server.start()

@@ -86,6 +86,13 @@ class EdgeConfig:
     # A listener serving only /stats/prometheus (never the rest of the admin API), for
     # Prometheus; 0 picks a free port.
     stats_port: int = 0
+    # mTLS to the services: the edge's client certificate and the mesh CA. Plaintext
+    # upstreams only when asked for (a rendering test); the services refuse them anyway.
+    upstream_cert_path: str = ""
+    upstream_key_path: str = ""
+    upstream_ca_path: str = ""
+    upstream_plaintext: bool = False
+    mesh_trust_domain: str = "marketplace.local"
 
 
 def _segment_regex(segments: str) -> str:
@@ -164,9 +171,21 @@ def _render_rules(rules: list[dict[str, object]]) -> str:
 
 def render(config: EdgeConfig) -> str:
     """The Envoy bootstrap YAML for `config`; a missing placeholder is an error."""
-    sections = {"tls_primary": config.tls_primary, "tls_secondary": config.tls_port > 0}
-    if any(sections.values()) and not (config.tls_cert_path and config.tls_key_path):
+    sections = {
+        "tls_primary": config.tls_primary,
+        "tls_secondary": config.tls_port > 0,
+        "upstream_tls": not config.upstream_plaintext,
+    }
+    if (sections["tls_primary"] or sections["tls_secondary"]) and not (
+        config.tls_cert_path and config.tls_key_path
+    ):
         raise ValueError("TLS needs tls_cert_path and tls_key_path")
+    upstream = (config.upstream_cert_path, config.upstream_key_path, config.upstream_ca_path)
+    if sections["upstream_tls"] and not all(upstream):
+        raise ValueError(
+            "mTLS to the services needs upstream_cert_path, upstream_key_path and "
+            "upstream_ca_path (or upstream_plaintext=True)"
+        )
 
     def keep(match: re.Match[str]) -> str:
         return match.group(2) if sections[match.group(1)] else ""
@@ -220,6 +239,10 @@ def kubernetes() -> EdgeConfig:
         tls_key_path="/etc/envoy-tls/tls.key",
         otlp_host="otel-collector",
         stats_port=9902,
+        # cert-manager's edge-mesh-tls Secret (k8s/mesh-tls.yaml).
+        upstream_cert_path="/etc/mesh-tls/tls.crt",
+        upstream_key_path="/etc/mesh-tls/tls.key",
+        upstream_ca_path="/etc/mesh-tls/ca.crt",
     )
 
 

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from services.common.access import AccessPolicy
 from services.common.auth import JwksKeySource, KeySource
 from services.common.business_metrics import BusinessEventsInterceptor, OrderMetrics
-from services.common.channels import create_channel
+from services.common.channels import channel_factory
 from services.common.clock import Clock, SystemClock
 from services.common.server import ServiceApp
 from services.order.adapters.changes import ChangeFeed
@@ -76,20 +76,16 @@ async def build_app(
         stack.push_async_callback(session.close)
         if key_source is None:
             key_source = JwksKeySource(settings.jwks_url, session)
+        # Calls to internal RPCs are authorised by the certificate the channels present.
+        channels = channel_factory(settings)
         if inventory is None:
-            channel = create_channel(settings.product_target)
+            channel = channels(settings.product_target, server_name="product")
             stack.push_async_callback(channel.close)
-            inventory = GrpcInventory(
-                channel, settings.internal_secret.get_secret_value(), settings.rpc_timeout_seconds
-            )
+            inventory = GrpcInventory(channel, settings.rpc_timeout_seconds)
         if buyers is None:
-            user_channel = create_channel(settings.user_target)
+            user_channel = channels(settings.user_target, server_name="user")
             stack.push_async_callback(user_channel.close)
-            buyers = GrpcBuyers(
-                user_channel,
-                settings.internal_secret.get_secret_value(),
-                settings.rpc_timeout_seconds,
-            )
+            buyers = GrpcBuyers(user_channel, settings.rpc_timeout_seconds)
         if payment_gateway is None:
             if settings.payment_gateway_url:
                 payment_gateway = HttpGateway(

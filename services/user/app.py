@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from services.common.access import AccessPolicy
 from services.common.auth import KeySource, Role, StaticKeySource
 from services.common.business_metrics import BusinessEventsInterceptor, UserMetrics
-from services.common.channels import create_channel
+from services.common.channels import channel_factory
 from services.common.clock import Clock, SystemClock
 from services.common.server import ServiceApp
 from services.user.adapters.catalog import GrpcProductCatalog
@@ -136,7 +136,7 @@ async def build_app(
         acquire_timeout=settings.db_acquire_timeout_seconds,
         command_timeout=settings.db_command_timeout_seconds,
     )
-    product_channel = create_channel(settings.product_target)
+    product_channel = channel_factory(settings)(settings.product_target, server_name="product")
     relay_task: asyncio.Task[None] | None = None
     try:
         if settings.dev_mode and settings.seed_demo_accounts:

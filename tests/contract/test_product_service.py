@@ -13,10 +13,9 @@ import pytest_asyncio
 from google.rpc import error_details_pb2
 from google.type import money_pb2
 from grpc_status import rpc_status
-from marketplace.product.v1 import product_pb2, product_service_pb2
+from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 from pymongo import AsyncMongoClient
 
-from services.common.channels import internal_metadata
 from services.common.identity import Role
 from services.product.config import Settings
 from tests.support.inprocess import InProcessService
@@ -71,9 +70,6 @@ def stub(service: InProcessService) -> ProductStub:
 @pytest.fixture
 def internal(service: InProcessService) -> InternalStub:
     return internal_stub(service)
-
-
-INTERNAL = internal_metadata(SECRET)
 
 
 def usd(units: int, cents: int = 0) -> money_pb2.Money:
@@ -554,7 +550,7 @@ async def test_reserve_prices_items_and_is_idempotent(
     order = str(uuid.uuid4())
     request = reserve_request(order, (sweater.product_id, 2), (socks.product_id, 3))
 
-    first = await internal.ReserveInventory(request, metadata=INTERNAL)
+    first = await internal.ReserveInventory(request)
     assert [(i.product_id, i.quantity, i.unit_price) for i in first.items] == [
         (sweater.product_id, 2, usd(59, 99)),
         (socks.product_id, 3, usd(12)),
@@ -562,7 +558,7 @@ async def test_reserve_prices_items_and_is_idempotent(
     assert first.items[0].seller_id == seller
     assert first.items[1].title == "Wool socks"
 
-    again = await internal.ReserveInventory(request, metadata=INTERNAL)
+    again = await internal.ReserveInventory(request)
     assert again == first
     assert await stock_of(mongo, sweater.product_id) == {
         "on_hand": 5,
@@ -573,7 +569,7 @@ async def test_reserve_prices_items_and_is_idempotent(
 
     different = await failure(
         internal.ReserveInventory(
-            reserve_request(order, (sweater.product_id, 1)), metadata=INTERNAL
+            reserve_request(order, (sweater.product_id, 1))
         )
     )
     assert different.code == grpc.StatusCode.FAILED_PRECONDITION
@@ -585,15 +581,15 @@ async def test_commit_sells_the_units_once(
 ) -> None:
     item = await create(stub, tokens, initial_stock=5)
     order = str(uuid.uuid4())
-    await internal.ReserveInventory(reserve_request(order, (item.product_id, 2)), metadata=INTERNAL)
+    await internal.ReserveInventory(reserve_request(order, (item.product_id, 2)))
     commit = product_service_pb2.CommitReservationRequest(order_id=order)
-    await internal.CommitReservation(commit, metadata=INTERNAL)
-    await internal.CommitReservation(commit, metadata=INTERNAL)
+    await internal.CommitReservation(commit)
+    await internal.CommitReservation(commit)
     assert await stock_of(mongo, item.product_id) == {"on_hand": 3, "reserved": 0, "available": 3}
 
     release = await failure(
         internal.ReleaseReservation(
-            product_service_pb2.ReleaseReservationRequest(order_id=order), metadata=INTERNAL
+            product_service_pb2.ReleaseReservationRequest(order_id=order)
         )
     )
     assert release.code == grpc.StatusCode.FAILED_PRECONDITION
@@ -601,7 +597,6 @@ async def test_commit_sells_the_units_once(
     unknown = await failure(
         internal.CommitReservation(
             product_service_pb2.CommitReservationRequest(order_id=str(uuid.uuid4())),
-            metadata=INTERNAL,
         )
     )
     assert unknown.code == grpc.StatusCode.NOT_FOUND
@@ -613,27 +608,27 @@ async def test_release_returns_the_units_once(
 ) -> None:
     item = await create(stub, tokens, initial_stock=5)
     order = str(uuid.uuid4())
-    await internal.ReserveInventory(reserve_request(order, (item.product_id, 4)), metadata=INTERNAL)
+    await internal.ReserveInventory(reserve_request(order, (item.product_id, 4)))
     release = product_service_pb2.ReleaseReservationRequest(order_id=order)
-    await internal.ReleaseReservation(release, metadata=INTERNAL)
-    await internal.ReleaseReservation(release, metadata=INTERNAL)
+    await internal.ReleaseReservation(release)
+    await internal.ReleaseReservation(release)
     assert await stock_of(mongo, item.product_id) == {"on_hand": 5, "reserved": 0, "available": 5}
 
     commit = await failure(
         internal.CommitReservation(
-            product_service_pb2.CommitReservationRequest(order_id=order), metadata=INTERNAL
+            product_service_pb2.CommitReservationRequest(order_id=order)
         )
     )
     assert commit.code == grpc.StatusCode.FAILED_PRECONDITION
     assert commit.reason == "RESERVATION_RELEASED"
     reserve_again = await failure(
-        internal.ReserveInventory(reserve_request(order, (item.product_id, 4)), metadata=INTERNAL)
+        internal.ReserveInventory(reserve_request(order, (item.product_id, 4)))
     )
     assert reserve_again.reason == "RESERVATION_RELEASED"
 
     unknown_order = str(uuid.uuid4())
     await internal.ReleaseReservation(
-        product_service_pb2.ReleaseReservationRequest(order_id=unknown_order), metadata=INTERNAL
+        product_service_pb2.ReleaseReservationRequest(order_id=unknown_order)
     )
     assert await mongo.reservations.count_documents({"_id": unknown_order}) == 0
 
@@ -649,7 +644,6 @@ async def test_reserve_is_all_or_nothing(
     short = await failure(
         internal.ReserveInventory(
             reserve_request(order, (plenty.product_id, 3), (scarce.product_id, 2)),
-            metadata=INTERNAL,
         )
     )
     assert short.code == grpc.StatusCode.FAILED_PRECONDITION
@@ -665,7 +659,7 @@ async def test_reserve_is_all_or_nothing(
     for missing in (draft.product_id, str(uuid.uuid4())):
         unknown = await failure(
             internal.ReserveInventory(
-                reserve_request(order, (plenty.product_id, 1), (missing, 1)), metadata=INTERNAL
+                reserve_request(order, (plenty.product_id, 1), (missing, 1))
             )
         )
         assert unknown.code == grpc.StatusCode.NOT_FOUND
@@ -675,7 +669,7 @@ async def test_reserve_is_all_or_nothing(
 
     # A failed order id may try again once the items are there.
     ok = await internal.ReserveInventory(
-        reserve_request(order, (plenty.product_id, 3), (scarce.product_id, 1)), metadata=INTERNAL
+        reserve_request(order, (plenty.product_id, 3), (scarce.product_id, 1))
     )
     assert len(ok.items) == 2
 
@@ -684,7 +678,7 @@ async def test_reserve_refuses_malformed_requests(internal: InternalStub) -> Non
     product_id = str(uuid.uuid4())
 
     async def refused(request: Any) -> list[str]:
-        result = await failure(internal.ReserveInventory(request, metadata=INTERNAL))
+        result = await failure(internal.ReserveInventory(request))
         assert result.code == grpc.StatusCode.INVALID_ARGUMENT
         return result.fields
 
@@ -700,25 +694,27 @@ async def test_reserve_refuses_malformed_requests(internal: InternalStub) -> Non
     assert await refused(reserve_request("o", *many)) == ["items"]
     commit = await failure(
         internal.CommitReservation(
-            product_service_pb2.CommitReservationRequest(), metadata=INTERNAL
+            product_service_pb2.CommitReservationRequest()
         )
     )
     release = await failure(
         internal.ReleaseReservation(
-            product_service_pb2.ReleaseReservationRequest(), metadata=INTERNAL
+            product_service_pb2.ReleaseReservationRequest()
         )
     )
     assert commit.fields == release.fields == ["order_id"]
 
 
-async def test_internal_rpcs_need_the_mesh_secret(
-    internal: InternalStub, tokens: TestTokens
+async def test_internal_rpcs_admit_only_the_order_services_certificate(
+    service: InProcessService, tokens: TestTokens
 ) -> None:
+    """The edge's certificate, even with an admin's token, is not an internal caller."""
+    outsider = product_service_pb2_grpc.ProductInternalServiceStub(service.channel)
     request = reserve_request(str(uuid.uuid4()), (str(uuid.uuid4()), 1))
-    for metadata in ((), internal_metadata("wrong"), bearer(tokens.mint(roles=(Role.ADMIN,)))):
-        result = await failure(internal.ReserveInventory(request, metadata=metadata))
-        assert result.code == grpc.StatusCode.UNAUTHENTICATED
-        assert result.reason == "INTERNAL_ONLY"
+    for metadata in ((), bearer(tokens.mint(roles=(Role.ADMIN,)))):
+        result = await failure(outsider.ReserveInventory(request, metadata=metadata))
+        assert result.code == grpc.StatusCode.PERMISSION_DENIED
+        assert result.reason == "CALLER_NOT_ALLOWED"
 
 
 # --- Concurrency ----------------------------------------------------------------------------
@@ -732,7 +728,7 @@ async def test_concurrent_orders_never_oversell(
     async def order_one() -> str:
         try:
             request = reserve_request(str(uuid.uuid4()), (item.product_id, 1))
-            await internal.ReserveInventory(request, metadata=INTERNAL)
+            await internal.ReserveInventory(request)
             return "OK"
         except grpc.aio.AioRpcError as error:
             return Failure(error).reason
@@ -751,7 +747,7 @@ async def test_concurrent_calls_for_one_order_reserve_once(
     request = reserve_request(str(uuid.uuid4()), (first.product_id, 2), (second.product_id, 3))
 
     responses = await asyncio.gather(
-        *(internal.ReserveInventory(request, metadata=INTERNAL) for _ in range(10))
+        *(internal.ReserveInventory(request) for _ in range(10))
     )
     assert all(response == responses[0] for response in responses)
     assert await stock_of(mongo, first.product_id) == {
@@ -773,14 +769,14 @@ async def test_a_racing_commit_and_release_settle_one_way(
         item = await create(stub, tokens, initial_stock=4)
         order = str(uuid.uuid4())
         await internal.ReserveInventory(
-            reserve_request(order, (item.product_id, 4)), metadata=INTERNAL
+            reserve_request(order, (item.product_id, 4))
         )
         outcomes = await asyncio.gather(
             internal.CommitReservation(
-                product_service_pb2.CommitReservationRequest(order_id=order), metadata=INTERNAL
+                product_service_pb2.CommitReservationRequest(order_id=order)
             ),
             internal.ReleaseReservation(
-                product_service_pb2.ReleaseReservationRequest(order_id=order), metadata=INTERNAL
+                product_service_pb2.ReleaseReservationRequest(order_id=order)
             ),
             return_exceptions=True,
         )

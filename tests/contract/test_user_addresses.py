@@ -12,10 +12,8 @@ import pytest_asyncio
 from google.protobuf import field_mask_pb2
 from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
 
-from services.common.channels import internal_metadata
 from services.user.domain.addresses import MAX_ADDRESSES_PER_USER
 from tests.contract.test_user_service import (
-    INTERNAL_SECRET,
     UserService,
     failure,
     login,
@@ -63,14 +61,13 @@ async def listed(svc: UserService, token: str, user_id: str = "me") -> list[user
 
 def internal(svc: UserService) -> user_service_pb2_grpc.UserInternalServiceAsyncStub:
     stub: user_service_pb2_grpc.UserInternalServiceAsyncStub
-    stub = user_service_pb2_grpc.UserInternalServiceStub(svc.served.channel)
+    stub = user_service_pb2_grpc.UserInternalServiceStub(svc.served.internal_channel)
     return stub
 
 
 async def shipping(svc: UserService, user_id: str, address_id: str = "") -> user_pb2.Address:
     response = await internal(svc).GetShippingAddress(
         user_service_pb2.GetShippingAddressRequest(user_id=user_id, address_id=address_id),
-        metadata=internal_metadata(INTERNAL_SECRET),
     )
     return response.address
 

@@ -23,7 +23,6 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
 
-from services.common.channels import internal_metadata
 from services.user.adapters.signing import KeyRing, SigningKey
 from services.user.app import build_app
 from services.user.config import Settings
@@ -567,15 +566,19 @@ async def test_concurrent_registrations_with_one_username_have_exactly_one_winne
     }
 
 
-async def test_internal_service_needs_the_mesh_secret(svc: UserService) -> None:
-    internal = user_service_pb2_grpc.UserInternalServiceStub(svc.served.channel)
+async def test_internal_service_admits_only_the_order_services_certificate(
+    svc: UserService,
+) -> None:
+    outsider_stub = user_service_pb2_grpc.UserInternalServiceStub(svc.served.channel)
     request = user_service_pb2.GetShippingAddressRequest(user_id=str(uuid.uuid4()))
 
     with pytest.raises(grpc.aio.AioRpcError) as outsider:
-        await internal.GetShippingAddress(request)
-    assert failure(outsider.value).reason == "INTERNAL_ONLY"
+        await outsider_stub.GetShippingAddress(request)
+    assert outsider.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert failure(outsider.value).reason == "CALLER_NOT_ALLOWED"
 
+    internal = user_service_pb2_grpc.UserInternalServiceStub(svc.served.internal_channel)
     with pytest.raises(grpc.aio.AioRpcError) as insider:
-        await internal.GetShippingAddress(request, metadata=internal_metadata(INTERNAL_SECRET))
-    # Past the secret check, the unknown buyer is simply not found.
+        await internal.GetShippingAddress(request)
+    # Past the certificate check, the unknown buyer is simply not found.
     assert failure(insider.value).reason == "USER_NOT_FOUND"

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from marketplace.order.v1 import order_pb2, order_service_pb2, order_service_pb2_grpc
 
+from services.devmesh import edge as dev_edge
 from services.devmesh import envoy_config, processes
 from services.devmesh.mesh import Mesh, grpc_serving, http_status
 from tests.e2e.conftest import Account, create_product, stock_of
@@ -38,6 +39,7 @@ def test_rate_limit_answers_429_with_a_json_body(mesh: Mesh) -> None:
         user_ops_port=mesh.services["user"].ops_port,
         product_port=mesh.services["product"].grpc_port,
         order_port=mesh.services["order"].grpc_port,
+        **dev_edge.upstream_tls(mesh),
         rate_limit_burst=5,
         rate_limit_per_second=1,
     )

@@ -44,6 +44,7 @@ def second_edge(mesh: Mesh, name: str, **settings: Any) -> Iterator[str]:
         user_ops_port=mesh.services["user"].ops_port,
         product_port=mesh.services["product"].grpc_port,
         order_port=mesh.services["order"].grpc_port,
+        **dev_edge.upstream_tls(mesh),
         access_log_path=str(mesh.state_dir / "logs" / f"{name}-access.log"),
         **settings,
     )

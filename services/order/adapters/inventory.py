@@ -10,7 +10,6 @@ import structlog
 from marketplace.product.v1 import product_service_pb2 as pb
 from marketplace.product.v1 import product_service_pb2_grpc as pb_grpc
 
-from services.common.channels import internal_metadata
 from services.common.errors import (
     DomainError,
     FailedPrecondition,
@@ -35,9 +34,8 @@ INVENTORY_UNAVAILABLE = ErrorReason.INVENTORY_UNAVAILABLE
 class GrpcInventory:
     """Inventory backed by marketplace.product.v1.ProductInternalService."""
 
-    def __init__(self, channel: grpc.aio.Channel, internal_secret: str, timeout: float) -> None:
+    def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
         self._stub = pb_grpc.ProductInternalServiceStub(channel)
-        self._metadata = internal_metadata(internal_secret)
         self._timeout = timeout
 
     async def reserve(
@@ -54,7 +52,7 @@ class GrpcInventory:
         )
         try:
             response = await self._stub.ReserveInventory(
-                request, metadata=self._metadata, timeout=self._timeout
+                request, timeout=self._timeout
             )
         except grpc.aio.AioRpcError as error:
             raise _domain_error(error, "ReserveInventory") from None
@@ -83,7 +81,6 @@ class GrpcInventory:
         try:
             await self._stub.CommitReservation(
                 pb.CommitReservationRequest(order_id=str(order_id)),
-                metadata=self._metadata,
                 timeout=self._timeout,
             )
         except grpc.aio.AioRpcError as error:
@@ -94,7 +91,6 @@ class GrpcInventory:
         try:
             await self._stub.ReleaseReservation(
                 pb.ReleaseReservationRequest(order_id=str(order_id)),
-                metadata=self._metadata,
                 timeout=self._timeout,
             )
         except grpc.aio.AioRpcError as error:

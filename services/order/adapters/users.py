@@ -11,7 +11,6 @@ from marketplace.user.v1 import user_service_pb2 as pb
 from marketplace.user.v1 import user_service_pb2_grpc as pb_grpc
 from marketplace.user.v1.error_reason_pb2 import ErrorReason as UserErrorReason
 
-from services.common.channels import internal_metadata
 from services.common.errors import (
     DomainError,
     FailedPrecondition,
@@ -49,9 +48,8 @@ _NO_DEFAULT_SHIPPING_ADDRESS = _user_reason(
 class GrpcBuyers:
     """Buyers backed by marketplace.user.v1.UserInternalService.GetShippingAddress."""
 
-    def __init__(self, channel: grpc.aio.Channel, internal_secret: str, timeout: float) -> None:
+    def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
         self._stub = pb_grpc.UserInternalServiceStub(channel)
-        self._metadata = internal_metadata(internal_secret)
         self._timeout = timeout
 
     async def check_buyer(self, buyer_id: uuid.UUID) -> None:
@@ -90,7 +88,7 @@ class GrpcBuyers:
         request = pb.GetShippingAddressRequest(user_id=str(buyer_id), address_id=address_id)
         try:
             response = await self._stub.GetShippingAddress(
-                request, metadata=self._metadata, timeout=self._timeout
+                request, timeout=self._timeout
             )
         except grpc.aio.AioRpcError as error:
             raise _refusal(error) from None
