@@ -68,7 +68,7 @@ async def run(
 
 async def scenarios(mesh: Mesh, calls: int, concurrency: int) -> list[Result]:
     """The measured scenarios, in a fixed order."""
-    user = grpc.aio.insecure_channel(mesh.services["user"].target)
+    user = grpc.aio.secure_channel(mesh.services["user"].target, mesh.operator_credentials())
     login = await user_service_pb2_grpc.UserServiceStub(user).Login(
         user_service_pb2.LoginRequest(
             email="buyer@example.com", password=mesh.options.demo_password
@@ -76,7 +76,7 @@ async def scenarios(mesh: Mesh, calls: int, concurrency: int) -> list[Result]:
     )
     await user.close()
     auth = (("authorization", f"Bearer {login.access_token}"),)
-    product_channel = grpc.aio.insecure_channel(mesh.services["product"].target)
+    product_channel = grpc.aio.secure_channel(mesh.services["product"].target, mesh.operator_credentials())
     products = product_service_pb2_grpc.ProductServiceStub(product_channel)
     page = await products.SearchProducts(product_service_pb2.SearchProductsRequest(page_size=50))
     ids = [p.product_id for p in page.products if p.stock_available > 20]
@@ -105,7 +105,7 @@ async def scenarios(mesh: Mesh, calls: int, concurrency: int) -> list[Result]:
 
     results.append(await run("SearchProducts text, gRPC", calls // 2, concurrency, grpc_search))
 
-    order_channel = grpc.aio.insecure_channel(mesh.services["order"].target)
+    order_channel = grpc.aio.secure_channel(mesh.services["order"].target, mesh.operator_credentials())
     orders = order_service_pb2_grpc.OrderServiceStub(order_channel)
 
     async def place(i: int) -> None:

@@ -44,6 +44,8 @@ from tests.contract.test_order_service import (
 )
 from tests.support.crashing_order import CRASH_AT_ENV
 from tests.support.inprocess import serve_in_process
+from tests.support.inprocess import mesh_channel
+from tests.support.tls import probe_credentials
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 
@@ -143,7 +145,7 @@ class OrderProcess:
         env = {**self.env, CRASH_AT_ENV: crash_at}
         process = ManagedProcess("order", [sys.executable, "-m", module], self.log, env=env).start()
         # Polled from a thread: the product and user services share this test's loop.
-        await asyncio.to_thread(process.wait_ready, lambda: grpc_serving(self.target, SERVICE), 30)
+        await asyncio.to_thread(process.wait_ready, lambda: grpc_serving(self.target, SERVICE, probe_credentials()), 30)
         return process
 
 
@@ -236,7 +238,7 @@ async def test_a_crash_mid_checkout_is_finished_or_compensated_after_a_restart(
 
     crashing = await order_process.start(crash_at=crash_at)
     try:
-        async with grpc.aio.insecure_channel(order_process.target) as channel:
+        async with mesh_channel(order_process.target, "edge") as channel:
             stub = order_service_pb2_grpc.OrderServiceStub(channel)
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await stub.CreateOrder(
@@ -255,7 +257,7 @@ async def test_a_crash_mid_checkout_is_finished_or_compensated_after_a_restart(
     restarted = await order_process.start()
     try:
         row = await settled(database_url, order_id)
-        async with grpc.aio.insecure_channel(order_process.target) as channel:
+        async with mesh_channel(order_process.target, "edge") as channel:
             stub = order_service_pb2_grpc.OrderServiceStub(channel)
             if outcome == "paid":
                 retried = await stub.CreateOrder(order_request((product_id, 1)), metadata=metadata)

@@ -27,6 +27,7 @@ from services.user.adapters.signing import KeyRing, SigningKey
 from services.user.app import build_app
 from services.user.config import Settings
 from tests.support.inprocess import InProcessService, serve_in_process
+from tests.support.tls import probe_credentials
 from tests.support.servers import Backends
 from tests.support.tokens import bearer
 
@@ -183,7 +184,9 @@ async def test_login_opens_a_session_storing_only_the_refresh_token_hash(svc: Us
     user = await svc.stub.CreateUser(request)
     # gRPC clients send their user agent from a channel option, not from call metadata.
     options = [("grpc.primary_user_agent", "contract-test/1.0")]
-    async with grpc.aio.insecure_channel(svc.served.target, options=options) as channel:
+    async with grpc.aio.secure_channel(
+        svc.served.target, probe_credentials("edge"), options=options
+    ) as channel:
         tokens = await user_service_pb2_grpc.UserServiceStub(channel).Login(
             user_service_pb2.LoginRequest(email=request.email, password=PASSWORD)
         )

@@ -24,6 +24,9 @@ def settings(mesh: Mesh, email: str, username: str, password: str) -> BootstrapS
         admin_username=username,
         admin_password=SecretStr(password),
         ready_timeout_seconds=30,
+        tls_ca_file=mesh.mesh_tls().ca_path,
+        tls_cert_file=mesh.mesh_tls().operator.cert_path,
+        tls_key_file=mesh.mesh_tls().operator.key_path,
     )
 
 
@@ -38,7 +41,7 @@ def new_categories() -> list[product_pb2.Category]:
 
 
 def category_ids(mesh: Mesh) -> set[str]:
-    with grpc.insecure_channel(mesh.services["product"].target) as channel:
+    with mesh.operator_channel("product") as channel:
         answer = product_service_pb2_grpc.ProductServiceStub(channel).ListCategories(
             product_service_pb2.ListCategoriesRequest(), timeout=10
         )
@@ -46,7 +49,7 @@ def category_ids(mesh: Mesh) -> set[str]:
 
 
 def roles_after_login(mesh: Mesh, email: str, password: str) -> list[int]:
-    with grpc.insecure_channel(mesh.services["user"].target) as channel:
+    with mesh.operator_channel("user") as channel:
         users = user_service_pb2_grpc.UserServiceStub(channel)
         login = users.Login(user_service_pb2.LoginRequest(email=email, password=password))
         me = users.GetUser(

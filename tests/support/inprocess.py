@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import grpc
 
-from services.common.channels import ClientTls
-from services.common.config import ServiceSettings
+from services.common.channels import ClientTls, create_channel
+from services.common.config import Environment, ServiceSettings
 from services.common.server import RunningServer, ServiceApp, running_server
 
 
@@ -48,6 +48,22 @@ def client_channel(settings: ServiceSettings, target: str, identity: str) -> grp
         folder / f"{_file_name(identity)}-key.pem",
     )
     return grpc.aio.secure_channel(target, tls.credentials())
+
+
+def mesh_channel(target: str, identity: str = INTERNAL_CALLER) -> grpc.aio.Channel:
+    """A channel from the chassis factory (service config, deadline propagation) that
+    presents `identity`'s certificate from the tests' CA, as that service's own would.
+    """
+    settings = ServiceSettings(environment=Environment.TEST)  # the TLS files from the env
+    if settings.tls_ca_file is None:
+        raise RuntimeError("the tests' CA is not configured (tests/conftest.py mesh_tls)")
+    folder = settings.tls_ca_file.parent
+    tls = ClientTls.from_files(
+        settings.tls_ca_file,
+        folder / f"{_file_name(identity)}.pem",
+        folder / f"{_file_name(identity)}-key.pem",
+    )
+    return create_channel(target, tls=tls)
 
 
 def _file_name(identity: str) -> str:

@@ -7,6 +7,7 @@ processes tests start serve mTLS unless a test asks for plaintext.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,19 @@ SETTINGS_PREFIXES = {"USER_": "user", "PRODUCT_": "product", "ORDER_": "order", 
 # outside, as through the edge.
 EDGE = "edge"
 OPERATOR = "operator"
+
+
+def configured_test_ca() -> MeshTls:
+    """The tests' CA the session fixture configured (read back from the environment)."""
+    ca_file = os.environ.get("TLS_CA_FILE")
+    if not ca_file:
+        raise RuntimeError("the tests' CA is not configured (tests/conftest.py mesh_tls)")
+    return issue_test_ca(Path(ca_file).parent)  # valid files are reused, not remade
+
+
+def probe_credentials(identity: str = OPERATOR) -> grpc.ChannelCredentials:
+    """Credentials of `identity` from the configured test CA, for blocking probes."""
+    return client_credentials(configured_test_ca(), identity)
 
 
 def issue_test_ca(folder: Path) -> MeshTls:
