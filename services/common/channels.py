@@ -3,10 +3,10 @@
 Every channel a service opens to another comes from `channel_factory(settings)`: it
 presents the service's own mesh certificate (the callee authorises internal RPCs by it),
 trusts only the mesh CA, and carries the gRPC service config built from the contract:
-a deadline on every method, retries with backoff and a retry budget for the methods the
-contract declares idempotent (`idempotency_level`: reads, and writes keyed by an
-idempotency key or an order id), no hedging. Its interceptors cap each call's deadline at
-what remains of the incoming call's (see services/common/deadlines.py).
+retries with backoff and a retry budget for the methods the contract declares idempotent
+(`idempotency_level`: reads, and writes keyed by an idempotency key or an order id), no
+hedging. Its interceptors give every call a deadline, capped at what remains of the
+incoming call's (see services/common/deadlines.py).
 """
 
 from __future__ import annotations
@@ -90,24 +90,21 @@ def idempotent_methods(services: Iterable[ServiceDescriptor]) -> list[tuple[str,
 
 
 def service_config(
-    *,
-    timeout_seconds: float,
-    services: Iterable[ServiceDescriptor] = MESH_SERVICES,
-    max_attempts: int = 3,
+    *, services: Iterable[ServiceDescriptor] = MESH_SERVICES, max_attempts: int = 3
 ) -> dict[str, Any]:
-    """The gRPC service config of every mesh channel.
+    """The gRPC service config of every mesh channel: who is retried, and how much.
+
+    Deadlines are not in it: grpc.aio measures a service-config timeout from a stale clock
+    (measured with grpcio 1.85: a "1s" timeout expired before the call was sent, a "2s"
+    one after 0.5 s), so the deadline interceptor sets every call's deadline instead.
 
     Args:
-        timeout_seconds: The deadline of a call that sets none (a call's own deadline, and
-            the incoming call's remaining one, may only shorten it).
         services: Whose methods get a config; idempotency comes from their descriptors.
         max_attempts: Tries of an idempotent call, the first one included.
 
     Returns:
         The JSON-shaped config gRPC reads from the `grpc.service_config` option.
     """
-    services = tuple(services)
-    timeout = f"{timeout_seconds:.3f}s"
     retry_policy = {
         "maxAttempts": max_attempts,
         "initialBackoff": "0.05s",
@@ -118,17 +115,15 @@ def service_config(
         "retryableStatusCodes": ["UNAVAILABLE"],
     }
     idempotent = idempotent_methods(services)
+    # Every other method gets no entry: a single attempt. No hedging anywhere.
     method_config: list[dict[str, Any]] = []
     if idempotent:
         method_config.append(
             {
                 "name": [{"service": s, "method": m} for s, m in idempotent],
-                "timeout": timeout,
                 "retryPolicy": retry_policy,
             }
         )
-    # Every other method: the deadline, and a single attempt (no hedging anywhere).
-    method_config.append({"name": [{"service": s.full_name} for s in services], "timeout": timeout})
     return {
         "methodConfig": method_config,
         # The retry budget: retries stop while more than half the tokens are spent (each
@@ -153,19 +148,20 @@ def create_channel(
             TLS server refuses (dev tests that serve plaintext only).
         server_name: The name the server's certificate is checked against, when the target
             does not carry it (a list of addresses): the callee's service name.
-        timeout_seconds: The deadline of calls that set none.
+        timeout_seconds: The deadline of calls that set none (a call's own deadline, and
+            the incoming call's remaining time, may only shorten it).
         options: More channel options (a load-balancing policy, for instance).
 
     Returns:
         An asyncio channel carrying request ids, trace context and deadline propagation.
     """
-    config = service_config(timeout_seconds=timeout_seconds)
+    config = service_config()
     all_options = [
         *_KEEPALIVE_OPTIONS,
         ("grpc.service_config", json.dumps(config)),
         *options,
     ]
-    interceptors = [*client_interceptors(), *deadline_interceptors()]
+    interceptors = [*client_interceptors(), *deadline_interceptors(timeout_seconds)]
     if tls is None:
         return grpc.aio.insecure_channel(target, options=all_options, interceptors=interceptors)
     if server_name:

@@ -86,7 +86,5 @@ class ServiceSettings(BaseSettings):
             if getattr(self, name) is None
         ]
         if missing:
-            raise ValueError(
-                f"mTLS needs {', '.join(missing)} (or plaintext=true, dev mode only)"
-            )
+            raise ValueError(f"mTLS needs {', '.join(missing)} (or plaintext=true, dev mode only)")
         return self

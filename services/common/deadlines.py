@@ -1,8 +1,9 @@
-"""Deadline propagation: an outgoing call never outlives the incoming call it serves.
+"""Deadlines on every outgoing call, and propagated: none outlives the incoming call.
 
 The server interceptor records when the incoming call's deadline falls; the client
-interceptors of every mesh channel cap each outgoing call's timeout at what remains of
-it. Calls made outside any incoming call (workers, start-up) keep their own timeout.
+interceptors of every mesh channel give each outgoing call the channel's default timeout
+when it sets none, capped at what remains of the incoming call's. Calls made outside any
+incoming call (workers, start-up) get the default or their own.
 """
 
 from __future__ import annotations
@@ -36,44 +37,52 @@ def reset_incoming_deadline(token: object) -> None:
     _INCOMING_DEADLINE.reset(token)  # type: ignore[arg-type]
 
 
-def capped_timeout(timeout: float | None) -> float | None:
-    """`timeout`, shortened to the incoming call's remaining time (never below zero)."""
+def capped_timeout(timeout: float | None, default: float) -> float:
+    """`timeout` (or `default`), shortened to the incoming call's remaining time (>= 0)."""
+    chosen = default if timeout is None else timeout
     remaining = remaining_seconds()
     if remaining is None:
-        return timeout
-    remaining = max(remaining, 0.0)
-    return remaining if timeout is None else min(timeout, remaining)
+        return chosen
+    return min(chosen, max(remaining, 0.0))
 
 
-def _capped(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-    timeout = capped_timeout(details.timeout)
-    if timeout == details.timeout:
-        return details
-    return grpc.aio.ClientCallDetails(
-        details.method, timeout, details.metadata, details.credentials, details.wait_for_ready
-    )
+class _Deadlines:
+    def __init__(self, default: float) -> None:
+        self._default = default
+
+    def _capped(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        timeout = capped_timeout(details.timeout, self._default)
+        if timeout == details.timeout:
+            return details
+        return grpc.aio.ClientCallDetails(
+            details.method, timeout, details.metadata, details.credentials, details.wait_for_ready
+        )
 
 
-class _UnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
+class _UnaryUnary(_Deadlines, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        return await continuation(_capped(client_call_details), request)
+        return await continuation(self._capped(client_call_details), request)
 
 
-class _UnaryStream(grpc.aio.UnaryStreamClientInterceptor):
+class _UnaryStream(_Deadlines, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> AsyncIterator[Any] | Any:
-        return await continuation(_capped(client_call_details), request)
+        return await continuation(self._capped(client_call_details), request)
 
 
-def deadline_interceptors() -> list[grpc.aio.ClientInterceptor]:
-    """The client interceptors that propagate the incoming deadline."""
-    return [_UnaryUnary(), _UnaryStream()]
+def deadline_interceptors(default_timeout: float) -> list[grpc.aio.ClientInterceptor]:
+    """The client interceptors that set and propagate deadlines.
+
+    Args:
+        default_timeout: Seconds a call that sets no deadline may take.
+    """
+    return [_UnaryUnary(default_timeout), _UnaryStream(default_timeout)]

@@ -18,8 +18,8 @@ import structlog
 # Re-exported: the policy is the auth interceptor's input.
 from services.common.access import AccessPolicy
 from services.common.auth import TokenVerifier, reset_caller, set_caller
-from services.common.dependencies import unavailable_dependency
 from services.common.deadlines import bind_incoming_deadline, reset_incoming_deadline
+from services.common.dependencies import unavailable_dependency
 from services.common.errors import (
     DomainError,
     PermissionDenied,
@@ -244,8 +244,9 @@ class DeadlineInterceptor(_AroundInterceptor):
 
 
 class AuthInterceptor(_AroundInterceptor):
-    """Authorises internal RPCs by the caller's mesh certificate, and public and
-    authenticated ones by the bearer token (binding the caller); enforces the policy.
+    """Authorises callers: internal RPCs by the mesh certificate, the rest by bearer token.
+
+    Binds the token's caller for the handler; enforces the contract's access policy.
     """
 
     def __init__(

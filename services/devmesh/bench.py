@@ -76,7 +76,9 @@ async def scenarios(mesh: Mesh, calls: int, concurrency: int) -> list[Result]:
     )
     await user.close()
     auth = (("authorization", f"Bearer {login.access_token}"),)
-    product_channel = grpc.aio.secure_channel(mesh.services["product"].target, mesh.operator_credentials())
+    product_channel = grpc.aio.secure_channel(
+        mesh.services["product"].target, mesh.operator_credentials()
+    )
     products = product_service_pb2_grpc.ProductServiceStub(product_channel)
     page = await products.SearchProducts(product_service_pb2.SearchProductsRequest(page_size=50))
     ids = [p.product_id for p in page.products if p.stock_available > 20]
@@ -105,7 +107,9 @@ async def scenarios(mesh: Mesh, calls: int, concurrency: int) -> list[Result]:
 
     results.append(await run("SearchProducts text, gRPC", calls // 2, concurrency, grpc_search))
 
-    order_channel = grpc.aio.secure_channel(mesh.services["order"].target, mesh.operator_credentials())
+    order_channel = grpc.aio.secure_channel(
+        mesh.services["order"].target, mesh.operator_credentials()
+    )
     orders = order_service_pb2_grpc.OrderServiceStub(order_channel)
 
     async def place(i: int) -> None:

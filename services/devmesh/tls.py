@@ -226,9 +226,7 @@ def _leaf_is_valid(
         names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except (OSError, ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
         return False
-    return (
-        _fresh(cert, now) and cert.public_key() == key.public_key() and set(wanted) <= set(names)
-    )
+    return _fresh(cert, now) and cert.public_key() == key.public_key() and set(wanted) <= set(names)
 
 
 def _alt_names() -> list[x509.GeneralName]:

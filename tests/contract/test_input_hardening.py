@@ -387,7 +387,11 @@ async def test_tampered_list_tokens_are_invalid_argument_in_every_service(
         ):
             request = GetMessageClass(method.input_type)(page_token=forged, **fields)
             error = await call(
-                getattr(mesh, name).internal_channel, service, method, request.SerializeToString(), metadata
+                getattr(mesh, name).internal_channel,
+                service,
+                method,
+                request.SerializeToString(),
+                metadata,
             )
             assert error is not None, (method_name, forged)
             assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (method_name, forged)

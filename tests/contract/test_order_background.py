@@ -37,7 +37,6 @@ from services.order.mappers import ProtoOrderCodec
 from services.order.service_layer.reconciler import Reconciler
 from tests.contract.test_order_service import (
     MIGRATIONS,
-    SECRET,
     ProductService,
     create_product,
     product,  # the module-scoped fixture, shared

@@ -43,10 +43,9 @@ from tests.contract.test_order_service import (
     stock,
 )
 from tests.support.crashing_order import CRASH_AT_ENV
-from tests.support.inprocess import serve_in_process
-from tests.support.inprocess import mesh_channel
-from tests.support.tls import probe_credentials
+from tests.support.inprocess import mesh_channel, serve_in_process
 from tests.support.servers import Backends
+from tests.support.tls import probe_credentials
 from tests.support.tokens import TestTokens, bearer
 
 __all__ = ["product"]
@@ -145,7 +144,9 @@ class OrderProcess:
         env = {**self.env, CRASH_AT_ENV: crash_at}
         process = ManagedProcess("order", [sys.executable, "-m", module], self.log, env=env).start()
         # Polled from a thread: the product and user services share this test's loop.
-        await asyncio.to_thread(process.wait_ready, lambda: grpc_serving(self.target, SERVICE, probe_credentials()), 30)
+        await asyncio.to_thread(
+            process.wait_ready, lambda: grpc_serving(self.target, SERVICE, probe_credentials()), 30
+        )
         return process
 
 

@@ -34,8 +34,8 @@ from tests.contract.test_order_service import (
     product,  # the module-scoped fixtures, shared
     stock,
 )
-from tests.support.sandbox_gateway import GatewayProcess
 from tests.support.inprocess import mesh_channel
+from tests.support.sandbox_gateway import GatewayProcess
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
 

@@ -27,7 +27,6 @@ from services.order.service_layer.lifecycle import Lifecycle
 from services.order.service_layer.reconciler import Reconciler
 from tests.contract.test_order_service import (
     MIGRATIONS,
-    SECRET,
     OrderService,
     ProductService,
     UserService,

@@ -81,9 +81,7 @@ async def test_sellers_adjust_stock_with_a_reason_and_never_below_reserved(
         metadata=metadata,
     )
     assert (adjusted.on_hand, adjusted.available) == (25, 25)
-    await internal.ReserveInventory(
-        reserve_request(str(uuid.uuid4()), (item.product_id, 20))
-    )
+    await internal.ReserveInventory(reserve_request(str(uuid.uuid4()), (item.product_id, 20)))
     refused = await failure(
         stub.AdjustInventory(
             product_service_pb2.AdjustInventoryRequest(
@@ -148,12 +146,8 @@ async def test_every_stock_change_is_in_the_ledger_and_adds_up(
     )
     sold, released = str(uuid.uuid4()), str(uuid.uuid4())
     await internal.ReserveInventory(reserve_request(sold, (item.product_id, 3)))
-    await internal.CommitReservation(
-        product_service_pb2.CommitReservationRequest(order_id=sold)
-    )
-    await internal.ReserveInventory(
-        reserve_request(released, (item.product_id, 2))
-    )
+    await internal.CommitReservation(product_service_pb2.CommitReservationRequest(order_id=sold))
+    await internal.ReserveInventory(reserve_request(released, (item.product_id, 2)))
     await internal.ReleaseReservation(
         product_service_pb2.ReleaseReservationRequest(order_id=released)
     )
@@ -195,12 +189,8 @@ async def test_lapsed_reservations_return_their_stock_and_cannot_be_committed(
     metadata = as_seller(tokens, seller)
     item = await create(stub, tokens, seller_id=seller, initial_stock=4)
     lapsing, committed = str(uuid.uuid4()), str(uuid.uuid4())
-    await internal.ReserveInventory(
-        reserve_request(lapsing, (item.product_id, 3))
-    )
-    await internal.ReserveInventory(
-        reserve_request(committed, (item.product_id, 1))
-    )
+    await internal.ReserveInventory(reserve_request(lapsing, (item.product_id, 3)))
+    await internal.ReserveInventory(reserve_request(committed, (item.product_id, 1)))
     await internal.CommitReservation(
         product_service_pb2.CommitReservationRequest(order_id=committed)
     )
@@ -211,9 +201,7 @@ async def test_lapsed_reservations_return_their_stock_and_cannot_be_committed(
     assert await sweeper.run_once() >= 1
     assert await level(stub, item.product_id, metadata) == (3, 0, 3)
     late = await failure(
-        internal.CommitReservation(
-            product_service_pb2.CommitReservationRequest(order_id=lapsing)
-        )
+        internal.CommitReservation(product_service_pb2.CommitReservationRequest(order_id=lapsing))
     )
     assert late.code == grpc.StatusCode.FAILED_PRECONDITION
     assert late.reason == "RESERVATION_RELEASED"
@@ -292,9 +280,7 @@ async def test_the_price_snapshot_of_a_placed_order_never_changes(
     metadata = as_seller(tokens, seller)
     item = await create(stub, tokens, seller_id=seller, list_price=usd(40), initial_stock=5)
     order = str(uuid.uuid4())
-    first = await internal.ReserveInventory(
-        reserve_request(order, (item.product_id, 2))
-    )
+    first = await internal.ReserveInventory(reserve_request(order, (item.product_id, 2)))
     assert first.items[0].unit_price == usd(40)
     now = datetime.now(UTC)
     await stub.CreateDiscount(
@@ -306,9 +292,7 @@ async def test_the_price_snapshot_of_a_placed_order_never_changes(
     )
     read = await stub.GetProduct(product_service_pb2.GetProductRequest(product_id=item.product_id))
     assert read.effective_price == usd(20)
-    again = await internal.ReserveInventory(
-        reserve_request(order, (item.product_id, 2))
-    )
+    again = await internal.ReserveInventory(reserve_request(order, (item.product_id, 2)))
     assert again.items[0].unit_price == usd(40)  # the order keeps the price it was placed at
     fresh = await internal.ReserveInventory(
         reserve_request(str(uuid.uuid4()), (item.product_id, 1))

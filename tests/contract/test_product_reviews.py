@@ -417,9 +417,7 @@ async def test_a_cancellation_of_sold_stock_restocks_once(
             items=[product_service_pb2.ReservationItem(product_id=item.product_id, quantity=2)],
         ),
     )
-    await internal.CommitReservation(
-        product_service_pb2.CommitReservationRequest(order_id=order)
-    )
+    await internal.CommitReservation(product_service_pb2.CommitReservationRequest(order_id=order))
     cancelled = events_pb2.ORDER_EVENT_TYPE_CANCELLED
     for _ in range(2):  # a second cancellation event of the same order adds nothing
         await publish_event(

@@ -568,9 +568,7 @@ async def test_reserve_prices_items_and_is_idempotent(
     assert await stock_of(mongo, socks.product_id) == {"on_hand": 3, "reserved": 3, "available": 0}
 
     different = await failure(
-        internal.ReserveInventory(
-            reserve_request(order, (sweater.product_id, 1))
-        )
+        internal.ReserveInventory(reserve_request(order, (sweater.product_id, 1)))
     )
     assert different.code == grpc.StatusCode.FAILED_PRECONDITION
     assert different.reason == "RESERVATION_MISMATCH"
@@ -588,9 +586,7 @@ async def test_commit_sells_the_units_once(
     assert await stock_of(mongo, item.product_id) == {"on_hand": 3, "reserved": 0, "available": 3}
 
     release = await failure(
-        internal.ReleaseReservation(
-            product_service_pb2.ReleaseReservationRequest(order_id=order)
-        )
+        internal.ReleaseReservation(product_service_pb2.ReleaseReservationRequest(order_id=order))
     )
     assert release.code == grpc.StatusCode.FAILED_PRECONDITION
     assert release.reason == "RESERVATION_COMMITTED"
@@ -615,9 +611,7 @@ async def test_release_returns_the_units_once(
     assert await stock_of(mongo, item.product_id) == {"on_hand": 5, "reserved": 0, "available": 5}
 
     commit = await failure(
-        internal.CommitReservation(
-            product_service_pb2.CommitReservationRequest(order_id=order)
-        )
+        internal.CommitReservation(product_service_pb2.CommitReservationRequest(order_id=order))
     )
     assert commit.code == grpc.StatusCode.FAILED_PRECONDITION
     assert commit.reason == "RESERVATION_RELEASED"
@@ -658,9 +652,7 @@ async def test_reserve_is_all_or_nothing(
 
     for missing in (draft.product_id, str(uuid.uuid4())):
         unknown = await failure(
-            internal.ReserveInventory(
-                reserve_request(order, (plenty.product_id, 1), (missing, 1))
-            )
+            internal.ReserveInventory(reserve_request(order, (plenty.product_id, 1), (missing, 1)))
         )
         assert unknown.code == grpc.StatusCode.NOT_FOUND
         assert unknown.reason == "PRODUCT_NOT_FOUND"
@@ -693,14 +685,10 @@ async def test_reserve_refuses_malformed_requests(internal: InternalStub) -> Non
     many = [(str(uuid.uuid4()), 1) for _ in range(51)]
     assert await refused(reserve_request("o", *many)) == ["items"]
     commit = await failure(
-        internal.CommitReservation(
-            product_service_pb2.CommitReservationRequest()
-        )
+        internal.CommitReservation(product_service_pb2.CommitReservationRequest())
     )
     release = await failure(
-        internal.ReleaseReservation(
-            product_service_pb2.ReleaseReservationRequest()
-        )
+        internal.ReleaseReservation(product_service_pb2.ReleaseReservationRequest())
     )
     assert commit.fields == release.fields == ["order_id"]
 
@@ -746,9 +734,7 @@ async def test_concurrent_calls_for_one_order_reserve_once(
     second = await create(stub, tokens, initial_stock=50)
     request = reserve_request(str(uuid.uuid4()), (first.product_id, 2), (second.product_id, 3))
 
-    responses = await asyncio.gather(
-        *(internal.ReserveInventory(request) for _ in range(10))
-    )
+    responses = await asyncio.gather(*(internal.ReserveInventory(request) for _ in range(10)))
     assert all(response == responses[0] for response in responses)
     assert await stock_of(mongo, first.product_id) == {
         "on_hand": 50,
@@ -768,9 +754,7 @@ async def test_a_racing_commit_and_release_settle_one_way(
     for _ in range(5):
         item = await create(stub, tokens, initial_stock=4)
         order = str(uuid.uuid4())
-        await internal.ReserveInventory(
-            reserve_request(order, (item.product_id, 4))
-        )
+        await internal.ReserveInventory(reserve_request(order, (item.product_id, 4)))
         outcomes = await asyncio.gather(
             internal.CommitReservation(
                 product_service_pb2.CommitReservationRequest(order_id=order)

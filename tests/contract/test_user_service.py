@@ -27,8 +27,8 @@ from services.user.adapters.signing import KeyRing, SigningKey
 from services.user.app import build_app
 from services.user.config import Settings
 from tests.support.inprocess import InProcessService, serve_in_process
-from tests.support.tls import probe_credentials
 from tests.support.servers import Backends
+from tests.support.tls import probe_credentials
 from tests.support.tokens import bearer
 
 MIGRATIONS = Path("services/user/migrations")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import grpc
 import pytest
 from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc

@@ -117,7 +117,10 @@ def test_grpcurl_calls_the_services(mesh: Mesh, seller: Account) -> None:
 
     unauthenticated = grpcurl(
         mesh,
-        "-d", "{}", mesh.services["order"].target, "marketplace.order.v1.OrderService/ListOrders"
+        "-d",
+        "{}",
+        mesh.services["order"].target,
+        "marketplace.order.v1.OrderService/ListOrders",
     )
     assert unauthenticated.returncode != 0
     assert "Unauthenticated" in unauthenticated.stderr
@@ -247,9 +250,7 @@ def test_every_service_port_refuses_plaintext_and_foreign_certificates(
             foreign.operator.cert_path.read_bytes(),
         ),
         # No client certificate at all, though the client trusts the mesh CA.
-        "no client certificate": grpc.ssl_channel_credentials(
-            mesh.mesh_tls().ca_path.read_bytes()
-        ),
+        "no client certificate": grpc.ssl_channel_credentials(mesh.mesh_tls().ca_path.read_bytes()),
     }
     outcomes = {
         (name, kind): _health_check(service.target, credentials)

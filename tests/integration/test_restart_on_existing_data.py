@@ -27,8 +27,8 @@ from services.product.service_layer.handlers import now_ms
 from services.user.app import build_app as user_build_app
 from services.user.config import Settings as UserSettings
 from tests.support.product import product_settings
-from tests.support.tls import probe_credentials
 from tests.support.servers import Backends
+from tests.support.tls import probe_credentials
 from tests.support.tokens import TestTokens
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

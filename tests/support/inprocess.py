@@ -12,7 +12,6 @@ from services.common.channels import ClientTls, create_channel
 from services.common.config import Environment, ServiceSettings
 from services.common.server import RunningServer, ServiceApp, running_server
 
-
 # The identity of the default channel (a caller from outside, as through the edge) and of
 # the internal one (the order service: the one caller of every internal RPC).
 _CLIENT_IDENTITY = "edge"

@@ -51,9 +51,7 @@ class GrpcInventory:
             ],
         )
         try:
-            response = await self._stub.ReserveInventory(
-                request, timeout=self._timeout
-            )
+            response = await self._stub.ReserveInventory(request, timeout=self._timeout)
         except grpc.aio.AioRpcError as error:
             raise _domain_error(error, "ReserveInventory") from None
         priced = [

@@ -87,9 +87,7 @@ class GrpcBuyers:
     async def _get(self, buyer_id: uuid.UUID, address_id: str) -> user_pb2.Address:
         request = pb.GetShippingAddressRequest(user_id=str(buyer_id), address_id=address_id)
         try:
-            response = await self._stub.GetShippingAddress(
-                request, timeout=self._timeout
-            )
+            response = await self._stub.GetShippingAddress(request, timeout=self._timeout)
         except grpc.aio.AioRpcError as error:
             raise _refusal(error) from None
         return response.address
