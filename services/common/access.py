@@ -94,6 +94,11 @@ class ContractRpc:
     access: Access
     # (HTTP method, path template) of its google.api.http rule and additional bindings.
     http: tuple[tuple[str, str], ...]
+    # Whether a repeat is safe (idempotency_level NO_SIDE_EFFECTS or IDEMPOTENT): the edge
+    # and the mesh's channels retry only these.
+    idempotent: bool = False
+    # Whether it only reads (idempotency_level NO_SIDE_EFFECTS).
+    read_only: bool = False
 
 
 def _bindings(rule: http_pb2.HttpRule) -> list[tuple[str, str]]:
@@ -124,7 +129,10 @@ def contract_rpcs(files: descriptor_pb2.FileDescriptorSet) -> list[ContractRpc]:
                 options = method.options
                 http = _bindings(options.Extensions[_HTTP]) if options.HasExtension(_HTTP) else []
                 access = _access(options.Extensions[access_pb2.access], path)
-                rpcs.append(ContractRpc(path, access, tuple(http)))
+                level = options.idempotency_level
+                read_only = level == descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS
+                idempotent = read_only or level == descriptor_pb2.MethodOptions.IDEMPOTENT
+                rpcs.append(ContractRpc(path, access, tuple(http), idempotent, read_only))
     return rpcs
 
 

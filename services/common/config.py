@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
     grpc_host: str = "0.0.0.0"  # containers listen on every interface
     grpc_port: int = 50051
     ops_port: int = 9464
+    # A plaintext port serving grpc.health.v1 only (no API, no reflection), for probes that
+    # cannot present a certificate (the kubelet's grpc probes); None: no such port.
+    health_port: int | None = None
     log_level: str = "INFO"
     # On shutdown, health reports NOT_SERVING this long before the server stops taking
     # calls, so load balancers and Envoy's health checks move traffic away first.

@@ -70,6 +70,8 @@ class RunningServer:
     ops_port: int
     health: health.HealthServicer
     service_names: Sequence[str]
+    # The plaintext health-only port (0 when there is none).
+    health_port: int = 0
 
     async def set_serving(self, serving: bool) -> None:
         """Flip every service's health status, including the server-wide "" entry."""
@@ -127,6 +129,21 @@ def bind_grpc_port(server: grpc.aio.Server, settings: ServiceSettings) -> int:
     return server.add_secure_port(address, credentials)
 
 
+async def _start_health_server(
+    host: str, port: int, servicer: health.HealthServicer
+) -> tuple[grpc.aio.Server, int]:
+    """A plaintext server of the health service alone, sharing the main server's statuses.
+
+    The kubelet's grpc probes speak plaintext; this port tells them what the mTLS port's
+    health service would, and serves nothing else.
+    """
+    probe = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, probe)
+    bound = probe.add_insecure_port(f"{host}:{port}")
+    await probe.start()
+    return probe, bound
+
+
 @asynccontextmanager
 async def running_server(
     settings: ServiceSettings, app: ServiceApp
@@ -168,6 +185,11 @@ async def running_server(
     running = RunningServer(grpc_port, 0, health_servicer, app.service_names)
     await running.set_serving(False)
     await server.start()
+    probe_server = None
+    if settings.health_port is not None:
+        probe_server, running.health_port = await _start_health_server(
+            settings.grpc_host, settings.health_port, health_servicer
+        )
     ops_runner, running.ops_port = await _start_ops_server(
         settings.grpc_host, settings.ops_port, metrics, app.http_routes
     )
@@ -193,6 +215,8 @@ async def running_server(
         await asyncio.sleep(settings.shutdown_notice_seconds)
         log.info("draining", grace_seconds=settings.shutdown_grace_seconds)
         await server.stop(settings.shutdown_grace_seconds)
+        if probe_server is not None:
+            await probe_server.stop(0)
         await ops_runner.cleanup()
         log.info("stopped")
 

@@ -10,13 +10,20 @@ from pathlib import Path
 
 from services.devmesh.envoy_config import EdgeConfig, kubernetes, write
 from services.devmesh.processes import envoy_binary
-from services.devmesh.tls import ensure_edge_tls
+from services.devmesh.tls import ensure_mesh_tls
 
 
 def main() -> int:
     """Render the dev edge (plain + TLS) and the cluster edge (TLS only); let Envoy check both."""
     with tempfile.TemporaryDirectory() as tmp:
-        certificate = ensure_edge_tls(Path(tmp) / "tls")
+        folder = Path(tmp) / "tls"
+        mesh_tls = ensure_mesh_tls(folder)
+        certificate_path, key_path = folder / "edge.pem", folder / "edge-key.pem"
+        upstream = {
+            "upstream_cert_path": str(mesh_tls.edge_client.cert_path),
+            "upstream_key_path": str(mesh_tls.edge_client.key_path),
+            "upstream_ca_path": str(mesh_tls.ca_path),
+        }
         dev = EdgeConfig(
             edge_port=8080,
             admin_port=9901,
@@ -25,9 +32,10 @@ def main() -> int:
             product_port=50052,
             order_port=50053,
             tls_port=8443,
-            tls_cert_path=str(certificate.cert_path),
-            tls_key_path=str(certificate.key_path),
+            tls_cert_path=str(certificate_path),
+            tls_key_path=str(key_path),
             cors_allowed_origins=("http://localhost:5173",),
+            **upstream,
         )
         # The cluster's files live in the image and the Secret; point at local stand-ins.
         cluster = replace(
@@ -35,6 +43,7 @@ def main() -> int:
             descriptor_path=dev.descriptor_path,
             tls_cert_path=dev.tls_cert_path,
             tls_key_path=dev.tls_key_path,
+            **upstream,
         )
         worst = 0
         for name, config in (("dev", dev), ("kubernetes", cluster)):

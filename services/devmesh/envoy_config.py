@@ -160,6 +160,53 @@ def jwt_rules(rpcs: list[ContractRpc]) -> list[dict[str, object]]:
     return [*rest, *grpc, *fallbacks]
 
 
+# The cluster of each public service, and the timeout of its routes.
+_ROUTE_CLUSTERS = {
+    "marketplace.user.v1.UserService": "user",
+    "marketplace.product.v1.ProductService": "product",
+    "marketplace.order.v1.OrderService": "order",
+}
+_ROUTE_INDENT = " " * 24
+# Retried only where a repeat is safe: the attempt never reached a service that could act
+# (a refused or reset connection, UNAVAILABLE from a draining instance). Bounded by the
+# cluster's retry circuit breaker.
+RETRY_POLICY = (
+    '{ retry_on: "connect-failure,refused-stream,reset,unavailable", num_retries: 2, '
+    "retry_back_off: { base_interval: 0.025s, max_interval: 0.25s } }"
+)
+# Seconds a call through the edge may take: reads are quick, a checkout waits for the
+# payment processor.
+READ_TIMEOUT = "15s"
+WRITE_TIMEOUT = {"user": "30s", "product": "30s", "order": "60s"}
+
+
+def retry_routes(rpcs: list[ContractRpc]) -> list[dict[str, str]]:
+    """One route per idempotent public or authenticated RPC: its timeout and retry policy.
+
+    The other methods of a service take its prefix route (a timeout, no retry).
+    """
+    routes = []
+    for rpc in rpcs:
+        service = rpc.path.split("/")[1]
+        cluster = _ROUTE_CLUSTERS.get(service)
+        if cluster is None or rpc.access is Access.INTERNAL or not rpc.idempotent:
+            continue
+        timeout = READ_TIMEOUT if rpc.read_only else WRITE_TIMEOUT[cluster]
+        routes.append({"path": rpc.path, "cluster": cluster, "timeout": timeout})
+    return routes
+
+
+def _render_routes(routes: list[dict[str, str]]) -> str:
+    lines = []
+    for route in routes:
+        lines.append(f"- match: {{ path: {route['path']} }}")
+        lines.append(
+            f"  route: {{ cluster: {route['cluster']}, timeout: {route['timeout']}, "
+            f"retry_policy: {RETRY_POLICY} }}"
+        )
+    return "\n".join(_ROUTE_INDENT + line for line in lines)
+
+
 def _render_rules(rules: list[dict[str, object]]) -> str:
     lines = []
     for rule in rules:
@@ -195,7 +242,9 @@ def render(config: EdgeConfig) -> str:
     values["cors_allowed_origins"] = json.dumps(
         [{"exact": origin} for origin in config.cors_allowed_origins]
     )
-    values["jwt_rules"] = _render_rules(jwt_rules(load_contract(DESCRIPTORS)))
+    contract = load_contract(DESCRIPTORS)
+    values["jwt_rules"] = _render_rules(jwt_rules(contract))
+    values["retry_routes"] = _render_routes(retry_routes(contract))
     return Template(text).substitute(values)
 
 

@@ -243,3 +243,28 @@ async def test_shutdown_turns_not_serving_and_drains_in_flight_calls(tokens: Tes
         assert (await in_flight).product_id == "slow"
         await stopping
         await channel.close()
+
+
+async def test_the_plaintext_health_port_serves_health_and_nothing_else(
+    tokens: TestTokens,
+) -> None:
+    """The kubelet's grpc probes cannot present a certificate: they get health alone."""
+    probe_settings = settings().model_copy(update={"health_port": 0})
+    async with probe_app(tokens, Probe()) as app, running_server(probe_settings, app) as server:
+        assert server.health_port not in (0, server.grpc_port)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.health_port}") as channel:
+            answer = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=SERVICE)
+            )
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING
+            stub = product_service_pb2_grpc.ProductServiceStub(channel)
+            code, _ = await code_of(
+                stub.GetProduct(product_service_pb2.GetProductRequest(product_id="x"))
+            )
+            assert code == grpc.StatusCode.UNIMPLEMENTED
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=5
+                )
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE  # mTLS only
