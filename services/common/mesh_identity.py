@@ -8,7 +8,7 @@ internal RPC.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import grpc
@@ -29,7 +29,7 @@ def service_identity(name: str, trust_domain: str = TRUST_DOMAIN) -> str:
     return f"spiffe://{trust_domain}{_SERVICE_PATH}{name}"
 
 
-def peer_identities(auth_context: Mapping[str, Sequence[bytes]]) -> list[str]:
+def peer_identities(auth_context: Mapping[str, Iterable[bytes]]) -> list[str]:
     """The spiffe:// URIs in a peer's certificate (none without TLS or a certificate)."""
     found: list[str] = []
     for key in (_SPIFFE_KEY, _URI_KEY):

@@ -94,7 +94,7 @@ def config_for(mesh: Mesh, admin_port: int, tls_port: int) -> envoy_config.EdgeC
     )
 
 
-def upstream_tls(mesh: Mesh) -> dict[str, str]:
+def upstream_tls(mesh: Mesh) -> envoy_config.UpstreamTls:
     """The EdgeConfig fields of the edge's mTLS to the mesh's services (its client cert)."""
     tls = mesh.mesh_tls()
     return {

@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from services.devmesh.envoy_config import EdgeConfig, kubernetes, write
+from services.devmesh.envoy_config import EdgeConfig, UpstreamTls, kubernetes, write
 from services.devmesh.processes import envoy_binary
 from services.devmesh.tls import ensure_mesh_tls
 
@@ -19,7 +19,7 @@ def main() -> int:
         folder = Path(tmp) / "tls"
         mesh_tls = ensure_mesh_tls(folder)
         certificate_path, key_path = folder / "edge.pem", folder / "edge-key.pem"
-        upstream = {
+        upstream: UpstreamTls = {
             "upstream_cert_path": str(mesh_tls.edge_client.cert_path),
             "upstream_key_path": str(mesh_tls.edge_client.key_path),
             "upstream_ca_path": str(mesh_tls.ca_path),

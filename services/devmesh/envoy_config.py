@@ -7,6 +7,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from string import Template
+from typing import TypedDict
 
 from google.protobuf import descriptor_pb2
 
@@ -26,6 +27,14 @@ TOKEN_OPTIONAL = (
 )
 TOKEN_REQUIRED = "{ provider_name: marketplace }"
 REQUIREMENTS = {Access.PUBLIC: TOKEN_OPTIONAL, Access.AUTHENTICATED: TOKEN_REQUIRED}
+
+
+class UpstreamTls(TypedDict):
+    """The EdgeConfig fields of the edge's mTLS to the services (its client certificate)."""
+
+    upstream_cert_path: str
+    upstream_key_path: str
+    upstream_ca_path: str
 
 
 @dataclass(frozen=True)
