@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextvars import ContextVar
+from contextvars import Context, ContextVar, copy_context
 from typing import Any
 
 import grpc
@@ -23,6 +23,18 @@ def remaining_seconds() -> float | None:
     """Seconds left of the incoming call's deadline, or None when there is none."""
     deadline = _INCOMING_DEADLINE.get()
     return None if deadline is None else deadline - time.monotonic()
+
+
+def outliving_context() -> Context:
+    """A copy of the current context without the incoming call's deadline.
+
+    For work that must finish after the incoming call is gone (a checkout saga shielded
+    from its RPC): run its task in this context (`asyncio.create_task(..., context=)`), and
+    its calls get their own deadlines instead of the caller's remaining time.
+    """
+    context = copy_context()
+    context.run(_INCOMING_DEADLINE.set, None)
+    return context
 
 
 def bind_incoming_deadline(context: grpc.aio.ServicerContext[Any, Any]) -> object:

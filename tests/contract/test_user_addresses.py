@@ -375,12 +375,14 @@ async def test_shipping_address_of_a_suspended_buyer_is_failed_precondition(
     assert (got.code, got.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "USER_SUSPENDED")
 
 
-async def test_shipping_address_needs_the_mesh_secret(svc: UserService) -> None:
+async def test_shipping_address_needs_the_order_services_certificate(svc: UserService) -> None:
     user, token = await register_and_login(svc)
     await create(svc, token, home())
+    outsider = user_service_pb2_grpc.UserInternalServiceStub(svc.served.channel)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await internal(svc).GetShippingAddress(
+        await outsider.GetShippingAddress(
             user_service_pb2.GetShippingAddressRequest(user_id=user.user_id),
             metadata=bearer(token),
         )
-    assert failure(caught.value).reason == "INTERNAL_ONLY"
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert failure(caught.value).reason == "CALLER_NOT_ALLOWED"

@@ -14,6 +14,7 @@ from typing import Protocol
 import structlog
 
 from services.common.clock import Clock
+from services.common.deadlines import outliving_context
 from services.common.errors import (
     Aborted,
     AlreadyExists,
@@ -142,7 +143,8 @@ class Checkout:
                 )
                 await uow.commit()
             if existing is None:
-                saga = asyncio.create_task(self._run(command))
+                # The saga outlives the RPC, so it does not inherit the RPC's deadline.
+                saga = asyncio.create_task(self._run(command), context=outliving_context())
                 self._sagas.add(saga)
                 saga.add_done_callback(self._forget)
                 return await asyncio.shield(saga)
