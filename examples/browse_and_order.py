@@ -5,7 +5,9 @@ Run against `uvx nox -s up` (the defaults) or any mesh:
     uv run python examples/browse_and_order.py --user 127.0.0.1:50051 \
         --product 127.0.0.1:50052 --order 127.0.0.1:50053
 
-The password comes from MARKETPLACE_DEMO_PASSWORD (what `nox -s up` printed).
+The password comes from MARKETPLACE_DEMO_PASSWORD (what `nox -s up` printed). The services
+speak mTLS only: the example presents the operator's certificate from the dev mesh's
+`.mesh/tls/` (MARKETPLACE_TLS_DIR).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+from pathlib import Path
 
 from marketplace.order.v1 import order_pb2
 from marketplace_client import MarketplaceClient, MarketplaceError
@@ -26,7 +29,9 @@ async def main(args: argparse.Namespace) -> int:
         order_target=args.order,
         email=args.email,
         password=args.password,
-        plaintext=True,
+        ca_file=args.tls_dir / "ca.pem",
+        cert_file=args.tls_dir / "operator.pem",
+        key_file=args.tls_dir / "operator-key.pem",
     ) as client:
         me = await client.me()
         print(f"signed in as {me.username} ({me.user_id})")
@@ -80,6 +85,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--email", default=os.environ.get("MARKETPLACE_EMAIL", "buyer@example.com"))
     parser.add_argument("--password", default=os.environ.get("MARKETPLACE_DEMO_PASSWORD", ""))
     parser.add_argument("--query", default="headphones")
+    parser.add_argument(
+        "--tls-dir", type=Path, default=Path(os.environ.get("MARKETPLACE_TLS_DIR", ".mesh/tls"))
+    )
     return parser.parse_args(argv)
 
 

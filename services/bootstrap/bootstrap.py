@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import asyncpg
 import grpc
@@ -54,6 +55,27 @@ class BootstrapSettings(BaseSettings):
     admin_display_name: str = "Administrator"
     # How long to wait for the services to serve (they may still be migrating or starting).
     ready_timeout_seconds: float = Field(default=600.0, gt=0)
+    # The services serve mTLS: the job's client certificate (an operator identity of the
+    # mesh CA) and the CA. Plaintext only against a dev mesh that serves it.
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    plaintext: bool = False
+
+    def channel(self, target: str) -> grpc.aio.Channel:
+        """A channel to a service with the job's credentials."""
+        if self.plaintext:
+            return grpc.aio.insecure_channel(target)
+        if self.tls_ca_file is None or self.tls_cert_file is None or self.tls_key_file is None:
+            raise BootstrapError(
+                "set BOOTSTRAP_TLS_CA_FILE, BOOTSTRAP_TLS_CERT_FILE and BOOTSTRAP_TLS_KEY_FILE"
+            )
+        credentials = grpc.ssl_channel_credentials(
+            self.tls_ca_file.read_bytes(),
+            self.tls_key_file.read_bytes(),
+            self.tls_cert_file.read_bytes(),
+        )
+        return grpc.aio.secure_channel(target, credentials)
 
 
 async def bootstrap(
@@ -62,8 +84,8 @@ async def bootstrap(
     """Create the first admin and the missing categories; a no-op on a bootstrapped platform."""
     tree = demo_categories() if categories is None else categories
     async with (
-        grpc.aio.insecure_channel(settings.user_target) as user_channel,
-        grpc.aio.insecure_channel(settings.product_target) as product_channel,
+        settings.channel(settings.user_target) as user_channel,
+        settings.channel(settings.product_target) as product_channel,
     ):
         deadline = time.monotonic() + settings.ready_timeout_seconds
         await _wait_serving(user_channel, "marketplace.user.v1.UserService", deadline)

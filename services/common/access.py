@@ -45,6 +45,26 @@ def method_access(service: ServiceDescriptor) -> dict[str, Access]:
     return methods
 
 
+def method_callers(service: ServiceDescriptor) -> dict[str, frozenset[str]]:
+    """The mesh identities each internal RPC of `service` admits, by full path.
+
+    Raises:
+        ValueError: an internal RPC names no caller, or another RPC names some.
+    """
+    found: dict[str, frozenset[str]] = {}
+    for method in service.methods:
+        options = method.GetOptions()
+        callers = frozenset(options.Extensions[access_pb2.callers])
+        internal = options.Extensions[access_pb2.access] == access_pb2.ACCESS_INTERNAL
+        if internal and not callers:
+            raise ValueError(f"{method.full_name} is internal but names no (callers)")
+        if callers and not internal:
+            raise ValueError(f"{method.full_name} names (callers) but is not internal")
+        if internal:
+            found[f"/{service.full_name}/{method.name}"] = callers
+    return found
+
+
 def contract_access(service_names: Iterable[str]) -> dict[str, Access]:
     """The access of every RPC of the named services, from their generated descriptors.
 
@@ -57,6 +77,15 @@ def contract_access(service_names: Iterable[str]) -> dict[str, Access]:
     return methods
 
 
+def contract_callers(service_names: Iterable[str]) -> dict[str, frozenset[str]]:
+    """The admitted callers of every internal RPC of the named services."""
+    pool = descriptor_pool.Default()
+    callers: dict[str, frozenset[str]] = {}
+    for name in service_names:
+        callers.update(method_callers(pool.FindServiceByName(name)))
+    return callers
+
+
 @dataclass(frozen=True)
 class ContractRpc:
     """One RPC of the contract as the edge and the API documents see it."""
@@ -65,6 +94,11 @@ class ContractRpc:
     access: Access
     # (HTTP method, path template) of its google.api.http rule and additional bindings.
     http: tuple[tuple[str, str], ...]
+    # Whether a repeat is safe (idempotency_level NO_SIDE_EFFECTS or IDEMPOTENT): the edge
+    # and the mesh's channels retry only these.
+    idempotent: bool = False
+    # Whether it only reads (idempotency_level NO_SIDE_EFFECTS).
+    read_only: bool = False
 
 
 def _bindings(rule: http_pb2.HttpRule) -> list[tuple[str, str]]:
@@ -95,23 +129,33 @@ def contract_rpcs(files: descriptor_pb2.FileDescriptorSet) -> list[ContractRpc]:
                 options = method.options
                 http = _bindings(options.Extensions[_HTTP]) if options.HasExtension(_HTTP) else []
                 access = _access(options.Extensions[access_pb2.access], path)
-                rpcs.append(ContractRpc(path, access, tuple(http)))
+                level = options.idempotency_level
+                read_only = level == descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS
+                idempotent = read_only or level == descriptor_pb2.MethodOptions.IDEMPOTENT
+                rpcs.append(ContractRpc(path, access, tuple(http), idempotent, read_only))
     return rpcs
 
 
 @dataclass(frozen=True)
 class AccessPolicy:
-    """Which methods are public, and which only the mesh itself may call.
+    """Which methods are public, and which only named services of the mesh may call.
 
-    A method the policy does not list needs a token, so forgetting one fails closed.
+    A method the policy does not list needs a token, so forgetting one fails closed; an
+    internal method admits only the callers listed for it, so forgetting them does too.
     """
 
     methods: Mapping[str, Access] = field(default_factory=dict)
+    # Internal methods by full path: the service names whose certificates may call them.
+    callers: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def from_contract(cls, *service_names: str) -> AccessPolicy:
         """The policy the contract declares for the named services."""
-        return cls(contract_access(service_names))
+        return cls(contract_access(service_names), contract_callers(service_names))
+
+    def allowed_callers(self, method: str) -> frozenset[str]:
+        """The services that may call the internal `method` (none for any other)."""
+        return self.callers.get(method, frozenset())
 
     def is_public(self, method: str) -> bool:
         """Whether `method` may be called without a token."""

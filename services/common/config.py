@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
@@ -32,6 +33,9 @@ class ServiceSettings(BaseSettings):
     grpc_host: str = "0.0.0.0"  # containers listen on every interface
     grpc_port: int = 50051
     ops_port: int = 9464
+    # A plaintext port serving grpc.health.v1 only (no API, no reflection), for probes that
+    # cannot present a certificate (the kubelet's grpc probes); None: no such port.
+    health_port: int | None = None
     log_level: str = "INFO"
     # On shutdown, health reports NOT_SERVING this long before the server stops taking
     # calls, so load balancers and Envoy's health checks move traffic away first.
@@ -43,11 +47,22 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = "marketplace"
     # Where the user service publishes its signing keys; every service verifies tokens itself.
     jwks_url: str = "http://user:9464/.well-known/jwks.json"
-    # Shared by the services of the mesh to call each other's internal RPCs.
+    # Signs page tokens, so that any replica accepts another's; the same in every instance
+    # of a service. (Internal RPCs are authorised by the caller's mesh certificate.)
     internal_secret: SecretStr = SecretStr(DEV_INTERNAL_SECRET)
     # Successful calls are logged for one request in this many (failed and slow calls
     # always are); 1 logs every call. The metrics count every call either way.
     access_log_sample_every: int = Field(default=100, ge=1)
+    # mTLS: this instance's certificate and key (served, and presented to the services it
+    # calls) and the mesh CA that signs every peer's. Required unless `plaintext`.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_ca_file: Path | None = None
+    # The SPIFFE trust domain of the mesh identities (spiffe://<domain>/service/<name>).
+    mesh_trust_domain: str = "marketplace.local"
+    # Plaintext gRPC, served and dialled: for dev tests that ask for it; refused outside
+    # dev mode, like the placeholder secret.
+    plaintext: bool = False
     # The deadline of calls to other services, in seconds.
     rpc_timeout_seconds: float = 5.0
     # Outside Kubernetes, instances register in a registry (REGISTRY_KIND etcd or consul,
@@ -71,4 +86,19 @@ class ServiceSettings(BaseSettings):
     def _no_placeholder_secrets_in_production(self) -> Self:
         if not self.dev_mode and self.internal_secret.get_secret_value() == DEV_INTERNAL_SECRET:
             raise ValueError("internal_secret must be set outside dev mode")
+        return self
+
+    @model_validator(mode="after")
+    def _mtls_unless_plaintext_in_dev(self) -> Self:
+        if self.plaintext:
+            if not self.dev_mode:
+                raise ValueError("plaintext gRPC is refused outside dev mode: set the TLS files")
+            return self
+        missing = [
+            name
+            for name in ("tls_cert_file", "tls_key_file", "tls_ca_file")
+            if getattr(self, name) is None
+        ]
+        if missing:
+            raise ValueError(f"mTLS needs {', '.join(missing)} (or plaintext=true, dev mode only)")
         return self

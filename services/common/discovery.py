@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -23,6 +24,7 @@ from typing import Any
 import grpc
 import structlog
 
+from services.common.channels import channel_factory as settings_channel_factory
 from services.common.channels import create_channel
 from services.common.config import ServiceSettings
 from services.common.registry import Registry, ServiceInstance, make_registry
@@ -189,7 +191,7 @@ async def connect_peer(
     service: str,
     target: str,
     *,
-    channel_factory: ChannelFactory = create_channel,
+    channel_factory: ChannelFactory | None = None,
 ) -> grpc.aio.Channel:
     """The channel a composition root calls a peer service on; the caller closes it.
 
@@ -197,6 +199,10 @@ async def connect_peer(
     only until the first answer); without one it is a plain channel to `target` (on
     Kubernetes a `dns:///` name of a headless Service, balanced by round_robin too).
     """
+    if channel_factory is None:
+        # The service's mTLS credentials; the peer's certificate is checked against its
+        # service name, since a balanced target is a list of addresses.
+        channel_factory = functools.partial(settings_channel_factory(settings), server_name=service)
     registry = make_registry(
         settings.registry_kind, settings.registry_url, ttl_seconds=settings.registry_ttl_seconds
     )

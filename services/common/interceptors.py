@@ -6,7 +6,6 @@ status the error mapper (innermost) settled on.
 
 from __future__ import annotations
 
-import hmac
 import time
 import uuid
 import zlib
@@ -20,9 +19,16 @@ import structlog
 # Re-exported: the policy is the auth interceptor's input.
 from services.common.access import AccessPolicy
 from services.common.auth import TokenVerifier, reset_caller, set_caller
+from services.common.deadlines import bind_incoming_deadline, reset_incoming_deadline
 from services.common.dependencies import unavailable_dependency
-from services.common.errors import DomainError, Unauthenticated, dependency_unavailable
-from services.common.metadata import INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER, request_metadata
+from services.common.errors import (
+    DomainError,
+    PermissionDenied,
+    Unauthenticated,
+    dependency_unavailable,
+)
+from services.common.mesh_identity import caller_service
+from services.common.metadata import REQUEST_ID_HEADER, request_metadata
 from services.common.metrics import GrpcMetrics
 from services.common.reasons import ErrorReason
 from services.common.rpc_status import abort_with, internal_status, to_grpc_status
@@ -33,10 +39,10 @@ type Stream = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[
 log = structlog.get_logger("grpc")
 
 __all__ = [
-    "INTERNAL_TOKEN_HEADER",
     "REQUEST_ID_HEADER",
     "AccessPolicy",
     "AuthInterceptor",
+    "DeadlineInterceptor",
     "ErrorMappingInterceptor",
     "MetricsInterceptor",
     "RequestLoggingInterceptor",
@@ -255,20 +261,48 @@ class MetricsInterceptor(_AroundInterceptor):
         self._metrics.handled.labels(service, name, _code_name(context, failed)).inc()
 
 
+class DeadlineInterceptor(_AroundInterceptor):
+    """Records the incoming call's deadline, which every outgoing mesh call is capped at."""
+
+    @override
+    async def around_unary(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Unary
+    ) -> Any:
+        token = bind_incoming_deadline(context)
+        try:
+            return await call(request, context)
+        finally:
+            reset_incoming_deadline(token)
+
+    @override
+    async def around_stream(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Stream
+    ) -> AsyncIterator[Any]:
+        token = bind_incoming_deadline(context)
+        try:
+            async for item in call(request, context):
+                yield item
+        finally:
+            reset_incoming_deadline(token)
+
+
 class AuthInterceptor(_AroundInterceptor):
-    """Verifies the bearer token and binds the caller; enforces the access policy."""
+    """Authorises callers: internal RPCs by the mesh certificate, the rest by bearer token.
+
+    Binds the token's caller for the handler; enforces the contract's access policy.
+    """
 
     def __init__(
         self,
         verifier: TokenVerifier,
         policy: AccessPolicy,
-        internal_secret: str,
         *,
+        trust_domain: str,
         error_domain: str,
     ) -> None:
         self._verifier = verifier
         self._policy = policy
-        self._internal_secret = internal_secret.encode()
+        self._trust_domain = trust_domain
         self._error_domain = error_domain
 
     @override
@@ -296,12 +330,7 @@ class AuthInterceptor(_AroundInterceptor):
         metadata = request_metadata(context)
         try:
             if self._policy.is_internal(method):
-                presented = metadata.internal_token.encode()
-                if not hmac.compare_digest(presented, self._internal_secret):
-                    raise Unauthenticated(
-                        "internal RPCs need the mesh's credentials",
-                        reason=ErrorReason.INTERNAL_ONLY,
-                    )
+                self._authorise_service(method, context)
             authorization = metadata.authorization
             caller = None
             if authorization:
@@ -318,6 +347,24 @@ class AuthInterceptor(_AroundInterceptor):
         except DomainError as error:
             await abort_with(context, to_grpc_status(error, domain=self._error_domain))
         return set_caller(caller)
+
+    def _authorise_service(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        """Admit the call only from a service the contract lists among the method's callers."""
+        service, identity = caller_service(context, self._trust_domain)
+        if identity is None:
+            raise Unauthenticated(
+                "internal RPCs are for the mesh's services: present a mesh certificate",
+                reason=ErrorReason.INTERNAL_ONLY,
+            )
+        if service is None or service not in self._policy.allowed_callers(method):
+            raise PermissionDenied(
+                "this internal RPC does not admit the calling identity",
+                reason=ErrorReason.CALLER_NOT_ALLOWED,
+                metadata={
+                    "caller": identity,
+                    "allowed": ",".join(sorted(self._policy.allowed_callers(method))),
+                },
+            )
 
 
 class ErrorMappingInterceptor(_AroundInterceptor):

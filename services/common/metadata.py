@@ -1,4 +1,4 @@
-"""The one reader of a call's metadata: request id, client address, idempotency key, credentials."""
+"""The one reader of a call's metadata: request id, client address, idempotency key, token."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ REQUEST_ID_HEADER = "x-request-id"
 CLIENT_ADDRESS_HEADER = "x-marketplace-client-address"
 IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 AUTHORIZATION_HEADER = "authorization"
-INTERNAL_TOKEN_HEADER = "x-internal-token"
 USER_AGENT_HEADER = "user-agent"
 
 
@@ -45,11 +44,6 @@ class RequestMetadata:
     def authorization(self) -> str:
         """The authorization header, or "" when there is none."""
         return self.values.get(AUTHORIZATION_HEADER, "")
-
-    @property
-    def internal_token(self) -> str:
-        """The mesh's internal credential, or "" when there is none."""
-        return self.values.get(INTERNAL_TOKEN_HEADER, "")
 
     @property
     def user_agent(self) -> str:

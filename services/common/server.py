@@ -32,6 +32,7 @@ from services.common.config import ServiceSettings
 from services.common.interceptors import (
     AccessPolicy,
     AuthInterceptor,
+    DeadlineInterceptor,
     ErrorMappingInterceptor,
     MetricsInterceptor,
     RequestLoggingInterceptor,
@@ -71,6 +72,8 @@ class RunningServer:
     ops_port: int
     health: health.HealthServicer
     service_names: Sequence[str]
+    # The plaintext health-only port (0 when there is none).
+    health_port: int = 0
 
     async def set_serving(self, serving: bool) -> None:
         """Flip every service's health status, including the server-wide "" entry."""
@@ -100,6 +103,49 @@ async def _start_ops_server(
     return runner, int(bound)
 
 
+def server_credentials(settings: ServiceSettings) -> grpc.ServerCredentials | None:
+    """mTLS: serve the instance's certificate, admit only clients the mesh CA signed.
+
+    None in plaintext mode, which the settings refuse outside dev mode.
+    """
+    if settings.plaintext:
+        return None
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        raise ValueError("mTLS needs tls_cert_file and tls_key_file")
+    if settings.tls_ca_file is None:
+        raise ValueError("mTLS needs tls_ca_file")
+    return grpc.ssl_server_credentials(
+        [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
+        root_certificates=settings.tls_ca_file.read_bytes(),
+        require_client_auth=True,
+    )
+
+
+def bind_grpc_port(server: grpc.aio.Server, settings: ServiceSettings) -> int:
+    """Bind the service's gRPC port, TLS unless plaintext was asked for; the bound port."""
+    address = f"{settings.grpc_host}:{settings.grpc_port}"
+    credentials = server_credentials(settings)
+    if credentials is None:
+        log.warning("serving_plaintext", reason="plaintext=true (dev mode)")
+        return server.add_insecure_port(address)
+    return server.add_secure_port(address, credentials)
+
+
+async def _start_health_server(
+    host: str, port: int, servicer: health.HealthServicer
+) -> tuple[grpc.aio.Server, int]:
+    """A plaintext server of the health service alone, sharing the main server's statuses.
+
+    The kubelet's grpc probes speak plaintext; this port tells them what the mTLS port's
+    health service would, and serves nothing else.
+    """
+    probe = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, probe)
+    bound = probe.add_insecure_port(f"{host}:{port}")
+    await probe.start()
+    return probe, bound
+
+
 @asynccontextmanager
 async def running_server(
     settings: ServiceSettings, app: ServiceApp
@@ -116,10 +162,11 @@ async def running_server(
             *server_interceptors(),
             RequestLoggingInterceptor(sample_every=settings.access_log_sample_every),
             MetricsInterceptor(metrics),
+            DeadlineInterceptor(),
             AuthInterceptor(
                 verifier,
                 app.policy,
-                settings.internal_secret.get_secret_value(),
+                trust_domain=settings.mesh_trust_domain,
                 error_domain=settings.error_domain,
             ),
             ErrorMappingInterceptor(error_domain=settings.error_domain),
@@ -136,10 +183,15 @@ async def running_server(
     reflection.enable_server_reflection(
         [*app.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    grpc_port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    grpc_port = bind_grpc_port(server, settings)
     running = RunningServer(grpc_port, 0, health_servicer, app.service_names)
     await running.set_serving(False)
     await server.start()
+    probe_server = None
+    if settings.health_port is not None:
+        probe_server, running.health_port = await _start_health_server(
+            settings.grpc_host, settings.health_port, health_servicer
+        )
     ops_runner, running.ops_port = await _start_ops_server(
         settings.grpc_host, settings.ops_port, metrics, app.http_routes
     )
@@ -160,6 +212,8 @@ async def running_server(
             await asyncio.sleep(settings.shutdown_notice_seconds)
             log.info("draining", grace_seconds=settings.shutdown_grace_seconds)
             await server.stop(settings.shutdown_grace_seconds)
+            if probe_server is not None:
+                await probe_server.stop(0)
             await ops_runner.cleanup()
             log.info("stopped")
 

@@ -546,13 +546,19 @@ class Bench:
     async def setup(self) -> None:
         """Sign in, pick products with stock, open channels and clients."""
         mesh = self.mesh
-        self.user_channel = grpc.aio.insecure_channel(mesh.services["user"].target)
+        self.user_channel = grpc.aio.secure_channel(
+            mesh.services["user"].target, mesh.operator_credentials()
+        )
         self.users = user_service_pb2_grpc.UserServiceStub(self.user_channel)
         login = await self.users.Login(self.login_request())
         self.auth = (("authorization", f"Bearer {login.access_token}"),)
-        self.product_channel = grpc.aio.insecure_channel(mesh.services["product"].target)
+        self.product_channel = grpc.aio.secure_channel(
+            mesh.services["product"].target, mesh.operator_credentials()
+        )
         self.products = product_service_pb2_grpc.ProductServiceStub(self.product_channel)
-        self.order_channel = grpc.aio.insecure_channel(mesh.services["order"].target)
+        self.order_channel = grpc.aio.secure_channel(
+            mesh.services["order"].target, mesh.operator_credentials()
+        )
         self.orders = order_service_pb2_grpc.OrderServiceStub(self.order_channel)
         ids: list[str] = []
         token = ""

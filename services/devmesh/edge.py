@@ -90,7 +90,18 @@ def config_for(mesh: Mesh, admin_port: int, tls_port: int) -> envoy_config.EdgeC
         tls_port=tls_port,
         tls_cert_path=str(certificate.cert_path),
         tls_key_path=str(certificate.key_path),
+        **upstream_tls(mesh),
     )
+
+
+def upstream_tls(mesh: Mesh) -> envoy_config.UpstreamTls:
+    """The EdgeConfig fields of the edge's mTLS to the mesh's services (its client cert)."""
+    tls = mesh.mesh_tls()
+    return {
+        "upstream_cert_path": str(tls.edge_client.cert_path),
+        "upstream_key_path": str(tls.edge_client.key_path),
+        "upstream_ca_path": str(tls.ca_path),
+    }
 
 
 def edge_certificate(state_dir: Path) -> EdgeTls:

@@ -7,6 +7,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from string import Template
+from typing import TypedDict
 
 from google.protobuf import descriptor_pb2
 
@@ -26,6 +27,14 @@ TOKEN_OPTIONAL = (
 )
 TOKEN_REQUIRED = "{ provider_name: marketplace }"
 REQUIREMENTS = {Access.PUBLIC: TOKEN_OPTIONAL, Access.AUTHENTICATED: TOKEN_REQUIRED}
+
+
+class UpstreamTls(TypedDict):
+    """The EdgeConfig fields of the edge's mTLS to the services (its client certificate)."""
+
+    upstream_cert_path: str
+    upstream_key_path: str
+    upstream_ca_path: str
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,13 @@ class EdgeConfig:
     # clusters (EDS from files, kept equal to the registry); empty means each cluster
     # resolves its host name instead (STRICT_DNS: Kubernetes' headless Services).
     eds_dir: str = ""
+    # mTLS to the services: the edge's client certificate and the mesh CA. Plaintext
+    # upstreams only when asked for (a rendering test); the services refuse them anyway.
+    upstream_cert_path: str = ""
+    upstream_key_path: str = ""
+    upstream_ca_path: str = ""
+    upstream_plaintext: bool = False
+    mesh_trust_domain: str = "marketplace.local"
 
 
 def _segment_regex(segments: str) -> str:
@@ -157,6 +173,53 @@ def jwt_rules(rpcs: list[ContractRpc]) -> list[dict[str, object]]:
     return [*rest, *grpc, *fallbacks]
 
 
+# The cluster of each public service, and the timeout of its routes.
+_ROUTE_CLUSTERS = {
+    "marketplace.user.v1.UserService": "user",
+    "marketplace.product.v1.ProductService": "product",
+    "marketplace.order.v1.OrderService": "order",
+}
+_ROUTE_INDENT = " " * 24
+# Retried only where a repeat is safe: the attempt never reached a service that could act
+# (a refused or reset connection, UNAVAILABLE from a draining instance). Bounded by the
+# cluster's retry circuit breaker.
+RETRY_POLICY = (
+    '{ retry_on: "connect-failure,refused-stream,reset,unavailable", num_retries: 2, '
+    "retry_back_off: { base_interval: 0.025s, max_interval: 0.25s } }"
+)
+# Seconds a call through the edge may take: reads are quick, a checkout waits for the
+# payment processor.
+READ_TIMEOUT = "15s"
+WRITE_TIMEOUT = {"user": "30s", "product": "30s", "order": "60s"}
+
+
+def retry_routes(rpcs: list[ContractRpc]) -> list[dict[str, str]]:
+    """One route per idempotent public or authenticated RPC: its timeout and retry policy.
+
+    The other methods of a service take its prefix route (a timeout, no retry).
+    """
+    routes = []
+    for rpc in rpcs:
+        service = rpc.path.split("/")[1]
+        cluster = _ROUTE_CLUSTERS.get(service)
+        if cluster is None or rpc.access is Access.INTERNAL or not rpc.idempotent:
+            continue
+        timeout = READ_TIMEOUT if rpc.read_only else WRITE_TIMEOUT[cluster]
+        routes.append({"path": rpc.path, "cluster": cluster, "timeout": timeout})
+    return routes
+
+
+def _render_routes(routes: list[dict[str, str]]) -> str:
+    lines = []
+    for route in routes:
+        lines.append(f"- match: {{ path: {route['path']} }}")
+        lines.append(
+            f"  route: {{ cluster: {route['cluster']}, timeout: {route['timeout']}, "
+            f"retry_policy: {RETRY_POLICY} }}"
+        )
+    return "\n".join(_ROUTE_INDENT + line for line in lines)
+
+
 def _render_rules(rules: list[dict[str, object]]) -> str:
     lines = []
     for rule in rules:
@@ -173,11 +236,18 @@ def render(config: EdgeConfig) -> str:
         "tls_secondary": config.tls_port > 0,
         "eds": bool(config.eds_dir),
         "dns": not config.eds_dir,
+        "upstream_tls": not config.upstream_plaintext,
     }
-    if (config.tls_primary or config.tls_port > 0) and not (
+    if (sections["tls_primary"] or sections["tls_secondary"]) and not (
         config.tls_cert_path and config.tls_key_path
     ):
         raise ValueError("TLS needs tls_cert_path and tls_key_path")
+    upstream = (config.upstream_cert_path, config.upstream_key_path, config.upstream_ca_path)
+    if sections["upstream_tls"] and not all(upstream):
+        raise ValueError(
+            "mTLS to the services needs upstream_cert_path, upstream_key_path and "
+            "upstream_ca_path (or upstream_plaintext=True)"
+        )
 
     def keep(match: re.Match[str]) -> str:
         return match.group(2) if sections[match.group(1)] else ""
@@ -187,7 +257,9 @@ def render(config: EdgeConfig) -> str:
     values["cors_allowed_origins"] = json.dumps(
         [{"exact": origin} for origin in config.cors_allowed_origins]
     )
-    values["jwt_rules"] = _render_rules(jwt_rules(load_contract(DESCRIPTORS)))
+    contract = load_contract(DESCRIPTORS)
+    values["jwt_rules"] = _render_rules(jwt_rules(contract))
+    values["retry_routes"] = _render_routes(retry_routes(contract))
     return Template(text).substitute(values)
 
 
@@ -232,6 +304,10 @@ def kubernetes() -> EdgeConfig:
         tls_key_path="/etc/envoy-tls/tls.key",
         otlp_host="otel-collector",
         stats_port=9902,
+        # cert-manager's edge-mesh-tls Secret (k8s/mesh-tls.yaml).
+        upstream_cert_path="/etc/mesh-tls/tls.crt",
+        upstream_key_path="/etc/mesh-tls/tls.key",
+        upstream_ca_path="/etc/mesh-tls/ca.crt",
     )
 
 

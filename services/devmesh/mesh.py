@@ -22,6 +22,7 @@ from services.devmesh.edge import EdgeSettings
 from services.devmesh.endpoints import EndpointFiles, EndpointPublisher
 from services.devmesh.processes import REPO_ROOT, ManagedProcess, free_port
 from services.devmesh.supervisor import Supervisor
+from services.devmesh.tls import MeshTls, ensure_mesh_tls
 from services.user.adapters.signing import SigningKey
 
 SERVICE_NAMES = {
@@ -111,6 +112,8 @@ class Mesh:
         self.otlp_port = 0
         self.supervisor: Supervisor | None = None
         self._state = "starting"
+        # The mesh CA and every identity's certificate (`<state dir>/tls/`), made at start.
+        self.tls: MeshTls | None = None
 
     @property
     def edge_url(self) -> str:
@@ -141,6 +144,7 @@ class Mesh:
     def start(self) -> None:
         """Bring the mesh up and wait until the edge reports every service healthy."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.tls = ensure_mesh_tls(self.state_dir / "tls", services=tuple(SERVICE_NAMES))
         self._start_backing_servers()
         users_db = f"{self.postgres_url}/marketplace_users?sslmode=disable"
         orders_db = f"{self.postgres_url}/marketplace_orders?sslmode=disable"
@@ -298,13 +302,19 @@ class Mesh:
                 "PAYMENT_GATEWAY_API_KEY": self.payment_gateway_api_key,
             },
         }
+        tls = self.mesh_tls()
         for name, (grpc_port, ops_port) in ports.items():
             common = {
+                # mTLS: the service's own identity, and the CA every peer must be signed by.
+                "TLS_CERT_FILE": str(tls.services[name].cert_path),
+                "TLS_KEY_FILE": str(tls.services[name].key_path),
+                "TLS_CA_FILE": str(tls.ca_path),
                 "ENVIRONMENT": self.options.environment,
                 "GRPC_HOST": "127.0.0.1",
                 "GRPC_PORT": str(grpc_port),
                 "OPS_PORT": str(ops_port),
                 "JWKS_URL": jwks_url,
+                # Signs page tokens (internal RPCs are authorised by certificate).
                 "INTERNAL_SECRET": internal_secret,
                 "SHUTDOWN_GRACE_SECONDS": "5",
                 "SHUTDOWN_NOTICE_SECONDS": "1.5",
@@ -360,7 +370,9 @@ class Mesh:
             [sys.executable, "-m", f"services.{name}"],
             self.state_dir / "logs" / f"{endpoint.process_name}.log",
             env=endpoint.env,
-            ready=lambda: grpc_serving(endpoint.target, SERVICE_NAMES[name]),
+            ready=lambda: grpc_serving(
+                endpoint.target, SERVICE_NAMES[name], self.operator_credentials()
+            ),
             ports={"grpc": endpoint.grpc_port, "ops": endpoint.ops_port},
         ).start()
         if wait:
@@ -444,6 +456,25 @@ class Mesh:
             self.write_state()
         self._backing.clear()
 
+    def mesh_tls(self) -> MeshTls:
+        """The mesh's TLS material; made by start()."""
+        if self.tls is None:
+            raise RuntimeError("the mesh has not made its certificates yet")
+        return self.tls
+
+    def operator_credentials(self) -> grpc.ChannelCredentials:
+        """Channel credentials of the operator's certificate, for reaching a service directly."""
+        tls = self.mesh_tls()
+        return grpc.ssl_channel_credentials(
+            tls.ca_path.read_bytes(),
+            tls.operator.key_path.read_bytes(),
+            tls.operator.cert_path.read_bytes(),
+        )
+
+    def operator_channel(self, name: str) -> grpc.Channel:
+        """A (blocking) channel to service `name`, authenticated by the operator certificate."""
+        return grpc.secure_channel(self.services[name].target, self.operator_credentials())
+
     def processes(self) -> dict[str, ManagedProcess]:
         """Every process the mesh started, by name, in start order."""
         found = {p.name: p for p in self._backing}
@@ -520,6 +551,12 @@ class Mesh:
             "edge_admin": f"http://127.0.0.1:{self.edge_admin_port}",
             "edge_tls": self.edge_tls_url,
             "edge_ca": str(edge.ca_path(self.state_dir)),
+            # grpcurl -cacert CA -cert OPERATOR -key OPERATOR_KEY <service grpc> list
+            "mesh_tls": {
+                "ca": str(self.mesh_tls().ca_path),
+                "operator_cert": str(self.mesh_tls().operator.cert_path),
+                "operator_key": str(self.mesh_tls().operator.key_path),
+            },
             "edge_access_log": str(edge.access_log_path(self.state_dir)),
             "services": {
                 name: {
@@ -543,9 +580,9 @@ class Mesh:
         }
 
 
-def grpc_serving(target: str, service: str) -> bool:
+def grpc_serving(target: str, service: str, credentials: grpc.ChannelCredentials) -> bool:
     """Whether `service` at `target` answers its health check with SERVING."""
-    with grpc.insecure_channel(target) as channel:
+    with grpc.secure_channel(target, credentials) as channel:
         try:
             response = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=1

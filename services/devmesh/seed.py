@@ -40,7 +40,7 @@ REVIEW_TEXTS = {
 
 
 def _login(mesh: Mesh, email: str) -> tuple[tuple[str, str], ...]:
-    with grpc.insecure_channel(mesh.services["user"].target) as channel:
+    with mesh.operator_channel("user") as channel:
         login = user_service_pb2_grpc.UserServiceStub(channel).Login(
             user_service_pb2.LoginRequest(email=email, password=mesh.options.demo_password),
             timeout=10,
@@ -57,7 +57,7 @@ def _stamp(moment: datetime) -> timestamp_pb2.Timestamp:
 def seed_catalog(mesh: Mesh) -> int:
     """Create the demo catalog unless the seller already has products; returns how many."""
     seller = _login(mesh, SELLER_EMAIL)
-    with grpc.insecure_channel(mesh.services["product"].target) as channel:
+    with mesh.operator_channel("product") as channel:
         products = product_service_pb2_grpc.ProductServiceStub(channel)
         me = user_id_of(seller[0][1].removeprefix("Bearer "))
         existing = products.SearchProducts(

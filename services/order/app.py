@@ -82,29 +82,18 @@ async def build_app(
         stack.push_async_callback(session.close)
         if key_source is None:
             key_source = JwksKeySource(settings.jwks_url, session)
+        # Calls to internal RPCs are authorised by the certificate the channels present.
         if inventory is None or catalog is None:
             channel = await connect_peer(settings, "product", settings.product_target)
             stack.push_async_callback(channel.close)
             if inventory is None:
-                inventory = GrpcInventory(
-                    channel,
-                    settings.internal_secret.get_secret_value(),
-                    settings.rpc_timeout_seconds,
-                )
+                inventory = GrpcInventory(channel, settings.rpc_timeout_seconds)
             if catalog is None:
-                catalog = GrpcCatalog(
-                    channel,
-                    settings.internal_secret.get_secret_value(),
-                    settings.rpc_timeout_seconds,
-                )
+                catalog = GrpcCatalog(channel, settings.rpc_timeout_seconds)
         if buyers is None:
             user_channel = await connect_peer(settings, "user", settings.user_target)
             stack.push_async_callback(user_channel.close)
-            buyers = GrpcBuyers(
-                user_channel,
-                settings.internal_secret.get_secret_value(),
-                settings.rpc_timeout_seconds,
-            )
+            buyers = GrpcBuyers(user_channel, settings.rpc_timeout_seconds)
         if payment_gateway is None:
             if settings.payment_gateway_url:
                 payment_gateway = HttpGateway(

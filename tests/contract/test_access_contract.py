@@ -23,10 +23,11 @@ from marketplace.order.v1 import (
 from marketplace.product.v1 import product_service_pb2  # noqa: F401
 from marketplace.user.v1 import user_service_pb2  # noqa: F401
 
-from services.common.access import Access, AccessPolicy, contract_access
+from services.common.access import Access, AccessPolicy, contract_access, contract_callers
 from services.common.config import Environment, ServiceSettings
-from services.common.interceptors import INTERNAL_TOKEN_HEADER
-from services.common.server import ServiceApp, running_server
+from services.common.server import RunningServer, ServiceApp, running_server
+from tests.support.inprocess import client_channel
+from tests.support.tls import TEST_IDENTITIES
 from tests.support.tokens import TestTokens, bearer
 
 SERVICES = (
@@ -76,8 +77,9 @@ def _add_stand_ins(_: object, server: grpc.aio.Server) -> None:
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
 
 
-def _settings() -> ServiceSettings:
+def _settings(**overrides: Any) -> ServiceSettings:
     return ServiceSettings(
+        **overrides,
         environment=Environment.TEST,
         grpc_host="127.0.0.1",
         grpc_port=0,
@@ -120,18 +122,27 @@ async def _call(
     return None
 
 
-@pytest.fixture
-async def channel(tokens: TestTokens) -> AsyncIterator[grpc.aio.Channel]:
-    app = ServiceApp(
+def _app(tokens: TestTokens) -> ServiceApp:
+    return ServiceApp(
         name="access-contract",
         servicers=[(_add_stand_ins, None)],
         service_names=list(SERVICES),
         policy=AccessPolicy.from_contract(*SERVICES),
         key_source=tokens.key_source(),
     )
-    async with running_server(_settings(), app) as server:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as opened:
-            yield opened
+
+
+@pytest.fixture
+async def server(tokens: TestTokens) -> AsyncIterator[RunningServer]:
+    async with running_server(_settings(), _app(tokens)) as running:
+        yield running
+
+
+@pytest.fixture
+async def channel(server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
+    """A channel presenting the edge's certificate: valid, but no internal caller."""
+    async with client_channel(_settings(), f"127.0.0.1:{server.grpc_port}", "edge") as opened:
+        yield opened
 
 
 async def test_without_a_token_authenticated_rpcs_refuse_and_public_ones_answer(
@@ -147,7 +158,7 @@ async def test_without_a_token_authenticated_rpcs_refuse_and_public_ones_answer(
     expected = {
         Access.PUBLIC: "ok",
         Access.AUTHENTICATED: "UNAUTHENTICATED TOKEN_MISSING",
-        Access.INTERNAL: "UNAUTHENTICATED INTERNAL_ONLY",
+        Access.INTERNAL: "PERMISSION_DENIED CALLER_NOT_ALLOWED",
     }
     assert outcomes == {
         path.lstrip("/").replace("/", "."): expected[level] for path, level in access.items()
@@ -156,17 +167,68 @@ async def test_without_a_token_authenticated_rpcs_refuse_and_public_ones_answer(
     assert "UNAUTHENTICATED TOKEN_MISSING" in outcomes.values()
 
 
-async def test_with_a_token_every_public_rpc_answers_and_internal_ones_need_the_mesh(
+async def test_with_a_token_every_public_rpc_answers_and_internal_ones_refuse_the_edge(
     channel: grpc.aio.Channel, tokens: TestTokens
 ) -> None:
     access = contract_access(SERVICES)
     signed_in = bearer(tokens.mint())
-    mesh = ((INTERNAL_TOKEN_HEADER, SECRET),)
     for method in _methods():
         level = access[f"/{method.containing_service.full_name}/{method.name}"]
         error = await _call(channel, method, signed_in)
         if level is Access.INTERNAL:
-            assert error is not None and _reason(error) == "INTERNAL_ONLY", method.full_name
-            assert await _call(channel, method, mesh) is None, method.full_name
+            assert error is not None, method.full_name
+            assert error.code() == grpc.StatusCode.PERMISSION_DENIED, method.full_name
+            assert _reason(error) == "CALLER_NOT_ALLOWED", method.full_name
         else:
             assert error is None, method.full_name
+
+
+async def test_internal_rpcs_admit_exactly_the_service_identities_the_contract_lists(
+    server: RunningServer,
+) -> None:
+    """Every identity the test CA signs calls every internal RPC: the listed callers get
+    through, every other valid certificate is refused with AIP-193 details naming it.
+    """
+    callers = contract_callers(SERVICES)
+    assert callers, "the contract has internal RPCs"
+    outcomes: dict[tuple[str, str], str] = {}
+    expected: dict[tuple[str, str], str] = {}
+    target = f"127.0.0.1:{server.grpc_port}"
+    for identity in TEST_IDENTITIES:
+        async with client_channel(_settings(), target, identity) as channel:
+            for method in _methods():
+                path = f"/{method.containing_service.full_name}/{method.name}"
+                if path not in callers:
+                    continue
+                error = await _call(channel, method, ())
+                if error is None:
+                    outcomes[(identity, path)] = "ok"
+                else:
+                    outcomes[(identity, path)] = f"{error.code().name} {_reason(error)}"
+                    status = rpc_status.from_call(error)
+                    assert status is not None
+                    info = error_details_pb2.ErrorInfo()
+                    assert any(d.Unpack(info) for d in status.details)
+                    assert info.metadata["caller"].endswith(f"/service/{identity}")
+                expected[(identity, path)] = (
+                    "ok" if identity in callers[path] else "PERMISSION_DENIED CALLER_NOT_ALLOWED"
+                )
+    assert outcomes == expected
+    assert "ok" in outcomes.values()
+    assert "PERMISSION_DENIED CALLER_NOT_ALLOWED" in outcomes.values()
+
+
+async def test_without_a_certificate_internal_rpcs_are_unauthenticated(
+    tokens: TestTokens,
+) -> None:
+    """A dev server that asked for plaintext sees no certificate: internal RPCs refuse."""
+    settings = _settings(plaintext=True)
+    async with running_server(settings, _app(tokens)) as running:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel:
+            for method in _methods():
+                path = f"/{method.containing_service.full_name}/{method.name}"
+                if path in contract_callers(SERVICES):
+                    error = await _call(channel, method, ())
+                    assert error is not None
+                    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+                    assert _reason(error) == "INTERNAL_ONLY"

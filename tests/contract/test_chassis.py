@@ -22,6 +22,7 @@ from services.common.errors import ErrorKind, FieldViolation, InvalidArgument, N
 from services.common.identity import Role, current_caller
 from services.common.rpc_status import remote_error
 from services.common.server import ServiceApp, running_server
+from tests.support.inprocess import client_channel
 from tests.support.tokens import TestTokens, bearer
 
 SERVICE = "marketplace.product.v1.ProductService"
@@ -69,6 +70,11 @@ def settings(grace: float = 5.0, notice: float = 0.0) -> ServiceSettings:
     )
 
 
+def open_channel(port: int, identity: str = "edge") -> grpc.aio.Channel:
+    """A channel to the probe server presenting `identity`'s test certificate."""
+    return client_channel(settings(), f"127.0.0.1:{port}", identity)
+
+
 @asynccontextmanager
 async def probe_app(tokens: TestTokens, probe: Probe) -> AsyncIterator[ServiceApp]:
     yield ServiceApp(
@@ -96,7 +102,7 @@ async def code_of(call: Any) -> tuple[grpc.StatusCode, Any]:
 async def test_errors_map_to_statuses_with_details(tokens: TestTokens) -> None:
     probe = Probe()
     async with probe_app(tokens, probe) as app, running_server(settings(), app) as server:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        async with open_channel(server.grpc_port) as channel:
             stub = product_service_pb2_grpc.ProductServiceStub(channel)
 
             code, status = await code_of(stub.GetProduct(product_service_pb2.GetProductRequest()))
@@ -128,7 +134,7 @@ async def test_errors_map_to_statuses_with_details(tokens: TestTokens) -> None:
 async def test_a_client_parses_a_failed_call_back_into_a_typed_error(tokens: TestTokens) -> None:
     probe = Probe()
     async with probe_app(tokens, probe) as app, running_server(settings(), app) as server:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        async with open_channel(server.grpc_port) as channel:
             stub = product_service_pb2_grpc.ProductServiceStub(channel)
             with pytest.raises(grpc.aio.AioRpcError) as invalid:
                 await stub.GetProduct(product_service_pb2.GetProductRequest())
@@ -151,7 +157,7 @@ async def test_a_client_parses_a_failed_call_back_into_a_typed_error(tokens: Tes
 async def test_tokens_and_roles_are_enforced(tokens: TestTokens) -> None:
     probe = Probe()
     async with probe_app(tokens, probe) as app, running_server(settings(), app) as server:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        async with open_channel(server.grpc_port) as channel:
             stub = product_service_pb2_grpc.ProductServiceStub(channel)
             request = product_service_pb2.CreateProductRequest()
             assert (await code_of(stub.CreateProduct(request)))[
@@ -170,21 +176,20 @@ async def test_tokens_and_roles_are_enforced(tokens: TestTokens) -> None:
             created = await stub.CreateProduct(request, metadata=bearer(seller))
             assert created.seller_id == "seller-1"
 
+            # Internal RPCs go by the caller's certificate: the edge's is refused even
+            # with a seller's token, the order service's is admitted.
             internal = product_service_pb2_grpc.ProductInternalServiceStub(channel)
             release = product_service_pb2.ReleaseReservationRequest(order_id="o")
-            assert (await code_of(internal.ReleaseReservation(release)))[
-                0
-            ] == grpc.StatusCode.UNAUTHENTICATED
-            wrong = (("x-internal-token", "guess"),)
-            assert (await code_of(internal.ReleaseReservation(release, metadata=wrong)))[
-                0
-            ] == grpc.StatusCode.UNAUTHENTICATED
-            await internal.ReleaseReservation(release, metadata=(("x-internal-token", SECRET),))
+            code, _ = await code_of(internal.ReleaseReservation(release, metadata=bearer(seller)))
+            assert code == grpc.StatusCode.PERMISSION_DENIED
+        async with open_channel(server.grpc_port, "order") as order_channel:
+            internal = product_service_pb2_grpc.ProductInternalServiceStub(order_channel)
+            await internal.ReleaseReservation(release)
 
 
 async def test_health_reflection_and_metrics(tokens: TestTokens) -> None:
     async with probe_app(tokens, Probe()) as app, running_server(settings(), app) as server:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        async with open_channel(server.grpc_port) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             for name in (SERVICE, INTERNAL, ""):
                 answer = await health.Check(health_pb2.HealthCheckRequest(service=name))
@@ -215,7 +220,7 @@ async def test_shutdown_turns_not_serving_and_drains_in_flight_calls(tokens: Tes
     async with probe_app(tokens, probe) as app:
         context = running_server(settings(grace=5, notice=1.0), app)
         server = await context.__aenter__()
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+        channel = open_channel(server.grpc_port)
         stub = product_service_pb2_grpc.ProductServiceStub(channel)
         in_flight = asyncio.ensure_future(
             stub.GetProduct(product_service_pb2.GetProductRequest(product_id="slow"))
@@ -238,3 +243,28 @@ async def test_shutdown_turns_not_serving_and_drains_in_flight_calls(tokens: Tes
         assert (await in_flight).product_id == "slow"
         await stopping
         await channel.close()
+
+
+async def test_the_plaintext_health_port_serves_health_and_nothing_else(
+    tokens: TestTokens,
+) -> None:
+    """The kubelet's grpc probes cannot present a certificate: they get health alone."""
+    probe_settings = settings().model_copy(update={"health_port": 0})
+    async with probe_app(tokens, Probe()) as app, running_server(probe_settings, app) as server:
+        assert server.health_port not in (0, server.grpc_port)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.health_port}") as channel:
+            answer = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=SERVICE)
+            )
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING
+            stub = product_service_pb2_grpc.ProductServiceStub(channel)
+            code, _ = await code_of(
+                stub.GetProduct(product_service_pb2.GetProductRequest(product_id="x"))
+            )
+            assert code == grpc.StatusCode.UNIMPLEMENTED
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=5
+                )
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE  # mTLS only

@@ -18,7 +18,6 @@ import pytest_asyncio
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from services.common.channels import create_channel
 from services.common.clock import SystemClock
 from services.devmesh.processes import ManagedProcess, free_port, start_redis
 from services.order.adapters.inventory import GrpcInventory
@@ -32,12 +31,12 @@ from services.order.mappers.orders import ProtoOrderCodec
 from services.order.service_layer.reconciler import Reconciler
 from tests.support.order import (
     MIGRATIONS,
-    SECRET,
     ProductService,
     create_product,
     product,
     stock,
 )
+from tests.support.inprocess import mesh_channel
 from tests.support.servers import Backends
 
 __all__ = ["product"]
@@ -118,11 +117,11 @@ class World:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def world(backends: Backends, product: ProductService) -> AsyncIterator[World]:
     pool = await create_pool(backends.database_url("orders_bg", MIGRATIONS), max_size=4)
-    channel = create_channel(product.served.target)
+    channel = mesh_channel(product.served.target)
     try:
         yield World(
             pool,
-            GrpcInventory(channel, SECRET, 2.0),
+            GrpcInventory(channel, 2.0),
             SandboxGateway(latency_seconds=0.001),
             product,
         )
@@ -239,9 +238,9 @@ async def test_a_product_service_that_is_down_defers_the_order_to_the_next_pass(
 ) -> None:
     product_id = await create_product(world.product, stock=3)
     order, _, _ = await world.stuck(product_id, step="captured")
-    channel = create_channel("127.0.0.1:1")
+    channel = mesh_channel("127.0.0.1:1")
     try:
-        down = GrpcInventory(channel, SECRET, 0.5)
+        down = GrpcInventory(channel, 0.5)
         await world.reconciler(inventory=down).run_once()
     finally:
         await channel.close()

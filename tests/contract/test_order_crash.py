@@ -38,7 +38,9 @@ from tests.support.order import (
     stock,
 )
 from tests.support.order_process import Accounts, OrderProcess, accounts
+from tests.support.inprocess import mesh_channel
 from tests.support.servers import Backends
+from tests.support.tls import probe_credentials
 from tests.support.tokens import TestTokens, bearer
 
 __all__ = ["accounts", "product"]
@@ -175,7 +177,7 @@ async def test_a_crash_mid_checkout_is_finished_or_compensated_after_a_restart(
 
     crashing = await order_process.start(crash_at=crash_at)
     try:
-        async with grpc.aio.insecure_channel(order_process.target) as channel:
+        async with mesh_channel(order_process.target, "edge") as channel:
             stub = order_service_pb2_grpc.OrderServiceStub(channel)
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await stub.CreateOrder(
@@ -194,7 +196,7 @@ async def test_a_crash_mid_checkout_is_finished_or_compensated_after_a_restart(
     restarted = await order_process.start()
     try:
         row = await settled(database_url, order_id)
-        async with grpc.aio.insecure_channel(order_process.target) as channel:
+        async with mesh_channel(order_process.target, "edge") as channel:
             stub = order_service_pb2_grpc.OrderServiceStub(channel)
             if outcome == "paid":
                 retried = await stub.CreateOrder(order_request((product_id, 1)), metadata=metadata)

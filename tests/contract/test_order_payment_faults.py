@@ -20,7 +20,6 @@ import grpc
 import pytest
 from marketplace.order.v1 import order_pb2, order_service_pb2_grpc
 
-from services.common.channels import create_channel
 from services.common.rpc_status import RemoteError, remote_error
 from services.devmesh.processes import free_port
 from services.order.adapters.inventory import GrpcInventory
@@ -34,6 +33,7 @@ from tests.support.order import (
     stock,
 )
 from tests.support.order_process import Accounts, OrderProcess, accounts
+from tests.support.inprocess import mesh_channel
 from tests.support.sandbox_gateway import GatewayProcess
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer
@@ -95,7 +95,7 @@ class Buyer:
         self.request = order_request((product_id, 1))
 
     async def checkout(self) -> order_pb2.Order | RemoteError:
-        async with grpc.aio.insecure_channel(self.target) as channel:
+        async with mesh_channel(self.target, "edge") as channel:
             stub = order_service_pb2_grpc.OrderServiceStub(channel)
             try:
                 return await stub.CreateOrder(self.request, metadata=self.metadata, timeout=20)
@@ -176,9 +176,9 @@ async def test_a_capture_that_lands_after_the_stock_went_back_is_refunded_and_re
             assert isinstance(first, RemoteError) and first.reason == "PAYMENT_PENDING"
             order_id = uuid.UUID(first.metadata["order_id"])
             # Meanwhile the hold lapses (as the product service's expiry sweeper would).
-            channel = create_channel(product.served.target)
+            channel = mesh_channel(product.served.target)
             try:
-                await GrpcInventory(channel, SECRET, 2.0).release(order_id)
+                await GrpcInventory(channel, 2.0).release(order_id)
             finally:
                 await channel.close()
         finally:
@@ -311,7 +311,7 @@ async def charge_ids(gateway: GatewayProcess) -> set[str]:
 
 
 async def _message(buyer: Buyer) -> str:
-    async with grpc.aio.insecure_channel(buyer.target) as channel:
+    async with mesh_channel(buyer.target, "edge") as channel:
         stub = order_service_pb2_grpc.OrderServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await stub.CreateOrder(buyer.request, metadata=buyer.metadata, timeout=20)

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from marketplace.order.v1 import order_pb2
 
-from services.common.channels import create_channel
 from services.common.clock import SystemClock
 from services.common.errors import InvalidArgument, Unavailable
 from services.devmesh.processes import free_port
@@ -29,7 +28,6 @@ from services.order.service_layer.reconciler import Reconciler
 from services.order.service_layer.refunds import ChangeRunner
 from tests.support.order import (
     MIGRATIONS,
-    SECRET,
     OrderService,
     ProductService,
     UserService,
@@ -42,6 +40,7 @@ from tests.support.order import (
     product,
     stock,
 )
+from tests.support.inprocess import mesh_channel
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens
 
@@ -64,9 +63,9 @@ async def test_a_retried_checkout_releases_the_reservation_its_lost_attempt_made
 ) -> None:
     product_id = await create_product(product, stock=1)
     buyer, key = await orders.accounts.new_buyer(), f"retry-{uuid.uuid4()}"
-    channel = create_channel(product.served.target)
+    channel = mesh_channel(product.served.target)
     try:
-        inventory = GrpcInventory(channel, SECRET, 2.0)
+        inventory = GrpcInventory(channel, 2.0)
         # The first attempt's reservation landed, its answer and its release were lost.
         checkout_id = placing(buyer, key, product_id).checkout_id
         await inventory.reserve(uuid.uuid4(), [OrderLine(product_id, 1)], checkout_id=checkout_id)
@@ -87,9 +86,9 @@ async def test_a_reservation_whose_release_failed_is_released_by_the_reconciler(
     product_id = await create_product(product, stock=3)
     buyer = await accounts.new_buyer()
     pool = await create_pool(backends.database_url("orders_orphans", MIGRATIONS), max_size=3)
-    down = create_channel(f"127.0.0.1:{free_port()}")  # the product service died
-    up = create_channel(product.served.target)
-    users = create_channel(accounts.served.target)
+    down = mesh_channel(f"127.0.0.1:{free_port()}")  # the product service died
+    up = mesh_channel(product.served.target)
+    users = mesh_channel(accounts.served.target)
     try:
 
         def uow() -> PostgresUnitOfWork:
@@ -97,10 +96,10 @@ async def test_a_reservation_whose_release_failed_is_released_by_the_reconciler(
 
         saga = Checkout(
             uow=uow,
-            inventory=GrpcInventory(down, SECRET, 0.5),
+            inventory=GrpcInventory(down, 0.5),
             payments=SandboxGateway(latency_seconds=0.001),
             codec=ProtoOrderCodec(),
-            buyers=GrpcBuyers(users, SECRET, 2.0),
+            buyers=GrpcBuyers(users, 2.0),
             clock=SystemClock(),
         )
         with pytest.raises(Unavailable):
@@ -116,7 +115,7 @@ async def test_a_reservation_whose_release_failed_is_released_by_the_reconciler(
                 r["order_id"] for r in await db.fetch("SELECT * FROM reservation_releases")
             ]
         # The reserve had landed before the connection died: the units are held.
-        inventory = GrpcInventory(up, SECRET, 2.0)
+        inventory = GrpcInventory(up, 2.0)
         await inventory.reserve(order_id, [OrderLine(product_id, 1)])
         assert await stock(product, product_id) == (2, 3, 1)
 
@@ -142,9 +141,9 @@ async def test_a_reservation_whose_release_failed_is_released_by_the_reconciler(
 async def test_the_checkout_id_is_validated_by_the_product_service(
     product: ProductService,
 ) -> None:
-    channel = create_channel(product.served.target)
+    channel = mesh_channel(product.served.target)
     try:
-        inventory = GrpcInventory(channel, SECRET, 2.0)
+        inventory = GrpcInventory(channel, 2.0)
         with pytest.raises(InvalidArgument) as raised:
             await inventory.reserve(uuid.uuid4(), [OrderLine("p-1", 1)], checkout_id="x" * 200)
     finally:
@@ -157,14 +156,14 @@ async def test_a_paid_order_whose_hold_lapsed_before_its_commit_is_refunded_and_
 ) -> None:
     product_id = await create_product(product, stock=3)
     pool = await create_pool(backends.database_url("orders_lapsed", MIGRATIONS), max_size=3)
-    channel = create_channel(product.served.target)
+    channel = mesh_channel(product.served.target)
     gateway = SandboxGateway(latency_seconds=0.001)
     try:
 
         def uow() -> PostgresUnitOfWork:
             return PostgresUnitOfWork(pool)
 
-        inventory = GrpcInventory(channel, SECRET, 2.0)
+        inventory = GrpcInventory(channel, 2.0)
         order_id = uuid.uuid4()
         [priced] = await inventory.reserve(order_id, [OrderLine(product_id, 1)])
         order = Order.place(

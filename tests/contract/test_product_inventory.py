@@ -13,7 +13,6 @@ import pytest
 import pytest_asyncio
 from marketplace.product.v1 import product_pb2, product_service_pb2
 
-from services.common.channels import internal_metadata
 from services.common.rpc_status import remote_error
 from services.product.config import Settings
 from tests.support.failures import failure_of, violated_fields
@@ -34,7 +33,6 @@ from tests.support.tokens import TestTokens
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 SECRET = "product-inventory-secret"
-INTERNAL = internal_metadata(SECRET)
 TTL_SECONDS = 0.3
 
 if TYPE_CHECKING:
@@ -87,9 +85,7 @@ async def test_sellers_adjust_stock_with_a_reason_and_never_below_reserved(
         metadata=metadata,
     )
     assert (adjusted.on_hand, adjusted.available) == (25, 25)
-    await internal.ReserveInventory(
-        reserve_request(str(uuid.uuid4()), (item.product_id, 20)), metadata=INTERNAL
-    )
+    await internal.ReserveInventory(reserve_request(str(uuid.uuid4()), (item.product_id, 20)))
     refused = await failure_of(
         stub.AdjustInventory(
             product_service_pb2.AdjustInventoryRequest(
@@ -153,15 +149,11 @@ async def test_every_stock_change_is_in_the_ledger_and_adds_up(
         metadata=metadata,
     )
     sold, released = str(uuid.uuid4()), str(uuid.uuid4())
-    await internal.ReserveInventory(reserve_request(sold, (item.product_id, 3)), metadata=INTERNAL)
-    await internal.CommitReservation(
-        product_service_pb2.CommitReservationRequest(order_id=sold), metadata=INTERNAL
-    )
-    await internal.ReserveInventory(
-        reserve_request(released, (item.product_id, 2)), metadata=INTERNAL
-    )
+    await internal.ReserveInventory(reserve_request(sold, (item.product_id, 3)))
+    await internal.CommitReservation(product_service_pb2.CommitReservationRequest(order_id=sold))
+    await internal.ReserveInventory(reserve_request(released, (item.product_id, 2)))
     await internal.ReleaseReservation(
-        product_service_pb2.ReleaseReservationRequest(order_id=released), metadata=INTERNAL
+        product_service_pb2.ReleaseReservationRequest(order_id=released)
     )
     entries: list[product_pb2.InventoryLedgerEntry] = []
     token = ""
@@ -201,14 +193,10 @@ async def test_lapsed_reservations_return_their_stock_and_cannot_be_committed(
     metadata = as_seller(tokens, seller)
     item = await create(stub, tokens, seller_id=seller, initial_stock=4)
     lapsing, committed = str(uuid.uuid4()), str(uuid.uuid4())
-    await internal.ReserveInventory(
-        reserve_request(lapsing, (item.product_id, 3)), metadata=INTERNAL
-    )
-    await internal.ReserveInventory(
-        reserve_request(committed, (item.product_id, 1)), metadata=INTERNAL
-    )
+    await internal.ReserveInventory(reserve_request(lapsing, (item.product_id, 3)))
+    await internal.ReserveInventory(reserve_request(committed, (item.product_id, 1)))
     await internal.CommitReservation(
-        product_service_pb2.CommitReservationRequest(order_id=committed), metadata=INTERNAL
+        product_service_pb2.CommitReservationRequest(order_id=committed)
     )
     sweeper = served[1].sweeper
     await sweeper.run_once()
@@ -217,9 +205,7 @@ async def test_lapsed_reservations_return_their_stock_and_cannot_be_committed(
     assert await sweeper.run_once() >= 1
     assert await level(stub, item.product_id, metadata) == (3, 0, 3)
     late = await failure_of(
-        internal.CommitReservation(
-            product_service_pb2.CommitReservationRequest(order_id=lapsing), metadata=INTERNAL
-        )
+        internal.CommitReservation(product_service_pb2.CommitReservationRequest(order_id=lapsing))
     )
     assert late.code == grpc.StatusCode.FAILED_PRECONDITION
     assert late.reason == "RESERVATION_RELEASED"
@@ -241,10 +227,10 @@ async def test_a_commit_racing_the_expiry_settles_one_way(
     metadata = as_seller(tokens, seller)
     item = await create(stub, tokens, seller_id=seller, initial_stock=2)
     order = str(uuid.uuid4())
-    await internal.ReserveInventory(reserve_request(order, (item.product_id, 2)), metadata=INTERNAL)
+    await internal.ReserveInventory(reserve_request(order, (item.product_id, 2)))
     await asyncio.sleep(TTL_SECONDS + 0.1)
     commit = internal.CommitReservation(
-        product_service_pb2.CommitReservationRequest(order_id=order), metadata=INTERNAL
+        product_service_pb2.CommitReservationRequest(order_id=order)
     )
     results = await asyncio.gather(commit, served[1].sweeper.run_once(), return_exceptions=True)
     stock = await level(stub, item.product_id, metadata)
@@ -265,7 +251,7 @@ async def test_concurrent_reservations_and_adjustments_never_go_negative(
     async def reserve() -> bool:
         try:
             await internal.ReserveInventory(
-                reserve_request(str(uuid.uuid4()), (item.product_id, 1)), metadata=INTERNAL
+                reserve_request(str(uuid.uuid4()), (item.product_id, 1))
             )
             return True
         except grpc.aio.AioRpcError:
@@ -298,9 +284,7 @@ async def test_the_price_snapshot_of_a_placed_order_never_changes(
     metadata = as_seller(tokens, seller)
     item = await create(stub, tokens, seller_id=seller, list_price=usd(40), initial_stock=5)
     order = str(uuid.uuid4())
-    first = await internal.ReserveInventory(
-        reserve_request(order, (item.product_id, 2)), metadata=INTERNAL
-    )
+    first = await internal.ReserveInventory(reserve_request(order, (item.product_id, 2)))
     assert first.items[0].unit_price == usd(40)
     now = datetime.now(UTC)
     await stub.CreateDiscount(
@@ -312,11 +296,9 @@ async def test_the_price_snapshot_of_a_placed_order_never_changes(
     )
     read = await stub.GetProduct(product_service_pb2.GetProductRequest(product_id=item.product_id))
     assert read.effective_price == usd(20)
-    again = await internal.ReserveInventory(
-        reserve_request(order, (item.product_id, 2)), metadata=INTERNAL
-    )
+    again = await internal.ReserveInventory(reserve_request(order, (item.product_id, 2)))
     assert again.items[0].unit_price == usd(40)  # the order keeps the price it was placed at
     fresh = await internal.ReserveInventory(
-        reserve_request(str(uuid.uuid4()), (item.product_id, 1)), metadata=INTERNAL
+        reserve_request(str(uuid.uuid4()), (item.product_id, 1))
     )
     assert fresh.items[0].unit_price == usd(20)  # new orders get the new price

@@ -15,7 +15,6 @@ from marketplace.order.v1 import events_pb2, order_pb2
 from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 from redis.asyncio import Redis
 
-from services.common.channels import internal_metadata
 from services.common.identity import Role
 from services.product.app import ProductWorkers
 from services.product.config import Settings
@@ -416,19 +415,15 @@ async def test_a_cancellation_of_sold_stock_restocks_once(
 ) -> None:
     seller = str(uuid.uuid4())
     item = await create(stub, tokens, seller_id=seller, initial_stock=5)
-    internal = product_service_pb2_grpc.ProductInternalServiceStub(served[0].channel)
-    secret = internal_metadata(settings.internal_secret.get_secret_value())
+    internal = product_service_pb2_grpc.ProductInternalServiceStub(served[0].internal_channel)
     order = str(uuid.uuid4())
     await internal.ReserveInventory(
         product_service_pb2.ReserveInventoryRequest(
             order_id=order,
             items=[product_service_pb2.ReservationItem(product_id=item.product_id, quantity=2)],
         ),
-        metadata=secret,
     )
-    await internal.CommitReservation(
-        product_service_pb2.CommitReservationRequest(order_id=order), metadata=secret
-    )
+    await internal.CommitReservation(product_service_pb2.CommitReservationRequest(order_id=order))
     cancelled = events_pb2.ORDER_EVENT_TYPE_CANCELLED
     for _ in range(2):  # a second cancellation event of the same order adds nothing
         await publish_event(

@@ -11,10 +11,9 @@ import grpc
 import pytest
 import pytest_asyncio
 from google.type import money_pb2
-from marketplace.product.v1 import product_pb2, product_service_pb2
+from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 from pymongo import AsyncMongoClient
 
-from services.common.channels import internal_metadata
 from services.common.identity import Role
 from services.common.rpc_status import remote_error
 from services.product.config import Settings
@@ -77,7 +76,6 @@ def internal(service: InProcessService) -> InternalStub:
     return internal_stub(service)
 
 
-INTERNAL = internal_metadata(SECRET)
 
 
 def newest_first(*products: product_pb2.Product) -> list[str]:
@@ -482,7 +480,7 @@ async def test_reserve_prices_items_and_is_idempotent(
     order = str(uuid.uuid4())
     request = reserve_request(order, (sweater.product_id, 2), (socks.product_id, 3))
 
-    first = await internal.ReserveInventory(request, metadata=INTERNAL)
+    first = await internal.ReserveInventory(request)
     assert [(i.product_id, i.quantity, i.unit_price) for i in first.items] == [
         (sweater.product_id, 2, usd(59, 99)),
         (socks.product_id, 3, usd(12)),
@@ -490,7 +488,7 @@ async def test_reserve_prices_items_and_is_idempotent(
     assert first.items[0].seller_id == seller
     assert first.items[1].title == "Wool socks"
 
-    again = await internal.ReserveInventory(request, metadata=INTERNAL)
+    again = await internal.ReserveInventory(request)
     assert again == first
     assert await stock_of(mongo, sweater.product_id) == {
         "on_hand": 5,
@@ -500,9 +498,7 @@ async def test_reserve_prices_items_and_is_idempotent(
     assert await stock_of(mongo, socks.product_id) == {"on_hand": 3, "reserved": 3, "available": 0}
 
     different = await failure_of(
-        internal.ReserveInventory(
-            reserve_request(order, (sweater.product_id, 1)), metadata=INTERNAL
-        )
+        internal.ReserveInventory(reserve_request(order, (sweater.product_id, 1)))
     )
     assert different.code == grpc.StatusCode.FAILED_PRECONDITION
     assert different.reason == "RESERVATION_MISMATCH"
@@ -513,23 +509,20 @@ async def test_commit_sells_the_units_once(
 ) -> None:
     item = await create(stub, tokens, initial_stock=5)
     order = str(uuid.uuid4())
-    await internal.ReserveInventory(reserve_request(order, (item.product_id, 2)), metadata=INTERNAL)
+    await internal.ReserveInventory(reserve_request(order, (item.product_id, 2)))
     commit = product_service_pb2.CommitReservationRequest(order_id=order)
-    await internal.CommitReservation(commit, metadata=INTERNAL)
-    await internal.CommitReservation(commit, metadata=INTERNAL)
+    await internal.CommitReservation(commit)
+    await internal.CommitReservation(commit)
     assert await stock_of(mongo, item.product_id) == {"on_hand": 3, "reserved": 0, "available": 3}
 
     release = await failure_of(
-        internal.ReleaseReservation(
-            product_service_pb2.ReleaseReservationRequest(order_id=order), metadata=INTERNAL
-        )
+        internal.ReleaseReservation(product_service_pb2.ReleaseReservationRequest(order_id=order))
     )
     assert release.code == grpc.StatusCode.FAILED_PRECONDITION
     assert release.reason == "RESERVATION_COMMITTED"
     unknown = await failure_of(
         internal.CommitReservation(
             product_service_pb2.CommitReservationRequest(order_id=str(uuid.uuid4())),
-            metadata=INTERNAL,
         )
     )
     assert unknown.code == grpc.StatusCode.NOT_FOUND
@@ -541,27 +534,25 @@ async def test_release_returns_the_units_once(
 ) -> None:
     item = await create(stub, tokens, initial_stock=5)
     order = str(uuid.uuid4())
-    await internal.ReserveInventory(reserve_request(order, (item.product_id, 4)), metadata=INTERNAL)
+    await internal.ReserveInventory(reserve_request(order, (item.product_id, 4)))
     release = product_service_pb2.ReleaseReservationRequest(order_id=order)
-    await internal.ReleaseReservation(release, metadata=INTERNAL)
-    await internal.ReleaseReservation(release, metadata=INTERNAL)
+    await internal.ReleaseReservation(release)
+    await internal.ReleaseReservation(release)
     assert await stock_of(mongo, item.product_id) == {"on_hand": 5, "reserved": 0, "available": 5}
 
     commit = await failure_of(
-        internal.CommitReservation(
-            product_service_pb2.CommitReservationRequest(order_id=order), metadata=INTERNAL
-        )
+        internal.CommitReservation(product_service_pb2.CommitReservationRequest(order_id=order))
     )
     assert commit.code == grpc.StatusCode.FAILED_PRECONDITION
     assert commit.reason == "RESERVATION_RELEASED"
     reserve_again = await failure_of(
-        internal.ReserveInventory(reserve_request(order, (item.product_id, 4)), metadata=INTERNAL)
+        internal.ReserveInventory(reserve_request(order, (item.product_id, 4)))
     )
     assert reserve_again.reason == "RESERVATION_RELEASED"
 
     unknown_order = str(uuid.uuid4())
     await internal.ReleaseReservation(
-        product_service_pb2.ReleaseReservationRequest(order_id=unknown_order), metadata=INTERNAL
+        product_service_pb2.ReleaseReservationRequest(order_id=unknown_order)
     )
     assert await mongo.reservations.count_documents({"_id": unknown_order}) == 0
 
@@ -577,7 +568,6 @@ async def test_reserve_is_all_or_nothing(
     short = await failure_of(
         internal.ReserveInventory(
             reserve_request(order, (plenty.product_id, 3), (scarce.product_id, 2)),
-            metadata=INTERNAL,
         )
     )
     assert short.code == grpc.StatusCode.FAILED_PRECONDITION
@@ -592,9 +582,7 @@ async def test_reserve_is_all_or_nothing(
 
     for missing in (draft.product_id, str(uuid.uuid4())):
         unknown = await failure_of(
-            internal.ReserveInventory(
-                reserve_request(order, (plenty.product_id, 1), (missing, 1)), metadata=INTERNAL
-            )
+            internal.ReserveInventory(reserve_request(order, (plenty.product_id, 1), (missing, 1)))
         )
         assert unknown.code == grpc.StatusCode.NOT_FOUND
         assert unknown.reason == "PRODUCT_NOT_FOUND"
@@ -603,7 +591,7 @@ async def test_reserve_is_all_or_nothing(
 
     # A failed order id may try again once the items are there.
     ok = await internal.ReserveInventory(
-        reserve_request(order, (plenty.product_id, 3), (scarce.product_id, 1)), metadata=INTERNAL
+        reserve_request(order, (plenty.product_id, 3), (scarce.product_id, 1))
     )
     assert len(ok.items) == 2
 
@@ -612,7 +600,7 @@ async def test_reserve_refuses_malformed_requests(internal: InternalStub) -> Non
     product_id = str(uuid.uuid4())
 
     async def refused(request: Any) -> list[str]:
-        result = await failure_of(internal.ReserveInventory(request, metadata=INTERNAL))
+        result = await failure_of(internal.ReserveInventory(request))
         assert result.code == grpc.StatusCode.INVALID_ARGUMENT
         return violated_fields(result)
 
@@ -627,26 +615,24 @@ async def test_reserve_refuses_malformed_requests(internal: InternalStub) -> Non
     many = [(str(uuid.uuid4()), 1) for _ in range(51)]
     assert await refused(reserve_request("o", *many)) == ["items"]
     commit = await failure_of(
-        internal.CommitReservation(
-            product_service_pb2.CommitReservationRequest(), metadata=INTERNAL
-        )
+        internal.CommitReservation(product_service_pb2.CommitReservationRequest())
     )
     release = await failure_of(
-        internal.ReleaseReservation(
-            product_service_pb2.ReleaseReservationRequest(), metadata=INTERNAL
-        )
+        internal.ReleaseReservation(product_service_pb2.ReleaseReservationRequest())
     )
     assert violated_fields(commit) == violated_fields(release) == ["order_id"]
 
 
-async def test_internal_rpcs_need_the_mesh_secret(
-    internal: InternalStub, tokens: TestTokens
+async def test_internal_rpcs_admit_only_the_order_services_certificate(
+    service: InProcessService, tokens: TestTokens
 ) -> None:
+    """The edge's certificate, even with an admin's token, is not an internal caller."""
+    outsider = product_service_pb2_grpc.ProductInternalServiceStub(service.channel)
     request = reserve_request(str(uuid.uuid4()), (str(uuid.uuid4()), 1))
-    for metadata in ((), internal_metadata("wrong"), bearer(tokens.mint(roles=(Role.ADMIN,)))):
-        result = await failure_of(internal.ReserveInventory(request, metadata=metadata))
-        assert result.code == grpc.StatusCode.UNAUTHENTICATED
-        assert result.reason == "INTERNAL_ONLY"
+    for metadata in ((), bearer(tokens.mint(roles=(Role.ADMIN,)))):
+        result = await failure_of(outsider.ReserveInventory(request, metadata=metadata))
+        assert result.code == grpc.StatusCode.PERMISSION_DENIED
+        assert result.reason == "CALLER_NOT_ALLOWED"
 
 
 # --- Concurrency ----------------------------------------------------------------------------
@@ -660,7 +646,7 @@ async def test_concurrent_orders_never_oversell(
     async def order_one() -> str:
         try:
             request = reserve_request(str(uuid.uuid4()), (item.product_id, 1))
-            await internal.ReserveInventory(request, metadata=INTERNAL)
+            await internal.ReserveInventory(request)
             return "OK"
         except grpc.aio.AioRpcError as error:
             return remote_error(error).reason
@@ -678,9 +664,7 @@ async def test_concurrent_calls_for_one_order_reserve_once(
     second = await create(stub, tokens, initial_stock=50)
     request = reserve_request(str(uuid.uuid4()), (first.product_id, 2), (second.product_id, 3))
 
-    responses = await asyncio.gather(
-        *(internal.ReserveInventory(request, metadata=INTERNAL) for _ in range(10))
-    )
+    responses = await asyncio.gather(*(internal.ReserveInventory(request) for _ in range(10)))
     assert all(response == responses[0] for response in responses)
     assert await stock_of(mongo, first.product_id) == {
         "on_hand": 50,
@@ -700,15 +684,13 @@ async def test_a_racing_commit_and_release_settle_one_way(
     for _ in range(5):
         item = await create(stub, tokens, initial_stock=4)
         order = str(uuid.uuid4())
-        await internal.ReserveInventory(
-            reserve_request(order, (item.product_id, 4)), metadata=INTERNAL
-        )
+        await internal.ReserveInventory(reserve_request(order, (item.product_id, 4)))
         outcomes = await asyncio.gather(
             internal.CommitReservation(
-                product_service_pb2.CommitReservationRequest(order_id=order), metadata=INTERNAL
+                product_service_pb2.CommitReservationRequest(order_id=order)
             ),
             internal.ReleaseReservation(
-                product_service_pb2.ReleaseReservationRequest(order_id=order), metadata=INTERNAL
+                product_service_pb2.ReleaseReservationRequest(order_id=order)
             ),
             return_exceptions=True,
         )

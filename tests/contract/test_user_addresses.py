@@ -12,13 +12,11 @@ import pytest_asyncio
 from google.protobuf import field_mask_pb2
 from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
 
-from services.common.channels import internal_metadata
 from services.user.domain.addresses import MAX_ADDRESSES_PER_USER
 from tests.support.failures import rpc_failure, violations_of
 from tests.support.servers import Backends
 from tests.support.tokens import bearer
 from tests.support.user import (
-    INTERNAL_SECRET,
     UserService,
     login,
     register_and_login,
@@ -63,14 +61,13 @@ async def listed(svc: UserService, token: str, user_id: str = "me") -> list[user
 
 def internal(svc: UserService) -> user_service_pb2_grpc.UserInternalServiceAsyncStub:
     stub: user_service_pb2_grpc.UserInternalServiceAsyncStub
-    stub = user_service_pb2_grpc.UserInternalServiceStub(svc.served.channel)
+    stub = user_service_pb2_grpc.UserInternalServiceStub(svc.served.internal_channel)
     return stub
 
 
 async def shipping(svc: UserService, user_id: str, address_id: str = "") -> user_pb2.Address:
     response = await internal(svc).GetShippingAddress(
         user_service_pb2.GetShippingAddressRequest(user_id=user_id, address_id=address_id),
-        metadata=internal_metadata(INTERNAL_SECRET),
     )
     return response.address
 
@@ -378,12 +375,14 @@ async def test_shipping_address_of_a_suspended_buyer_is_failed_precondition(
     assert (got.code, got.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "USER_SUSPENDED")
 
 
-async def test_shipping_address_needs_the_mesh_secret(svc: UserService) -> None:
+async def test_shipping_address_needs_the_order_services_certificate(svc: UserService) -> None:
     user, token = await register_and_login(svc)
     await create(svc, token, home())
+    outsider = user_service_pb2_grpc.UserInternalServiceStub(svc.served.channel)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await internal(svc).GetShippingAddress(
+        await outsider.GetShippingAddress(
             user_service_pb2.GetShippingAddressRequest(user_id=user.user_id),
             metadata=bearer(token),
         )
-    assert rpc_failure(caught).reason == "INTERNAL_ONLY"
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert rpc_failure(caught).reason == "CALLER_NOT_ALLOWED"

@@ -17,10 +17,10 @@ import pytest
 import pytest_asyncio
 from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
 
-from services.common.channels import internal_metadata
 from services.user.adapters.signing import KeyRing, SigningKey
 from tests.support.failures import rpc_failure, violations_of
 from tests.support.servers import Backends
+from tests.support.tls import probe_credentials
 from tests.support.tokens import bearer
 from tests.support.user import (
     INTERNAL_SECRET,
@@ -82,7 +82,9 @@ async def test_login_opens_a_session_storing_only_the_refresh_token_hash(svc: Us
     user = await svc.stub.CreateUser(request)
     # gRPC clients send their user agent from a channel option, not from call metadata.
     options = [("grpc.primary_user_agent", "contract-test/1.0")]
-    async with grpc.aio.insecure_channel(svc.served.target, options=options) as channel:
+    async with grpc.aio.secure_channel(
+        svc.served.target, probe_credentials("edge"), options=options
+    ) as channel:
         tokens = await user_service_pb2_grpc.UserServiceStub(channel).Login(
             user_service_pb2.LoginRequest(email=request.email, password=PASSWORD)
         )
@@ -466,15 +468,19 @@ async def test_concurrent_registrations_with_one_username_have_exactly_one_winne
     }
 
 
-async def test_internal_service_needs_the_mesh_secret(svc: UserService) -> None:
-    internal = user_service_pb2_grpc.UserInternalServiceStub(svc.served.channel)
+async def test_internal_service_admits_only_the_order_services_certificate(
+    svc: UserService,
+) -> None:
+    outsider_stub = user_service_pb2_grpc.UserInternalServiceStub(svc.served.channel)
     request = user_service_pb2.GetShippingAddressRequest(user_id=str(uuid.uuid4()))
 
     with pytest.raises(grpc.aio.AioRpcError) as outsider:
-        await internal.GetShippingAddress(request)
-    assert rpc_failure(outsider).reason == "INTERNAL_ONLY"
+        await outsider_stub.GetShippingAddress(request)
+    assert outsider.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert rpc_failure(outsider).reason == "CALLER_NOT_ALLOWED"
 
+    internal = user_service_pb2_grpc.UserInternalServiceStub(svc.served.internal_channel)
     with pytest.raises(grpc.aio.AioRpcError) as insider:
-        await internal.GetShippingAddress(request, metadata=internal_metadata(INTERNAL_SECRET))
-    # Past the secret check, the unknown buyer is simply not found.
+        await internal.GetShippingAddress(request)
+    # Past the certificate check, the unknown buyer is simply not found.
     assert rpc_failure(insider).reason == "USER_NOT_FOUND"

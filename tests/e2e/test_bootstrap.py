@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import grpc
 import pytest
 from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
@@ -24,6 +23,9 @@ def settings(mesh: Mesh, email: str, username: str, password: str) -> BootstrapS
         admin_username=username,
         admin_password=SecretStr(password),
         ready_timeout_seconds=30,
+        tls_ca_file=mesh.mesh_tls().ca_path,
+        tls_cert_file=mesh.mesh_tls().operator.cert_path,
+        tls_key_file=mesh.mesh_tls().operator.key_path,
     )
 
 
@@ -38,7 +40,7 @@ def new_categories() -> list[product_pb2.Category]:
 
 
 def category_ids(mesh: Mesh) -> set[str]:
-    with grpc.insecure_channel(mesh.services["product"].target) as channel:
+    with mesh.operator_channel("product") as channel:
         answer = product_service_pb2_grpc.ProductServiceStub(channel).ListCategories(
             product_service_pb2.ListCategoriesRequest(), timeout=10
         )
@@ -46,7 +48,7 @@ def category_ids(mesh: Mesh) -> set[str]:
 
 
 def roles_after_login(mesh: Mesh, email: str, password: str) -> list[int]:
-    with grpc.insecure_channel(mesh.services["user"].target) as channel:
+    with mesh.operator_channel("user") as channel:
         users = user_service_pb2_grpc.UserServiceStub(channel)
         login = users.Login(user_service_pb2.LoginRequest(email=email, password=password))
         me = users.GetUser(

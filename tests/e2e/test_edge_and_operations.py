@@ -13,17 +13,31 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from marketplace.order.v1 import order_pb2, order_service_pb2, order_service_pb2_grpc
 
+from services.devmesh import edge as dev_edge
 from services.devmesh import envoy_config, processes
 from services.devmesh.mesh import Mesh, grpc_serving, http_status
+from services.devmesh.tls import ensure_mesh_tls
 from tests.e2e.conftest import Account, create_product, stock_of
 
 GRPCURL = processes.console_script("grpcurl")
 DESCRIPTORS = str(envoy_config.DESCRIPTORS)
 
 
-def grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
+def grpcurl(mesh: Mesh, *args: str) -> subprocess.CompletedProcess[str]:
+    """grpcurl straight to a service, as an operator: the mesh CA and the operator cert."""
+    tls = mesh.mesh_tls()
+    credentials = ["-cacert", str(tls.ca_path), "-cert", str(tls.operator.cert_path)]
+    credentials += ["-key", str(tls.operator.key_path)]
+    return subprocess.run(
+        [GRPCURL, *credentials, *args], capture_output=True, text=True, timeout=30
+    )
+
+
+def grpcurl_edge(*args: str) -> subprocess.CompletedProcess[str]:
+    """grpcurl to the edge's plain port, as any outside client."""
     return subprocess.run(
         [GRPCURL, "-plaintext", *args], capture_output=True, text=True, timeout=30
     )
@@ -38,6 +52,7 @@ def test_rate_limit_answers_429_with_a_json_body(mesh: Mesh) -> None:
         user_ops_port=mesh.services["user"].ops_port,
         product_port=mesh.services["product"].grpc_port,
         order_port=mesh.services["order"].grpc_port,
+        **dev_edge.upstream_tls(mesh),
         rate_limit_burst=5,
         rate_limit_per_second=1,
     )
@@ -67,18 +82,19 @@ def test_rate_limit_answers_429_with_a_json_body(mesh: Mesh) -> None:
     ],
 )
 def test_grpcurl_lists_each_service_by_reflection(mesh: Mesh, service: str, full_name: str) -> None:
-    listed = grpcurl(mesh.services[service].target, "list")
+    listed = grpcurl(mesh, mesh.services[service].target, "list")
     assert listed.returncode == 0, listed.stderr
     names = listed.stdout.split()
     assert full_name in names
     assert "grpc.health.v1.Health" in names
-    described = grpcurl(mesh.services[service].target, "describe", full_name)
+    described = grpcurl(mesh, mesh.services[service].target, "describe", full_name)
     assert described.returncode == 0, described.stderr
     assert "rpc " in described.stdout
 
 
 def test_grpcurl_calls_the_services(mesh: Mesh, seller: Account) -> None:
     search = grpcurl(
+        mesh,
         "-d",
         json.dumps({"query": "", "page_size": 2}),
         mesh.services["product"].target,
@@ -88,6 +104,7 @@ def test_grpcurl_calls_the_services(mesh: Mesh, seller: Account) -> None:
     assert len(json.loads(search.stdout)["products"]) == 2
 
     me = grpcurl(
+        mesh,
         "-H",
         f"authorization: Bearer {seller.access_token}",
         "-d",
@@ -99,19 +116,23 @@ def test_grpcurl_calls_the_services(mesh: Mesh, seller: Account) -> None:
     assert json.loads(me.stdout)["email"] == "seller@example.com"
 
     unauthenticated = grpcurl(
-        "-d", "{}", mesh.services["order"].target, "marketplace.order.v1.OrderService/ListOrders"
+        mesh,
+        "-d",
+        "{}",
+        mesh.services["order"].target,
+        "marketplace.order.v1.OrderService/ListOrders",
     )
     assert unauthenticated.returncode != 0
     assert "Unauthenticated" in unauthenticated.stderr
 
-    health = grpcurl(mesh.services["order"].target, "grpc.health.v1.Health/Check")
+    health = grpcurl(mesh, mesh.services["order"].target, "grpc.health.v1.Health/Check")
     assert json.loads(health.stdout)["status"] == "SERVING"
 
 
 def test_native_grpc_through_the_edge(mesh: Mesh) -> None:
     """External gRPC clients reach the public services through Envoy with the descriptor set."""
     edge_target = mesh.edge_url.removeprefix("http://")
-    search = grpcurl(
+    search = grpcurl_edge(
         "-protoset",
         DESCRIPTORS,
         "-d",
@@ -120,7 +141,7 @@ def test_native_grpc_through_the_edge(mesh: Mesh) -> None:
         "marketplace.product.v1.ProductService/SearchProducts",
     )
     assert search.returncode == 0, search.stderr
-    internal = grpcurl(
+    internal = grpcurl_edge(
         "-protoset",
         DESCRIPTORS,
         "-d",
@@ -149,7 +170,7 @@ def test_graceful_shutdown_drains_in_flight_orders(
     outcome: dict[str, object] = {}
 
     def place() -> None:
-        with grpc.insecure_channel(order_service.target) as channel:
+        with grpc.secure_channel(order_service.target, mesh.operator_credentials()) as channel:
             stub = order_service_pb2_grpc.OrderServiceStub(channel)
             try:
                 outcome["order"] = stub.CreateOrder(
@@ -183,7 +204,9 @@ def test_graceful_shutdown_drains_in_flight_orders(
     assert placed.status == order_pb2.ORDER_STATUS_PAID
     assert order_service.process.process is not None
     assert order_service.process.process.wait(30) == 0
-    assert not grpc_serving(order_service.target, "marketplace.order.v1.OrderService")
+    assert not grpc_serving(
+        order_service.target, "marketplace.order.v1.OrderService", mesh.operator_credentials()
+    )
     deadline = time.monotonic() + 10
     while http_status(f"{mesh.edge_url}/healthz") != 503 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -197,3 +220,56 @@ def test_graceful_shutdown_drains_in_flight_orders(
     assert stock_of(edge, product["productId"]) == 2
     log = Path(mesh.state_dir / "logs" / "order.log").read_text()
     assert '"msg": "draining"' in log or '"msg":"draining"' in log
+
+
+def _health_check(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.StatusCode:
+    """The status a health check to `target` ends with: plaintext when no credentials."""
+    if credentials is None:
+        channel = grpc.insecure_channel(target)
+    else:
+        channel = grpc.secure_channel(target, credentials)
+    with channel:
+        try:
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        except grpc.RpcError as error:
+            return error.code()
+    return grpc.StatusCode.OK
+
+
+def test_every_service_port_refuses_plaintext_and_foreign_certificates(
+    mesh: Mesh, tmp_path: Path
+) -> None:
+    """mTLS on every port: only a certificate of the mesh CA gets an answer."""
+    foreign = ensure_mesh_tls(tmp_path / "foreign-ca")  # a valid CA, but not the mesh's
+    strangers = {
+        "plaintext": None,
+        # A certificate the server cannot verify (its CA is not the mesh's).
+        "wrong-ca client": grpc.ssl_channel_credentials(
+            mesh.mesh_tls().ca_path.read_bytes(),
+            foreign.operator.key_path.read_bytes(),
+            foreign.operator.cert_path.read_bytes(),
+        ),
+        # No client certificate at all, though the client trusts the mesh CA.
+        "no client certificate": grpc.ssl_channel_credentials(mesh.mesh_tls().ca_path.read_bytes()),
+    }
+    outcomes = {
+        (name, kind): _health_check(service.target, credentials)
+        for name, service in mesh.services.items()
+        for kind, credentials in strangers.items()
+    }
+    assert set(outcomes.values()) == {grpc.StatusCode.UNAVAILABLE}, outcomes
+    for service in mesh.services.values():
+        assert _health_check(service.target, mesh.operator_credentials()) == grpc.StatusCode.OK
+
+
+def test_the_operator_certificate_calls_no_internal_rpc(mesh: Mesh) -> None:
+    """Operators reach reflection, health and the public API, never an internal RPC."""
+    refused = grpcurl(
+        mesh,
+        "-d",
+        json.dumps({"order_id": str(uuid.uuid4())}),
+        mesh.services["product"].target,
+        "marketplace.product.v1.ProductInternalService/ReleaseReservation",
+    )
+    assert refused.returncode != 0
+    assert "PermissionDenied" in refused.stderr, refused.stderr

@@ -44,6 +44,7 @@ def second_edge(mesh: Mesh, name: str, **settings: Any) -> Iterator[str]:
         user_ops_port=mesh.services["user"].ops_port,
         product_port=mesh.services["product"].grpc_port,
         order_port=mesh.services["order"].grpc_port,
+        **dev_edge.upstream_tls(mesh),
         access_log_path=str(mesh.state_dir / "logs" / f"{name}-access.log"),
         **settings,
     )
@@ -482,7 +483,9 @@ def test_a_stalled_service_answers_503_while_the_others_keep_serving(
 
 def test_the_cluster_edge_is_https_only_and_ready_on_its_own(tmp_path: Path) -> None:
     rendered = envoy_config.render(envoy_config.kubernetes())
-    assert rendered.count("envoy.transport_sockets.tls") == 1
+    # HTTPS towards clients on one listener; mTLS towards each of the three services.
+    assert rendered.count("DownstreamTlsContext") == 1
+    assert rendered.count("UpstreamTlsContext") == 3
     assert "port_value: 8443" in rendered
     assert "port_value: 8080" not in rendered
     manifest = (Path(__file__).parents[2] / "k8s" / "base" / "edge.yaml").read_text()

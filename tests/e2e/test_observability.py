@@ -111,7 +111,7 @@ def test_a_checkout_and_a_declined_payment_move_the_business_counters(
 def test_a_health_check_writes_no_info_log_line(mesh: Mesh) -> None:
     endpoint = mesh.services["order"]
     request_id = f"health-{secrets.token_hex(8)}"
-    with grpc.insecure_channel(endpoint.target) as channel:
+    with grpc.secure_channel(endpoint.target, mesh.operator_credentials()) as channel:
         answer = health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(), metadata=(("x-request-id", request_id),), timeout=5
         )

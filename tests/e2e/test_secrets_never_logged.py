@@ -29,9 +29,11 @@ def raw(data: bytes) -> bytes:
     return data
 
 
-def call_direct(target: str, method: str, metadata: tuple[tuple[str, str], ...]) -> None:
+def call_direct(
+    mesh: Mesh, target: str, method: str, metadata: tuple[tuple[str, str], ...]
+) -> None:
     """A raw gRPC call straight to a service (bypassing the edge), expected to fail."""
-    with grpc.insecure_channel(target) as channel:
+    with grpc.secure_channel(target, mesh.operator_credentials()) as channel:
         with contextlib.suppress(grpc.RpcError):
             channel.unary_unary(method, request_serializer=raw, response_deserializer=raw)(
                 b"", metadata=metadata, timeout=5
@@ -103,6 +105,7 @@ def test_canary_secrets_never_reach_a_log(mesh: Mesh, edge: httpx.Client, seller
     internal = secret("internal")
     for name, service in mesh.services.items():
         call_direct(
+            mesh,
             service.target,
             {
                 "user": "/marketplace.user.v1.UserService/GetUser",
@@ -112,6 +115,7 @@ def test_canary_secrets_never_reach_a_log(mesh: Mesh, edge: httpx.Client, seller
             (("authorization", f"Bearer {secret('direct')}"),),
         )
         call_direct(
+            mesh,
             service.target,
             "/marketplace.product.v1.ProductInternalService/ReserveInventory",
             (("x-internal-token", internal), ("authorization", f"Bearer {forged_jwt}")),

@@ -61,13 +61,17 @@ async def test_signed_in_order_through_the_edge_is_idempotent_and_listed(mesh: M
 
 async def test_errors_from_the_services_are_typed_with_their_reason(mesh: Mesh) -> None:
     user = mesh.services["user"].target
+    # Straight to the services' mTLS ports, with the operator's certificate.
+    tls = mesh.mesh_tls()
     async with MarketplaceClient.connect(
         user,
         product_target=mesh.services["product"].target,
         order_target=mesh.services["order"].target,
         email=BUYER,
         password=DEMO_PASSWORD,
-        plaintext=True,
+        ca_file=tls.ca_path,
+        cert_file=tls.operator.cert_path,
+        key_file=tls.operator.key_path,
     ) as client:
         with pytest.raises(InvalidArgumentError) as invalid:
             await client.create_order([], shipping_address=ADDRESS, payment_method_token="tok_visa")
@@ -78,7 +82,12 @@ async def test_errors_from_the_services_are_typed_with_their_reason(mesh: Mesh) 
             await client.get_product("no-such-product")
         assert missing.value.code == grpc.StatusCode.NOT_FOUND
     async with MarketplaceClient.connect(
-        user, email=BUYER, password="not-the-password", plaintext=True
+        user,
+        email=BUYER,
+        password="not-the-password",
+        ca_file=tls.ca_path,
+        cert_file=tls.operator.cert_path,
+        key_file=tls.operator.key_path,
     ) as client:
         with pytest.raises(UnauthenticatedError) as refused:
             await client.me()
@@ -92,6 +101,7 @@ def test_example_runs_against_the_mesh(mesh: Mesh, example: str) -> None:
         "MARKETPLACE_USER_GRPC": mesh.services["user"].target,
         "MARKETPLACE_PRODUCT_GRPC": mesh.services["product"].target,
         "MARKETPLACE_ORDER_GRPC": mesh.services["order"].target,
+        "MARKETPLACE_TLS_DIR": str(mesh.mesh_tls().ca_path.parent),
         "MARKETPLACE_DEMO_PASSWORD": DEMO_PASSWORD,
     }
     result = subprocess.run(

@@ -26,6 +26,7 @@ from services.product.domain.model import Inventory, Product, ProductState, to_m
 from services.user.app import build_app as user_build_app
 from tests.support.product import product_settings
 from tests.support.servers import Backends
+from tests.support.tls import probe_credentials
 from tests.support.tokens import TestTokens
 from tests.support.user import user_settings
 
@@ -127,20 +128,20 @@ async def test_the_product_service_process_restarts_on_its_data_after_a_crash_an
     service = "marketplace.product.v1.ProductService"
 
     first, target = product_process(backends, database, log)
-    first.start().wait_ready(lambda: grpc_serving(target, service))
+    first.start().wait_ready(lambda: grpc_serving(target, service, probe_credentials()))
     await MongoProductRepository(mongo[database]).add(a_lamp())
     first.signal(signal.SIGKILL)  # a crash: no shutdown at all
     assert first.process is not None and first.process.wait(10) == -signal.SIGKILL
 
     second, target = product_process(backends, database, log)
     try:
-        second.start().wait_ready(lambda: grpc_serving(target, service))
+        second.start().wait_ready(lambda: grpc_serving(target, service, probe_credentials()))
     finally:
         assert second.stop() == 0  # Ctrl-C / SIGTERM: a clean stop
 
     third, target = product_process(backends, database, log)
     try:
-        third.start().wait_ready(lambda: grpc_serving(target, service))
+        third.start().wait_ready(lambda: grpc_serving(target, service, probe_credentials()))
     finally:
         third.stop()
 

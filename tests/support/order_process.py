@@ -21,6 +21,7 @@ from tests.support.crashing_order import CRASH_AT_ENV
 from tests.support.inprocess import serve_in_process
 from tests.support.order import UserService, user_settings
 from tests.support.servers import Backends
+from tests.support.tls import probe_credentials
 from tests.support.tokens import TestTokens
 
 SERVICE = "marketplace.order.v1.OrderService"
@@ -66,7 +67,7 @@ class OrderProcess:
         try:
             # Polled from a thread: the product and user services share this test's loop.
             await asyncio.to_thread(
-                process.wait_ready, lambda: grpc_serving(self.target, SERVICE), 30
+                process.wait_ready, lambda: grpc_serving(self.target, SERVICE, probe_credentials()), 30
             )
         except BaseException:
             # A process that never became ready is nobody's to stop otherwise.

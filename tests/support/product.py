@@ -78,8 +78,8 @@ def product_stub(service: InProcessService) -> ProductStub:
 
 
 def internal_stub(service: InProcessService) -> InternalStub:
-    """The internal API of a served product app, for the order service's calls."""
-    return product_service_pb2_grpc.ProductInternalServiceStub(service.channel)
+    """The internal API of a served product app, called as the order service (its cert)."""
+    return product_service_pb2_grpc.ProductInternalServiceStub(service.internal_channel)
 
 
 def as_seller(tokens: TestTokens, seller_id: str) -> Any:

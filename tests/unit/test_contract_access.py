@@ -86,7 +86,7 @@ def test_the_edge_requires_a_token_exactly_where_the_contract_does(config_text: 
         config_text = envoy_config.render(
             envoy_config.EdgeConfig(
                 edge_port=1, admin_port=2, user_port=3, user_ops_port=4, product_port=5,
-                order_port=6,
+                order_port=6, upstream_plaintext=True,
             )
         )  # fmt: skip
     rules = _jwt_rules(config_text)

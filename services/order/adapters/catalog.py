@@ -10,7 +10,6 @@ from marketplace.product.v1 import product_pb2
 from marketplace.product.v1 import product_service_pb2 as pb
 from marketplace.product.v1 import product_service_pb2_grpc as pb_grpc
 
-from services.common.channels import internal_metadata
 from services.common.errors import Unavailable
 from services.common.proto_money import money_from_proto
 from services.common.rpc_status import remote_error
@@ -33,9 +32,8 @@ class GrpcCatalog:
     draft, unpublished or archived product is simply missing from the answer: not on sale.
     """
 
-    def __init__(self, channel: grpc.aio.Channel, internal_secret: str, timeout: float) -> None:
+    def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
         self._stub = pb_grpc.ProductServiceStub(channel)
-        self._metadata = internal_metadata(internal_secret)
         self._timeout = timeout
 
     async def quote(self, product_ids: Sequence[str]) -> dict[str, ProductQuote]:
@@ -45,9 +43,7 @@ class GrpcCatalog:
         for start in range(0, len(wanted), _BATCH):
             request = pb.BatchGetProductsRequest(product_ids=wanted[start : start + _BATCH])
             try:
-                response = await self._stub.BatchGetProducts(
-                    request, metadata=self._metadata, timeout=self._timeout
-                )
+                response = await self._stub.BatchGetProducts(request, timeout=self._timeout)
             except grpc.aio.AioRpcError as error:
                 remote = remote_error(error)
                 log.warning("catalog_call_failed", code=remote.code.name, details=remote.message)

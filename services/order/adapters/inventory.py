@@ -9,7 +9,6 @@ import grpc
 import structlog
 from marketplace_client import MarketplaceError, ProductInternalClient
 
-from services.common.channels import internal_metadata
 from services.common.errors import (
     DomainError,
     FailedPrecondition,
@@ -36,10 +35,8 @@ class GrpcInventory:
     Called through the typed client on the chassis channel `channel`.
     """
 
-    def __init__(self, channel: grpc.aio.Channel, internal_secret: str, timeout: float) -> None:
-        self._products = ProductInternalClient(
-            channel, metadata=internal_metadata(internal_secret), timeout=timeout
-        )
+    def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
+        self._products = ProductInternalClient(channel, timeout=timeout)
 
     async def reserve(
         self, order_id: uuid.UUID, lines: Sequence[OrderLine], *, checkout_id: str = ""

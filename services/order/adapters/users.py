@@ -10,7 +10,6 @@ from marketplace.user.v1 import user_pb2
 from marketplace.user.v1.error_reason_pb2 import ErrorReason as UserErrorReason
 from marketplace_client import MarketplaceError, UserInternalClient
 
-from services.common.channels import internal_metadata
 from services.common.errors import (
     DomainError,
     FailedPrecondition,
@@ -51,10 +50,8 @@ class GrpcBuyers:
     Called through the typed client on the chassis channel `channel`.
     """
 
-    def __init__(self, channel: grpc.aio.Channel, internal_secret: str, timeout: float) -> None:
-        self._users = UserInternalClient(
-            channel, metadata=internal_metadata(internal_secret), timeout=timeout
-        )
+    def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
+        self._users = UserInternalClient(channel, timeout=timeout)
 
     async def check_buyer(self, buyer_id: uuid.UUID) -> None:
         """Succeed when the buyer's account exists and is not suspended.

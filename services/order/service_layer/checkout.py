@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from services.common.clock import Clock
+from services.common.deadlines import outliving_context
 from services.common.errors import (
     Aborted,
     DomainError,
@@ -138,7 +139,8 @@ class Checkout:
 
     def start(self, command: PlaceOrder) -> asyncio.Task[Order]:
         """Run the saga of a freshly claimed key in its own task, shielded from the RPC."""
-        saga = asyncio.create_task(self._run(command))
+        # The saga outlives the RPC, so it does not inherit the RPC's deadline.
+        saga = asyncio.create_task(self._run(command), context=outliving_context())
         self._sagas.add(saga)
         saga.add_done_callback(self._forget)
         return saga

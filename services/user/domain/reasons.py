@@ -59,11 +59,15 @@ class ErrorReason(StrEnum):
     # The service could not fetch the signing keys to check a token (UNAVAILABLE).
     JWKS_UNAVAILABLE = "JWKS_UNAVAILABLE"
 
-    # An internal RPC was called without the mesh's credentials (UNAUTHENTICATED).
+    # An internal RPC was called without a mesh certificate naming a service (UNAUTHENTICATED).
     INTERNAL_ONLY = "INTERNAL_ONLY"
 
     # The caller lacks the role the RPC needs (PERMISSION_DENIED).
     ROLE_REQUIRED = "ROLE_REQUIRED"
+
+    # An internal RPC was called with a valid mesh certificate of a service the contract does
+    # not list among the RPC's callers (PERMISSION_DENIED); "caller" names it.
+    CALLER_NOT_ALLOWED = "CALLER_NOT_ALLOWED"
 
     # No user has this id (NOT_FOUND).
     USER_NOT_FOUND = "USER_NOT_FOUND"

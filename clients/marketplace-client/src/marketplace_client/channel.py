@@ -145,6 +145,8 @@ def create_channel(
     target: str,
     *,
     ca_file: Path | str | None = None,
+    cert_file: Path | str | None = None,
+    key_file: Path | str | None = None,
     plaintext: bool = False,
     keepalive_seconds: float = 30.0,
     config: dict[str, Any] | None = None,
@@ -155,6 +157,10 @@ def create_channel(
         target: host:port.
         ca_file: PEM file of the CA that signed the server's certificate; None uses the
             system's roots.
+        cert_file: A client certificate (PEM) to present, with `key_file`: the services'
+            own ports require one from the mesh CA (e.g. `.mesh/tls/operator.pem`); the
+            edge does not.
+        key_file: The client certificate's private key (PEM).
         plaintext: No TLS, for the dev mesh on 127.0.0.1 only.
         keepalive_seconds: Keep-alive ping interval while calls are in flight.
         config: The service config; `service_config()` when None.
@@ -166,4 +172,9 @@ def create_channel(
     if plaintext:
         return grpc.aio.insecure_channel(target, options=options)
     root = Path(ca_file).read_bytes() if ca_file is not None else None
-    return grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(root), options=options)
+    if (cert_file is None) != (key_file is None):
+        raise ValueError("a client certificate needs both cert_file and key_file")
+    key = Path(key_file).read_bytes() if key_file is not None else None
+    cert = Path(cert_file).read_bytes() if cert_file is not None else None
+    credentials = grpc.ssl_channel_credentials(root, key, cert)
+    return grpc.aio.secure_channel(target, credentials, options=options)

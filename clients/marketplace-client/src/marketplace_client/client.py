@@ -59,6 +59,8 @@ class MarketplaceClient:
         email: str | None = None,
         password: str | None = None,
         ca_file: Path | str | None = None,
+        cert_file: Path | str | None = None,
+        key_file: Path | str | None = None,
         plaintext: bool = False,
     ) -> MarketplaceClient:
         """Open channels and, given credentials, a token provider.
@@ -71,6 +73,8 @@ class MarketplaceClient:
             email: The account to sign in as; None for public calls only.
             password: Its password.
             ca_file: The CA of the servers' certificates (TLS); see create_channel.
+            cert_file: A client certificate, needed on the services' own ports (mTLS).
+            key_file: Its private key.
             plaintext: No TLS (the dev mesh on 127.0.0.1).
 
         Returns:
@@ -80,7 +84,13 @@ class MarketplaceClient:
 
         def channel(address: str) -> grpc.aio.Channel:
             if address not in opened:
-                opened[address] = create_channel(address, ca_file=ca_file, plaintext=plaintext)
+                opened[address] = create_channel(
+                    address,
+                    ca_file=ca_file,
+                    cert_file=cert_file,
+                    key_file=key_file,
+                    plaintext=plaintext,
+                )
             return opened[address]
 
         user_channel = channel(target)

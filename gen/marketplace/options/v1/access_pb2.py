@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#marketplace/options/v1/access.proto\x12\x16marketplace.options.v1\x1a google/protobuf/descriptor.proto*b\n\x06\x41\x63\x63\x65ss\x12\x16\n\x12\x41\x43\x43\x45SS_UNSPECIFIED\x10\x00\x12\x11\n\rACCESS_PUBLIC\x10\x01\x12\x18\n\x14\x41\x43\x43\x45SS_AUTHENTICATED\x10\x02\x12\x13\n\x0f\x41\x43\x43\x45SS_INTERNAL\x10\x03:P\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xd1\x86\x03 \x01(\x0e\x32\x1e.marketplace.options.v1.Accessb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#marketplace/options/v1/access.proto\x12\x16marketplace.options.v1\x1a google/protobuf/descriptor.proto*b\n\x06\x41\x63\x63\x65ss\x12\x16\n\x12\x41\x43\x43\x45SS_UNSPECIFIED\x10\x00\x12\x11\n\rACCESS_PUBLIC\x10\x01\x12\x18\n\x14\x41\x43\x43\x45SS_AUTHENTICATED\x10\x02\x12\x13\n\x0f\x41\x43\x43\x45SS_INTERNAL\x10\x03:P\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xd1\x86\x03 \x01(\x0e\x32\x1e.marketplace.options.v1.Access:1\n\x07\x63\x61llers\x12\x1e.google.protobuf.MethodOptions\x18\xd2\x86\x03 \x03(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)

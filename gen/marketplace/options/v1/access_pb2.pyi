@@ -5,6 +5,7 @@ isort:skip_file
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import descriptor_pb2 as _descriptor_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf.internal import extension_dict as _extension_dict
 import builtins as _builtins
@@ -33,8 +34,8 @@ class _AccessEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Access.ValueTy
     service answers UNAUTHENTICATED (reason TOKEN_MISSING).
     """
     ACCESS_INTERNAL: _Access.ValueType  # 3
-    """Only the mesh's own services may call it, with the mesh's credentials; the edge
-    has no route to it.
+    """Only the mesh's own services named by `callers` may call it, each proving who it
+    is with its mesh certificate (mTLS); the edge has no route to it.
     """
 
 class Access(_Access, metaclass=_AccessEnumTypeWrapper):
@@ -52,11 +53,18 @@ ACCESS_AUTHENTICATED: Access.ValueType  # 2
 service answers UNAUTHENTICATED (reason TOKEN_MISSING).
 """
 ACCESS_INTERNAL: Access.ValueType  # 3
-"""Only the mesh's own services may call it, with the mesh's credentials; the edge
-has no route to it.
+"""Only the mesh's own services named by `callers` may call it, each proving who it
+is with its mesh certificate (mTLS); the edge has no route to it.
 """
 Global___Access: _TypeAlias = Access  # noqa: Y015
 
 ACCESS_FIELD_NUMBER: _builtins.int
+CALLERS_FIELD_NUMBER: _builtins.int
 access: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___Access.ValueType]
 """Who may call the RPC."""
+callers: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _containers.RepeatedScalarFieldContainer[_builtins.str]]
+"""For an ACCESS_INTERNAL RPC: the mesh identities (service names such as "order",
+the last segment of spiffe://<trust domain>/service/<name> in the caller's client
+certificate) allowed to call it. Every internal RPC lists at least one; other
+access levels list none.
+"""

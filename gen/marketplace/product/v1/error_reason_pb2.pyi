@@ -69,9 +69,15 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_JWKS_UNAVAILABLE: _ErrorReason.ValueType  # 15
     """The service could not fetch the signing keys to check a token (UNAVAILABLE)."""
     ERROR_REASON_INTERNAL_ONLY: _ErrorReason.ValueType  # 16
-    """An internal RPC was called without the mesh's credentials (UNAUTHENTICATED)."""
+    """An internal RPC was called without a mesh certificate naming a service
+    (UNAUTHENTICATED).
+    """
     ERROR_REASON_ROLE_REQUIRED: _ErrorReason.ValueType  # 17
     """The caller lacks the role the RPC needs (PERMISSION_DENIED)."""
+    ERROR_REASON_CALLER_NOT_ALLOWED: _ErrorReason.ValueType  # 18
+    """An internal RPC was called with a valid mesh certificate of a service the contract
+    does not list among the RPC's callers (PERMISSION_DENIED); "caller" names it.
+    """
     ERROR_REASON_PRODUCT_NOT_FOUND: _ErrorReason.ValueType  # 100
     """No product has this id, or the caller may not see it (NOT_FOUND)."""
     ERROR_REASON_NOT_PRODUCT_OWNER: _ErrorReason.ValueType  # 101
@@ -197,9 +203,15 @@ ERROR_REASON_TOKEN_EXPIRED: ErrorReason.ValueType  # 14
 ERROR_REASON_JWKS_UNAVAILABLE: ErrorReason.ValueType  # 15
 """The service could not fetch the signing keys to check a token (UNAVAILABLE)."""
 ERROR_REASON_INTERNAL_ONLY: ErrorReason.ValueType  # 16
-"""An internal RPC was called without the mesh's credentials (UNAUTHENTICATED)."""
+"""An internal RPC was called without a mesh certificate naming a service
+(UNAUTHENTICATED).
+"""
 ERROR_REASON_ROLE_REQUIRED: ErrorReason.ValueType  # 17
 """The caller lacks the role the RPC needs (PERMISSION_DENIED)."""
+ERROR_REASON_CALLER_NOT_ALLOWED: ErrorReason.ValueType  # 18
+"""An internal RPC was called with a valid mesh certificate of a service the contract
+does not list among the RPC's callers (PERMISSION_DENIED); "caller" names it.
+"""
 ERROR_REASON_PRODUCT_NOT_FOUND: ErrorReason.ValueType  # 100
 """No product has this id, or the caller may not see it (NOT_FOUND)."""
 ERROR_REASON_NOT_PRODUCT_OWNER: ErrorReason.ValueType  # 101
