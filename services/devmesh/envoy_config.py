@@ -71,6 +71,9 @@ class EdgeConfig:
     # The API reference server (services/devmesh/openapi_docs.py) behind /docs.
     docs_host: str = "127.0.0.1"
     docs_port: int = 8081
+    # The storefront's static server (services/devmesh/storefront.py, or its own image).
+    storefront_host: str = "127.0.0.1"
+    storefront_port: int = 8082
     descriptor_path: str = str(DESCRIPTORS)
     access_log_path: str = "/dev/stdout"
     # HTTPS: tls_primary makes the edge port itself TLS (production); tls_port > 0 adds a
@@ -220,6 +223,8 @@ def kubernetes() -> EdgeConfig:
         tls_key_path="/etc/envoy-tls/tls.key",
         otlp_host="otel-collector",
         stats_port=9902,
+        storefront_host="storefront",
+        storefront_port=8080,
     )
 
 

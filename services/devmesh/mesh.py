@@ -80,6 +80,7 @@ class Mesh:
         self.services: dict[str, ServiceEndpoint] = {}
         self.envoy: ManagedProcess | None = None
         self.docs: ManagedProcess | None = None
+        self.storefront: ManagedProcess | None = None
         self.edge_admin_port = 0
         self.edge_tls_port = 0
         self.postgres_url = ""
@@ -302,6 +303,7 @@ class Mesh:
         config = replace(
             edge.config_for(self, self.edge_admin_port, self.edge_tls_port),
             docs_port=self._start_docs(),
+            storefront_port=self._start_storefront(),
             otlp_port=self.otlp_port,
         )
         path = envoy_config.write(config, self.state_dir / "envoy.yaml")
@@ -327,6 +329,18 @@ class Mesh:
         self.docs.wait_ready(lambda: http_status(f"http://127.0.0.1:{port}/openapi.json") == 200)
         return port
 
+    def _start_storefront(self) -> int:
+        """The storefront's static server (web/dist) the edge routes page loads to."""
+        port = free_port()
+        self.storefront = ManagedProcess(
+            "storefront",
+            [sys.executable, "-m", "services.devmesh.storefront", str(port)],
+            self.state_dir / "logs" / "storefront.log",
+        ).start()
+        # Ready when it answers at all: before the first build it answers 503 "not built".
+        self.storefront.wait_ready(lambda: http_status(f"http://127.0.0.1:{port}/") in (200, 503))
+        return port
+
     def stop(self) -> None:
         """Stop the edge, then the services (gracefully), then the backing servers."""
         # The supervisor goes first: nothing it does may undo the shutdown.
@@ -337,6 +351,8 @@ class Mesh:
             self.envoy.stop()
         if self.docs is not None:
             self.docs.stop()
+        if self.storefront is not None:
+            self.storefront.stop()
         for endpoint in reversed(list(self.services.values())):
             if endpoint.process is not None:
                 endpoint.process.stop()
