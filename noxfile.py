@@ -148,7 +148,9 @@ def gen(session: nox.Session) -> None:
         session.warn("npm is missing: web/src/api/schema.d.ts was NOT regenerated")
         return
     if not (WEB / "node_modules").is_dir():
-        session.run(npm, "--prefix", str(WEB), "ci", "--no-audit", "--no-fund", external=True, silent=True)
+        session.run(
+            npm, "--prefix", str(WEB), "ci", "--no-audit", "--no-fund", external=True, silent=True
+        )
     session.run(npm, "--prefix", str(WEB), "run", "gen", external=True, silent=True)
 
 
@@ -210,7 +212,9 @@ def _check_web(session: nox.Session) -> None:
             session.error(message)
         session.warn(f"{message}; the web/ checks did NOT run")
         return
-    session.run(npm, "--prefix", str(WEB), "ci", "--no-audit", "--no-fund", external=True, silent=True)
+    session.run(
+        npm, "--prefix", str(WEB), "ci", "--no-audit", "--no-fund", external=True, silent=True
+    )
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "schema.d.ts"
         generator = WEB / "node_modules" / ".bin" / "openapi-typescript"

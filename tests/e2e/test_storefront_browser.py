@@ -125,7 +125,9 @@ def sign_in(page: Page, base: str, address: str, password: str) -> None:
     page.get_by_label("Email").fill(address)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name=re.compile("^Sign out"))).to_be_visible(timeout=EXPECT_MS)
+    expect(page.get_by_role("button", name=re.compile("^Sign out"))).to_be_visible(
+        timeout=EXPECT_MS
+    )
 
 
 def add_to_basket(page: Page, base: str, title: str, token: str) -> None:
@@ -183,7 +185,9 @@ def test_a_buyer_signs_up_verifies_checks_out_and_watches_the_order_ship(
     # Search, and one product of each seller into the basket.
     page.get_by_role("searchbox", name="Search products").fill(token)
     page.get_by_role("button", name="Search", exact=True).click()
-    expect(page.get_by_role("status").filter(has_text="2 products")).to_be_visible(timeout=EXPECT_MS)
+    expect(page.get_by_role("status").filter(has_text="2 products")).to_be_visible(
+        timeout=EXPECT_MS
+    )
     shot(page, "search")
     add_to_basket(page, storefront, first["title"], token)
     shot(page, "product")
@@ -199,7 +203,9 @@ def test_a_buyer_signs_up_verifies_checks_out_and_watches_the_order_ship(
     page.get_by_label("Postal code").fill("12345")
     page.get_by_label("Country code").fill("US")
     page.get_by_role("button", name="Save the address").click()
-    expect(page.get_by_role("radio", name=re.compile("Ada Shopper"))).to_be_checked(timeout=EXPECT_MS)
+    expect(page.get_by_role("radio", name=re.compile("Ada Shopper"))).to_be_checked(
+        timeout=EXPECT_MS
+    )
     shot(page, "checkout")
     page.get_by_role("button", name="Place order").click()
     status = page.get_by_test_id("order-status")
@@ -301,7 +307,9 @@ def test_a_seller_creates_publishes_and_meets_an_edit_conflict(
     # In the shop, the published listing is found by search.
     page.get_by_role("searchbox", name="Search products").fill(title)
     page.get_by_role("button", name="Search", exact=True).click()
-    expect(page.get_by_role("link", name=f"{title} (edited elsewhere)")).to_be_visible(timeout=EXPECT_MS)
+    expect(page.get_by_role("link", name=f"{title} (edited elsewhere)")).to_be_visible(
+        timeout=EXPECT_MS
+    )
 
 
 def test_the_edge_serves_the_app_with_caching_and_leaves_the_api_alone(
@@ -329,7 +337,9 @@ def test_the_edge_serves_the_app_with_caching_and_leaves_the_api_alone(
 def test_budgets_bundle_size_and_first_load(storefront: str, browser: Browser) -> None:
     index = (webbuild.WEB / "dist" / "index.html").read_text()
     initial = re.findall(r'(?:src|href)="/(assets/[^"]+)"', index)
-    sizes = {name: len(gzip.compress((webbuild.WEB / "dist" / name).read_bytes(), 9)) for name in initial}
+    sizes = {
+        name: len(gzip.compress((webbuild.WEB / "dist" / name).read_bytes(), 9)) for name in initial
+    }
     total = sum(sizes.values())
     (ARTIFACTS / "budgets.txt").write_text(f"initial bundle gzip bytes: {total} {sizes}\n")
     assert total <= BUNDLE_BUDGET_BYTES, sizes
