@@ -196,7 +196,7 @@ def test_a_buyer_signs_up_verifies_checks_out_and_watches_the_order_ship(
     page.get_by_role("link", name="Check out").click()
 
     # An address for the book, then the order with the sandbox card that is approved.
-    page.get_by_text("Add an address").click()
+    page.get_by_text("Add an address", exact=True).click()
     page.get_by_label("Recipient").fill("Ada Shopper")
     page.get_by_label("Street and number").fill("1 Main Street")
     page.get_by_label("City").fill("Springfield")
@@ -246,7 +246,7 @@ def test_a_declined_card_says_so_and_leaves_the_basket(
     page.goto(f"{storefront}/products/{product['productId']}")
     page.get_by_role("button", name="Add to basket").click()
     page.goto(f"{storefront}/checkout")
-    page.get_by_text("Add an address").click()
+    page.get_by_text("Add an address", exact=True).click()
     page.get_by_label("Recipient").fill("Bo Buyer")
     page.get_by_label("Street and number").fill(f"{token} Side Street")
     page.get_by_label("City").fill("Shelbyville")
