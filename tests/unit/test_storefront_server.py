@@ -40,7 +40,7 @@ async def test_missing_assets_dotfiles_and_escapes_are_not_served(tmp_path: Path
         for path in ("/.build-stamp", "/..%2Fsecret.txt", "/../secret.txt"):
             answer = await client.get(path)
             assert "outside dist" not in await answer.text()
-            assert "digest" != await answer.text()
+            assert await answer.text() != "digest"
 
 
 async def test_an_unbuilt_storefront_says_how_to_build_it(tmp_path: Path) -> None:
