@@ -283,6 +283,8 @@ def test_a_seller_creates_publishes_and_meets_an_edit_conflict(
     page.get_by_role("button", name="Create the listing").click()
     state = page.get_by_test_id("listing-state")
     expect(state).to_have_text("Draft", timeout=EXPECT_MS)
+    subcategory = page.get_by_role("combobox", name=re.compile("^Subcategory"))
+    expect(subcategory).to_have_value("bedding", timeout=EXPECT_MS)
     page.get_by_role("button", name="Publish").click()
     expect(state).to_have_text("Published", timeout=EXPECT_MS)
     shot(page, "seller-listing")

@@ -35,6 +35,8 @@ function read(form: HTMLFormElement): Draft {
 function ListingFields({ draft }: { draft: Draft }) {
   const tree = useLoad(() => categoryTree(), []);
   const [category, setCategory] = useState(draft.category);
+  // Controlled: the options arrive with the tree, after the first render.
+  const [subcategory, setSubcategory] = useState(draft.subcategory);
   const children = tree.data?.find((c) => c.categoryId === category)?.children ?? [];
   return (
     <>
@@ -45,7 +47,15 @@ function ListingFields({ draft }: { draft: Draft }) {
       </label>
       <label className="field">
         <span>Category</span>
-        <select name="category" value={category} onChange={(e) => setCategory(e.target.value)} required>
+        <select
+          name="category"
+          value={category}
+          onChange={(e) => {
+            setCategory(e.target.value);
+            setSubcategory("");
+          }}
+          required
+        >
           <option value="">Choose…</option>
           {tree.data?.map((c) => (
             <option key={c.categoryId} value={c.categoryId}>
@@ -56,7 +66,7 @@ function ListingFields({ draft }: { draft: Draft }) {
       </label>
       <label className="field">
         <span>Subcategory</span>
-        <select name="subcategory" defaultValue={draft.subcategory}>
+        <select name="subcategory" value={subcategory} onChange={(e) => setSubcategory(e.target.value)}>
           <option value="">None</option>
           {children.map((c) => (
             <option key={c.categoryId} value={c.categoryId}>
