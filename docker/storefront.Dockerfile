@@ -1,5 +1,5 @@
 # The storefront (web/): built with Node from its lock, served as static files by unprivileged
-# nginx on 8080 behind the edge, which routes every page load outside /v1/ to it.
+# nginx on 8080 behind the edge, which routes the app's page loads to it.
 # `docker build -f docker/storefront.Dockerfile .`
 #
 # Pinning by digest: see docker/service.Dockerfile (same procedure for every image).

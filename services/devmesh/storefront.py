@@ -4,7 +4,7 @@ Hashed build assets (/assets/*) are cached for a year, immutable; every other pa
 index.html uncached (the SPA's routes), so a new build is seen at the next page load. The
 edge overwrites Cache-Control on everything it proxies (API answers must never be cached),
 so the wanted policy also travels in X-Storefront-Cache-Control, which the edge's storefront
-route turns back into Cache-Control. Envoy sends /v1/... and gRPC paths elsewhere.
+route turns back into Cache-Control. Envoy sends only the app's own paths here (envoy.yaml.tmpl).
 Run it as `python -m services.devmesh.storefront PORT [DIST]`.
 """
 

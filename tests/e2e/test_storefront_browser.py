@@ -245,7 +245,7 @@ def test_a_declined_card_says_so_and_leaves_the_basket(
     sign_in(page, storefront, address, PASSWORD)
     page.goto(f"{storefront}/products/{product['productId']}")
     page.get_by_role("button", name="Add to basket").click()
-    page.goto(f"{storefront}/checkout")
+    page.goto(f"{storefront}/basket/checkout")
     page.get_by_text("Add an address", exact=True).click()
     page.get_by_label("Recipient").fill("Bo Buyer")
     page.get_by_label("Street and number").fill(f"{token} Side Street")

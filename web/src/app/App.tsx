@@ -95,9 +95,9 @@ function route(location: Location): ReactNode {
   if ((params = match("/products/:id", path))) return <ProductPage productId={params.id ?? ""} />;
   if (path === "/signin") return <SignIn next={location.query.get("next") ?? "/"} />;
   if (path === "/signup") return <SignUp />;
-  if (path === "/forgot-password") return <ForgotPassword />;
+  if (path === "/signin/forgot") return <ForgotPassword />;
   if (path === "/basket") return <BasketPage />;
-  if (path === "/checkout") return <SignedIn><Checkout /></SignedIn>;
+  if (path === "/basket/checkout") return <SignedIn><Checkout /></SignedIn>;
   if (path === "/orders") return <SignedIn><OrderHistory /></SignedIn>;
   if ((params = match("/orders/:id", path))) return <SignedIn><OrderPage orderId={params.id ?? ""} /></SignedIn>;
   if (path === "/wishlist" || path === "/addresses") return <SignedIn><Console location={location} /></SignedIn>;

@@ -29,7 +29,7 @@ export function SignIn({ next }: { next: string }) {
         </button>
       </form>
       <p>
-        New here? <Link href="/signup">Create an account</Link> · <Link href="/forgot-password">Forgot your password?</Link>
+        New here? <Link href="/signup">Create an account</Link> · <Link href="/signin/forgot">Forgot your password?</Link>
       </p>
     </section>
   );

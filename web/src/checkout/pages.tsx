@@ -33,7 +33,7 @@ export function BasketPage() {
         <>
           <BasketTable lines={lines} editable />
           <p className="total">Total: {total(lines)}</p>
-          <Link className="button" href="/checkout">
+          <Link className="button" href="/basket/checkout">
             Check out
           </Link>
         </>
