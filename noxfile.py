@@ -142,6 +142,16 @@ def gen(session: nox.Session) -> None:
     _sync(session, "codegen")
     _generate(session, GEN, ROOT)
     _render_k8s_edge(session, K8S_EDGE)
+    # The storefront's typed client follows the OpenAPI document.
+    npm = shutil.which("npm")
+    if npm is None:
+        session.warn("npm is missing: web/src/api/schema.d.ts was NOT regenerated")
+        return
+    if not (WEB / "node_modules").is_dir():
+        session.run(
+            npm, "--prefix", str(WEB), "ci", "--no-audit", "--no-fund", external=True, silent=True
+        )
+    session.run(npm, "--prefix", str(WEB), "run", "gen", external=True, silent=True)
 
 
 @nox.session(python=PYTHON)
@@ -185,7 +195,35 @@ def lint(session: nox.Session) -> None:
             session.error("k8s/envoy/envoy.yaml is stale; run `nox -s gen` and commit.")
     session.run("openapi-spec-validator", str(GEN / "openapi" / "marketplace.openapi.json"))
     session.run("python", "-m", "services.devmesh.envoy_check")
+    _check_web(session)
     _check_delivery(session)
+
+
+WEB = ROOT / "web"
+WEB_CLIENT_TYPES = WEB / "src" / "api" / "schema.d.ts"
+
+
+def _check_web(session: nox.Session) -> None:
+    """The storefront: locked install, typed client fresh from gen/openapi, ESLint, tsc."""
+    npm = shutil.which("npm")
+    if npm is None:
+        message = "npm is missing: install Node.js 20 (.ci/run has it)"
+        if os.environ.get("CI"):
+            session.error(message)
+        session.warn(f"{message}; the web/ checks did NOT run")
+        return
+    session.run(
+        npm, "--prefix", str(WEB), "ci", "--no-audit", "--no-fund", external=True, silent=True
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp) / "schema.d.ts"
+        generator = WEB / "node_modules" / ".bin" / "openapi-typescript"
+        openapi = GEN / "openapi" / "marketplace.openapi.json"
+        session.run(str(generator), str(openapi), "-o", str(fresh), external=True, silent=True)
+        if fresh.read_text() != WEB_CLIENT_TYPES.read_text():
+            session.error("web/src/api/schema.d.ts is stale; run `npm run gen` in web/ and commit.")
+    session.run(npm, "--prefix", str(WEB), "run", "typecheck", external=True)
+    session.run(npm, "--prefix", str(WEB), "run", "lint", external=True)
 
 
 # Policy scanner, run in its own environment: checkov pins packaging and other libraries far
@@ -354,6 +392,11 @@ def mesh(session: nox.Session) -> None:
 def up(session: nox.Session) -> None:
     """Run the whole mesh locally with demo data; Ctrl-C stops everything."""
     _sync(session, "mesh")
+    # The storefront the edge serves at /: rebuilt only when web/ changed since the last build.
+    if shutil.which("npm") is None:
+        session.warn("npm is missing: the storefront at / is not built")
+    else:
+        session.run("python", "-m", "services.devmesh.webbuild")
     # Ctrl-C reaches the runner too; give it time to stop every server in order.
     session.run("python", "-m", "services.devmesh", *session.posargs, interrupt_timeout=60)
 

@@ -80,6 +80,9 @@ class EdgeConfig:
     # The API reference server (services/devmesh/openapi_docs.py) behind /docs.
     docs_host: str = "127.0.0.1"
     docs_port: int = 8081
+    # The storefront's static server (services/devmesh/storefront.py, or its own image).
+    storefront_host: str = "127.0.0.1"
+    storefront_port: int = 8082
     descriptor_path: str = str(DESCRIPTORS)
     access_log_path: str = "/dev/stdout"
     # HTTPS: tls_primary makes the edge port itself TLS (production); tls_port > 0 adds a
@@ -308,6 +311,8 @@ def kubernetes() -> EdgeConfig:
         upstream_cert_path="/etc/mesh-tls/tls.crt",
         upstream_key_path="/etc/mesh-tls/tls.key",
         upstream_ca_path="/etc/mesh-tls/ca.crt",
+        storefront_host="storefront",
+        storefront_port=8080,
     )
 
 

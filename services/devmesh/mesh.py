@@ -102,6 +102,7 @@ class Mesh:
         self.publisher: EndpointPublisher | None = None
         self.envoy: ManagedProcess | None = None
         self.docs: ManagedProcess | None = None
+        self.storefront: ManagedProcess | None = None
         self.edge_admin_port = 0
         self.edge_tls_port = 0
         self.postgres_url = ""
@@ -407,6 +408,7 @@ class Mesh:
         config = replace(
             edge.config_for(self, self.edge_admin_port, self.edge_tls_port),
             docs_port=self._start_docs(),
+            storefront_port=self._start_storefront(),
             otlp_port=self.otlp_port,
             eds_dir=str(self.state_dir / "eds"),
         )
@@ -433,6 +435,18 @@ class Mesh:
         self.docs.wait_ready(lambda: http_status(f"http://127.0.0.1:{port}/openapi.json") == 200)
         return port
 
+    def _start_storefront(self) -> int:
+        """The storefront's static server (web/dist) the edge routes page loads to."""
+        port = free_port()
+        self.storefront = ManagedProcess(
+            "storefront",
+            [sys.executable, "-m", "services.devmesh.storefront", str(port)],
+            self.state_dir / "logs" / "storefront.log",
+        ).start()
+        # Ready when it answers at all: before the first build it answers 503 "not built".
+        self.storefront.wait_ready(lambda: http_status(f"http://127.0.0.1:{port}/") in (200, 503))
+        return port
+
     def stop(self) -> None:
         """Stop the edge, then the services (gracefully), then the backing servers."""
         # The supervisor goes first: nothing it does may undo the shutdown.
@@ -443,6 +457,8 @@ class Mesh:
             self.envoy.stop()
         if self.docs is not None:
             self.docs.stop()
+        if self.storefront is not None:
+            self.storefront.stop()
         for endpoints in reversed(list(self.replicas.values())):
             for endpoint in reversed(endpoints):
                 if endpoint.process is not None:

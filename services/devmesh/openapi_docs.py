@@ -66,6 +66,7 @@ _ACTION_PAGE = """<!doctype html>
   <h1>{title}</h1>
   {form}
   <p id="status" role="status"></p>
+  <p><a href="/signin">Continue to the marketplace</a></p>
   <script src="/docs/{script}"></script>
 </body>
 </html>

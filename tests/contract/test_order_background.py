@@ -29,6 +29,7 @@ from services.order.domain.model import Order, OrderItem, OrderLine, ShippingAdd
 from services.order.domain.status import OrderStatus, PaymentStatus
 from services.order.mappers.orders import ProtoOrderCodec
 from services.order.service_layer.reconciler import Reconciler
+from tests.support.inprocess import mesh_channel
 from tests.support.order import (
     MIGRATIONS,
     ProductService,
@@ -36,7 +37,6 @@ from tests.support.order import (
     product,
     stock,
 )
-from tests.support.inprocess import mesh_channel
 from tests.support.servers import Backends
 
 __all__ = ["product"]

@@ -28,6 +28,7 @@ from marketplace.order.v1 import order_pb2, order_service_pb2_grpc
 from services.devmesh.mesh import http_status
 from services.devmesh.processes import ManagedProcess, free_port
 from tests.support.failures import rpc_failure
+from tests.support.inprocess import mesh_channel
 from tests.support.order import (
     MIGRATIONS,
     SECRET,
@@ -38,9 +39,7 @@ from tests.support.order import (
     stock,
 )
 from tests.support.order_process import Accounts, OrderProcess, accounts
-from tests.support.inprocess import mesh_channel
 from tests.support.servers import Backends
-from tests.support.tls import probe_credentials
 from tests.support.tokens import TestTokens, bearer
 
 __all__ = ["accounts", "product"]

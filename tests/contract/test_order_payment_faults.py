@@ -23,6 +23,7 @@ from marketplace.order.v1 import order_pb2, order_service_pb2_grpc
 from services.common.rpc_status import RemoteError, remote_error
 from services.devmesh.processes import free_port
 from services.order.adapters.inventory import GrpcInventory
+from tests.support.inprocess import mesh_channel
 from tests.support.order import (
     MIGRATIONS,
     SECRET,
@@ -33,7 +34,6 @@ from tests.support.order import (
     stock,
 )
 from tests.support.order_process import Accounts, OrderProcess, accounts
-from tests.support.inprocess import mesh_channel
 from tests.support.sandbox_gateway import GatewayProcess
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens, bearer

@@ -26,6 +26,7 @@ from services.order.mappers.orders import ProtoOrderCodec
 from services.order.service_layer.checkout import Checkout, place_order
 from services.order.service_layer.reconciler import Reconciler
 from services.order.service_layer.refunds import ChangeRunner
+from tests.support.inprocess import mesh_channel
 from tests.support.order import (
     MIGRATIONS,
     OrderService,
@@ -40,7 +41,6 @@ from tests.support.order import (
     product,
     stock,
 )
-from tests.support.inprocess import mesh_channel
 from tests.support.servers import Backends
 from tests.support.tokens import TestTokens
 

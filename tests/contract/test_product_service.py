@@ -76,8 +76,6 @@ def internal(service: InProcessService) -> InternalStub:
     return internal_stub(service)
 
 
-
-
 def newest_first(*products: product_pb2.Product) -> list[str]:
     """Ids in search's default order: newest first, ties (same millisecond) by id descending."""
     ordered = sorted(

@@ -23,7 +23,6 @@ from tests.support.servers import Backends
 from tests.support.tls import probe_credentials
 from tests.support.tokens import bearer
 from tests.support.user import (
-    INTERNAL_SECRET,
     PASSWORD,
     UserService,
     login,

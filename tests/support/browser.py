@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -45,3 +45,21 @@ def chromium(profile: Path, **options: Any) -> Iterator[BrowserContext]:
             yield context
         finally:
             context.close()
+
+
+@contextmanager
+def chromium_browser() -> Iterator[Browser]:
+    """One headless Chromium for tests that need several contexts at once (two people)."""
+    if not Path(CHROMIUM).exists():
+        message = "Debian's chromium is missing: apt-get install chromium"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()

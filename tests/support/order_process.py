@@ -67,7 +67,9 @@ class OrderProcess:
         try:
             # Polled from a thread: the product and user services share this test's loop.
             await asyncio.to_thread(
-                process.wait_ready, lambda: grpc_serving(self.target, SERVICE, probe_credentials()), 30
+                process.wait_ready,
+                lambda: grpc_serving(self.target, SERVICE, probe_credentials()),
+                30,
             )
         except BaseException:
             # A process that never became ready is nobody's to stop otherwise.

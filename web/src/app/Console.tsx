@@ -1,0 +1,41 @@
+// The screens loaded on demand: account pages, the seller console and the admin console.
+import { Addresses, Wishlist } from "../account/pages";
+import { AdminCategories, AdminReviews, AdminUsers } from "../admin/pages";
+import { useSession } from "../auth/session";
+import { OrdersToShip, SalesChart, SellerHome } from "../seller/console";
+import { EditListing, NewListing } from "../seller/listing";
+import { Link, match, type Location } from "./router";
+
+export default function Console({ location }: { location: Location }) {
+  const { isSeller, isAdmin } = useSession();
+  const { path } = location;
+  if (path === "/wishlist") return <Wishlist />;
+  if (path === "/addresses") return <Addresses />;
+  if (path.startsWith("/sell")) {
+    if (!isSeller) return <p role="alert">This part is for sellers.</p>;
+    if (path === "/sell") return <SellerHome />;
+    if (path === "/sell/products/new") return <NewListing />;
+    const params = match("/sell/products/:id", path);
+    if (params) return <EditListing productId={params.id ?? ""} />;
+    if (path === "/sell/orders") return <OrdersToShip />;
+    if (path === "/sell/sales") return <SalesChart title="Your sales" />;
+  }
+  if (path.startsWith("/admin")) {
+    if (!isAdmin) return <p role="alert">This part is for admins.</p>;
+    return (
+      <>
+        <nav aria-label="Admin" className="subnav">
+          <Link href="/admin/users">Users</Link>
+          <Link href="/admin/categories">Categories</Link>
+          <Link href="/admin/reviews">Reviews</Link>
+          <Link href="/admin/sales">Sales</Link>
+        </nav>
+        {path === "/admin/users" ? <AdminUsers /> : null}
+        {path === "/admin/categories" ? <AdminCategories /> : null}
+        {path === "/admin/reviews" ? <AdminReviews /> : null}
+        {path === "/admin/sales" ? <SalesChart title="Sales over time (all sellers)" days={30} /> : null}
+      </>
+    );
+  }
+  return <h1>Page not found</h1>;
+}

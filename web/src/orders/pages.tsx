@@ -1,0 +1,176 @@
+// Buyers' orders: the history, and a live order page (WatchOrder) with cancel and reviews of
+// delivered items. Returns plug in here once their API exists (issue 15).
+import { useEffect, useState, type FormEvent } from "react";
+import { api, call, type Order } from "../api/client";
+import type { ApiProblem } from "../api/errors";
+import { Link } from "../app/router";
+import { ErrorNote, Field, Money, Status, dateTime, enumWords, useAction, useLoad } from "../ui/kit";
+import { watchOrder } from "./watch";
+
+export function statusWords(status: string | undefined): string {
+  return enumWords(status, "ORDER_STATUS_");
+}
+
+export function OrderHistory() {
+  const [tokens, setTokens] = useState<string[]>([]);
+  const pageToken = tokens[tokens.length - 1];
+  const list = useLoad(() => call(api.GET("/v1/orders", { params: { query: { pageSize: 20, pageToken } } })), [pageToken]);
+  return (
+    <section>
+      <h1>Your orders</h1>
+      <ErrorNote error={list.error} />
+      {list.data?.orders?.length === 0 ? <p>No orders yet.</p> : null}
+      <OrderTable orders={list.data?.orders ?? []} />
+      <nav className="pager" aria-label="Pages">
+        <button type="button" disabled={!tokens.length} onClick={() => setTokens(tokens.slice(0, -1))}>
+          Previous
+        </button>
+        <button type="button" disabled={!list.data?.nextPageToken} onClick={() => setTokens([...tokens, list.data?.nextPageToken ?? ""])}>
+          Next
+        </button>
+      </nav>
+    </section>
+  );
+}
+
+export function OrderTable({ orders, hrefPrefix = "/orders/" }: { orders: readonly Order[]; hrefPrefix?: string }) {
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th scope="col">Order</th>
+          <th scope="col">Placed</th>
+          <th scope="col">Status</th>
+          <th scope="col">Total</th>
+        </tr>
+      </thead>
+      <tbody>
+        {orders.map((o) => (
+          <tr key={o.orderId}>
+            <td>
+              <Link href={`${hrefPrefix}${o.orderId}`}>{o.items.map((i) => i.title).join(", ") || o.orderId}</Link>
+            </td>
+            <td>{dateTime(o.createTime)}</td>
+            <td>{statusWords(o.status)}</td>
+            <td>
+              <Money value={o.total} />
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+export function OrderPage({ orderId }: { orderId: string }) {
+  const [order, setOrder] = useState<Order | null>(null);
+  const [problem, setProblem] = useState<ApiProblem | null>(null);
+  useEffect(() => watchOrder(orderId, setOrder, setProblem), [orderId]);
+  const cancel = useAction(async () => setOrder(await call(api.POST("/v1/orders/{orderId}:cancel", { params: { path: { orderId } }, body: { reason: "Cancelled by the buyer" } }))));
+  if (!order) return problem ? <div className="error" role="alert"><p>{problem.message}</p></div> : <Status>Loading the order…</Status>;
+  return (
+    <section>
+      <h1>Order {order.orderId}</h1>
+      <p className="order-status">
+        Status: <strong data-testid="order-status" data-status={order.status}>{statusWords(order.status)}</strong> <span className="muted">(updates live)</span>
+      </p>
+      {problem ? <p className="muted" role="status">Live updates paused: {problem.message}</p> : null}
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Item</th>
+            <th scope="col">Quantity</th>
+            <th scope="col">Price</th>
+            <th scope="col">Shipping</th>
+          </tr>
+        </thead>
+        <tbody>
+          {order.items.map((item) => (
+            <tr key={item.productId}>
+              <td>
+                <Link href={`/products/${item.productId}`}>{item.title}</Link>
+              </td>
+              <td>{item.quantity}</td>
+              <td>
+                <Money value={item.lineTotal} />
+              </td>
+              <td>{item.shipTime ? `Shipped with ${item.carrier}, tracking ${item.trackingNumber}` : "Not shipped yet"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <p className="total">
+        Total: <Money value={order.total} />
+        {order.payment?.refundedAmount && Number(order.payment.refundedAmount.units ?? 0) > 0 ? (
+          <>
+            {" "}
+            (refunded <Money value={order.payment.refundedAmount} />)
+          </>
+        ) : null}
+      </p>
+      {order.status === "ORDER_STATUS_PAID" ? (
+        <>
+          <button type="button" className="secondary" onClick={() => void cancel.run()} disabled={cancel.busy}>
+            Cancel the order
+          </button>
+          <ErrorNote error={cancel.error} />
+        </>
+      ) : null}
+      <h2>History</h2>
+      <ol className="history">
+        {order.statusHistory?.map((change, i) => (
+          <li key={i}>
+            {dateTime(change.changeTime)}: {statusWords(change.toStatus)}
+            {change.reason ? ` (${change.reason})` : ""}
+          </li>
+        ))}
+      </ol>
+      {order.status === "ORDER_STATUS_DELIVERED" ? (
+        <section aria-labelledby="review-title">
+          <h2 id="review-title">Review what you bought</h2>
+          {order.items.map((item) => (
+            <ReviewForm key={item.productId} productId={item.productId} title={item.title ?? ""} />
+          ))}
+        </section>
+      ) : null}
+    </section>
+  );
+}
+
+function ReviewForm({ productId, title }: { productId: string; title: string }) {
+  const [done, setDone] = useState(false);
+  const save = useAction(async (rating: number, reviewTitle: string, body: string) => {
+    await call(api.POST("/v1/products/{productId}/reviews", { params: { path: { productId } }, body: { rating, title: reviewTitle, body } }));
+    setDone(true);
+  });
+  if (done) return <Status>Thanks, your review of {title} is published.</Status>;
+  const submit = (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    void save.run(Number(form.get("rating")), String(form.get("title")), String(form.get("body")));
+  };
+  return (
+    <form onSubmit={submit} aria-label={`Review ${title}`} className="review-form">
+      <h3>{title}</h3>
+      <label className="field">
+        <span>Rating</span>
+        <select name="rating" defaultValue="5">
+          {[5, 4, 3, 2, 1].map((n) => (
+            <option key={n} value={n}>
+              {n} stars
+            </option>
+          ))}
+        </select>
+      </label>
+      <Field label="Title" name="title" required />
+      <label className="field">
+        <span>Your review</span>
+        <textarea name="body" rows={3} />
+      </label>
+      <ErrorNote error={save.error} />
+      <button type="submit" disabled={save.busy}>
+        Publish the review
+      </button>
+    </form>
+  );
+}
