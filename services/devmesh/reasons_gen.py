@@ -69,11 +69,25 @@ def render(descriptor_set: Path) -> dict[Path, str]:
             "",
             "@unique",
             "class ErrorReason(StrEnum):",
-            f'    """{package}.ErrorReason: the ErrorInfo.reason values, without the prefix."""',
         ]
+        summary = f'    """{package}.ErrorReason: the ErrorInfo.reason values, without the prefix.'
+        own = package != COMMON_PACKAGE
+        if own:
+            # The chassis reasons every package repeats in its proto enum are written once,
+            # in services.common.reasons; a service raises them from there.
+            lines += [
+                summary,
+                "",
+                "    The chassis reasons are in services.common.reasons.ErrorReason.",
+                '    """',
+            ]
+        else:
+            lines += [summary + '"""']
         for index, value in enumerate(enum.value):
             if value.number == 0:
                 continue  # UNSPECIFIED is never sent
+            if own and value.name in chassis:
+                continue
             if not value.name.startswith(PREFIX):
                 raise SystemExit(f"{package}.{value.name} does not start with {PREFIX}")
             reason = value.name.removeprefix(PREFIX)

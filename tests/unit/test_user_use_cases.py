@@ -16,6 +16,7 @@ from services.common.errors import (
     Unauthenticated,
 )
 from services.common.identity import Caller, Role
+from services.common.reasons import ErrorReason as CommonReason
 from services.user.domain import commands
 from services.user.domain.emails import EmailKind
 from services.user.domain.model import User, hash_token
@@ -305,7 +306,7 @@ async def test_a_password_reset_ends_sessions_and_lifts_the_sign_in_block(
             hasher=world.hasher,
             clock=world.clock,
         )
-    assert reused.value.reason == ErrorReason.TOKEN_INVALID
+    assert reused.value.reason == CommonReason.TOKEN_INVALID
 
 
 async def test_a_refused_new_password_keeps_the_reset_token_usable(world: UserWorld) -> None:

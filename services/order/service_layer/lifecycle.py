@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from services.common.clock import Clock
 from services.common.errors import PermissionDenied
+from services.common.reasons import ErrorReason as CommonReason
 from services.order.domain.changes import ChangeKind
 from services.order.domain.commands import MarkOrderDelivered, ShipOrderItems
 from services.order.domain.model import Order
-from services.order.domain.reasons import ErrorReason
 from services.order.domain.status import IllegalTransition, OrderRuleViolated
 from services.order.service_layer.access import rule_error, view_for, visible
 from services.order.service_layer.ports import UnitOfWorkFactory
@@ -19,7 +19,7 @@ async def ship_order_items(
 ) -> Order:
     """Mark a seller's items shipped with a carrier and tracking number."""
     if not command.caller.is_seller:
-        raise PermissionDenied("only sellers ship items", reason=ErrorReason.ROLE_REQUIRED)
+        raise PermissionDenied("only sellers ship items", reason=CommonReason.ROLE_REQUIRED)
     async with uow() as work:
         order = visible(await work.orders.get(command.order_id, for_update=True), command.caller)
         pending = await work.changes.pending_for(order.order_id)
@@ -46,7 +46,7 @@ async def mark_order_delivered(
     """Record that every item arrived; admins only."""
     if not command.caller.is_admin:
         raise PermissionDenied(
-            "only admins mark orders delivered", reason=ErrorReason.ROLE_REQUIRED
+            "only admins mark orders delivered", reason=CommonReason.ROLE_REQUIRED
         )
     async with uow() as work:
         order = visible(await work.orders.get(command.order_id, for_update=True), command.caller)

@@ -24,6 +24,7 @@ from services.common.errors import (
     Unavailable,
 )
 from services.common.money import Money
+from services.common.reasons import ErrorReason as CommonReason
 from services.order.domain.changes import ChangeKind, ChangeState, OrderChange
 from services.order.domain.commands import (
     CancelOrder,
@@ -250,7 +251,7 @@ async def refund_order(
     """Refund all or part of a captured order, once per idempotency key."""
     caller = command.caller
     if not (caller.is_admin or caller.is_seller):
-        raise PermissionDenied("only admins and sellers refund", reason=ErrorReason.ROLE_REQUIRED)
+        raise PermissionDenied("only admins and sellers refund", reason=CommonReason.ROLE_REQUIRED)
     async with uow() as work:
         order = visible(await work.orders.get(command.order_id, for_update=True), caller)
         seller_id = None if caller.is_admin else caller.user_id

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from services.common.errors import PermissionDenied
 from services.common.money import Money
+from services.common.reasons import ErrorReason as CommonReason
 from services.order.domain.commands import GetSalesReport
 from services.order.domain.reasons import ErrorReason
 from services.order.domain.status import SOLD_STATUSES
@@ -25,7 +26,7 @@ async def sales_report(command: GetSalesReport, *, reports: SalesReports) -> Sal
     caller = command.caller
     if not (caller.is_admin or caller.is_seller):
         raise PermissionDenied(
-            "sales reports are for sellers and admins", reason=ErrorReason.ROLE_REQUIRED
+            "sales reports are for sellers and admins", reason=CommonReason.ROLE_REQUIRED
         )
     seller_id = command.seller_id
     if not caller.is_admin:

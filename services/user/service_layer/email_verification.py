@@ -14,6 +14,7 @@ from services.common.errors import (
     InvalidArgument,
     ResourceExhausted,
 )
+from services.common.reasons import ErrorReason as CommonReason
 from services.user.domain import commands
 from services.user.domain.emails import (
     MailPolicy,
@@ -71,14 +72,14 @@ async def verify_email(command: commands.VerifyEmail, *, uow: UnitOfWork, clock:
         token = await uow.action_tokens.consume(token_hash, TokenPurpose.VERIFY_EMAIL, now)
         if token is None:
             raise InvalidArgument(
-                [FieldViolation("token", _BAD_MAILED_TOKEN)], reason=ErrorReason.TOKEN_INVALID
+                [FieldViolation("token", _BAD_MAILED_TOKEN)], reason=CommonReason.TOKEN_INVALID
             )
         await uow.users.mark_email_verified(token.user_id, token.email, now)
         user = await uow.users.get(token.user_id)
         await uow.commit()
     if user is None:  # the account was deleted; its tokens went with it (cascade)
         raise InvalidArgument(
-            [FieldViolation("token", _BAD_MAILED_TOKEN)], reason=ErrorReason.TOKEN_INVALID
+            [FieldViolation("token", _BAD_MAILED_TOKEN)], reason=CommonReason.TOKEN_INVALID
         )
     log.info("email_verified", user_id=str(user.id), verified=user.email_verified)
     return user

@@ -13,6 +13,7 @@ from services.common.errors import (
     NotFound,
     Violations,
 )
+from services.common.reasons import ErrorReason as CommonReason
 from services.user.domain import commands, rules
 from services.user.domain.emails import (
     MailPolicy,
@@ -161,7 +162,7 @@ async def reset_password(
         user = None if token is None else await uow.users.get_for_update(token.user_id)
         if token is None or user is None or not user.can_sign_in:
             raise InvalidArgument(
-                [FieldViolation("token", _BAD_MAILED_TOKEN)], reason=ErrorReason.TOKEN_INVALID
+                [FieldViolation("token", _BAD_MAILED_TOKEN)], reason=CommonReason.TOKEN_INVALID
             )
         # Raising here rolls the consumption back: a refused password keeps the token.
         _check_new_password(command.new_password, user)
