@@ -8,11 +8,10 @@ from typing import Any, override
 import asyncpg
 
 from services.common import postgres
-from services.common.errors import Unavailable
 from services.common.money import Money
+from services.order.adapters.postgres.unit_of_work import OrderDatabaseUnitOfWork
 from services.order.domain.cart import Cart, CartLine, CheckoutHold, CheckoutOutcome
 from services.order.domain.model import OrderLine
-from services.order.domain.reasons import ErrorReason
 
 type Connection = postgres.AnyConnection
 
@@ -128,20 +127,11 @@ class PostgresCheckoutRecords:
         return (CheckoutOutcome.PLACED if row["answered"] else CheckoutOutcome.FAILED), fingerprint
 
 
-class PostgresCartUnitOfWork(postgres.PostgresUnitOfWork):
+class PostgresCartUnitOfWork(OrderDatabaseUnitOfWork):
     """One transaction over the carts; rolled back unless committed."""
 
     carts: PostgresCarts
     checkouts: PostgresCheckoutRecords
-
-    @override
-    async def _acquire(self) -> postgres.PooledConnection:
-        try:
-            return await super()._acquire()
-        except TimeoutError:
-            raise Unavailable(
-                "the order database is busy; retry shortly", reason=ErrorReason.DATABASE_BUSY
-            ) from None
 
     @override
     def _bind(self, connection: postgres.PooledConnection) -> None:

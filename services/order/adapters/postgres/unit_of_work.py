@@ -38,14 +38,8 @@ async def create_pool(
     )
 
 
-class PostgresUnitOfWork(postgres.PostgresUnitOfWork):
-    """One transaction on one pooled connection; rolled back unless committed."""
-
-    orders: OrderRepository
-    idempotency: IdempotencyRepository
-    attempts: PaymentAttemptRepository
-    changes: OrderChangeRepository
-    releases: ReservationReleaseRepository
+class OrderDatabaseUnitOfWork(postgres.PostgresUnitOfWork):
+    """A transaction on the order database: a busy pool answers DATABASE_BUSY at once."""
 
     @override
     async def _acquire(self) -> postgres.PooledConnection:
@@ -56,6 +50,16 @@ class PostgresUnitOfWork(postgres.PostgresUnitOfWork):
             raise Unavailable(
                 "the order database is busy; retry shortly", reason=ErrorReason.DATABASE_BUSY
             ) from None
+
+
+class PostgresUnitOfWork(OrderDatabaseUnitOfWork):
+    """One transaction on one pooled connection; rolled back unless committed."""
+
+    orders: OrderRepository
+    idempotency: IdempotencyRepository
+    attempts: PaymentAttemptRepository
+    changes: OrderChangeRepository
+    releases: ReservationReleaseRepository
 
     @override
     def _bind(self, connection: postgres.PooledConnection) -> None:

@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from services.common.money import Money
 from services.order.domain.changes import ChangeState, OrderChange
@@ -61,6 +60,7 @@ from services.order.service_layer.ports.cart import (
 from services.order.service_layer.ports.cart import (
     OrderPlacer as OrderPlacer,
 )
+from services.order.service_layer.ports.transaction import Transaction as Transaction
 
 
 @dataclass(frozen=True)
@@ -318,7 +318,7 @@ class ReservationReleases(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Transaction, Protocol):
     """One transaction: `async with uow:` rolls back unless `await uow.commit()` ran."""
 
     @property
@@ -344,23 +344,6 @@ class UnitOfWork(Protocol):
     @property
     def releases(self) -> ReservationReleases:
         """The reservations still to release, inside the transaction."""
-        ...
-
-    async def __aenter__(self) -> Self:
-        """Begin the transaction."""
-        ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Roll back what was not committed and give the connection back."""
-        ...
-
-    async def commit(self) -> None:
-        """Make the writes durable."""
         ...
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from services.order.domain.cart import Cart, CheckoutOutcome, ProductQuote
 from services.order.domain.commands import PlaceOrder
 from services.order.domain.model import Order
+from services.order.service_layer.ports.transaction import Transaction
 
 
 class Catalog(Protocol):
@@ -45,7 +45,7 @@ class CheckoutRecords(Protocol):
         ...
 
 
-class CartUnitOfWork(Protocol):
+class CartUnitOfWork(Transaction, Protocol):
     """One transaction over the carts: `async with uow:` rolls back unless committed."""
 
     @property
@@ -56,23 +56,6 @@ class CartUnitOfWork(Protocol):
     @property
     def checkouts(self) -> CheckoutRecords:
         """The outcomes of checkout keys, inside the transaction."""
-        ...
-
-    async def __aenter__(self) -> Self:
-        """Begin the transaction."""
-        ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Roll back what was not committed and give the connection back."""
-        ...
-
-    async def commit(self) -> None:
-        """Make the writes durable."""
         ...
 
 
