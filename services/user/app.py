@@ -23,8 +23,8 @@ from services.common.discovery import connect_peer
 from services.common.server import ServiceApp
 from services.user.adapters.catalog import GrpcProductCatalog
 from services.user.adapters.email import EmailRelay, MailboxEmailSender, SmtpEmailSender
-from services.user.adapters.order_stream import OrderNoticeConsumer
 from services.user.adapters.metrics import sign_in_observers
+from services.user.adapters.order_stream import OrderNoticeConsumer
 from services.user.adapters.passwords import Argon2PasswordHasher
 from services.user.adapters.postgres import Pool, PostgresUnitOfWork, create_pool
 from services.user.adapters.signing import KeyRing

@@ -53,9 +53,7 @@ def mail_body(mesh: Mesh, to: str, kind: str, order_id: str) -> str:
     raise AssertionError(f"no {kind} mail to {to}")
 
 
-def ship_deliver_refund(
-    edge: httpx.Client, order_id: str, seller: Account, admin: Account
-) -> None:
+def ship_deliver_refund(edge: httpx.Client, order_id: str, seller: Account, admin: Account) -> None:
     shipped = edge.post(
         f"/v1/orders/{order_id}:ship",
         headers=seller.headers,

@@ -129,9 +129,12 @@ async def test_an_event_delivered_twice_and_replayed_after_a_crash_mails_once(
     [(_, fields)] = entries
     notice = parse_entry(fields)
     assert notice is not None
-    assert await notify_order_event(
-        notice, uow=PostgresUnitOfWork(pool), clock=SystemClock(), base_url="https://shop"
-    ) == 1
+    assert (
+        await notify_order_event(
+            notice, uow=PostgresUnitOfWork(pool), clock=SystemClock(), base_url="https://shop"
+        )
+        == 1
+    )
 
     # Two live consumers now race over the crashed one's entry and the second copy.
     await asyncio.sleep(0.01)

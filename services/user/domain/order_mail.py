@@ -146,9 +146,7 @@ def _lines(lines: tuple[OrderLine, ...]) -> str:
     )
 
 
-def _buyer_mail(
-    notice: OrderNotice, buyer: Recipient, kind: EmailKind, link: str
-) -> OutgoingEmail:
+def _buyer_mail(notice: OrderNotice, buyer: Recipient, kind: EmailKind, link: str) -> OutgoingEmail:
     subject, opening = _BUYER_TEXT[kind]
     body = f"{opening}\n\nOrder {notice.order_id}\n\n{_lines(notice.lines)}"
     if notice.total is not None:
@@ -161,10 +159,7 @@ def _buyer_mail(
 
 def _sold_mail(notice: OrderNotice, seller: Recipient, link: str) -> OutgoingEmail:
     own = tuple(line for line in notice.lines if line.seller_id == seller.user_id)
-    body = (
-        f"You sold items in order {notice.order_id}; the payment is captured.\n\n"
-        f"{_lines(own)}"
-    )
+    body = f"You sold items in order {notice.order_id}; the payment is captured.\n\n{_lines(own)}"
     if own:
         total = own[0].line_total
         for line in own[1:]:

@@ -39,7 +39,5 @@ async def notify_order_event(
         for mail in mails:
             await uow.outbox.add(mail)
         await uow.commit()
-    log.info(
-        "order_event_notified", event_id=cmd.event_id, type=cmd.kind.value, mails=len(mails)
-    )
+    log.info("order_event_notified", event_id=cmd.event_id, type=cmd.kind.value, mails=len(mails))
     return len(mails)

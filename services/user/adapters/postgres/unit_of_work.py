@@ -6,8 +6,8 @@ from services.common import postgres
 from services.user.adapters.postgres.action_tokens import PostgresActionTokenRepository
 from services.user.adapters.postgres.addresses import PostgresAddressRepository
 from services.user.adapters.postgres.outbox import PostgresOutbox
-from services.user.adapters.postgres.processed_events import PostgresProcessedEvents
 from services.user.adapters.postgres.preferences import PostgresPreferencesRepository
+from services.user.adapters.postgres.processed_events import PostgresProcessedEvents
 from services.user.adapters.postgres.sessions import PostgresSessionRepository
 from services.user.adapters.postgres.throttle import PostgresLoginThrottle
 from services.user.adapters.postgres.users import PostgresUserRepository
