@@ -287,6 +287,8 @@ class Mesh:
                 "MAILBOX_DIR": str(self.state_dir / "mailbox"),
                 "PUBLIC_BASE_URL": self.edge_url,
                 "PRODUCT_TARGET": f"127.0.0.1:{ports['product'][0]}",
+                # The order event stream, for order notifications.
+                "REDIS_URL": self.redis_url,
             },
             "product": {
                 "MONGO_URL": self.mongo_url,

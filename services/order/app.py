@@ -27,7 +27,7 @@ from services.order.adapters.metrics import (
     checkout_observers,
     watch_outbox_lag,
 )
-from services.order.adapters.outbox import OutboxRelay
+from services.order.adapters.outbox import PLATFORM_CONSUMER_GROUPS, OutboxRelay
 from services.order.adapters.payments import HttpGateway, PaymentGateway, SandboxGateway
 from services.order.adapters.postgres.cart import PostgresCartUnitOfWork
 from services.order.adapters.postgres.feed import ChangeFeed
@@ -146,6 +146,7 @@ async def build_app(
                 clock=clock,
                 stream=settings.events_stream,
                 interval_seconds=settings.outbox_interval_seconds,
+                consumer_groups=PLATFORM_CONSUMER_GROUPS,
             ),
             reconciler=Reconciler(
                 uow=uow,

@@ -13,6 +13,7 @@ import structlog
 from aiohttp import web
 from marketplace.user.v1 import user_service_pb2_grpc
 from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
 
 from services.common.access import AccessPolicy
 from services.common.auth import KeySource, Role, StaticKeySource
@@ -23,6 +24,7 @@ from services.common.server import ServiceApp
 from services.user.adapters.catalog import GrpcProductCatalog
 from services.user.adapters.email import EmailRelay, MailboxEmailSender, SmtpEmailSender
 from services.user.adapters.metrics import sign_in_observers
+from services.user.adapters.order_stream import OrderNoticeConsumer
 from services.user.adapters.passwords import Argon2PasswordHasher
 from services.user.adapters.postgres import Pool, PostgresUnitOfWork, create_pool
 from services.user.adapters.signing import KeyRing
@@ -31,7 +33,8 @@ from services.user.config import Settings
 from services.user.domain import commands
 from services.user.domain.emails import MailPolicy, OutgoingEmail
 from services.user.domain.model import ThrottlePolicy
-from services.user.service_layer import accounts, sign_in
+from services.user.domain.order_mail import OrderNotice
+from services.user.service_layer import accounts, order_notifications, sign_in
 from services.user.service_layer.ports import EmailSender, PasswordHasher, ProductCatalog
 from services.user.servicer import Dependencies, UserInternalServicer, UserServicer
 
@@ -99,6 +102,8 @@ async def build_app(
     email_sender: EmailSender | None = None,
     product_catalog: ProductCatalog | None = None,
     run_email_relay: bool = True,
+    run_order_consumer: bool = True,
+    order_consumers: list[OrderNoticeConsumer] | None = None,
     clock: Clock | None = None,
 ) -> AsyncIterator[ServiceApp]:
     """Build the user service inside the running loop; closes its pool on exit.
@@ -112,6 +117,9 @@ async def build_app(
         product_catalog: Overrides the product service client of the wishlist.
         run_email_relay: Whether the outbox relay runs in the background; tests that
             drive it with run_once() turn it off.
+        run_order_consumer: Whether the order event consumer runs in the background (when
+            a Redis URL is set); tests that drive it with run_once() turn it off.
+        order_consumers: When given, the built order event consumer is appended to it.
         clock: Overrides the system clock the use cases read the time from.
     """
     clock = clock or SystemClock()
@@ -138,6 +146,8 @@ async def build_app(
     )
     product_channel = await connect_peer(settings, "product", settings.product_target)
     relay_task: asyncio.Task[None] | None = None
+    consumer_task: asyncio.Task[None] | None = None
+    stream_redis: Redis | None = None
     try:
         if settings.dev_mode and settings.seed_demo_accounts:
             await seed_demo_accounts(settings, pool, hasher, clock)
@@ -148,6 +158,18 @@ async def build_app(
         )
         if run_email_relay:
             relay_task = asyncio.create_task(relay.run(), name="user-email-relay")
+        if settings.redis_url is not None and settings.consume_order_events:
+            # The reader blocks for event_block_ms, so its timeout is longer.
+            stream_redis = Redis.from_url(
+                str(settings.redis_url),
+                socket_timeout=settings.event_block_ms / 1000 + 5,
+                socket_connect_timeout=2,
+            )
+            consumer = order_consumer(settings, pool, stream_redis, clock)
+            if order_consumers is not None:
+                order_consumers.append(consumer)
+            if run_order_consumer:
+                consumer_task = asyncio.create_task(consumer.run(), name="user-order-events")
         deps = Dependencies(
             uow=lambda: PostgresUnitOfWork(pool),
             clock=clock,
@@ -190,12 +212,35 @@ async def build_app(
             interceptors=[BusinessEventsInterceptor(sign_in_observers(UserMetrics(registry)))],
         )
     finally:
-        if relay_task is not None:
-            relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
+        for task in (relay_task, consumer_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if stream_redis is not None:
+            await stream_redis.aclose()
         await product_channel.close()
         await pool.close()
+
+
+def order_consumer(
+    settings: Settings, pool: Pool, redis: Redis, clock: Clock
+) -> OrderNoticeConsumer:
+    """The consumer that turns order events into order mail."""
+
+    async def notify(notice: OrderNotice) -> int:
+        return await order_notifications.notify_order_event(
+            notice, uow=PostgresUnitOfWork(pool), clock=clock, base_url=settings.public_base_url
+        )
+
+    return OrderNoticeConsumer(
+        redis,
+        notify,
+        consumer=settings.event_consumer_name,
+        block_ms=settings.event_block_ms,
+        claim_idle_ms=settings.event_claim_idle_ms,
+        stream=settings.order_events_stream,
+    )
 
 
 def default_email_sender(settings: Settings, clock: Clock) -> EmailSender:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, PostgresDsn, SecretStr, field_validator, model_validator
+from pydantic import Field, PostgresDsn, RedisDsn, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import ServiceSettings
@@ -68,6 +69,18 @@ class Settings(ServiceSettings):
     reset_token_ttl_seconds: int = 30 * 60
     # A new verification or reset mail at most this often per account.
     mail_cooldown_seconds: int = 60
+
+    # Order notifications: the order event stream in Redis, read with the `user-service`
+    # consumer group. Without a URL no order mail is sent (tests of other features).
+    redis_url: RedisDsn | None = None
+    consume_order_events: bool = True
+    order_events_stream: str = "marketplace.order.events.v1"
+    # This instance's name in the consumer group; unique per replica.
+    event_consumer_name: str = Field(default_factory=socket.gethostname)
+    # How long one read of the event stream blocks waiting for new events.
+    event_block_ms: int = Field(default=2000, ge=1)
+    # Entries another consumer left unacknowledged this long are taken over.
+    event_claim_idle_ms: int = Field(default=60_000, ge=1)
 
     # Brute-force protection of Login: failures per account and per client within the
     # window are slowed from `slowdown_after` on, and refused with RESOURCE_EXHAUSTED for

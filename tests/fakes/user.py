@@ -59,6 +59,7 @@ class FakeUserStore:
     throttle: dict[str, FailureCount] = field(default_factory=dict)
     preferences: dict[uuid.UUID, Preferences] = field(default_factory=dict)
     wishlist: dict[uuid.UUID, dict[str, WishlistItem]] = field(default_factory=dict)
+    processed_events: dict[str, str] = field(default_factory=dict)
 
     def mail_to(self, address: str, kind: EmailKind | None = None) -> list[OutgoingEmail]:
         """The queued mail to an address, oldest first, of one kind if given."""
@@ -406,6 +407,19 @@ class FakeWishlistRepository:
         return items[:limit]
 
 
+class FakeProcessedEvents:
+    """Processed order event ids, each with its type."""
+
+    def __init__(self, store: FakeUserStore) -> None:
+        self._store = store
+
+    async def remember(self, event_id: str, event_type: str, now: datetime) -> bool:
+        if event_id in self._store.processed_events:
+            return False
+        self._store.processed_events[event_id] = event_type
+        return True
+
+
 class FakeUnitOfWork:
     """A transaction over a copy of the store, kept only when commit() runs."""
 
@@ -425,6 +439,7 @@ class FakeUnitOfWork:
         self.throttle = FakeLoginThrottle(working)
         self.preferences = FakePreferencesRepository(working)
         self.wishlist = FakeWishlistRepository(working)
+        self.processed_events = FakeProcessedEvents(working)
 
     async def __aenter__(self) -> Self:
         if self._working is not None:

@@ -23,6 +23,10 @@ log = structlog.get_logger("outbox")
 # The consumer groups whose acknowledgement releases an event from the outbox: the product
 # service's (stock back after a cancellation, verified purchases, co-purchases).
 CONSUMER_GROUPS: tuple[str, ...] = ("product-service",)
+# The groups of the whole platform, which the service's relay waits for: the product
+# service's, and the user service's (order notifications, services/user/adapters/
+# order_stream.py). Tests of the order and product services alone use CONSUMER_GROUPS.
+PLATFORM_CONSUMER_GROUPS: tuple[str, ...] = (*CONSUMER_GROUPS, "user-service")
 
 type StreamId = tuple[int, int]
 

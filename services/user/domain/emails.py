@@ -17,6 +17,13 @@ class EmailKind(StrEnum):
     RESET_PASSWORD = "reset_password"
     PASSWORD_CHANGED = "password_changed"
     ACCOUNT_SUSPENDED = "account_suspended"
+    # Order notifications (services.user.domain.order_mail), one kind per event a mail reports.
+    ORDER_PLACED = "order_placed"
+    ORDER_SHIPPED = "order_shipped"
+    ORDER_DELIVERED = "order_delivered"
+    ORDER_REFUNDED = "order_refunded"
+    ORDER_CANCELLED = "order_cancelled"
+    ORDER_SOLD = "order_sold"
 
 
 @dataclass(frozen=True)

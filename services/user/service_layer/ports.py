@@ -266,6 +266,14 @@ class WishlistRepository(Protocol):
         ...
 
 
+class ProcessedEvents(Protocol):
+    """The order events already acted on, so a redelivered one acts no more."""
+
+    async def remember(self, event_id: str, event_type: str, now: datetime) -> bool:
+        """Record the event as processed; False when it already was."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """A transaction per `async with`: rolled back on exit unless commit() ran.
 
@@ -311,6 +319,11 @@ class UnitOfWork(Protocol):
     @property
     def wishlist(self) -> WishlistRepository:
         """The users' wishlists."""
+        ...
+
+    @property
+    def processed_events(self) -> ProcessedEvents:
+        """The order events already turned into mail."""
         ...
 
     async def __aenter__(self) -> Self:

@@ -7,6 +7,7 @@ from services.user.adapters.postgres.action_tokens import PostgresActionTokenRep
 from services.user.adapters.postgres.addresses import PostgresAddressRepository
 from services.user.adapters.postgres.outbox import PostgresOutbox
 from services.user.adapters.postgres.preferences import PostgresPreferencesRepository
+from services.user.adapters.postgres.processed_events import PostgresProcessedEvents
 from services.user.adapters.postgres.sessions import PostgresSessionRepository
 from services.user.adapters.postgres.throttle import PostgresLoginThrottle
 from services.user.adapters.postgres.users import PostgresUserRepository
@@ -24,6 +25,7 @@ class PostgresUnitOfWork(postgres.PostgresUnitOfWork):
     throttle: PostgresLoginThrottle
     preferences: PostgresPreferencesRepository
     wishlist: PostgresWishlistRepository
+    processed_events: PostgresProcessedEvents
 
     def _bind(self, connection: postgres.PooledConnection) -> None:
         self.users = PostgresUserRepository(connection)
@@ -34,3 +36,4 @@ class PostgresUnitOfWork(postgres.PostgresUnitOfWork):
         self.throttle = PostgresLoginThrottle(connection)
         self.preferences = PostgresPreferencesRepository(connection)
         self.wishlist = PostgresWishlistRepository(connection)
+        self.processed_events = PostgresProcessedEvents(connection)
