@@ -148,7 +148,9 @@ def approve_return_command(
     """Validate an ApproveReturnRequest; its note is optional."""
     violations = Violations()
     reason = request.reason.strip()
-    violations.check(len(reason) <= MAX_REASON, "reason", f"must be at most {MAX_REASON} characters")
+    violations.check(
+        len(reason) <= MAX_REASON, "reason", f"must be at most {MAX_REASON} characters"
+    )
     return_id = _return_id(request.return_id, violations)
     violations.raise_if_any()
     assert return_id is not None
