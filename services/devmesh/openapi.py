@@ -37,6 +37,7 @@ PUBLIC_SERVICES = (
     "marketplace.product.v1.ProductService",
     "marketplace.order.v1.OrderService",
     "marketplace.order.v1.CartService",
+    "marketplace.order.v1.ReturnService",
 )
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 

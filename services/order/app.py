@@ -10,7 +10,11 @@ from typing import Any
 
 import aiohttp
 import structlog
-from marketplace.order.v1 import cart_service_pb2_grpc, order_service_pb2_grpc
+from marketplace.order.v1 import (
+    cart_service_pb2_grpc,
+    order_service_pb2_grpc,
+    return_service_pb2_grpc,
+)
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
@@ -32,11 +36,13 @@ from services.order.adapters.payments import HttpGateway, PaymentGateway, Sandbo
 from services.order.adapters.postgres.cart import PostgresCartUnitOfWork
 from services.order.adapters.postgres.feed import ChangeFeed
 from services.order.adapters.postgres.reports import PostgresSalesReports
+from services.order.adapters.postgres.returns import PostgresReturnUnitOfWork
 from services.order.adapters.postgres.unit_of_work import PostgresUnitOfWork, create_pool
 from services.order.adapters.users import Buyers, GrpcBuyers
 from services.order.cart_servicer import CartServicer
 from services.order.config import Settings
 from services.order.mappers.orders import ProtoOrderCodec
+from services.order.return_servicer import ReturnServicer
 from services.order.service_layer.cart import CheckoutTimes
 from services.order.service_layer.checkout import Checkout, CheckoutPlacer
 from services.order.service_layer.reconciler import Reconciler
@@ -45,6 +51,7 @@ from services.order.servicer import OrderServicer
 
 SERVICE_NAME = "marketplace.order.v1.OrderService"
 CART_SERVICE_NAME = "marketplace.order.v1.CartService"
+RETURN_SERVICE_NAME = "marketplace.order.v1.ReturnService"
 
 log = structlog.get_logger("order")
 
@@ -191,6 +198,16 @@ async def build_app(
             wait_seconds=settings.idempotency_wait_seconds,
             times=CheckoutTimes(lease_seconds=settings.cart_checkout_lease_seconds),
         )
+
+        def return_uow() -> PostgresReturnUnitOfWork:
+            return PostgresReturnUnitOfWork(pool)
+
+        return_servicer = ReturnServicer(
+            uow=return_uow,
+            changes=changes,
+            clock=clock,
+            window=timedelta(days=settings.return_window_days),
+        )
         if on_ready is not None:
             on_ready(parts)
         yield ServiceApp(
@@ -198,9 +215,10 @@ async def build_app(
             servicers=[
                 (order_service_pb2_grpc.add_OrderServiceServicer_to_server, servicer),
                 (cart_service_pb2_grpc.add_CartServiceServicer_to_server, cart_servicer),
+                (return_service_pb2_grpc.add_ReturnServiceServicer_to_server, return_servicer),
             ],
-            service_names=[SERVICE_NAME, CART_SERVICE_NAME],
-            policy=AccessPolicy.from_contract(SERVICE_NAME, CART_SERVICE_NAME),
+            service_names=[SERVICE_NAME, CART_SERVICE_NAME, RETURN_SERVICE_NAME],
+            policy=AccessPolicy.from_contract(SERVICE_NAME, CART_SERVICE_NAME, RETURN_SERVICE_NAME),
             key_source=key_source,
             metrics_registry=registry,
             interceptors=[BusinessEventsInterceptor(checkout_observers(metrics))],

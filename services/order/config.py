@@ -58,6 +58,8 @@ class Settings(ServiceSettings):
     # A cart checkout holds its cart this long unless it ends sooner; then a retry with the
     # same key may take over a checkout whose runner stopped. Longer than a checkout runs.
     cart_checkout_lease_seconds: float = Field(default=30.0, gt=0)
+    # How many days after delivery a buyer may ask to return items.
+    return_window_days: int = Field(default=30, ge=0)
 
     @model_validator(mode="after")
     def _real_gateway_outside_dev(self) -> Self:

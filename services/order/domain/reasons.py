@@ -144,3 +144,38 @@ class ErrorReason(StrEnum):
     # A change or another checkout of a cart while a checkout of it runs, or while its payment's
     # outcome is not known yet; retry shortly (ABORTED).
     CART_CHECKOUT_IN_PROGRESS = "CART_CHECKOUT_IN_PROGRESS"
+
+    # CreateReturn of an order that was not delivered (or whose every line was refunded
+    # already); metadata "status" is the order's status (FAILED_PRECONDITION).
+    ORDER_NOT_DELIVERED = "ORDER_NOT_DELIVERED"
+
+    # CreateReturn after the return window closed; metadata "window_days" is the window and
+    # "delivered_at" the delivery time (FAILED_PRECONDITION).
+    RETURN_WINDOW_CLOSED = "RETURN_WINDOW_CLOSED"
+
+    # CreateReturn naming a product that is not a line of the order (FAILED_PRECONDITION).
+    RETURN_ITEM_NOT_IN_ORDER = "RETURN_ITEM_NOT_IN_ORDER"
+
+    # CreateReturn of more units of a line than were delivered and not already asked back by an
+    # open or finished return; metadata "product_id" and "returnable" say how many units are
+    # left (FAILED_PRECONDITION).
+    RETURN_QUANTITY_EXCEEDED = "RETURN_QUANTITY_EXCEEDED"
+
+    # CreateReturn of lines of more than one seller: ask one return per seller, since each
+    # seller decides on their own lines (FAILED_PRECONDITION).
+    RETURN_SPANS_SELLERS = "RETURN_SPANS_SELLERS"
+
+    # No return has this id, or the caller may not see it (NOT_FOUND).
+    RETURN_NOT_FOUND = "RETURN_NOT_FOUND"
+
+    # ApproveReturn, RejectReturn or ReceiveReturn by a caller who is neither the seller of the
+    # returned lines nor an admin (PERMISSION_DENIED).
+    NOT_RETURN_SELLER = "NOT_RETURN_SELLER"
+
+    # A decision or receipt the return's state does not allow, such as approving a rejected
+    # return; metadata "state" is the return's state (FAILED_PRECONDITION).
+    RETURN_STATE_INVALID = "RETURN_STATE_INVALID"
+
+    # ReceiveReturn while the refund of the return is being carried out at the payment gateway;
+    # read the return again shortly (ABORTED).
+    RETURN_REFUND_IN_PROGRESS = "RETURN_REFUND_IN_PROGRESS"

@@ -360,6 +360,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/orders/{orderId}/returns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the returns of an order, oldest first: the buyer's all, a seller's those of their lines, an admin's all.
+         * @description Lists the returns of an order, oldest first: the buyer's all, a seller's those of their lines, an admin's all.
+         */
+        get: operations["ReturnService_ListReturns"];
+        put?: never;
+        /**
+         * Asks to return delivered lines of one seller of an order, within the return window after delivery; a line is never asked back beyond its quantity.
+         * @description Asks to return delivered lines of one seller of an order, within the return window after delivery; a line is never asked back beyond its quantity. Only the order's buyer. Send an "idempotency-key" metadata entry (the Idempotency-Key header over REST) or a request_id: a retry with the same key returns the first return.
+         */
+        post: operations["ReturnService_CreateReturn"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orders/{orderId}:cancel": {
         parameters: {
             query?: never;
@@ -810,6 +834,86 @@ export interface paths {
         get: operations["OrderService_GetSalesReport"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/returns/{returnId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns one return: to its buyer, the seller of its lines and admins.
+         * @description Returns one return: to its buyer, the seller of its lines and admins.
+         */
+        get: operations["ReturnService_GetReturn"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/returns/{returnId}:approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accepts a requested return: the buyer sends the items back.
+         * @description Accepts a requested return: the buyer sends the items back. The seller of the lines or an admin; approving an approved return returns it unchanged.
+         */
+        post: operations["ReturnService_ApproveReturn"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/returns/{returnId}:receive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Records that the items of an approved return arrived back and refunds them through the order's refund path, once: the refund is capped at what was captured and not yet refunded, concurrent calls refund once, and a refunded return is returned unchanged.
+         * @description Records that the items of an approved return arrived back and refunds them through the order's refund path, once: the refund is capped at what was captured and not yet refunded, concurrent calls refund once, and a refunded return is returned unchanged. When the gateway does not answer, the call answers UNAVAILABLE (CHANGE_PENDING) and the refund is finished shortly; read the return again. The seller of the lines or an admin.
+         */
+        post: operations["ReturnService_ReceiveReturn"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/returns/{returnId}:reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refuses a requested return, with a reason for the buyer.
+         * @description Refuses a requested return, with a reason for the buyer. The seller of the lines or an admin; rejecting a rejected return returns it unchanged.
+         */
+        post: operations["ReturnService_RejectReturn"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1376,6 +1480,13 @@ export interface components {
             /** @description The recommended products, best first; never the product itself or unpublished ones. */
             readonly products?: components["schemas"]["Product"][];
         };
+        /** @description The response of ListReturns. */
+        ListReturnsResponse: {
+            /** @description One page of returns, oldest first. */
+            readonly returns?: components["schemas"]["Return"][];
+            /** @description The token for the next page; empty on the last page. */
+            readonly nextPageToken?: string;
+        };
         /** @description The response of ListReviews. */
         ListReviewsResponse: {
             /** @description One page of reviews, newest first. */
@@ -1728,6 +1839,69 @@ export interface components {
         ResendVerificationEmailResponse: Record<string, never>;
         /** @description The response of ResetPassword. */
         ResetPasswordResponse: Record<string, never>;
+        /** @description A Return is a buyer's request to send delivered items of one seller back for a refund, "returns/{return_id}". It is asked within the return window after delivery, approved or rejected by the seller of the lines (or an admin), and refunded when the seller receives the items, through the order's refund path: never more than was captured and not yet refunded. */
+        Return: {
+            /** @description The resource name of the return, "returns/{return_id}". */
+            readonly name?: string;
+            /** @description The server-assigned identifier of the return. */
+            readonly returnId?: string;
+            /** @description The order the items were bought with. */
+            readonly orderId?: string;
+            /** @description The buyer of the order, who asked for the return. */
+            readonly buyerId?: string;
+            /** @description The seller of every returned line, who decides on the return. */
+            readonly sellerId?: string;
+            /** @description The lines going back. */
+            items: components["schemas"]["ReturnItem"][];
+            /** @description Why the buyer sends them back. */
+            reason: string;
+            /** @description Where the return is. */
+            readonly state?: components["schemas"]["ReturnState"];
+            /** @description Why the seller approved or rejected it, as they wrote it. */
+            readonly decisionReason?: string;
+            /** @description The value of the returned lines: unit price times quantity, summed. */
+            readonly itemsTotal?: components["schemas"]["Money"];
+            /** @description What was refunded for the return once it is REFUNDED: items_total, or less when earlier refunds of the order already gave part of it back. */
+            readonly refundAmount?: components["schemas"]["Money"];
+            /** @description Why the last refund attempt failed at the gateway; empty unless it did. Retry with ReceiveReturn. */
+            readonly refundFailure?: string;
+            /** @description When the buyer asked. */
+            readonly createTime?: components["schemas"]["Timestamp"];
+            /** @description When the return last changed. */
+            readonly updateTime?: components["schemas"]["Timestamp"];
+            /** @description When the seller approved or rejected it. */
+            readonly decideTime?: components["schemas"]["Timestamp"];
+            /** @description When the seller received the items. */
+            readonly receiveTime?: components["schemas"]["Timestamp"];
+            /** @description When the refund went through. */
+            readonly refundTime?: components["schemas"]["Timestamp"];
+        };
+        /** @description A ReturnItem is one line of an order being sent back, with how many of its units. */
+        ReturnItem: {
+            /** @description The product of the order line. */
+            productId: string;
+            /**
+             * Format: int64
+             * @description How many units go back, at least 1 and at most the units of the line not already asked back by another return that was not rejected.
+             * @example 42
+             */
+            quantity: string;
+            /** @description The product title when the order was placed. */
+            readonly title?: string;
+            /** @description The unit price the buyer paid. */
+            readonly unitPrice?: components["schemas"]["Money"];
+        };
+        /**
+         * @description ReturnState is where a return is: asked for, decided by the seller, received and refunded. A return moves only forward.
+         *     - `RETURN_STATE_UNSPECIFIED`: Never sent: the zero value of the enum.
+         *     - `RETURN_STATE_REQUESTED`: The buyer asked; the seller of the lines (or an admin) approves or rejects it.
+         *     - `RETURN_STATE_APPROVED`: The seller accepted it: the buyer sends the items back.
+         *     - `RETURN_STATE_REJECTED`: The seller refused it; decision_reason says why. Final.
+         *     - `RETURN_STATE_RECEIVED`: The seller has the items back and the refund is being carried out at the payment gateway (or failed and waits for ReceiveReturn to be retried; see refund_failure).
+         *     - `RETURN_STATE_REFUNDED`: The refund went through; refund_amount says how much. Final.
+         * @enum {string}
+         */
+        ReturnState: "RETURN_STATE_UNSPECIFIED" | "RETURN_STATE_REQUESTED" | "RETURN_STATE_APPROVED" | "RETURN_STATE_REJECTED" | "RETURN_STATE_RECEIVED" | "RETURN_STATE_REFUNDED";
         /** @description A Review is one user's rating and text for a product; one per user and product. */
         Review: {
             /** @description The server-assigned identifier of the review. */
@@ -2896,6 +3070,88 @@ export interface operations {
             504: components["responses"]["GatewayTimeout"];
         };
     };
+    ReturnService_ListReturns: {
+        parameters: {
+            query?: {
+                /** @description The most returns to return; 0 means 20, more than 100 is taken as 100, negative is INVALID_ARGUMENT. */
+                pageSize?: number;
+                /** @description The next_page_token of a previous call, to continue it. */
+                pageToken?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The order whose returns to list. */
+                orderId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The response of ListReturns. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListReturnsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    ReturnService_CreateReturn: {
+        parameters: {
+            query?: {
+                /** @description A UUID that makes the call idempotent (AIP-155), for clients that cannot send the "idempotency-key" metadata. Either this or the metadata is required; when both are sent they must be equal, else the call answers INVALID_ARGUMENT. */
+                requestId?: string;
+            };
+            header?: {
+                /** @description A key unique to this operation, 1 to 255 printable ASCII characters; a retry with the same key and body returns the first result. Optional when the body carries a requestId; if both are sent they must be equal. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The order the items were bought with. */
+                orderId: string;
+            };
+            cookie?: never;
+        };
+        /** @description The return to ask for: its items (1 to 50 lines, each product once) and reason (1 to 500 characters). */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Return"];
+            };
+        };
+        responses: {
+            /** @description A Return is a buyer's request to send delivered items of one seller back for a refund, "returns/{return_id}". It is asked within the return window after delivery, approved or rejected by the seller of the lines (or an admin), and refunded when the seller receives the items, through the order's refund path: never more than was captured and not yet refunded. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Return"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
     OrderService_CancelOrder: {
         parameters: {
             query?: never;
@@ -3916,6 +4172,158 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    ReturnService_GetReturn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The return. */
+                returnId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A Return is a buyer's request to send delivered items of one seller back for a refund, "returns/{return_id}". It is asked within the return window after delivery, approved or rejected by the seller of the lines (or an admin), and refunded when the seller receives the items, through the order's refund path: never more than was captured and not yet refunded. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Return"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    ReturnService_ApproveReturn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The return. */
+                returnId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description A note for the buyer, such as where to send the items; at most 500 characters. */
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A Return is a buyer's request to send delivered items of one seller back for a refund, "returns/{return_id}". It is asked within the return window after delivery, approved or rejected by the seller of the lines (or an admin), and refunded when the seller receives the items, through the order's refund path: never more than was captured and not yet refunded. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Return"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    ReturnService_ReceiveReturn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The return. */
+                returnId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description A Return is a buyer's request to send delivered items of one seller back for a refund, "returns/{return_id}". It is asked within the return window after delivery, approved or rejected by the seller of the lines (or an admin), and refunded when the seller receives the items, through the order's refund path: never more than was captured and not yet refunded. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Return"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    ReturnService_RejectReturn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The return. */
+                returnId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Why the return is refused, 1 to 500 characters. */
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A Return is a buyer's request to send delivered items of one seller back for a refund, "returns/{return_id}". It is asked within the return window after delivery, approved or rejected by the seller of the lines (or an admin), and refunded when the seller receives the items, through the order's refund path: never more than was captured and not yet refunded. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Return"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             429: components["responses"]["TooManyRequests"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];

@@ -188,6 +188,39 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """A change or another checkout of a cart while a checkout of it runs, or while its
     payment's outcome is not known yet; retry shortly (ABORTED).
     """
+    ERROR_REASON_ORDER_NOT_DELIVERED: _ErrorReason.ValueType  # 160
+    """CreateReturn of an order that was not delivered (or whose every line was refunded
+    already); metadata "status" is the order's status (FAILED_PRECONDITION).
+    """
+    ERROR_REASON_RETURN_WINDOW_CLOSED: _ErrorReason.ValueType  # 161
+    """CreateReturn after the return window closed; metadata "window_days" is the window
+    and "delivered_at" the delivery time (FAILED_PRECONDITION).
+    """
+    ERROR_REASON_RETURN_ITEM_NOT_IN_ORDER: _ErrorReason.ValueType  # 162
+    """CreateReturn naming a product that is not a line of the order (FAILED_PRECONDITION)."""
+    ERROR_REASON_RETURN_QUANTITY_EXCEEDED: _ErrorReason.ValueType  # 163
+    """CreateReturn of more units of a line than were delivered and not already asked back
+    by an open or finished return; metadata "product_id" and "returnable" say how many
+    units are left (FAILED_PRECONDITION).
+    """
+    ERROR_REASON_RETURN_SPANS_SELLERS: _ErrorReason.ValueType  # 164
+    """CreateReturn of lines of more than one seller: ask one return per seller, since each
+    seller decides on their own lines (FAILED_PRECONDITION).
+    """
+    ERROR_REASON_RETURN_NOT_FOUND: _ErrorReason.ValueType  # 165
+    """No return has this id, or the caller may not see it (NOT_FOUND)."""
+    ERROR_REASON_NOT_RETURN_SELLER: _ErrorReason.ValueType  # 166
+    """ApproveReturn, RejectReturn or ReceiveReturn by a caller who is neither the seller of
+    the returned lines nor an admin (PERMISSION_DENIED).
+    """
+    ERROR_REASON_RETURN_STATE_INVALID: _ErrorReason.ValueType  # 167
+    """A decision or receipt the return's state does not allow, such as approving a rejected
+    return; metadata "state" is the return's state (FAILED_PRECONDITION).
+    """
+    ERROR_REASON_RETURN_REFUND_IN_PROGRESS: _ErrorReason.ValueType  # 168
+    """ReceiveReturn while the refund of the return is being carried out at the payment
+    gateway; read the return again shortly (ABORTED).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every ErrorInfo.reason the order service answers with. The wire value
@@ -363,5 +396,38 @@ ERROR_REASON_CART_ITEM_QUANTITY_EXCEEDED: ErrorReason.ValueType  # 140
 ERROR_REASON_CART_CHECKOUT_IN_PROGRESS: ErrorReason.ValueType  # 141
 """A change or another checkout of a cart while a checkout of it runs, or while its
 payment's outcome is not known yet; retry shortly (ABORTED).
+"""
+ERROR_REASON_ORDER_NOT_DELIVERED: ErrorReason.ValueType  # 160
+"""CreateReturn of an order that was not delivered (or whose every line was refunded
+already); metadata "status" is the order's status (FAILED_PRECONDITION).
+"""
+ERROR_REASON_RETURN_WINDOW_CLOSED: ErrorReason.ValueType  # 161
+"""CreateReturn after the return window closed; metadata "window_days" is the window
+and "delivered_at" the delivery time (FAILED_PRECONDITION).
+"""
+ERROR_REASON_RETURN_ITEM_NOT_IN_ORDER: ErrorReason.ValueType  # 162
+"""CreateReturn naming a product that is not a line of the order (FAILED_PRECONDITION)."""
+ERROR_REASON_RETURN_QUANTITY_EXCEEDED: ErrorReason.ValueType  # 163
+"""CreateReturn of more units of a line than were delivered and not already asked back
+by an open or finished return; metadata "product_id" and "returnable" say how many
+units are left (FAILED_PRECONDITION).
+"""
+ERROR_REASON_RETURN_SPANS_SELLERS: ErrorReason.ValueType  # 164
+"""CreateReturn of lines of more than one seller: ask one return per seller, since each
+seller decides on their own lines (FAILED_PRECONDITION).
+"""
+ERROR_REASON_RETURN_NOT_FOUND: ErrorReason.ValueType  # 165
+"""No return has this id, or the caller may not see it (NOT_FOUND)."""
+ERROR_REASON_NOT_RETURN_SELLER: ErrorReason.ValueType  # 166
+"""ApproveReturn, RejectReturn or ReceiveReturn by a caller who is neither the seller of
+the returned lines nor an admin (PERMISSION_DENIED).
+"""
+ERROR_REASON_RETURN_STATE_INVALID: ErrorReason.ValueType  # 167
+"""A decision or receipt the return's state does not allow, such as approving a rejected
+return; metadata "state" is the return's state (FAILED_PRECONDITION).
+"""
+ERROR_REASON_RETURN_REFUND_IN_PROGRESS: ErrorReason.ValueType  # 168
+"""ReceiveReturn while the refund of the return is being carried out at the payment
+gateway; read the return again shortly (ABORTED).
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

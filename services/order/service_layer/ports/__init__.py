@@ -60,6 +60,17 @@ from services.order.service_layer.ports.cart import (
 from services.order.service_layer.ports.cart import (
     OrderPlacer as OrderPlacer,
 )
+
+# The returns' ports live in ports/returns.py, re-exported here the same way.
+from services.order.service_layer.ports.returns import (
+    Returns as Returns,
+)
+from services.order.service_layer.ports.returns import (
+    ReturnUnitOfWork as ReturnUnitOfWork,
+)
+from services.order.service_layer.ports.returns import (
+    ReturnUnitOfWorkFactory as ReturnUnitOfWorkFactory,
+)
 from services.order.service_layer.ports.transaction import Transaction as Transaction
 
 
