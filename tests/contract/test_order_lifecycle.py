@@ -497,7 +497,7 @@ async def report(
         metadata=metadata,
     )
     return {
-        (r.seller_id if by_seller else f"{r.day.year}-{r.day.month}-{r.day.day}"): (
+        (r.seller_id if by_seller else f"{r.date.year}-{r.date.month}-{r.date.day}"): (
             r.total.units * 100 + r.total.nanos // 10_000_000
         )
         for r in answer.rows
@@ -513,8 +513,10 @@ async def test_reports_by_seller_and_by_day_net_an_admin_partial_refund_alike(
     # naming a seller, and seller B refunds $1.00 of their own lines.
     placed = await place_two_seller_order(orders, product, tokens)
     order_id = placed.order.order_id
-    for metadata, cents in ((with_key(tokens.mint(roles=(Role.ADMIN,))), 500),
-                            (with_key(tokens.mint(placed.seller_b, roles=(Role.SELLER,))), 100)):
+    for metadata, cents in (
+        (with_key(tokens.mint(roles=(Role.ADMIN,))), 500),
+        (with_key(tokens.mint(placed.seller_b, roles=(Role.SELLER,))), 100),
+    ):
         await orders.stub.RefundOrder(
             order_service_pb2.RefundOrderRequest(
                 order_id=order_id, amount=money_to_proto(Money(cents, "USD")), reason="damaged"
