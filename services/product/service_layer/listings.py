@@ -299,7 +299,6 @@ async def list_seller_products(
     validation.check_id(violations, seller_id, "seller_id")
     if command.max_available is not None and command.max_available < 0:
         violations.add("max_available", "must not be negative")
-    limit = clamp_page_size(command.page_size, default=DEFAULT_SELLER_PAGE, maximum=MAX_SELLER_PAGE)
     states = tuple(sorted(set(command.states))) or SELLER_LISTING_STATES
     # The token is bound to the seller and the filters: continuing another query with it
     # would skip or repeat products.
@@ -316,7 +315,10 @@ async def list_seller_products(
             violations.add("page_token", "does not belong to this seller's list and filters")
         else:
             after = (created_ms, product_id)
+    if command.page_size < 0:
+        violations.add("page_size", "must not be negative")
     violations.raise_if_any()
+    limit = clamp_page_size(command.page_size, default=DEFAULT_SELLER_PAGE, maximum=MAX_SELLER_PAGE)
     if seller_id != caller.user_id and not caller.is_admin:
         raise PermissionDenied(
             "sellers list only their own products",
