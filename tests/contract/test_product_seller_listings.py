@@ -47,7 +47,7 @@ def stub(served: ServedProduct) -> ProductStub:
     return product_stub(served[0])
 
 
-def request(seller_id: str = "me", **fields: object) -> Any:
+def request(seller_id: str = "me", **fields: Any) -> Any:
     return product_service_pb2.ListSellerProductsRequest(seller_id=seller_id, **fields)
 
 
