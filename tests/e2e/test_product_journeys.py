@@ -219,7 +219,7 @@ def test_recommendations_follow_co_purchases_from_order_events(
 def test_a_seller_lists_their_drafts_through_the_edge(edge: httpx.Client, seller: Account) -> None:
     made = draft(edge, seller)
     path = "/v1/sellers/me/products"
-    params = {"states": "PRODUCT_STATE_DRAFT", "pageSize": 5}
+    params: dict[str, str | int] = {"states": "PRODUCT_STATE_DRAFT", "pageSize": 5}
     listed = edge.get(path, params=params, headers=seller.headers)
     assert listed.status_code == 200, listed.text
     products = listed.json()["products"]
