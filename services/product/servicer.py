@@ -92,6 +92,13 @@ class ProductServicer(product_service_pb2_grpc.ProductServiceServicer):
         result = await search.search_products(command, catalog=self._ports.catalog)
         return search_mappers.search_response(result, self._clock.now())
 
+    async def ListSellerProducts(  # noqa: D102
+        self, request: product_service_pb2.ListSellerProductsRequest, context: Context
+    ) -> product_service_pb2.ListSellerProductsResponse:
+        command = product_mappers.list_seller_products_command(request, current_caller())
+        page = await listings.list_seller_products(command, products=self._products)
+        return product_mappers.seller_products_response(page, self._clock.now())
+
     async def UpdateProduct(  # noqa: D102
         self, request: product_service_pb2.UpdateProductRequest, context: Context
     ) -> product_pb2.Product:

@@ -477,3 +477,76 @@ async def test_a_refund_request_id_refunds_once_and_must_agree_with_the_key(
     assert differ.code == grpc.StatusCode.INVALID_ARGUMENT
     assert {v.field for v in differ.violations} == {"request_id"}
     assert orders.gateway.captured()[-1].refunded_minor == 500
+
+
+async def report(
+    orders: Orders, metadata: tuple[tuple[str, str], ...], *, by_seller: bool, seller_id: str = ""
+) -> dict[str, int]:
+    """A sales report of today as {seller id or day: net cents}."""
+    today = datetime.now(UTC).date()
+    day = date_pb2.Date(year=today.year, month=today.month, day=today.day)
+    grouping = (
+        order_service_pb2.SALES_REPORT_GROUPING_SELLER
+        if by_seller
+        else order_service_pb2.SALES_REPORT_GROUPING_DAY
+    )
+    answer = await orders.stub.GetSalesReport(
+        order_service_pb2.GetSalesReportRequest(
+            start_date=day, end_date=day, grouping=grouping, seller_id=seller_id
+        ),
+        metadata=metadata,
+    )
+    return {
+        (r.seller_id if by_seller else f"{r.date.year}-{r.date.month}-{r.date.day}"): (
+            r.total.units * 100 + r.total.nanos // 10_000_000
+        )
+        for r in answer.rows
+    }
+
+
+async def test_reports_by_seller_and_by_day_net_an_admin_partial_refund_alike(
+    orders: Orders,
+    product: ProductService,
+    tokens: TestTokens,
+) -> None:
+    # Seller A sold $20.00, seller B $10.00; an admin refunds $5.00 of the order without
+    # naming a seller, and seller B refunds $1.00 of their own lines.
+    placed = await place_two_seller_order(orders, product, tokens)
+    order_id = placed.order.order_id
+    for metadata, cents in (
+        (with_key(tokens.mint(roles=(Role.ADMIN,))), 500),
+        (with_key(tokens.mint(placed.seller_b, roles=(Role.SELLER,))), 100),
+    ):
+        await orders.stub.RefundOrder(
+            order_service_pb2.RefundOrderRequest(
+                order_id=order_id, amount=money_to_proto(Money(cents, "USD")), reason="damaged"
+            ),
+            metadata=metadata,
+        )
+
+    # The admin's $5.00 splits by what each seller still had: 2000:900 -> 345 and 155 cents.
+    a = await report(orders, seller(tokens, placed.seller_a), by_seller=True)
+    b = await report(orders, seller(tokens, placed.seller_b), by_seller=True)
+    assert a == {placed.seller_a: 2000 - 345}
+    assert b == {placed.seller_b: 1000 - 100 - 155}
+    # A seller's report by day is their share, not the whole order's.
+    [a_by_day] = (await report(orders, seller(tokens, placed.seller_a), by_seller=False)).values()
+    [b_by_day] = (await report(orders, seller(tokens, placed.seller_b), by_seller=False)).values()
+    assert (a_by_day, b_by_day) == (2000 - 345, 1000 - 100 - 155)
+    admin_a = await report(orders, admin(tokens), by_seller=True, seller_id=placed.seller_a)
+    assert admin_a == a
+
+    # Over everything sold today both groupings and the ledger agree to the cent.
+    everyone_by_seller = sum((await report(orders, admin(tokens), by_seller=True)).values())
+    everyone_by_day = sum((await report(orders, admin(tokens), by_seller=False)).values())
+    ledger = await orders.db.fetchval(
+        """
+        SELECT sum(o.total_minor) - coalesce((SELECT sum(r.amount_minor) FROM refunds r
+            JOIN orders ro ON ro.id = r.order_id
+            WHERE ro.status = ANY($1::text[]) AND ro.created_at >= $2), 0)
+        FROM orders o WHERE o.status = ANY($1::text[]) AND o.created_at >= $2
+        """,
+        sorted(s.value for s in SOLD_STATUSES),
+        datetime.combine(datetime.now(UTC).date(), datetime.min.time(), UTC),
+    )
+    assert everyone_by_seller == everyone_by_day == ledger

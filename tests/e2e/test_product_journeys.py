@@ -214,3 +214,17 @@ def test_recommendations_follow_co_purchases_from_order_events(
     mixed = edge.get(url).json()["products"]
     assert first["productId"] not in {p["productId"] for p in mixed}
     assert all(p["state"] == "PRODUCT_STATE_PUBLISHED" for p in mixed)
+
+
+def test_a_seller_lists_their_drafts_through_the_edge(edge: httpx.Client, seller: Account) -> None:
+    made = draft(edge, seller)
+    path = "/v1/sellers/me/products"
+    params: dict[str, str | int] = {"states": "PRODUCT_STATE_DRAFT", "pageSize": 5}
+    listed = edge.get(path, params=params, headers=seller.headers)
+    assert listed.status_code == 200, listed.text
+    products = listed.json()["products"]
+    assert products[0]["productId"] == made["productId"]
+    assert {p["state"] for p in products} == {"PRODUCT_STATE_DRAFT"}
+    assert edge.get(path, params=params).status_code == 401
+    refused = edge.get(path, params={"pageSize": -1}, headers=seller.headers)
+    assert refused.status_code == 400, refused.text

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.product.domain.commands import SearchFilter, SearchPage
@@ -29,6 +29,8 @@ from services.product.domain.model import (
     ReviewState,
 )
 from services.product.service_layer.ports import HoldOutcome, HoldResult, LedgerNote
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class FakeProducts:
@@ -133,6 +135,34 @@ class FakeProducts:
 
     async def count_in_category(self, category_id: str) -> int:
         return sum(category_id in (p.category, p.subcategory) for p in self.stored.values())
+
+    async def list_by_seller(
+        self,
+        seller_id: str,
+        *,
+        states: Sequence[ProductState],
+        category: str,
+        max_available: int | None,
+        after: tuple[int, str] | None,
+        limit: int,
+    ) -> list[Product]:
+        def key(p: Product) -> tuple[int, str]:
+            return (p.create_time - _EPOCH) // timedelta(milliseconds=1), p.product_id
+
+        found = sorted(
+            (
+                p
+                for p in self.stored.values()
+                if p.seller_id == seller_id
+                and p.state in states
+                and (not category or category in (p.category, p.subcategory))
+                and (max_available is None or p.inventory.available <= max_available)
+                and (after is None or key(p) < after)
+            ),
+            key=key,
+            reverse=True,
+        )
+        return found[:limit]
 
 
 class FakeCatalogSearch:

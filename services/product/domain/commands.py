@@ -13,6 +13,7 @@ from services.product.domain.model import (
     AttributeValue,
     LifecycleAction,
     Product,
+    ProductState,
     ReservationLine,
 )
 
@@ -329,3 +330,17 @@ class ListRecommendations:
     product_id: str
     kind: RecommendationKind = RecommendationKind.DEFAULT
     page_size: int = 0
+
+
+@dataclass(frozen=True)
+class ListSellerProducts:
+    """Page through one seller's own products, in every state or the ones asked."""
+
+    seller_id: str
+    states: tuple[ProductState, ...] = ()
+    category: str = ""
+    max_available: int | None = None
+    page_size: int = 0
+    page_token: str = ""
+    parse_problems: tuple[ParseProblem, ...] = ()
+    caller: Caller = field(kw_only=True)

@@ -31,6 +31,10 @@ class ProductState(StrEnum):
 # The states in which buyers find a product (search, recommendations) and can order it.
 LISTED_STATES: tuple[ProductState, ...] = (ProductState.PUBLISHED,)
 
+# The states a seller's own listings show them (and admins): every one, since drafts and
+# retired products are theirs to manage and are reachable nowhere else in a list.
+SELLER_LISTING_STATES: tuple[ProductState, ...] = tuple(ProductState)
+
 
 def to_millis(moment: datetime) -> datetime:
     """`moment` cut to milliseconds, as MongoDB stores it (a read-back compares equal)."""

@@ -15,6 +15,7 @@ from services.product.domain.commands import (
     CreateProduct,
     DeleteDiscount,
     GetProduct,
+    ListSellerProducts,
     ParseProblem,
     UpdateProduct,
     Viewer,
@@ -32,6 +33,7 @@ from services.product.mappers.fields import (
     parse_money,
     timestamp,
 )
+from services.product.service_layer.listings import ProductPage
 
 _STATES = {
     ProductState.DRAFT: product_pb2.PRODUCT_STATE_DRAFT,
@@ -208,4 +210,41 @@ def delete_discount_command(
     """The command of a DeleteDiscount request."""
     return DeleteDiscount(
         caller=caller, product_id=request.product_id, discount_id=request.discount_id
+    )
+
+
+_STATE_OF_PROTO = {number: state for state, number in _STATES.items()}
+
+
+def list_seller_products_command(
+    request: product_service_pb2.ListSellerProductsRequest, caller: Caller
+) -> ListSellerProducts:
+    """The command of a ListSellerProducts request."""
+    states: list[ProductState] = []
+    problems: list[ParseProblem] = []
+    for index, number in enumerate(request.states):
+        state = _STATE_OF_PROTO.get(number)
+        if state is None:
+            problems.append(ParseProblem(f"states[{index}]", "must be a product state"))
+        else:
+            states.append(state)
+    return ListSellerProducts(
+        seller_id=request.seller_id,
+        states=tuple(states),
+        category=request.category.strip(),
+        max_available=request.max_available if request.HasField("max_available") else None,
+        page_size=request.page_size,
+        page_token=request.page_token,
+        parse_problems=tuple(problems),
+        caller=caller,
+    )
+
+
+def seller_products_response(
+    page: ProductPage, now: datetime
+) -> product_service_pb2.ListSellerProductsResponse:
+    """The response of ListSellerProducts."""
+    return product_service_pb2.ListSellerProductsResponse(
+        products=[product_to_proto(p, now) for p in page.products],
+        next_page_token=page.next_page_token,
     )

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
 from services.common.clock import Clock
-from services.common.errors import Aborted, FailedPrecondition, Violations
+from services.common.errors import Aborted, FailedPrecondition, PermissionDenied, Violations
+from services.common.identity import Role
+from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
 from services.product.domain.commands import (
     BatchGetProducts,
     ChangeLifecycle,
     CreateProduct,
     GetProduct,
+    ListSellerProducts,
     UpdateProduct,
 )
 from services.product.domain.model import (
     LIFECYCLE,
+    SELLER_LISTING_STATES,
     AttributeValue,
     Inventory,
     LifecycleAction,
@@ -259,3 +265,77 @@ async def change_lifecycle(
         reason=ErrorReason.INVALID_PRODUCT_STATE,
         metadata={"product_id": command.product_id, "state": state},
     )
+
+
+DEFAULT_SELLER_PAGE = 20
+MAX_SELLER_PAGE = 100
+ME = "me"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ProductPage:
+    """A page of products and the token of the next page ("" on the last)."""
+
+    products: list[Product]
+    next_page_token: str
+
+
+async def list_seller_products(
+    command: ListSellerProducts, *, products: ProductRepository
+) -> ProductPage:
+    """One seller's products in every state (or those asked), newest first.
+
+    A seller lists their own ("me" or their id); admins list any seller's. Another
+    seller's id is refused before anything is read, so probing ids tells nothing.
+    """
+    caller = command.caller
+    caller.require_any_role(Role.SELLER, Role.ADMIN)
+    requested = command.seller_id.strip()
+    seller_id = caller.user_id if requested == ME else requested
+    violations = Violations()
+    for problem in command.parse_problems:
+        violations.add(problem.field, problem.description)
+    validation.check_id(violations, seller_id, "seller_id")
+    if command.max_available is not None and command.max_available < 0:
+        violations.add("max_available", "must not be negative")
+    states = tuple(sorted(set(command.states))) or SELLER_LISTING_STATES
+    # The token is bound to the seller and the filters: continuing another query with it
+    # would skip or repeat products.
+    query = [seller_id, [s.value for s in states], command.category, command.max_available]
+    after: tuple[int, str] | None = None
+    position = decode_page_token(command.page_token)
+    if position is not None:
+        created_ms, product_id = position.get("t"), position.get("i")
+        if (
+            position.get("q") != query
+            or not isinstance(created_ms, int)
+            or not isinstance(product_id, str)
+        ):
+            violations.add("page_token", "does not belong to this seller's list and filters")
+        else:
+            after = (created_ms, product_id)
+    if command.page_size < 0:
+        violations.add("page_size", "must not be negative")
+    violations.raise_if_any()
+    limit = clamp_page_size(command.page_size, default=DEFAULT_SELLER_PAGE, maximum=MAX_SELLER_PAGE)
+    if seller_id != caller.user_id and not caller.is_admin:
+        raise PermissionDenied(
+            "sellers list only their own products",
+            reason=ErrorReason.NOT_PRODUCT_OWNER,
+            metadata={"seller_id": seller_id},
+        )
+    page = await products.list_by_seller(
+        seller_id,
+        states=states,
+        category=command.category,
+        max_available=command.max_available,
+        after=after,
+        limit=limit + 1,
+    )
+    token = ""
+    if len(page) > limit:
+        last = page[limit - 1]
+        created_ms = (last.create_time - _EPOCH) // timedelta(milliseconds=1)
+        token = encode_page_token({"q": query, "t": created_ms, "i": last.product_id})
+    return ProductPage(page[:limit], token)

@@ -106,6 +106,24 @@ class ProductRepository(Protocol):
         """How many products name the category as category or subcategory."""
         ...
 
+    async def list_by_seller(
+        self,
+        seller_id: str,
+        *,
+        states: Sequence[ProductState],
+        category: str,
+        max_available: int | None,
+        after: tuple[int, str] | None,
+        limit: int,
+    ) -> list[Product]:
+        """A seller's products in `states`, newest first (create time, then id, descending).
+
+        `category` ("" for any) matches the category or the subcategory; `max_available`
+        (None for any) keeps products with at most that many available units; `after`
+        is the (create time in ms, id) of the last product of the previous page.
+        """
+        ...
+
 
 class CatalogSearch(Protocol):
     """Full-text and filtered search of the catalog, with totals and facets."""

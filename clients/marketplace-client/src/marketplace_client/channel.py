@@ -24,6 +24,7 @@ _READS: dict[str, tuple[str, ...]] = {
         "GetProduct",
         "BatchGetProducts",
         "SearchProducts",
+        "ListSellerProducts",
         "ListCategories",
         "GetInventory",
         "ListInventoryLedgerEntries",

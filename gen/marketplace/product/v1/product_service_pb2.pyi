@@ -341,6 +341,84 @@ class SearchProductsResponse(_message.Message):
 Global___SearchProductsResponse: _TypeAlias = SearchProductsResponse  # noqa: Y015
 
 @_typing.final
+class ListSellerProductsRequest(_message.Message):
+    """The request of ListSellerProducts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SELLER_ID_FIELD_NUMBER: _builtins.int
+    STATES_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    MAX_AVAILABLE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    seller_id: _builtins.str
+    """The seller whose products to list: "me" for the caller, or a seller's user id (admins)."""
+    category: _builtins.str
+    """Only products of this category or subcategory."""
+    max_available: _builtins.int
+    """Only products with at most this many units available (a low-stock view); unset means
+    no limit, and it must not be negative.
+    """
+    page_size: _builtins.int
+    """The most products to return; 0 means 20, more than 100 is taken as 100, negative is
+    refused.
+    """
+    page_token: _builtins.str
+    """The next_page_token of a previous call with the same seller and filters, to continue it."""
+    @_builtins.property
+    def states(self) -> _containers.RepeatedScalarFieldContainer[_product_pb2.ProductState.ValueType]:
+        """Only products in these states; empty lists every state."""
+
+    def __init__(
+        self,
+        *,
+        seller_id: _builtins.str = ...,
+        states: _abc.Iterable[_product_pb2.ProductState.ValueType] | None = ...,
+        category: _builtins.str = ...,
+        max_available: _builtins.int | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_available", b"_max_available", "max_available", b"max_available"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_available", b"_max_available", "category", b"category", "max_available", b"max_available", "page_size", b"page_size", "page_token", b"page_token", "seller_id", b"seller_id", "states", b"states"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_available: _TypeAlias = _typing.Literal["max_available"]  # noqa: Y015
+    _WhichOneofArgType__max_available: _TypeAlias = _typing.Literal["_max_available", b"_max_available"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_available) -> _WhichOneofReturnType__max_available | None: ...
+
+Global___ListSellerProductsRequest: _TypeAlias = ListSellerProductsRequest  # noqa: Y015
+
+@_typing.final
+class ListSellerProductsResponse(_message.Message):
+    """The response of ListSellerProducts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token for the next page; empty on the last page."""
+    @_builtins.property
+    def products(self) -> _containers.RepeatedCompositeFieldContainer[_product_pb2.Product]:
+        """One page of the seller's products, newest first."""
+
+    def __init__(
+        self,
+        *,
+        products: _abc.Iterable[_product_pb2.Product] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "products", b"products"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSellerProductsResponse: _TypeAlias = ListSellerProductsResponse  # noqa: Y015
+
+@_typing.final
 class UpdateProductRequest(_message.Message):
     """The request of UpdateProduct."""
 

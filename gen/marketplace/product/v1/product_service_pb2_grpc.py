@@ -58,6 +58,11 @@ class ProductServiceStub:
                 request_serializer=marketplace_dot_product_dot_v1_dot_product__service__pb2.SearchProductsRequest.SerializeToString,
                 response_deserializer=marketplace_dot_product_dot_v1_dot_product__service__pb2.SearchProductsResponse.FromString,
                 _registered_method=True)
+        self.ListSellerProducts = channel.unary_unary(
+                '/marketplace.product.v1.ProductService/ListSellerProducts',
+                request_serializer=marketplace_dot_product_dot_v1_dot_product__service__pb2.ListSellerProductsRequest.SerializeToString,
+                response_deserializer=marketplace_dot_product_dot_v1_dot_product__service__pb2.ListSellerProductsResponse.FromString,
+                _registered_method=True)
         self.UpdateProduct = channel.unary_unary(
                 '/marketplace.product.v1.ProductService/UpdateProduct',
                 request_serializer=marketplace_dot_product_dot_v1_dot_product__service__pb2.UpdateProductRequest.SerializeToString,
@@ -188,6 +193,16 @@ class ProductServiceServicer:
 
     def SearchProducts(self, request, context):
         """Searches published products: full text, filters, sorting, facets and pagination.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSellerProducts(self, request, context):
+        """Lists one seller's own products in every state, drafts included, newest first, with
+        filters and paging. Sellers list their own ("me" or their id); admins list any seller's.
+        A route of its own instead of a filter on SearchProducts: search is the public,
+        published-only catalog, and this list's contents depend on who asks.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -355,6 +370,11 @@ def add_ProductServiceServicer_to_server(servicer, server):
                     servicer.SearchProducts,
                     request_deserializer=marketplace_dot_product_dot_v1_dot_product__service__pb2.SearchProductsRequest.FromString,
                     response_serializer=marketplace_dot_product_dot_v1_dot_product__service__pb2.SearchProductsResponse.SerializeToString,
+            ),
+            'ListSellerProducts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSellerProducts,
+                    request_deserializer=marketplace_dot_product_dot_v1_dot_product__service__pb2.ListSellerProductsRequest.FromString,
+                    response_serializer=marketplace_dot_product_dot_v1_dot_product__service__pb2.ListSellerProductsResponse.SerializeToString,
             ),
             'UpdateProduct': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateProduct,
@@ -567,6 +587,33 @@ class ProductService:
             '/marketplace.product.v1.ProductService/SearchProducts',
             marketplace_dot_product_dot_v1_dot_product__service__pb2.SearchProductsRequest.SerializeToString,
             marketplace_dot_product_dot_v1_dot_product__service__pb2.SearchProductsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSellerProducts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.product.v1.ProductService/ListSellerProducts',
+            marketplace_dot_product_dot_v1_dot_product__service__pb2.ListSellerProductsRequest.SerializeToString,
+            marketplace_dot_product_dot_v1_dot_product__service__pb2.ListSellerProductsResponse.FromString,
             options,
             channel_credentials,
             insecure,

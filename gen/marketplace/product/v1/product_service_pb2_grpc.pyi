@@ -45,6 +45,12 @@ class ProductServiceStub:
     """Returns several products by id, in the order asked; missing ids are left out."""
     SearchProducts: _grpc.UnaryUnaryMultiCallable[_product_service_pb2.SearchProductsRequest, _product_service_pb2.SearchProductsResponse]
     """Searches published products: full text, filters, sorting, facets and pagination."""
+    ListSellerProducts: _grpc.UnaryUnaryMultiCallable[_product_service_pb2.ListSellerProductsRequest, _product_service_pb2.ListSellerProductsResponse]
+    """Lists one seller's own products in every state, drafts included, newest first, with
+    filters and paging. Sellers list their own ("me" or their id); admins list any seller's.
+    A route of its own instead of a filter on SearchProducts: search is the public,
+    published-only catalog, and this list's contents depend on who asks.
+    """
     UpdateProduct: _grpc.UnaryUnaryMultiCallable[_product_service_pb2.UpdateProductRequest, _product_pb2.Product]
     """Updates the fields named in update_mask; a stale etag is refused. The seller or admins."""
     PublishProduct: _grpc.UnaryUnaryMultiCallable[_product_service_pb2.PublishProductRequest, _product_pb2.Product]
@@ -101,6 +107,12 @@ class ProductServiceAsyncStub(ProductServiceStub):
     """Returns several products by id, in the order asked; missing ids are left out."""
     SearchProducts: _aio.UnaryUnaryMultiCallable[_product_service_pb2.SearchProductsRequest, _product_service_pb2.SearchProductsResponse]  # type: ignore[assignment]
     """Searches published products: full text, filters, sorting, facets and pagination."""
+    ListSellerProducts: _aio.UnaryUnaryMultiCallable[_product_service_pb2.ListSellerProductsRequest, _product_service_pb2.ListSellerProductsResponse]  # type: ignore[assignment]
+    """Lists one seller's own products in every state, drafts included, newest first, with
+    filters and paging. Sellers list their own ("me" or their id); admins list any seller's.
+    A route of its own instead of a filter on SearchProducts: search is the public,
+    published-only catalog, and this list's contents depend on who asks.
+    """
     UpdateProduct: _aio.UnaryUnaryMultiCallable[_product_service_pb2.UpdateProductRequest, _product_pb2.Product]  # type: ignore[assignment]
     """Updates the fields named in update_mask; a stale etag is refused. The seller or admins."""
     PublishProduct: _aio.UnaryUnaryMultiCallable[_product_service_pb2.PublishProductRequest, _product_pb2.Product]  # type: ignore[assignment]
@@ -174,6 +186,17 @@ class ProductServiceServicer:
         context: _ServicerContext,
     ) -> _typing.Union[_product_service_pb2.SearchProductsResponse, _abc.Awaitable[_product_service_pb2.SearchProductsResponse]]:
         """Searches published products: full text, filters, sorting, facets and pagination."""
+
+    def ListSellerProducts(
+        self,
+        request: _product_service_pb2.ListSellerProductsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_product_service_pb2.ListSellerProductsResponse, _abc.Awaitable[_product_service_pb2.ListSellerProductsResponse]]:
+        """Lists one seller's own products in every state, drafts included, newest first, with
+        filters and paging. Sellers list their own ("me" or their id); admins list any seller's.
+        A route of its own instead of a filter on SearchProducts: search is the public,
+        published-only catalog, and this list's contents depend on who asks.
+        """
 
     def UpdateProduct(
         self,

@@ -1,8 +1,16 @@
 """Sales reports: read-only queries straight to PostgreSQL (a view, not the repository).
 
-Both groupings start from the orders in the date range through the composite index on
-(created_at, total_minor); by day they sum orders.total_minor - refunded_minor, by seller
-they sum the seller's lines net of the refunds attributed to that seller.
+Both groupings read one allocation, so they always agree to the cent. Each sold order in
+the date range (found through the composite index on created_at) splits into one part per
+seller: the seller's lines, minus the refunds recorded for that seller, minus the seller's
+share of the refunds recorded for no seller (an admin's refund of the order).
+
+The share is the refund split in proportion to what each seller's part still held after
+its own refunds, rounded down to the cent; the cents left over go one each to the parts
+with the largest rounded-off fraction (then the larger part, then the lower seller id).
+Every cent of an admin refund is allocated exactly once, and no part goes below zero.
+By day sums the parts (a seller's own parts only, when the report is for one seller);
+by seller sums each seller's parts. Refunds count against the day the order was placed.
 """
 
 from __future__ import annotations
@@ -17,33 +25,73 @@ from services.order.service_layer.ports import ReportRow
 
 type Pool = asyncpg.Pool[asyncpg.Record]
 
-BY_DAY_SQL = """
-SELECT (o.created_at AT TIME ZONE 'UTC')::date AS day, o.currency,
-       count(*) AS order_count, sum(o.total_minor - o.refunded_minor) AS net_minor
-FROM orders o
-WHERE o.created_at >= $1 AND o.created_at < $2
-  AND o.status = ANY($3::text[])
-  AND ($4::text IS NULL OR EXISTS (
-        SELECT 1 FROM order_items i WHERE i.order_id = o.id AND i.seller_id = $4))
-GROUP BY day, o.currency
-ORDER BY day, o.currency
+# $1, $2: the [since, until) range of created_at; $3: the sold statuses.
+ALLOCATED_PARTS_SQL = """
+WITH parts AS (
+    SELECT o.id AS order_id, (o.created_at AT TIME ZONE 'UTC')::date AS day, o.currency,
+           i.seller_id,
+           sum(i.line_total_minor) - coalesce((
+               SELECT sum(r.amount_minor) FROM refunds r
+               WHERE r.order_id = o.id AND r.seller_id = i.seller_id), 0) AS remaining_minor,
+           coalesce((
+               SELECT sum(r.amount_minor) FROM refunds r
+               WHERE r.order_id = o.id AND r.seller_id IS NULL), 0) AS unattributed_minor
+    FROM orders o
+    JOIN order_items i ON i.order_id = o.id
+    WHERE o.created_at >= $1 AND o.created_at < $2
+      AND o.status = ANY($3::text[])
+    GROUP BY o.id, i.seller_id
+),
+weighed AS (
+    SELECT p.*, sum(p.remaining_minor) OVER (PARTITION BY p.order_id) AS order_remaining_minor
+    FROM parts p
+),
+floored AS (
+    SELECT w.*,
+           CASE WHEN w.order_remaining_minor > 0
+                THEN div(w.unattributed_minor::numeric * w.remaining_minor,
+                         w.order_remaining_minor)
+                ELSE 0 END AS share_minor,
+           CASE WHEN w.order_remaining_minor > 0
+                THEN mod(w.unattributed_minor::numeric * w.remaining_minor,
+                         w.order_remaining_minor)
+                ELSE 0 END AS fraction
+    FROM weighed w
+),
+allocated AS (
+    SELECT f.order_id, f.day, f.currency, f.seller_id,
+           f.remaining_minor - f.share_minor - CASE
+               WHEN row_number() OVER (PARTITION BY f.order_id
+                                       ORDER BY f.fraction DESC, f.remaining_minor DESC,
+                                                f.seller_id)
+                    <= f.unattributed_minor - sum(f.share_minor) OVER (PARTITION BY f.order_id)
+               THEN 1 ELSE 0 END AS net_minor
+    FROM floored f
+)
 """
 
-BY_SELLER_SQL = """
-SELECT i.seller_id, o.currency, count(DISTINCT o.id) AS order_count,
-       sum(i.line_total_minor) - coalesce((
-           SELECT sum(r.amount_minor) FROM refunds r
-           JOIN orders ro ON ro.id = r.order_id
-           WHERE r.seller_id = i.seller_id AND ro.created_at >= $1 AND ro.created_at < $2
-             AND ro.currency = o.currency), 0) AS net_minor
-FROM orders o
-JOIN order_items i ON i.order_id = o.id
-WHERE o.created_at >= $1 AND o.created_at < $2
-  AND o.status = ANY($3::text[])
-  AND ($4::text IS NULL OR i.seller_id = $4)
-GROUP BY i.seller_id, o.currency
-ORDER BY i.seller_id, o.currency
+# $4: only this seller's parts, or NULL for all.
+BY_DAY_SQL = (
+    ALLOCATED_PARTS_SQL
+    + """
+SELECT a.day, a.currency, count(DISTINCT a.order_id) AS order_count, sum(a.net_minor) AS net_minor
+FROM allocated a
+WHERE $4::text IS NULL OR a.seller_id = $4
+GROUP BY a.day, a.currency
+ORDER BY a.day, a.currency
 """
+)
+
+BY_SELLER_SQL = (
+    ALLOCATED_PARTS_SQL
+    + """
+SELECT a.seller_id, a.currency, count(*) AS order_count, sum(a.net_minor) AS net_minor
+FROM allocated a
+WHERE $4::text IS NULL OR a.seller_id = $4
+GROUP BY a.seller_id, a.currency
+ORDER BY a.seller_id, a.currency
+"""
+)
 
 
 class PostgresSalesReports:

@@ -255,3 +255,36 @@ class MongoProductRepository:
         return await self._products.count_documents(
             {"$or": [{"category": category_id}, {"subcategory": category_id}]}
         )
+
+    async def list_by_seller(
+        self,
+        seller_id: str,
+        *,
+        states: Sequence[ProductState],
+        category: str,
+        max_available: int | None,
+        after: tuple[int, str] | None,
+        limit: int,
+    ) -> list[Product]:
+        """A seller's products in `states`, newest first, after the cursor."""
+        query: dict[str, Any] = {"seller_id": seller_id, "state": state_filter(states)}
+        conditions: list[dict[str, Any]] = []
+        if category:
+            conditions.append({"$or": [{"category": category}, {"subcategory": category}]})
+        if max_available is not None:
+            query["inventory.available"] = {"$lte": max_available}
+        if after is not None:
+            # Keyset paging on the sort key: rows added meanwhile neither repeat nor skip.
+            created_ms, product_id = after
+            conditions.append(
+                {
+                    "$or": [
+                        {"create_time_ms": {"$lt": created_ms}},
+                        {"create_time_ms": created_ms, "_id": {"$lt": product_id}},
+                    ]
+                }
+            )
+        if conditions:
+            query["$and"] = conditions
+        docs = await self._products.find(query, limit=limit).sort(SORTS[SortOrder.NEWEST]).to_list()
+        return [product_from_doc(doc) for doc in docs]

@@ -62,6 +62,10 @@ INDEXES: tuple[IndexSpec, ...] = (
     ),
     IndexSpec(PRODUCTS, "title_description_text", (("title", TEXT), ("description", TEXT))),
     IndexSpec(PRODUCTS, "seller", (("seller_id", ASCENDING),)),
+    # A seller's own listings, newest first, in every state.
+    IndexSpec(
+        PRODUCTS, "seller_newest_ms", (("seller_id", ASCENDING), ("create_time_ms", DESCENDING))
+    ),
     # Search lists published products only, newest first, by price or by rating.
     IndexSpec(PRODUCTS, "state_newest_ms", (("state", ASCENDING), ("create_time_ms", DESCENDING))),
     IndexSpec(
