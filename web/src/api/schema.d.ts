@@ -920,6 +920,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sellers/{sellerId}/products": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists one seller's own products in every state, drafts included, newest first, with filters and paging.
+         * @description Lists one seller's own products in every state, drafts included, newest first, with filters and paging. Sellers list their own ("me" or their id); admins list any seller's. A route of its own instead of a filter on SearchProducts: search is the public, published-only catalog, and this list's contents depend on who asks.
+         */
+        get: operations["ProductService_ListSellerProducts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users": {
         parameters: {
             query?: never;
@@ -1491,6 +1511,13 @@ export interface components {
         ListReviewsResponse: {
             /** @description One page of reviews, newest first. */
             readonly reviews?: components["schemas"]["Review"][];
+            /** @description The token for the next page; empty on the last page. */
+            readonly nextPageToken?: string;
+        };
+        /** @description The response of ListSellerProducts. */
+        ListSellerProductsResponse: {
+            /** @description One page of the seller's products, newest first. */
+            readonly products?: components["schemas"]["Product"][];
             /** @description The token for the next page; empty on the last page. */
             readonly nextPageToken?: string;
         };
@@ -4324,6 +4351,49 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    ProductService_ListSellerProducts: {
+        parameters: {
+            query?: {
+                /** @description Only products in these states; empty lists every state. */
+                states?: components["schemas"]["ProductState"][];
+                /** @description Only products of this category or subcategory. */
+                category?: string;
+                /** @description Only products with at most this many units available (a low-stock view); unset means no limit, and it must not be negative. */
+                maxAvailable?: string;
+                /** @description The most products to return; 0 means 20, more than 100 is taken as 100, negative is refused. */
+                pageSize?: number;
+                /** @description The next_page_token of a previous call with the same seller and filters, to continue it. */
+                pageToken?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The seller whose products to list: "me" for the caller, or a seller's user id (admins). */
+                sellerId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The response of ListSellerProducts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListSellerProductsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             414: components["responses"]["UriTooLong"];
             429: components["responses"]["TooManyRequests"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
