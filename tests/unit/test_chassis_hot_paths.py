@@ -19,9 +19,10 @@ import structlog
 
 from services.common.auth import StaticKeySource, TokenVerifier
 from services.common.errors import Unauthenticated
-from services.common.interceptors import RequestLoggingInterceptor
+from services.common.interceptors import ErrorMappingInterceptor, RequestLoggingInterceptor
 from services.common.logging import configure_logging
 from services.common.reasons import ErrorReason
+from services.common.text import TextGuardInterceptor
 from services.devmesh.bench import Bench, Load, Ratio, results, write_results
 from services.user.adapters.passwords import Argon2PasswordHasher, usable_cores
 from tests.support.tokens import AUDIENCE, ISSUER, TestTokens
@@ -179,3 +180,32 @@ async def test_passwords_hash_on_a_few_low_priority_threads_off_the_loop() -> No
     own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert all(priority > own for _, priority in recording.seen)
     hasher.close()
+
+
+class CallDetails(grpc.HandlerCallDetails):
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.invocation_metadata = ()
+
+
+async def test_each_interceptor_wraps_a_method_once_not_on_every_call() -> None:
+    calls: list[str] = []
+
+    async def behaviour(request: Any, context: Any) -> str:
+        calls.append(request)
+        return "answer"
+
+    inner = grpc.unary_unary_rpc_method_handler(behaviour)
+    other = grpc.unary_unary_rpc_method_handler(behaviour)
+
+    async def continuation(details: grpc.HandlerCallDetails) -> Any:
+        return inner if details.method.endswith("/A") else other
+
+    for interceptor in (ErrorMappingInterceptor(error_domain="test"), TextGuardInterceptor()):
+        first = await interceptor.intercept_service(continuation, CallDetails("/pkg.S/A"))
+        again = await interceptor.intercept_service(continuation, CallDetails("/pkg.S/A"))
+        b = await interceptor.intercept_service(continuation, CallDetails("/pkg.S/B"))
+        assert first is again and first is not inner  # built once, then reused
+        assert b is not first
+        assert first is not None and await first.unary_unary("ping", None) == "answer"
+    assert calls == ["ping", "ping"]
