@@ -16,6 +16,7 @@ import jwt
 import pytest
 import pytest_asyncio
 import structlog
+from opentelemetry import trace as otel_trace
 
 from services.common.auth import StaticKeySource, TokenVerifier
 from services.common.errors import Unauthenticated
@@ -23,6 +24,7 @@ from services.common.interceptors import ErrorMappingInterceptor, RequestLogging
 from services.common.logging import configure_logging
 from services.common.reasons import ErrorReason
 from services.common.text import TextGuardInterceptor
+from services.common.tracing import sampler_from
 from services.devmesh.bench import Bench, Load, Ratio, results, write_results
 from services.user.adapters.passwords import Argon2PasswordHasher, usable_cores
 from tests.support.tokens import AUDIENCE, ISSUER, TestTokens
@@ -209,3 +211,23 @@ async def test_each_interceptor_wraps_a_method_once_not_on_every_call() -> None:
         assert b is not first
         assert first is not None and await first.unary_unary("ping", None) == "answer"
     assert calls == ["ping", "ping"]
+
+
+def test_the_trace_sampler_follows_the_standard_variables_and_the_parent() -> None:
+    trace_id = 0x0000000000000000FFFFFFFFFFFFFFFF  # past any ratio below 1: never sampled alone
+    assert sampler_from({}).should_sample(None, trace_id, "root").decision.is_sampled()
+    ratio = sampler_from(
+        {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+    )
+    assert not ratio.should_sample(None, trace_id, "root").decision.is_sampled()
+    sampled_parent = otel_trace.set_span_in_context(
+        otel_trace.NonRecordingSpan(
+            otel_trace.SpanContext(
+                trace_id, 1, is_remote=True, trace_flags=otel_trace.TraceFlags(1)
+            )
+        )
+    )
+    # A caller's sampled trace is followed whole whatever the ratio.
+    assert ratio.should_sample(sampled_parent, trace_id, "child").decision.is_sampled()
+    bad = sampler_from({"OTEL_TRACES_SAMPLER": "nonsense", "OTEL_TRACES_SAMPLER_ARG": "7"})
+    assert bad.should_sample(None, trace_id, "root").decision.is_sampled()  # the default
