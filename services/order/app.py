@@ -157,6 +157,9 @@ async def build_app(
                 clock=clock,
                 stream=settings.events_stream,
                 interval_seconds=settings.outbox_interval_seconds,
+                # Woken by the NOTIFY each outbox write sends; the poll is the fallback.
+                listen_url=str(settings.database_url),
+                fallback_seconds=settings.outbox_fallback_seconds,
             ),
             reconciler=Reconciler(
                 uow=uow,
