@@ -209,7 +209,8 @@ async def test_each_interceptor_wraps_a_method_once_not_on_every_call() -> None:
         b = await interceptor.intercept_service(continuation, CallDetails("/pkg.S/B"))
         assert first is again and first is not inner  # built once, then reused
         assert b is not first
-        assert first is not None and await first.unary_unary("ping", None) == "answer"
+        assert first is not None and first.unary_unary is not None
+        assert await first.unary_unary("ping", None) == "answer"
     assert calls == ["ping", "ping"]
 
 

@@ -8,8 +8,8 @@ so a view can never be older than the document it sits beside.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, cast
 
 import bson
 import structlog
@@ -40,6 +40,11 @@ redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'doc', ARGV[2], 'view', ARGV[4])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 return 1
 """
+
+
+def _hget(redis: Redis, key: str, field: str) -> Awaitable[bytes | None]:
+    # redis-py types its commands for both clients; the asyncio one always awaits.
+    return cast(Awaitable[bytes | None], redis.hget(key, field))
 
 
 class ProductCache:
@@ -108,7 +113,7 @@ class ProductCache:
         try:
             if len(product_ids) == 1:
                 # One command needs no pipeline and its extra buffering.
-                raw = [await redis.hget(self._key(product_ids[0]), "doc")]
+                raw = [await _hget(redis, self._key(product_ids[0]), "doc")]
             else:
                 async with redis.pipeline(transaction=False) as pipe:
                     for product_id in product_ids:
@@ -155,7 +160,7 @@ class ProductCache:
         if redis is None:
             return None
         try:
-            raw = await redis.hget(self._key(product_id), "view")
+            raw = await _hget(redis, self._key(product_id), "view")
         except (RedisError, OSError) as error:
             self._failed("get", error)
             return None
