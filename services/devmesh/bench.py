@@ -809,7 +809,7 @@ async def measure_replicas(options: MeshOptions, calls: int) -> dict[str, Any]:
     """GetProduct rate on one replica and on two, each in its own mesh."""
     rates: dict[str, Any] = {}
     for count in (1, 2):
-        with Mesh(dataclasses.replace(options, replicas=count)) as mesh:  # type: ignore[call-arg]
+        with Mesh(dataclasses.replace(options, replicas=count)) as mesh:
             bench = Bench(mesh, calls)
             await bench.setup()
             try:

@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, cast
 
 import argon2
 import grpc
@@ -17,6 +17,7 @@ import pytest
 import pytest_asyncio
 import structlog
 from opentelemetry import trace as otel_trace
+from opentelemetry.sdk.trace.sampling import Decision
 
 from services.common.auth import StaticKeySource, TokenVerifier
 from services.common.errors import Unauthenticated
@@ -28,6 +29,8 @@ from services.common.tracing import sampler_from
 from services.devmesh.bench import Bench, Load, Ratio, results, write_results
 from services.user.adapters.passwords import Argon2PasswordHasher, usable_cores
 from tests.support.tokens import AUDIENCE, ISSUER, TestTokens
+
+SAMPLED = Decision.RECORD_AND_SAMPLE
 
 
 class WithdrawableKeys(StaticKeySource):
@@ -197,8 +200,8 @@ async def test_each_interceptor_wraps_a_method_once_not_on_every_call() -> None:
         calls.append(request)
         return "answer"
 
-    inner = grpc.unary_unary_rpc_method_handler(behaviour)
-    other = grpc.unary_unary_rpc_method_handler(behaviour)
+    inner: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(behaviour)
+    other: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(behaviour)
 
     async def continuation(details: grpc.HandlerCallDetails) -> Any:
         return inner if details.method.endswith("/A") else other
@@ -210,17 +213,17 @@ async def test_each_interceptor_wraps_a_method_once_not_on_every_call() -> None:
         assert first is again and first is not inner  # built once, then reused
         assert b is not first
         assert first is not None and first.unary_unary is not None
-        assert await first.unary_unary("ping", None) == "answer"
+        assert await first.unary_unary("ping", cast(Any, None)) == "answer"
     assert calls == ["ping", "ping"]
 
 
 def test_the_trace_sampler_follows_the_standard_variables_and_the_parent() -> None:
     trace_id = 0x0000000000000000FFFFFFFFFFFFFFFF  # past any ratio below 1: never sampled alone
-    assert sampler_from({}).should_sample(None, trace_id, "root").decision.is_sampled()
+    assert sampler_from({}).should_sample(None, trace_id, "root").decision is SAMPLED
     ratio = sampler_from(
         {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
     )
-    assert not ratio.should_sample(None, trace_id, "root").decision.is_sampled()
+    assert ratio.should_sample(None, trace_id, "root").decision is not SAMPLED
     sampled_parent = otel_trace.set_span_in_context(
         otel_trace.NonRecordingSpan(
             otel_trace.SpanContext(
@@ -229,6 +232,6 @@ def test_the_trace_sampler_follows_the_standard_variables_and_the_parent() -> No
         )
     )
     # A caller's sampled trace is followed whole whatever the ratio.
-    assert ratio.should_sample(sampled_parent, trace_id, "child").decision.is_sampled()
+    assert ratio.should_sample(sampled_parent, trace_id, "child").decision is SAMPLED
     bad = sampler_from({"OTEL_TRACES_SAMPLER": "nonsense", "OTEL_TRACES_SAMPLER_ARG": "7"})
-    assert bad.should_sample(None, trace_id, "root").decision.is_sampled()  # the default
+    assert bad.should_sample(None, trace_id, "root").decision is SAMPLED  # the default
