@@ -103,6 +103,7 @@ class BusinessEventsInterceptor(_AroundInterceptor):
     """
 
     def __init__(self, observers: Mapping[str, RpcObserver]) -> None:
+        super().__init__()
         self._observers = observers
 
     @override

@@ -21,6 +21,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from services.common.errors import FieldViolation, InvalidArgument
+from services.common.interceptors import MethodHandlers
 
 MAX_TEXT_LENGTH = 20_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -192,6 +193,9 @@ class TextGuardInterceptor(grpc.aio.ServerInterceptor):
     the status with BadRequest details like any other domain error.
     """
 
+    def __init__(self) -> None:
+        self._handlers = MethodHandlers()
+
     async def intercept_service(
         self,
         continuation: Callable[
@@ -203,6 +207,9 @@ class TextGuardInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler_call_details.method.startswith("/grpc."):
             return handler
+        return self._handlers.get(handler_call_details.method, handler, lambda: self._wrap(handler))
+
+    def _wrap(self, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
         deserializer = _lenient(handler.request_deserializer)
         if handler.unary_unary is not None:
             inner_unary = cast(Unary, handler.unary_unary)

@@ -16,10 +16,26 @@ from opentelemetry.instrumentation.grpc.filters import health_check, negate
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    DEFAULT_OFF,
+    DEFAULT_ON,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
 
 from services.common.metadata import REQUEST_ID_HEADER
 
 ENDPOINT_VARIABLE = "OTEL_EXPORTER_OTLP_ENDPOINT"
+SAMPLER_VARIABLE = "OTEL_TRACES_SAMPLER"
+SAMPLER_ARG_VARIABLE = "OTEL_TRACES_SAMPLER_ARG"
+
+# Without OTEL_TRACES_SAMPLER every trace is kept (what dev and the tests, which follow
+# traces, need). Production sets parentbased_traceidratio (k8s/base): tracing every call cost
+# each service a fifth of its CPU in the exporter thread.
+DEFAULT_SAMPLER = "parentbased_always_on"
 
 # Driver instrumentations: each service's image installs only its own (pyproject groups),
 # so a missing one is simply a driver that service does not use.
@@ -34,6 +50,9 @@ _provider: TracerProvider | None = None
 
 def configure_tracing(service: str, environ: Mapping[str, str] = os.environ) -> bool:
     """Export this process's spans over OTLP/gRPC when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+
+    Spans are sampled as OTEL_TRACES_SAMPLER says (see `sampler_from`) and exported in
+    batches by a background thread.
 
     Call it before any aiohttp session or driver client is created: the instrumentations
     patch their classes. W3C trace context (the SDK's default propagator) is what the
@@ -53,7 +72,9 @@ def configure_tracing(service: str, environ: Mapping[str, str] = os.environ) -> 
     # Imported here: a process without an endpoint never loads the exporter's stack.
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service}), sampler=sampler_from(environ)
+    )
     provider.add_span_processor(
         BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True))
     )
@@ -67,6 +88,43 @@ def configure_tracing(service: str, environ: Mapping[str, str] = os.environ) -> 
             continue
         getattr(module, class_name)().instrument()
     return True
+
+
+def sampler_from(environ: Mapping[str, str]) -> Sampler:
+    """The sampler OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG name, as the spec reads them.
+
+    The parent-based samplers follow the caller's decision, so a trace sampled at the edge
+    is complete in every service. An unknown name or a bad ratio falls back to the default
+    with a warning, as the OpenTelemetry specification asks.
+    """
+    name = environ.get(SAMPLER_VARIABLE, "").strip().lower() or DEFAULT_SAMPLER
+    raw_ratio = environ.get(SAMPLER_ARG_VARIABLE, "").strip()
+    ratio = 1.0
+    if raw_ratio:
+        try:
+            ratio = float(raw_ratio)
+        except ValueError:
+            ratio = -1.0
+        if not 0.0 <= ratio <= 1.0:
+            structlog.get_logger("tracing").warning(
+                "bad_sampler_ratio", variable=SAMPLER_ARG_VARIABLE, value=raw_ratio
+            )
+            ratio = 1.0
+    samplers: dict[str, Callable[[], Sampler]] = {
+        "always_on": lambda: ALWAYS_ON,
+        "always_off": lambda: ALWAYS_OFF,
+        "traceidratio": lambda: TraceIdRatioBased(ratio),
+        "parentbased_always_on": lambda: DEFAULT_ON,
+        "parentbased_always_off": lambda: DEFAULT_OFF,
+        "parentbased_traceidratio": lambda: ParentBased(TraceIdRatioBased(ratio)),
+    }
+    make = samplers.get(name)
+    if make is None:
+        structlog.get_logger("tracing").warning(
+            "unknown_sampler", variable=SAMPLER_VARIABLE, value=name
+        )
+        make = samplers[DEFAULT_SAMPLER]
+    return make()
 
 
 def shutdown_tracing() -> None:

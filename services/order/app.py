@@ -154,6 +154,9 @@ async def build_app(
                 stream=settings.events_stream,
                 interval_seconds=settings.outbox_interval_seconds,
                 consumer_groups=PLATFORM_CONSUMER_GROUPS,
+                # Woken by the NOTIFY each outbox write sends; the poll is the fallback.
+                listen_url=str(settings.database_url),
+                fallback_seconds=settings.outbox_fallback_seconds,
             ),
             reconciler=Reconciler(
                 uow=uow,

@@ -38,6 +38,9 @@ class Settings(ServiceSettings):
     redis_url: str = "redis://redis:6379/0"
     events_stream: str = "marketplace.order.events.v1"
     outbox_interval_seconds: float = Field(default=0.2, gt=0)
+    # The outbox relay's poll while it is woken by NOTIFY: how long a lost notification
+    # can delay an event (outbox_interval_seconds applies while it cannot listen).
+    outbox_fallback_seconds: float = Field(default=5.0, gt=0)
     # The payment gateway's HTTP API (the sandbox gateway service in dev) and its API key.
     # Empty uses the in-process sandbox fake, which dev and test mode alone allow.
     payment_gateway_url: str = ""

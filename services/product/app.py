@@ -24,6 +24,7 @@ from services.common.server import ServiceApp
 from services.product.adapters.cache import ProductCache, ProductDocs
 from services.product.adapters.metrics import MeteredSweeper, inventory_observers
 from services.product.adapters.mongo.categories import MongoCategoryRepository
+from services.product.adapters.mongo.documents import product_from_doc
 from services.product.adapters.mongo.events import MongoProcessedEvents
 from services.product.adapters.mongo.products import MongoProductRepository
 from services.product.adapters.mongo.purchases import MongoPurchaseStore
@@ -34,6 +35,7 @@ from services.product.adapters.mongo.search import MongoCatalogSearch
 from services.product.adapters.mongo.stock import MongoStockStore
 from services.product.adapters.order_stream import OrderEventConsumer
 from services.product.config import Settings
+from services.product.mappers import products as product_mappers
 from services.product.service_layer.inventory import ReservationSweeper
 from services.product.service_layer.order_events import OrderEvent, handle_order_event
 from services.product.servicer import Ports, ProductInternalServicer, ProductServicer
@@ -106,10 +108,16 @@ async def build_app(
             http = aiohttp.ClientSession()
             stack.push_async_callback(http.close)
             key_source = JwksKeySource(settings.jwks_url, http)
+        service_clock = clock or SystemClock()
+
+        def render(doc: dict[str, Any]) -> bytes:
+            return product_mappers.cached_view(product_from_doc(doc), service_clock.now())
+
         cache = ProductCache(
             cache_redis,
             ttl_seconds=settings.cache_ttl_seconds,
             retry_after_seconds=settings.cache_retry_after_seconds,
+            render=render,
         )
         docs = ProductDocs(db[PRODUCTS], cache)
         ports = Ports(
@@ -120,7 +128,8 @@ async def build_app(
             categories=MongoCategoryRepository(db),
             reviews=MongoReviewRepository(db),
             purchases=MongoPurchaseStore(db),
-            clock=clock or SystemClock(),
+            clock=service_clock,
+            views=cache,
         )
         processed = MongoProcessedEvents(db)
 

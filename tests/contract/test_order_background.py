@@ -7,6 +7,9 @@ must finish or compensate each; the outbox relay meets a Redis that is down, the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -50,6 +53,7 @@ class World:
     inventory: GrpcInventory
     gateway: SandboxGateway
     product: ProductService
+    database_url: str
 
     def uow(self) -> PostgresUnitOfWork:
         return PostgresUnitOfWork(self.pool)
@@ -116,7 +120,8 @@ class World:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def world(backends: Backends, product: ProductService) -> AsyncIterator[World]:
-    pool = await create_pool(backends.database_url("orders_bg", MIGRATIONS), max_size=4)
+    database_url = backends.database_url("orders_bg", MIGRATIONS)
+    pool = await create_pool(database_url, max_size=4)
     channel = mesh_channel(product.served.target)
     try:
         yield World(
@@ -124,6 +129,7 @@ async def world(backends: Backends, product: ProductService) -> AsyncIterator[Wo
             GrpcInventory(channel, 2.0),
             SandboxGateway(latency_seconds=0.001),
             product,
+            database_url,
         )
     finally:
         await channel.close()
@@ -292,3 +298,57 @@ async def test_the_relay_keeps_events_while_redis_is_down_and_publishes_each_onc
         await redis.aclose()
         if server is not None:
             server.stop(timeout=5)
+
+
+async def test_the_relay_is_woken_by_notify_and_its_slow_poll_catches_a_lost_one(
+    world: World, backends: Backends
+) -> None:
+    stream = f"test.order.relay.{uuid.uuid4().hex[:8]}"
+    redis: Redis = Redis.from_url(backends.redis_url)
+    relay = OutboxRelay(
+        world.pool,
+        redis,
+        clock=SystemClock(),
+        stream=stream,
+        interval_seconds=60,
+        confirm_interval_seconds=60,
+        listen_url=world.database_url,
+        fallback_seconds=3,
+    )
+    running = asyncio.create_task(relay.run())
+
+    async def published(order_id: uuid.UUID) -> float:
+        started = time.monotonic()
+        while await world.pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE order_id = $1 AND published_at IS NULL",
+            order_id,
+        ):
+            assert time.monotonic() - started < 10
+            await asyncio.sleep(0.02)
+        return time.monotonic() - started
+
+    try:
+        await asyncio.sleep(0.5)  # past the first pass: the relay waits
+        product_id = await create_product(world.product, stock=3)
+        order, _, _ = await world.stuck(product_id, step="recorded")  # commits with NOTIFY
+        assert await published(order.order_id) < 1.0  # woken, not waiting for the poll
+        # A write whose notification is lost (none sent here) still goes out on the poll.
+        await world.pool.execute(
+            "UPDATE outbox SET published_at = NULL, stream_id = NULL WHERE order_id = $1",
+            order.order_id,
+        )
+        assert await published(order.order_id) < 5.0
+        ours = {
+            str(row["event_id"])
+            for row in await world.pool.fetch(
+                "SELECT event_id FROM outbox WHERE order_id = $1", order.order_id
+            )
+        }
+        sent = [fields[b"event_id"].decode() for _, fields in await redis.xrange(stream)]
+        # Each of the order's events once per publication (others' leftovers go out too).
+        assert sorted(e for e in sent if e in ours) == sorted([*ours, *ours])
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await redis.aclose()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import pytest
 import pytest_asyncio
-from google.protobuf import field_mask_pb2
+from google.protobuf import field_mask_pb2, timestamp_pb2
 from google.type import money_pb2
 from marketplace.product.v1 import product_pb2, product_service_pb2
 from pymongo import AsyncMongoClient
@@ -204,3 +205,54 @@ async def test_a_reader_that_fetched_before_a_write_cannot_cache_the_old_copy(
             await late_reader.put([before])
             assert (await stub.GetProduct(request)).title == f"Round {round_}"
         await redis.aclose()
+
+
+async def command(redis: Redis, *args: str | bytes) -> Any:
+    """A raw Redis command (redis-py types its commands for the sync client too)."""
+    return await cast(Callable[..., Awaitable[Any]], redis.execute_command)(*args)
+
+
+async def test_a_hit_serves_the_stored_message_and_never_a_stale_discount(
+    backends: Backends, tokens: TestTokens, mongo: Any
+) -> None:
+    settings = settings_for(backends, backends.redis_url, mongo.name)
+    async with serve_product(settings, tokens) as (served, _):
+        stub = product_stub(served)
+        seller, created = await published_product(stub, tokens)
+        request = product_service_pb2.GetProductRequest(product_id=created.product_id)
+        start = datetime.now(UTC) + timedelta(seconds=3)
+        start_ts, end_ts = timestamp_pb2.Timestamp(), timestamp_pb2.Timestamp()
+        start_ts.FromDatetime(start)
+        end_ts.FromDatetime(start + timedelta(hours=1))
+        await stub.CreateDiscount(
+            product_service_pb2.CreateDiscountRequest(
+                product_id=created.product_id,
+                discount=product_pb2.Discount(percent_off=50, start_time=start_ts, end_time=end_ts),
+            ),
+            metadata=seller,
+        )
+        before = await stub.GetProduct(request)
+        assert before.effective_price.units == 30
+        # The hash holds the answer itself, serialized: a hit parses it and maps nothing.
+        redis = Redis.from_url(backends.redis_url)
+        key = f"product:doc:{created.product_id}"
+        try:
+            view: bytes | None = await command(redis, "HGET", key, "view")
+            assert view is not None and view.endswith(before.SerializeToString())
+            marked = product_pb2.Product()
+            marked.CopyFrom(before)
+            marked.title = "served from the stored message"
+            await command(
+                redis,
+                "HSET",
+                key,
+                "view",
+                view.removesuffix(before.SerializeToString()) + marked.SerializeToString(),
+            )
+            assert (await stub.GetProduct(request)).title == "served from the stored message"
+            # Once the discount starts the stored message is out of date: never served.
+            await asyncio.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()) + 0.05)
+            during = await stub.GetProduct(request)
+            assert during.effective_price.units == 15 and during.title == created.title
+        finally:
+            await redis.aclose()

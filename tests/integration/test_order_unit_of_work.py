@@ -8,6 +8,7 @@ from typing import override
 import asyncpg
 import pytest
 
+from services.common import postgres
 from services.common.errors import Unavailable
 from services.common.postgres import PooledConnection
 from services.order.adapters.postgres.unit_of_work import PostgresUnitOfWork, create_pool
@@ -54,3 +55,23 @@ async def test_a_transaction_that_fails_to_begin_gives_its_connection_back(
             assert await work.orders.get(uuid.uuid4()) is None
     finally:
         pool.terminate()  # not close(): a leaked connection would make it wait forever
+
+
+async def test_a_released_connection_skips_the_reset_round_trip_unless_asked(
+    backends: Backends,
+) -> None:
+    url = backends.database_url("orders_uow", MIGRATIONS)
+    for session_state, survives in ((False, True), (True, False)):
+        pool = await postgres.create_pool(url, max_size=1, session_state=session_state)
+        try:
+            async with pool.acquire() as connection:
+                await connection.execute("SET application_name = 'left behind'")
+            async with pool.acquire() as connection:
+                name = await connection.fetchval("SHOW application_name")
+                # An open transaction is still rolled back on release, reset or not.
+                await connection.execute("BEGIN")
+            async with pool.acquire() as connection:
+                assert not connection.is_in_transaction()
+            assert (name == "left behind") is survives
+        finally:
+            await pool.close()

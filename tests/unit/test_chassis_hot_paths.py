@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, cast
 
 import argon2
 import grpc
@@ -16,15 +16,21 @@ import jwt
 import pytest
 import pytest_asyncio
 import structlog
+from opentelemetry import trace as otel_trace
+from opentelemetry.sdk.trace.sampling import Decision
 
 from services.common.auth import StaticKeySource, TokenVerifier
 from services.common.errors import Unauthenticated
-from services.common.interceptors import RequestLoggingInterceptor
+from services.common.interceptors import ErrorMappingInterceptor, RequestLoggingInterceptor
 from services.common.logging import configure_logging
 from services.common.reasons import ErrorReason
+from services.common.text import TextGuardInterceptor
+from services.common.tracing import sampler_from
 from services.devmesh.bench import Bench, Load, Ratio, results, write_results
 from services.user.adapters.passwords import Argon2PasswordHasher, usable_cores
 from tests.support.tokens import AUDIENCE, ISSUER, TestTokens
+
+SAMPLED = Decision.RECORD_AND_SAMPLE
 
 
 class WithdrawableKeys(StaticKeySource):
@@ -179,3 +185,53 @@ async def test_passwords_hash_on_a_few_low_priority_threads_off_the_loop() -> No
     own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert all(priority > own for _, priority in recording.seen)
     hasher.close()
+
+
+class CallDetails(grpc.HandlerCallDetails):
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.invocation_metadata = ()
+
+
+async def test_each_interceptor_wraps_a_method_once_not_on_every_call() -> None:
+    calls: list[str] = []
+
+    async def behaviour(request: Any, context: Any) -> str:
+        calls.append(request)
+        return "answer"
+
+    inner: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(behaviour)
+    other: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(behaviour)
+
+    async def continuation(details: grpc.HandlerCallDetails) -> Any:
+        return inner if details.method.endswith("/A") else other
+
+    for interceptor in (ErrorMappingInterceptor(error_domain="test"), TextGuardInterceptor()):
+        first = await interceptor.intercept_service(continuation, CallDetails("/pkg.S/A"))
+        again = await interceptor.intercept_service(continuation, CallDetails("/pkg.S/A"))
+        b = await interceptor.intercept_service(continuation, CallDetails("/pkg.S/B"))
+        assert first is again and first is not inner  # built once, then reused
+        assert b is not first
+        assert first is not None and first.unary_unary is not None
+        assert await first.unary_unary("ping", cast(Any, None)) == "answer"
+    assert calls == ["ping", "ping"]
+
+
+def test_the_trace_sampler_follows_the_standard_variables_and_the_parent() -> None:
+    trace_id = 0x0000000000000000FFFFFFFFFFFFFFFF  # past any ratio below 1: never sampled alone
+    assert sampler_from({}).should_sample(None, trace_id, "root").decision is SAMPLED
+    ratio = sampler_from(
+        {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+    )
+    assert ratio.should_sample(None, trace_id, "root").decision is not SAMPLED
+    sampled_parent = otel_trace.set_span_in_context(
+        otel_trace.NonRecordingSpan(
+            otel_trace.SpanContext(
+                trace_id, 1, is_remote=True, trace_flags=otel_trace.TraceFlags(1)
+            )
+        )
+    )
+    # A caller's sampled trace is followed whole whatever the ratio.
+    assert ratio.should_sample(sampled_parent, trace_id, "child").decision is SAMPLED
+    bad = sampler_from({"OTEL_TRACES_SAMPLER": "nonsense", "OTEL_TRACES_SAMPLER_ARG": "7"})
+    assert bad.should_sample(None, trace_id, "root").decision is SAMPLED  # the default

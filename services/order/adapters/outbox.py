@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -16,6 +18,7 @@ from redis.exceptions import ResponseError
 from services.common.clock import Clock
 from services.common.workers import repeat
 from services.order.adapters.events import ORDER_EVENTS_STREAM
+from services.order.adapters.postgres.orders import ORDER_CHANGES_CHANNEL
 from services.order.adapters.postgres.unit_of_work import Pool
 
 log = structlog.get_logger("outbox")
@@ -77,6 +80,14 @@ class OutboxRelay:
     is not in the stream any more, or a stream that is gone, makes the relay publish the
     event again. The entry itself is looked up, with its event id, because after a loss
     the stream's ids start afresh and a new group's progress would vouch for old ids.
+
+    Waking: given `listen_url`, the relay LISTENs on a dedicated connection (never a
+    pooled one) for the NOTIFY every transaction that writes outbox rows sends at commit,
+    and publishes at once. Notifications are only hints: a pass also runs every
+    `fallback_seconds` (a lost NOTIFY delays an event, never loses it), every
+    `confirm_interval_seconds` while published events await their consumers, and every
+    `interval_seconds` while the listening connection is down. Without `listen_url` it
+    polls every `interval_seconds`.
     """
 
     def __init__(
@@ -93,6 +104,8 @@ class OutboxRelay:
         confirm_interval_seconds: float = 1.0,
         claim_seconds: float = 30.0,
         retention: timedelta = timedelta(days=7),
+        listen_url: str | None = None,
+        fallback_seconds: float = 5.0,
     ) -> None:
         self._pool = pool
         self._redis = redis
@@ -107,6 +120,9 @@ class OutboxRelay:
         self._retention = retention
         self._confirm_after = 0  # the outbox id the next confirmation pass starts after
         self._confirmed_at = float("-inf")
+        self._listen_url = listen_url
+        self._fallback = fallback_seconds
+        self._awaiting_consumers = False  # the last confirmation pass left events pending
 
     async def run_once(self) -> int:
         """Publish one batch, and check delivery when due; returns how many were published."""
@@ -189,8 +205,10 @@ class OutboxRelay:
         published = await self._published_batch()
         if not published:
             self._confirm_after = 0
+            self._awaiting_consumers = False
             return 0, 0
         self._confirm_after = published[-1].row_id if len(published) == self._batch_size else 0
+        self._awaiting_consumers = True  # until this pass finds every one of them settled
         progress = await self._progress()
         present = await self._present(published) if progress is not None else set()
         now = self._clock.now()
@@ -215,6 +233,7 @@ class OutboxRelay:
                     )
         if lost:
             log.warning("outbox_events_lost_in_stream", count=len(lost), stream=self._stream)
+        self._awaiting_consumers = bool(lost) or len(confirmed) < len(published)
         return len(confirmed), len(lost)
 
     async def _published_batch(self) -> list[_Published]:
@@ -270,12 +289,60 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish and confirm forever; errors are logged and retried after the interval."""
-        await repeat(
-            self.run_once,
-            interval_seconds=self._interval,
-            failure_event="outbox_relay_failed",
-            again_at_once=lambda published: published >= self._batch_size,
-        )
+        if self._listen_url is None:
+            await repeat(
+                self.run_once,
+                interval_seconds=self._interval,
+                failure_event="outbox_relay_failed",
+                again_at_once=lambda published: published >= self._batch_size,
+            )
+        wake = asyncio.Event()
+        listener: asyncpg.Connection[asyncpg.Record] | None = None
+        try:
+            while True:
+                if listener is None or listener.is_closed():
+                    listener = await self._listen(wake)
+                # Cleared before the pass: a NOTIFY arriving during it runs another.
+                wake.clear()
+                try:
+                    published = await self.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("outbox_relay_failed")
+                    published = 0
+                if published >= self._batch_size:
+                    continue
+                await self._wait(wake, listening=listener is not None)
+        finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.close(timeout=2)
+
+    async def _listen(self, wake: asyncio.Event) -> asyncpg.Connection[asyncpg.Record] | None:
+        """A connection woken by every outbox write; None (polling) while it cannot open."""
+        assert self._listen_url is not None
+        try:
+            connection: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(
+                self._listen_url, timeout=5
+            )
+            await connection.add_listener(ORDER_CHANGES_CHANNEL, lambda *_: wake.set())
+        except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+            log.warning("outbox_listen_failed", error=repr(error))
+            return None
+        # A dropped connection wakes the loop, which reconnects and catches up at once.
+        connection.add_termination_listener(lambda _: wake.set())
+        return connection
+
+    async def _wait(self, wake: asyncio.Event, *, listening: bool) -> None:
+        if not listening:
+            timeout = self._interval
+        elif self._awaiting_consumers:
+            timeout = min(self._fallback, self._confirm_interval)
+        else:
+            timeout = self._fallback
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout)
 
 
 # Both updates skip rows another relay changed since they were read (republished, say).

@@ -1,10 +1,15 @@
-"""Product documents cached in Redis, kept fresh by revision, and skipped while Redis is down."""
+"""Product documents cached in Redis, kept fresh by revision, and skipped while Redis is down.
+
+Beside each document the cache keeps its rendered view (the serialized API message with what
+a reader needs to tell whether it still holds), written in the same script as the document,
+so a view can never be older than the document it sits beside.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, cast
 
 import bson
 import structlog
@@ -18,6 +23,8 @@ from services.product.adapters.mongo.schema import Collection
 log = structlog.get_logger("product.cache")
 
 type Document = dict[str, Any]
+# Renders a document as the view a cache hit serves; b"" when it has none.
+type Renderer = Callable[[Document], bytes]
 
 _CODEC: CodecOptions[Document] = CodecOptions(tz_aware=True)
 
@@ -29,10 +36,15 @@ local current = redis.call('HGET', KEYS[1], 'rev')
 if current and tonumber(current) >= tonumber(ARGV[1]) then
   return 0
 end
-redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'doc', ARGV[2])
+redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'doc', ARGV[2], 'view', ARGV[4])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 return 1
 """
+
+
+def _hget(redis: Redis, key: str, field: str) -> Awaitable[bytes | None]:
+    # redis-py types its commands for both clients; the asyncio one always awaits.
+    return cast(Awaitable[bytes | None], redis.hget(key, field))
 
 
 class ProductCache:
@@ -51,8 +63,10 @@ class ProductCache:
         ttl_seconds: int = 300,
         retry_after_seconds: float = 1.0,
         prefix: str = "product:doc:",
+        render: Renderer | None = None,
     ) -> None:
         self._redis = redis
+        self._render = render
         self._ttl = ttl_seconds
         self._retry_after = retry_after_seconds
         self._prefix = prefix
@@ -97,10 +111,14 @@ class ProductCache:
         if redis is None or not product_ids:
             return {}
         try:
-            async with redis.pipeline(transaction=False) as pipe:
-                for product_id in product_ids:
-                    pipe.hget(self._key(product_id), "doc")
-                raw = await pipe.execute()
+            if len(product_ids) == 1:
+                # One command needs no pipeline and its extra buffering.
+                raw = [await _hget(redis, self._key(product_ids[0]), "doc")]
+            else:
+                async with redis.pipeline(transaction=False) as pipe:
+                    for product_id in product_ids:
+                        pipe.hget(self._key(product_id), "doc")
+                    raw = await pipe.execute()
         except (RedisError, OSError) as error:
             self._failed("get", error)
             return {}
@@ -130,10 +148,23 @@ class ProductCache:
                         int(doc.get("revision", 0)),
                         bson.encode(doc),
                         self._ttl,
+                        self._render(doc) if self._render is not None else b"",
                     )
                 await pipe.execute()
         except (RedisError, OSError) as error:
             self._failed("put", error)
+
+    async def view(self, product_id: str) -> bytes | None:
+        """The cached view of a product in one Redis command; None on a miss or a failure."""
+        redis = await self._usable()
+        if redis is None:
+            return None
+        try:
+            raw = await _hget(redis, self._key(product_id), "view")
+        except (RedisError, OSError) as error:
+            self._failed("get", error)
+            return None
+        return bytes(raw) if raw else None
 
     async def forget(self, product_ids: Sequence[str]) -> None:
         """Drop cached copies; used when a fresh copy could not be read."""

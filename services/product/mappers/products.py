@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import struct
+from datetime import UTC, datetime, timedelta
 
 from marketplace.product.v1 import product_pb2, product_service_pb2
 
@@ -21,6 +22,7 @@ from services.product.domain.commands import (
     Viewer,
 )
 from services.product.domain.model import (
+    LISTED_STATES,
     Discount,
     LifecycleAction,
     Product,
@@ -132,6 +134,54 @@ def product_to_proto(product: Product, now: datetime) -> product_pb2.Product:
     if product.sale_price is not None:
         message.sale_price.CopyFrom(money_to_proto(product.sale_price))
     return message
+
+
+# A cached view: the span of time its price holds for (ms since the epoch, end exclusive),
+# whether the product is listed, its seller, then the serialized Product message.
+_VIEW_HEAD = struct.Struct(">qq?H")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_ALWAYS = (-(2**63), 2**63 - 1)
+
+
+def _ms(moment: datetime) -> int:
+    # Floored, so comparisons with the whole-millisecond discount times stay exact.
+    return (moment - _EPOCH) // _MS
+
+
+def cached_view(product: Product, now: datetime) -> bytes:
+    """The view a cache hit serves: the answer of an uncached read at `now`, and its validity.
+
+    The effective price is the only part that changes with time, and only when a discount
+    starts or ends: the view holds from the last such moment up to `now` until the next one.
+    """
+    moments = [m for d in product.discounts for m in (d.start_time, d.end_time)]
+    before = [m for m in moments if m <= now]
+    after = [m for m in moments if m > now]
+    valid_from = _ms(max(before)) if before else _ALWAYS[0]
+    valid_until = _ms(min(after)) if after else _ALWAYS[1]
+    seller = product.seller_id.encode()
+    head = _VIEW_HEAD.pack(valid_from, valid_until, product.state in LISTED_STATES, len(seller))
+    return head + seller + product_to_proto(product, now).SerializeToString()
+
+
+def served_view(view: bytes, now: datetime, viewer: Viewer) -> product_pb2.Product | None:
+    """The product a cached view answers at `now` for `viewer`; None when a read must decide.
+
+    None when the price may have changed since the view was rendered or when the viewer may
+    not see the product (the uncached read then answers NOT_FOUND with its usual details).
+    """
+    if len(view) < _VIEW_HEAD.size:
+        return None
+    valid_from, valid_until, listed, seller_len = _VIEW_HEAD.unpack_from(view)
+    if not valid_from <= _ms(now) < valid_until:
+        return None
+    start = _VIEW_HEAD.size
+    if not (listed or viewer.is_admin):
+        seller = view[start : start + seller_len].decode()
+        if viewer.user_id is None or viewer.user_id != seller:
+            return None
+    return product_pb2.Product.FromString(view[start + seller_len :])
 
 
 def batch_get_response(

@@ -33,6 +33,14 @@ class LedgerNote:
     time: datetime
 
 
+class ProductViews(Protocol):
+    """Rendered product views kept beside the stored products, for reads that map nothing."""
+
+    async def view(self, product_id: str) -> bytes | None:
+        """The stored view of a product (see `mappers.products.cached_view`), or None."""
+        ...
+
+
 class ProductRepository(Protocol):
     """Stores products and answers catalog reads."""
 
