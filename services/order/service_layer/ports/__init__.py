@@ -42,32 +42,16 @@ from services.order.domain.payments import (
 from services.order.domain.status import OrderStatus
 
 # The cart's ports live beside these, in ports/cart.py; re-exported so every port is found here.
-from services.order.service_layer.ports.cart import (
-    Carts as Carts,
-)
-from services.order.service_layer.ports.cart import (
-    CartUnitOfWork as CartUnitOfWork,
-)
-from services.order.service_layer.ports.cart import (
-    CartUnitOfWorkFactory as CartUnitOfWorkFactory,
-)
-from services.order.service_layer.ports.cart import (
-    Catalog as Catalog,
-)
-from services.order.service_layer.ports.cart import (
-    CheckoutRecords as CheckoutRecords,
-)
-from services.order.service_layer.ports.cart import (
-    OrderPlacer as OrderPlacer,
-)
+from services.order.service_layer.ports.cart import Carts as Carts
+from services.order.service_layer.ports.cart import CartUnitOfWork as CartUnitOfWork
+from services.order.service_layer.ports.cart import CartUnitOfWorkFactory as CartUnitOfWorkFactory
+from services.order.service_layer.ports.cart import Catalog as Catalog
+from services.order.service_layer.ports.cart import CheckoutRecords as CheckoutRecords
+from services.order.service_layer.ports.cart import OrderPlacer as OrderPlacer
 
 # The returns' ports live in ports/returns.py, re-exported here the same way.
-from services.order.service_layer.ports.returns import (
-    Returns as Returns,
-)
-from services.order.service_layer.ports.returns import (
-    ReturnUnitOfWork as ReturnUnitOfWork,
-)
+from services.order.service_layer.ports.returns import Returns as Returns
+from services.order.service_layer.ports.returns import ReturnUnitOfWork as ReturnUnitOfWork
 from services.order.service_layer.ports.returns import (
     ReturnUnitOfWorkFactory as ReturnUnitOfWorkFactory,
 )
