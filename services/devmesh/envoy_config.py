@@ -194,7 +194,7 @@ RETRY_POLICY = (
     "retry_back_off: { base_interval: 0.025s, max_interval: 0.25s }, "
     "retry_host_predicate: [{ name: envoy.retry_host_predicates.previous_hosts, typed_config: "
     '{ "@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.'
-    'PreviousHostsPredicate } }], host_selection_retry_max_attempts: 3 }'
+    "PreviousHostsPredicate } }], host_selection_retry_max_attempts: 3 }"
 )
 # Seconds a call through the edge may take: reads are quick, a checkout waits for the
 # payment processor.
