@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.devmesh import edge, envoy_config, processes
 from services.devmesh.edge import EdgeSettings
 from services.devmesh.endpoints import EndpointFiles, EndpointPublisher
-from services.devmesh.processes import REPO_ROOT, ManagedProcess, free_port
+from services.devmesh.processes import REPO_ROOT, ManagedProcess, free_port, port_free
 from services.devmesh.supervisor import Supervisor
 from services.devmesh.tls import MeshTls, ensure_mesh_tls
 from services.user.adapters.signing import SigningKey
@@ -377,13 +377,34 @@ class Mesh:
                 endpoint.target, SERVICE_NAMES[name], self.operator_credentials()
             ),
             ports={"grpc": endpoint.grpc_port, "ops": endpoint.ops_port},
-        ).start()
+        )
+        if endpoint.replica > 0:
+            endpoint.process.before_restart = lambda: self._move_if_taken(endpoint)
+        endpoint.process.start()
         if wait:
             endpoint.process.wait_ready(timeout=SERVICE_START_SECONDS)
         if self.supervisor is not None:
             self.supervisor.watch(endpoint.process)
             self.write_state()
         return endpoint
+
+    def _move_if_taken(self, endpoint: ServiceEndpoint) -> None:
+        """New ports for a dead replica whose ports another process took meanwhile.
+
+        A replica's ports are free ones picked at start, and callers find it through the
+        registry, so they need not survive a restart; but while it is down (a restart takes
+        a minute on a loaded machine) another program may bind one, and restarting on it
+        would fail for as long as that program runs. Replica 0 keeps its well-known ports.
+        """
+        process = endpoint.process
+        if process is None or all(port_free(p) for p in (endpoint.grpc_port, endpoint.ops_port)):
+            return
+        endpoint.grpc_port, endpoint.ops_port = free_port(), free_port()
+        prefix = endpoint.name.upper()
+        endpoint.env[f"{prefix}_GRPC_PORT"] = str(endpoint.grpc_port)
+        endpoint.env[f"{prefix}_OPS_PORT"] = str(endpoint.ops_port)
+        process.env = endpoint.env
+        process.ports = {"grpc": endpoint.grpc_port, "ops": endpoint.ops_port}
 
     def _start_publisher(self) -> None:
         """Keep the edge's endpoint files equal to the registry, from before the edge starts."""

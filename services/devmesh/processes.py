@@ -50,15 +50,22 @@ def free_port() -> int:
         port = random.randint(low, high)
         if port in _handed_out:
             continue
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if not port_free(port):
+            continue
         _handed_out.add(port)
         return port
     raise StartupError("no free TCP port below the ephemeral range")
+
+
+def port_free(port: int) -> bool:
+    """Whether a server could bind 127.0.0.1:port now (connections in TIME_WAIT allowed)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def tcp_ready(port: int, host: str = "127.0.0.1") -> bool:
@@ -117,6 +124,8 @@ class ManagedProcess:
     desired: bool = False
     # While held, the supervisor leaves a dead process dead (a test wipes its data first).
     held: bool = False
+    # Called by the supervisor before each restart (not before the first start).
+    before_restart: Callable[[], None] | None = None
 
     def start(self) -> ManagedProcess:
         """Launch the process in its own session, so Ctrl-C reaches it only through us."""

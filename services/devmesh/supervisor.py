@@ -156,6 +156,8 @@ class Supervisor:
         process = watch.process
         process.restarts += 1
         try:
+            if process.before_restart is not None:
+                process.before_restart()
             process.start()
         except OSError as error:
             delay = self._backoff.delay(watch.failures)

@@ -131,3 +131,37 @@ def test_verb_templates_are_matched_before_the_plain_resource_template() -> None
     rules = yaml.safe_load(text)
     assert _requirement(rules, "GET", "/v1/things/a:watch") == REQUIRED
     assert _requirement(rules, "GET", "/v1/things/a") == OPTIONAL
+
+
+@pytest.mark.parametrize("config_text", [K8S_EDGE.read_text(), "dev"], ids=["k8s", "dev"])
+def test_idempotent_routes_retry_elsewhere_and_one_slow_check_ejects_nothing(
+    config_text: str,
+) -> None:
+    if config_text == "dev":
+        config_text = envoy_config.render(
+            envoy_config.EdgeConfig(
+                edge_port=1, admin_port=2, user_port=3, user_ops_port=4, product_port=5,
+                order_port=6, upstream_plaintext=True,
+            )
+        )  # fmt: skip
+    config = yaml.safe_load(config_text)
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+    routes = hcm["typed_config"]["route_config"]["virtual_hosts"][0]["routes"]
+    retried = {
+        r["match"].get("path"): r["route"]["retry_policy"]
+        for r in routes
+        if "retry_policy" in r.get("route", {})
+    }
+    idempotent = {
+        rpc.path for rpc in CONTRACT if rpc.idempotent and rpc.access is not Access.INTERNAL
+    }
+    assert set(retried) == idempotent
+    for policy in retried.values():
+        # A retry never goes back to the instance that just failed (a killed replica).
+        assert [p["name"] for p in policy["retry_host_predicate"]] == [
+            "envoy.retry_host_predicates.previous_hosts"
+        ]
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    for name in ("user", "product", "order"):
+        (check,) = clusters[name]["health_checks"]
+        assert check["unhealthy_threshold"] == 2

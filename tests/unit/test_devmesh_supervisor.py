@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from services.devmesh.processes import ManagedProcess
+from services.devmesh.mesh import Mesh, MeshOptions, ServiceEndpoint
+from services.devmesh.processes import ManagedProcess, free_port
 from services.devmesh.supervisor import Backoff, Supervisor
 
 FAST = Backoff(initial=0.05, maximum=0.4, stable_after=1.0)
@@ -109,3 +111,39 @@ def test_a_held_process_stays_dead_until_released(tmp_path: Path) -> None:
     finally:
         supervisor.stop()
         process.stop()
+
+
+def test_a_restart_first_runs_the_process_hook(tmp_path: Path) -> None:
+    supervisor = Supervisor(tmp_path / "supervisor.log", backoff=FAST, interval=0.02)
+    process = _sleeper(tmp_path)
+    calls: list[int | None] = []
+    process.before_restart = lambda: calls.append(process.pid)
+    supervisor.watch(process)
+    supervisor.start()
+    try:
+        assert not calls  # not before the first start
+        first = process.pid
+        process.signal(signal.SIGKILL)
+        _wait(lambda: process.restarts == 1 and process.state == "running")
+        assert calls == [first]  # before the new process existed
+    finally:
+        supervisor.stop()
+        process.stop()
+
+
+def test_a_dead_replica_whose_port_was_taken_restarts_on_new_ports(tmp_path: Path) -> None:
+    mesh = Mesh(MeshOptions(state_dir=tmp_path))
+    grpc_port, ops_port = free_port(), free_port()
+    env = {"USER_GRPC_PORT": str(grpc_port), "USER_OPS_PORT": str(ops_port)}
+    replica = ServiceEndpoint("user", grpc_port, ops_port, env, replica=1)
+    replica.process = ManagedProcess("user-1", ["true"], tmp_path / "user-1.log", env=env)
+    mesh._move_if_taken(replica)
+    assert (replica.grpc_port, replica.ops_port) == (grpc_port, ops_port)  # free: kept
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", grpc_port))
+        squatter.listen()
+        mesh._move_if_taken(replica)
+    assert replica.grpc_port not in (grpc_port, ops_port)
+    assert replica.process.env["USER_GRPC_PORT"] == str(replica.grpc_port)
+    assert replica.process.env["USER_OPS_PORT"] == str(replica.ops_port)
+    assert replica.process.ports == {"grpc": replica.grpc_port, "ops": replica.ops_port}
