@@ -184,6 +184,90 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/cart": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns the caller's cart, every line priced and checked against the catalog now.
+         * @description Returns the caller's cart, every line priced and checked against the catalog now.
+         */
+        get: operations["CartService_GetCart"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cart/items": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Adds units of a product on sale to the caller's cart; a product already in the cart gets the units added to its line.
+         * @description Adds units of a product on sale to the caller's cart; a product already in the cart gets the units added to its line. Returns the cart.
+         */
+        post: operations["CartService_AddCartItem"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cart/items/{productId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Removes a line from the caller's cart.
+         * @description Removes a line from the caller's cart. Returns the cart.
+         */
+        delete: operations["CartService_RemoveCartItem"];
+        options?: never;
+        head?: never;
+        /**
+         * Sets the quantity of a line of the caller's cart.
+         * @description Sets the quantity of a line of the caller's cart. Returns the cart.
+         */
+        patch: operations["CartService_UpdateCartItem"];
+        trace?: never;
+    };
+    "/v1/cart:checkout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Places one order of the cart's lines (or of the named ones) through the checkout of CreateOrder: stock reserved, payment charged, products of several sellers in one order.
+         * @description Places one order of the cart's lines (or of the named ones) through the checkout of CreateOrder: stock reserved, payment charged, products of several sellers in one order. A paid order removes the bought lines from the cart; a failed checkout leaves the cart as it was. Send an "idempotency-key" metadata entry (the Idempotency-Key header over REST) or a request_id: a retry with the same key returns the first result and never charges twice, and while a checkout of the cart runs another one answers ABORTED (CART_CHECKOUT_IN_PROGRESS), so no line is ever bought twice.
+         */
+        post: operations["CartService_CheckoutCart"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/categories": {
         parameters: {
             query?: never;
@@ -1056,6 +1140,76 @@ export interface components {
             /** @description The products found, in the order asked. */
             readonly products?: components["schemas"]["Product"][];
         };
+        /** @description A Cart is a signed-in buyer's shopping cart, kept by the server: a singleton resource of each user. Checking it out places one order through the same checkout as CreateOrder. */
+        Cart: {
+            /** @description The resource name of the cart, "users/{user_id}/cart". */
+            readonly name?: string;
+            /** @description The lines, in the order their products were first added. */
+            readonly items?: components["schemas"]["CartItem"][];
+            /** @description The sum of the line totals of the lines that are on sale; unset when the cart is empty or its lines are priced in different currencies. */
+            readonly subtotal?: components["schemas"]["Money"];
+            /** @description The sum of unit_discount times quantity over the same lines as subtotal. */
+            readonly discountTotal?: components["schemas"]["Money"];
+            /**
+             * Format: int32
+             * @description The number of units over all lines.
+             */
+            readonly totalQuantity?: number;
+            /** @description Whether CheckoutCart can go ahead as the cart stands: it has lines, every line is AVAILABLE, and all are priced in one currency. */
+            readonly readyForCheckout?: boolean;
+            /** @description Whether a checkout of the cart is running (or its payment's outcome is not known yet); the cart cannot change until it ends. */
+            readonly checkoutInProgress?: boolean;
+            /** @description When the cart last changed; unset for a cart that never held anything. */
+            readonly updateTime?: components["schemas"]["Timestamp"];
+        };
+        /** @description A CartItem is one product of a cart and how many units the buyer wants, priced as the catalog prices it now. */
+        CartItem: {
+            /** @description The product. Immutable once set. */
+            productId?: string;
+            /**
+             * Format: int32
+             * @description How many units, 1 to 100.
+             */
+            quantity: number;
+            /** @description The seller of the product. */
+            readonly sellerId?: string;
+            /** @description The product's title. */
+            readonly title?: string;
+            /** @description The product's list price now, before its sale price and discounts. */
+            readonly listPrice?: components["schemas"]["Money"];
+            /** @description The price of one unit now, after the sale price and active discounts: what checking out charges. */
+            readonly unitPrice?: components["schemas"]["Money"];
+            /** @description How much less than the list price one unit costs now (sale price and discounts); zero when nothing applies. */
+            readonly unitDiscount?: components["schemas"]["Money"];
+            /** @description The unit price when the buyer last added the product. */
+            readonly addedUnitPrice?: components["schemas"]["Money"];
+            /** @description Whether unit_price differs from added_unit_price: the price changed since the buyer added the product. */
+            readonly priceChanged?: boolean;
+            /** @description unit_price times quantity. */
+            readonly lineTotal?: components["schemas"]["Money"];
+            /** @description Whether the line can be bought now. */
+            readonly availability?: components["schemas"]["CartItemAvailability"];
+            /**
+             * Format: int64
+             * @description The units of the product available to order now.
+             * @example 42
+             */
+            readonly stockAvailable?: string;
+            /** @description When the product was first added to the cart. */
+            readonly addTime?: components["schemas"]["Timestamp"];
+            /** @description When the line was last changed. */
+            readonly updateTime?: components["schemas"]["Timestamp"];
+        };
+        /**
+         * @description CartItemAvailability says whether a cart line can be bought as it stands, checked against the catalog when the cart is read.
+         *     - `CART_ITEM_AVAILABILITY_UNSPECIFIED`: Never sent: the zero value of the enum.
+         *     - `CART_ITEM_AVAILABILITY_AVAILABLE`: On sale, with enough units in stock for the line's quantity.
+         *     - `CART_ITEM_AVAILABILITY_INSUFFICIENT_STOCK`: On sale, but fewer units are in stock than the line asks for; stock_available says how many. Checking out fails with OUT_OF_STOCK until the quantity is lowered.
+         *     - `CART_ITEM_AVAILABILITY_UNAVAILABLE`: No longer on sale (unpublished, archived or removed by its seller). Checking out fails until the line is removed.
+         *     - `CART_ITEM_AVAILABILITY_UNKNOWN`: The catalog could not be reached to check the line; its prices are those of when it was added. Read the cart again shortly.
+         * @enum {string}
+         */
+        CartItemAvailability: "CART_ITEM_AVAILABILITY_UNSPECIFIED" | "CART_ITEM_AVAILABILITY_AVAILABLE" | "CART_ITEM_AVAILABILITY_INSUFFICIENT_STOCK" | "CART_ITEM_AVAILABILITY_UNAVAILABLE" | "CART_ITEM_AVAILABILITY_UNKNOWN";
         /** @description A Category is a node of the category tree. */
         Category: {
             /** @description The slug of the category, for example "headphones"; unique. Immutable once set. */
@@ -2275,6 +2429,204 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    CartService_GetCart: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A Cart is a signed-in buyer's shopping cart, kept by the server: a singleton resource of each user. Checking it out places one order through the same checkout as CreateOrder. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cart"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    CartService_AddCartItem: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The product to add; it must be on sale. */
+                    productId: string;
+                    /**
+                     * Format: int32
+                     * @description How many units to add, 1 to 100; the line may hold at most 100.
+                     */
+                    quantity: number;
+                };
+            };
+        };
+        responses: {
+            /** @description A Cart is a signed-in buyer's shopping cart, kept by the server: a singleton resource of each user. Checking it out places one order through the same checkout as CreateOrder. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cart"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    CartService_RemoveCartItem: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The product whose line goes. */
+                productId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A Cart is a signed-in buyer's shopping cart, kept by the server: a singleton resource of each user. Checking it out places one order through the same checkout as CreateOrder. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cart"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    CartService_UpdateCartItem: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The product whose line changes. */
+                productId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: int32
+                     * @description The line's new quantity, 1 to 100; remove the line with RemoveCartItem.
+                     */
+                    quantity: number;
+                };
+            };
+        };
+        responses: {
+            /** @description A Cart is a signed-in buyer's shopping cart, kept by the server: a singleton resource of each user. Checking it out places one order through the same checkout as CreateOrder. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cart"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    CartService_CheckoutCart: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A key unique to this operation, 1 to 255 printable ASCII characters; a retry with the same key and body returns the first result. Optional when the body carries a requestId; if both are sent they must be equal. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The destination, given in full. Either this or address_id is set. */
+                    shippingAddress?: components["schemas"]["ShippingAddress"];
+                    /** @description The destination, by the id of an entry of the buyer's address book. */
+                    addressId?: string;
+                    /** @description The payment method token from the payment gateway, for example "tok_visa". */
+                    paymentMethodToken: string;
+                    /** @description A UUID that makes the call idempotent (AIP-155), for clients that cannot send the "idempotency-key" metadata. Either this or the metadata is required; when both are sent they must be equal, else the call answers INVALID_ARGUMENT. */
+                    requestId?: string;
+                    /** @description The products whose lines to buy; empty buys every line of the cart. */
+                    productIds?: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description An Order is one checkout of a buyer, possibly with items from several sellers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Order"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
