@@ -139,6 +139,13 @@ def add_to_basket(page: Page, base: str, title: str, token: str) -> None:
     expect(page.get_by_role("status").filter(has_text="Added 1")).to_be_visible()
 
 
+def cart_lines(edge: httpx.Client, buyer: Account) -> dict[str, int]:
+    """The buyer's server-side cart as the API reads it: quantity by product id."""
+    cart = edge.get("/v1/cart", headers=buyer.headers)
+    assert cart.status_code == 200, cart.text
+    return {line["productId"]: line["quantity"] for line in cart.json().get("items", [])}
+
+
 def test_a_buyer_signs_up_verifies_checks_out_and_watches_the_order_ship(
     mesh: Mesh,
     edge: httpx.Client,
@@ -182,7 +189,7 @@ def test_a_buyer_signs_up_verifies_checks_out_and_watches_the_order_ship(
     expect(page.locator("#status")).to_have_attribute("data-outcome", "ok", timeout=EXPECT_MS)
     sign_in(page, storefront, address, PASSWORD)
 
-    # Search, and one product of each seller into the basket.
+    # Search, and one product of each seller into the basket: the cart on the server.
     page.get_by_role("searchbox", name="Search products").fill(token)
     page.get_by_role("button", name="Search", exact=True).click()
     expect(page.get_by_role("status").filter(has_text="2 products")).to_be_visible(
@@ -192,7 +199,19 @@ def test_a_buyer_signs_up_verifies_checks_out_and_watches_the_order_ship(
     add_to_basket(page, storefront, first["title"], token)
     shot(page, "product")
     add_to_basket(page, storefront, second["title"], token)
+    buyer = login(edge, address, PASSWORD)
+    assert cart_lines(edge, buyer) == {first["productId"]: 1, second["productId"]: 1}
     page.get_by_role("link", name=re.compile("^Basket")).click()
+    basket = page.get_by_role("table", name="Basket")
+    expect(basket.get_by_role("link", name=first["title"])).to_be_visible(timeout=EXPECT_MS)
+    expect(basket.get_by_role("link", name=second["title"])).to_be_visible()
+    # A quantity changed in the basket is changed on the server.
+    page.get_by_label(f"Quantity of {second['title']}").fill("2")
+    expect(page.get_by_role("link", name=re.compile("^Basket")).first).to_have_text(
+        "Basket (3)", timeout=EXPECT_MS
+    )
+    assert cart_lines(edge, buyer) == {first["productId"]: 1, second["productId"]: 2}
+    shot(page, "basket")
     page.get_by_role("link", name="Check out").click()
 
     # An address for the book, then the order with the sandbox card that is approved.
@@ -212,6 +231,7 @@ def test_a_buyer_signs_up_verifies_checks_out_and_watches_the_order_ship(
     expect(status).to_have_attribute("data-status", "ORDER_STATUS_PAID", timeout=EXPECT_MS)
     order_id = page.url.rsplit("/", 1)[-1]
     expect(page.get_by_role("link", name=re.compile("^Basket")).first).to_have_text("Basket (0)")
+    assert cart_lines(edge, buyer) == {}
 
     # The first seller ships from the console in their own browser; the buyer's page follows.
     console = seller_browser.new_page()
@@ -241,10 +261,12 @@ def test_a_declined_card_says_so_and_leaves_the_basket(
     token = uuid.uuid4().hex[:8]
     product = create_product(edge, seller, stock=3, price=20)
     address, _ = register(edge, PASSWORD)
+    buyer = login(edge, address, PASSWORD)
     page = buyer_browser.new_page()
     sign_in(page, storefront, address, PASSWORD)
     page.goto(f"{storefront}/products/{product['productId']}")
     page.get_by_role("button", name="Add to basket").click()
+    expect(page.get_by_role("status").filter(has_text="Added 1")).to_be_visible(timeout=EXPECT_MS)
     page.goto(f"{storefront}/basket/checkout")
     page.get_by_text("Add an address", exact=True).click()
     page.get_by_label("Recipient").fill("Bo Buyer")
@@ -260,10 +282,31 @@ def test_a_declined_card_says_so_and_leaves_the_basket(
     expect(alert).to_have_attribute("data-reason", "PAYMENT_DECLINED")
     assert "{" not in alert.inner_text()
     shot(page, "checkout-declined")
-    expect(page.get_by_role("link", name=re.compile("^Basket"))).to_have_text("Basket (1)")
+    # The cart is as it was, on the server and on a freshly loaded basket page.
+    assert cart_lines(edge, buyer) == {product["productId"]: 1}
+    page.reload()
+    expect(page.get_by_role("link", name=re.compile("^Basket"))).to_have_text(
+        "Basket (1)", timeout=EXPECT_MS
+    )
     page.get_by_role("link", name=re.compile("^Basket")).click()
-    expect(page.get_by_role("link", name=product["title"])).to_be_visible()
-    page.evaluate("localStorage.clear()")
+    expect(page.get_by_role("link", name=product["title"])).to_be_visible(timeout=EXPECT_MS)
+
+    # The seller lowers the price: the basket says so in words, with both prices.
+    repriced = edge.patch(
+        f"/v1/products/{product['productId']}",
+        params={"updateMask": "listPrice"},
+        headers=seller.headers,
+        json={"listPrice": {"currencyCode": "USD", "units": "15"}, "etag": product["etag"]},
+    )
+    assert repriced.status_code == 200, repriced.text
+    page.reload()
+    expect(page.get_by_text(re.compile(r"price changed.*\$20\.00, now \$15\.00"))).to_be_visible(
+        timeout=EXPECT_MS
+    )
+    shot(page, "basket-price-changed")
+    page.get_by_role("button", name=re.compile("^Remove")).click()
+    expect(page.get_by_text("Your basket is empty.")).to_be_visible(timeout=EXPECT_MS)
+    assert cart_lines(edge, buyer) == {}
 
 
 def test_a_seller_creates_publishes_and_meets_an_edit_conflict(

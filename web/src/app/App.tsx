@@ -1,11 +1,11 @@
 // The layout and the routes. Each area of the marketplace is a module of its own
-// (catalog, checkout, orders, account, seller, admin); the areas issue 15 adds (server cart,
-// returns, payouts, "my listings") plug in as modules and routes here.
-import { lazy, Suspense, type FormEvent, type ReactNode } from "react";
+// (catalog, checkout, orders, account, seller, admin); the areas issue 15 adds
+// (returns, payouts, "my listings") plug in as modules and routes here.
+import { lazy, Suspense, useEffect, type FormEvent, type ReactNode } from "react";
 import { ForgotPassword, SignIn, SignUp } from "../auth/pages";
 import { useSession } from "../auth/session";
 import { Home, ProductPage, Search } from "../catalog/pages";
-import { useBasket } from "../checkout/basket";
+import { basket, useBasket } from "../checkout/basket";
 import { BasketPage, Checkout } from "../checkout/pages";
 import { OrderHistory, OrderPage } from "../orders/pages";
 import { Status } from "../ui/kit";
@@ -34,8 +34,14 @@ export function App() {
 
 function Header() {
   const { user, isSeller, isAdmin, signOut } = useSession();
-  const lines = useBasket();
-  const count = lines.reduce((n, l) => n + l.quantity, 0);
+  const { cart } = useBasket();
+  const count = cart?.totalQuantity ?? 0;
+  const userId = user?.userId;
+  // The basket is the signed-in buyer's cart on the server: read it at sign-in, drop it at sign-out.
+  useEffect(() => {
+    if (userId) void basket.load();
+    else basket.forget();
+  }, [userId]);
   const search = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const query = String(new FormData(event.currentTarget).get("query") ?? "").trim();
@@ -96,7 +102,7 @@ function route(location: Location): ReactNode {
   if (path === "/signin") return <SignIn next={location.query.get("next") ?? "/"} />;
   if (path === "/signup") return <SignUp />;
   if (path === "/signin/forgot") return <ForgotPassword />;
-  if (path === "/basket") return <BasketPage />;
+  if (path === "/basket") return <SignedIn><BasketPage /></SignedIn>;
   if (path === "/basket/checkout") return <SignedIn><Checkout /></SignedIn>;
   if (path === "/orders") return <SignedIn><OrderHistory /></SignedIn>;
   if ((params = match("/orders/:id", path))) return <SignedIn><OrderPage orderId={params.id ?? ""} /></SignedIn>;

@@ -235,6 +235,7 @@ export function ProductPage({ productId }: { productId: string }) {
     await call(api.POST("/v1/users/{userId}/wishlist", { params: { path: { userId: user?.userId ?? "me" } }, body: { productId } }));
     setAdded("Saved to your wishlist.");
   });
+  const add = useAction(async (units: number) => basket.add(productId, units));
   const p = product.data;
   if (product.error) return <ErrorNote error={product.error} />;
   if (!p) return <Status>Loading the product…</Status>;
@@ -270,8 +271,10 @@ export function ProductPage({ productId }: { productId: string }) {
           aria-label="Buy"
           onSubmit={(e) => {
             e.preventDefault();
-            basket.add(p, quantity);
-            setAdded(`Added ${quantity} to your basket.`);
+            // The basket is the buyer's cart on the server: signing in comes first.
+            if (!user) return navigate(`/signin?next=${encodeURIComponent(window.location.pathname)}`);
+            setAdded("");
+            void add.run(quantity).then((cart) => cart && setAdded(`Added ${quantity} to your basket.`));
           }}
         >
           <label className="field">
@@ -287,6 +290,7 @@ export function ProductPage({ productId }: { productId: string }) {
             </button>
           ) : null}
           {added ? <Status>{added}</Status> : null}
+          <ErrorNote error={add.error} />
           <ErrorNote error={wish.error} />
         </form>
       </div>

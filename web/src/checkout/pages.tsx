@@ -1,11 +1,12 @@
-// The basket and checkout: an address from the book, a sandbox card token, and one
-// Idempotency-Key per checkout attempt, reused when that attempt is retried.
-import { useMemo, useState, type FormEvent } from "react";
+// The basket (the server-side cart) and its checkout: an address from the book, a sandbox
+// card token, and one Idempotency-Key per checkout attempt, reused when that attempt's outcome
+// is unknown (a lost answer, a timeout, a payment still pending) so a retry never charges twice.
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import { api, call, newIdempotencyKey, type Address } from "../api/client";
 import { Link, navigate } from "../app/router";
 import { useSession } from "../auth/session";
-import { ErrorNote, Field, Money, Status, moneyAmount, problemOf, useAction, useLoad } from "../ui/kit";
-import { basket, useBasket, type BasketLine } from "./basket";
+import { ErrorNote, Money, Field, Status, problemOf, useAction, useLoad } from "../ui/kit";
+import { basket, lineWarnings, useBasket, type Cart, type CartLine } from "./basket";
 
 // The sandbox gateway's card tokens (README, "Sandbox card tokens").
 const CARDS = [
@@ -14,35 +15,100 @@ const CARDS = [
   ["tok_insufficientFunds", "Card ending 9995 (sandbox: insufficient funds)"],
 ] as const;
 
-function total(lines: BasketLine[]): string {
-  const currency = lines[0]?.unitPrice?.currencyCode ?? "USD";
-  const sum = lines.reduce((acc, l) => acc + moneyAmount(l.unitPrice) * l.quantity, 0);
-  return new Intl.NumberFormat("en", { style: "currency", currency }).format(sum);
+// Outcomes after which the same attempt may have gone through: a retry must reuse its key.
+const UNKNOWN_OUTCOME = new Set(["NETWORK", "PAYMENT_PENDING", "PAYMENT_UNAVAILABLE", "CART_CHECKOUT_IN_PROGRESS"]);
+
+function outcomeUnknown(error: unknown): boolean {
+  const problem = problemOf(error);
+  return problem.status === 0 || problem.status >= 500 || UNKNOWN_OUTCOME.has(problem.reason);
+}
+
+function Totals({ cart }: { cart: Cart }) {
+  const discount = Number(cart.discountTotal?.units ?? 0) !== 0 || (cart.discountTotal?.nanos ?? 0) !== 0;
+  return (
+    <>
+      {discount ? (
+        <p className="total">
+          You save: <Money value={cart.discountTotal} />
+        </p>
+      ) : null}
+      <p className="total">
+        Total: <Money value={cart.subtotal} />
+      </p>
+    </>
+  );
+}
+
+/** Why the cart cannot be checked out as it stands, or "" when it can. */
+function notReady(cart: Cart): string {
+  if (cart.checkoutInProgress) return "A checkout of your basket is running; wait for it to end.";
+  if (cart.readyForCheckout) return "";
+  return "Some lines cannot be bought as they stand: see the notes above.";
 }
 
 export function BasketPage() {
-  const lines = useBasket();
+  const { cart, error } = useBasket();
+  const change = useAction(async (productId: string, quantity: number) => basket.setQuantity(productId, quantity));
+  useEffect(() => {
+    void basket.load();
+  }, []);
+  if (!cart) return error ? <ErrorNote error={error} /> : <Status>Loading your basket…</Status>;
+  const lines = cart.items ?? [];
+  const blocked = notReady(cart);
   return (
     <section>
       <h1>Your basket</h1>
+      <ErrorNote error={change.error ?? error} />
       {lines.length === 0 ? (
         <p>
           Your basket is empty. <Link href="/search">Find something</Link>.
         </p>
       ) : (
         <>
-          <BasketTable lines={lines} editable />
-          <p className="total">Total: {total(lines)}</p>
-          <Link className="button" href="/basket/checkout">
-            Check out
-          </Link>
+          <BasketTable lines={lines} onChange={(id, q) => void change.run(id, q)} busy={change.busy} />
+          <Totals cart={cart} />
+          {blocked ? (
+            <p className="note" role="note">
+              {blocked}
+            </p>
+          ) : (
+            <Link className="button" href="/basket/checkout">
+              Check out
+            </Link>
+          )}
         </>
       )}
     </section>
   );
 }
 
-function BasketTable({ lines, editable }: { lines: BasketLine[]; editable?: boolean }) {
+function QuantityInput({ line, onChange, disabled }: { line: CartLine; onChange: (quantity: number) => void; disabled: boolean }) {
+  // Typed digits stay local until they make a whole quantity: clearing the field to type
+  // another number must not remove the line (Remove does that).
+  const [text, setText] = useState(String(line.quantity));
+  const [shown, setShown] = useState(line.quantity);
+  if (shown !== line.quantity) {
+    setShown(line.quantity);
+    setText(String(line.quantity));
+  }
+  return (
+    <input
+      aria-label={`Quantity of ${line.title ?? ""}`}
+      type="number"
+      min={1}
+      max={100}
+      value={text}
+      disabled={disabled}
+      onChange={(e) => {
+        setText(e.target.value);
+        const quantity = Number(e.target.value);
+        if (Number.isInteger(quantity) && quantity >= 1 && quantity !== line.quantity) onChange(quantity);
+      }}
+    />
+  );
+}
+
+function BasketTable({ lines, onChange, busy = false }: { lines: CartLine[]; onChange?: (productId: string, quantity: number) => void; busy?: boolean }) {
   return (
     <table className="basket" aria-label="Basket">
       <thead>
@@ -50,31 +116,44 @@ function BasketTable({ lines, editable }: { lines: BasketLine[]; editable?: bool
           <th scope="col">Product</th>
           <th scope="col">Price</th>
           <th scope="col">Quantity</th>
+          <th scope="col">Line total</th>
         </tr>
       </thead>
       <tbody>
-        {lines.map((l) => (
-          <tr key={l.productId}>
-            <td>
-              <Link href={`/products/${l.productId}`}>{l.title}</Link>
-            </td>
-            <td>
-              <Money value={l.unitPrice} />
-            </td>
-            <td>
-              {editable ? (
-                <>
-                  <input aria-label={`Quantity of ${l.title}`} type="number" min={0} value={l.quantity} onChange={(e) => basket.setQuantity(l.productId, Number(e.target.value))} />{" "}
-                  <button type="button" className="link" onClick={() => basket.setQuantity(l.productId, 0)}>
-                    Remove <span className="visually-hidden">{l.title}</span>
-                  </button>
-                </>
-              ) : (
-                l.quantity
-              )}
-            </td>
-          </tr>
-        ))}
+        {lines.map((l) => {
+          const id = l.productId ?? "";
+          const warnings = lineWarnings(l);
+          return (
+            <tr key={id} data-product-id={id} data-availability={l.availability}>
+              <td>
+                <Link href={`/products/${id}`}>{l.title}</Link>
+                {warnings.map((w) => (
+                  <p key={w} className="note">
+                    {w}
+                  </p>
+                ))}
+              </td>
+              <td>
+                <Money value={l.unitPrice} />
+              </td>
+              <td>
+                {onChange ? (
+                  <>
+                    <QuantityInput line={l} disabled={busy} onChange={(q) => onChange(id, q)} />{" "}
+                    <button type="button" className="link" disabled={busy} onClick={() => onChange(id, 0)}>
+                      Remove <span className="visually-hidden">{l.title}</span>
+                    </button>
+                  </>
+                ) : (
+                  l.quantity
+                )}
+              </td>
+              <td>
+                <Money value={l.lineTotal} />
+              </td>
+            </tr>
+          );
+        })}
       </tbody>
     </table>
   );
@@ -82,42 +161,61 @@ function BasketTable({ lines, editable }: { lines: BasketLine[]; editable?: bool
 
 export function Checkout() {
   const { user } = useSession();
-  const lines = useBasket();
+  const { cart, error } = useBasket();
   const userId = user?.userId ?? "me";
   const book = useLoad(() => call(api.GET("/v1/users/{userId}/addresses", { params: { path: { userId } } })), [userId]);
   const [addressId, setAddressId] = useState("");
   const [card, setCard] = useState<string>(CARDS[0][0]);
-  // One key per attempt: the same basket, address and card retried keep it, so a lost answer
-  // never charges twice; any change starts a new attempt with a new key.
-  const attempt = JSON.stringify([lines, addressId, card]);
-  const key = useMemo(() => ({ attempt, value: newIdempotencyKey() }), [attempt]);
+  useEffect(() => {
+    void basket.load();
+  }, []);
+  const lines = cart?.items ?? [];
   const chosen = addressId || book.data?.addresses?.find((a) => a.isDefaultShipping)?.addressId || book.data?.addresses?.[0]?.addressId || "";
-  const place = useAction(async () => {
-    const order = await call(
-      api.POST("/v1/orders", {
-        params: { header: { "Idempotency-Key": key.value } },
-        body: {
-          items: lines.map((l) => ({ productId: l.productId, quantity: String(l.quantity) })),
-          addressId: chosen,
-          paymentMethodToken: card,
-        },
-      }),
-    );
-    basket.clear();
-    navigate(`/orders/${order.orderId}`);
-    return order;
+  // One key per attempt. An attempt is these lines, this address and this card; it ends when
+  // its outcome is known. Until then (a lost answer, a pending payment) the retry reuses the
+  // key, so the server answers with the first outcome instead of charging again.
+  const key = useRef<{ attempt: string; value: string } | null>(null);
+  const place = useAction(async (attempt: string, productIds: string[]) => {
+    if (key.current?.attempt !== attempt) key.current = { attempt, value: newIdempotencyKey() };
+    try {
+      const order = await call(
+        api.POST("/v1/cart:checkout", {
+          params: { header: { "Idempotency-Key": key.current.value } },
+          body: { productIds, addressId: chosen, paymentMethodToken: card },
+        }),
+      );
+      key.current = null;
+      navigate(`/orders/${order.orderId}`);
+      return order;
+    } catch (failure) {
+      if (!outcomeUnknown(failure)) key.current = null;
+      throw failure;
+    } finally {
+      // Whatever happened, show the cart as the server has it: a paid order took its lines
+      // out, a failed checkout left them all in place.
+      void basket.load();
+    }
   });
-  if (lines.length === 0) return <p>Your basket is empty.</p>;
+  if (!cart) return error ? <ErrorNote error={error} /> : <Status>Loading your basket…</Status>;
+  if (lines.length === 0 && !place.busy) return <p>Your basket is empty.</p>;
+  const productIds = lines.map((l) => l.productId ?? "");
+  const attempt = JSON.stringify([lines.map((l) => [l.productId, l.quantity]), chosen, card]);
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    void place.run();
+    void place.run(attempt, productIds);
   };
-  const pending = place.error && problemOf(place.error).reason === "PAYMENT_PENDING";
+  const pending = place.error && outcomeUnknown(place.error);
+  const blocked = notReady(cart);
   return (
     <section>
       <h1>Checkout</h1>
       <BasketTable lines={lines} />
-      <p className="total">Total: {total(lines)}</p>
+      <Totals cart={cart} />
+      {blocked ? (
+        <p className="note" role="note">
+          {blocked} <Link href="/basket">Back to the basket</Link>
+        </p>
+      ) : null}
       <form onSubmit={submit} aria-label="Checkout">
         <fieldset>
           <legend>Ship to</legend>
@@ -140,8 +238,8 @@ export function Checkout() {
           </select>
         </label>
         <ErrorNote error={place.error} />
-        <button type="submit" disabled={place.busy || !chosen}>
-          {place.busy ? "Placing the order…" : pending ? "Check again" : "Place order"}
+        <button type="submit" disabled={place.busy || !chosen || (!!blocked && !pending)}>
+          {place.busy ? "Placing the order…" : pending ? "Try again" : "Place order"}
         </button>
       </form>
       <AddressForm userId={userId} onSaved={(a) => {
