@@ -70,8 +70,11 @@ class ConsulRegistry:
         """Register with Consul's own gRPC health check of `health_service`."""
         import consul
 
+        # The agent has no mesh certificate: it checks the plaintext health-only port when
+        # the instance serves one (it must, wherever the main port is mTLS).
+        checked_port = instance.health_port or instance.grpc_port
         check = consul.Check.grpc(
-            f"{instance.address}:{instance.grpc_port}/{health_service}",
+            f"{instance.address}:{checked_port}/{health_service}",
             self._interval,
             timeout="2s",
             deregister="1m",

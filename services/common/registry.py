@@ -37,6 +37,9 @@ class ServiceInstance:
     ops_port: int
     replica: int = 0
     version: str = ""
+    # The plaintext health-only port (0: none); the main port demands a mesh certificate,
+    # which a registry's own health checker (Consul's agent) does not have.
+    health_port: int = 0
 
     @property
     def target(self) -> str:
@@ -64,6 +67,7 @@ class ServiceInstance:
             ops_port=int(data.get("ops_port", 0)),
             replica=int(data.get("replica", 0)),
             version=str(data.get("version", "")),
+            health_port=int(data.get("health_port", 0)),
         )
 
 

@@ -232,6 +232,7 @@ def _start_registration(
         ops_port=running.ops_port,
         replica=settings.replica,
         version=_version(),
+        health_port=running.health_port,
     )
 
     async def register() -> ServiceInstance:
