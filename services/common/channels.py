@@ -144,6 +144,7 @@ def create_channel(
     server_name: str | None = None,
     timeout_seconds: float = 5.0,
     options: Iterable[tuple[str, Any]] = (),
+    retries: bool = True,
 ) -> grpc.aio.Channel:
     """A channel to another service (or to several instances of it).
 
@@ -156,13 +157,15 @@ def create_channel(
         timeout_seconds: The deadline of calls that set none (a call's own deadline, and
             the incoming call's remaining time, may only shorten it).
         options: More channel options (a load-balancing policy, for instance).
+        retries: False for a channel that never retries (a probe or a test that must see
+            each answer the server gives, not what a retry made of it).
 
     Returns:
         An asyncio channel carrying request ids, trace context and deadline propagation.
     """
-    config = service_config()
+    config = service_config() if retries else service_config(services=())
     all_options = [
-        *_KEEPALIVE_OPTIONS,
+        *(o for o in _KEEPALIVE_OPTIONS if retries or o[0] != "grpc.enable_retries"),
         ("grpc.service_config", json.dumps(config)),
         *options,
     ]

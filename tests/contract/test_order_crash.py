@@ -176,7 +176,7 @@ async def test_a_crash_mid_checkout_is_finished_or_compensated_after_a_restart(
 
     crashing = await order_process.start(crash_at=crash_at)
     try:
-        async with mesh_channel(order_process.target, "edge") as channel:
+        async with mesh_channel(order_process.target, "edge", retries=False) as channel:
             stub = order_service_pb2_grpc.OrderServiceStub(channel)
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await stub.CreateOrder(
@@ -195,7 +195,7 @@ async def test_a_crash_mid_checkout_is_finished_or_compensated_after_a_restart(
     restarted = await order_process.start()
     try:
         row = await settled(database_url, order_id)
-        async with mesh_channel(order_process.target, "edge") as channel:
+        async with mesh_channel(order_process.target, "edge", retries=False) as channel:
             stub = order_service_pb2_grpc.OrderServiceStub(channel)
             if outcome == "paid":
                 retried = await stub.CreateOrder(order_request((product_id, 1)), metadata=metadata)

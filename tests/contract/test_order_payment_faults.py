@@ -95,7 +95,7 @@ class Buyer:
         self.request = order_request((product_id, 1))
 
     async def checkout(self) -> order_pb2.Order | RemoteError:
-        async with mesh_channel(self.target, "edge") as channel:
+        async with mesh_channel(self.target, "edge", retries=False) as channel:
             stub = order_service_pb2_grpc.OrderServiceStub(channel)
             try:
                 return await stub.CreateOrder(self.request, metadata=self.metadata, timeout=20)
@@ -311,7 +311,7 @@ async def charge_ids(gateway: GatewayProcess) -> set[str]:
 
 
 async def _message(buyer: Buyer) -> str:
-    async with mesh_channel(buyer.target, "edge") as channel:
+    async with mesh_channel(buyer.target, "edge", retries=False) as channel:
         stub = order_service_pb2_grpc.OrderServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await stub.CreateOrder(buyer.request, metadata=buyer.metadata, timeout=20)

@@ -49,9 +49,14 @@ def client_channel(settings: ServiceSettings, target: str, identity: str) -> grp
     return grpc.aio.secure_channel(target, tls.credentials())
 
 
-def mesh_channel(target: str, identity: str = INTERNAL_CALLER) -> grpc.aio.Channel:
+def mesh_channel(
+    target: str, identity: str = INTERNAL_CALLER, *, retries: bool = True
+) -> grpc.aio.Channel:
     """A channel from the chassis factory (service config, deadline propagation) that
     presents `identity`'s certificate from the tests' CA, as that service's own would.
+
+    `retries=False` for a test that must see each answer the server gives (a retried
+    idempotent call would turn a PAYMENT_PENDING into the paid order).
     """
     settings = ServiceSettings(environment=Environment.TEST)  # the TLS files from the env
     if settings.tls_ca_file is None:
@@ -62,7 +67,7 @@ def mesh_channel(target: str, identity: str = INTERNAL_CALLER) -> grpc.aio.Chann
         folder / f"{_file_name(identity)}.pem",
         folder / f"{_file_name(identity)}-key.pem",
     )
-    return create_channel(target, tls=tls)
+    return create_channel(target, tls=tls, retries=retries)
 
 
 def _file_name(identity: str) -> str:
