@@ -165,9 +165,11 @@ async def test_a_call_without_a_deadline_gets_the_channels(
             elapsed = time.monotonic() - started
         peer.stall.set()  # type: ignore[union-attr]
     assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert 0.3 < elapsed < 0.8, elapsed
+    # Without a deadline the call would wait on the stalled peer for ever; the bound is loose
+    # because the first call on a new channel also pays its TLS handshake on a busy machine.
+    assert 0.3 < elapsed < 2.0, elapsed
     [seen] = peer.deadlines
-    assert seen is not None and 0.2 < seen <= 0.4, seen
+    assert seen is not None and 0 < seen <= 0.4, seen
 
 
 async def test_a_read_is_retried_and_a_write_is_not(tokens: TestTokens, mesh_tls: MeshTls) -> None:
