@@ -24,7 +24,11 @@ from marketplace_client.errors import (
     from_rpc_error,
     from_status,
 )
-from marketplace_client.internal import ProductInternalClient, UserInternalClient
+from marketplace_client.internal import (
+    ProductCatalogClient,
+    ProductInternalClient,
+    UserInternalClient,
+)
 from marketplace_client.paging import iterate_pages
 
 __all__ = [
@@ -40,6 +44,7 @@ __all__ = [
     "MarketplaceError",
     "NotFoundError",
     "PermissionDeniedError",
+    "ProductCatalogClient",
     "ProductInternalClient",
     "ResourceExhaustedError",
     "TokenProvider",
