@@ -624,3 +624,33 @@ def test_a_seller_lists_their_listings_in_every_state_with_filters_and_pages(
         expect(page.get_by_test_id("listing-state")).to_have_text("Draft", timeout=EXPECT_MS)
     finally:
         context.close()
+
+
+def test_a_refused_refresh_signs_the_tab_out_cleanly(
+    edge: httpx.Client, storefront: str, buyer_browser: BrowserContext
+) -> None:
+    address, _ = register(edge, PASSWORD)
+    page = buyer_browser.new_page()
+    sign_in(page, storefront, address, PASSWORD)
+    page.goto(f"{storefront}/orders")
+    expect(page.get_by_role("heading", name="Your orders")).to_be_visible(timeout=EXPECT_MS)
+    assert page.evaluate("sessionStorage.getItem('marketplace.refresh')")
+    # The session ends elsewhere: every refresh token of the account is revoked.
+    other = login(edge, address, PASSWORD)
+    ended = edge.post("/v1/auth/logout:all", headers=other.headers, json={})
+    assert ended.status_code == 200, ended.text
+    # A reload has no access token (it lives in memory): the refresh is refused, and the tab
+    # is signed out with a sentence, not stuck half signed in.
+    page.reload()
+    expect(page.get_by_role("status").filter(has_text="Your session ended")).to_be_visible(
+        timeout=EXPECT_MS
+    )
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("link", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("^Sign out"))).to_have_count(0)
+    assert page.evaluate("sessionStorage.getItem('marketplace.refresh')") is None
+    # Signing in again clears the notice and works.
+    page.get_by_label("Email").fill(address)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Your orders")).to_be_visible(timeout=EXPECT_MS)
