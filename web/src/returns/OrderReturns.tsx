@@ -50,7 +50,7 @@ export function ReturnsTable({ returns }: { returns: readonly Return[] }) {
           <th scope="col">Items</th>
           <th scope="col">Reason</th>
           <th scope="col">State</th>
-          <th scope="col">Refund</th>
+          <th scope="col">Amount</th>
         </tr>
       </thead>
       <tbody>
@@ -107,9 +107,10 @@ function ReturnRequestForm({ order, sellerId, label, left, onCreated }: { order:
   });
   const [invalid, setInvalid] = useState("");
   if (lines.length === 0) return null;
-  const submit = (event: FormEvent<HTMLFormElement>) => {
+  const submit = async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
-    const data = new FormData(event.currentTarget);
+    const form = event.currentTarget;
+    const data = new FormData(form);
     const items = lines
       .map((l) => ({ productId: l.productId, quantity: String(Number(data.get(`quantity-${l.productId}`) ?? 0)) }))
       .filter((i) => Number(i.quantity) > 0);
@@ -121,11 +122,12 @@ function ReturnRequestForm({ order, sellerId, label, left, onCreated }: { order:
     }
     setInvalid("");
     setDone(null);
-    void ask.run({ items, reason: details ? `${why}: ${details}` : why });
+    // A request sent is done with: the form starts empty for another one.
+    if (await ask.run({ items, reason: details ? `${why}: ${details}` : why })) form.reset();
   };
   const titleId = `return-form-${sellerId}`;
   return (
-    <form onSubmit={submit} className="card return-form" aria-labelledby={titleId}>
+    <form onSubmit={(event) => void submit(event)} className="card return-form" aria-labelledby={titleId}>
       <h3 id={titleId}>{label}</h3>
       <fieldset>
         <legend>How many to send back</legend>
@@ -159,7 +161,7 @@ function ReturnRequestForm({ order, sellerId, label, left, onCreated }: { order:
       <button type="submit" disabled={ask.busy}>
         {ask.busy ? "Sending…" : ask.error && outcomeUnknown(ask.error) ? "Try again" : "Ask for a return"}
       </button>
-      {done ? <Status>Your return was sent to the seller: {returnStateWords(done.state)}.</Status> : null}
+      {done ? <Status>Your return was sent to the seller; its state is in the list above.</Status> : null}
     </form>
   );
 }
