@@ -94,9 +94,9 @@ class Tokens {
         return false;
       }
       if (!response.ok) {
-        // Refused (4xx): the session is over, sign out. A 5xx or no answer says nothing about
-        // the session: keep the refresh token, the next call tries again.
-        if (response.status < 500) this.clear(true);
+        // Refused (4xx): the session is over, sign out. A 5xx, a 429 (the edge's rate limit)
+        // or no answer says nothing about the session: keep the token, the next call retries.
+        if (response.status < 500 && response.status !== 429) this.clear(true);
         return false;
       }
       this.store((await response.json()) as TokenPair);

@@ -46,7 +46,14 @@ export function SellerReturns() {
             );
           })
         : null}
-      <button type="button" className="secondary" onClick={() => { setChanged({}); list.reload(); }}>
+      <button
+        type="button"
+        className="secondary"
+        onClick={() => {
+          setChanged({});
+          list.reload();
+        }}
+      >
         Refresh
       </button>
     </section>
