@@ -940,6 +940,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sellers/{sellerId}/returns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists one seller's returns across their orders, newest first, optionally in some states only: the seller's work queue of returns to decide and receive.
+         * @description Lists one seller's returns across their orders, newest first, optionally in some states only: the seller's work queue of returns to decide and receive. A seller lists their own ("me" or their id); admins list any seller's.
+         */
+        get: operations["ReturnService_ListSellerReturns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users": {
         parameters: {
             query?: never;
@@ -1518,6 +1538,13 @@ export interface components {
         ListSellerProductsResponse: {
             /** @description One page of the seller's products, newest first. */
             readonly products?: components["schemas"]["Product"][];
+            /** @description The token for the next page; empty on the last page. */
+            readonly nextPageToken?: string;
+        };
+        /** @description The response of ListSellerReturns. */
+        ListSellerReturnsResponse: {
+            /** @description One page of the seller's returns, newest first. */
+            readonly returns?: components["schemas"]["Return"][];
             /** @description The token for the next page; empty on the last page. */
             readonly nextPageToken?: string;
         };
@@ -4388,6 +4415,45 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ListSellerProductsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    ReturnService_ListSellerReturns: {
+        parameters: {
+            query?: {
+                /** @description Only returns in these states; empty lists every state. */
+                states?: components["schemas"]["ReturnState"][];
+                /** @description The most returns to return; 0 means 20, more than 100 is taken as 100, negative is INVALID_ARGUMENT. */
+                pageSize?: number;
+                /** @description The next_page_token of a previous call with the same seller and states, to continue it. */
+                pageToken?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The seller whose returns to list: "me" for the caller, or a seller's user id (admins). */
+                sellerId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The response of ListSellerReturns. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListSellerReturnsResponse"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -1,21 +1,29 @@
-// The seller's returns: every return of their delivered orders, to approve or reject with a
-// note for the buyer, and to mark received (which refunds the buyer). The API lists returns
-// per order only, so this page reads the seller's delivered orders and then their returns.
+// The seller's returns: every return of their lines across their orders (GET
+// /v1/sellers/me/returns, newest first), to approve or reject with a note for the buyer, and
+// to mark received (which refunds the buyer).
 import { useState, type FormEvent } from "react";
-import { api, call, type Order } from "../api/client";
+import { api, call } from "../api/client";
 import { Link } from "../app/router";
 import { ErrorNote, Money, Status, dateTime, useAction, useLoad } from "../ui/kit";
-import { itemsText, listReturns, returnStateWords, type Return } from "./returns";
+import { itemsText, returnStateWords, type Return } from "./returns";
 
-// Orders that can carry returns: delivered, or delivered and partly refunded since (a fully
-// refunded order has nothing left to return or refund).
-const STATUSES = ["ORDER_STATUS_DELIVERED", "ORDER_STATUS_PARTIALLY_REFUNDED"] as const;
+// A page holds up to 100 returns; a seller with more sees the newest 500 here.
+const MAX_PAGES = 5;
 
 async function sellerReturns(): Promise<Return[]> {
-  const pages = await Promise.all(STATUSES.map((status) => call(api.GET("/v1/orders", { params: { query: { status, pageSize: 100 } } }))));
-  const orders: Order[] = pages.flatMap((p) => p.orders ?? []);
-  const lists = await Promise.all(orders.map((o) => listReturns(o.orderId ?? "")));
-  return lists.flat().sort((a, b) => (b.createTime ?? "").localeCompare(a.createTime ?? ""));
+  const found: Return[] = [];
+  let pageToken = "";
+  for (let page = 0; page < MAX_PAGES; page += 1) {
+    const answer = await call(
+      api.GET("/v1/sellers/{sellerId}/returns", {
+        params: { path: { sellerId: "me" }, query: { pageSize: 100, pageToken } },
+      }),
+    );
+    found.push(...(answer.returns ?? []));
+    pageToken = answer.nextPageToken ?? "";
+    if (!pageToken) break;
+  }
+  return found;
 }
 
 const GROUPS: { title: string; states: string[]; empty: string }[] = [
