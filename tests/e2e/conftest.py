@@ -40,11 +40,7 @@ def mesh() -> Iterator[Mesh]:
                 f"{name.upper()}_ACCESS_LOG_SAMPLE_EVERY": "1",
                 # Sales settle for payouts within the payout journey's patience (the mesh
                 # prefixes ORDER_).
-                **(
-                    {"PAYOUT_HOLD_SECONDS": str(PAYOUT_HOLD_SECONDS)}
-                    if name == "order"
-                    else {}
-                ),
+                **({"PAYOUT_HOLD_SECONDS": str(PAYOUT_HOLD_SECONDS)} if name == "order" else {}),
             }
             for name in ("user", "product", "order")
         },
