@@ -146,3 +146,18 @@ def test_an_order_captured_before_the_ledger_existed_books_no_refund() -> None:
     order.mark_saved()
     refund(order, 500, None)
     assert order_entries(order, booked={}, commission_bps=1000) == []
+
+
+def test_a_capture_and_its_cancel_saved_together_net_to_zero() -> None:
+    # The reconciler records a recovered capture and its refund in one save.
+    order = paid_order()
+    order.cancel_paid(actor="system", reason="stock gone", refund_reference="ch_1", at=AT)
+    entries = order_entries(order, booked={}, commission_bps=1000)
+    for seller in (SELLER_A, SELLER_B):
+        assert sum(e.amount.minor for e in entries if e.seller_id == seller) == 0
+    assert {e.kind for e in entries} == {
+        EntryKind.SALE,
+        EntryKind.COMMISSION,
+        EntryKind.REFUND,
+        EntryKind.COMMISSION_REFUND,
+    }
