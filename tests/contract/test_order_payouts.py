@@ -47,7 +47,7 @@ from tests.support.tokens import TestTokens, bearer
 
 __all__ = ["accounts", "product"]
 
-HOLD = 1.0
+HOLD = 3.0
 COMMISSION_BPS = 1000
 Metadata = tuple[tuple[str, str], ...]
 
