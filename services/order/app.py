@@ -13,6 +13,7 @@ import structlog
 from marketplace.order.v1 import (
     cart_service_pb2_grpc,
     order_service_pb2_grpc,
+    payout_service_pb2_grpc,
     return_service_pb2_grpc,
 )
 from prometheus_client import CollectorRegistry
@@ -35,6 +36,7 @@ from services.order.adapters.outbox import PLATFORM_CONSUMER_GROUPS, OutboxRelay
 from services.order.adapters.payments import HttpGateway, PaymentGateway, SandboxGateway
 from services.order.adapters.postgres.cart import PostgresCartUnitOfWork
 from services.order.adapters.postgres.feed import ChangeFeed
+from services.order.adapters.postgres.payouts import PostgresPayoutUnitOfWork
 from services.order.adapters.postgres.reports import PostgresSalesReports
 from services.order.adapters.postgres.returns import PostgresReturnUnitOfWork
 from services.order.adapters.postgres.unit_of_work import PostgresUnitOfWork, create_pool
@@ -42,6 +44,7 @@ from services.order.adapters.users import Buyers, GrpcBuyers
 from services.order.cart_servicer import CartServicer
 from services.order.config import Settings
 from services.order.mappers.orders import ProtoOrderCodec
+from services.order.payout_servicer import PayoutServicer
 from services.order.return_servicer import ReturnServicer
 from services.order.service_layer.cart import CheckoutTimes
 from services.order.service_layer.checkout import Checkout, CheckoutPlacer
@@ -52,6 +55,7 @@ from services.order.servicer import OrderServicer
 SERVICE_NAME = "marketplace.order.v1.OrderService"
 CART_SERVICE_NAME = "marketplace.order.v1.CartService"
 RETURN_SERVICE_NAME = "marketplace.order.v1.ReturnService"
+PAYOUT_SERVICE_NAME = "marketplace.order.v1.PayoutService"
 
 log = structlog.get_logger("order")
 
@@ -124,7 +128,7 @@ async def build_app(
         stack.push_async_callback(feed.close)
 
         def uow() -> PostgresUnitOfWork:
-            return PostgresUnitOfWork(pool)
+            return PostgresUnitOfWork(pool, commission_bps=settings.commission_bps)
 
         codec = ProtoOrderCodec()
         checkout = Checkout(
@@ -211,6 +215,13 @@ async def build_app(
             clock=clock,
             window=timedelta(days=settings.return_window_days),
         )
+
+        def payout_uow() -> PostgresPayoutUnitOfWork:
+            return PostgresPayoutUnitOfWork(pool)
+
+        payout_servicer = PayoutServicer(
+            uow=payout_uow, clock=clock, hold=timedelta(seconds=settings.payout_hold_seconds)
+        )
         if on_ready is not None:
             on_ready(parts)
         yield ServiceApp(
@@ -219,9 +230,17 @@ async def build_app(
                 (order_service_pb2_grpc.add_OrderServiceServicer_to_server, servicer),
                 (cart_service_pb2_grpc.add_CartServiceServicer_to_server, cart_servicer),
                 (return_service_pb2_grpc.add_ReturnServiceServicer_to_server, return_servicer),
+                (payout_service_pb2_grpc.add_PayoutServiceServicer_to_server, payout_servicer),
             ],
-            service_names=[SERVICE_NAME, CART_SERVICE_NAME, RETURN_SERVICE_NAME],
-            policy=AccessPolicy.from_contract(SERVICE_NAME, CART_SERVICE_NAME, RETURN_SERVICE_NAME),
+            service_names=[
+                SERVICE_NAME,
+                CART_SERVICE_NAME,
+                RETURN_SERVICE_NAME,
+                PAYOUT_SERVICE_NAME,
+            ],
+            policy=AccessPolicy.from_contract(
+                SERVICE_NAME, CART_SERVICE_NAME, RETURN_SERVICE_NAME, PAYOUT_SERVICE_NAME
+            ),
             key_source=key_source,
             metrics_registry=registry,
             interceptors=[BusinessEventsInterceptor(checkout_observers(metrics))],
