@@ -22,6 +22,8 @@ _ROLES = {
 _STATES = {
     UserState.ACTIVE: user_pb2.USER_STATE_ACTIVE,
     UserState.SUSPENDED: user_pb2.USER_STATE_SUSPENDED,
+    # Never shown: the repository hands no deleted account out.
+    UserState.DELETED: user_pb2.USER_STATE_UNSPECIFIED,
 }
 
 

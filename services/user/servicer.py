@@ -18,6 +18,7 @@ from services.user import mappers
 from services.user.domain import commands
 from services.user.domain.emails import MailPolicy
 from services.user.domain.model import ThrottlePolicy
+from services.user.privacy_servicer import PrivacyRpcs
 from services.user.service_layer import (
     accounts,
     addresses,
@@ -58,7 +59,7 @@ class Dependencies:
     sleep: Sleep = asyncio.sleep
 
 
-class UserServicer(user_service_pb2_grpc.UserServiceServicer):
+class UserServicer(PrivacyRpcs, user_service_pb2_grpc.UserServiceServicer):
     """UserService: every RPC of the contract."""
 
     def __init__(self, deps: Dependencies) -> None:
