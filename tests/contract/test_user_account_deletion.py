@@ -129,7 +129,7 @@ async def test_deletion_erases_personal_data_and_announces_it(
     # One user.deleted event, published to the user event stream by the outbox relay.
     (relay,) = relays
     await relay.publish_once()
-    redis = Redis.from_url((svc.settings.redis_url and str(svc.settings.redis_url)) or "")
+    redis = Redis.from_url(str(svc.settings.redis_url))
     try:
         entries = await redis.xrange(STREAM)
     finally:
