@@ -41,7 +41,7 @@ from services.product.config import Settings
 from services.product.mappers import products as product_mappers
 from services.product.service_layer.inventory import ReservationSweeper
 from services.product.service_layer.order_events import OrderEvent, handle_order_event
-from services.product.service_layer.user_events import handle_user_deleted
+from services.product.service_layer.privacy import handle_user_deleted
 from services.product.servicer import Ports, ProductInternalServicer, ProductServicer
 
 PRODUCT_SERVICE = "marketplace.product.v1.ProductService"

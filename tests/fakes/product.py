@@ -468,6 +468,10 @@ class FakeReviews:
                 marked += 1
         return marked
 
+    async def by_author(self, author_id: str) -> list[Review]:
+        found = [r for r in self.stored.values() if r.author_id == author_id]
+        return sorted(found, key=lambda r: r.create_time)
+
     async def anonymise_author(self, author_id: str, *, now: datetime) -> int:
         mine = [r for r in self.stored.values() if r.author_id == author_id]
         for review in mine:

@@ -308,6 +308,10 @@ class ReviewRepository(Protocol):
         """Detach the author's reviews from them and drop their text; how many changed."""
         ...
 
+    async def by_author(self, author_id: str) -> list[Review]:
+        """Every review of the author, in every state, oldest first."""
+        ...
+
     async def add(self, review: Review) -> bool:
         """Store a new review; False when the author already reviewed the product."""
         ...

@@ -24,7 +24,11 @@ from marketplace_client.errors import (
     from_rpc_error,
     from_status,
 )
-from marketplace_client.internal import ProductInternalClient, UserInternalClient
+from marketplace_client.internal import (
+    OrderInternalClient,
+    ProductInternalClient,
+    UserInternalClient,
+)
 from marketplace_client.paging import iterate_pages
 
 __all__ = [
@@ -39,6 +43,7 @@ __all__ = [
     "MarketplaceClient",
     "MarketplaceError",
     "NotFoundError",
+    "OrderInternalClient",
     "PermissionDeniedError",
     "ProductInternalClient",
     "ResourceExhaustedError",

@@ -56,6 +56,11 @@ class MongoReviewRepository:
         )
         return result.deleted_count == 1
 
+    async def by_author(self, author_id: str) -> list[Review]:
+        """Every review of the author, in every state, oldest first."""
+        docs = await self._reviews.find({"author_id": author_id}).sort("create_time", 1).to_list()
+        return [review_from_doc(doc) for doc in docs]
+
     async def anonymise_author(self, author_id: str, *, now: datetime) -> int:
         """Detach the author's reviews from them and drop their text; how many changed.
 
