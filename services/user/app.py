@@ -27,6 +27,7 @@ from services.user.adapters.email import EmailRelay, MailboxEmailSender, SmtpEma
 from services.user.adapters.metrics import sign_in_observers
 from services.user.adapters.order_stream import OrderNoticeConsumer
 from services.user.adapters.passwords import Argon2PasswordHasher
+from services.user.adapters.peers import GrpcOrderRecords, GrpcProductRecords
 from services.user.adapters.postgres import Pool, PostgresUnitOfWork, create_pool
 from services.user.adapters.signing import KeyRing
 from services.user.adapters.tokens import JwtTokenIssuer
@@ -35,6 +36,7 @@ from services.user.domain import commands
 from services.user.domain.emails import MailPolicy, OutgoingEmail
 from services.user.domain.model import ThrottlePolicy
 from services.user.domain.order_mail import OrderNotice
+from services.user.privacy_servicer import PeerRecords
 from services.user.service_layer import accounts, order_notifications, sign_in
 from services.user.service_layer.ports import EmailSender, PasswordHasher, ProductCatalog
 from services.user.servicer import Dependencies, UserInternalServicer, UserServicer
@@ -151,6 +153,7 @@ async def build_app(
         command_timeout=settings.db_command_timeout_seconds,
     )
     product_channel = await connect_peer(settings, "product", settings.product_target)
+    order_channel = await connect_peer(settings, "order", settings.order_target)
     relay_task: asyncio.Task[None] | None = None
     consumer_task: asyncio.Task[None] | None = None
     event_relay_task: asyncio.Task[None] | None = None
@@ -215,6 +218,14 @@ async def build_app(
             throttle=throttle_policy(settings),
             catalog=product_catalog
             or GrpcProductCatalog(product_channel, timeout_seconds=settings.rpc_timeout_seconds),
+            peers=PeerRecords(
+                products=GrpcProductRecords(
+                    product_channel, timeout_seconds=settings.rpc_timeout_seconds
+                ),
+                orders=GrpcOrderRecords(
+                    order_channel, timeout_seconds=settings.rpc_timeout_seconds
+                ),
+            ),
         )
         servicer = UserServicer(deps)
         registry = CollectorRegistry()
@@ -245,6 +256,7 @@ async def build_app(
             if redis is not None:
                 await redis.aclose()
         await product_channel.close()
+        await order_channel.close()
         await pool.close()
 
 

@@ -107,6 +107,8 @@ class Settings(ServiceSettings):
 
     # The product service, asked whether wishlist products exist.
     product_target: str = "product:50051"
+    # The order service, asked for a user's orders, returns and cart by the data export.
+    order_target: str = "order:50051"
 
     @field_validator("signing_key_pem")
     @classmethod

@@ -18,7 +18,7 @@ from services.user import mappers
 from services.user.domain import commands
 from services.user.domain.emails import MailPolicy
 from services.user.domain.model import ThrottlePolicy
-from services.user.privacy_servicer import PrivacyRpcs
+from services.user.privacy_servicer import PeerRecords, PrivacyRpcs
 from services.user.service_layer import (
     accounts,
     addresses,
@@ -57,6 +57,7 @@ class Dependencies:
     throttle: ThrottlePolicy = DEFAULT_THROTTLE
     catalog: ProductCatalog | None = None
     sleep: Sleep = asyncio.sleep
+    peers: PeerRecords | None = None
 
 
 class UserServicer(PrivacyRpcs, user_service_pb2_grpc.UserServiceServicer):

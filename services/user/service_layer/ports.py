@@ -28,6 +28,8 @@ from services.user.domain.model import (
 
 type Sleep = Callable[[float], Awaitable[None]]
 """Waits without blocking the loop (asyncio.sleep); tests pass one that records the wait."""
+type ExportSource[T] = Callable[[uuid.UUID], Awaitable[T]]
+"""A peer service's records of a user for their export; raises Unavailable if it cannot say."""
 
 
 class UserRepository(Protocol):
