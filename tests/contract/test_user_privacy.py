@@ -1,4 +1,5 @@
-"""DeleteMyAccount on real PostgreSQL and Valkey: re-authentication, erasure, the event."""
+"""DeleteMyAccount and ExportMyData on real PostgreSQL and Valkey: re-authentication,
+erasure, the user.deleted event, and an export that fails whole when a peer is away."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from marketplace.user.v1 import events_pb2, user_pb2, user_service_pb2
 from redis.asyncio import Redis
 
 from services.common.outbox_relay import OutboxRelay
+from services.devmesh.processes import free_port
 from tests.support.failures import failure_of
 from tests.support.servers import Backends
 from tests.support.tokens import bearer
@@ -31,8 +33,11 @@ async def relays() -> list[OutboxRelay]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def svc(backends: Backends, relays: list[OutboxRelay]) -> AsyncIterator[UserService]:
+    # The product and order services are not running: their ports refuse connections.
     async with running_user_service(
         backends,
+        product_target=f"127.0.0.1:{free_port()}",
+        order_target=f"127.0.0.1:{free_port()}",
         redis_url=backends.redis_url,
         consume_order_events=False,
         user_events_stream=STREAM,
@@ -181,3 +186,25 @@ async def test_a_token_outliving_the_account_writes_nothing(svc: UserService) ->
         "select count(*) from addresses where user_id = $1", uuid.UUID(user_id)
     )
     assert count == 0
+
+
+async def test_an_export_with_a_peer_away_is_unavailable_never_partial(svc: UserService) -> None:
+    _request, _user_id, token = await signed_up(svc)
+
+    failure = await failure_of(
+        svc.stub.ExportMyData(user_service_pb2.ExportMyDataRequest(), metadata=bearer(token))
+    )
+
+    assert failure.code == grpc.StatusCode.UNAVAILABLE
+    assert failure.reason in ("PRODUCT_SERVICE_UNAVAILABLE", "ORDER_SERVICE_UNAVAILABLE")
+
+
+async def test_a_deleted_account_has_nothing_to_export(svc: UserService) -> None:
+    _request, _user_id, token = await signed_up(svc)
+    await delete(svc, token)
+
+    failure = await failure_of(
+        svc.stub.ExportMyData(user_service_pb2.ExportMyDataRequest(), metadata=bearer(token))
+    )
+
+    assert (failure.code, failure.reason) == (grpc.StatusCode.NOT_FOUND, "USER_NOT_FOUND")
