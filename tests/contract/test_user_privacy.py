@@ -77,6 +77,17 @@ async def delete(svc: UserService, token: str, password: str = PASSWORD) -> None
     )
 
 
+async def test_deletion_clears_the_failed_sign_in_counter_of_the_email(svc: UserService) -> None:
+    request, _user_id, token = await signed_up(svc)
+    await failure_of(delete(svc, token, "not the password at all"))
+    key = f"account:{request.email.lower()}"
+    assert await svc.db.fetchval("select count(*) from login_throttle where key = $1", key) == 1
+
+    await delete(svc, token)
+
+    assert await svc.db.fetchval("select count(*) from login_throttle where key = $1", key) == 0
+
+
 async def test_a_wrong_or_missing_password_deletes_nothing(svc: UserService) -> None:
     request, user_id, token = await signed_up(svc)
 

@@ -15,6 +15,7 @@ from services.user.service_layer.access import require_id
 from services.user.service_layer.ports import PasswordHasher, Sleep, UnitOfWork
 from services.user.service_layer.throttling import (
     DEFAULT_THROTTLE,
+    account_key,
     record_failed_sign_in,
     refuse_if_throttled,
     throttle_keys,
@@ -69,6 +70,8 @@ async def delete_account(
         if current is None:
             raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
         await uow.users.erase(current, current.tombstone(now), now)
+        # The failed sign-in counter is keyed by the email: it goes with the account.
+        await uow.throttle.clear(account_key(current.email))
         await uow.outbox.add_event(
             AccountDeleted(event_id=uuid.uuid4(), user_id=current.id, occurred_at=now)
         )
