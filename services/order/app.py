@@ -14,6 +14,7 @@ from marketplace.order.v1 import (
     cart_service_pb2_grpc,
     order_internal_service_pb2_grpc,
     order_service_pb2_grpc,
+    payout_service_pb2_grpc,
     return_service_pb2_grpc,
 )
 from prometheus_client import CollectorRegistry
@@ -39,6 +40,7 @@ from services.order.adapters.outbox import PLATFORM_CONSUMER_GROUPS, OutboxRelay
 from services.order.adapters.payments import HttpGateway, PaymentGateway, SandboxGateway
 from services.order.adapters.postgres.cart import PostgresCartUnitOfWork
 from services.order.adapters.postgres.feed import ChangeFeed
+from services.order.adapters.postgres.payouts import PostgresPayoutUnitOfWork
 from services.order.adapters.postgres.privacy import PostgresPrivacyUnitOfWork
 from services.order.adapters.postgres.reports import PostgresSalesReports
 from services.order.adapters.postgres.returns import PostgresReturnUnitOfWork
@@ -48,6 +50,7 @@ from services.order.cart_servicer import CartServicer
 from services.order.config import Settings
 from services.order.internal_servicer import OrderInternalServicer
 from services.order.mappers.orders import ProtoOrderCodec
+from services.order.payout_servicer import PayoutServicer
 from services.order.return_servicer import ReturnServicer
 from services.order.service_layer import privacy
 from services.order.service_layer.cart import CheckoutTimes
@@ -59,6 +62,7 @@ from services.order.servicer import OrderServicer
 SERVICE_NAME = "marketplace.order.v1.OrderService"
 CART_SERVICE_NAME = "marketplace.order.v1.CartService"
 RETURN_SERVICE_NAME = "marketplace.order.v1.ReturnService"
+PAYOUT_SERVICE_NAME = "marketplace.order.v1.PayoutService"
 INTERNAL_SERVICE_NAME = "marketplace.order.v1.OrderInternalService"
 # The order service's consumer group on the user event stream; the user service's outbox
 # keeps an event until this group (and the product service's) acknowledged it.
@@ -135,7 +139,7 @@ async def build_app(
         stack.push_async_callback(feed.close)
 
         def uow() -> PostgresUnitOfWork:
-            return PostgresUnitOfWork(pool)
+            return PostgresUnitOfWork(pool, commission_bps=settings.commission_bps)
 
         codec = ProtoOrderCodec()
         checkout = Checkout(
@@ -223,6 +227,13 @@ async def build_app(
             window=timedelta(days=settings.return_window_days),
         )
 
+        def payout_uow() -> PostgresPayoutUnitOfWork:
+            return PostgresPayoutUnitOfWork(pool)
+
+        payout_servicer = PayoutServicer(
+            uow=payout_uow, clock=clock, hold=timedelta(seconds=settings.payout_hold_seconds)
+        )
+
         def privacy_uow() -> PostgresPrivacyUnitOfWork:
             return PostgresPrivacyUnitOfWork(pool)
 
@@ -261,15 +272,21 @@ async def build_app(
                     order_internal_service_pb2_grpc.add_OrderInternalServiceServicer_to_server,
                     OrderInternalServicer(uow=privacy_uow),
                 ),
+                (payout_service_pb2_grpc.add_PayoutServiceServicer_to_server, payout_servicer),
             ],
             service_names=[
                 SERVICE_NAME,
                 CART_SERVICE_NAME,
                 RETURN_SERVICE_NAME,
                 INTERNAL_SERVICE_NAME,
+                PAYOUT_SERVICE_NAME,
             ],
             policy=AccessPolicy.from_contract(
-                SERVICE_NAME, CART_SERVICE_NAME, RETURN_SERVICE_NAME, INTERNAL_SERVICE_NAME
+                SERVICE_NAME,
+                CART_SERVICE_NAME,
+                RETURN_SERVICE_NAME,
+                INTERNAL_SERVICE_NAME,
+                PAYOUT_SERVICE_NAME,
             ),
             key_source=key_source,
             metrics_registry=registry,

@@ -9,6 +9,7 @@ from pydantic import Field, PostgresDsn, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import ServiceSettings
+from services.order.domain.ledger import DEFAULT_COMMISSION_BPS
 
 # The sandbox gateway's placeholder key; refused outside dev and test mode.
 DEV_GATEWAY_API_KEY = "sandbox-gateway-dev-key"
@@ -74,6 +75,11 @@ class Settings(ServiceSettings):
     cart_checkout_lease_seconds: float = Field(default=30.0, gt=0)
     # How many days after delivery a buyer may ask to return items.
     return_window_days: int = Field(default=30, ge=0)
+    # The platform's commission on each seller's part of a captured order, in basis points
+    # (1000 = 10 %); a refund gives back the commission in proportion.
+    commission_bps: int = Field(default=DEFAULT_COMMISSION_BPS, ge=0, le=10_000)
+    # How long a sale is held before its money is available to a payout run (7 days).
+    payout_hold_seconds: float = Field(default=7 * 24 * 3600.0, ge=0)
 
     @model_validator(mode="after")
     def _real_gateway_outside_dev(self) -> Self:

@@ -26,6 +26,7 @@ from marketplace_client.errors import (
 )
 from marketplace_client.internal import (
     OrderInternalClient,
+    ProductCatalogClient,
     ProductInternalClient,
     UserInternalClient,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "NotFoundError",
     "OrderInternalClient",
     "PermissionDeniedError",
+    "ProductCatalogClient",
     "ProductInternalClient",
     "ResourceExhaustedError",
     "TokenProvider",

@@ -13,9 +13,11 @@ from services.common import postgres
 from services.common.errors import Aborted
 from services.common.money import Money
 from services.order.adapters.events import event_rows
+from services.order.adapters.postgres.ledger import insert_order_entries
 from services.order.adapters.postgres.payments import insert_payments, load_payments
 from services.order.adapters.postgres.refunds import insert_refunds, load_refunds
 from services.order.domain.commands import OrderCursor
+from services.order.domain.ledger import DEFAULT_COMMISSION_BPS
 from services.order.domain.model import Order, OrderItem, ShippingAddress, StatusChange
 from services.order.domain.reasons import ErrorReason
 from services.order.domain.status import OrderStatus
@@ -30,8 +32,12 @@ type Connection = postgres.AnyConnection
 class OrderRepository:
     """Orders with their items, payments and timeline, on one connection."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(
+        self, connection: Connection, *, commission_bps: int = DEFAULT_COMMISSION_BPS
+    ) -> None:
         self._db = connection
+        # The platform's commission booked on each seller's part when a payment is captured.
+        self._commission_bps = commission_bps
 
     async def add(self, order: Order) -> None:
         """Insert a new order and everything it holds."""
@@ -238,6 +244,8 @@ class OrderRepository:
                 ],
             )
         await insert_payments(self._db, order)
+        # The sellers' ledger moves with the capture, refund or cancel, in this transaction.
+        await insert_order_entries(self._db, order, commission_bps=self._commission_bps)
         order.mark_saved()
 
     async def _assemble(self, rows: Sequence[asyncpg.Record]) -> list[Order]:

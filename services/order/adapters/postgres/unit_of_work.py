@@ -16,6 +16,7 @@ from services.order.adapters.postgres.changes import (
 from services.order.adapters.postgres.idempotency import IdempotencyRepository
 from services.order.adapters.postgres.orders import OrderRepository
 from services.order.adapters.postgres.payments import PaymentAttemptRepository
+from services.order.domain.ledger import DEFAULT_COMMISSION_BPS
 from services.order.domain.reasons import ErrorReason
 
 type Connection = postgres.AnyConnection
@@ -61,9 +62,20 @@ class PostgresUnitOfWork(OrderDatabaseUnitOfWork):
     changes: OrderChangeRepository
     releases: ReservationReleaseRepository
 
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        acquire_timeout: float | None = None,
+        commission_bps: int = DEFAULT_COMMISSION_BPS,
+    ) -> None:
+        """Use `pool`; captures book `commission_bps` of each seller's part as commission."""
+        super().__init__(pool, acquire_timeout=acquire_timeout)
+        self._commission_bps = commission_bps
+
     @override
     def _bind(self, connection: postgres.PooledConnection) -> None:
-        self.orders = OrderRepository(connection)
+        self.orders = OrderRepository(connection, commission_bps=self._commission_bps)
         self.idempotency = IdempotencyRepository(connection)
         self.attempts = PaymentAttemptRepository(connection)
         self.changes = OrderChangeRepository(connection)
