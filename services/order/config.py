@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Self
 
 from pydantic import Field, PostgresDsn, SecretStr, model_validator
@@ -38,6 +39,16 @@ class Settings(ServiceSettings):
     # Redis, where the outbox relay publishes order events (stream below).
     redis_url: str = "redis://redis:6379/0"
     events_stream: str = "marketplace.order.events.v1"
+    # The user event stream (user.deleted: erase the buyer's addresses and cart), read
+    # with the `order-service` consumer group; off in tests of other features.
+    consume_user_events: bool = True
+    user_events_stream: str = "marketplace.user.events.v1"
+    # This instance's name in the consumer group; unique per replica.
+    event_consumer_name: str = Field(default_factory=socket.gethostname)
+    # How long one read of the user event stream blocks waiting for new events.
+    event_block_ms: int = Field(default=2000, ge=1)
+    # Entries another consumer left unacknowledged this long are taken over.
+    event_claim_idle_ms: int = Field(default=60_000, ge=1)
     outbox_interval_seconds: float = Field(default=0.2, gt=0)
     # The outbox relay's poll while it is woken by NOTIFY: how long a lost notification
     # can delay an event (outbox_interval_seconds applies while it cannot listen).

@@ -81,6 +81,12 @@ class Settings(ServiceSettings):
     event_block_ms: int = Field(default=2000, ge=1)
     # Entries another consumer left unacknowledged this long are taken over.
     event_claim_idle_ms: int = Field(default=60_000, ge=1)
+    # User events (user.deleted): the event outbox's relay publishes them to this stream
+    # (with a Redis URL) and keeps each until every one of these consumer groups (the
+    # product and order services) has acknowledged it.
+    user_events_stream: str = "marketplace.user.events.v1"
+    user_event_groups: tuple[str, ...] = ("product-service", "order-service")
+    event_relay_interval_seconds: float = Field(default=0.2, gt=0)
 
     # Brute-force protection of Login: failures per account and per client within the
     # window are slowed from `slowdown_after` on, and refused with RESOURCE_EXHAUSTED for
@@ -101,6 +107,8 @@ class Settings(ServiceSettings):
 
     # The product service, asked whether wishlist products exist.
     product_target: str = "product:50051"
+    # The order service, asked for a user's orders, returns and cart by the data export.
+    order_target: str = "order:50051"
 
     @field_validator("signing_key_pem")
     @classmethod

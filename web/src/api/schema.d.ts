@@ -1064,6 +1064,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/users/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Deletes the caller's account for good; needs the current password.
+         * @description Deletes the caller's account for good; needs the current password. Personal data is erased here at once and, through the user.deleted event, in the product service (reviews anonymised, listings archived) and the order service (shipping addresses erased, cart emptied); orders stay for the ledger. Signing in is impossible after.
+         */
+        delete: operations["UserService_DeleteMyAccount"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/me/sessions": {
         parameters: {
             query?: never;
@@ -1076,6 +1096,26 @@ export interface paths {
          * @description Lists the caller's active sessions.
          */
         get: operations["UserService_ListSessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/me:export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns everything the marketplace holds about the caller, from every service: the account, addresses, preferences, wishlist, sessions, reviews, listings, orders, returns and cart.
+         * @description Returns everything the marketplace holds about the caller, from every service: the account, addresses, preferences, wishlist, sessions, reviews, listings, orders, returns and cart. UNAVAILABLE when a service cannot answer: never a partial export.
+         */
+        get: operations["UserService_ExportMyData"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1464,6 +1504,31 @@ export interface components {
             readonly available?: components["schemas"]["Money"];
             /** @description Sales and commission still inside the holding period. */
             readonly pending?: components["schemas"]["Money"];
+        };
+        /** @description A DataExport is everything the marketplace holds about one user, gathered from the user, product and order services at export_time. It is complete or not given at all: when a service cannot answer, ExportMyData fails with UNAVAILABLE. */
+        DataExport: {
+            /** @description When the export was assembled. */
+            readonly exportTime?: components["schemas"]["Timestamp"];
+            /** @description The account and its public profile, roles and verification state. */
+            readonly account?: components["schemas"]["User"];
+            /** @description The saved addresses. */
+            readonly addresses?: components["schemas"]["Address"][];
+            /** @description The notification and display preferences. */
+            readonly preferences?: components["schemas"]["Preferences"];
+            /** @description The wishlist. */
+            readonly wishlistItems?: components["schemas"]["WishlistItem"][];
+            /** @description The live sessions (devices), without any token. */
+            readonly sessions?: components["schemas"]["Session"][];
+            /** @description The reviews the user wrote, from the product service. */
+            readonly reviews?: components["schemas"]["Review"][];
+            /** @description The user's listings in every state when they sell, from the product service. */
+            readonly listings?: components["schemas"]["Product"][];
+            /** @description The orders the user placed as a buyer, from the order service. */
+            readonly orders?: components["schemas"]["Order"][];
+            /** @description The returns the user asked for, from the order service. */
+            readonly returns?: components["schemas"]["Return"][];
+            /** @description The user's cart, from the order service. */
+            readonly cart?: components["schemas"]["Cart"];
         };
         /**
          * @description Represents a whole or partial calendar date, such as a birthday. The time of day and time zone are either specified elsewhere or are insignificant. The date is relative to the Gregorian Calendar. This can represent one of the following: * A full date, with non-zero year, month, and day values. * A month and day, with a zero year (for example, an anniversary). * A year on its own, with a zero month and a zero day. * A year and month, with a zero day (for example, a credit card expiration date). Related types: * [google.type.TimeOfDay][google.type.TimeOfDay] * [google.type.DateTime][google.type.DateTime] * [google.protobuf.Timestamp][google.protobuf.Timestamp]
@@ -4859,6 +4924,44 @@ export interface operations {
             504: components["responses"]["GatewayTimeout"];
         };
     };
+    UserService_DeleteMyAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The caller's current password: deleting an account needs a fresh proof of identity, not only an access token. */
+                    currentPassword: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A generic empty message that you can re-use to avoid defining duplicated empty messages in your APIs. A typical example is to use it as the request or the response type of an API method. For instance: service Foo { rpc Bar(google.protobuf.Empty) returns (google.protobuf.Empty); } */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Empty"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
     UserService_ListSessions: {
         parameters: {
             query?: never;
@@ -4875,6 +4978,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ListSessionsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    UserService_ExportMyData: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A DataExport is everything the marketplace holds about one user, gathered from the user, product and order services at export_time. It is complete or not given at all: when a service cannot answer, ExportMyData fails with UNAVAILABLE. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DataExport"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -25,6 +25,7 @@ from marketplace_client.errors import (
     from_status,
 )
 from marketplace_client.internal import (
+    OrderInternalClient,
     ProductCatalogClient,
     ProductInternalClient,
     UserInternalClient,
@@ -43,6 +44,7 @@ __all__ = [
     "MarketplaceClient",
     "MarketplaceError",
     "NotFoundError",
+    "OrderInternalClient",
     "PermissionDeniedError",
     "ProductCatalogClient",
     "ProductInternalClient",

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
+from marketplace.order.v1 import order_internal_service_pb2 as order_internal_pb2
+from marketplace.order.v1 import order_internal_service_pb2_grpc as order_internal_grpc
 from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
 
@@ -121,6 +123,13 @@ class ProductInternalClient(_InternalClient):
             self.stub.ReleaseReservation(request, metadata=self._metadata, timeout=self._timeout)
         )
 
+    async def export_user_data(self, user_id: str) -> product_service_pb2.ExportUserDataResponse:
+        """The reviews the user wrote and, when they sell, their listings in every state."""
+        request = product_service_pb2.ExportUserDataRequest(user_id=user_id)
+        return await checked(
+            self.stub.ExportUserData(request, metadata=self._metadata, timeout=self._timeout)
+        )
+
 
 class ProductCatalogClient(_InternalClient):
     """marketplace.product.v1.ProductService read by another service: today's catalog.
@@ -160,3 +169,28 @@ class ProductCatalogClient(_InternalClient):
             )
             found.extend(response.products)
         return found
+
+
+class OrderInternalClient(_InternalClient):
+    """marketplace.order.v1.OrderInternalService: a user's orders, returns and cart.
+
+    Failures raise the MarketplaceError of their code, with the order service's reason.
+    """
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        metadata: Metadata = (),
+        timeout: float = INTERNAL_TIMEOUT_SECONDS,
+    ) -> None:
+        """Build the client on `channel` (to the order service); its maker closes it."""
+        super().__init__(metadata, timeout)
+        self.stub = order_internal_grpc.OrderInternalServiceStub(channel)
+
+    async def export_user_data(self, user_id: str) -> order_internal_pb2.ExportUserDataResponse:
+        """The orders the user placed as a buyer, their returns and their cart."""
+        request = order_internal_pb2.ExportUserDataRequest(user_id=user_id)
+        return await checked(
+            self.stub.ExportUserData(request, metadata=self._metadata, timeout=self._timeout)
+        )

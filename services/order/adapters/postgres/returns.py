@@ -98,6 +98,13 @@ class PostgresReturns:
         )
         return [_return(row) for row in rows]
 
+    async def for_buyer(self, buyer_id: uuid.UUID) -> list[Return]:
+        """Every return a buyer asked for, oldest first."""
+        rows = await self._db.fetch(
+            "SELECT * FROM returns WHERE buyer_id = $1 ORDER BY created_at, id", buyer_id
+        )
+        return [_return(row) for row in rows]
+
     async def page(
         self,
         order_id: uuid.UUID,

@@ -17,6 +17,9 @@ _UNIQUE_INDEXES = {
     "users_email_key": UniqueField.EMAIL,
     "users_username_key": UniqueField.USERNAME,
 }
+# A deleted account is a tombstone the repository never hands out: to every use case it
+# is an account that does not exist.
+_LIVE = "state <> 'deleted'"
 _USER_COLUMNS = """
     id, email, username, password_hash, display_name, bio, avatar_url, phone_number,
     email_verified, roles, state, created_at, updated_at
@@ -97,23 +100,66 @@ class PostgresUserRepository:
     async def get(self, user_id: uuid.UUID) -> User | None:
         """The user with this id, if any."""
         row = await self._connection.fetchrow(
-            f"select {_USER_COLUMNS} from users where id = $1", user_id
+            f"select {_USER_COLUMNS} from users where id = $1 and {_LIVE}", user_id
         )
         return None if row is None else _user_from_row(row)
 
     async def get_by_email(self, email: str) -> User | None:
         """The user with this email (compared case-insensitively), if any."""
         row = await self._connection.fetchrow(
-            f"select {_USER_COLUMNS} from users where lower(email) = lower($1)", email
+            f"select {_USER_COLUMNS} from users where lower(email) = lower($1) and {_LIVE}",
+            email,
         )
         return None if row is None else _user_from_row(row)
 
     async def get_for_update(self, user_id: uuid.UUID) -> User | None:
         """The user with this id, row-locked until the transaction ends, if any."""
         row = await self._connection.fetchrow(
-            f"select {_USER_COLUMNS} from users where id = $1 for update", user_id
+            f"select {_USER_COLUMNS} from users where id = $1 and {_LIVE} for update", user_id
         )
         return None if row is None else _user_from_row(row)
+
+    async def erase(self, user: User, tombstone: User, now: datetime) -> None:
+        """Replace the account by its tombstone and delete everything personal it owns.
+
+        Sessions and their refresh tokens, mailed tokens, addresses, preferences, the
+        wishlist and queued mail (it carries the address) go; the username stays
+        reserved so nobody else can take the handle the user's reviews were known by.
+        """
+        for table in (
+            "refresh_tokens",
+            "sessions",
+            "action_tokens",
+            "addresses",
+            "preferences",
+            "wishlist_items",
+            "email_outbox",
+        ):
+            await self._connection.execute(f"delete from {table} where user_id = $1", user.id)
+        await self._connection.execute(
+            "insert into username_reservations (username, created_at) values ($1, $2) "
+            "on conflict do nothing",
+            user.username,
+            now,
+        )
+        await self._connection.execute(
+            "update users set email = $2, username = $3, password_hash = $4, display_name = $5, "
+            "bio = $6, avatar_url = $7, phone_number = $8, email_verified = $9, roles = $10, "
+            "state = $11, updated_at = $12, deleted_at = $12, suspended_by = null, "
+            "suspension_reason = null where id = $1",
+            tombstone.id,
+            tombstone.email,
+            tombstone.username,
+            tombstone.password_hash,
+            tombstone.display_name,
+            tombstone.bio,
+            tombstone.avatar_url,
+            tombstone.phone_number,
+            tombstone.email_verified,
+            sorted(r.value for r in tombstone.roles),
+            tombstone.state.value,
+            now,
+        )
 
     async def username_taken(self, username: str) -> bool:
         """Whether an account or a reservation holds this username (case-insensitively)."""
@@ -225,7 +271,7 @@ class PostgresUserRepository:
         limit: int,
     ) -> list[User]:
         """Users matching a prefix of username, display name or email, newest first."""
-        conditions = ["true"]
+        conditions = [_LIVE]
         args: list[Any] = []
         if query:
             # LIKE metacharacters in the query are matched literally.
