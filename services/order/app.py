@@ -23,6 +23,7 @@ from services.common.auth import JwksKeySource, KeySource
 from services.common.business_metrics import BusinessEventsInterceptor, OrderMetrics
 from services.common.clock import Clock, SystemClock
 from services.common.discovery import connect_peer
+from services.common.sealed_rows import seal_legacy_rows
 from services.common.server import ServiceApp
 from services.order.adapters.catalog import Catalog, GrpcCatalog
 from services.order.adapters.inventory import GrpcInventory, Inventory
@@ -41,6 +42,7 @@ from services.order.adapters.postgres.unit_of_work import PostgresUnitOfWork, cr
 from services.order.adapters.users import Buyers, GrpcBuyers
 from services.order.cart_servicer import CartServicer
 from services.order.config import Settings
+from services.order.data_keys import SEALED_COLUMNS
 from services.order.mappers.orders import ProtoOrderCodec
 from services.order.return_servicer import ReturnServicer
 from services.order.service_layer.cart import CheckoutTimes
@@ -83,8 +85,10 @@ async def build_app(
             str(settings.database_url),
             max_size=settings.database_pool_size,
             acquire_timeout=settings.database_acquire_timeout_seconds,
+            keyring=settings.data_keyring(),
         )
         stack.push_async_callback(pool.close)
+        await seal_legacy_rows(pool, SEALED_COLUMNS)
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
         if key_source is None:

@@ -20,6 +20,7 @@ from services.common.auth import KeySource, Role, StaticKeySource
 from services.common.business_metrics import BusinessEventsInterceptor, UserMetrics
 from services.common.clock import Clock, SystemClock
 from services.common.discovery import connect_peer
+from services.common.sealed_rows import seal_legacy_rows
 from services.common.server import ServiceApp
 from services.user.adapters.catalog import GrpcProductCatalog
 from services.user.adapters.email import EmailRelay, MailboxEmailSender, SmtpEmailSender
@@ -30,6 +31,7 @@ from services.user.adapters.postgres import Pool, PostgresUnitOfWork, create_poo
 from services.user.adapters.signing import KeyRing
 from services.user.adapters.tokens import JwtTokenIssuer
 from services.user.config import Settings
+from services.user.data_keys import SEALED_COLUMNS
 from services.user.domain import commands
 from services.user.domain.emails import MailPolicy, OutgoingEmail
 from services.user.domain.model import ThrottlePolicy
@@ -139,6 +141,7 @@ async def build_app(
     )
     pool = await create_pool(
         str(settings.database_url),
+        keyring=settings.data_keyring(),
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
         acquire_timeout=settings.db_acquire_timeout_seconds,
@@ -149,6 +152,7 @@ async def build_app(
     consumer_task: asyncio.Task[None] | None = None
     stream_redis: Redis | None = None
     try:
+        await seal_legacy_rows(pool, SEALED_COLUMNS)
         if settings.dev_mode and settings.seed_demo_accounts:
             await seed_demo_accounts(settings, pool, hasher, clock)
         relay = EmailRelay(
