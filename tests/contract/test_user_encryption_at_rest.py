@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
-import tempfile
 import uuid
 from contextlib import AbstractAsyncContextManager
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -31,6 +28,7 @@ from services.user.adapters.postgres import create_pool
 from services.user.adapters.signing import KeyRing, SigningKey
 from services.user.data_keys import SEALED_COLUMNS
 from tests.support.failures import rpc_failure
+from tests.support.migrations import database_before
 from tests.support.servers import Backends
 from tests.support.tokens import bearer
 from tests.support.user import MIGRATIONS, UserService, register_and_login, running_user_service
@@ -95,7 +93,7 @@ async def raw_text(db: asyncpg.Connection[asyncpg.Record], table: str, row_id: s
     row = await db.fetchrow(f"SELECT t::text AS text, t.* FROM {table} t WHERE id = $1", row_id)
     assert row is not None
     sealed = b"".join(bytes(v) for v in row.values() if isinstance(v, bytes))
-    return row["text"] + sealed.decode("latin-1")
+    return str(row["text"]) + sealed.decode("latin-1")
 
 
 async def test_address_and_phone_rows_hold_no_plaintext_and_round_trip(
@@ -139,9 +137,7 @@ async def test_a_ciphertext_moved_to_another_row_does_not_open(backends: Backend
         user, token = await register_and_login(svc)
         first = await create(svc, token)
         second = await svc.stub.CreateAddress(
-            user_service_pb2.CreateAddressRequest(
-                user_id="me", address=user_pb2.Address(**{**_fields(), "line1": "1 Other Road"})
-            ),
+            user_service_pb2.CreateAddressRequest(user_id="me", address=_other_address()),
             metadata=bearer(token),
         )
         await svc.db.execute(
@@ -177,23 +173,16 @@ async def test_a_ciphertext_moved_to_another_row_does_not_open(backends: Backend
         assert rpc_failure(caught).code is grpc.StatusCode.UNAVAILABLE
 
 
-def _fields() -> dict[str, str]:
-    a = address()
-    return {f.name: v for f, v in a.ListFields()}
+def _other_address() -> user_pb2.Address:
+    other = address()
+    other.line1 = "1 Other Road"
+    return other
 
 
 async def test_plaintext_rows_from_before_the_migration_are_sealed_at_startup(
     backends: Backends,
 ) -> None:
-    url = f"{backends.postgres_dsn}/users_legacy_{uuid.uuid4().hex[:12]}?sslmode=disable"
-    before = Path(tempfile.mkdtemp(prefix="user-migrations-"))
-    try:
-        for path in sorted(MIGRATIONS.glob("*.sql")):
-            if "seal_personal_data" not in path.name:
-                shutil.copy(path, before / path.name)
-        processes.migrate(url, before)
-    finally:
-        shutil.rmtree(before)
+    url = database_before(backends, "users_legacy", MIGRATIONS, "seal_personal_data")
     user_id, address_id = uuid.uuid4(), uuid.uuid4()
     db = await asyncpg.connect(url)
     try:
