@@ -26,6 +26,7 @@ from services.common.envelope import (
     field_context,
     sealed_key_id,
 )
+from services.common.logging import configure_logging
 from services.common.postgres import BoundedPool
 
 log = structlog.get_logger("common.sealed_rows")
@@ -160,13 +161,14 @@ async def rotate(
     keys: DataKeys,
     columns: Sequence[SealedColumn],
     *,
-    new_data_key: bool,
+    new_data_key: bool = False,
+    reencrypt_rows: bool = False,
 ) -> dict[str, Any]:
     """The rotation: backfill, re-wrap every DEK under the primary KEK, optionally re-encrypt.
 
-    With `new_data_key`, a fresh DEK is committed first and every row moves to it; instances
-    still running seal new writes with the DEK they loaded until restarted, so run it again
-    after the restart to move those rows too.
+    With `new_data_key`, a fresh DEK is committed and every row moves to it. Instances
+    still running seal new writes with the DEK they loaded until restarted; after the
+    restart, `reencrypt_rows` moves those rows to the newest DEK without making another.
     """
     async with pool.acquire() as connection:
         await keys.load(connection)
@@ -175,11 +177,16 @@ async def rotate(
         report["backfilled"] += await backfill(pool, keys, column)
     async with pool.acquire() as connection, connection.transaction():
         report["rewrapped"] = await keys.rewrap(connection)
+    target: DataKey | None = None
     if new_data_key:
         async with pool.acquire() as connection, connection.transaction():
-            dek = await keys.create(connection)
+            target = await keys.create(connection)
+    elif reencrypt_rows and keys.active_key_id is not None:
+        async with pool.acquire() as connection:
+            target = await keys.get(connection, keys.active_key_id)
+    if target is not None:
         for column in columns:
-            report["reencrypted"] += await reencrypt(pool, keys, column, dek)
+            report["reencrypted"] += await reencrypt(pool, keys, column, target)
     async with pool.acquire() as connection:
         report["keys"] = await key_usage(connection, columns)
     return report
@@ -194,6 +201,8 @@ def main(
 ) -> int:
     """The `python -m services.<service>.data_keys` command: status, backfill or rotate.
 
+    Exits 1 (the reason on stderr) when a key it needs is not in the keyring.
+
     `open_pool` opens the service's own pool (its codecs, its configured keyring).
     """
     parser = argparse.ArgumentParser(
@@ -206,7 +215,14 @@ def main(
         action="store_true",
         help="rotate: also create a fresh DEK and re-encrypt every row under it",
     )
+    parser.add_argument(
+        "--reencrypt",
+        action="store_true",
+        help="rotate: re-encrypt rows sealed under older DEKs with the newest one",
+    )
     args = parser.parse_args(argv)
+    # Log lines go to stderr, so stdout holds the JSON report alone.
+    configure_logging(f"{service}-data-keys")
 
     async def run() -> dict[str, Any]:
         pool = await open_pool()
@@ -215,7 +231,13 @@ def main(
             raise RuntimeError("the pool has no data keys")
         try:
             if args.command == "rotate":
-                return await rotate(pool, keys, columns, new_data_key=args.new_data_key)
+                return await rotate(
+                    pool,
+                    keys,
+                    columns,
+                    new_data_key=args.new_data_key,
+                    reencrypt_rows=args.reencrypt,
+                )
             if args.command == "backfill":
                 done = [await backfill(pool, keys, c) for c in columns]
                 return {"backfilled": sum(done)}

@@ -1,6 +1,6 @@
 """Encryption at rest of the order database: its sealed columns and the data-key command.
 
-`python -m services.order.data_keys status|backfill|rotate [--new-data-key]` with the
+`python -m services.order.data_keys status|backfill|rotate [--new-data-key|--reencrypt]` with the
 service's environment (ORDER_DATABASE_URL, ORDER_DATA_KEK); see the README.
 """
 

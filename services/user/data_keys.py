@@ -1,6 +1,6 @@
 """Encryption at rest of the user database: its sealed columns and the data-key command.
 
-`python -m services.user.data_keys status|backfill|rotate [--new-data-key]` with the
+`python -m services.user.data_keys status|backfill|rotate [--new-data-key|--reencrypt]` with the
 service's environment (USER_DATABASE_URL, USER_DATA_KEK); see the README.
 """
 

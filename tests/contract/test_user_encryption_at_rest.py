@@ -7,8 +7,12 @@ readable while a wrong keyring fails closed (UNAVAILABLE) without logging plaint
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import os
+import subprocess
+import sys
 import uuid
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -242,15 +246,18 @@ async def test_a_kek_rotation_keeps_data_readable_and_a_wrong_keyring_fails_clos
         await set_phone(svc, token, PROFILE_PHONE)
     assert {r["kek_id"] for r in await _data_keys(url)} == {old_id}
 
-    # The new KEK goes in as the newest entry; the rotation re-wraps every DEK under it.
-    pool = await create_pool(url, keyring=Keyring.parse(f"{new},{old}"))
-    try:
-        assert pool.data_keys is not None
-        report = await rotate(pool, pool.data_keys, SEALED_COLUMNS, new_data_key=False)
-    finally:
-        await pool.close()
+    # The new KEK goes in as the newest entry; the documented command re-wraps every DEK
+    # under it, printing a report with key ids and counts only.
+    done = await asyncio.to_thread(data_keys_command, url, f"{new},{old}", "rotate")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
     assert report["rewrapped"] == 1
     assert {r["kek_id"] for r in await _data_keys(url)} == {new_id}
+    assert not any(p in done.stdout + done.stderr for p in (*PLAINTEXTS, new, old))
+    # Without the KEK its DEK is wrapped by, the command fails and says so.
+    refused = await asyncio.to_thread(data_keys_command, url, kek("k9")[1], "rotate")
+    assert refused.returncode == 1
+    assert "not configured" in refused.stderr
 
     # The old KEK is gone from the keyring: the data still opens.
     async with serve(new) as svc:
@@ -300,6 +307,25 @@ async def test_a_kek_rotation_keeps_data_readable_and_a_wrong_keyring_fails_clos
     async with serve(new) as svc:
         got = await shipping(svc, user.user_id, created.address_id)
         assert (got.recipient_name, got.phone_number, got.postal_code) == (RECIPIENT, PHONE, POSTAL)
+
+
+def data_keys_command(url: str, keyring: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m services.user.data_keys ARGS` with the service's environment."""
+    env = {
+        **os.environ,
+        "USER_DATABASE_URL": url,
+        "USER_ENVIRONMENT": "test",
+        "USER_PLAINTEXT": "true",
+        "USER_DATA_KEK": keyring,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "services.user.data_keys", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 async def _data_keys(url: str) -> list[asyncpg.Record]:

@@ -159,28 +159,41 @@ async def test_orders_placed_before_the_migration_are_sealed_with_their_country_
 async def test_rotating_the_kek_and_the_dek_keeps_orders_readable(backends: Backends) -> None:
     url = backends.database_url("orders_rotation", MIGRATIONS)
     old, new = keyring_entry("k1"), keyring_entry("k2")
-    order = new_order()
-    pool = await create_pool(url, max_size=2, keyring=Keyring.parse(old))
+    first, late = new_order(), new_order()
+    running = await create_pool(url, max_size=2, keyring=Keyring.parse(old))
     try:
-        async with PostgresUnitOfWork(pool) as uow:
-            await uow.orders.add(order)
+        async with PostgresUnitOfWork(running) as uow:
+            await uow.orders.add(first)
+            await uow.commit()
+
+        # KEK rotation (k2 first, k1 still there), then a fresh DEK for every row.
+        for keyring, new_data_key in ((f"{new},{old}", False), (new, True)):
+            pool = await create_pool(url, max_size=2, keyring=Keyring.parse(keyring))
+            try:
+                assert pool.data_keys is not None
+                await rotate(pool, pool.data_keys, SEALED_COLUMNS, new_data_key=new_data_key)
+            finally:
+                await pool.close()
+
+        # An instance started before the rotation still seals with the DEK it loaded (its
+        # DEK cache also holds it unwrapped, so the KEK it came under is not needed).
+        async with PostgresUnitOfWork(running) as uow:
+            await uow.orders.add(late)
             await uow.commit()
     finally:
-        await pool.close()
-
-    for keyring, new_data_key in ((f"{new},{old}", False), (new, True)):
-        pool = await create_pool(url, max_size=2, keyring=Keyring.parse(keyring))
-        try:
-            assert pool.data_keys is not None
-            await rotate(pool, pool.data_keys, SEALED_COLUMNS, new_data_key=new_data_key)
-        finally:
-            await pool.close()
+        await running.close()
 
     pool = await create_pool(url, max_size=2, keyring=Keyring.parse(new))
     try:
+        assert pool.data_keys is not None
+        report = await rotate(pool, pool.data_keys, SEALED_COLUMNS, reencrypt_rows=True)
+        assert report["reencrypted"] == 1
+        [usage] = report["keys"].values()
+        assert usage == {str(pool.data_keys.active_key_id): 2}
         async with PostgresUnitOfWork(pool) as uow:
-            loaded = await uow.orders.get(order.order_id)
-        assert loaded is not None and loaded.shipping_address == ADDRESS
+            for order in (first, late):
+                loaded = await uow.orders.get(order.order_id)
+                assert loaded is not None and loaded.shipping_address == ADDRESS
     finally:
         await pool.close()
 
@@ -188,6 +201,6 @@ async def test_rotating_the_kek_and_the_dek_keeps_orders_readable(backends: Back
     try:
         async with PostgresUnitOfWork(pool) as uow:
             with pytest.raises(SealedDataUnavailable):
-                await uow.orders.get(order.order_id)
+                await uow.orders.get(first.order_id)
     finally:
         await pool.close()
