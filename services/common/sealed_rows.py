@@ -75,11 +75,14 @@ async def backfill(pool: asyncpg.Pool[asyncpg.Record], keys: DataKeys, column: S
     total = 0
     plain = ", ".join(column.plain)
     nulls = ", ".join(f"{c} = NULL" for c in column.plain)
+    # A row with neither form holds no personal data (erased): nothing to seal.
+    held = " OR ".join(f"{c} IS NOT NULL" for c in column.plain)
     while True:
         async with pool.acquire() as connection, connection.transaction():
             rows = await connection.fetch(
                 f"SELECT {column.key}, {plain} FROM {column.table} "
-                f"WHERE {column.sealed} IS NULL LIMIT {_BATCH} FOR UPDATE SKIP LOCKED"
+                f"WHERE {column.sealed} IS NULL AND ({held}) "
+                f"LIMIT {_BATCH} FOR UPDATE SKIP LOCKED"
             )
             for row in rows:
                 fields = {c: row[c] for c in column.plain}

@@ -152,6 +152,20 @@ async def test_orders_placed_before_the_migration_are_sealed_with_their_country_
         async with PostgresUnitOfWork(pool) as uow:
             sealed = await uow.orders.get(order_id)
         assert sealed is not None and sealed.shipping_address == ADDRESS
+
+        # Erasing a buyer's address (account deletion) leaves only the country, and the
+        # startup step has nothing to seal in it.
+        async with pool.acquire() as db:
+            await db.execute(
+                "UPDATE orders SET shipping_address_sealed = NULL, shipping_address = NULL "
+                "WHERE id = $1",
+                order_id,
+            )
+        await seal_legacy_rows(pool, SEALED_COLUMNS)
+        async with PostgresUnitOfWork(pool) as uow:
+            erased = await uow.orders.get(order_id)
+        assert erased is not None
+        assert erased.shipping_address == ShippingAddress("", "", "", "US")
     finally:
         await pool.close()
 

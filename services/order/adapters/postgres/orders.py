@@ -314,7 +314,10 @@ class OrderRepository:
 
     async def _address(self, row: asyncpg.Record) -> ShippingAddress:
         sealed = row["shipping_address_sealed"]
-        if sealed is None:  # placed before encryption at rest and not yet backfilled
+        if sealed is None:
+            if row["shipping_address"] is None:  # erased: only the country is kept
+                return ShippingAddress("", "", "", row["shipping_country_code"])
+            # Placed before encryption at rest and not yet backfilled.
             return ShippingAddress(**row["shipping_address"])
         opened = await SEALED_ADDRESS.open(self._keys, self._db, row["id"], sealed)
         return ShippingAddress(**opened["shipping_address"])
