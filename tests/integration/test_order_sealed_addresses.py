@@ -155,8 +155,8 @@ async def test_orders_placed_before_the_migration_are_sealed_with_their_country_
 
         # Erasing a buyer's address (account deletion) leaves only the country, and the
         # startup step has nothing to seal in it.
-        async with pool.acquire() as db:
-            await db.execute(
+        async with pool.acquire() as connection:
+            await connection.execute(
                 "UPDATE orders SET shipping_address_sealed = NULL, shipping_address = NULL "
                 "WHERE id = $1",
                 order_id,
