@@ -36,6 +36,7 @@ from services.order.adapters.outbox import PLATFORM_CONSUMER_GROUPS, OutboxRelay
 from services.order.adapters.payments import HttpGateway, PaymentGateway, SandboxGateway
 from services.order.adapters.postgres.cart import PostgresCartUnitOfWork
 from services.order.adapters.postgres.feed import ChangeFeed
+from services.order.adapters.postgres.idempotency import seal_legacy_responses
 from services.order.adapters.postgres.reports import PostgresSalesReports
 from services.order.adapters.postgres.returns import PostgresReturnUnitOfWork
 from services.order.adapters.postgres.unit_of_work import PostgresUnitOfWork, create_pool
@@ -89,6 +90,7 @@ async def build_app(
         )
         stack.push_async_callback(pool.close)
         await seal_legacy_rows(pool, SEALED_COLUMNS)
+        await seal_legacy_responses(pool)
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
         if key_source is None:

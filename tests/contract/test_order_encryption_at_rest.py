@@ -1,7 +1,7 @@
 """Encryption at rest of the order's shipping address, over gRPC.
 
-The order placed through the API reads back unchanged while its row holds no address line
-or phone in clear; served with a keyring that lacks its KEK, the order service answers
+The order placed through the API reads back unchanged while its row (and its idempotency
+key's stored answer) holds no address line or phone in clear; served with a keyring that lacks its KEK, the order service answers
 UNAVAILABLE (not INTERNAL) and logs no plaintext.
 """
 
@@ -71,8 +71,18 @@ async def test_the_order_row_holds_no_address_in_clear_and_reads_back_unchanged(
         shipping_address=ADDRESS,
         payment_method_token="tok_visa",
     )
-    placed = await place(orders, tokens.mint(buyer), request)
+    key = str(uuid.uuid4())
+    placed = await place(orders, tokens.mint(buyer), request, key)
     assert placed.shipping_address == ADDRESS
+    # The stored answer of the idempotency key (the whole order) is sealed as well, and a
+    # retry with the key still gets the same order back.
+    stored = await orders.db.fetchrow(
+        "SELECT response, response_sealed FROM idempotency_keys WHERE order_id = $1",
+        uuid.UUID(placed.order_id),
+    )
+    assert stored is not None and stored["response_sealed"]
+    assert not any(p.encode() in bytes(stored["response"]) for p in PLAINTEXTS)
+    assert await place(orders, tokens.mint(buyer), request, key) == placed
 
     row = await orders.db.fetchrow(
         "SELECT o::text AS text, shipping_address, shipping_address_sealed, "

@@ -20,6 +20,7 @@ from services.common.envelope import Keyring, SealedDataUnavailable
 from services.common.money import Money
 from services.common.sealed_rows import rotate, seal_legacy_rows
 from services.devmesh import processes
+from services.order.adapters.postgres.idempotency import seal_legacy_responses
 from services.order.adapters.postgres.unit_of_work import PostgresUnitOfWork, create_pool
 from services.order.data_keys import SEALED_COLUMNS
 from services.order.domain.model import Order, OrderItem, ShippingAddress
@@ -37,6 +38,9 @@ ADDRESS = ShippingAddress(
     postal_code="02139",
     phone_number="+16175550100",
 )
+BUYER = uuid.uuid4()
+# A stored answer written before the migration: the serialized order holds the address.
+LEGACY_RESPONSE = b"\x0a\x24order\x12\x0cGrace Hopper"
 PLAINTEXTS = (
     "Grace Hopper",
     "77 Massachusetts Ave",
@@ -135,6 +139,13 @@ async def test_orders_placed_before_the_migration_are_sealed_with_their_country_
             '"line2": "Room 4-100", "city": "Cambridge", "region": "MA", '
             '"postal_code": "02139", "country_code": "US", "phone_number": "+16175550100"}',
         )
+        await db.execute(
+            "INSERT INTO idempotency_keys (buyer_id, key, request_fingerprint, state, response, "
+            "order_id) VALUES ($1, 'k-legacy', '\\x00', 'completed', $2, $3)",
+            BUYER,
+            LEGACY_RESPONSE,
+            order_id,
+        )
     finally:
         await db.close()
     processes.migrate(url, MIGRATIONS)
@@ -145,6 +156,17 @@ async def test_orders_placed_before_the_migration_are_sealed_with_their_country_
             legacy = await uow.orders.get(order_id)
         assert legacy is not None and legacy.shipping_address == ADDRESS
         await seal_legacy_rows(pool, SEALED_COLUMNS)
+        assert await seal_legacy_responses(pool) == 1
+        async with pool.acquire() as connection:
+            stored = await connection.fetchrow(
+                "SELECT response, response_sealed FROM idempotency_keys WHERE buyer_id = $1",
+                BUYER,
+            )
+        assert stored is not None and stored["response_sealed"]
+        assert b"Grace Hopper" not in bytes(stored["response"])
+        async with PostgresUnitOfWork(pool) as uow:
+            record = await uow.idempotency.get(BUYER, "k-legacy")
+        assert record is not None and record.response == LEGACY_RESPONSE
         text, row = await row_text(url, order_id)
         for plaintext in PLAINTEXTS:
             assert plaintext not in text

@@ -26,15 +26,23 @@ WHERE shipping_country_code IS NULL;
 
 ALTER TABLE orders ALTER COLUMN shipping_country_code SET NOT NULL;
 
+-- A completed checkout's stored answer is the whole order, shipping address included: it is
+-- sealed too (response then holds the ciphertext, bound to the buyer and key). Answers
+-- stored before this migration are sealed at startup like the orders.
+ALTER TABLE idempotency_keys ADD COLUMN response_sealed boolean NOT NULL DEFAULT false;
+
 -- migrate:down
 
 -- Sealed rows cannot be decrypted in SQL: going down would lose them, so refuse.
 DO $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM orders WHERE shipping_address_sealed IS NOT NULL) THEN
+    IF EXISTS (SELECT 1 FROM orders WHERE shipping_address_sealed IS NOT NULL)
+       OR EXISTS (SELECT 1 FROM idempotency_keys WHERE response_sealed) THEN
         RAISE EXCEPTION 'sealed shipping addresses exist; they cannot be migrated down in SQL';
     END IF;
 END $$;
+
+ALTER TABLE idempotency_keys DROP COLUMN response_sealed;
 
 ALTER TABLE orders
     DROP COLUMN shipping_address_sealed,

@@ -77,7 +77,7 @@ class PostgresUnitOfWork(OrderDatabaseUnitOfWork):
     @override
     def _bind(self, connection: postgres.PooledConnection) -> None:
         self.orders = OrderRepository(connection, self.data_keys)
-        self.idempotency = IdempotencyRepository(connection)
+        self.idempotency = IdempotencyRepository(connection, self.data_keys)
         self.attempts = PaymentAttemptRepository(connection)
         self.changes = OrderChangeRepository(connection)
         self.releases = ReservationReleaseRepository(connection)
