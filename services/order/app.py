@@ -25,6 +25,7 @@ from services.common.auth import JwksKeySource, KeySource
 from services.common.business_metrics import BusinessEventsInterceptor, OrderMetrics
 from services.common.clock import Clock, SystemClock
 from services.common.discovery import connect_peer
+from services.common.sealed_rows import seal_legacy_rows
 from services.common.server import ServiceApp
 from services.common.streams import StreamConsumer
 from services.common.user_events import UserDeleted
@@ -42,6 +43,7 @@ from services.order.adapters.postgres.cart import PostgresCartUnitOfWork
 from services.order.adapters.postgres.feed import ChangeFeed
 from services.order.adapters.postgres.payouts import PostgresPayoutUnitOfWork
 from services.order.adapters.postgres.privacy import PostgresPrivacyUnitOfWork
+from services.order.adapters.postgres.idempotency import seal_legacy_responses
 from services.order.adapters.postgres.reports import PostgresSalesReports
 from services.order.adapters.postgres.returns import PostgresReturnUnitOfWork
 from services.order.adapters.postgres.unit_of_work import PostgresUnitOfWork, create_pool
@@ -49,6 +51,7 @@ from services.order.adapters.users import Buyers, GrpcBuyers
 from services.order.cart_servicer import CartServicer
 from services.order.config import Settings
 from services.order.internal_servicer import OrderInternalServicer
+from services.order.data_keys import SEALED_COLUMNS
 from services.order.mappers.orders import ProtoOrderCodec
 from services.order.payout_servicer import PayoutServicer
 from services.order.return_servicer import ReturnServicer
@@ -98,8 +101,11 @@ async def build_app(
             str(settings.database_url),
             max_size=settings.database_pool_size,
             acquire_timeout=settings.database_acquire_timeout_seconds,
+            keyring=settings.data_keyring(),
         )
         stack.push_async_callback(pool.close)
+        await seal_legacy_rows(pool, SEALED_COLUMNS)
+        await seal_legacy_responses(pool)
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
         if key_source is None:

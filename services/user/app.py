@@ -21,6 +21,7 @@ from services.common.business_metrics import BusinessEventsInterceptor, UserMetr
 from services.common.clock import Clock, SystemClock
 from services.common.discovery import connect_peer
 from services.common.outbox_relay import OutboxRelay
+from services.common.sealed_rows import seal_legacy_rows
 from services.common.server import ServiceApp
 from services.user.adapters.catalog import GrpcProductCatalog
 from services.user.adapters.email import EmailRelay, MailboxEmailSender, SmtpEmailSender
@@ -32,6 +33,7 @@ from services.user.adapters.postgres import Pool, PostgresUnitOfWork, create_poo
 from services.user.adapters.signing import KeyRing
 from services.user.adapters.tokens import JwtTokenIssuer
 from services.user.config import Settings
+from services.user.data_keys import SEALED_COLUMNS
 from services.user.domain import commands
 from services.user.domain.emails import MailPolicy, OutgoingEmail
 from services.user.domain.model import ThrottlePolicy
@@ -147,6 +149,7 @@ async def build_app(
     )
     pool = await create_pool(
         str(settings.database_url),
+        keyring=settings.data_keyring(),
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
         acquire_timeout=settings.db_acquire_timeout_seconds,
@@ -160,6 +163,7 @@ async def build_app(
     stream_redis: Redis | None = None
     relay_redis: Redis | None = None
     try:
+        await seal_legacy_rows(pool, SEALED_COLUMNS)
         if settings.dev_mode and settings.seed_demo_accounts:
             await seed_demo_accounts(settings, pool, hasher, clock)
         relay = EmailRelay(

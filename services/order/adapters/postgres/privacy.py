@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import override
 
 from services.common import postgres
+from services.common.envelope import DataKeys
 from services.order.adapters.postgres.cart import PostgresCarts
 from services.order.adapters.postgres.orders import OrderRepository
 from services.order.adapters.postgres.returns import PostgresReturns
@@ -17,21 +18,13 @@ from services.order.service_layer.ports.privacy import BuyerRecords
 
 _PAGE = 500
 
-# The shipping address an erased order keeps: its country only, every other field blank.
-_ERASED_ADDRESS = """
-    jsonb_build_object(
-        'recipient_name', '', 'line1', '', 'line2', '', 'city', '', 'region', '',
-        'postal_code', '', 'phone_number', '', 'country_code', shipping_address->>'country_code'
-    )
-"""
-
 
 class PostgresBuyerData:
     """The orders, returns and cart tables, seen per buyer."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, keys: DataKeys) -> None:
         self._db = connection
-        self._orders = OrderRepository(connection)
+        self._orders = OrderRepository(connection, keys)
         self._returns = PostgresReturns(connection)
         self._carts = PostgresCarts(connection)
 
@@ -56,9 +49,12 @@ class PostgresBuyerData:
 
     async def erase(self, buyer_id: uuid.UUID) -> int:
         """Blank the buyer's addresses but the country, drop their cart and stored answers."""
+        # With neither the sealed nor the legacy plaintext address, an order reads as its
+        # country alone (kept in clear for tax and reports).
         status = await self._db.execute(
-            f"UPDATE orders SET shipping_address = {_ERASED_ADDRESS} "
-            f"WHERE buyer_id = $1 AND shipping_address <> {_ERASED_ADDRESS}",
+            "UPDATE orders SET shipping_address = NULL, shipping_address_sealed = NULL "
+            "WHERE buyer_id = $1 "
+            "AND (shipping_address IS NOT NULL OR shipping_address_sealed IS NOT NULL)",
             buyer_id,
         )
         await self._db.execute("DELETE FROM carts WHERE buyer_id = $1", buyer_id)
@@ -86,4 +82,4 @@ class PostgresPrivacyUnitOfWork(OrderDatabaseUnitOfWork):
 
     @override
     def _bind(self, connection: postgres.PooledConnection) -> None:
-        self.buyer_data = PostgresBuyerData(connection)
+        self.buyer_data = PostgresBuyerData(connection, self.data_keys)

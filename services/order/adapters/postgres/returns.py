@@ -171,7 +171,7 @@ class PostgresReturnUnitOfWork(OrderDatabaseUnitOfWork):
     @override
     def _bind(self, connection: postgres.PooledConnection) -> None:
         self.returns = PostgresReturns(connection)
-        self.orders = OrderRepository(connection)
+        self.orders = OrderRepository(connection, self.data_keys)
         self.changes = OrderChangeRepository(connection)
 
 
