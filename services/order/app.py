@@ -41,17 +41,17 @@ from services.order.adapters.outbox import PLATFORM_CONSUMER_GROUPS, OutboxRelay
 from services.order.adapters.payments import HttpGateway, PaymentGateway, SandboxGateway
 from services.order.adapters.postgres.cart import PostgresCartUnitOfWork
 from services.order.adapters.postgres.feed import ChangeFeed
+from services.order.adapters.postgres.idempotency import seal_legacy_responses
 from services.order.adapters.postgres.payouts import PostgresPayoutUnitOfWork
 from services.order.adapters.postgres.privacy import PostgresPrivacyUnitOfWork
-from services.order.adapters.postgres.idempotency import seal_legacy_responses
 from services.order.adapters.postgres.reports import PostgresSalesReports
 from services.order.adapters.postgres.returns import PostgresReturnUnitOfWork
 from services.order.adapters.postgres.unit_of_work import PostgresUnitOfWork, create_pool
 from services.order.adapters.users import Buyers, GrpcBuyers
 from services.order.cart_servicer import CartServicer
 from services.order.config import Settings
-from services.order.internal_servicer import OrderInternalServicer
 from services.order.data_keys import SEALED_COLUMNS
+from services.order.internal_servicer import OrderInternalServicer
 from services.order.mappers.orders import ProtoOrderCodec
 from services.order.payout_servicer import PayoutServicer
 from services.order.return_servicer import ReturnServicer

@@ -9,8 +9,8 @@ from pydantic import Field, PostgresDsn, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import ServiceSettings
-from services.order.domain.ledger import DEFAULT_COMMISSION_BPS
 from services.common.envelope import Keyring, configured_keyring
+from services.order.domain.ledger import DEFAULT_COMMISSION_BPS
 
 # The sandbox gateway's placeholder key; refused outside dev and test mode.
 DEV_GATEWAY_API_KEY = "sandbox-gateway-dev-key"
