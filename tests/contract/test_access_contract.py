@@ -19,6 +19,7 @@ from grpc_status import rpc_status
 from marketplace.order.v1 import (
     cart_service_pb2,  # noqa: F401  (registers the services)
     order_service_pb2,  # noqa: F401  (registers the services)
+    pricing_service_pb2,  # noqa: F401  (registers the services)
     return_service_pb2,  # noqa: F401  (registers the services)
 )
 from marketplace.product.v1 import product_service_pb2  # noqa: F401
@@ -39,6 +40,7 @@ SERVICES = (
     "marketplace.order.v1.OrderService",
     "marketplace.order.v1.CartService",
     "marketplace.order.v1.ReturnService",
+    "marketplace.order.v1.PricingService",
 )
 SECRET = "access-contract-secret"
 POOL = descriptor_pool.Default()

@@ -179,3 +179,12 @@ class ErrorReason(StrEnum):
     # ReceiveReturn while the refund of the return is being carried out at the payment gateway;
     # read the return again shortly (ABORTED).
     RETURN_REFUND_IN_PROGRESS = "RETURN_REFUND_IN_PROGRESS"
+
+    # UpdateTaxRate of a country without a rate when allow_missing is false, or DeleteTaxRate of
+    # a country without a rate (NOT_FOUND).
+    TAX_RATE_NOT_FOUND = "TAX_RATE_NOT_FOUND"
+
+    # CreateOrder or CheckoutCart of items whose seller's shipping profile is in another
+    # currency than the items; metadata "seller_id" names the seller and "currency" the
+    # profile's currency (FAILED_PRECONDITION).
+    SHIPPING_CURRENCY_MISMATCH = "SHIPPING_CURRENCY_MISMATCH"
