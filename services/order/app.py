@@ -13,6 +13,7 @@ import structlog
 from marketplace.order.v1 import (
     cart_service_pb2_grpc,
     order_service_pb2_grpc,
+    pricing_service_pb2_grpc,
     return_service_pb2_grpc,
 )
 from prometheus_client import CollectorRegistry
@@ -42,6 +43,7 @@ from services.order.adapters.users import Buyers, GrpcBuyers
 from services.order.cart_servicer import CartServicer
 from services.order.config import Settings
 from services.order.mappers.orders import ProtoOrderCodec
+from services.order.pricing_servicer import PricingServicer
 from services.order.return_servicer import ReturnServicer
 from services.order.service_layer.cart import CheckoutTimes
 from services.order.service_layer.checkout import Checkout, CheckoutPlacer
@@ -52,6 +54,8 @@ from services.order.servicer import OrderServicer
 SERVICE_NAME = "marketplace.order.v1.OrderService"
 CART_SERVICE_NAME = "marketplace.order.v1.CartService"
 RETURN_SERVICE_NAME = "marketplace.order.v1.ReturnService"
+PRICING_SERVICE_NAME = "marketplace.order.v1.PricingService"
+ORDER_SERVICE_NAMES = (SERVICE_NAME, CART_SERVICE_NAME, RETURN_SERVICE_NAME, PRICING_SERVICE_NAME)
 
 log = structlog.get_logger("order")
 
@@ -219,9 +223,13 @@ async def build_app(
                 (order_service_pb2_grpc.add_OrderServiceServicer_to_server, servicer),
                 (cart_service_pb2_grpc.add_CartServiceServicer_to_server, cart_servicer),
                 (return_service_pb2_grpc.add_ReturnServiceServicer_to_server, return_servicer),
+                (
+                    pricing_service_pb2_grpc.add_PricingServiceServicer_to_server,
+                    PricingServicer(uow=uow, clock=clock),
+                ),
             ],
-            service_names=[SERVICE_NAME, CART_SERVICE_NAME, RETURN_SERVICE_NAME],
-            policy=AccessPolicy.from_contract(SERVICE_NAME, CART_SERVICE_NAME, RETURN_SERVICE_NAME),
+            service_names=[*ORDER_SERVICE_NAMES],
+            policy=AccessPolicy.from_contract(*ORDER_SERVICE_NAMES),
             key_source=key_source,
             metrics_registry=registry,
             interceptors=[BusinessEventsInterceptor(checkout_observers(metrics))],

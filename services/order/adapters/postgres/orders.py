@@ -13,6 +13,7 @@ from services.common import postgres
 from services.common.errors import Aborted
 from services.common.money import Money
 from services.order.adapters.events import event_rows
+from services.order.adapters.postgres.parts import insert_parts, load_parts
 from services.order.adapters.postgres.payments import insert_payments, load_payments
 from services.order.adapters.postgres.refunds import insert_refunds, load_refunds
 from services.order.domain.commands import OrderCursor
@@ -38,8 +39,9 @@ class OrderRepository:
         await self._db.execute(
             """
             INSERT INTO orders (id, buyer_id, status, currency, subtotal_minor, total_minor,
-                                shipping_address, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                shipping_address, created_at, updated_at,
+                                shipping_total_minor, tax_total_minor)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
             """,
             order.order_id,
             order.buyer_id,
@@ -50,6 +52,8 @@ class OrderRepository:
             _address_to_json(order.shipping_address),
             order.created_at,
             order.updated_at,
+            order.sums.shipping.minor,
+            order.sums.tax.minor,
         )
         await self._db.executemany(
             """
@@ -70,6 +74,7 @@ class OrderRepository:
                 for item in order.items
             ],
         )
+        await insert_parts(self._db, order)
         await self._write_changes(order)
 
     async def save(self, order: Order) -> None:
@@ -279,6 +284,7 @@ class OrderRepository:
             )
         payments = await load_payments(self._db, ids)
         refunds = await load_refunds(self._db, ids)
+        parts = await load_parts(self._db, ids, currency)
         return [
             Order(
                 order_id=row["id"],
@@ -291,6 +297,7 @@ class OrderRepository:
                 history=history[row["id"]],
                 payments=payments[row["id"]],
                 refunds=refunds[row["id"]],
+                parts=parts[row["id"]],
                 stock_committed=row["stock_committed"],
                 loaded_status=OrderStatus(row["status"]),
             )

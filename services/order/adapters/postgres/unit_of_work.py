@@ -16,6 +16,7 @@ from services.order.adapters.postgres.changes import (
 from services.order.adapters.postgres.idempotency import IdempotencyRepository
 from services.order.adapters.postgres.orders import OrderRepository
 from services.order.adapters.postgres.payments import PaymentAttemptRepository
+from services.order.adapters.postgres.pricing import PricingRepository
 from services.order.domain.reasons import ErrorReason
 
 type Connection = postgres.AnyConnection
@@ -60,6 +61,7 @@ class PostgresUnitOfWork(OrderDatabaseUnitOfWork):
     attempts: PaymentAttemptRepository
     changes: OrderChangeRepository
     releases: ReservationReleaseRepository
+    pricing: PricingRepository
 
     @override
     def _bind(self, connection: postgres.PooledConnection) -> None:
@@ -68,3 +70,4 @@ class PostgresUnitOfWork(OrderDatabaseUnitOfWork):
         self.attempts = PaymentAttemptRepository(connection)
         self.changes = OrderChangeRepository(connection)
         self.releases = ReservationReleaseRepository(connection)
+        self.pricing = PricingRepository(connection)
