@@ -226,7 +226,7 @@ async def test_an_order_of_two_sellers_is_priced_per_part_and_the_total_is_captu
         " FROM orders WHERE id = $1",
         uuid.UUID(placed.order_id),
     )
-    assert tuple(row) == (5000, 1449, 1290, 7739)
+    assert row is not None and tuple(row) == (5000, 1449, 1290, 7739)
     # A seller sees their own part only.
     seen_by_b = await orders.stub.GetOrder(
         order_service_pb2.GetOrderRequest(order_id=placed.order_id),
