@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -79,7 +80,7 @@ def update_shipping_profile_command(
     """Validate an UpdateShippingProfileRequest."""
     profile = request.shipping_profile
     currency = profile.currency_code.strip().upper()
-    if len(currency) != 3 or not currency.isalpha():
+    if not re.fullmatch("[A-Z]{3}", currency):
         raise InvalidArgument(
             [
                 FieldViolation(
