@@ -15,6 +15,7 @@ from marketplace.order.v1 import (
     order_internal_service_pb2_grpc,
     order_service_pb2_grpc,
     payout_service_pb2_grpc,
+    pricing_service_pb2_grpc,
     return_service_pb2_grpc,
 )
 from prometheus_client import CollectorRegistry
@@ -54,6 +55,7 @@ from services.order.data_keys import SEALED_COLUMNS
 from services.order.internal_servicer import OrderInternalServicer
 from services.order.mappers.orders import ProtoOrderCodec
 from services.order.payout_servicer import PayoutServicer
+from services.order.pricing_servicer import PricingServicer
 from services.order.return_servicer import ReturnServicer
 from services.order.service_layer import privacy
 from services.order.service_layer.cart import CheckoutTimes
@@ -70,6 +72,15 @@ INTERNAL_SERVICE_NAME = "marketplace.order.v1.OrderInternalService"
 # The order service's consumer group on the user event stream; the user service's outbox
 # keeps an event until this group (and the product service's) acknowledged it.
 USER_EVENTS_GROUP = "order-service"
+PRICING_SERVICE_NAME = "marketplace.order.v1.PricingService"
+ORDER_SERVICE_NAMES = (
+    SERVICE_NAME,
+    CART_SERVICE_NAME,
+    RETURN_SERVICE_NAME,
+    INTERNAL_SERVICE_NAME,
+    PAYOUT_SERVICE_NAME,
+    PRICING_SERVICE_NAME,
+)
 
 log = structlog.get_logger("order")
 
@@ -279,21 +290,13 @@ async def build_app(
                     OrderInternalServicer(uow=privacy_uow),
                 ),
                 (payout_service_pb2_grpc.add_PayoutServiceServicer_to_server, payout_servicer),
+                (
+                    pricing_service_pb2_grpc.add_PricingServiceServicer_to_server,
+                    PricingServicer(uow=uow, clock=clock),
+                ),
             ],
-            service_names=[
-                SERVICE_NAME,
-                CART_SERVICE_NAME,
-                RETURN_SERVICE_NAME,
-                INTERNAL_SERVICE_NAME,
-                PAYOUT_SERVICE_NAME,
-            ],
-            policy=AccessPolicy.from_contract(
-                SERVICE_NAME,
-                CART_SERVICE_NAME,
-                RETURN_SERVICE_NAME,
-                INTERNAL_SERVICE_NAME,
-                PAYOUT_SERVICE_NAME,
-            ),
+            service_names=[*ORDER_SERVICE_NAMES],
+            policy=AccessPolicy.from_contract(*ORDER_SERVICE_NAMES),
             key_source=key_source,
             metrics_registry=registry,
             interceptors=[BusinessEventsInterceptor(checkout_observers(metrics))],

@@ -21,6 +21,7 @@ from marketplace.order.v1 import (
     order_internal_service_pb2,  # noqa: F401  (registers the services)
     order_service_pb2,  # noqa: F401  (registers the services)
     payout_service_pb2,  # noqa: F401  (registers the services)
+    pricing_service_pb2,  # noqa: F401  (registers the services)
     return_service_pb2,  # noqa: F401  (registers the services)
 )
 from marketplace.product.v1 import product_service_pb2  # noqa: F401
@@ -43,6 +44,7 @@ SERVICES = (
     "marketplace.order.v1.ReturnService",
     "marketplace.order.v1.OrderInternalService",
     "marketplace.order.v1.PayoutService",
+    "marketplace.order.v1.PricingService",
 )
 SECRET = "access-contract-secret"
 POOL = descriptor_pool.Default()

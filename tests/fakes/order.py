@@ -19,6 +19,7 @@ from services.order.domain.idempotency import IdempotencyRecord, KeyState, Store
 from services.order.domain.model import GatewayCall, Order, OrderLine, ShippingAddress
 from services.order.domain.status import OrderStatus
 from services.order.service_layer.ports import PricedLine, ReportRow
+from tests.fakes.pricing import FakePricing
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Store:
     calls: dict[uuid.UUID, GatewayCall] = field(default_factory=dict)
     releases: set[uuid.UUID] = field(default_factory=set)
     changes: dict[uuid.UUID, OrderChange] = field(default_factory=dict)
+    pricing: FakePricing = field(default_factory=FakePricing)
 
 
 def _page(orders: list[Order], limit: int, after: OrderCursor | None) -> list[Order]:
@@ -248,6 +250,7 @@ class FakeUnitOfWork:
         self.attempts = FakeAttempts(store)
         self.releases = FakeReleases(store)
         self.changes = FakeChanges(store)
+        self.pricing = store.pricing
 
     async def __aenter__(self) -> Self:
         return self

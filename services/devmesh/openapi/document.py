@@ -19,6 +19,7 @@ PUBLIC_SERVICES = (
     "marketplace.order.v1.CartService",
     "marketplace.order.v1.ReturnService",
     "marketplace.order.v1.PayoutService",
+    "marketplace.order.v1.PricingService",
 )
 
 

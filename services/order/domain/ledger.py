@@ -77,8 +77,10 @@ class Balance:
 def seller_sale(order: Order, seller_id: str) -> Money:
     """The seller's part of an order: what a capture credits them before commission.
 
-    The one place that says what a seller earns on an order (today their line totals); the
-    refund split below weighs the sellers by it too.
+    The one place that says what a seller is credited on an order: the part's total, items,
+    shipping and the tax collected on them (the seller is the merchant of record and remits
+    it). The sales reports count the same parts, and the refund split below weighs the
+    sellers by it too.
     """
     return order.seller_total(seller_id)
 
@@ -131,7 +133,9 @@ def order_entries(
         booked = {}
         for seller in sorted(order.seller_ids):
             sale = seller_sale(order, seller).minor
-            commission = commission_on(sale, commission_bps)
+            # Commission is charged on items and shipping, never on the tax passed through.
+            earned = order.part_of(seller).seller_earnings.minor
+            commission = commission_on(earned, commission_bps)
             booked[seller] = Booked(sale, commission)
             entries.append(
                 _entry(order, seller, EntryKind.SALE, sale, capture.payment_id, capture.at)

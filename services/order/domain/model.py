@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from services.common.money import Money
+from services.order.domain.payments import GatewayCall as GatewayCall  # re-exported
+from services.order.domain.pricing import PartSums, SellerPart, price_parts, sum_parts
 from services.order.domain.reasons import ErrorReason
 from services.order.domain.status import (
     SYSTEM_ACTOR,
@@ -90,21 +92,6 @@ class PaymentAttempt:
 
 
 @dataclass(frozen=True)
-class GatewayCall:
-    """One call to the payment gateway, recorded before it is made and after it ends."""
-
-    attempt_id: uuid.UUID
-    order_id: uuid.UUID
-    operation: str  # authorize, capture, void, refund
-    idempotency_key: str
-    amount: Money
-    at: datetime
-    outcome: str = "pending"  # pending, succeeded, declined, failed, timed_out
-    gateway_reference: str = ""
-    detail: str = ""
-
-
-@dataclass(frozen=True)
 class Refund:
     """Money given back on a captured payment."""
 
@@ -133,6 +120,8 @@ class Order:
     history: list[StatusChange] = field(default_factory=list)
     payments: list[PaymentAttempt] = field(default_factory=list)
     refunds: list[Refund] = field(default_factory=list)
+    # One per seller, priced at placement (domain/pricing.py); empty: free and untaxed.
+    parts: list[SellerPart] = field(default_factory=list)
     stock_committed: bool = False
     # What changed since the order was loaded, for the repository to write.
     unsaved_history: list[StatusChange] = field(default_factory=list, repr=False)
@@ -152,12 +141,15 @@ class Order:
         items: list[OrderItem],
         shipping_address: ShippingAddress,
         at: datetime,
+        parts: list[SellerPart] | None = None,
     ) -> Order:
-        """A new pending order; its lines must share one currency."""
+        """A new pending order; its lines must share one currency, its parts cover them."""
         if not items:
             raise ValueError("an order needs at least one item")
         if len({item.unit_price.currency for item in items}) != 1:
             raise MixedCurrencies("the items of an order must share one currency")
+        if parts is not None and {p.seller_id for p in parts} != {i.seller_id for i in items}:
+            raise ValueError("an order needs exactly one part per seller")
         order = cls(
             order_id=order_id,
             buyer_id=buyer_id,
@@ -166,6 +158,7 @@ class Order:
             status=OrderStatus.PENDING,
             created_at=at,
             updated_at=at,
+            parts=list(parts) if parts is not None else [],
         )
         change = StatusChange(None, OrderStatus.PENDING, str(buyer_id), "order placed", at)
         order.history.append(change)
@@ -178,17 +171,28 @@ class Order:
         return self.items[0].unit_price.currency
 
     @property
+    def seller_parts(self) -> list[SellerPart]:
+        """The parts fixed at placement; an order without any ships free and untaxed."""
+        if self.parts:
+            return self.parts
+        return price_parts(
+            self.items, currency=self.currency, country_code="", profiles={}, tax_basis_points=0
+        )
+
+    @property
+    def sums(self) -> PartSums:
+        """The subtotal, shipping and tax of the order: the sums of its parts."""
+        return sum_parts(self.seller_parts, self.currency)
+
+    @property
     def subtotal(self) -> Money:
         """The sum of the line totals."""
-        total = Money(0, self.currency)
-        for item in self.items:
-            total = total + item.line_total
-        return total
+        return self.sums.subtotal
 
     @property
     def total(self) -> Money:
-        """What the buyer pays; shipping and taxes are not charged yet."""
-        return self.subtotal
+        """What the buyer pays: items, shipping and tax of every part."""
+        return self.sums.total
 
     @property
     def payment(self) -> PaymentAttempt | None:
@@ -220,13 +224,15 @@ class Order:
         """Whether a caller may read the order: its buyer, admins and its sellers."""
         return is_admin or str(self.buyer_id) == user_id or user_id in self.seller_ids
 
+    def part_of(self, seller_id: str) -> SellerPart:
+        """One seller's part; an empty one for a seller without items in the order."""
+        zero = Money(0, self.currency)
+        own = [p for p in self.seller_parts if p.seller_id == seller_id]
+        return own[0] if own else SellerPart(seller_id, zero, zero, zero)
+
     def seller_total(self, seller_id: str) -> Money:
-        """The sum of one seller's lines."""
-        total = Money(0, self.currency)
-        for item in self.items:
-            if item.seller_id == seller_id:
-                total = total + item.line_total
-        return total
+        """What the buyer paid for one seller's part: items, shipping and tax."""
+        return self.part_of(seller_id).total
 
     def seller_refunded(self, seller_id: str) -> Money:
         """What was refunded on one seller's lines."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from services.common.money import Money
 
@@ -42,3 +44,18 @@ class Capture:
     charge_id: str
     authorization_id: str
     amount: Money
+
+
+@dataclass(frozen=True)
+class GatewayCall:
+    """One call to the payment gateway, recorded before it is made and after it ends."""
+
+    attempt_id: uuid.UUID
+    order_id: uuid.UUID
+    operation: str  # authorize, capture, void, refund
+    idempotency_key: str
+    amount: Money
+    at: datetime
+    outcome: str = "pending"  # pending, succeeded, declined, failed, timed_out
+    gateway_reference: str = ""
+    detail: str = ""

@@ -183,3 +183,12 @@ class ErrorReason(StrEnum):
     # GetSellerBalance, ListLedgerEntries or ListPayouts by a seller for another seller's money
     # (PERMISSION_DENIED).
     NOT_YOUR_LEDGER = "NOT_YOUR_LEDGER"
+
+    # UpdateTaxRate of a country without a rate when allow_missing is false, or DeleteTaxRate of
+    # a country without a rate (NOT_FOUND).
+    TAX_RATE_NOT_FOUND = "TAX_RATE_NOT_FOUND"
+
+    # CreateOrder or CheckoutCart of items whose seller's shipping profile is in another
+    # currency than the items; metadata "seller_id" names the seller and "currency" the
+    # profile's currency (FAILED_PRECONDITION).
+    SHIPPING_CURRENCY_MISMATCH = "SHIPPING_CURRENCY_MISMATCH"

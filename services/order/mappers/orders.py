@@ -20,6 +20,7 @@ from services.order.domain.model import (
     ShippingAddress,
     StatusChange,
 )
+from services.order.domain.pricing import SellerPart
 from services.order.domain.status import OrderStatus, PaymentStatus
 from services.order.service_layer.reports import SalesReport
 
@@ -70,6 +71,18 @@ def order_to_proto(order: Order) -> order_pb2.Order:
         status=status_to_proto(order.status),
         subtotal=money_to_proto(order.subtotal),
         total=money_to_proto(order.total),
+        shipping_total=money_to_proto(order.sums.shipping),
+        tax_total=money_to_proto(order.sums.tax),
+        parts=[
+            order_pb2.SellerPart(
+                seller_id=part.seller_id,
+                subtotal=money_to_proto(part.subtotal),
+                shipping_total=money_to_proto(part.shipping),
+                tax_total=money_to_proto(part.tax),
+                total=money_to_proto(part.total),
+            )
+            for part in order.seller_parts
+        ],
         status_history=[
             order_pb2.StatusChange(
                 from_status=(
@@ -153,6 +166,15 @@ def order_from_proto(message: order_pb2.Order) -> Order:
         updated_at=message.update_time.ToDatetime(tzinfo=UTC),
         history=history,
         payments=payments,
+        parts=[
+            SellerPart(
+                seller_id=p.seller_id,
+                subtotal=_money(p.subtotal.units, p.subtotal.nanos, currency),
+                shipping=_money(p.shipping_total.units, p.shipping_total.nanos, currency),
+                tax=_money(p.tax_total.units, p.tax_total.nanos, currency),
+            )
+            for p in message.parts
+        ],
     )
 
 
@@ -195,6 +217,8 @@ def sales_report_to_proto(report: SalesReport) -> order_service_pb2.SalesReport:
                 seller_id=r.seller_id,
                 order_count=r.order_count,
                 total=money_to_proto(r.total),
+                shipping_total=money_to_proto(r.shipping) if r.shipping else None,
+                tax_total=money_to_proto(r.tax) if r.tax else None,
             )
             for r in report.rows
         ]

@@ -20,6 +20,8 @@ def view_for(order: Order, caller: Caller) -> Order:
         items=[item for item in order.items if item.seller_id == caller.user_id],
         payments=[],
         refunds=[r for r in order.refunds if r.seller_id == caller.user_id],
+        # Their own part only, so the totals they see are those of their own lines.
+        parts=[p for p in order.seller_parts if p.seller_id == caller.user_id],
     )
 
 

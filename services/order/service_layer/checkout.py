@@ -39,6 +39,7 @@ from services.order.service_layer.ports import (
     PaymentGateway,
     UnitOfWorkFactory,
 )
+from services.order.service_layer.pricing import price_order
 from services.order.service_layer.stock import commit_stock, release_stock
 
 log = structlog.get_logger("orders")
@@ -278,12 +279,17 @@ class Checkout:
             OrderItem(p.product_id, p.seller_id, p.title, p.quantity, p.unit_price) for p in priced
         ]
         try:
+            if len({item.unit_price.currency for item in items}) != 1:
+                raise MixedCurrencies("the items of an order must share one currency")
+            # Shipping and tax are fixed now, at the rates of the moment of placement.
+            parts = await price_order(items, address.country_code, uow=self.uow)
             order = Order.place(
                 order_id=order_id,
                 buyer_id=command.buyer_id,
                 items=items,
                 shipping_address=address,
                 at=self.clock.now(),
+                parts=parts,
             )
         except MixedCurrencies:
             await release_stock(uow=self.uow, inventory=self.inventory, order_id=order_id)
@@ -293,6 +299,14 @@ class Checkout:
             )
             await store_error(self.uow, command, mixed)
             raise mixed from None
+        except FailedPrecondition as refused:  # a seller's shipping profile in another currency
+            await release_stock(uow=self.uow, inventory=self.inventory, order_id=order_id)
+            await store_error(self.uow, command, refused)
+            raise
+        except Unavailable:  # the rules could not be read: nothing recorded, a retry runs afresh
+            await release_stock(uow=self.uow, inventory=self.inventory, order_id=order_id)
+            await release_key(self.uow, command)
+            raise
         async with self.uow() as uow:
             await uow.orders.add(order)
             await uow.commit()

@@ -230,10 +230,12 @@ async def _claim_refund(
     if order is None:
         raise NotFound("no such order", reason=ErrorReason.ORDER_NOT_FOUND)
     now = clock.now()
-    # Capped as every refund is: by the seller's lines' value not yet refunded and by the
-    # captured amount not yet refunded, whichever is less.
+    # The returned items with the tax paid on them (shipping is not given back), capped as
+    # every refund is: by the seller's part not yet refunded and by the captured amount not
+    # yet refunded, whichever is less.
     refundable = order.refundable(found.seller_id)
-    amount = min(found.items_total.minor, refundable.minor)
+    items = found.items_total.minor
+    amount = min(items + order.part_of(found.seller_id).tax_on(items), refundable.minor)
     if amount <= 0:
         found.refunded(Money(0, found.currency), now)
         return None

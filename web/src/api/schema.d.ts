@@ -940,6 +940,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sellers/me/shippingProfile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns the caller's shipping profile; a seller who never set one gets an empty profile (which ships everything for free).
+         * @description Returns the caller's shipping profile; a seller who never set one gets an empty profile (which ships everything for free). Callers with the seller role only.
+         */
+        get: operations["PricingService_GetShippingProfile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Sets the caller's shipping profile, creating it on first use.
+         * @description Sets the caller's shipping profile, creating it on first use. update_mask names the fields to replace ("currency_code", "default_rate", "country_rates"); an empty mask or "*" replaces the whole profile. Callers with the seller role only.
+         */
+        patch: operations["PricingService_UpdateShippingProfile"];
+        trace?: never;
+    };
     "/v1/sellers/{sellerId}/balance": {
         parameters: {
             query?: never;
@@ -1035,6 +1059,50 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/taxRates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the tax rates by country code.
+         * @description Lists the tax rates by country code. Admins only.
+         */
+        get: operations["PricingService_ListTaxRates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/taxRates/{countryCode}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Sets the tax rate of a country (AIP-134): an existing rate is replaced; a missing one is created when allow_missing is true, else the call answers NOT_FOUND (TAX_RATE_NOT_FOUND).
+         * @description Sets the tax rate of a country (AIP-134): an existing rate is replaced; a missing one is created when allow_missing is true, else the call answers NOT_FOUND (TAX_RATE_NOT_FOUND). Admins only.
+         */
+        put: operations["PricingService_UpdateTaxRate"];
+        post?: never;
+        /**
+         * Deletes the tax rate of a country, which is then taxed at zero; NOT_FOUND (TAX_RATE_NOT_FOUND) when the country has no rate.
+         * @description Deletes the tax rate of a country, which is then taxed at zero; NOT_FOUND (TAX_RATE_NOT_FOUND) when the country has no rate. Admins only.
+         */
+        delete: operations["PricingService_DeleteTaxRate"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1749,6 +1817,13 @@ export interface components {
             /** @description The caller's active sessions, newest first. */
             readonly sessions?: components["schemas"]["Session"][];
         };
+        /** @description The response of ListTaxRates. */
+        ListTaxRatesResponse: {
+            /** @description One page of rates, by country code. */
+            readonly taxRates?: components["schemas"]["TaxRate"][];
+            /** @description The token for the next page; empty on the last page. */
+            readonly nextPageToken?: string;
+        };
         /** @description The response of ListUsers. */
         ListUsersResponse: {
             /** @description One page of users. */
@@ -1833,7 +1908,7 @@ export interface components {
             readonly status?: components["schemas"]["OrderStatus"];
             /** @description The sum of the line totals. */
             readonly subtotal?: components["schemas"]["Money"];
-            /** @description What the buyer pays. */
+            /** @description What the buyer pays: subtotal plus shipping_total plus tax_total, the sum of the parts' totals; the payment authorises and captures this amount. */
             readonly total?: components["schemas"]["Money"];
             /** @description The payment of the order. */
             readonly payment?: components["schemas"]["Payment"];
@@ -1843,6 +1918,12 @@ export interface components {
             readonly createTime?: components["schemas"]["Timestamp"];
             /** @description When the order last changed. */
             readonly updateTime?: components["schemas"]["Timestamp"];
+            /** @description The shipping of every seller part, the sum of the parts' shipping totals. */
+            readonly shippingTotal?: components["schemas"]["Money"];
+            /** @description The tax of every seller part, the sum of the parts' tax totals. */
+            readonly taxTotal?: components["schemas"]["Money"];
+            /** @description One part per seller with items in the order, fixed when the order was placed; a seller sees only their own part. */
+            readonly parts?: components["schemas"]["SellerPart"][];
         };
         /** @description An OrderItem is one product line of an order, with its price fixed at placement. */
         OrderItem: {
@@ -2278,8 +2359,12 @@ export interface components {
              * @example 42
              */
             readonly orderCount?: string;
-            /** @description The sales in the group, net of refunds. */
+            /** @description The sales in the group net of refunds: what buyers paid for the group's seller parts (items, shipping and tax) minus what was refunded on them. */
             readonly total?: components["schemas"]["Money"];
+            /** @description The shipping charged on the group's seller parts when placed, before refunds (refunds are not split into items, shipping and tax). */
+            readonly shippingTotal?: components["schemas"]["Money"];
+            /** @description The tax charged on the group's seller parts when placed, before refunds; the tax belongs to the platform, not to the seller. */
+            readonly taxTotal?: components["schemas"]["Money"];
         };
         /** @description The response of SearchProducts. */
         SearchProductsResponse: {
@@ -2308,6 +2393,19 @@ export interface components {
              * @example 42
              */
             readonly holdSeconds?: string;
+        };
+        /** @description A SellerPart is what one seller's items of an order cost, fixed when the order was placed: the seller's shipping rate for the destination and the destination's tax rate applied to them. Amounts are integer minor units; tax is rounded half up per part. */
+        SellerPart: {
+            /** @description The seller of the part's items. */
+            readonly sellerId?: string;
+            /** @description The sum of the seller's line totals. */
+            readonly subtotal?: components["schemas"]["Money"];
+            /** @description The seller's shipping charge; zero when free over the threshold or not configured. */
+            readonly shippingTotal?: components["schemas"]["Money"];
+            /** @description The tax on subtotal plus shipping_total at the destination's rate. */
+            readonly taxTotal?: components["schemas"]["Money"];
+            /** @description subtotal plus shipping_total plus tax_total. */
+            readonly total?: components["schemas"]["Money"];
         };
         /** @description A Session is one signed-in device or client, represented by its refresh-token family. */
         Session: {
@@ -2343,6 +2441,43 @@ export interface components {
             /** @description A phone number for the carrier. */
             phoneNumber?: string;
         };
+        /** @description A ShippingProfile is a seller's shipping rates, a singleton per seller ("sellers/{seller_id}/shippingProfile"). A seller without a profile, or whose profile has no rate for the destination and no default, ships for free. */
+        ShippingProfile: {
+            /** @description The resource name, "sellers/{seller_id}/shippingProfile". */
+            readonly name?: string;
+            /** @description The currency of every amount of the profile, ISO 4217. Orders in another currency cannot be shipped by this seller until the profile is in the order's currency. */
+            currencyCode: string;
+            /** @description The rate for destinations without a rate of their own; unset ships them for free. */
+            defaultRate?: components["schemas"]["ShippingRate"];
+            /** @description The rates by destination country, each country at most once, up to 250. */
+            countryRates?: components["schemas"]["ShippingRate"][];
+            /** @description When the profile last changed; unset for a seller who never set one. */
+            readonly updateTime?: components["schemas"]["Timestamp"];
+        };
+        /** @description A ShippingProfile is a seller's shipping rates, a singleton per seller ("sellers/{seller_id}/shippingProfile"). A seller without a profile, or whose profile has no rate for the destination and no default, ships for free. For an update: only the fields named in updateMask are read, so none is required. */
+        ShippingProfileUpdate: {
+            /** @description The resource name, "sellers/{seller_id}/shippingProfile". */
+            readonly name?: string;
+            /** @description The currency of every amount of the profile, ISO 4217. Orders in another currency cannot be shipped by this seller until the profile is in the order's currency. */
+            currencyCode?: string;
+            /** @description The rate for destinations without a rate of their own; unset ships them for free. */
+            defaultRate?: components["schemas"]["ShippingRate"];
+            /** @description The rates by destination country, each country at most once, up to 250. */
+            countryRates?: components["schemas"]["ShippingRate"][];
+            /** @description When the profile last changed; unset for a seller who never set one. */
+            readonly updateTime?: components["schemas"]["Timestamp"];
+        };
+        /** @description A ShippingRate is what a seller charges to ship their part of an order to one destination: a flat fee per order plus a fee per unit, waived when the seller's item subtotal in the order reaches the free-shipping threshold. Every amount is in the profile's currency. */
+        ShippingRate: {
+            /** @description The ISO 3166-1 alpha-2 destination this rate applies to, such as "DE"; empty for the profile's default rate, which applies to every country without a rate of its own. */
+            countryCode?: string;
+            /** @description Charged once per order to this destination; zero when unset. */
+            flatFee?: components["schemas"]["Money"];
+            /** @description Charged for each unit ordered from the seller; zero when unset. */
+            perItemFee?: components["schemas"]["Money"];
+            /** @description When set, shipping is free once the seller's item subtotal in the order is at least this amount; unset means shipping is never free. */
+            freeOver?: components["schemas"]["Money"];
+        };
         /**
          * @description SortOrder is how search results are ordered.
          *     - `SORT_ORDER_UNSPECIFIED`: Relevance when there is a query, newest otherwise.
@@ -2366,6 +2501,20 @@ export interface components {
             readonly reason?: string;
             /** @description When it changed. */
             readonly changeTime?: components["schemas"]["Timestamp"];
+        };
+        /** @description A TaxRate is the platform's tax rate for one destination country ("taxRates/{country}"). Tax is charged on each seller part's items and shipping together; a country without a rate is taxed at zero. */
+        TaxRate: {
+            /** @description The resource name, "taxRates/{country_code}". */
+            readonly name?: string;
+            /** @description The ISO 3166-1 alpha-2 destination country, such as "DE". */
+            countryCode: string;
+            /**
+             * Format: int32
+             * @description The rate in basis points (hundredths of a percent), 0 to 10000: 1900 is 19%.
+             */
+            basisPoints: number;
+            /** @description When the rate last changed. */
+            readonly updateTime?: components["schemas"]["Timestamp"];
         };
         /**
          * Format: date-time
@@ -4655,6 +4804,74 @@ export interface operations {
             504: components["responses"]["GatewayTimeout"];
         };
     };
+    PricingService_GetShippingProfile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A ShippingProfile is a seller's shipping rates, a singleton per seller ("sellers/{seller_id}/shippingProfile"). A seller without a profile, or whose profile has no rate for the destination and no default, ships for free. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShippingProfile"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    PricingService_UpdateShippingProfile: {
+        parameters: {
+            query?: {
+                /** @description The fields to replace; empty or "*" replaces them all. */
+                updateMask?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The profile to set; its name, if sent, is ignored: a seller sets their own. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShippingProfileUpdate"];
+            };
+        };
+        responses: {
+            /** @description A ShippingProfile is a seller's shipping rates, a singleton per seller ("sellers/{seller_id}/shippingProfile"). A seller without a profile, or whose profile has no rate for the destination and no default, ships for free. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShippingProfile"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
     PayoutService_GetSellerBalance: {
         parameters: {
             query?: never;
@@ -4836,6 +5053,115 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    PricingService_ListTaxRates: {
+        parameters: {
+            query?: {
+                /** @description The most rates to return; 0 means 100, more than 300 is taken as 300, negative is INVALID_ARGUMENT. */
+                pageSize?: number;
+                /** @description The next_page_token of a previous call, to continue it. */
+                pageToken?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The response of ListTaxRates. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListTaxRatesResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    PricingService_UpdateTaxRate: {
+        parameters: {
+            query?: {
+                /** @description Create the rate when the country has none yet. */
+                allowMissing?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The ISO 3166-1 alpha-2 destination country, such as "DE". */
+                countryCode: string;
+            };
+            cookie?: never;
+        };
+        /** @description The rate to set; its country_code (from the path over REST) names the country. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaxRate"];
+            };
+        };
+        responses: {
+            /** @description A TaxRate is the platform's tax rate for one destination country ("taxRates/{country}"). Tax is charged on each seller part's items and shipping together; a country without a rate is taxed at zero. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaxRate"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    PricingService_DeleteTaxRate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ISO 3166-1 alpha-2 country whose rate to delete. */
+                countryCode: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A generic empty message that you can re-use to avoid defining duplicated empty messages in your APIs. A typical example is to use it as the request or the response type of an API method. For instance: service Foo { rpc Bar(google.protobuf.Empty) returns (google.protobuf.Empty); } */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Empty"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             414: components["responses"]["UriTooLong"];
             429: components["responses"]["TooManyRequests"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];

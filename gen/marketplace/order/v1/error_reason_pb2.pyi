@@ -225,6 +225,15 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """GetSellerBalance, ListLedgerEntries or ListPayouts by a seller for another seller's
     money (PERMISSION_DENIED).
     """
+    ERROR_REASON_TAX_RATE_NOT_FOUND: _ErrorReason.ValueType  # 180
+    """UpdateTaxRate of a country without a rate when allow_missing is false, or
+    DeleteTaxRate of a country without a rate (NOT_FOUND).
+    """
+    ERROR_REASON_SHIPPING_CURRENCY_MISMATCH: _ErrorReason.ValueType  # 181
+    """CreateOrder or CheckoutCart of items whose seller's shipping profile is in another
+    currency than the items; metadata "seller_id" names the seller and "currency" the
+    profile's currency (FAILED_PRECONDITION).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every ErrorInfo.reason the order service answers with. The wire value
@@ -437,5 +446,14 @@ gateway; read the return again shortly (ABORTED).
 ERROR_REASON_NOT_YOUR_LEDGER: ErrorReason.ValueType  # 200
 """GetSellerBalance, ListLedgerEntries or ListPayouts by a seller for another seller's
 money (PERMISSION_DENIED).
+"""
+ERROR_REASON_TAX_RATE_NOT_FOUND: ErrorReason.ValueType  # 180
+"""UpdateTaxRate of a country without a rate when allow_missing is false, or
+DeleteTaxRate of a country without a rate (NOT_FOUND).
+"""
+ERROR_REASON_SHIPPING_CURRENCY_MISMATCH: ErrorReason.ValueType  # 181
+"""CreateOrder or CheckoutCart of items whose seller's shipping profile is in another
+currency than the items; metadata "seller_id" names the seller and "currency" the
+profile's currency (FAILED_PRECONDITION).
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -318,6 +318,9 @@ class Order(_message.Message):
     STATUS_HISTORY_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    SHIPPING_TOTAL_FIELD_NUMBER: _builtins.int
+    TAX_TOTAL_FIELD_NUMBER: _builtins.int
+    PARTS_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     """The server-assigned identifier of the order."""
     buyer_id: _builtins.str
@@ -338,7 +341,9 @@ class Order(_message.Message):
 
     @_builtins.property
     def total(self) -> _money_pb2.Money:
-        """What the buyer pays."""
+        """What the buyer pays: subtotal plus shipping_total plus tax_total, the sum of the
+        parts' totals; the payment authorises and captures this amount.
+        """
 
     @_builtins.property
     def payment(self) -> Global___Payment:
@@ -356,6 +361,20 @@ class Order(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the order last changed."""
 
+    @_builtins.property
+    def shipping_total(self) -> _money_pb2.Money:
+        """The shipping of every seller part, the sum of the parts' shipping totals."""
+
+    @_builtins.property
+    def tax_total(self) -> _money_pb2.Money:
+        """The tax of every seller part, the sum of the parts' tax totals."""
+
+    @_builtins.property
+    def parts(self) -> _containers.RepeatedCompositeFieldContainer[Global___SellerPart]:
+        """One part per seller with items in the order, fixed when the order was placed; a
+        seller sees only their own part.
+        """
+
     def __init__(
         self,
         *,
@@ -370,11 +389,63 @@ class Order(_message.Message):
         status_history: _abc.Iterable[Global___StatusChange] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        shipping_total: _money_pb2.Money | None = ...,
+        tax_total: _money_pb2.Money | None = ...,
+        parts: _abc.Iterable[Global___SellerPart] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "payment", b"payment", "shipping_address", b"shipping_address", "subtotal", b"subtotal", "total", b"total", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "payment", b"payment", "shipping_address", b"shipping_address", "shipping_total", b"shipping_total", "subtotal", b"subtotal", "tax_total", b"tax_total", "total", b"total", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyer_id", b"buyer_id", "create_time", b"create_time", "items", b"items", "order_id", b"order_id", "payment", b"payment", "shipping_address", b"shipping_address", "status", b"status", "status_history", b"status_history", "subtotal", b"subtotal", "total", b"total", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyer_id", b"buyer_id", "create_time", b"create_time", "items", b"items", "order_id", b"order_id", "parts", b"parts", "payment", b"payment", "shipping_address", b"shipping_address", "shipping_total", b"shipping_total", "status", b"status", "status_history", b"status_history", "subtotal", b"subtotal", "tax_total", b"tax_total", "total", b"total", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Order: _TypeAlias = Order  # noqa: Y015
+
+@_typing.final
+class SellerPart(_message.Message):
+    """A SellerPart is what one seller's items of an order cost, fixed when the order was
+    placed: the seller's shipping rate for the destination and the destination's tax rate
+    applied to them. Amounts are integer minor units; tax is rounded half up per part.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SELLER_ID_FIELD_NUMBER: _builtins.int
+    SUBTOTAL_FIELD_NUMBER: _builtins.int
+    SHIPPING_TOTAL_FIELD_NUMBER: _builtins.int
+    TAX_TOTAL_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    seller_id: _builtins.str
+    """The seller of the part's items."""
+    @_builtins.property
+    def subtotal(self) -> _money_pb2.Money:
+        """The sum of the seller's line totals."""
+
+    @_builtins.property
+    def shipping_total(self) -> _money_pb2.Money:
+        """The seller's shipping charge; zero when free over the threshold or not configured."""
+
+    @_builtins.property
+    def tax_total(self) -> _money_pb2.Money:
+        """The tax on subtotal plus shipping_total at the destination's rate."""
+
+    @_builtins.property
+    def total(self) -> _money_pb2.Money:
+        """subtotal plus shipping_total plus tax_total."""
+
+    def __init__(
+        self,
+        *,
+        seller_id: _builtins.str = ...,
+        subtotal: _money_pb2.Money | None = ...,
+        shipping_total: _money_pb2.Money | None = ...,
+        tax_total: _money_pb2.Money | None = ...,
+        total: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["shipping_total", b"shipping_total", "subtotal", b"subtotal", "tax_total", b"tax_total", "total", b"total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["seller_id", b"seller_id", "shipping_total", b"shipping_total", "subtotal", b"subtotal", "tax_total", b"tax_total", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SellerPart: _TypeAlias = SellerPart  # noqa: Y015

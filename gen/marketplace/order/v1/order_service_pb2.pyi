@@ -365,6 +365,8 @@ class SalesReportRow(_message.Message):
     SELLER_ID_FIELD_NUMBER: _builtins.int
     ORDER_COUNT_FIELD_NUMBER: _builtins.int
     TOTAL_FIELD_NUMBER: _builtins.int
+    SHIPPING_TOTAL_FIELD_NUMBER: _builtins.int
+    TAX_TOTAL_FIELD_NUMBER: _builtins.int
     seller_id: _builtins.str
     """The seller, when grouped by seller."""
     order_count: _builtins.int
@@ -375,7 +377,21 @@ class SalesReportRow(_message.Message):
 
     @_builtins.property
     def total(self) -> _money_pb2.Money:
-        """The sales in the group, net of refunds."""
+        """The sales in the group net of refunds: what buyers paid for the group's seller parts
+        (items, shipping and tax) minus what was refunded on them.
+        """
+
+    @_builtins.property
+    def shipping_total(self) -> _money_pb2.Money:
+        """The shipping charged on the group's seller parts when placed, before refunds
+        (refunds are not split into items, shipping and tax).
+        """
+
+    @_builtins.property
+    def tax_total(self) -> _money_pb2.Money:
+        """The tax charged on the group's seller parts when placed, before refunds; the tax
+        belongs to the platform, not to the seller.
+        """
 
     def __init__(
         self,
@@ -384,10 +400,12 @@ class SalesReportRow(_message.Message):
         seller_id: _builtins.str = ...,
         order_count: _builtins.int = ...,
         total: _money_pb2.Money | None = ...,
+        shipping_total: _money_pb2.Money | None = ...,
+        tax_total: _money_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "total", b"total"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "shipping_total", b"shipping_total", "tax_total", b"tax_total", "total", b"total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "order_count", b"order_count", "seller_id", b"seller_id", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "order_count", b"order_count", "seller_id", b"seller_id", "shipping_total", b"shipping_total", "tax_total", b"tax_total", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -16,6 +16,7 @@ from services.common.money import Money
 from services.common.sealed_rows import SealedColumn
 from services.order.adapters.events import event_rows
 from services.order.adapters.postgres.ledger import insert_order_entries
+from services.order.adapters.postgres.parts import insert_parts, load_parts
 from services.order.adapters.postgres.payments import insert_payments, load_payments
 from services.order.adapters.postgres.refunds import insert_refunds, load_refunds
 from services.order.domain.commands import OrderCursor
@@ -57,8 +58,8 @@ class OrderRepository:
             """
             INSERT INTO orders (id, buyer_id, status, currency, subtotal_minor, total_minor,
                                 shipping_address_sealed, shipping_country_code,
-                                created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                created_at, updated_at, shipping_total_minor, tax_total_minor)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
             """,
             order.order_id,
             order.buyer_id,
@@ -74,6 +75,8 @@ class OrderRepository:
             order.shipping_address.country_code,
             order.created_at,
             order.updated_at,
+            order.sums.shipping.minor,
+            order.sums.tax.minor,
         )
         await self._db.executemany(
             """
@@ -94,6 +97,7 @@ class OrderRepository:
                 for item in order.items
             ],
         )
+        await insert_parts(self._db, order)
         await self._write_changes(order)
 
     async def save(self, order: Order) -> None:
@@ -306,6 +310,7 @@ class OrderRepository:
         payments = await load_payments(self._db, ids)
         refunds = await load_refunds(self._db, ids)
         addresses = {row["id"]: await self._address(row) for row in rows}
+        parts = await load_parts(self._db, ids, currency)
         return [
             Order(
                 order_id=row["id"],
@@ -318,6 +323,7 @@ class OrderRepository:
                 history=history[row["id"]],
                 payments=payments[row["id"]],
                 refunds=refunds[row["id"]],
+                parts=parts[row["id"]],
                 stock_committed=row["stock_committed"],
                 loaded_status=OrderStatus(row["status"]),
             )

@@ -1,9 +1,12 @@
 """Sales reports: read-only queries straight to PostgreSQL (a view, not the repository).
 
 Both groupings read one allocation, so they always agree to the cent. Each sold order in
-the date range (found through the composite index on created_at) splits into one part per
-seller: the seller's lines, minus the refunds recorded for that seller, minus the seller's
-share of the refunds recorded for no seller (an admin's refund of the order).
+the date range (found through the composite index on created_at) splits into its seller
+parts (order_parts, fixed at placement): the part's total (items, shipping and tax: what
+the buyer paid for it), minus the refunds recorded for that seller, minus the seller's
+share of the refunds recorded for no seller (an admin's refund of the order). Totals are
+thus gross of shipping and tax and net of refunds; shipping and tax are also reported on
+their own, as charged at placement (refunds are not split into items, shipping and tax).
 
 The share is the refund split in proportion to what each seller's part still held after
 its own refunds, rounded down to the cent; the cents left over go one each to the parts
@@ -29,18 +32,17 @@ type Pool = asyncpg.Pool[asyncpg.Record]
 ALLOCATED_PARTS_SQL = """
 WITH parts AS (
     SELECT o.id AS order_id, (o.created_at AT TIME ZONE 'UTC')::date AS day, o.currency,
-           i.seller_id,
-           sum(i.line_total_minor) - coalesce((
+           p.seller_id, p.shipping_minor, p.tax_minor,
+           p.total_minor - coalesce((
                SELECT sum(r.amount_minor) FROM refunds r
-               WHERE r.order_id = o.id AND r.seller_id = i.seller_id), 0) AS remaining_minor,
+               WHERE r.order_id = o.id AND r.seller_id = p.seller_id), 0) AS remaining_minor,
            coalesce((
                SELECT sum(r.amount_minor) FROM refunds r
                WHERE r.order_id = o.id AND r.seller_id IS NULL), 0) AS unattributed_minor
     FROM orders o
-    JOIN order_items i ON i.order_id = o.id
+    JOIN order_parts p ON p.order_id = o.id
     WHERE o.created_at >= $1 AND o.created_at < $2
       AND o.status = ANY($3::text[])
-    GROUP BY o.id, i.seller_id
 ),
 weighed AS (
     SELECT p.*, sum(p.remaining_minor) OVER (PARTITION BY p.order_id) AS order_remaining_minor
@@ -59,7 +61,7 @@ floored AS (
     FROM weighed w
 ),
 allocated AS (
-    SELECT f.order_id, f.day, f.currency, f.seller_id,
+    SELECT f.order_id, f.day, f.currency, f.seller_id, f.shipping_minor, f.tax_minor,
            f.remaining_minor - f.share_minor - CASE
                WHEN row_number() OVER (PARTITION BY f.order_id
                                        ORDER BY f.fraction DESC, f.remaining_minor DESC,
@@ -74,7 +76,8 @@ allocated AS (
 BY_DAY_SQL = (
     ALLOCATED_PARTS_SQL
     + """
-SELECT a.day, a.currency, count(DISTINCT a.order_id) AS order_count, sum(a.net_minor) AS net_minor
+SELECT a.day, a.currency, count(DISTINCT a.order_id) AS order_count, sum(a.net_minor) AS net_minor,
+       sum(a.shipping_minor) AS shipping_minor, sum(a.tax_minor) AS tax_minor
 FROM allocated a
 WHERE $4::text IS NULL OR a.seller_id = $4
 GROUP BY a.day, a.currency
@@ -85,7 +88,8 @@ ORDER BY a.day, a.currency
 BY_SELLER_SQL = (
     ALLOCATED_PARTS_SQL
     + """
-SELECT a.seller_id, a.currency, count(*) AS order_count, sum(a.net_minor) AS net_minor
+SELECT a.seller_id, a.currency, count(*) AS order_count, sum(a.net_minor) AS net_minor,
+       sum(a.shipping_minor) AS shipping_minor, sum(a.tax_minor) AS tax_minor
 FROM allocated a
 WHERE $4::text IS NULL OR a.seller_id = $4
 GROUP BY a.seller_id, a.currency
@@ -123,6 +127,8 @@ class PostgresSalesReports:
                 seller_id=r["seller_id"] if by_seller else (seller_id or ""),
                 order_count=int(r["order_count"]),
                 total=Money(int(r["net_minor"]), r["currency"]),
+                shipping=Money(int(r["shipping_minor"]), r["currency"]),
+                tax=Money(int(r["tax_minor"]), r["currency"]),
             )
             for r in records
         ]

@@ -17,6 +17,7 @@ from services.order.adapters.postgres.changes import (
 from services.order.adapters.postgres.idempotency import IdempotencyRepository
 from services.order.adapters.postgres.orders import OrderRepository
 from services.order.adapters.postgres.payments import PaymentAttemptRepository
+from services.order.adapters.postgres.pricing import PricingRepository
 from services.order.domain.ledger import DEFAULT_COMMISSION_BPS
 from services.order.domain.reasons import ErrorReason
 
@@ -74,6 +75,7 @@ class PostgresUnitOfWork(OrderDatabaseUnitOfWork):
     attempts: PaymentAttemptRepository
     changes: OrderChangeRepository
     releases: ReservationReleaseRepository
+    pricing: PricingRepository
 
     def __init__(
         self,
@@ -95,3 +97,4 @@ class PostgresUnitOfWork(OrderDatabaseUnitOfWork):
         self.attempts = PaymentAttemptRepository(connection)
         self.changes = OrderChangeRepository(connection)
         self.releases = ReservationReleaseRepository(connection)
+        self.pricing = PricingRepository(connection)

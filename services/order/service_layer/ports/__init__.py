@@ -55,6 +55,11 @@ from services.order.service_layer.ports.payouts import PayoutUnitOfWork as Payou
 from services.order.service_layer.ports.payouts import (
     PayoutUnitOfWorkFactory as PayoutUnitOfWorkFactory,
 )
+from services.order.service_layer.ports.pricing import PricingRules as PricingRules
+from services.order.service_layer.ports.pricing import PricingUnitOfWork as PricingUnitOfWork
+from services.order.service_layer.ports.pricing import (
+    PricingUnitOfWorkFactory as PricingUnitOfWorkFactory,
+)
 
 # The returns' ports live in ports/returns.py, re-exported here the same way.
 from services.order.service_layer.ports.returns import Returns as Returns
@@ -320,8 +325,11 @@ class ReservationReleases(Protocol):
         ...
 
 
-class UnitOfWork(Transaction, Protocol):
-    """One transaction: `async with uow:` rolls back unless `await uow.commit()` ran."""
+class UnitOfWork(PricingUnitOfWork, Protocol):
+    """One transaction: `async with uow:` rolls back unless `await uow.commit()` ran.
+
+    It reaches the pricing rules too: checkout prices an order's parts with them.
+    """
 
     @property
     def orders(self) -> Orders:
@@ -379,7 +387,9 @@ class ReportRow:
     day: date | None
     seller_id: str
     order_count: int
-    total: Money
+    total: Money  # items, shipping and tax, net of refunds
+    shipping: Money | None = None  # as charged at placement, before refunds
+    tax: Money | None = None  # as charged at placement, before refunds
 
 
 class SalesReports(Protocol):
