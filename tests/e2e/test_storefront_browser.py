@@ -682,7 +682,6 @@ def test_a_sale_shows_pending_then_an_admin_pays_it_out_in_the_consoles(
         usd = page.get_by_role("table", name="Your balance").locator("tr[data-currency='USD']")
         expect(usd.get_by_test_id("pending")).to_have_text("$36.00", timeout=EXPECT_MS)
         expect(usd.get_by_test_id("available")).to_have_text("$0.00")
-        page.reload()
         ledger = page.get_by_role("table", name="Ledger")
         expect(ledger.locator("tr[data-kind='LEDGER_ENTRY_KIND_SALE']")).to_contain_text(
             "+$40.00", timeout=EXPECT_MS
@@ -709,14 +708,19 @@ def test_a_sale_shows_pending_then_an_admin_pays_it_out_in_the_consoles(
         console.get_by_role("button", name="Run payouts").click()
         confirm = console.get_by_role("group", name=re.compile("Pay out every seller"))
         expect(confirm).to_be_visible()
-        confirm.get_by_role("button", name="Cancel").click()
+        # Keyboard: the confirmation takes the focus on "Cancel", and Enter backs out.
+        expect(confirm.get_by_role("button", name="Cancel")).to_be_focused()
+        console.keyboard.press("Enter")
         expect(confirm).to_be_hidden()
+        expect(console.get_by_role("button", name="Run payouts")).to_be_focused()
         assert not edge.get("/v1/sellers/me/payouts", headers=seller.headers).json()["payouts"]
         console.get_by_role("button", name="Run payouts").click()
         console.get_by_role("button", name="Yes, pay out now").click()
         result = console.get_by_role("status", name="Payout run result")
         paid = result.locator(f"li[data-seller-id='{seller.user_id}']")
         expect(paid).to_contain_text("$36.00", timeout=EXPECT_MS)
+        # Sellers are named, not just numbered (every e2e account is "E2E Buyer").
+        expect(paid).to_contain_text("E2E Buyer")
         listed = console.get_by_role("table", name="All payouts").locator(
             f"tr[data-seller-id='{seller.user_id}']"
         )
@@ -724,11 +728,11 @@ def test_a_sale_shows_pending_then_an_admin_pays_it_out_in_the_consoles(
         shot(console, "admin-payouts")
 
         # The seller's page shows the payout, its ledger entry and nothing left to pay.
-        page.reload()
+        page.get_by_role("button", name="Refresh").click()
         expect(usd.get_by_test_id("available")).to_have_text("$0.00", timeout=EXPECT_MS)
         expect(usd.get_by_test_id("pending")).to_have_text("$0.00")
         payouts = page.get_by_role("table", name="Your payouts")
-        expect(payouts.locator("tbody tr")).to_have_count(1)
+        expect(payouts.locator("tbody tr")).to_have_count(1, timeout=EXPECT_MS)
         expect(payouts).to_contain_text("$36.00")
         expect(ledger.locator("tr[data-kind='LEDGER_ENTRY_KIND_PAYOUT']")).to_contain_text(
             "-$36.00"

@@ -1,11 +1,32 @@
 // The admin's "Payouts": run payouts (POST /v1/payouts:run, after a confirmation, showing
 // what the run paid) and every seller's payouts newest first (GET /v1/sellers/-/payouts).
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { api, call, type Schemas } from "../api/client";
 import { ErrorNote, Money, Status, dateTime, formatMoney, moneyAmount, useAction, useLoad } from "../ui/kit";
 import { usePages, type Payout } from "./payouts";
 
 const PAGE_SIZE = 20;
+
+/** The sellers' names by id (GET /v1/users/{id}, admins only); one that cannot be read shows its id. */
+function useSellerNames(ids: string[]): Record<string, string> {
+  const unique = [...new Set(ids.filter(Boolean))].sort();
+  const key = unique.join(",");
+  const names = useLoad(async () => {
+    const found: Record<string, string> = {};
+    await Promise.all(
+      unique.map(async (userId) => {
+        try {
+          const user = await call(api.GET("/v1/users/{userId}", { params: { path: { userId } } }));
+          found[userId] = user.displayName || user.username || user.email || userId;
+        } catch {
+          // The id is still a correct answer; the name is a convenience.
+        }
+      }),
+    );
+    return found;
+  }, [key]);
+  return names.data ?? {};
+}
 
 /** The total of some payouts per currency, in words: "$36.00 and €10.00". */
 function totals(payouts: Payout[]): string {
@@ -26,6 +47,19 @@ export function AdminPayouts() {
     [pages.pageToken],
   );
   const [confirming, setConfirming] = useState(false);
+  // Keyboard focus follows the swap of "Run payouts" and its confirmation (the focused
+  // button is gone otherwise): to "Cancel" when asked, back to "Run payouts" after.
+  const runButton = useRef<HTMLButtonElement>(null);
+  const cancelButton = useRef<HTMLButtonElement>(null);
+  const asked = useRef(false);
+  useEffect(() => {
+    if (confirming) {
+      asked.current = true;
+      cancelButton.current?.focus();
+    } else if (asked.current) {
+      runButton.current?.focus();
+    }
+  }, [confirming]);
   const [result, setResult] = useState<Schemas["RunPayoutsResponse"] | null>(null);
   const run = useAction(async () => {
     setResult(await call(api.POST("/v1/payouts:run", { body: {} })));
@@ -36,6 +70,8 @@ export function AdminPayouts() {
   });
   const paid = result?.payouts ?? [];
   const payouts = list.data?.payouts ?? [];
+  const names = useSellerNames([...paid, ...payouts].map((p) => p.sellerId ?? ""));
+  const seller = (id: string | undefined) => names[id ?? ""] ?? id ?? "";
   return (
     <section>
       <h1>Payouts</h1>
@@ -51,7 +87,7 @@ export function AdminPayouts() {
               <button type="button" onClick={() => void run.run()} disabled={run.busy}>
                 Yes, pay out now
               </button>
-              <button type="button" className="secondary" onClick={() => setConfirming(false)} disabled={run.busy}>
+              <button type="button" className="secondary" ref={cancelButton} onClick={() => setConfirming(false)} disabled={run.busy}>
                 Cancel
               </button>
             </p>
@@ -59,6 +95,7 @@ export function AdminPayouts() {
         ) : (
           <button
             type="button"
+            ref={runButton}
             onClick={() => {
               setResult(null);
               run.setError(null);
@@ -82,7 +119,7 @@ export function AdminPayouts() {
                 <ul>
                   {paid.map((p) => (
                     <li key={p.payoutId} data-seller-id={p.sellerId}>
-                      Seller {p.sellerId}: <Money value={p.amount} />
+                      {seller(p.sellerId)}: <Money value={p.amount} />
                     </li>
                   ))}
                 </ul>
@@ -111,7 +148,7 @@ export function AdminPayouts() {
               {payouts.map((p) => (
                 <tr key={p.payoutId} data-payout-id={p.payoutId} data-seller-id={p.sellerId}>
                   <td>{dateTime(p.createTime)}</td>
-                  <td>{p.sellerId}</td>
+                  <td title={p.sellerId}>{seller(p.sellerId)}</td>
                   <td>
                     <Money value={p.amount} />
                   </td>

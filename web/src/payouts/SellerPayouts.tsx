@@ -1,6 +1,7 @@
 // "Balance & payouts" in the seller console: the balance per currency (available and
 // pending, GET /v1/sellers/me/balance), the ledger newest first page by page
 // (GET /v1/sellers/me/ledger) and the payouts made to the seller (GET /v1/sellers/me/payouts).
+import { useState } from "react";
 import { api, call } from "../api/client";
 import { Link } from "../app/router";
 import { ErrorNote, Money, Status, dateTime, useLoad } from "../ui/kit";
@@ -10,7 +11,9 @@ const LEDGER_PAGE = 20;
 const PAYOUT_PAGE = 20;
 
 export function SellerPayouts() {
-  const balance = useLoad(() => call(api.GET("/v1/sellers/{sellerId}/balance", { params: { path: { sellerId: "me" } } })), []);
+  // "Refresh" reads the balance, the ledger and the payouts again.
+  const [version, setVersion] = useState(0);
+  const balance = useLoad(() => call(api.GET("/v1/sellers/{sellerId}/balance", { params: { path: { sellerId: "me" } } })), [version]);
   const balances = balance.data?.balances ?? [];
   return (
     <section>
@@ -52,21 +55,21 @@ export function SellerPayouts() {
             A sale is pending for {holdWords(balance.data.holdSeconds)} after it is paid, then available; the next payout run pays out what is available. Refunds count at once.
           </p>
         ) : null}
-        <button type="button" className="secondary" onClick={balance.reload}>
+        <button type="button" className="secondary" onClick={() => setVersion((v) => v + 1)}>
           Refresh
         </button>
       </section>
-      <Ledger />
-      <Payouts />
+      <Ledger version={version} />
+      <Payouts version={version} />
     </section>
   );
 }
 
-function Ledger() {
+function Ledger({ version }: { version: number }) {
   const pages = usePages();
   const list = useLoad(
     () => call(api.GET("/v1/sellers/{sellerId}/ledger", { params: { path: { sellerId: "me" }, query: { pageSize: LEDGER_PAGE, pageToken: pages.pageToken } } })),
-    [pages.pageToken],
+    [pages.pageToken, version],
   );
   const entries = list.data?.entries ?? [];
   return (
@@ -111,11 +114,11 @@ function Ledger() {
   );
 }
 
-function Payouts() {
+function Payouts({ version }: { version: number }) {
   const pages = usePages();
   const list = useLoad(
     () => call(api.GET("/v1/sellers/{sellerId}/payouts", { params: { path: { sellerId: "me" }, query: { pageSize: PAYOUT_PAGE, pageToken: pages.pageToken } } })),
-    [pages.pageToken],
+    [pages.pageToken, version],
   );
   const payouts = list.data?.payouts ?? [];
   return (
