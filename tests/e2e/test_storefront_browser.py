@@ -27,6 +27,7 @@ from services.devmesh.mesh import Mesh
 from services.devmesh.processes import REPO_ROOT
 from tests.e2e.conftest import (
     DEMO_PASSWORD,
+    PAYOUT_HOLD_SECONDS,
     Account,
     create_product,
     login,
@@ -654,3 +655,89 @@ def test_a_refused_refresh_signs_the_tab_out_cleanly(
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Your orders")).to_be_visible(timeout=EXPECT_MS)
+
+
+def test_a_sale_shows_pending_then_an_admin_pays_it_out_in_the_consoles(
+    mesh: Mesh, edge: httpx.Client, storefront: str, browser: Browser
+) -> None:
+    seller = new_seller(mesh, edge)
+    product = create_product(edge, seller, stock=3, price=40)
+    address, _ = register(edge, PASSWORD)
+    buyer = login(edge, address, PASSWORD)
+    seller_context = browser.new_context(viewport={"width": 1280, "height": 900})
+    admin_context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        # The seller's page is open before the sale, so the refresh right after the capture
+        # reads it inside the short holding period the e2e mesh sets.
+        page = seller_context.new_page()
+        sign_in(page, storefront, seller.email, PASSWORD)
+        page.get_by_role("link", name="Sell").click()
+        page.get_by_role("link", name="Balance & payouts").click()
+        expect(page.get_by_role("heading", name="Balance & payouts")).to_be_visible()
+        expect(page.get_by_text("No money has moved yet")).to_be_visible(timeout=EXPECT_MS)
+        placed = place_order(edge, buyer, product["productId"], quantity=1)
+        assert placed.status_code == 200, placed.text
+        page.get_by_role("button", name="Refresh").click()
+        # 40.00 sold less the default 10 % commission: 36.00 pending, nothing available yet.
+        usd = page.get_by_role("table", name="Your balance").locator("tr[data-currency='USD']")
+        expect(usd.get_by_test_id("pending")).to_have_text("$36.00", timeout=EXPECT_MS)
+        expect(usd.get_by_test_id("available")).to_have_text("$0.00")
+        ledger = page.get_by_role("table", name="Ledger")
+        expect(ledger.locator("tr[data-kind='LEDGER_ENTRY_KIND_SALE']")).to_contain_text(
+            "+$40.00", timeout=EXPECT_MS
+        )
+        commission = ledger.locator("tr[data-kind='LEDGER_ENTRY_KIND_COMMISSION']")
+        expect(commission).to_contain_text("Commission")
+        expect(commission).to_contain_text("-$4.00")
+        expect(page.get_by_text("No payouts yet.")).to_be_visible()
+        shot(page, "seller-balance-pending")
+
+        # Once the sale is past the holding period, an admin runs payouts (after confirming).
+        time.sleep(PAYOUT_HOLD_SECONDS)
+        deadline = time.monotonic() + EXPECT_MS / 1000
+        while True:
+            balance = edge.get("/v1/sellers/me/balance", headers=seller.headers).json()
+            if balance["balances"][0]["available"].get("units") in (36, "36"):
+                break
+            assert time.monotonic() < deadline, balance
+            time.sleep(0.2)
+        console = admin_context.new_page()
+        sign_in(console, storefront, "admin@example.com", DEMO_PASSWORD)
+        console.get_by_role("link", name="Admin").click()
+        console.get_by_role("navigation", name="Admin").get_by_role("link", name="Payouts").click()
+        console.get_by_role("button", name="Run payouts").click()
+        confirm = console.get_by_role("group", name=re.compile("Pay out every seller"))
+        expect(confirm).to_be_visible()
+        # Keyboard: the confirmation takes the focus on "Cancel", and Enter backs out.
+        expect(confirm.get_by_role("button", name="Cancel")).to_be_focused()
+        console.keyboard.press("Enter")
+        expect(confirm).to_be_hidden()
+        expect(console.get_by_role("button", name="Run payouts")).to_be_focused()
+        assert not edge.get("/v1/sellers/me/payouts", headers=seller.headers).json()["payouts"]
+        console.get_by_role("button", name="Run payouts").click()
+        console.get_by_role("button", name="Yes, pay out now").click()
+        result = console.get_by_role("status", name="Payout run result")
+        paid = result.locator(f"li[data-seller-id='{seller.user_id}']")
+        expect(paid).to_contain_text("$36.00", timeout=EXPECT_MS)
+        # Sellers are named, not just numbered (every e2e account is "E2E Buyer").
+        expect(paid).to_contain_text("E2E Buyer")
+        listed = console.get_by_role("table", name="All payouts").locator(
+            f"tr[data-seller-id='{seller.user_id}']"
+        )
+        expect(listed).to_contain_text("$36.00", timeout=EXPECT_MS)
+        shot(console, "admin-payouts")
+
+        # The seller's page shows the payout, its ledger entry and nothing left to pay.
+        page.get_by_role("button", name="Refresh").click()
+        expect(usd.get_by_test_id("available")).to_have_text("$0.00", timeout=EXPECT_MS)
+        expect(usd.get_by_test_id("pending")).to_have_text("$0.00")
+        payouts = page.get_by_role("table", name="Your payouts")
+        expect(payouts.locator("tbody tr")).to_have_count(1, timeout=EXPECT_MS)
+        expect(payouts).to_contain_text("$36.00")
+        expect(ledger.locator("tr[data-kind='LEDGER_ENTRY_KIND_PAYOUT']")).to_contain_text(
+            "-$36.00"
+        )
+        shot(page, "seller-balance-paid-out")
+    finally:
+        seller_context.close()
+        admin_context.close()

@@ -35,6 +35,8 @@ const REASONS: Record<string, string> = {
   RETURN_STATE_INVALID: "This return has moved on meanwhile; reload to see where it is.",
   RETURN_REFUND_IN_PROGRESS: "The refund of this return is being made right now; look again in a moment.",
   NOT_RETURN_SELLER: "Only the seller of these items can decide on this return.",
+  NOT_YOUR_LEDGER: "You can only see your own balance, ledger and payouts.",
+  ROLE_REQUIRED: "Your account does not have the role this needs.",
 };
 
 const STATUS_WORDS: Record<number, string> = {

@@ -4,6 +4,8 @@ import { AdminCategories, AdminReviews, AdminUsers } from "../admin/pages";
 import { useSession } from "../auth/session";
 import { OrdersToShip, SalesChart, SellerHome } from "../seller/console";
 import { EditListing, NewListing } from "../seller/listing";
+import { AdminPayouts } from "../payouts/AdminPayouts";
+import { SellerPayouts } from "../payouts/SellerPayouts";
 import { SellerReturns } from "../returns/SellerReturns";
 import { Link, match, type Location } from "./router";
 
@@ -21,6 +23,7 @@ export default function Console({ location }: { location: Location }) {
     if (path === "/sell/orders") return <OrdersToShip />;
     if (path === "/sell/returns") return <SellerReturns />;
     if (path === "/sell/sales") return <SalesChart title="Your sales" />;
+    if (path === "/sell/payouts") return <SellerPayouts />;
   }
   if (path.startsWith("/admin")) {
     if (!isAdmin) return <p role="alert">This part is for admins.</p>;
@@ -31,10 +34,12 @@ export default function Console({ location }: { location: Location }) {
           <Link href="/admin/categories">Categories</Link>
           <Link href="/admin/reviews">Reviews</Link>
           <Link href="/admin/sales">Sales</Link>
+          <Link href="/admin/payouts">Payouts</Link>
         </nav>
         {path === "/admin/users" ? <AdminUsers /> : null}
         {path === "/admin/categories" ? <AdminCategories /> : null}
         {path === "/admin/reviews" ? <AdminReviews /> : null}
+        {path === "/admin/payouts" ? <AdminPayouts /> : null}
         {path === "/admin/sales" ? <SalesChart title="Sales over time (all sellers)" days={30} /> : null}
       </>
     );

@@ -1,5 +1,5 @@
 // The seller console: their listings in every state, orders to ship, returns, the sales
-// report as a chart. Balance and payouts wait for issue 15's payouts API.
+// report as a chart, balance and payouts (payouts/SellerPayouts.tsx).
 import { useState, type FormEvent } from "react";
 import { api, call, type Order } from "../api/client";
 import { Link } from "../app/router";
@@ -20,6 +20,7 @@ export function SellerHome() {
         <Link href="/sell/orders">Orders to ship</Link>
         <Link href="/sell/returns">Returns</Link>
         <Link href="/sell/sales">Sales</Link>
+        <Link href="/sell/payouts">Balance &amp; payouts</Link>
       </p>
       <MyListings />
     </section>
