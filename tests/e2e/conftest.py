@@ -20,7 +20,9 @@ from services.devmesh.mesh import Mesh, MeshOptions
 from services.devmesh.processes import free_port
 
 DEMO_PASSWORD = "e2e-demo-password"
-PAYOUT_HOLD_SECONDS = 2
+# Sales settle for payouts after this long in the e2e mesh: long enough that a loaded CI
+# machine still sees a fresh sale pending, short enough for the payout journeys to wait.
+PAYOUT_HOLD_SECONDS = 5
 
 
 @pytest.fixture(scope="session")
