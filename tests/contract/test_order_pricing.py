@@ -544,8 +544,8 @@ async def test_concurrent_masked_updates_of_one_profile_keep_both_changes(
     stub = pricing(orders)
     await set_profile(orders, seller, default=rate(flat=1), countries=(rate("DE", flat=1),))
 
-    def masked(field: str, profile: pricing_pb2.ShippingProfile) -> object:
-        return stub.UpdateShippingProfile(
+    async def masked(field: str, profile: pricing_pb2.ShippingProfile) -> None:
+        await stub.UpdateShippingProfile(
             pricing_service_pb2.UpdateShippingProfileRequest(
                 shipping_profile=profile, update_mask=field_mask_pb2.FieldMask(paths=[field])
             ),
