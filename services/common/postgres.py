@@ -17,6 +17,8 @@ type PooledConnection = PoolConnectionProxy[asyncpg.Record]
 type AnyConnection = Connection | PooledConnection
 
 if TYPE_CHECKING:  # the pool is generic in asyncpg's stubs only
+    from services.common.envelope import DataKeys
+
     _Pool = asyncpg.Pool[asyncpg.Record]
 else:
     _Pool = asyncpg.Pool
@@ -33,6 +35,9 @@ class BoundedPool(_Pool):
     def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.acquire_timeout = acquire_timeout
+        # The data keys of this database (envelope encryption at rest), when its service
+        # seals personal data: they belong to the database, so they travel with its pool.
+        self.data_keys: DataKeys | None = None
 
     @override
     def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext[asyncpg.Record]:
@@ -59,6 +64,7 @@ async def create_pool(
     connect_timeout: float = 5.0,
     init: Callable[[Connection], Awaitable[None]] | None = None,
     session_state: bool = False,
+    data_keys: DataKeys | None = None,
 ) -> BoundedPool:
     """Open a pool; the caller closes it.
 
@@ -75,6 +81,8 @@ async def create_pool(
             connection reset with a round trip. The services' pools use none (their
             advisory locks are transaction-scoped; the order change feed listens on its
             own connection, outside the pool).
+        data_keys: The database's data keys (envelope encryption at rest), loaded here
+            (the first DEK is created on a new database) and carried by the pool.
     """
     pool = BoundedPool(
         dsn,
@@ -92,6 +100,14 @@ async def create_pool(
         timeout=connect_timeout,
     )
     await pool  # opens min_size connections, as asyncpg.create_pool does
+    if data_keys is not None:
+        try:
+            async with pool.acquire() as connection:
+                await data_keys.load(connection)
+        except BaseException:
+            await pool.close()
+            raise
+        pool.data_keys = data_keys
     return pool
 
 
@@ -156,6 +172,14 @@ class PostgresUnitOfWork:
         if self._connection is None:
             raise RuntimeError("the unit of work is not running")
         return self._connection
+
+    @property
+    def data_keys(self) -> DataKeys:
+        """The data keys of the pool's database (set by the service's `create_pool`)."""
+        keys: DataKeys | None = getattr(self._pool, "data_keys", None)
+        if keys is None:
+            raise RuntimeError("this pool has no data keys: open it with the service's create_pool")
+        return keys
 
     async def _acquire(self) -> PooledConnection:
         """Wait (bounded) for a pooled connection; subclasses may translate the timeout."""

@@ -10,7 +10,7 @@ REDACTED = "[REDACTED]"
 
 # A field whose name contains one of these holds a secret, whatever its value looks like:
 # passwords, access/refresh/reset/verification/payment tokens, the mesh's internal secret,
-# Authorization headers, cookies and card data.
+# Authorization headers, cookies, card data and data-encryption keyrings.
 _SECRET_NAME_PARTS = (
     "password",
     "passwd",
@@ -25,6 +25,9 @@ _SECRET_NAME_PARTS = (
     "apikey",
     "credential",
     "private_key",
+    # The KEK keyrings of encryption at rest (USER_DATA_KEK, ORDER_DATA_KEK); key ids
+    # (kek_id, dek_id) are not secret and stay readable.
+    "data_kek",
 )
 
 # Values that are secrets whatever field carries them: JWTs (three base64url parts, the

@@ -188,6 +188,7 @@ _ROUTE_CLUSTERS = {
     "marketplace.user.v1.UserService": "user",
     "marketplace.product.v1.ProductService": "product",
     "marketplace.order.v1.OrderService": "order",
+    "marketplace.order.v1.PayoutService": "order",
 }
 _ROUTE_INDENT = " " * 24
 # Retried only where a repeat is safe: the attempt never reached a service that could act

@@ -203,6 +203,8 @@ class Mesh:
                 "MAILBOX_DIR": str(self.state_dir / "mailbox"),
                 "PUBLIC_BASE_URL": self.edge_url,
                 "PRODUCT_TARGET": f"127.0.0.1:{ports['product'][0]}",
+                # The data export asks the order service for the user's orders.
+                "ORDER_TARGET": f"127.0.0.1:{ports['order'][0]}",
                 # The order event stream, for order notifications.
                 "REDIS_URL": self.redis_url,
             },

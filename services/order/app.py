@@ -12,7 +12,9 @@ import aiohttp
 import structlog
 from marketplace.order.v1 import (
     cart_service_pb2_grpc,
+    order_internal_service_pb2_grpc,
     order_service_pb2_grpc,
+    payout_service_pb2_grpc,
     return_service_pb2_grpc,
 )
 from prometheus_client import CollectorRegistry
@@ -23,7 +25,11 @@ from services.common.auth import JwksKeySource, KeySource
 from services.common.business_metrics import BusinessEventsInterceptor, OrderMetrics
 from services.common.clock import Clock, SystemClock
 from services.common.discovery import connect_peer
+from services.common.sealed_rows import seal_legacy_rows
 from services.common.server import ServiceApp
+from services.common.streams import StreamConsumer
+from services.common.user_events import UserDeleted
+from services.common.user_stream import parse_user_deleted
 from services.order.adapters.catalog import Catalog, GrpcCatalog
 from services.order.adapters.inventory import GrpcInventory, Inventory
 from services.order.adapters.metrics import (
@@ -35,14 +41,21 @@ from services.order.adapters.outbox import PLATFORM_CONSUMER_GROUPS, OutboxRelay
 from services.order.adapters.payments import HttpGateway, PaymentGateway, SandboxGateway
 from services.order.adapters.postgres.cart import PostgresCartUnitOfWork
 from services.order.adapters.postgres.feed import ChangeFeed
+from services.order.adapters.postgres.idempotency import seal_legacy_responses
+from services.order.adapters.postgres.payouts import PostgresPayoutUnitOfWork
+from services.order.adapters.postgres.privacy import PostgresPrivacyUnitOfWork
 from services.order.adapters.postgres.reports import PostgresSalesReports
 from services.order.adapters.postgres.returns import PostgresReturnUnitOfWork
 from services.order.adapters.postgres.unit_of_work import PostgresUnitOfWork, create_pool
 from services.order.adapters.users import Buyers, GrpcBuyers
 from services.order.cart_servicer import CartServicer
 from services.order.config import Settings
+from services.order.data_keys import SEALED_COLUMNS
+from services.order.internal_servicer import OrderInternalServicer
 from services.order.mappers.orders import ProtoOrderCodec
+from services.order.payout_servicer import PayoutServicer
 from services.order.return_servicer import ReturnServicer
+from services.order.service_layer import privacy
 from services.order.service_layer.cart import CheckoutTimes
 from services.order.service_layer.checkout import Checkout, CheckoutPlacer
 from services.order.service_layer.reconciler import Reconciler
@@ -52,6 +65,11 @@ from services.order.servicer import OrderServicer
 SERVICE_NAME = "marketplace.order.v1.OrderService"
 CART_SERVICE_NAME = "marketplace.order.v1.CartService"
 RETURN_SERVICE_NAME = "marketplace.order.v1.ReturnService"
+PAYOUT_SERVICE_NAME = "marketplace.order.v1.PayoutService"
+INTERNAL_SERVICE_NAME = "marketplace.order.v1.OrderInternalService"
+# The order service's consumer group on the user event stream; the user service's outbox
+# keeps an event until this group (and the product service's) acknowledged it.
+USER_EVENTS_GROUP = "order-service"
 
 log = structlog.get_logger("order")
 
@@ -83,8 +101,11 @@ async def build_app(
             str(settings.database_url),
             max_size=settings.database_pool_size,
             acquire_timeout=settings.database_acquire_timeout_seconds,
+            keyring=settings.data_keyring(),
         )
         stack.push_async_callback(pool.close)
+        await seal_legacy_rows(pool, SEALED_COLUMNS)
+        await seal_legacy_responses(pool)
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
         if key_source is None:
@@ -124,7 +145,7 @@ async def build_app(
         stack.push_async_callback(feed.close)
 
         def uow() -> PostgresUnitOfWork:
-            return PostgresUnitOfWork(pool)
+            return PostgresUnitOfWork(pool, commission_bps=settings.commission_bps)
 
         codec = ProtoOrderCodec()
         checkout = Checkout(
@@ -211,6 +232,40 @@ async def build_app(
             clock=clock,
             window=timedelta(days=settings.return_window_days),
         )
+
+        def payout_uow() -> PostgresPayoutUnitOfWork:
+            return PostgresPayoutUnitOfWork(pool)
+
+        payout_servicer = PayoutServicer(
+            uow=payout_uow, clock=clock, hold=timedelta(seconds=settings.payout_hold_seconds)
+        )
+
+        def privacy_uow() -> PostgresPrivacyUnitOfWork:
+            return PostgresPrivacyUnitOfWork(pool)
+
+        async def on_user_deleted(event: UserDeleted) -> bool:
+            return await privacy.erase_buyer(event, uow=privacy_uow(), clock=clock)
+
+        # The stream reader blocks for event_block_ms, so its client's timeout is longer.
+        stream_redis: Redis = Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.event_block_ms / 1000 + 5,
+            socket_connect_timeout=2,
+        )
+        stack.push_async_callback(stream_redis.aclose)
+        parts.user_events = StreamConsumer(
+            stream_redis,
+            parse_user_deleted,
+            on_user_deleted,
+            stream=settings.user_events_stream,
+            group=USER_EVENTS_GROUP,
+            consumer=settings.event_consumer_name,
+            block_ms=settings.event_block_ms,
+            claim_idle_ms=settings.event_claim_idle_ms,
+            event_prefix="user_event",
+        )
+        if run_background and settings.consume_user_events:
+            _start(stack, "user_events", parts.user_events.run())
         if on_ready is not None:
             on_ready(parts)
         yield ServiceApp(
@@ -219,9 +274,26 @@ async def build_app(
                 (order_service_pb2_grpc.add_OrderServiceServicer_to_server, servicer),
                 (cart_service_pb2_grpc.add_CartServiceServicer_to_server, cart_servicer),
                 (return_service_pb2_grpc.add_ReturnServiceServicer_to_server, return_servicer),
+                (
+                    order_internal_service_pb2_grpc.add_OrderInternalServiceServicer_to_server,
+                    OrderInternalServicer(uow=privacy_uow),
+                ),
+                (payout_service_pb2_grpc.add_PayoutServiceServicer_to_server, payout_servicer),
             ],
-            service_names=[SERVICE_NAME, CART_SERVICE_NAME, RETURN_SERVICE_NAME],
-            policy=AccessPolicy.from_contract(SERVICE_NAME, CART_SERVICE_NAME, RETURN_SERVICE_NAME),
+            service_names=[
+                SERVICE_NAME,
+                CART_SERVICE_NAME,
+                RETURN_SERVICE_NAME,
+                INTERNAL_SERVICE_NAME,
+                PAYOUT_SERVICE_NAME,
+            ],
+            policy=AccessPolicy.from_contract(
+                SERVICE_NAME,
+                CART_SERVICE_NAME,
+                RETURN_SERVICE_NAME,
+                INTERNAL_SERVICE_NAME,
+                PAYOUT_SERVICE_NAME,
+            ),
             key_source=key_source,
             metrics_registry=registry,
             interceptors=[BusinessEventsInterceptor(checkout_observers(metrics))],
@@ -243,6 +315,8 @@ class OrderParts:
         self.changes = changes
         self.relay = relay
         self.reconciler = reconciler
+        # The user.deleted consumer, set once the service is built.
+        self.user_events: StreamConsumer[UserDeleted] | None = None
 
 
 def _start(stack: AsyncExitStack, name: str, work: Coroutine[Any, Any, None]) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Self
 
 from pydantic import Field, PostgresDsn, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import ServiceSettings
+from services.common.envelope import Keyring, configured_keyring
+from services.order.domain.ledger import DEFAULT_COMMISSION_BPS
 
 # The sandbox gateway's placeholder key; refused outside dev and test mode.
 DEV_GATEWAY_API_KEY = "sandbox-gateway-dev-key"
@@ -37,6 +40,16 @@ class Settings(ServiceSettings):
     # Redis, where the outbox relay publishes order events (stream below).
     redis_url: str = "redis://redis:6379/0"
     events_stream: str = "marketplace.order.events.v1"
+    # The user event stream (user.deleted: erase the buyer's addresses and cart), read
+    # with the `order-service` consumer group; off in tests of other features.
+    consume_user_events: bool = True
+    user_events_stream: str = "marketplace.user.events.v1"
+    # This instance's name in the consumer group; unique per replica.
+    event_consumer_name: str = Field(default_factory=socket.gethostname)
+    # How long one read of the user event stream blocks waiting for new events.
+    event_block_ms: int = Field(default=2000, ge=1)
+    # Entries another consumer left unacknowledged this long are taken over.
+    event_claim_idle_ms: int = Field(default=60_000, ge=1)
     outbox_interval_seconds: float = Field(default=0.2, gt=0)
     # The outbox relay's poll while it is woken by NOTIFY: how long a lost notification
     # can delay an event (outbox_interval_seconds applies while it cannot listen).
@@ -63,6 +76,16 @@ class Settings(ServiceSettings):
     cart_checkout_lease_seconds: float = Field(default=30.0, gt=0)
     # How many days after delivery a buyer may ask to return items.
     return_window_days: int = Field(default=30, ge=0)
+    # The platform's commission on each seller's part of a captured order, in basis points
+    # (1000 = 10 %); a refund gives back the commission in proportion.
+    commission_bps: int = Field(default=DEFAULT_COMMISSION_BPS, ge=0, le=10_000)
+    # How long a sale is held before its money is available to a payout run (7 days).
+    payout_hold_seconds: float = Field(default=7 * 24 * 3600.0, ge=0)
+    # Encryption at rest of addresses and phone numbers: the key-encryption keys, as
+    # `id:base64key[,id:base64key...]` (32-byte keys, newest first: the first wraps, the
+    # others still unwrap during a rotation; see the README). Required outside dev mode;
+    # dev mode without one uses a fixed dev key.
+    data_kek: SecretStr | None = None
 
     @model_validator(mode="after")
     def _real_gateway_outside_dev(self) -> Self:
@@ -72,3 +95,13 @@ class Settings(ServiceSettings):
             if self.payment_gateway_api_key.get_secret_value() == DEV_GATEWAY_API_KEY:
                 raise ValueError("payment_gateway_api_key must be set outside dev mode")
         return self
+
+    @model_validator(mode="after")
+    def _data_kek_outside_dev_mode(self) -> Self:
+        self.data_keyring()  # a missing or malformed keyring refuses to start, named
+        return self
+
+    def data_keyring(self) -> Keyring:
+        """The KEKs that wrap the database's data keys (the dev keyring in dev mode)."""
+        value = None if self.data_kek is None else self.data_kek.get_secret_value()
+        return configured_keyring(value, dev_mode=self.dev_mode, variable="ORDER_DATA_KEK")

@@ -61,6 +61,18 @@ class ReturnServicer(return_service_pb2_grpc.ReturnServiceServicer):
         )
 
     @override
+    async def ListSellerReturns(
+        self, request: return_service_pb2.ListSellerReturnsRequest, context: Context
+    ) -> return_service_pb2.ListSellerReturnsResponse:
+        """Return one page of a seller's returns, newest first."""
+        command = return_mappers.list_seller_returns_command(request, current_caller())
+        page, cursor = await returns.list_seller_returns(command, uow=self._uow, clock=self._clock)
+        return return_service_pb2.ListSellerReturnsResponse(
+            returns=[return_mappers.return_to_proto(r) for r in page],
+            next_page_token=return_mappers.seller_page_token(command, cursor),
+        )
+
+    @override
     async def GetReturn(
         self, request: return_service_pb2.GetReturnRequest, context: Context
     ) -> return_pb2.Return:

@@ -21,6 +21,9 @@ from services.common.auth import JwksKeySource, KeySource
 from services.common.business_metrics import BusinessEventsInterceptor, ProductMetrics
 from services.common.clock import Clock, SystemClock
 from services.common.server import ServiceApp
+from services.common.streams import StreamConsumer
+from services.common.user_events import UserDeleted
+from services.common.user_stream import parse_user_deleted
 from services.product.adapters.cache import ProductCache, ProductDocs
 from services.product.adapters.metrics import MeteredSweeper, inventory_observers
 from services.product.adapters.mongo.categories import MongoCategoryRepository
@@ -38,9 +41,13 @@ from services.product.config import Settings
 from services.product.mappers import products as product_mappers
 from services.product.service_layer.inventory import ReservationSweeper
 from services.product.service_layer.order_events import OrderEvent, handle_order_event
+from services.product.service_layer.privacy import handle_user_deleted
 from services.product.servicer import Ports, ProductInternalServicer, ProductServicer
 
 PRODUCT_SERVICE = "marketplace.product.v1.ProductService"
+# The product service's consumer group on the user event stream; the user service's
+# outbox keeps an event until this group (and the order service's) acknowledged it.
+USER_EVENTS_GROUP = "product-service"
 PRODUCT_INTERNAL_SERVICE = "marketplace.product.v1.ProductInternalService"
 
 # From the contract's access options: the catalog is readable without signing in.
@@ -50,9 +57,15 @@ POLICY = AccessPolicy.from_contract(PRODUCT_SERVICE, PRODUCT_INTERNAL_SERVICE)
 class ProductWorkers:
     """The background work of the service, exposed so tests can drive it step by step."""
 
-    def __init__(self, sweeper: ReservationSweeper, consumer: OrderEventConsumer) -> None:
+    def __init__(
+        self,
+        sweeper: ReservationSweeper,
+        consumer: OrderEventConsumer,
+        user_consumer: StreamConsumer[UserDeleted],
+    ) -> None:
         self.sweeper = sweeper
         self.consumer = consumer
+        self.user_consumer = user_consumer
 
 
 @asynccontextmanager
@@ -143,6 +156,16 @@ async def build_app(
                 clock=ports.clock,
             )
 
+        async def on_user_deleted(event: UserDeleted) -> bool:
+            return await handle_user_deleted(
+                event,
+                processed=processed,
+                products=ports.products,
+                reviews=ports.reviews,
+                purchases=ports.purchases,
+                clock=ports.clock,
+            )
+
         registry = CollectorRegistry()
         metrics = ProductMetrics(registry)
         built = ProductWorkers(
@@ -163,6 +186,18 @@ async def build_app(
                 claim_idle_ms=settings.event_claim_idle_ms,
                 stream=settings.order_events_stream,
             ),
+            # The chassis consumer, in the same `product-service` group on the user stream.
+            StreamConsumer(
+                stream_redis,
+                parse_user_deleted,
+                on_user_deleted,
+                stream=settings.user_events_stream,
+                group=USER_EVENTS_GROUP,
+                consumer=settings.event_consumer_name,
+                block_ms=settings.event_block_ms,
+                claim_idle_ms=settings.event_claim_idle_ms,
+                event_prefix="user_event",
+            ),
         )
         if workers is not None:
             workers.append(built)
@@ -170,6 +205,8 @@ async def build_app(
             jobs: list[Coroutine[Any, Any, None]] = [built.sweeper.run()]
             if settings.consume_order_events:
                 jobs.append(built.consumer.run())
+            if settings.consume_user_events:
+                jobs.append(built.user_consumer.run())
             for job in jobs:
                 task = asyncio.create_task(job)
                 stack.push_async_callback(_cancel, task)

@@ -43,6 +43,10 @@ class Settings(ServiceSettings):
     consume_order_events: bool = True
     # The Redis stream the order service publishes its events to.
     order_events_stream: str = "marketplace.order.events.v1"
+    # Whether to consume the user event stream (a deleted account's reviews and listings).
+    consume_user_events: bool = True
+    # The Redis stream the user service publishes its events to.
+    user_events_stream: str = "marketplace.user.events.v1"
     # This instance's name in the consumer group; unique per replica.
     event_consumer_name: str = Field(default_factory=socket.gethostname)
     # How long one read of the event stream blocks waiting for new events.

@@ -22,6 +22,7 @@ from services.product.service_layer import (
     inventory,
     listings,
     pricing,
+    privacy,
     recommendations,
     reservations,
     reviews,
@@ -299,6 +300,18 @@ class ProductInternalServicer(product_service_pb2_grpc.ProductInternalServiceSer
         self._wait_seconds = wait_seconds
         self._lease_seconds = lease_seconds
         self._expires_in_seconds = expires_in_seconds
+
+    async def ExportUserData(  # noqa: D102
+        self, request: product_service_pb2.ExportUserDataRequest, context: Context
+    ) -> product_service_pb2.ExportUserDataResponse:
+        records = await privacy.export_user(
+            request.user_id, products=self._ports.products, reviews=self._ports.reviews
+        )
+        now = self._ports.clock.now()
+        return product_service_pb2.ExportUserDataResponse(
+            reviews=[review_mappers.review_to_proto(review) for review in records.reviews],
+            listings=[product_mappers.product_to_proto(p, now) for p in records.listings],
+        )
 
     async def ReserveInventory(  # noqa: D102
         self, request: product_service_pb2.ReserveInventoryRequest, context: Context

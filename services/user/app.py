@@ -20,20 +20,25 @@ from services.common.auth import KeySource, Role, StaticKeySource
 from services.common.business_metrics import BusinessEventsInterceptor, UserMetrics
 from services.common.clock import Clock, SystemClock
 from services.common.discovery import connect_peer
+from services.common.outbox_relay import OutboxRelay
+from services.common.sealed_rows import seal_legacy_rows
 from services.common.server import ServiceApp
 from services.user.adapters.catalog import GrpcProductCatalog
 from services.user.adapters.email import EmailRelay, MailboxEmailSender, SmtpEmailSender
 from services.user.adapters.metrics import sign_in_observers
 from services.user.adapters.order_stream import OrderNoticeConsumer
 from services.user.adapters.passwords import Argon2PasswordHasher
+from services.user.adapters.peers import GrpcOrderRecords, GrpcProductRecords
 from services.user.adapters.postgres import Pool, PostgresUnitOfWork, create_pool
 from services.user.adapters.signing import KeyRing
 from services.user.adapters.tokens import JwtTokenIssuer
 from services.user.config import Settings
+from services.user.data_keys import SEALED_COLUMNS
 from services.user.domain import commands
 from services.user.domain.emails import MailPolicy, OutgoingEmail
 from services.user.domain.model import ThrottlePolicy
 from services.user.domain.order_mail import OrderNotice
+from services.user.privacy_servicer import PeerRecords
 from services.user.service_layer import accounts, order_notifications, sign_in
 from services.user.service_layer.ports import EmailSender, PasswordHasher, ProductCatalog
 from services.user.servicer import Dependencies, UserInternalServicer, UserServicer
@@ -104,6 +109,8 @@ async def build_app(
     run_email_relay: bool = True,
     run_order_consumer: bool = True,
     order_consumers: list[OrderNoticeConsumer] | None = None,
+    run_event_relay: bool = True,
+    event_relays: list[OutboxRelay] | None = None,
     clock: Clock | None = None,
 ) -> AsyncIterator[ServiceApp]:
     """Build the user service inside the running loop; closes its pool on exit.
@@ -120,6 +127,9 @@ async def build_app(
         run_order_consumer: Whether the order event consumer runs in the background (when
             a Redis URL is set); tests that drive it with run_once() turn it off.
         order_consumers: When given, the built order event consumer is appended to it.
+        run_event_relay: Whether the user event outbox's relay runs in the background
+            (when a Redis URL is set); tests that drive it with run_once() turn it off.
+        event_relays: When given, the built user event relay is appended to it.
         clock: Overrides the system clock the use cases read the time from.
     """
     clock = clock or SystemClock()
@@ -139,16 +149,21 @@ async def build_app(
     )
     pool = await create_pool(
         str(settings.database_url),
+        keyring=settings.data_keyring(),
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
         acquire_timeout=settings.db_acquire_timeout_seconds,
         command_timeout=settings.db_command_timeout_seconds,
     )
     product_channel = await connect_peer(settings, "product", settings.product_target)
+    order_channel = await connect_peer(settings, "order", settings.order_target)
     relay_task: asyncio.Task[None] | None = None
     consumer_task: asyncio.Task[None] | None = None
+    event_relay_task: asyncio.Task[None] | None = None
     stream_redis: Redis | None = None
+    relay_redis: Redis | None = None
     try:
+        await seal_legacy_rows(pool, SEALED_COLUMNS)
         if settings.dev_mode and settings.seed_demo_accounts:
             await seed_demo_accounts(settings, pool, hasher, clock)
         relay = EmailRelay(
@@ -174,6 +189,22 @@ async def build_app(
                 order_consumers.append(consumer)
             if run_order_consumer:
                 consumer_task = asyncio.create_task(consumer.run(), name="user-order-events")
+        if settings.redis_url is not None:
+            relay_redis = Redis.from_url(
+                str(settings.redis_url), socket_timeout=5, socket_connect_timeout=2
+            )
+            event_relay = OutboxRelay(
+                pool,
+                relay_redis,
+                clock=clock,
+                stream=settings.user_events_stream,
+                consumer_groups=settings.user_event_groups,
+                interval_seconds=settings.event_relay_interval_seconds,
+            )
+            if event_relays is not None:
+                event_relays.append(event_relay)
+            if run_event_relay:
+                event_relay_task = asyncio.create_task(event_relay.run(), name="user-events")
         deps = Dependencies(
             uow=lambda: PostgresUnitOfWork(pool),
             clock=clock,
@@ -195,6 +226,14 @@ async def build_app(
             throttle=throttle_policy(settings),
             catalog=product_catalog
             or GrpcProductCatalog(product_channel, timeout_seconds=settings.rpc_timeout_seconds),
+            peers=PeerRecords(
+                products=GrpcProductRecords(
+                    product_channel, timeout_seconds=settings.rpc_timeout_seconds
+                ),
+                orders=GrpcOrderRecords(
+                    order_channel, timeout_seconds=settings.rpc_timeout_seconds
+                ),
+            ),
         )
         servicer = UserServicer(deps)
         registry = CollectorRegistry()
@@ -216,14 +255,16 @@ async def build_app(
             interceptors=[BusinessEventsInterceptor(sign_in_observers(UserMetrics(registry)))],
         )
     finally:
-        for task in (relay_task, consumer_task):
+        for task in (relay_task, consumer_task, event_relay_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        if stream_redis is not None:
-            await stream_redis.aclose()
+        for redis in (stream_redis, relay_redis):
+            if redis is not None:
+                await redis.aclose()
         await product_channel.close()
+        await order_channel.close()
         await pool.close()
 
 

@@ -10,6 +10,7 @@ from pydantic import Field, PostgresDsn, RedisDsn, SecretStr, field_validator, m
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import ServiceSettings
+from services.common.envelope import Keyring, configured_keyring
 from services.user.adapters.signing import SigningKey
 
 _PEM_END = "-----END PRIVATE KEY-----"
@@ -87,6 +88,12 @@ class Settings(ServiceSettings):
     event_block_ms: int = Field(default=2000, ge=1)
     # Entries another consumer left unacknowledged this long are taken over.
     event_claim_idle_ms: int = Field(default=60_000, ge=1)
+    # User events (user.deleted): the event outbox's relay publishes them to this stream
+    # (with a Redis URL) and keeps each until every one of these consumer groups (the
+    # product and order services) has acknowledged it.
+    user_events_stream: str = "marketplace.user.events.v1"
+    user_event_groups: tuple[str, ...] = ("product-service", "order-service")
+    event_relay_interval_seconds: float = Field(default=0.2, gt=0)
 
     # Brute-force protection of Login: failures per account and per client within the
     # window are slowed from `slowdown_after` on, and refused with RESOURCE_EXHAUSTED for
@@ -107,6 +114,13 @@ class Settings(ServiceSettings):
 
     # The product service, asked whether wishlist products exist.
     product_target: str = "product:50051"
+    # The order service, asked for a user's orders, returns and cart by the data export.
+    order_target: str = "order:50051"
+    # Encryption at rest of addresses and phone numbers: the key-encryption keys, as
+    # `id:base64key[,id:base64key...]` (32-byte keys, newest first: the first wraps, the
+    # others still unwrap during a rotation; see the README). Required outside dev mode;
+    # dev mode without one uses a fixed dev key.
+    data_kek: SecretStr | None = None
 
     @field_validator("signing_key_pem")
     @classmethod
@@ -173,3 +187,13 @@ class Settings(ServiceSettings):
         if self.signing_key_pem is None:
             return SigningKey.generate()
         return SigningKey.from_pem(self.signing_key_pem.get_secret_value())
+
+    @model_validator(mode="after")
+    def _data_kek_outside_dev_mode(self) -> Self:
+        self.data_keyring()  # a missing or malformed keyring refuses to start, named
+        return self
+
+    def data_keyring(self) -> Keyring:
+        """The KEKs that wrap the database's data keys (the dev keyring in dev mode)."""
+        value = None if self.data_kek is None else self.data_kek.get_secret_value()
+        return configured_keyring(value, dev_mode=self.dev_mode, variable="USER_DATA_KEK")

@@ -6,13 +6,16 @@ from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from marketplace.user.v1 import user_pb2, user_service_pb2
+from marketplace.order.v1 import order_internal_service_pb2 as order_internal_pb2
+from marketplace.product.v1 import product_service_pb2
+from marketplace.user.v1 import export_pb2, user_pb2, user_service_pb2
 
 from services.common.identity import Caller, Role
 from services.common.metadata import request_metadata
 from services.user.domain import commands
 from services.user.domain.addresses import Address, AddressFields
 from services.user.domain.model import Preferences, SessionView, User, UserState, WishlistItem
+from services.user.service_layer.export import DataExport
 
 _ROLES = {
     Role.CUSTOMER: user_pb2.ROLE_CUSTOMER,
@@ -22,6 +25,8 @@ _ROLES = {
 _STATES = {
     UserState.ACTIVE: user_pb2.USER_STATE_ACTIVE,
     UserState.SUSPENDED: user_pb2.USER_STATE_SUSPENDED,
+    # Never shown: the repository hands no deleted account out.
+    UserState.DELETED: user_pb2.USER_STATE_UNSPECIFIED,
 }
 
 
@@ -234,3 +239,24 @@ def update_preferences_command(
 def wishlist_item_to_proto(item: WishlistItem) -> user_pb2.WishlistItem:
     """The WishlistItem message."""
     return user_pb2.WishlistItem(product_id=item.product_id, add_time=_timestamp(item.added_at))
+
+
+def export_to_proto(
+    export: DataExport[
+        product_service_pb2.ExportUserDataResponse, order_internal_pb2.ExportUserDataResponse
+    ],
+) -> export_pb2.DataExport:
+    """The export document: the user service's sections, then the peers' as they sent them."""
+    return export_pb2.DataExport(
+        export_time=_timestamp(export.exported_at),
+        account=user_to_proto(export.user),
+        addresses=[address_to_proto(a) for a in export.addresses],
+        preferences=preferences_to_proto(export.preferences),
+        wishlist_items=[wishlist_item_to_proto(i) for i in export.wishlist],
+        sessions=[session_to_proto(s, current) for s, current in export.sessions],
+        reviews=export.products.reviews,
+        listings=export.products.listings,
+        orders=export.orders.orders,
+        returns=export.orders.returns,
+        cart=export.orders.cart,
+    )

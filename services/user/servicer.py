@@ -18,6 +18,7 @@ from services.user import mappers
 from services.user.domain import commands
 from services.user.domain.emails import MailPolicy
 from services.user.domain.model import ThrottlePolicy
+from services.user.privacy_servicer import PeerRecords, PrivacyRpcs
 from services.user.service_layer import (
     accounts,
     addresses,
@@ -56,9 +57,10 @@ class Dependencies:
     throttle: ThrottlePolicy = DEFAULT_THROTTLE
     catalog: ProductCatalog | None = None
     sleep: Sleep = asyncio.sleep
+    peers: PeerRecords | None = None
 
 
-class UserServicer(user_service_pb2_grpc.UserServiceServicer):
+class UserServicer(PrivacyRpcs, user_service_pb2_grpc.UserServiceServicer):
     """UserService: every RPC of the contract."""
 
     def __init__(self, deps: Dependencies) -> None:

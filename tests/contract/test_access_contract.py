@@ -1,6 +1,6 @@
 """Every RPC of the contract over the real chassis: its access option decides who may call it.
 
-Each method of the five services is served by a stand-in that answers an empty response,
+Each method of the nine services is served by a stand-in that answers an empty response,
 so the only thing between a call and that answer is the auth interceptor and the policy the
 contract's options built.
 """
@@ -18,7 +18,9 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from marketplace.order.v1 import (
     cart_service_pb2,  # noqa: F401  (registers the services)
+    order_internal_service_pb2,  # noqa: F401  (registers the services)
     order_service_pb2,  # noqa: F401  (registers the services)
+    payout_service_pb2,  # noqa: F401  (registers the services)
     return_service_pb2,  # noqa: F401  (registers the services)
 )
 from marketplace.product.v1 import product_service_pb2  # noqa: F401
@@ -39,6 +41,8 @@ SERVICES = (
     "marketplace.order.v1.OrderService",
     "marketplace.order.v1.CartService",
     "marketplace.order.v1.ReturnService",
+    "marketplace.order.v1.OrderInternalService",
+    "marketplace.order.v1.PayoutService",
 )
 SECRET = "access-contract-secret"
 POOL = descriptor_pool.Default()

@@ -287,3 +287,84 @@ async def test_concurrent_returns_of_the_same_units_and_concurrent_receipts_refu
         return_service_pb2.GetReturnRequest(return_id=created.return_id), metadata=bearer(d.buyer)
     )
     assert final.state == return_pb2.RETURN_STATE_REFUNDED
+
+
+async def test_a_seller_lists_their_returns_across_orders_newest_first_by_state_and_page(
+    orders: OrderService, product: ProductService, tokens: TestTokens
+) -> None:
+    made = [await delivered_order(orders, product, tokens) for _ in range(3)]
+    seller, stub = made[0].seller, made[0].returns
+    seller_id = made[0].order.items[0].seller_id
+    ids = []
+    for d in made:
+        created = await stub.CreateReturn(ask(d, 1), metadata=keyed(d.buyer))
+        ids.append(created.return_id)
+    await stub.ApproveReturn(
+        return_service_pb2.ApproveReturnRequest(return_id=ids[0]), metadata=bearer(seller)
+    )
+    await stub.RejectReturn(
+        return_service_pb2.RejectReturnRequest(return_id=ids[1], reason="worn"),
+        metadata=bearer(seller),
+    )
+
+    seen: list[return_pb2.Return] = []
+    request = return_service_pb2.ListSellerReturnsRequest(seller_id="me", page_size=1)
+    while True:
+        page = await stub.ListSellerReturns(request, metadata=bearer(seller))
+        assert len(page.returns) <= 1
+        seen.extend(page.returns)
+        if not page.next_page_token:
+            break
+        request.page_token = page.next_page_token
+    # Returns of earlier tests by the same seller are older: this test's three come first.
+    assert [r.return_id for r in seen[:3]] == ids[::-1]
+    assert len({r.return_id for r in seen}) == len(seen)
+    assert {r.seller_id for r in seen} == {seller_id}
+
+    requested = await stub.ListSellerReturns(
+        return_service_pb2.ListSellerReturnsRequest(
+            seller_id=seller_id, states=[return_pb2.RETURN_STATE_REQUESTED]
+        ),
+        metadata=bearer(seller),
+    )
+    assert {r.state for r in requested.returns} == {return_pb2.RETURN_STATE_REQUESTED}
+    assert ids[2] in {r.return_id for r in requested.returns}
+    assert not {ids[0], ids[1]} & {r.return_id for r in requested.returns}
+
+    first = await stub.ListSellerReturns(
+        return_service_pb2.ListSellerReturnsRequest(seller_id="me", page_size=1),
+        metadata=bearer(seller),
+    )
+    other_query = return_service_pb2.ListSellerReturnsRequest(
+        seller_id="me",
+        states=[return_pb2.RETURN_STATE_APPROVED],
+        page_token=first.next_page_token,
+    )
+    mismatch = await failure(stub.ListSellerReturns(other_query, metadata=bearer(seller)))
+    assert mismatch.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in mismatch.violations] == ["page_token"]
+    unspecified = await failure(
+        stub.ListSellerReturns(
+            return_service_pb2.ListSellerReturnsRequest(
+                seller_id="me", states=[return_pb2.RETURN_STATE_UNSPECIFIED]
+            ),
+            metadata=bearer(seller),
+        )
+    )
+    assert [v.field for v in unspecified.violations] == ["states"]
+
+    mine = return_service_pb2.ListSellerReturnsRequest(seller_id=seller_id)
+    buyer = await failure(stub.ListSellerReturns(mine, metadata=bearer(made[0].buyer)))
+    assert (buyer.code, buyer.reason) == (grpc.StatusCode.PERMISSION_DENIED, "ROLE_REQUIRED")
+    rival = tokens.mint(str(uuid.uuid4()), roles=(Role.SELLER,))
+    probing = await failure(stub.ListSellerReturns(mine, metadata=bearer(rival)))
+    assert (probing.code, probing.reason) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "NOT_RETURN_SELLER",
+    )
+    own = await stub.ListSellerReturns(
+        return_service_pb2.ListSellerReturnsRequest(seller_id="me"), metadata=bearer(rival)
+    )
+    assert list(own.returns) == []
+    admin = await stub.ListSellerReturns(mine, metadata=bearer(tokens.mint(roles=(Role.ADMIN,))))
+    assert admin.returns[0].return_id == ids[2]

@@ -20,6 +20,7 @@ from services.devmesh.mesh import Mesh, MeshOptions
 from services.devmesh.processes import free_port
 
 DEMO_PASSWORD = "e2e-demo-password"
+PAYOUT_HOLD_SECONDS = 2
 
 
 @pytest.fixture(scope="session")
@@ -33,9 +34,15 @@ def mesh() -> Iterator[Mesh]:
         demo_password=DEMO_PASSWORD,
         # Long enough that a shutdown test can catch an order in flight.
         payment_latency_ms=300,
-        # Every call logged: the observability tests follow one request through the logs.
+        # Every call logged: the observability tests follow one request through the logs
+        # (the mesh prefixes each key with the service name).
         extra_env={
-            name: {f"{name.upper()}_ACCESS_LOG_SAMPLE_EVERY": "1"}
+            name: {
+                "ACCESS_LOG_SAMPLE_EVERY": "1",
+                # Sales settle for payouts within the payout journey's patience (the mesh
+                # prefixes ORDER_).
+                **({"PAYOUT_HOLD_SECONDS": str(PAYOUT_HOLD_SECONDS)} if name == "order" else {}),
+            }
             for name in ("user", "product", "order")
         },
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from services.devmesh import webbuild
 from services.devmesh.mesh import Mesh
@@ -31,6 +31,7 @@ from tests.e2e.conftest import (
     create_product,
     login,
     mail_token,
+    place_order,
     register,
 )
 from tests.support.browser import chromium_browser
@@ -85,6 +86,11 @@ def seller_browser(browser: Browser) -> Iterator[BrowserContext]:
 @pytest.fixture(scope="module")
 def second_seller(mesh: Mesh, edge: httpx.Client) -> Account:
     """A seller besides the demo one: registered, verified, given the role by the demo admin."""
+    return new_seller(mesh, edge)
+
+
+def new_seller(mesh: Mesh, edge: httpx.Client) -> Account:
+    """A new seller: registered, verified, given the role by the demo admin, signed in."""
     address, user_id = register(edge, PASSWORD)
     verified = edge.post(
         "/v1/auth/email:verify", json={"token": mail_token(mesh, address, "verify_email")}
@@ -403,3 +409,248 @@ def test_budgets_bundle_size_and_first_load(storefront: str, browser: Browser) -
     with (ARTIFACTS / "budgets.txt").open("a") as out:
         out.write(f"first load: load event {load_ms:.0f} ms, categories shown {usable_ms:.0f} ms\n")
     assert usable_ms <= FIRST_LOAD_BUDGET_MS
+
+
+def test_a_lost_checkout_answer_is_retried_with_the_same_key_into_one_order(
+    edge: httpx.Client, storefront: str, seller: Account, buyer_browser: BrowserContext
+) -> None:
+    product = create_product(edge, seller, stock=3, price=18)
+    address, _ = register(edge, PASSWORD)
+    buyer = login(edge, address, PASSWORD)
+    added = edge.post(
+        "/v1/cart/items",
+        headers=buyer.headers,
+        json={"productId": product["productId"], "quantity": 1},
+    )
+    assert added.status_code == 200, added.text
+    saved = edge.post(
+        "/v1/users/me/addresses",
+        headers=buyer.headers,
+        json={
+            "recipientName": "Lou Lost",
+            "line1": "2 Packet Lane",
+            "city": "Springfield",
+            "countryCode": "US",
+            "isDefaultShipping": True,
+        },
+    )
+    assert saved.status_code == 200, saved.text
+
+    page = buyer_browser.new_page()
+    keys: list[str] = []
+
+    def lose_the_first_answer(route: Route) -> None:
+        keys.append(route.request.headers.get("idempotency-key", ""))
+        if len(keys) == 1:
+            answer = route.fetch()  # the server takes the checkout and answers...
+            assert answer.status == 200, answer.text()
+            route.abort("connectionreset")  # ...and the answer never reaches the page
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/v1/cart:checkout$"), lose_the_first_answer)
+    sign_in(page, storefront, address, PASSWORD)
+    page.goto(f"{storefront}/basket/checkout")
+    expect(page.get_by_role("radio", name=re.compile("Lou Lost"))).to_be_checked(timeout=EXPECT_MS)
+    page.get_by_role("button", name="Place order").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        re.compile("could not be reached"), timeout=EXPECT_MS
+    )
+    # The order went through on the server, so the cart is empty now; the page still offers
+    # the retry of that very attempt instead of "your basket is empty".
+    retry = page.get_by_role("button", name="Try again")
+    expect(retry).to_be_visible()
+    expect(page.get_by_role("table", name="Basket")).to_contain_text(product["title"])
+    shot(page, "checkout-retry")
+    retry.click()
+    status = page.get_by_test_id("order-status")
+    expect(status).to_have_attribute("data-status", "ORDER_STATUS_PAID", timeout=EXPECT_MS)
+
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1], keys
+    orders = edge.get("/v1/orders", headers=buyer.headers)
+    assert orders.status_code == 200, orders.text
+    placed = orders.json().get("orders", [])
+    assert [o["orderId"] for o in placed] == [page.url.rsplit("/", 1)[-1]]
+    assert stock_left(edge, product["productId"]) == 2  # one unit bought, once
+
+
+def stock_left(edge: httpx.Client, product_id: str) -> int:
+    """Units of the product available now."""
+    return int(edge.get(f"/v1/products/{product_id}").json()["stockAvailable"])
+
+
+def test_a_return_is_asked_approved_received_and_refunded_in_the_browser(
+    edge: httpx.Client,
+    storefront: str,
+    seller: Account,
+    buyer_browser: BrowserContext,
+    seller_browser: BrowserContext,
+) -> None:
+    admin = login(edge, "admin@example.com", DEMO_PASSWORD)
+    product = create_product(edge, seller, stock=4, price=40)
+    address, _ = register(edge, PASSWORD)
+    buyer = login(edge, address, PASSWORD)
+    placed = place_order(edge, buyer, product["productId"], quantity=2)
+    assert placed.status_code == 200, placed.text
+    order_id = placed.json()["orderId"]
+    shipped = edge.post(
+        f"/v1/orders/{order_id}:ship",
+        headers=seller.headers,
+        json={"carrier": "DHL", "trackingNumber": "RET-1"},
+    )
+    assert shipped.status_code == 200, shipped.text
+    delivered = edge.post(f"/v1/orders/{order_id}:deliver", headers=admin.headers, json={})
+    assert delivered.status_code == 200, delivered.text
+
+    # The buyer asks to send one of the two back, from the order page.
+    page = buyer_browser.new_page()
+    sign_in(page, storefront, address, PASSWORD)
+    page.goto(f"{storefront}/orders/{order_id}")
+    form = page.get_by_role("form", name="Return items")
+    form.get_by_label(f"Quantity to return of {product['title']}").fill("1")
+    form.get_by_label("Why are you returning them?").select_option("Arrived damaged")
+    form.get_by_label("Details for the seller (optional)").fill("The shade is cracked.")
+    form.get_by_role("button", name="Ask for a return").click()
+    expect(form.get_by_role("status")).to_contain_text("sent to the seller", timeout=EXPECT_MS)
+    state = page.get_by_role("table", name="Returns of this order").get_by_test_id("return-state")
+    expect(state).to_have_attribute("data-state", "RETURN_STATE_REQUESTED", timeout=EXPECT_MS)
+    shot(page, "order-return-requested")
+    listed = edge.get(f"/v1/orders/{order_id}/returns", headers=buyer.headers).json()["returns"]
+    assert [(r["items"][0]["quantity"], r["reason"]) for r in listed] == [
+        ("1", "Arrived damaged: The shade is cracked.")
+    ]
+
+    # The seller finds it in the console: a refusal needs a reason, said in words; then
+    # approve with a note, and mark received, which refunds.
+    console = seller_browser.new_page()
+    sign_in(console, storefront, "seller@example.com", DEMO_PASSWORD)
+    console.get_by_role("link", name="Sell").click()
+    console.get_by_role("link", name="Returns").click()
+    card = console.locator(f"form[data-return-id='{listed[0]['returnId']}']")
+    expect(card).to_be_visible(timeout=EXPECT_MS)
+    card.get_by_role("button", name="Reject").click()
+    expect(card.get_by_role("alert")).to_contain_text("Say why you reject", timeout=EXPECT_MS)
+    card.get_by_label(re.compile("^Note for the buyer")).fill("Send it to 1 Depot Road.")
+    card.get_by_role("button", name="Approve").click()
+    card_state = card.get_by_test_id("return-state")
+    expect(card_state).to_have_attribute("data-state", "RETURN_STATE_APPROVED", timeout=EXPECT_MS)
+    shot(console, "seller-returns")
+    card.get_by_role("button", name="Mark as received and refund").click()
+    expect(card_state).to_have_attribute("data-state", "RETURN_STATE_REFUNDED", timeout=EXPECT_MS)
+    expect(card).to_contain_text("$40.00")
+
+    # The buyer's page follows the order live and shows the refund, without a reload.
+    expect(state).to_have_attribute("data-state", "RETURN_STATE_REFUNDED", timeout=EXPECT_MS)
+    expect(page.get_by_text("Seller's note: Send it to 1 Depot Road.")).to_be_visible()
+    expect(page.get_by_test_id("order-status")).to_have_attribute(
+        "data-status", "ORDER_STATUS_PARTIALLY_REFUNDED"
+    )
+    shot(page, "order-return-refunded")
+    order = edge.get(f"/v1/orders/{order_id}", headers=buyer.headers).json()
+    assert order["payment"]["refundedAmount"]["units"] in (40, "40")
+    # What is left to return is the other unit only.
+    form = page.get_by_role("form", name="Return items")
+    quantity = form.get_by_label(f"Quantity to return of {product['title']}")
+    expect(quantity).to_have_attribute("max", "1")
+
+
+def test_a_seller_lists_their_listings_in_every_state_with_filters_and_pages(
+    mesh: Mesh, edge: httpx.Client, storefront: str, browser: Browser
+) -> None:
+    owner = new_seller(mesh, edge)
+    token = uuid.uuid4().hex[:6]
+
+    def listing(title: str, *, stock: int, publish: bool) -> str:
+        created = edge.post(
+            "/v1/products",
+            headers=owner.headers,
+            json={
+                "product": {
+                    "title": f"{title} {token}",
+                    "category": "home-kitchen",
+                    "subcategory": "bedding",
+                    "listPrice": {"currencyCode": "USD", "units": 9},
+                    "initialStock": stock,
+                },
+                "publish": publish,
+            },
+        )
+        assert created.status_code == 200, created.text
+        return str(created.json()["productId"])
+
+    for n in range(20):
+        listing(f"Plenty {n:02d}", stock=5, publish=True)
+    draft = listing("Draft Duvet", stock=3, publish=False)
+    scarce = listing("Scarce Sheet", stock=1, publish=True)
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        sign_in(page, storefront, owner.email, PASSWORD)
+        page.get_by_role("link", name="Sell").click()
+        table = page.get_by_role("table", name="Your listings")
+        rows = table.locator("tbody tr")
+        # Every state, newest first, 20 a page: the draft is there, and a second page follows.
+        expect(rows).to_have_count(20, timeout=EXPECT_MS)
+        expect(table.locator(f"tr[data-product-id='{draft}']")).to_have_attribute(
+            "data-state", "PRODUCT_STATE_DRAFT"
+        )
+        shot(page, "seller-listings")
+        pages = page.get_by_role("navigation", name="Pages of your listings")
+        pages.get_by_role("button", name="Next").click()
+        expect(rows).to_have_count(2, timeout=EXPECT_MS)
+        expect(table).to_contain_text(f"Plenty 00 {token}")
+        pages.get_by_role("button", name="Previous").click()
+        expect(rows).to_have_count(20, timeout=EXPECT_MS)
+
+        filters = page.get_by_role("form", name="Filter your listings")
+        filters.get_by_label("State").select_option("PRODUCT_STATE_DRAFT")
+        filters.get_by_role("button", name="Show").click()
+        expect(rows).to_have_count(1, timeout=EXPECT_MS)
+        expect(rows.first).to_have_attribute("data-product-id", draft)
+        expect(pages.get_by_role("button", name="Next")).to_be_disabled()
+
+        filters.get_by_label("State").select_option("")
+        filters.get_by_label("At most this many in stock").fill("1")
+        filters.get_by_role("button", name="Show").click()
+        expect(rows).to_have_count(1, timeout=EXPECT_MS)
+        expect(rows.first).to_have_attribute("data-product-id", scarce)
+
+        # A draft opens from the list, with no id to type.
+        filters.get_by_label("At most this many in stock").fill("")
+        filters.get_by_label("State").select_option("PRODUCT_STATE_DRAFT")
+        filters.get_by_role("button", name="Show").click()
+        table.get_by_role("link", name=f"Draft Duvet {token}").click()
+        expect(page.get_by_test_id("listing-state")).to_have_text("Draft", timeout=EXPECT_MS)
+    finally:
+        context.close()
+
+
+def test_a_refused_refresh_signs_the_tab_out_cleanly(
+    edge: httpx.Client, storefront: str, buyer_browser: BrowserContext
+) -> None:
+    address, _ = register(edge, PASSWORD)
+    page = buyer_browser.new_page()
+    sign_in(page, storefront, address, PASSWORD)
+    page.goto(f"{storefront}/orders")
+    expect(page.get_by_role("heading", name="Your orders")).to_be_visible(timeout=EXPECT_MS)
+    assert page.evaluate("sessionStorage.getItem('marketplace.refresh')")
+    # The session ends elsewhere: every refresh token of the account is revoked.
+    other = login(edge, address, PASSWORD)
+    ended = edge.post("/v1/auth/logout:all", headers=other.headers, json={})
+    assert ended.status_code == 200, ended.text
+    # A reload has no access token (it lives in memory): the refresh is refused, and the tab
+    # is signed out with a sentence, not stuck half signed in.
+    page.reload()
+    expect(page.get_by_role("status").filter(has_text="Your session ended")).to_be_visible(
+        timeout=EXPECT_MS
+    )
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("link", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("^Sign out"))).to_have_count(0)
+    assert page.evaluate("sessionStorage.getItem('marketplace.refresh')") is None
+    # Signing in again clears the notice and works.
+    page.get_by_label("Email").fill(address)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Your orders")).to_be_visible(timeout=EXPECT_MS)

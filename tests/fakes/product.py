@@ -73,6 +73,18 @@ class FakeProducts:
         self.stored[product_id] = updated
         return updated
 
+    async def archive_seller_products(self, seller_id: str, *, now: datetime) -> int:
+        live = [
+            p
+            for p in self.stored.values()
+            if p.seller_id == seller_id and p.state is not ProductState.ARCHIVED
+        ]
+        for product in live:
+            self.stored[product.product_id] = replace(
+                product, state=ProductState.ARCHIVED, update_time=now, version=product.version + 1
+            )
+        return len(live)
+
     async def add_discount(
         self, product_id: str, discount: Discount, *, now: datetime, max_discounts: int
     ) -> Product | None:
@@ -460,6 +472,24 @@ class FakeReviews:
                 marked += 1
         return marked
 
+    async def by_author(self, author_id: str) -> list[Review]:
+        found = [r for r in self.stored.values() if r.author_id == author_id]
+        return sorted(found, key=lambda r: r.create_time)
+
+    async def anonymise_author(self, author_id: str, *, now: datetime) -> int:
+        mine = [r for r in self.stored.values() if r.author_id == author_id]
+        for review in mine:
+            self.stored[review.review_id] = replace(
+                review,
+                author_id=f"deleted:{review.review_id}",
+                title="",
+                body="",
+                update_time=now,
+                version=review.version + 1,
+            )
+        self.moderated = {(p, a) for p, a in self.moderated if a != author_id}
+        return len(mine)
+
     async def record_moderation(
         self, product_id: str, author_id: str, *, review_id: str, admin_id: str, now: datetime
     ) -> None:
@@ -484,6 +514,9 @@ class FakePurchases:
 
     async def has_received(self, buyer_id: str, product_id: str) -> bool:
         return (buyer_id, product_id) in self.delivered
+
+    async def forget_buyer(self, buyer_id: str) -> None:
+        self.delivered = {(b, p) for b, p in self.delivered if b != buyer_id}
 
     async def count_basket(self, order_id: str, product_ids: Sequence[str]) -> bool:
         if order_id in self.baskets:

@@ -15,7 +15,7 @@ from services.order.domain.payments import (
     PaymentError,
     PaymentUnavailable,
 )
-from services.order.domain.returns import Return, ReturnCursor
+from services.order.domain.returns import Return, ReturnCursor, ReturnState
 from tests.fakes.order import FakeChanges, FakeOrders, Store
 
 
@@ -61,6 +61,27 @@ class FakeReturns:
             if seller_id in (None, r.seller_id)
             and (after is None or (r.created_at, r.return_id) > (after.created_at, after.return_id))
         ]
+        return found[:limit]
+
+    async def of_seller(
+        self,
+        seller_id: str,
+        *,
+        states: tuple[ReturnState, ...],
+        limit: int,
+        before: ReturnCursor | None,
+    ) -> list[Return]:
+        found = [
+            copy.deepcopy(r)
+            for r in self._returns.values()
+            if r.seller_id == seller_id
+            and (not states or r.state in states)
+            and (
+                before is None
+                or (r.created_at, r.return_id) < (before.created_at, before.return_id)
+            )
+        ]
+        found.sort(key=lambda r: (r.created_at, r.return_id), reverse=True)
         return found[:limit]
 
     async def by_key(self, buyer_id: uuid.UUID, key: str) -> Return | None:

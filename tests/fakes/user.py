@@ -19,6 +19,7 @@ from services.common.identity import Role
 from services.user.domain.addresses import Address
 from services.user.domain.emails import EmailKind, MailPolicy, OutgoingEmail
 from services.user.domain.model import (
+    AccountDeleted,
     ActionToken,
     DuplicateUser,
     FailureCount,
@@ -60,6 +61,7 @@ class FakeUserStore:
     preferences: dict[uuid.UUID, Preferences] = field(default_factory=dict)
     wishlist: dict[uuid.UUID, dict[str, WishlistItem]] = field(default_factory=dict)
     processed_events: dict[str, str] = field(default_factory=dict)
+    events: list[AccountDeleted] = field(default_factory=list)
 
     def mail_to(self, address: str, kind: EmailKind | None = None) -> list[OutgoingEmail]:
         """The queued mail to an address, oldest first, of one kind if given."""
@@ -108,6 +110,17 @@ class FakeUserRepository:
 
     async def get_for_update(self, user_id: uuid.UUID) -> User | None:
         return await self.get(user_id)
+
+    async def erase(self, user: User, tombstone: User, now: datetime) -> None:
+        # The SQL keeps the tombstone but never hands it out: here it simply goes.
+        store = self._store
+        del store.users[user.id]
+        store.reserved_usernames.add(user.username.lower())
+        store.sessions = {k: v for k, v in store.sessions.items() if v.user_id != user.id}
+        store.addresses = {k: v for k, v in store.addresses.items() if v.user_id != user.id}
+        store.preferences.pop(user.id, None)
+        store.wishlist.pop(user.id, None)
+        store.outbox = [q for q in store.outbox if q.message.user_id != user.id]
 
     async def username_taken(self, username: str) -> bool:
         return username.lower() in self._store.reserved_usernames or self._taken(
@@ -336,6 +349,9 @@ class FakeOutbox:
             q.message.user_id == user_id and q.message.kind is kind and q.queued_at >= since
             for q in self._store.outbox
         )
+
+    async def add_event(self, event: AccountDeleted) -> None:
+        self._store.events.append(event)
 
 
 class FakeLoginThrottle:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import asyncpg
@@ -52,6 +53,7 @@ async def test_dev_mode_with_the_flag_seeds_demo_accounts_idempotently(backends:
             "internal_secret": "a-real-secret-for-production",
             "signing_key_pem": SigningKey.generate().to_pem(),
             "smtp_host": "smtp.invalid",
+            "data_kek": "prod-1:" + base64.b64encode(bytes(range(32))).decode(),
         },
     ],
     ids=["test-without-flag", "dev-default", "prod-with-flag"],

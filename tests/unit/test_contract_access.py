@@ -12,6 +12,8 @@ import yaml
 from services.common.access import Access, AccessPolicy, ContractRpc
 from services.devmesh import envoy_config
 from services.order.app import CART_SERVICE_NAME as CART_SERVICE
+from services.order.app import INTERNAL_SERVICE_NAME as ORDER_INTERNAL_SERVICE
+from services.order.app import PAYOUT_SERVICE_NAME as PAYOUT_SERVICE
 from services.order.app import RETURN_SERVICE_NAME as RETURN_SERVICE
 from services.order.app import SERVICE_NAME as ORDER_SERVICE
 from services.product.app import POLICY as PRODUCT_POLICY
@@ -70,7 +72,9 @@ def test_every_rpc_declares_its_access_and_only_internal_ones_have_no_route() ->
 
 def test_the_services_policies_are_the_contracts_options() -> None:
     declared = {rpc.path: rpc.access for rpc in CONTRACT}
-    order_policy = AccessPolicy.from_contract(ORDER_SERVICE, CART_SERVICE, RETURN_SERVICE)
+    order_policy = AccessPolicy.from_contract(
+        ORDER_SERVICE, CART_SERVICE, RETURN_SERVICE, ORDER_INTERNAL_SERVICE, PAYOUT_SERVICE
+    )
     served = {**USER_POLICY.methods, **PRODUCT_POLICY.methods, **order_policy.methods}
     assert served == declared
     assert USER_POLICY.is_public("/marketplace.user.v1.UserService/Login")

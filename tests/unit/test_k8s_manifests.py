@@ -38,6 +38,8 @@ SECRET_VALUES = {
     "smtp-password": "mailer-password",
     "payment-gateway-url": "https://gateway.example.com",
     "payment-gateway-api-key": "sk_live_from_the_vault",
+    "users-data-kek": "2026-11:" + base64.b64encode(bytes(range(32))).decode(),
+    "orders-data-kek": "2026-11:" + base64.b64encode(bytes(range(32, 64))).decode(),
 }
 
 

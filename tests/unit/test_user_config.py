@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from services.user.adapters.signing import SigningKey
 from services.user.config import Settings
 
 URL = "postgresql://marketplace@127.0.0.1:5432/users"
+DATA_KEK = "prod-1:" + base64.b64encode(bytes(range(32))).decode()
 
 
 def make(**values: Any) -> Settings:
@@ -33,8 +35,20 @@ def test_production_with_a_signing_key_loads_it() -> None:
         internal_secret="a-real-secret-for-production",
         signing_key_pem=key.to_pem(),
         smtp_host="smtp.example.com",
+        data_kek=DATA_KEK,
     )
     assert settings.signing_key().kid == key.kid
+    assert settings.data_keyring().primary.kek_id == "prod-1"
+
+
+def test_production_without_a_data_kek_refuses_to_start() -> None:
+    with pytest.raises(ValidationError, match="USER_DATA_KEK must be set outside dev mode"):
+        make(
+            environment="prod",
+            internal_secret="a-real-secret-for-production",
+            signing_key_pem=SigningKey.generate().to_pem(),
+            smtp_host="smtp.example.com",
+        )
 
 
 def test_dev_mode_generates_a_key_when_none_is_set() -> None:

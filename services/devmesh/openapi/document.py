@@ -18,6 +18,7 @@ PUBLIC_SERVICES = (
     "marketplace.order.v1.OrderService",
     "marketplace.order.v1.CartService",
     "marketplace.order.v1.ReturnService",
+    "marketplace.order.v1.PayoutService",
 )
 
 

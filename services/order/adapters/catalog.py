@@ -7,12 +7,10 @@ from collections.abc import Sequence
 import grpc
 import structlog
 from marketplace.product.v1 import product_pb2
-from marketplace.product.v1 import product_service_pb2 as pb
-from marketplace.product.v1 import product_service_pb2_grpc as pb_grpc
+from marketplace_client import MarketplaceError, ProductCatalogClient
 
 from services.common.errors import Unavailable
 from services.common.proto_money import money_from_proto
-from services.common.rpc_status import remote_error
 from services.order.domain.cart import ProductQuote
 from services.order.domain.reasons import ErrorReason
 from services.order.service_layer.ports import Catalog
@@ -20,9 +18,6 @@ from services.order.service_layer.ports import Catalog
 __all__ = ["Catalog", "GrpcCatalog"]
 
 log = structlog.get_logger("catalog")
-
-# BatchGetProducts answers at most this many ids per call.
-_BATCH = 100
 
 
 class GrpcCatalog:
@@ -33,33 +28,27 @@ class GrpcCatalog:
     """
 
     def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
-        self._stub = pb_grpc.ProductServiceStub(channel)
-        self._timeout = timeout
+        self._products = ProductCatalogClient(channel, timeout=timeout)
 
     async def quote(self, product_ids: Sequence[str]) -> dict[str, ProductQuote]:
         """Today's price and stock of each product on sale among `product_ids`."""
-        wanted = list(dict.fromkeys(product_ids))
-        quotes: dict[str, ProductQuote] = {}
-        for start in range(0, len(wanted), _BATCH):
-            request = pb.BatchGetProductsRequest(product_ids=wanted[start : start + _BATCH])
-            try:
-                response = await self._stub.BatchGetProducts(request, timeout=self._timeout)
-            except grpc.aio.AioRpcError as error:
-                remote = remote_error(error)
-                log.warning("catalog_call_failed", code=remote.code.name, details=remote.message)
-                raise Unavailable(
-                    "the catalog is unavailable, try again later",
-                    reason=ErrorReason.INVENTORY_UNAVAILABLE,
-                ) from None
-            for product in response.products:
-                if product.state != product_pb2.PRODUCT_STATE_PUBLISHED:
-                    continue
-                quotes[product.product_id] = ProductQuote(
-                    product_id=product.product_id,
-                    seller_id=product.seller_id,
-                    title=product.title,
-                    list_price=money_from_proto(product.list_price, "list_price"),
-                    unit_price=money_from_proto(product.effective_price, "effective_price"),
-                    stock_available=product.stock_available,
-                )
-        return quotes
+        try:
+            products = await self._products.batch_get_products(product_ids)
+        except MarketplaceError as error:
+            log.warning("catalog_call_failed", code=error.code.name, details=error.message)
+            raise Unavailable(
+                "the catalog is unavailable, try again later",
+                reason=ErrorReason.INVENTORY_UNAVAILABLE,
+            ) from None
+        return {
+            product.product_id: ProductQuote(
+                product_id=product.product_id,
+                seller_id=product.seller_id,
+                title=product.title,
+                list_price=money_from_proto(product.list_price, "list_price"),
+                unit_price=money_from_proto(product.effective_price, "effective_price"),
+                stock_available=product.stock_available,
+            )
+            for product in products
+            if product.state == product_pb2.PRODUCT_STATE_PUBLISHED
+        }

@@ -179,3 +179,7 @@ class ErrorReason(StrEnum):
     # ReceiveReturn while the refund of the return is being carried out at the payment gateway;
     # read the return again shortly (ABORTED).
     RETURN_REFUND_IN_PROGRESS = "RETURN_REFUND_IN_PROGRESS"
+
+    # GetSellerBalance, ListLedgerEntries or ListPayouts by a seller for another seller's money
+    # (PERMISSION_DENIED).
+    NOT_YOUR_LEDGER = "NOT_YOUR_LEDGER"

@@ -286,6 +286,21 @@ class ListReturns:
 
 
 @dataclass(frozen=True)
+class ListSellerReturns:
+    """Read one page of a seller's returns across their orders, newest first.
+
+    `seller_id` is as asked ("me" or an id); `query` binds a page token to the seller and
+    states it was made for.
+    """
+
+    seller_id: str
+    caller: Caller
+    states: tuple[ReturnState, ...]
+    page_size: int
+    before: ReturnCursor | None
+
+
+@dataclass(frozen=True)
 class GetReturn:
     """Read one return."""
 

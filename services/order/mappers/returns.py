@@ -18,6 +18,7 @@ from services.order.domain.returns import (
     DecideReturn,
     GetReturn,
     ListReturns,
+    ListSellerReturns,
     ReceiveReturn,
     RequestedLine,
     Return,
@@ -134,6 +135,51 @@ def page_token(order_id: uuid.UUID, cursor: ReturnCursor | None) -> str:
         return ""
     return encode_page_token(
         {"t": cursor.created_at.isoformat(), "i": str(cursor.return_id), "o": str(order_id)}
+    )
+
+
+_STATE_OF_PROTO = {value: state for state, value in _STATES.items()}
+
+
+def list_seller_returns_command(
+    request: return_service_pb2.ListSellerReturnsRequest, caller: Caller
+) -> ListSellerReturns:
+    """Validate a ListSellerReturnsRequest and unwrap its page token, bound to the query."""
+    violations = Violations()
+    seller_id = request.seller_id.strip()
+    violations.check(0 < len(seller_id) <= 64, "seller_id", 'must be "me" or a seller\'s user id')
+    states: set[ReturnState] = set()
+    for value in request.states:
+        state = _STATE_OF_PROTO.get(value)
+        if state is None:
+            violations.add("states", "must name return states, not RETURN_STATE_UNSPECIFIED")
+            break
+        states.add(state)
+    ordered = tuple(sorted(states))
+    violations.check(request.page_size >= 0, "page_size", "must not be negative")
+    query = [seller_id, [state.value for state in ordered]]
+    cursor = None
+    position = decode_page_token(request.page_token)
+    if position is not None:
+        try:
+            cursor = ReturnCursor(datetime.fromisoformat(position["t"]), uuid.UUID(position["i"]))
+            same_query = position.get("q") == query
+        except (KeyError, TypeError, ValueError):
+            same_query = False
+        if cursor is None or not same_query:
+            violations.add("page_token", "does not belong to this seller's list and states")
+    violations.raise_if_any()
+    page_size = clamp_page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+    return ListSellerReturns(seller_id, order_caller(caller), ordered, page_size, cursor)
+
+
+def seller_page_token(command: ListSellerReturns, cursor: ReturnCursor | None) -> str:
+    """The opaque token of the page after `cursor`, bound to the command's query."""
+    if cursor is None:
+        return ""
+    query = [command.seller_id, [state.value for state in command.states]]
+    return encode_page_token(
+        {"t": cursor.created_at.isoformat(), "i": str(cursor.return_id), "q": query}
     )
 
 

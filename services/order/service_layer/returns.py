@@ -25,6 +25,7 @@ from services.common.errors import (
     PermissionDenied,
 )
 from services.common.money import Money
+from services.common.reasons import ErrorReason as CommonReason
 from services.order.domain.changes import ChangeKind, ChangeState, OrderChange
 from services.order.domain.commands import Caller
 from services.order.domain.reasons import ErrorReason
@@ -33,6 +34,7 @@ from services.order.domain.returns import (
     DecideReturn,
     GetReturn,
     ListReturns,
+    ListSellerReturns,
     ReceiveReturn,
     Return,
     ReturnCursor,
@@ -112,6 +114,46 @@ async def list_returns(
             seller_id=None if mine else caller.user_id,
             limit=command.page_size + 1,
             after=command.after,
+        )
+        shown = []
+        for item in page[: command.page_size]:
+            shown.append(await _settle(work, item.return_id, clock) if _unsettled(item) else item)
+        await work.commit()
+    if len(page) <= command.page_size:
+        return shown, None
+    last = shown[-1]
+    return shown, ReturnCursor(last.created_at, last.return_id)
+
+
+ME = "me"
+
+
+async def list_seller_returns(
+    command: ListSellerReturns, *, uow: ReturnUnitOfWorkFactory, clock: Clock
+) -> tuple[list[Return], ReturnCursor | None]:
+    """One page of a seller's returns, newest first, and the cursor of the next.
+
+    A seller lists their own ("me" or their id), admins any seller's; another seller's id
+    is refused before anything is read.
+    """
+    caller = command.caller
+    if not (caller.is_seller or caller.is_admin):
+        raise PermissionDenied(
+            "only sellers and admins list a seller's returns", reason=CommonReason.ROLE_REQUIRED
+        )
+    seller_id = caller.user_id if command.seller_id == ME else command.seller_id
+    if seller_id != caller.user_id and not caller.is_admin:
+        raise PermissionDenied(
+            "sellers list only their own returns",
+            reason=ErrorReason.NOT_RETURN_SELLER,
+            metadata={"seller_id": seller_id},
+        )
+    async with uow() as work:
+        page = await work.returns.of_seller(
+            seller_id,
+            states=command.states,
+            limit=command.page_size + 1,
+            before=command.before,
         )
         shown = []
         for item in page[: command.page_size]:

@@ -44,6 +44,10 @@ class ProductViews(Protocol):
 class ProductRepository(Protocol):
     """Stores products and answers catalog reads."""
 
+    async def archive_seller_products(self, seller_id: str, *, now: datetime) -> int:
+        """Archive every product of the seller not archived yet; how many were archived."""
+        ...
+
     async def add(self, product: Product) -> None:
         """Store a new product."""
         ...
@@ -304,6 +308,14 @@ class CategoryRepository(Protocol):
 class ReviewRepository(Protocol):
     """Stores reviews; the database refuses a second review by one user of one product."""
 
+    async def anonymise_author(self, author_id: str, *, now: datetime) -> int:
+        """Detach the author's reviews from them and drop their text; how many changed."""
+        ...
+
+    async def by_author(self, author_id: str) -> list[Review]:
+        """Every review of the author, in every state, oldest first."""
+        ...
+
     async def add(self, review: Review) -> bool:
         """Store a new review; False when the author already reviewed the product."""
         ...
@@ -343,6 +355,10 @@ class ReviewRepository(Protocol):
 
 class PurchaseStore(Protocol):
     """What buyers received and what was bought together, fed by order events."""
+
+    async def forget_buyer(self, buyer_id: str) -> None:
+        """Drop what the buyer received (the co-purchase counts name nobody and stay)."""
+        ...
 
     async def record_delivered(
         self, buyer_id: str, product_ids: Sequence[str], *, now: datetime

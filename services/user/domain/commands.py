@@ -133,6 +133,15 @@ class CallerOnly:
 
 
 @dataclass(frozen=True)
+class DeleteAccount:
+    """Delete the caller's account for good, proving the current password."""
+
+    caller: Caller
+    current_password: str
+    client_ip: str | None = None
+
+
+@dataclass(frozen=True)
 class ChangePassword:
     """Replace the caller's password, proving the current one."""
 

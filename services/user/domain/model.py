@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -16,6 +16,8 @@ class UserState(StrEnum):
 
     ACTIVE = "active"
     SUSPENDED = "suspended"
+    # The account was deleted by its owner: a tombstone without personal data.
+    DELETED = "deleted"
 
 
 class UniqueField(StrEnum):
@@ -81,6 +83,38 @@ class User:
     def can_sign_in(self) -> bool:
         """Whether the account may start sessions."""
         return self.state is UserState.ACTIVE
+
+    def tombstone(self, now: datetime) -> User:
+        """The account as it stays after deletion: its id and dates, no personal data.
+
+        The email becomes a placeholder under the reserved .invalid domain, so the real
+        address is free for a new account; the username gives way to one derived from
+        the id (the old one stays reserved, see the user repository's erase). The
+        password hash is no PHC string, so no password ever verifies against it.
+        """
+        return replace(
+            self,
+            email=f"deleted-{self.id.hex}@deleted.invalid",
+            username=f"deleted-{self.id.hex[:24]}",
+            password_hash="!deleted",
+            display_name="",
+            bio="",
+            avatar_url="",
+            phone_number="",
+            email_verified=False,
+            roles=frozenset({Role.CUSTOMER}),
+            state=UserState.DELETED,
+            updated_at=now,
+        )
+
+
+@dataclass(frozen=True)
+class AccountDeleted:
+    """The event announcing a deletion to the other services (user.deleted)."""
+
+    event_id: uuid.UUID
+    user_id: uuid.UUID
+    occurred_at: datetime
 
 
 def hash_token(raw: str) -> str:

@@ -77,5 +77,10 @@ class ErrorReason(StrEnum):
     # RemoveWishlistItem for a product not on the wishlist (NOT_FOUND).
     WISHLIST_ITEM_NOT_FOUND = "WISHLIST_ITEM_NOT_FOUND"
 
-    # The product catalog could not be reached to check a wishlist product (UNAVAILABLE).
+    # The product service could not be reached to check a wishlist product or to export a user's
+    # data (UNAVAILABLE).
     PRODUCT_SERVICE_UNAVAILABLE = "PRODUCT_SERVICE_UNAVAILABLE"
+
+    # ExportMyData when the order service could not be reached (UNAVAILABLE): an export is
+    # complete or not given.
+    ORDER_SERVICE_UNAVAILABLE = "ORDER_SERVICE_UNAVAILABLE"

@@ -12,6 +12,7 @@ from services.common.identity import Role
 from services.user.domain.addresses import Address
 from services.user.domain.emails import EmailKind, OutgoingEmail
 from services.user.domain.model import (
+    AccountDeleted,
     ActionToken,
     FailureCount,
     Preferences,
@@ -27,6 +28,8 @@ from services.user.domain.model import (
 
 type Sleep = Callable[[float], Awaitable[None]]
 """Waits without blocking the loop (asyncio.sleep); tests pass one that records the wait."""
+type ExportSource[T] = Callable[[uuid.UUID], Awaitable[T]]
+"""A peer service's records of a user for their export; raises Unavailable if it cannot say."""
 
 
 class UserRepository(Protocol):
@@ -54,6 +57,10 @@ class UserRepository(Protocol):
 
     async def username_taken(self, username: str) -> bool:
         """Whether an account or a reservation holds this username (case-insensitively)."""
+        ...
+
+    async def erase(self, user: User, tombstone: User, now: datetime) -> None:
+        """Replace the account by its tombstone and delete everything personal it owns."""
         ...
 
     async def reserve_username(self, username: str, now: datetime) -> bool:
@@ -197,7 +204,7 @@ class ActionTokenRepository(Protocol):
 
 
 class Outbox(Protocol):
-    """Mail queued in the same transaction as the change it reports."""
+    """Mail and events queued in the same transaction as the change they report."""
 
     async def add(self, message: OutgoingEmail) -> None:
         """Queue a mail for the relay."""
@@ -205,6 +212,10 @@ class Outbox(Protocol):
 
     async def queued_since(self, user_id: uuid.UUID, kind: EmailKind, since: datetime) -> bool:
         """Whether a mail of this kind to this user was queued at or after `since`."""
+        ...
+
+    async def add_event(self, event: AccountDeleted) -> None:
+        """Queue an event for the other services (the event relay publishes it)."""
         ...
 
 

@@ -23,6 +23,18 @@ const REASONS: Record<string, string> = {
   REFRESH_TOKEN_REUSED: "Your session ended; please sign in again.",
   TOKEN_INVALID: "This link is no longer valid.",
   ORDER_CHANGE_IN_PROGRESS: "The order is being changed right now; try again in a moment.",
+  REFRESH_TOKEN_EXPIRED: "Your session ended; please sign in again.",
+  REFRESH_TOKEN_REVOKED: "Your session ended; please sign in again.",
+  CART_CHECKOUT_IN_PROGRESS: "Your order is still being placed. Try again in a moment: you will not be charged twice.",
+  CHANGE_PENDING: "The change was accepted and is being finished; look again in a moment.",
+  ORDER_NOT_DELIVERED: "Only delivered items can be returned.",
+  RETURN_WINDOW_CLOSED: "The time to return these items has passed.",
+  RETURN_QUANTITY_EXCEEDED: "You asked to return more units than you can: some were already returned or asked back.",
+  RETURN_ITEM_NOT_IN_ORDER: "One of the items is not part of this order.",
+  RETURN_SPANS_SELLERS: "Items of different sellers go back separately: ask one return per seller.",
+  RETURN_STATE_INVALID: "This return has moved on meanwhile; reload to see where it is.",
+  RETURN_REFUND_IN_PROGRESS: "The refund of this return is being made right now; look again in a moment.",
+  NOT_RETURN_SELLER: "Only the seller of these items can decide on this return.",
 };
 
 const STATUS_WORDS: Record<number, string> = {

@@ -484,6 +484,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/payouts:run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pays every seller out: one payout per seller and currency with a positive available balance, moving that balance into the payout.
+         * @description Pays every seller out: one payout per seller and currency with a positive available balance, moving that balance into the payout. Admins only. Runs are serialised in the database, so concurrent or repeated runs never pay the same money twice: a run right after another finds nothing left to pay and returns no payouts.
+         */
+        post: operations["PayoutService_RunPayouts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/products": {
         parameters: {
             query?: never;
@@ -920,6 +940,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sellers/{sellerId}/balance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns a seller's balance per currency: available (settled) and pending.
+         * @description Returns a seller's balance per currency: available (settled) and pending.
+         */
+        get: operations["PayoutService_GetSellerBalance"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sellers/{sellerId}/ledger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists a seller's ledger entries, newest first.
+         * @description Lists a seller's ledger entries, newest first.
+         */
+        get: operations["PayoutService_ListLedgerEntries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sellers/{sellerId}/payouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists a seller's payouts, newest first; admins list every seller's with "-".
+         * @description Lists a seller's payouts, newest first; admins list every seller's with "-".
+         */
+        get: operations["PayoutService_ListPayouts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sellers/{sellerId}/products": {
         parameters: {
             query?: never;
@@ -932,6 +1012,26 @@ export interface paths {
          * @description Lists one seller's own products in every state, drafts included, newest first, with filters and paging. Sellers list their own ("me" or their id); admins list any seller's. A route of its own instead of a filter on SearchProducts: search is the public, published-only catalog, and this list's contents depend on who asks.
          */
         get: operations["ProductService_ListSellerProducts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sellers/{sellerId}/returns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists one seller's returns across their orders, newest first, optionally in some states only: the seller's work queue of returns to decide and receive.
+         * @description Lists one seller's returns across their orders, newest first, optionally in some states only: the seller's work queue of returns to decide and receive. A seller lists their own ("me" or their id); admins list any seller's.
+         */
+        get: operations["ReturnService_ListSellerReturns"];
         put?: never;
         post?: never;
         delete?: never;
@@ -964,6 +1064,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/users/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Deletes the caller's account for good; needs the current password.
+         * @description Deletes the caller's account for good; needs the current password. Personal data is erased here at once and, through the user.deleted event, in the product service (reviews anonymised, listings archived) and the order service (shipping addresses erased, cart emptied); orders stay for the ledger. Signing in is impossible after.
+         */
+        delete: operations["UserService_DeleteMyAccount"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/me/sessions": {
         parameters: {
             query?: never;
@@ -976,6 +1096,26 @@ export interface paths {
          * @description Lists the caller's active sessions.
          */
         get: operations["UserService_ListSessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/me:export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns everything the marketplace holds about the caller, from every service: the account, addresses, preferences, wishlist, sessions, reviews, listings, orders, returns and cart.
+         * @description Returns everything the marketplace holds about the caller, from every service: the account, addresses, preferences, wishlist, sessions, reviews, listings, orders, returns and cart. UNAVAILABLE when a service cannot answer: never a partial export.
+         */
+        get: operations["UserService_ExportMyData"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1358,6 +1498,38 @@ export interface components {
         };
         /** @description The response of ChangePassword. */
         ChangePasswordResponse: Record<string, never>;
+        /** @description A CurrencyBalance is a seller's money in one currency. */
+        CurrencyBalance: {
+            /** @description Settled money a payout run may pay out: sales and commission older than the holding period plus every refund and payout. Negative when refunds came after a payout; a negative balance is carried forward and never paid out. */
+            readonly available?: components["schemas"]["Money"];
+            /** @description Sales and commission still inside the holding period. */
+            readonly pending?: components["schemas"]["Money"];
+        };
+        /** @description A DataExport is everything the marketplace holds about one user, gathered from the user, product and order services at export_time. It is complete or not given at all: when a service cannot answer, ExportMyData fails with UNAVAILABLE. */
+        DataExport: {
+            /** @description When the export was assembled. */
+            readonly exportTime?: components["schemas"]["Timestamp"];
+            /** @description The account and its public profile, roles and verification state. */
+            readonly account?: components["schemas"]["User"];
+            /** @description The saved addresses. */
+            readonly addresses?: components["schemas"]["Address"][];
+            /** @description The notification and display preferences. */
+            readonly preferences?: components["schemas"]["Preferences"];
+            /** @description The wishlist. */
+            readonly wishlistItems?: components["schemas"]["WishlistItem"][];
+            /** @description The live sessions (devices), without any token. */
+            readonly sessions?: components["schemas"]["Session"][];
+            /** @description The reviews the user wrote, from the product service. */
+            readonly reviews?: components["schemas"]["Review"][];
+            /** @description The user's listings in every state when they sell, from the product service. */
+            readonly listings?: components["schemas"]["Product"][];
+            /** @description The orders the user placed as a buyer, from the order service. */
+            readonly orders?: components["schemas"]["Order"][];
+            /** @description The returns the user asked for, from the order service. */
+            readonly returns?: components["schemas"]["Return"][];
+            /** @description The user's cart, from the order service. */
+            readonly cart?: components["schemas"]["Cart"];
+        };
         /**
          * @description Represents a whole or partial calendar date, such as a birthday. The time of day and time zone are either specified elsewhere or are insignificant. The date is relative to the Gregorian Calendar. This can represent one of the following: * A full date, with non-zero year, month, and day values. * A month and day, with a zero year (for example, an anniversary). * A year on its own, with a zero month and a zero day. * A year and month, with a zero day (for example, a credit card expiration date). Related types: * [google.type.TimeOfDay][google.type.TimeOfDay] * [google.type.DateTime][google.type.DateTime] * [google.protobuf.Timestamp][google.protobuf.Timestamp]
          * @example {
@@ -1471,6 +1643,36 @@ export interface components {
              */
             readonly available?: string;
         };
+        /** @description A LedgerEntry is one append-only movement of a seller's money in one currency. Entries are never changed or deleted: a seller's balance is the sum of their entries. */
+        LedgerEntry: {
+            /** @description The server-assigned identifier of the entry. */
+            readonly entryId?: string;
+            /** @description The seller whose money moved. */
+            readonly sellerId?: string;
+            /** @description Why the money moved. */
+            readonly kind?: components["schemas"]["LedgerEntryKind"];
+            /** @description The signed amount: positive credits the seller, negative debits them. */
+            readonly amount?: components["schemas"]["Money"];
+            /** @description The order the entry belongs to; empty for payouts. */
+            readonly orderId?: string;
+            /** @description The payout the entry moved money into; empty unless kind is PAYOUT. */
+            readonly payoutId?: string;
+            /** @description When the entry was written, in the same transaction as the capture, refund or payout. */
+            readonly createTime?: components["schemas"]["Timestamp"];
+            /** @description When the entry counts in the available balance: after the holding period for sales and their commission, at once for every other kind. */
+            readonly availableTime?: components["schemas"]["Timestamp"];
+        };
+        /**
+         * @description LedgerEntryKind says why money moved on a seller's ledger. Sales and their commission settle after the holding period; refunds, commission given back and payouts count against the available balance at once.
+         *     - `LEDGER_ENTRY_KIND_UNSPECIFIED`: Never sent: the zero value of the enum.
+         *     - `LEDGER_ENTRY_KIND_SALE`: The seller's part of an order whose payment was captured (a credit).
+         *     - `LEDGER_ENTRY_KIND_COMMISSION`: The platform's commission on a sale (a debit).
+         *     - `LEDGER_ENTRY_KIND_REFUND`: The seller's share of a refund or of a cancelled order's full refund (a debit; a credit when a later refund of another seller's lines shifts an admin refund's split).
+         *     - `LEDGER_ENTRY_KIND_COMMISSION_REFUND`: The commission given back in proportion to a refund (a credit).
+         *     - `LEDGER_ENTRY_KIND_PAYOUT`: Money moved out of the balance into a payout (a debit).
+         * @enum {string}
+         */
+        LedgerEntryKind: "LEDGER_ENTRY_KIND_UNSPECIFIED" | "LEDGER_ENTRY_KIND_SALE" | "LEDGER_ENTRY_KIND_COMMISSION" | "LEDGER_ENTRY_KIND_REFUND" | "LEDGER_ENTRY_KIND_COMMISSION_REFUND" | "LEDGER_ENTRY_KIND_PAYOUT";
         /** @description The response of ListAddresses. */
         ListAddressesResponse: {
             /** @description The addresses, the default shipping address first. */
@@ -1488,10 +1690,24 @@ export interface components {
             /** @description The token for the next page; empty on the last page. */
             readonly nextPageToken?: string;
         };
+        /** @description The response of ListLedgerEntries. */
+        ListLedgerEntriesResponse: {
+            /** @description One page of entries, newest first. */
+            readonly entries?: components["schemas"]["LedgerEntry"][];
+            /** @description The token for the next page; empty on the last page. */
+            readonly nextPageToken?: string;
+        };
         /** @description The response of ListOrders. */
         ListOrdersResponse: {
             /** @description One page of orders. */
             readonly orders?: components["schemas"]["Order"][];
+            /** @description The token for the next page; empty on the last page. */
+            readonly nextPageToken?: string;
+        };
+        /** @description The response of ListPayouts. */
+        ListPayoutsResponse: {
+            /** @description One page of payouts, newest first. */
+            readonly payouts?: components["schemas"]["Payout"][];
             /** @description The token for the next page; empty on the last page. */
             readonly nextPageToken?: string;
         };
@@ -1518,6 +1734,13 @@ export interface components {
         ListSellerProductsResponse: {
             /** @description One page of the seller's products, newest first. */
             readonly products?: components["schemas"]["Product"][];
+            /** @description The token for the next page; empty on the last page. */
+            readonly nextPageToken?: string;
+        };
+        /** @description The response of ListSellerReturns. */
+        ListSellerReturnsResponse: {
+            /** @description One page of the seller's returns, newest first. */
+            readonly returns?: components["schemas"]["Return"][];
             /** @description The token for the next page; empty on the last page. */
             readonly nextPageToken?: string;
         };
@@ -1685,6 +1908,23 @@ export interface components {
          * @enum {string}
          */
         PaymentStatus: "PAYMENT_STATUS_UNSPECIFIED" | "PAYMENT_STATUS_AUTHORIZED" | "PAYMENT_STATUS_CAPTURED" | "PAYMENT_STATUS_DECLINED" | "PAYMENT_STATUS_VOIDED" | "PAYMENT_STATUS_REFUNDED" | "PAYMENT_STATUS_FAILED";
+        /** @description A Payout is money moved out of a seller's available balance by a payout run, in one currency, "payouts/{payout_id}". Its ledger entry debits the balance in the same transaction; a run never pays the same money twice. */
+        Payout: {
+            /** @description The resource name of the payout, "payouts/{payout_id}". */
+            readonly name?: string;
+            /** @description The server-assigned identifier of the payout. */
+            readonly payoutId?: string;
+            /** @description The seller paid. */
+            readonly sellerId?: string;
+            /** @description The amount paid: the seller's whole available balance in the currency at the run. */
+            readonly amount?: components["schemas"]["Money"];
+            /** @description The run that created the payout. */
+            readonly runId?: string;
+            /** @description Sales captured before this time were settled and included. */
+            readonly settledBefore?: components["schemas"]["Timestamp"];
+            /** @description When the payout was created. */
+            readonly createTime?: components["schemas"]["Timestamp"];
+        };
         /** @description Preferences are a user's typed settings; unset fields take the documented defaults. */
         Preferences: {
             /** @description The owner of the preferences; "me" names the caller. Immutable once set. */
@@ -2002,6 +2242,15 @@ export interface components {
          * @enum {string}
          */
         Role: "ROLE_UNSPECIFIED" | "ROLE_CUSTOMER" | "ROLE_SELLER" | "ROLE_ADMIN";
+        /** @description The response of RunPayouts. */
+        RunPayoutsResponse: {
+            /** @description The run's identifier, shared by its payouts. */
+            readonly runId?: string;
+            /** @description Sales captured before this time were settled and paid out. */
+            readonly settledBefore?: components["schemas"]["Timestamp"];
+            /** @description The payouts the run created, one per seller and currency; empty when nothing was due. */
+            readonly payouts?: components["schemas"]["Payout"][];
+        };
         /** @description A SalesReport sums paid orders over a date range. */
         SalesReport: {
             /** @description The rows, in day or seller order. */
@@ -2046,6 +2295,19 @@ export interface components {
             readonly totalSize?: string;
             /** @description Counts of the matching products by category and attribute. */
             readonly facets?: components["schemas"]["Facet"][];
+        };
+        /** @description A SellerBalance is what the marketplace owes a seller, per currency: the sum of their ledger entries, split into available and pending. */
+        SellerBalance: {
+            /** @description The seller. */
+            readonly sellerId?: string;
+            /** @description One balance per currency the seller has ledger entries in, by currency code. */
+            readonly balances?: components["schemas"]["CurrencyBalance"][];
+            /**
+             * Format: int64
+             * @description The holding period a sale waits before it is available.
+             * @example 42
+             */
+            readonly holdSeconds?: string;
         };
         /** @description A Session is one signed-in device or client, represented by its refresh-token family. */
         Session: {
@@ -3383,6 +3645,41 @@ export interface operations {
             504: components["responses"]["GatewayTimeout"];
         };
     };
+    PayoutService_RunPayouts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description The response of RunPayouts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunPayoutsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
     ProductService_SearchProducts: {
         parameters: {
             query?: {
@@ -4358,6 +4655,112 @@ export interface operations {
             504: components["responses"]["GatewayTimeout"];
         };
     };
+    PayoutService_GetSellerBalance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The seller: "me" for the caller, or a seller's user id (admins). */
+                sellerId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A SellerBalance is what the marketplace owes a seller, per currency: the sum of their ledger entries, split into available and pending. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SellerBalance"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    PayoutService_ListLedgerEntries: {
+        parameters: {
+            query?: {
+                /** @description The most entries to return; 0 means 50, more than 200 is taken as 200, negative is INVALID_ARGUMENT. */
+                pageSize?: number;
+                /** @description The next_page_token of a previous call for the same seller, to continue it. */
+                pageToken?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The seller: "me" for the caller, or a seller's user id (admins). */
+                sellerId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The response of ListLedgerEntries. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListLedgerEntriesResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    PayoutService_ListPayouts: {
+        parameters: {
+            query?: {
+                /** @description The most payouts to return; 0 means 20, more than 100 is taken as 100, negative is INVALID_ARGUMENT. */
+                pageSize?: number;
+                /** @description The next_page_token of a previous call for the same seller, to continue it. */
+                pageToken?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The seller: "me" for the caller, a seller's user id (admins), or "-" for every seller (admins). */
+                sellerId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The response of ListPayouts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListPayoutsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
     ProductService_ListSellerProducts: {
         parameters: {
             query?: {
@@ -4388,6 +4791,45 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ListSellerProductsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    ReturnService_ListSellerReturns: {
+        parameters: {
+            query?: {
+                /** @description Only returns in these states; empty lists every state. */
+                states?: components["schemas"]["ReturnState"][];
+                /** @description The most returns to return; 0 means 20, more than 100 is taken as 100, negative is INVALID_ARGUMENT. */
+                pageSize?: number;
+                /** @description The next_page_token of a previous call with the same seller and states, to continue it. */
+                pageToken?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The seller whose returns to list: "me" for the caller, or a seller's user id (admins). */
+                sellerId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The response of ListSellerReturns. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListSellerReturnsResponse"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -4482,6 +4924,44 @@ export interface operations {
             504: components["responses"]["GatewayTimeout"];
         };
     };
+    UserService_DeleteMyAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The caller's current password: deleting an account needs a fresh proof of identity, not only an access token. */
+                    currentPassword: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A generic empty message that you can re-use to avoid defining duplicated empty messages in your APIs. A typical example is to use it as the request or the response type of an API method. For instance: service Foo { rpc Bar(google.protobuf.Empty) returns (google.protobuf.Empty); } */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Empty"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
     UserService_ListSessions: {
         parameters: {
             query?: never;
@@ -4498,6 +4978,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ListSessionsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    UserService_ExportMyData: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A DataExport is everything the marketplace holds about one user, gathered from the user, product and order services at export_time. It is complete or not given at all: when a service cannot answer, ExportMyData fails with UNAVAILABLE. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DataExport"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -4,6 +4,7 @@ import { AdminCategories, AdminReviews, AdminUsers } from "../admin/pages";
 import { useSession } from "../auth/session";
 import { OrdersToShip, SalesChart, SellerHome } from "../seller/console";
 import { EditListing, NewListing } from "../seller/listing";
+import { SellerReturns } from "../returns/SellerReturns";
 import { Link, match, type Location } from "./router";
 
 export default function Console({ location }: { location: Location }) {
@@ -18,6 +19,7 @@ export default function Console({ location }: { location: Location }) {
     const params = match("/sell/products/:id", path);
     if (params) return <EditListing productId={params.id ?? ""} />;
     if (path === "/sell/orders") return <OrdersToShip />;
+    if (path === "/sell/returns") return <SellerReturns />;
     if (path === "/sell/sales") return <SalesChart title="Your sales" />;
   }
   if (path.startsWith("/admin")) {

@@ -5,6 +5,7 @@ import { api, call } from "../api/client";
 import { Link, navigate } from "../app/router";
 import { ErrorNote, Field, Status, useAction } from "../ui/kit";
 import { useSession } from "./session";
+import { tokens } from "./tokens";
 
 export function SignIn({ next }: { next: string }) {
   const { signIn } = useSession();
@@ -20,6 +21,11 @@ export function SignIn({ next }: { next: string }) {
   return (
     <section className="narrow">
       <h1>Sign in</h1>
+      {tokens.sessionEnded() ? (
+        <p className="note" role="status">
+          Your session ended; please sign in again.
+        </p>
+      ) : null}
       <form onSubmit={submit} aria-label="Sign in">
         <Field label="Email" name="email" type="email" autoComplete="email" required />
         <Field label="Password" name="password" type="password" autoComplete="current-password" required />

@@ -1,7 +1,7 @@
 // Who is signed in: the tokens plus the account (GET /v1/users/me), for every screen.
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
 import { api, call, type User } from "../api/client";
-import { tokens } from "./tokens";
+import { logout, tokens } from "./tokens";
 
 interface Session {
   user: User | null;
@@ -53,7 +53,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const signOut = useCallback(async () => {
     const refreshToken = tokens.clear();
     setUser(null);
-    if (refreshToken) await api.POST("/v1/auth/logout", { body: { refreshToken } }).catch(() => undefined);
+    await logout(refreshToken);
   }, []);
 
   const value = useMemo<Session>(() => {

@@ -1,7 +1,7 @@
 // The basket (the server-side cart) and its checkout: an address from the book, a sandbox
 // card token, and one Idempotency-Key per checkout attempt, reused when that attempt's outcome
 // is unknown (a lost answer, a timeout, a payment still pending) so a retry never charges twice.
-import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { api, call, newIdempotencyKey, type Address } from "../api/client";
 import { Link, navigate } from "../app/router";
 import { useSession } from "../auth/session";
@@ -159,6 +159,12 @@ function BasketTable({ lines, onChange, busy = false }: { lines: CartLine[]; onC
   );
 }
 
+interface Attempt {
+  key: string;
+  body: { productIds: string[]; addressId: string; paymentMethodToken: string };
+  lines: CartLine[];
+}
+
 export function Checkout() {
   const { user } = useSession();
   const { cart, error } = useBasket();
@@ -169,26 +175,25 @@ export function Checkout() {
   useEffect(() => {
     void basket.load();
   }, []);
-  const lines = cart?.items ?? [];
-  const chosen = addressId || book.data?.addresses?.find((a) => a.isDefaultShipping)?.addressId || book.data?.addresses?.[0]?.addressId || "";
-  // One key per attempt. An attempt is these lines, this address and this card; it ends when
-  // its outcome is known. Until then (a lost answer, a pending payment) the retry reuses the
-  // key, so the server answers with the first outcome instead of charging again.
-  const key = useRef<{ attempt: string; value: string } | null>(null);
-  const place = useAction(async (attempt: string, productIds: string[]) => {
-    if (key.current?.attempt !== attempt) key.current = { attempt, value: newIdempotencyKey() };
+  // The attempt whose outcome is unknown (a lost answer, a 5xx, a pending payment, a checkout
+  // still running): it is kept, key, lines and all, and "Try again" sends exactly it again, so
+  // the server answers with the first outcome instead of charging twice. It is kept even when
+  // the cart read afterwards is empty: a lost answer to a checkout that went through leaves
+  // an empty cart, and only the retry tells which order it made. A known outcome ends it.
+  const [unsettled, setUnsettled] = useState<Attempt | null>(null);
+  const place = useAction(async (attempt: Attempt) => {
     try {
       const order = await call(
         api.POST("/v1/cart:checkout", {
-          params: { header: { "Idempotency-Key": key.current.value } },
-          body: { productIds, addressId: chosen, paymentMethodToken: card },
+          params: { header: { "Idempotency-Key": attempt.key } },
+          body: attempt.body,
         }),
       );
-      key.current = null;
+      setUnsettled(null);
       navigate(`/orders/${order.orderId}`);
       return order;
     } catch (failure) {
-      if (!outcomeUnknown(failure)) key.current = null;
+      setUnsettled(outcomeUnknown(failure) ? attempt : null);
       throw failure;
     } finally {
       // Whatever happened, show the cart as the server has it: a paid order took its lines
@@ -196,40 +201,40 @@ export function Checkout() {
       void basket.load();
     }
   });
-  if (!cart) return error ? <ErrorNote error={error} /> : <Status>Loading your basket…</Status>;
+  if (!cart && !unsettled) return error ? <ErrorNote error={error} /> : <Status>Loading your basket…</Status>;
+  const lines = unsettled?.lines ?? cart?.items ?? [];
   if (lines.length === 0 && !place.busy) return <p>Your basket is empty.</p>;
-  const productIds = lines.map((l) => l.productId ?? "");
-  const attempt = JSON.stringify([lines.map((l) => [l.productId, l.quantity]), chosen, card]);
+  const chosen = addressId || book.data?.addresses?.find((a) => a.isDefaultShipping)?.addressId || book.data?.addresses?.[0]?.addressId || "";
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    void place.run(attempt, productIds);
+    void place.run(unsettled ?? { key: newIdempotencyKey(), body: { productIds: lines.map((l) => l.productId ?? ""), addressId: chosen, paymentMethodToken: card }, lines });
   };
-  const pending = place.error && outcomeUnknown(place.error);
-  const blocked = notReady(cart);
+  const blocked = unsettled || !cart ? "" : notReady(cart);
   return (
     <section>
       <h1>Checkout</h1>
       <BasketTable lines={lines} />
-      <Totals cart={cart} />
+      {cart && !unsettled ? <Totals cart={cart} /> : null}
       {blocked ? (
         <p className="note" role="note">
           {blocked} <Link href="/basket">Back to the basket</Link>
         </p>
       ) : null}
       <form onSubmit={submit} aria-label="Checkout">
-        <fieldset>
+        {/* While an attempt is unsettled its address and card stay as they were sent. */}
+        <fieldset disabled={Boolean(unsettled)}>
           <legend>Ship to</legend>
           <ErrorNote error={book.error} />
           {book.data?.addresses?.map((a) => (
             <label key={a.addressId} className="check">
-              <input type="radio" name="address" value={a.addressId} checked={chosen === a.addressId} onChange={() => setAddressId(a.addressId ?? "")} /> {oneLine(a)}
+              <input type="radio" name="address" value={a.addressId} checked={(unsettled?.body.addressId ?? chosen) === a.addressId} onChange={() => setAddressId(a.addressId ?? "")} /> {oneLine(a)}
             </label>
           ))}
           {book.data && !book.data.addresses?.length ? <p>Your address book is empty: add an address below.</p> : null}
         </fieldset>
         <label className="field">
           <span>Card</span>
-          <select value={card} onChange={(e) => setCard(e.target.value)}>
+          <select value={unsettled?.body.paymentMethodToken ?? card} disabled={Boolean(unsettled)} onChange={(e) => setCard(e.target.value)}>
             {CARDS.map(([token, label]) => (
               <option key={token} value={token}>
                 {label}
@@ -238,14 +243,24 @@ export function Checkout() {
           </select>
         </label>
         <ErrorNote error={place.error} />
-        <button type="submit" disabled={place.busy || !chosen || (!!blocked && !pending)}>
-          {place.busy ? "Placing the order…" : pending ? "Try again" : "Place order"}
+        {unsettled && !place.busy ? (
+          <p className="note" role="note">
+            We do not know yet whether this order went through. Try again: the same order is sent, and you will not be charged twice.
+          </p>
+        ) : null}
+        <button type="submit" disabled={place.busy || !chosen || (!!blocked && !unsettled)}>
+          {place.busy ? "Placing the order…" : unsettled ? "Try again" : "Place order"}
         </button>
       </form>
-      <AddressForm userId={userId} onSaved={(a) => {
-        setAddressId(a.addressId ?? "");
-        book.reload();
-      }} />
+      {unsettled ? null : (
+        <AddressForm
+          userId={userId}
+          onSaved={(a) => {
+            setAddressId(a.addressId ?? "");
+            book.reload();
+          }}
+        />
+      )}
     </section>
   );
 }

@@ -1,11 +1,16 @@
-// Buyers' orders: the history, and a live order page (WatchOrder) with cancel and reviews of
-// delivered items. Returns plug in here once their API exists (issue 15).
-import { useEffect, useState, type FormEvent } from "react";
+// Buyers' orders: the history, and a live order page (WatchOrder) with cancel, returns and
+// reviews of delivered items.
+import { lazy, Suspense, useEffect, useState, type FormEvent } from "react";
 import { api, call, type Order } from "../api/client";
 import type { ApiProblem } from "../api/errors";
 import { Link } from "../app/router";
 import { ErrorNote, Field, Money, Status, dateTime, enumWords, useAction, useLoad } from "../ui/kit";
 import { watchOrder } from "./watch";
+
+// Returns load with a delivered order's page only: the shop's first load does not carry them.
+const OrderReturns = lazy(() => import("../returns/OrderReturns"));
+// Orders that can have returns: delivered, and refunded (in part or whole) since.
+const WITH_RETURNS = new Set(["ORDER_STATUS_DELIVERED", "ORDER_STATUS_PARTIALLY_REFUNDED", "ORDER_STATUS_REFUNDED"]);
 
 export function statusWords(status: string | undefined): string {
   return enumWords(status, "ORDER_STATUS_");
@@ -125,6 +130,11 @@ export function OrderPage({ orderId }: { orderId: string }) {
           </li>
         ))}
       </ol>
+      {WITH_RETURNS.has(order.status ?? "") ? (
+        <Suspense fallback={<Status>Loading the returns…</Status>}>
+          <OrderReturns order={order} />
+        </Suspense>
+      ) : null}
       {order.status === "ORDER_STATUS_DELIVERED" ? (
         <section aria-labelledby="review-title">
           <h2 id="review-title">Review what you bought</h2>

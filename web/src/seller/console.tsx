@@ -1,24 +1,15 @@
-// The seller console: listings, orders to ship, the sales report as a chart.
-// Balance and payouts, and drafts in the listing, wait for issue 15's APIs
-// (GET /v1/sellers/me/balance|ledger|payouts, "my listings").
+// The seller console: their listings in every state, orders to ship, returns, the sales
+// report as a chart. Balance and payouts wait for issue 15's payouts API.
 import { useState, type FormEvent } from "react";
 import { api, call, type Order } from "../api/client";
-import { Link, navigate } from "../app/router";
+import { Link } from "../app/router";
 import { useSession } from "../auth/session";
-import { ProductGrid } from "../catalog/pages";
 import { OrderTable, statusWords } from "../orders/pages";
 import { BarChart } from "../ui/BarChart";
 import { ErrorNote, Field, Money, Status, formatMoney, moneyAmount, useAction, useLoad } from "../ui/kit";
+import { MyListings } from "./listings";
 
 export function SellerHome() {
-  const { user } = useSession();
-  const sellerId = user?.userId ?? "";
-  const listings = useLoad(() => call(api.GET("/v1/products", { params: { query: { sellerId, pageSize: 50, sortOrder: "SORT_ORDER_NEWEST" } } })), [sellerId]);
-  const open = (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const id = String(new FormData(event.currentTarget).get("productId") ?? "").trim();
-    if (id) navigate(`/sell/products/${encodeURIComponent(id)}`);
-  };
   return (
     <section>
       <h1>Your shop</h1>
@@ -27,22 +18,10 @@ export function SellerHome() {
           New listing
         </Link>
         <Link href="/sell/orders">Orders to ship</Link>
+        <Link href="/sell/returns">Returns</Link>
         <Link href="/sell/sales">Sales</Link>
       </p>
-      <h2>Published listings</h2>
-      <ErrorNote error={listings.error} />
-      <ProductGrid products={listings.data?.products ?? []} />
-      <ul className="plain">
-        {listings.data?.products?.map((p) => (
-          <li key={p.productId}>
-            <Link href={`/sell/products/${p.productId}`}>Edit {p.title}</Link>
-          </li>
-        ))}
-      </ul>
-      <form onSubmit={open} className="inline" aria-label="Open a listing">
-        <Field label="Open a draft or unpublished listing by id" name="productId" />
-        <button type="submit">Open</button>
-      </form>
+      <MyListings />
     </section>
   );
 }

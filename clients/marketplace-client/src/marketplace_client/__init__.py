@@ -24,7 +24,12 @@ from marketplace_client.errors import (
     from_rpc_error,
     from_status,
 )
-from marketplace_client.internal import ProductInternalClient, UserInternalClient
+from marketplace_client.internal import (
+    OrderInternalClient,
+    ProductCatalogClient,
+    ProductInternalClient,
+    UserInternalClient,
+)
 from marketplace_client.paging import iterate_pages
 
 __all__ = [
@@ -39,7 +44,9 @@ __all__ = [
     "MarketplaceClient",
     "MarketplaceError",
     "NotFoundError",
+    "OrderInternalClient",
     "PermissionDeniedError",
+    "ProductCatalogClient",
     "ProductInternalClient",
     "ResourceExhaustedError",
     "TokenProvider",

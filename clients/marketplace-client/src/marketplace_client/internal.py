@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
-from marketplace.product.v1 import product_service_pb2, product_service_pb2_grpc
+from marketplace.order.v1 import order_internal_service_pb2 as order_internal_pb2
+from marketplace.order.v1 import order_internal_service_pb2_grpc as order_internal_grpc
+from marketplace.product.v1 import product_pb2, product_service_pb2, product_service_pb2_grpc
 from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
 
 from marketplace_client.channel import INTERNAL_TIMEOUT_SECONDS
@@ -119,4 +121,76 @@ class ProductInternalClient(_InternalClient):
         request = product_service_pb2.ReleaseReservationRequest(order_id=order_id)
         await checked(
             self.stub.ReleaseReservation(request, metadata=self._metadata, timeout=self._timeout)
+        )
+
+    async def export_user_data(self, user_id: str) -> product_service_pb2.ExportUserDataResponse:
+        """The reviews the user wrote and, when they sell, their listings in every state."""
+        request = product_service_pb2.ExportUserDataRequest(user_id=user_id)
+        return await checked(
+            self.stub.ExportUserData(request, metadata=self._metadata, timeout=self._timeout)
+        )
+
+
+class ProductCatalogClient(_InternalClient):
+    """marketplace.product.v1.ProductService read by another service: today's catalog.
+
+    Called without a user's token, so the product service shows published products only.
+    Failures raise the MarketplaceError of their code, with the product service's reason.
+    """
+
+    # BatchGetProducts answers at most this many ids per call.
+    BATCH = 100
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        metadata: Metadata = (),
+        timeout: float = INTERNAL_TIMEOUT_SECONDS,
+    ) -> None:
+        """Build the client on `channel` (to the product service); its maker closes it."""
+        super().__init__(metadata, timeout)
+        self.stub = product_service_pb2_grpc.ProductServiceStub(channel)
+
+    async def batch_get_products(self, product_ids: Sequence[str]) -> list[product_pb2.Product]:
+        """The products among `product_ids` that exist for an anonymous reader.
+
+        Ids are asked for in batches of BATCH; an id the catalog does not show is missing
+        from the answer rather than an error.
+        """
+        wanted = list(dict.fromkeys(product_ids))
+        found: list[product_pb2.Product] = []
+        for start in range(0, len(wanted), self.BATCH):
+            request = product_service_pb2.BatchGetProductsRequest(
+                product_ids=wanted[start : start + self.BATCH]
+            )
+            response = await checked(
+                self.stub.BatchGetProducts(request, metadata=self._metadata, timeout=self._timeout)
+            )
+            found.extend(response.products)
+        return found
+
+
+class OrderInternalClient(_InternalClient):
+    """marketplace.order.v1.OrderInternalService: a user's orders, returns and cart.
+
+    Failures raise the MarketplaceError of their code, with the order service's reason.
+    """
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        metadata: Metadata = (),
+        timeout: float = INTERNAL_TIMEOUT_SECONDS,
+    ) -> None:
+        """Build the client on `channel` (to the order service); its maker closes it."""
+        super().__init__(metadata, timeout)
+        self.stub = order_internal_grpc.OrderInternalServiceStub(channel)
+
+    async def export_user_data(self, user_id: str) -> order_internal_pb2.ExportUserDataResponse:
+        """The orders the user placed as a buyer, their returns and their cart."""
+        request = order_internal_pb2.ExportUserDataRequest(user_id=user_id)
+        return await checked(
+            self.stub.ExportUserData(request, metadata=self._metadata, timeout=self._timeout)
         )

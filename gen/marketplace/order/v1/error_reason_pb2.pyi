@@ -221,6 +221,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """ReceiveReturn while the refund of the return is being carried out at the payment
     gateway; read the return again shortly (ABORTED).
     """
+    ERROR_REASON_NOT_YOUR_LEDGER: _ErrorReason.ValueType  # 200
+    """GetSellerBalance, ListLedgerEntries or ListPayouts by a seller for another seller's
+    money (PERMISSION_DENIED).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every ErrorInfo.reason the order service answers with. The wire value
@@ -429,5 +433,9 @@ return; metadata "state" is the return's state (FAILED_PRECONDITION).
 ERROR_REASON_RETURN_REFUND_IN_PROGRESS: ErrorReason.ValueType  # 168
 """ReceiveReturn while the refund of the return is being carried out at the payment
 gateway; read the return again shortly (ABORTED).
+"""
+ERROR_REASON_NOT_YOUR_LEDGER: ErrorReason.ValueType  # 200
+"""GetSellerBalance, ListLedgerEntries or ListPayouts by a seller for another seller's
+money (PERMISSION_DENIED).
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -28,7 +28,7 @@ from marketplace.options.v1 import access_pb2 as marketplace_dot_options_dot_v1_
 from marketplace.order.v1 import return_pb2 as marketplace_dot_order_dot_v1_dot_return__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)marketplace/order/v1/return_service.proto\x12\x14marketplace.order.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#marketplace/options/v1/access.proto\x1a!marketplace/order/v1/return.proto\"\x81\x01\n\x13\x43reateReturnRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x38\n\x0corder_return\x18\x02 \x01(\x0b\x32\x1c.marketplace.order.v1.ReturnB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"_\n\x12ListReturnsRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"i\n\x13ListReturnsResponse\x12\x33\n\x07returns\x18\x01 \x03(\x0b\x32\x1c.marketplace.order.v1.ReturnB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fnext_page_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"+\n\x10GetReturnRequest\x12\x17\n\treturn_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"E\n\x14\x41pproveReturnRequest\x12\x17\n\treturn_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"D\n\x13RejectReturnRequest\x12\x17\n\treturn_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"/\n\x14ReceiveReturnRequest\x12\x17\n\treturn_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xcb\x06\n\rReturnService\x12\x90\x01\n\x0c\x43reateReturn\x12).marketplace.order.v1.CreateReturnRequest\x1a\x1c.marketplace.order.v1.Return\"7\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02-\"\x1d/v1/orders/{order_id}/returns:\x0corder_return\x12\x8d\x01\n\x0bListReturns\x12(.marketplace.order.v1.ListReturnsRequest\x1a).marketplace.order.v1.ListReturnsResponse\")\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/orders/{order_id}/returns\x12v\n\tGetReturn\x12&.marketplace.order.v1.GetReturnRequest\x1a\x1c.marketplace.order.v1.Return\"#\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/returns/{return_id}\x12\x89\x01\n\rApproveReturn\x12*.marketplace.order.v1.ApproveReturnRequest\x1a\x1c.marketplace.order.v1.Return\".\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02$\"\x1f/v1/returns/{return_id}:approve:\x01*\x12\x86\x01\n\x0cRejectReturn\x12).marketplace.order.v1.RejectReturnRequest\x1a\x1c.marketplace.order.v1.Return\"-\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02#\"\x1e/v1/returns/{return_id}:reject:\x01*\x12\x89\x01\n\rReceiveReturn\x12*.marketplace.order.v1.ReceiveReturnRequest\x1a\x1c.marketplace.order.v1.Return\".\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02$\"\x1f/v1/returns/{return_id}:receive:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)marketplace/order/v1/return_service.proto\x12\x14marketplace.order.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#marketplace/options/v1/access.proto\x1a!marketplace/order/v1/return.proto\"\x81\x01\n\x13\x43reateReturnRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x38\n\x0corder_return\x18\x02 \x01(\x0b\x32\x1c.marketplace.order.v1.ReturnB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"_\n\x12ListReturnsRequest\x12\x16\n\x08order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"i\n\x13ListReturnsResponse\x12\x33\n\x07returns\x18\x01 \x03(\x0b\x32\x1c.marketplace.order.v1.ReturnB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fnext_page_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"\x9f\x01\n\x18ListSellerReturnsRequest\x12\x17\n\tseller_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x37\n\x06states\x18\x02 \x03(\x0e\x32!.marketplace.order.v1.ReturnStateB\x04\xe2\x41\x01\x01\x12\x17\n\tpage_size\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"o\n\x19ListSellerReturnsResponse\x12\x33\n\x07returns\x18\x01 \x03(\x0b\x32\x1c.marketplace.order.v1.ReturnB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fnext_page_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"+\n\x10GetReturnRequest\x12\x17\n\treturn_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"E\n\x14\x41pproveReturnRequest\x12\x17\n\treturn_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"D\n\x13RejectReturnRequest\x12\x17\n\treturn_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06reason\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"/\n\x14ReceiveReturnRequest\x12\x17\n\treturn_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xef\x07\n\rReturnService\x12\x90\x01\n\x0c\x43reateReturn\x12).marketplace.order.v1.CreateReturnRequest\x1a\x1c.marketplace.order.v1.Return\"7\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02-\"\x1d/v1/orders/{order_id}/returns:\x0corder_return\x12\x8d\x01\n\x0bListReturns\x12(.marketplace.order.v1.ListReturnsRequest\x1a).marketplace.order.v1.ListReturnsResponse\")\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/orders/{order_id}/returns\x12\xa1\x01\n\x11ListSellerReturns\x12..marketplace.order.v1.ListSellerReturnsRequest\x1a/.marketplace.order.v1.ListSellerReturnsResponse\"+\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02!\x12\x1f/v1/sellers/{seller_id}/returns\x12v\n\tGetReturn\x12&.marketplace.order.v1.GetReturnRequest\x1a\x1c.marketplace.order.v1.Return\"#\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/returns/{return_id}\x12\x89\x01\n\rApproveReturn\x12*.marketplace.order.v1.ApproveReturnRequest\x1a\x1c.marketplace.order.v1.Return\".\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02$\"\x1f/v1/returns/{return_id}:approve:\x01*\x12\x86\x01\n\x0cRejectReturn\x12).marketplace.order.v1.RejectReturnRequest\x1a\x1c.marketplace.order.v1.Return\"-\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02#\"\x1e/v1/returns/{return_id}:reject:\x01*\x12\x89\x01\n\rReceiveReturn\x12*.marketplace.order.v1.ReceiveReturnRequest\x1a\x1c.marketplace.order.v1.Return\".\x88\xb5\x18\x02\x82\xd3\xe4\x93\x02$\"\x1f/v1/returns/{return_id}:receive:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,6 +51,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTRETURNSRESPONSE'].fields_by_name['returns']._serialized_options = b'\342A\001\003'
   _globals['_LISTRETURNSRESPONSE'].fields_by_name['next_page_token']._loaded_options = None
   _globals['_LISTRETURNSRESPONSE'].fields_by_name['next_page_token']._serialized_options = b'\342A\001\003'
+  _globals['_LISTSELLERRETURNSREQUEST'].fields_by_name['seller_id']._loaded_options = None
+  _globals['_LISTSELLERRETURNSREQUEST'].fields_by_name['seller_id']._serialized_options = b'\342A\001\002'
+  _globals['_LISTSELLERRETURNSREQUEST'].fields_by_name['states']._loaded_options = None
+  _globals['_LISTSELLERRETURNSREQUEST'].fields_by_name['states']._serialized_options = b'\342A\001\001'
+  _globals['_LISTSELLERRETURNSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTSELLERRETURNSREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
+  _globals['_LISTSELLERRETURNSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTSELLERRETURNSREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
+  _globals['_LISTSELLERRETURNSRESPONSE'].fields_by_name['returns']._loaded_options = None
+  _globals['_LISTSELLERRETURNSRESPONSE'].fields_by_name['returns']._serialized_options = b'\342A\001\003'
+  _globals['_LISTSELLERRETURNSRESPONSE'].fields_by_name['next_page_token']._loaded_options = None
+  _globals['_LISTSELLERRETURNSRESPONSE'].fields_by_name['next_page_token']._serialized_options = b'\342A\001\003'
   _globals['_GETRETURNREQUEST'].fields_by_name['return_id']._loaded_options = None
   _globals['_GETRETURNREQUEST'].fields_by_name['return_id']._serialized_options = b'\342A\001\002'
   _globals['_APPROVERETURNREQUEST'].fields_by_name['return_id']._loaded_options = None
@@ -67,6 +79,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RETURNSERVICE'].methods_by_name['CreateReturn']._serialized_options = b'\210\265\030\002\202\323\344\223\002-\"\035/v1/orders/{order_id}/returns:\014order_return'
   _globals['_RETURNSERVICE'].methods_by_name['ListReturns']._loaded_options = None
   _globals['_RETURNSERVICE'].methods_by_name['ListReturns']._serialized_options = b'\210\265\030\002\202\323\344\223\002\037\022\035/v1/orders/{order_id}/returns'
+  _globals['_RETURNSERVICE'].methods_by_name['ListSellerReturns']._loaded_options = None
+  _globals['_RETURNSERVICE'].methods_by_name['ListSellerReturns']._serialized_options = b'\210\265\030\002\202\323\344\223\002!\022\037/v1/sellers/{seller_id}/returns'
   _globals['_RETURNSERVICE'].methods_by_name['GetReturn']._loaded_options = None
   _globals['_RETURNSERVICE'].methods_by_name['GetReturn']._serialized_options = b'\210\265\030\002\202\323\344\223\002\031\022\027/v1/returns/{return_id}'
   _globals['_RETURNSERVICE'].methods_by_name['ApproveReturn']._loaded_options = None
@@ -81,14 +95,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTRETURNSREQUEST']._serialized_end=429
   _globals['_LISTRETURNSRESPONSE']._serialized_start=431
   _globals['_LISTRETURNSRESPONSE']._serialized_end=536
-  _globals['_GETRETURNREQUEST']._serialized_start=538
-  _globals['_GETRETURNREQUEST']._serialized_end=581
-  _globals['_APPROVERETURNREQUEST']._serialized_start=583
-  _globals['_APPROVERETURNREQUEST']._serialized_end=652
-  _globals['_REJECTRETURNREQUEST']._serialized_start=654
-  _globals['_REJECTRETURNREQUEST']._serialized_end=722
-  _globals['_RECEIVERETURNREQUEST']._serialized_start=724
-  _globals['_RECEIVERETURNREQUEST']._serialized_end=771
-  _globals['_RETURNSERVICE']._serialized_start=774
-  _globals['_RETURNSERVICE']._serialized_end=1617
+  _globals['_LISTSELLERRETURNSREQUEST']._serialized_start=539
+  _globals['_LISTSELLERRETURNSREQUEST']._serialized_end=698
+  _globals['_LISTSELLERRETURNSRESPONSE']._serialized_start=700
+  _globals['_LISTSELLERRETURNSRESPONSE']._serialized_end=811
+  _globals['_GETRETURNREQUEST']._serialized_start=813
+  _globals['_GETRETURNREQUEST']._serialized_end=856
+  _globals['_APPROVERETURNREQUEST']._serialized_start=858
+  _globals['_APPROVERETURNREQUEST']._serialized_end=927
+  _globals['_REJECTRETURNREQUEST']._serialized_start=929
+  _globals['_REJECTRETURNREQUEST']._serialized_end=997
+  _globals['_RECEIVERETURNREQUEST']._serialized_start=999
+  _globals['_RECEIVERETURNREQUEST']._serialized_end=1046
+  _globals['_RETURNSERVICE']._serialized_start=1049
+  _globals['_RETURNSERVICE']._serialized_end=2056
 # @@protoc_insertion_point(module_scope)

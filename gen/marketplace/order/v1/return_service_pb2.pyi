@@ -117,6 +117,72 @@ class ListReturnsResponse(_message.Message):
 Global___ListReturnsResponse: _TypeAlias = ListReturnsResponse  # noqa: Y015
 
 @_typing.final
+class ListSellerReturnsRequest(_message.Message):
+    """The request of ListSellerReturns."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SELLER_ID_FIELD_NUMBER: _builtins.int
+    STATES_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    seller_id: _builtins.str
+    """The seller whose returns to list: "me" for the caller, or a seller's user id (admins)."""
+    page_size: _builtins.int
+    """The most returns to return; 0 means 20, more than 100 is taken as 100, negative is
+    INVALID_ARGUMENT.
+    """
+    page_token: _builtins.str
+    """The next_page_token of a previous call with the same seller and states, to continue it."""
+    @_builtins.property
+    def states(self) -> _containers.RepeatedScalarFieldContainer[_return_pb2.ReturnState.ValueType]:
+        """Only returns in these states; empty lists every state."""
+
+    def __init__(
+        self,
+        *,
+        seller_id: _builtins.str = ...,
+        states: _abc.Iterable[_return_pb2.ReturnState.ValueType] | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "seller_id", b"seller_id", "states", b"states"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSellerReturnsRequest: _TypeAlias = ListSellerReturnsRequest  # noqa: Y015
+
+@_typing.final
+class ListSellerReturnsResponse(_message.Message):
+    """The response of ListSellerReturns."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RETURNS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token for the next page; empty on the last page."""
+    @_builtins.property
+    def returns(self) -> _containers.RepeatedCompositeFieldContainer[_return_pb2.Return]:
+        """One page of the seller's returns, newest first."""
+
+    def __init__(
+        self,
+        *,
+        returns: _abc.Iterable[_return_pb2.Return] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "returns", b"returns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSellerReturnsResponse: _TypeAlias = ListSellerReturnsResponse  # noqa: Y015
+
+@_typing.final
 class GetReturnRequest(_message.Message):
     """The request of GetReturn."""
 

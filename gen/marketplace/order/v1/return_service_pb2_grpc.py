@@ -49,6 +49,11 @@ class ReturnServiceStub:
                 request_serializer=marketplace_dot_order_dot_v1_dot_return__service__pb2.ListReturnsRequest.SerializeToString,
                 response_deserializer=marketplace_dot_order_dot_v1_dot_return__service__pb2.ListReturnsResponse.FromString,
                 _registered_method=True)
+        self.ListSellerReturns = channel.unary_unary(
+                '/marketplace.order.v1.ReturnService/ListSellerReturns',
+                request_serializer=marketplace_dot_order_dot_v1_dot_return__service__pb2.ListSellerReturnsRequest.SerializeToString,
+                response_deserializer=marketplace_dot_order_dot_v1_dot_return__service__pb2.ListSellerReturnsResponse.FromString,
+                _registered_method=True)
         self.GetReturn = channel.unary_unary(
                 '/marketplace.order.v1.ReturnService/GetReturn',
                 request_serializer=marketplace_dot_order_dot_v1_dot_return__service__pb2.GetReturnRequest.SerializeToString,
@@ -91,6 +96,15 @@ class ReturnServiceServicer:
     def ListReturns(self, request, context):
         """Lists the returns of an order, oldest first: the buyer's all, a seller's those of
         their lines, an admin's all.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSellerReturns(self, request, context):
+        """Lists one seller's returns across their orders, newest first, optionally in some
+        states only: the seller's work queue of returns to decide and receive. A seller lists
+        their own ("me" or their id); admins list any seller's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -143,6 +157,11 @@ def add_ReturnServiceServicer_to_server(servicer, server):
                     servicer.ListReturns,
                     request_deserializer=marketplace_dot_order_dot_v1_dot_return__service__pb2.ListReturnsRequest.FromString,
                     response_serializer=marketplace_dot_order_dot_v1_dot_return__service__pb2.ListReturnsResponse.SerializeToString,
+            ),
+            'ListSellerReturns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSellerReturns,
+                    request_deserializer=marketplace_dot_order_dot_v1_dot_return__service__pb2.ListSellerReturnsRequest.FromString,
+                    response_serializer=marketplace_dot_order_dot_v1_dot_return__service__pb2.ListSellerReturnsResponse.SerializeToString,
             ),
             'GetReturn': grpc.unary_unary_rpc_method_handler(
                     servicer.GetReturn,
@@ -223,6 +242,33 @@ class ReturnService:
             '/marketplace.order.v1.ReturnService/ListReturns',
             marketplace_dot_order_dot_v1_dot_return__service__pb2.ListReturnsRequest.SerializeToString,
             marketplace_dot_order_dot_v1_dot_return__service__pb2.ListReturnsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSellerReturns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.order.v1.ReturnService/ListSellerReturns',
+            marketplace_dot_order_dot_v1_dot_return__service__pb2.ListSellerReturnsRequest.SerializeToString,
+            marketplace_dot_order_dot_v1_dot_return__service__pb2.ListSellerReturnsResponse.FromString,
             options,
             channel_credentials,
             insecure,

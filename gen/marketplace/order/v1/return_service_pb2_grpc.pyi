@@ -48,6 +48,11 @@ class ReturnServiceStub:
     """Lists the returns of an order, oldest first: the buyer's all, a seller's those of
     their lines, an admin's all.
     """
+    ListSellerReturns: _grpc.UnaryUnaryMultiCallable[_return_service_pb2.ListSellerReturnsRequest, _return_service_pb2.ListSellerReturnsResponse]
+    """Lists one seller's returns across their orders, newest first, optionally in some
+    states only: the seller's work queue of returns to decide and receive. A seller lists
+    their own ("me" or their id); admins list any seller's.
+    """
     GetReturn: _grpc.UnaryUnaryMultiCallable[_return_service_pb2.GetReturnRequest, _return_pb2.Return]
     """Returns one return: to its buyer, the seller of its lines and admins."""
     ApproveReturn: _grpc.UnaryUnaryMultiCallable[_return_service_pb2.ApproveReturnRequest, _return_pb2.Return]
@@ -85,6 +90,11 @@ class ReturnServiceAsyncStub(ReturnServiceStub):
     ListReturns: _aio.UnaryUnaryMultiCallable[_return_service_pb2.ListReturnsRequest, _return_service_pb2.ListReturnsResponse]  # type: ignore[assignment]
     """Lists the returns of an order, oldest first: the buyer's all, a seller's those of
     their lines, an admin's all.
+    """
+    ListSellerReturns: _aio.UnaryUnaryMultiCallable[_return_service_pb2.ListSellerReturnsRequest, _return_service_pb2.ListSellerReturnsResponse]  # type: ignore[assignment]
+    """Lists one seller's returns across their orders, newest first, optionally in some
+    states only: the seller's work queue of returns to decide and receive. A seller lists
+    their own ("me" or their id); admins list any seller's.
     """
     GetReturn: _aio.UnaryUnaryMultiCallable[_return_service_pb2.GetReturnRequest, _return_pb2.Return]  # type: ignore[assignment]
     """Returns one return: to its buyer, the seller of its lines and admins."""
@@ -130,6 +140,16 @@ class ReturnServiceServicer:
     ) -> _typing.Union[_return_service_pb2.ListReturnsResponse, _abc.Awaitable[_return_service_pb2.ListReturnsResponse]]:
         """Lists the returns of an order, oldest first: the buyer's all, a seller's those of
         their lines, an admin's all.
+        """
+
+    def ListSellerReturns(
+        self,
+        request: _return_service_pb2.ListSellerReturnsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_return_service_pb2.ListSellerReturnsResponse, _abc.Awaitable[_return_service_pb2.ListSellerReturnsResponse]]:
+        """Lists one seller's returns across their orders, newest first, optionally in some
+        states only: the seller's work queue of returns to decide and receive. A seller lists
+        their own ("me" or their id); admins list any seller's.
         """
 
     def GetReturn(

@@ -1260,3 +1260,55 @@ class ReleaseReservationResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReleaseReservationResponse: _TypeAlias = ReleaseReservationResponse  # noqa: Y015
+
+@_typing.final
+class ExportUserDataRequest(_message.Message):
+    """The request of ExportUserData."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """The user whose data to return."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportUserDataRequest: _TypeAlias = ExportUserDataRequest  # noqa: Y015
+
+@_typing.final
+class ExportUserDataResponse(_message.Message):
+    """The response of ExportUserData."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVIEWS_FIELD_NUMBER: _builtins.int
+    LISTINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def reviews(self) -> _containers.RepeatedCompositeFieldContainer[_product_pb2.Review]:
+        """Every review the user wrote, hidden ones included."""
+
+    @_builtins.property
+    def listings(self) -> _containers.RepeatedCompositeFieldContainer[_product_pb2.Product]:
+        """Every product the user sells, in every state (drafts and archived included)."""
+
+    def __init__(
+        self,
+        *,
+        reviews: _abc.Iterable[_product_pb2.Review] | None = ...,
+        listings: _abc.Iterable[_product_pb2.Product] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["listings", b"listings", "reviews", b"reviews"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportUserDataResponse: _TypeAlias = ExportUserDataResponse  # noqa: Y015

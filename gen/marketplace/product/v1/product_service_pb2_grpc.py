@@ -1190,6 +1190,11 @@ class ProductInternalServiceStub:
                 request_serializer=marketplace_dot_product_dot_v1_dot_product__service__pb2.ReleaseReservationRequest.SerializeToString,
                 response_deserializer=marketplace_dot_product_dot_v1_dot_product__service__pb2.ReleaseReservationResponse.FromString,
                 _registered_method=True)
+        self.ExportUserData = channel.unary_unary(
+                '/marketplace.product.v1.ProductInternalService/ExportUserData',
+                request_serializer=marketplace_dot_product_dot_v1_dot_product__service__pb2.ExportUserDataRequest.SerializeToString,
+                response_deserializer=marketplace_dot_product_dot_v1_dot_product__service__pb2.ExportUserDataResponse.FromString,
+                _registered_method=True)
 
 
 class ProductInternalServiceServicer:
@@ -1217,6 +1222,14 @@ class ProductInternalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportUserData(self, request, context):
+        """Returns what the product service holds about a user, for their data export: the
+        reviews they wrote and, when they sell, their listings in every state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProductInternalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1234,6 +1247,11 @@ def add_ProductInternalServiceServicer_to_server(servicer, server):
                     servicer.ReleaseReservation,
                     request_deserializer=marketplace_dot_product_dot_v1_dot_product__service__pb2.ReleaseReservationRequest.FromString,
                     response_serializer=marketplace_dot_product_dot_v1_dot_product__service__pb2.ReleaseReservationResponse.SerializeToString,
+            ),
+            'ExportUserData': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportUserData,
+                    request_deserializer=marketplace_dot_product_dot_v1_dot_product__service__pb2.ExportUserDataRequest.FromString,
+                    response_serializer=marketplace_dot_product_dot_v1_dot_product__service__pb2.ExportUserDataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1318,6 +1336,33 @@ class ProductInternalService:
             '/marketplace.product.v1.ProductInternalService/ReleaseReservation',
             marketplace_dot_product_dot_v1_dot_product__service__pb2.ReleaseReservationRequest.SerializeToString,
             marketplace_dot_product_dot_v1_dot_product__service__pb2.ReleaseReservationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportUserData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.product.v1.ProductInternalService/ExportUserData',
+            marketplace_dot_product_dot_v1_dot_product__service__pb2.ExportUserDataRequest.SerializeToString,
+            marketplace_dot_product_dot_v1_dot_product__service__pb2.ExportUserDataResponse.FromString,
             options,
             channel_credentials,
             insecure,

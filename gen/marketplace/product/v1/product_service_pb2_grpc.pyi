@@ -353,6 +353,10 @@ class ProductInternalServiceStub:
     """Turns an order's reservation into a sale: the units leave on-hand stock. Idempotent."""
     ReleaseReservation: _grpc.UnaryUnaryMultiCallable[_product_service_pb2.ReleaseReservationRequest, _product_service_pb2.ReleaseReservationResponse]
     """Returns an order's reserved units to available stock. Idempotent."""
+    ExportUserData: _grpc.UnaryUnaryMultiCallable[_product_service_pb2.ExportUserDataRequest, _product_service_pb2.ExportUserDataResponse]
+    """Returns what the product service holds about a user, for their data export: the
+    reviews they wrote and, when they sell, their listings in every state.
+    """
 
 @_typing.type_check_only
 class ProductInternalServiceAsyncStub(ProductInternalServiceStub):
@@ -365,6 +369,10 @@ class ProductInternalServiceAsyncStub(ProductInternalServiceStub):
     """Turns an order's reservation into a sale: the units leave on-hand stock. Idempotent."""
     ReleaseReservation: _aio.UnaryUnaryMultiCallable[_product_service_pb2.ReleaseReservationRequest, _product_service_pb2.ReleaseReservationResponse]  # type: ignore[assignment]
     """Returns an order's reserved units to available stock. Idempotent."""
+    ExportUserData: _aio.UnaryUnaryMultiCallable[_product_service_pb2.ExportUserDataRequest, _product_service_pb2.ExportUserDataResponse]  # type: ignore[assignment]
+    """Returns what the product service holds about a user, for their data export: the
+    reviews they wrote and, when they sell, their listings in every state.
+    """
 
 class ProductInternalServiceServicer:
     """ProductInternalService answers the order service. It has no public route."""
@@ -389,5 +397,14 @@ class ProductInternalServiceServicer:
         context: _ServicerContext,
     ) -> _typing.Union[_product_service_pb2.ReleaseReservationResponse, _abc.Awaitable[_product_service_pb2.ReleaseReservationResponse]]:
         """Returns an order's reserved units to available stock. Idempotent."""
+
+    def ExportUserData(
+        self,
+        request: _product_service_pb2.ExportUserDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_product_service_pb2.ExportUserDataResponse, _abc.Awaitable[_product_service_pb2.ExportUserDataResponse]]:
+        """Returns what the product service holds about a user, for their data export: the
+        reviews they wrote and, when they sell, their listings in every state.
+        """
 
 def add_ProductInternalServiceServicer_to_server(servicer: ProductInternalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -129,7 +129,13 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_WISHLIST_ITEM_NOT_FOUND: _ErrorReason.ValueType  # 120
     """RemoveWishlistItem for a product not on the wishlist (NOT_FOUND)."""
     ERROR_REASON_PRODUCT_SERVICE_UNAVAILABLE: _ErrorReason.ValueType  # 121
-    """The product catalog could not be reached to check a wishlist product (UNAVAILABLE)."""
+    """The product service could not be reached to check a wishlist product or to export a
+    user's data (UNAVAILABLE).
+    """
+    ERROR_REASON_ORDER_SERVICE_UNAVAILABLE: _ErrorReason.ValueType  # 122
+    """ExportMyData when the order service could not be reached (UNAVAILABLE): an export
+    is complete or not given.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists every ErrorInfo.reason the user service answers with. The wire value is
@@ -247,5 +253,11 @@ ERROR_REASON_WISHLIST_LIMIT_REACHED: ErrorReason.ValueType  # 119
 ERROR_REASON_WISHLIST_ITEM_NOT_FOUND: ErrorReason.ValueType  # 120
 """RemoveWishlistItem for a product not on the wishlist (NOT_FOUND)."""
 ERROR_REASON_PRODUCT_SERVICE_UNAVAILABLE: ErrorReason.ValueType  # 121
-"""The product catalog could not be reached to check a wishlist product (UNAVAILABLE)."""
+"""The product service could not be reached to check a wishlist product or to export a
+user's data (UNAVAILABLE).
+"""
+ERROR_REASON_ORDER_SERVICE_UNAVAILABLE: ErrorReason.ValueType  # 122
+"""ExportMyData when the order service could not be reached (UNAVAILABLE): an export
+is complete or not given.
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -1051,3 +1051,44 @@ class GetShippingAddressResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetShippingAddressResponse: _TypeAlias = GetShippingAddressResponse  # noqa: Y015
+
+@_typing.final
+class ExportMyDataRequest(_message.Message):
+    """The request of ExportMyData."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportMyDataRequest: _TypeAlias = ExportMyDataRequest  # noqa: Y015
+
+@_typing.final
+class DeleteMyAccountRequest(_message.Message):
+    """The request of DeleteMyAccount."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENT_PASSWORD_FIELD_NUMBER: _builtins.int
+    current_password: _builtins.str
+    """The caller's current password: deleting an account needs a fresh proof of identity,
+    not only an access token.
+    """
+    def __init__(
+        self,
+        *,
+        current_password: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_password", b"current_password"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteMyAccountRequest: _TypeAlias = DeleteMyAccountRequest  # noqa: Y015

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
+from marketplace.user.v1 import export_pb2 as marketplace_dot_user_dot_v1_dot_export__pb2
 from marketplace.user.v1 import user_pb2 as marketplace_dot_user_dot_v1_dot_user__pb2
 from marketplace.user.v1 import user_service_pb2 as marketplace_dot_user_dot_v1_dot_user__service__pb2
 
@@ -172,6 +173,16 @@ class UserServiceStub:
         self.RemoveWishlistItem = channel.unary_unary(
                 '/marketplace.user.v1.UserService/RemoveWishlistItem',
                 request_serializer=marketplace_dot_user_dot_v1_dot_user__service__pb2.RemoveWishlistItemRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ExportMyData = channel.unary_unary(
+                '/marketplace.user.v1.UserService/ExportMyData',
+                request_serializer=marketplace_dot_user_dot_v1_dot_user__service__pb2.ExportMyDataRequest.SerializeToString,
+                response_deserializer=marketplace_dot_user_dot_v1_dot_export__pb2.DataExport.FromString,
+                _registered_method=True)
+        self.DeleteMyAccount = channel.unary_unary(
+                '/marketplace.user.v1.UserService/DeleteMyAccount',
+                request_serializer=marketplace_dot_user_dot_v1_dot_user__service__pb2.DeleteMyAccountRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
 
@@ -372,6 +383,25 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportMyData(self, request, context):
+        """Returns everything the marketplace holds about the caller, from every service: the
+        account, addresses, preferences, wishlist, sessions, reviews, listings, orders,
+        returns and cart. UNAVAILABLE when a service cannot answer: never a partial export.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMyAccount(self, request, context):
+        """Deletes the caller's account for good; needs the current password. Personal data is
+        erased here at once and, through the user.deleted event, in the product service
+        (reviews anonymised, listings archived) and the order service (shipping addresses
+        erased, cart emptied); orders stay for the ledger. Signing in is impossible after.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -508,6 +538,16 @@ def add_UserServiceServicer_to_server(servicer, server):
             'RemoveWishlistItem': grpc.unary_unary_rpc_method_handler(
                     servicer.RemoveWishlistItem,
                     request_deserializer=marketplace_dot_user_dot_v1_dot_user__service__pb2.RemoveWishlistItemRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'ExportMyData': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportMyData,
+                    request_deserializer=marketplace_dot_user_dot_v1_dot_user__service__pb2.ExportMyDataRequest.FromString,
+                    response_serializer=marketplace_dot_user_dot_v1_dot_export__pb2.DataExport.SerializeToString,
+            ),
+            'DeleteMyAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMyAccount,
+                    request_deserializer=marketplace_dot_user_dot_v1_dot_user__service__pb2.DeleteMyAccountRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
     }
@@ -1242,6 +1282,60 @@ class UserService:
             target,
             '/marketplace.user.v1.UserService/RemoveWishlistItem',
             marketplace_dot_user_dot_v1_dot_user__service__pb2.RemoveWishlistItemRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportMyData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.user.v1.UserService/ExportMyData',
+            marketplace_dot_user_dot_v1_dot_user__service__pb2.ExportMyDataRequest.SerializeToString,
+            marketplace_dot_user_dot_v1_dot_export__pb2.DataExport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMyAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/marketplace.user.v1.UserService/DeleteMyAccount',
+            marketplace_dot_user_dot_v1_dot_user__service__pb2.DeleteMyAccountRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
+from marketplace.user.v1 import export_pb2 as _export_pb2
 from marketplace.user.v1 import user_pb2 as _user_pb2
 from marketplace.user.v1 import user_service_pb2 as _user_service_pb2
 import abc as _abc_1
@@ -94,6 +95,17 @@ class UserServiceStub:
     """Adds a product to a user's wishlist; adding it twice changes nothing."""
     RemoveWishlistItem: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RemoveWishlistItemRequest, _empty_pb2.Empty]
     """Removes a product from a user's wishlist."""
+    ExportMyData: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ExportMyDataRequest, _export_pb2.DataExport]
+    """Returns everything the marketplace holds about the caller, from every service: the
+    account, addresses, preferences, wishlist, sessions, reviews, listings, orders,
+    returns and cart. UNAVAILABLE when a service cannot answer: never a partial export.
+    """
+    DeleteMyAccount: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.DeleteMyAccountRequest, _empty_pb2.Empty]
+    """Deletes the caller's account for good; needs the current password. Personal data is
+    erased here at once and, through the user.deleted event, in the product service
+    (reviews anonymised, listings archived) and the order service (shipping addresses
+    erased, cart emptied); orders stay for the ledger. Signing in is impossible after.
+    """
 
 @_typing.type_check_only
 class UserServiceAsyncStub(UserServiceStub):
@@ -159,6 +171,17 @@ class UserServiceAsyncStub(UserServiceStub):
     """Adds a product to a user's wishlist; adding it twice changes nothing."""
     RemoveWishlistItem: _aio.UnaryUnaryMultiCallable[_user_service_pb2.RemoveWishlistItemRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Removes a product from a user's wishlist."""
+    ExportMyData: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ExportMyDataRequest, _export_pb2.DataExport]  # type: ignore[assignment]
+    """Returns everything the marketplace holds about the caller, from every service: the
+    account, addresses, preferences, wishlist, sessions, reviews, listings, orders,
+    returns and cart. UNAVAILABLE when a service cannot answer: never a partial export.
+    """
+    DeleteMyAccount: _aio.UnaryUnaryMultiCallable[_user_service_pb2.DeleteMyAccountRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Deletes the caller's account for good; needs the current password. Personal data is
+    erased here at once and, through the user.deleted event, in the product service
+    (reviews anonymised, listings archived) and the order service (shipping addresses
+    erased, cart emptied); orders stay for the ledger. Signing in is impossible after.
+    """
 
 class UserServiceServicer:
     """UserService holds accounts, authentication and everything a buyer or seller keeps.
@@ -356,6 +379,27 @@ class UserServiceServicer:
         context: _ServicerContext,
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Removes a product from a user's wishlist."""
+
+    def ExportMyData(
+        self,
+        request: _user_service_pb2.ExportMyDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_export_pb2.DataExport, _abc.Awaitable[_export_pb2.DataExport]]:
+        """Returns everything the marketplace holds about the caller, from every service: the
+        account, addresses, preferences, wishlist, sessions, reviews, listings, orders,
+        returns and cart. UNAVAILABLE when a service cannot answer: never a partial export.
+        """
+
+    def DeleteMyAccount(
+        self,
+        request: _user_service_pb2.DeleteMyAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Deletes the caller's account for good; needs the current password. Personal data is
+        erased here at once and, through the user.deleted event, in the product service
+        (reviews anonymised, listings archived) and the order service (shipping addresses
+        erased, cart emptied); orders stay for the ledger. Signing in is impossible after.
+        """
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

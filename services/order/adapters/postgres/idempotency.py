@@ -6,16 +6,52 @@ import uuid
 from datetime import datetime
 
 from services.common import postgres
+from services.common.envelope import DataKeys, field_context
 from services.order.domain.idempotency import IdempotencyRecord, KeyState, StoredError
 
 type Connection = postgres.AnyConnection
+
+_SEAL_BATCH = 200
+
+
+def response_context(buyer_id: uuid.UUID, key: str) -> bytes:
+    """The associated data of a stored answer: its buyer and idempotency key."""
+    return field_context("idempotency_keys", "response", f"{buyer_id}:{key}")
+
+
+async def seal_legacy_responses(pool: postgres.BoundedPool) -> int:
+    """Seal the answers stored before encryption at rest (a startup step); how many."""
+    keys = pool.data_keys
+    if keys is None or keys.active_key_id is None:
+        return 0  # no usable key: the rows wait (sealed_rows logs why at startup)
+    total = 0
+    while True:
+        async with pool.acquire() as connection, connection.transaction():
+            rows = await connection.fetch(
+                "SELECT buyer_id, key, response FROM idempotency_keys "
+                "WHERE response IS NOT NULL AND NOT response_sealed "
+                f"LIMIT {_SEAL_BATCH} FOR UPDATE SKIP LOCKED"
+            )
+            for row in rows:
+                context = response_context(row["buyer_id"], row["key"])
+                await connection.execute(
+                    "UPDATE idempotency_keys SET response = $3, response_sealed = true "
+                    "WHERE buyer_id = $1 AND key = $2",
+                    row["buyer_id"],
+                    row["key"],
+                    keys.seal(bytes(row["response"]), context=context),
+                )
+        total += len(rows)
+        if len(rows) < _SEAL_BATCH:
+            return total
 
 
 class IdempotencyRepository:
     """The outcome of each buyer's idempotency keys."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, keys: DataKeys) -> None:
         self._db = connection
+        self._keys = keys
 
     async def claim(
         self,
@@ -76,10 +112,15 @@ class IdempotencyRepository:
                 reason=row["error_reason"],
                 metadata=dict(row["error_metadata"] or {}),
             )
+        response = None if row["response"] is None else bytes(row["response"])
+        if response is not None and row["response_sealed"]:
+            response = await self._keys.open(
+                self._db, response, context=response_context(buyer_id, key)
+            )
         return IdempotencyRecord(
             request_fingerprint=bytes(row["request_fingerprint"]),
             state=KeyState(row["state"]),
-            response=bytes(row["response"]) if row["response"] is not None else None,
+            response=response,
             error=error,
             order_id=row["order_id"],
         )
@@ -95,13 +136,13 @@ class IdempotencyRepository:
         )
 
     async def complete(self, buyer_id: uuid.UUID, key: str, response: bytes) -> None:
-        """Store the successful response of a key's request."""
+        """Store the successful response of a key's request, sealed (it holds the address)."""
         await self._db.execute(
-            "UPDATE idempotency_keys SET state = 'completed', response = $3, updated_at = now() "
-            "WHERE buyer_id = $1 AND key = $2",
+            "UPDATE idempotency_keys SET state = 'completed', response = $3, "
+            "response_sealed = true, updated_at = now() WHERE buyer_id = $1 AND key = $2",
             buyer_id,
             key,
-            response,
+            self._keys.seal(response, context=response_context(buyer_id, key)),
         )
 
     async def fail(self, buyer_id: uuid.UUID, key: str, error: StoredError) -> None:

@@ -10,12 +10,16 @@ from datetime import datetime
 import asyncpg
 
 from services.common import postgres
+from services.common.envelope import DataKeys
 from services.common.errors import Aborted
 from services.common.money import Money
+from services.common.sealed_rows import SealedColumn
 from services.order.adapters.events import event_rows
+from services.order.adapters.postgres.ledger import insert_order_entries
 from services.order.adapters.postgres.payments import insert_payments, load_payments
 from services.order.adapters.postgres.refunds import insert_refunds, load_refunds
 from services.order.domain.commands import OrderCursor
+from services.order.domain.ledger import DEFAULT_COMMISSION_BPS
 from services.order.domain.model import Order, OrderItem, ShippingAddress, StatusChange
 from services.order.domain.reasons import ErrorReason
 from services.order.domain.status import OrderStatus
@@ -26,12 +30,26 @@ ORDER_CHANGES_CHANNEL = "order_changes"
 
 type Connection = postgres.AnyConnection
 
+# The shipping address, sealed at rest (envelope encryption) with the order id as associated
+# data; its country stays in clear in shipping_country_code for tax and reports. The legacy
+# plaintext jsonb column is NULL once sealed.
+SEALED_ADDRESS = SealedColumn("orders", "shipping_address_sealed", ("shipping_address",))
+
 
 class OrderRepository:
     """Orders with their items, payments and timeline, on one connection."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        keys: DataKeys,
+        *,
+        commission_bps: int = DEFAULT_COMMISSION_BPS,
+    ) -> None:
         self._db = connection
+        self._keys = keys
+        # The platform's commission booked on each seller's part when a payment is captured.
+        self._commission_bps = commission_bps
 
     async def add(self, order: Order) -> None:
         """Insert a new order and everything it holds.
@@ -44,15 +62,16 @@ class OrderRepository:
             """
             WITH placed AS (
                 INSERT INTO orders (id, buyer_id, status, currency, subtotal_minor,
-                                    total_minor, shipping_address, created_at, updated_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                    total_minor, shipping_address_sealed,
+                                    shipping_country_code, created_at, updated_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             )
             INSERT INTO order_items (order_id, product_id, seller_id, title, quantity,
                                      unit_price_minor, line_total_minor)
             SELECT $1, i.product_id, i.seller_id, i.title, i.quantity, i.unit_price_minor,
                    i.line_total_minor
-            FROM unnest($10::text[], $11::text[], $12::text[], $13::integer[],
-                        $14::bigint[], $15::bigint[])
+            FROM unnest($11::text[], $12::text[], $13::text[], $14::integer[],
+                        $15::bigint[], $16::bigint[])
                  AS i(product_id, seller_id, title, quantity, unit_price_minor,
                       line_total_minor)
             """,
@@ -62,7 +81,12 @@ class OrderRepository:
             order.currency,
             order.subtotal.minor,
             order.total.minor,
-            _address_to_json(order.shipping_address),
+            SEALED_ADDRESS.seal(
+                self._keys,
+                order.order_id,
+                {"shipping_address": asdict(order.shipping_address)},
+            ),
+            order.shipping_address.country_code,
             order.created_at,
             order.updated_at,
             [item.product_id for item in items],
@@ -245,6 +269,8 @@ class OrderRepository:
             )
         await insert_refunds(self._db, order)
         await insert_payments(self._db, order)
+        # The sellers' ledger moves with the capture, refund or cancel, in this transaction.
+        await insert_order_entries(self._db, order, commission_bps=self._commission_bps)
         order.mark_saved()
 
     async def _assemble(self, rows: Sequence[asyncpg.Record]) -> list[Order]:
@@ -286,12 +312,13 @@ class OrderRepository:
             )
         payments = await load_payments(self._db, ids)
         refunds = await load_refunds(self._db, ids)
+        addresses = {row["id"]: await self._address(row) for row in rows}
         return [
             Order(
                 order_id=row["id"],
                 buyer_id=row["buyer_id"],
                 items=items[row["id"]],
-                shipping_address=_address_from_json(row["shipping_address"]),
+                shipping_address=addresses[row["id"]],
                 status=OrderStatus(row["status"]),
                 created_at=row["created_at"],
                 updated_at=row["updated_at"],
@@ -304,10 +331,12 @@ class OrderRepository:
             for row in rows
         ]
 
-
-def _address_to_json(address: ShippingAddress) -> dict[str, str]:
-    return asdict(address)
-
-
-def _address_from_json(data: dict[str, str]) -> ShippingAddress:
-    return ShippingAddress(**data)
+    async def _address(self, row: asyncpg.Record) -> ShippingAddress:
+        sealed = row["shipping_address_sealed"]
+        if sealed is None:
+            if row["shipping_address"] is None:  # erased: only the country is kept
+                return ShippingAddress("", "", "", row["shipping_country_code"])
+            # Placed before encryption at rest and not yet backfilled.
+            return ShippingAddress(**row["shipping_address"])
+        opened = await SEALED_ADDRESS.open(self._keys, self._db, row["id"], sealed)
+        return ShippingAddress(**opened["shipping_address"])

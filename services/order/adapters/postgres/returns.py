@@ -98,6 +98,13 @@ class PostgresReturns:
         )
         return [_return(row) for row in rows]
 
+    async def for_buyer(self, buyer_id: uuid.UUID) -> list[Return]:
+        """Every return a buyer asked for, oldest first."""
+        rows = await self._db.fetch(
+            "SELECT * FROM returns WHERE buyer_id = $1 ORDER BY created_at, id", buyer_id
+        )
+        return [_return(row) for row in rows]
+
     async def page(
         self,
         order_id: uuid.UUID,
@@ -122,6 +129,30 @@ class PostgresReturns:
         )
         return [_return(row) for row in rows]
 
+    async def of_seller(
+        self,
+        seller_id: str,
+        *,
+        states: tuple[ReturnState, ...],
+        limit: int,
+        before: ReturnCursor | None,
+    ) -> list[Return]:
+        """A seller's returns in `states` (every state if empty), newest first, before the cursor."""
+        rows = await self._db.fetch(
+            """
+            SELECT * FROM returns
+            WHERE seller_id = $1 AND (cardinality($2::text[]) = 0 OR state = ANY($2::text[]))
+              AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
+            ORDER BY created_at DESC, id DESC LIMIT $5
+            """,
+            seller_id,
+            [state.value for state in states],
+            before.created_at if before else None,
+            before.return_id if before else None,
+            limit,
+        )
+        return [_return(row) for row in rows]
+
     async def by_key(self, buyer_id: uuid.UUID, key: str) -> Return | None:
         """The return the buyer created with this idempotency key, if any."""
         row = await self._db.fetchrow(
@@ -140,7 +171,7 @@ class PostgresReturnUnitOfWork(OrderDatabaseUnitOfWork):
     @override
     def _bind(self, connection: postgres.PooledConnection) -> None:
         self.returns = PostgresReturns(connection)
-        self.orders = OrderRepository(connection)
+        self.orders = OrderRepository(connection, self.data_keys)
         self.changes = OrderChangeRepository(connection)
 
 

@@ -8,6 +8,7 @@ from typing import override
 import asyncpg
 
 from services.common import postgres
+from services.common.envelope import DataKeys, Keyring
 from services.common.errors import Unavailable
 from services.order.adapters.postgres.changes import (
     OrderChangeRepository,
@@ -16,6 +17,7 @@ from services.order.adapters.postgres.changes import (
 from services.order.adapters.postgres.idempotency import IdempotencyRepository
 from services.order.adapters.postgres.orders import OrderRepository
 from services.order.adapters.postgres.payments import PaymentAttemptRepository
+from services.order.domain.ledger import DEFAULT_COMMISSION_BPS
 from services.order.domain.reasons import ErrorReason
 
 type Connection = postgres.AnyConnection
@@ -30,11 +32,23 @@ async def init_connection(connection: Connection) -> None:
 
 
 async def create_pool(
-    database_url: str, *, max_size: int, acquire_timeout: float = 5.0
+    database_url: str,
+    *,
+    max_size: int,
+    acquire_timeout: float = 5.0,
+    keyring: Keyring | None = None,
 ) -> postgres.BoundedPool:
-    """The chassis pool (bounded waits) with the codecs the repositories rely on."""
+    """The chassis pool (bounded waits) with the codecs and the data keys the repositories use.
+
+    The app passes the configured keyring (ORDER_DATA_KEK); tests and tools that leave it
+    out get the dev keyring, as the dev-mode settings do.
+    """
     return await postgres.create_pool(
-        database_url, max_size=max_size, acquire_timeout=acquire_timeout, init=init_connection
+        database_url,
+        max_size=max_size,
+        acquire_timeout=acquire_timeout,
+        init=init_connection,
+        data_keys=DataKeys(keyring or Keyring.dev()),
     )
 
 
@@ -61,10 +75,23 @@ class PostgresUnitOfWork(OrderDatabaseUnitOfWork):
     changes: OrderChangeRepository
     releases: ReservationReleaseRepository
 
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        acquire_timeout: float | None = None,
+        commission_bps: int = DEFAULT_COMMISSION_BPS,
+    ) -> None:
+        """Use `pool`; captures book `commission_bps` of each seller's part as commission."""
+        super().__init__(pool, acquire_timeout=acquire_timeout)
+        self._commission_bps = commission_bps
+
     @override
     def _bind(self, connection: postgres.PooledConnection) -> None:
-        self.orders = OrderRepository(connection)
-        self.idempotency = IdempotencyRepository(connection)
+        self.orders = OrderRepository(
+            connection, self.data_keys, commission_bps=self._commission_bps
+        )
+        self.idempotency = IdempotencyRepository(connection, self.data_keys)
         self.attempts = PaymentAttemptRepository(connection)
         self.changes = OrderChangeRepository(connection)
         self.releases = ReservationReleaseRepository(connection)

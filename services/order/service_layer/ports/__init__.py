@@ -49,6 +49,13 @@ from services.order.service_layer.ports.cart import Catalog as Catalog
 from services.order.service_layer.ports.cart import CheckoutRecords as CheckoutRecords
 from services.order.service_layer.ports.cart import OrderPlacer as OrderPlacer
 
+# The payouts' ports live in ports/payouts.py, re-exported here the same way.
+from services.order.service_layer.ports.payouts import Ledger as Ledger
+from services.order.service_layer.ports.payouts import PayoutUnitOfWork as PayoutUnitOfWork
+from services.order.service_layer.ports.payouts import (
+    PayoutUnitOfWorkFactory as PayoutUnitOfWorkFactory,
+)
+
 # The returns' ports live in ports/returns.py, re-exported here the same way.
 from services.order.service_layer.ports.returns import Returns as Returns
 from services.order.service_layer.ports.returns import ReturnUnitOfWork as ReturnUnitOfWork

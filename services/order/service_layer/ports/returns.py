@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from services.order.domain.returns import Return, ReturnCursor
+from services.order.domain.returns import Return, ReturnCursor, ReturnState
 from services.order.service_layer.ports.transaction import Transaction
 
 if TYPE_CHECKING:  # the order ports import this module to re-export it
@@ -41,6 +41,17 @@ class Returns(Protocol):
         after: ReturnCursor | None,
     ) -> list[Return]:
         """An order's returns (of one seller's lines, unless None), oldest first, after the cursor."""
+        ...
+
+    async def of_seller(
+        self,
+        seller_id: str,
+        *,
+        states: tuple[ReturnState, ...],
+        limit: int,
+        before: ReturnCursor | None,
+    ) -> list[Return]:
+        """A seller's returns in `states` (every state if empty), newest first, before the cursor."""
         ...
 
     async def by_key(self, buyer_id: uuid.UUID, key: str) -> Return | None:

@@ -109,6 +109,22 @@ class MongoProductRepository:
         await self._docs.written(doc)
         return product_from_doc(doc) if doc else None
 
+    async def archive_seller_products(self, seller_id: str, *, now: datetime) -> int:
+        """Archive every product of the seller not archived yet; how many were archived."""
+        live = {"seller_id": seller_id, "state": {"$ne": ProductState.ARCHIVED.value}}
+        ids = [str(doc["_id"]) for doc in await self._products.find(live, {"_id": 1}).to_list()]
+        if not ids:
+            return 0
+        result = await self._products.update_many(
+            {**live, "_id": {"$in": ids}},
+            {
+                "$set": {"state": ProductState.ARCHIVED.value, "update_time": time_to_ms(now)},
+                "$inc": {"version": 1, **BUMP_REVISION},
+            },
+        )
+        await self._docs.refresh(*ids)
+        return int(result.modified_count)
+
     async def add_discount(
         self, product_id: str, discount: Discount, *, now: datetime, max_discounts: int
     ) -> Product | None:

@@ -32,6 +32,10 @@ class MongoPurchaseStore:
         self._baskets = db[ORDER_BASKETS]
         self._pairs = db[CO_PURCHASES]
 
+    async def forget_buyer(self, buyer_id: str) -> None:
+        """Drop what the buyer received (the co-purchase counts name nobody and stay)."""
+        await self._purchases.delete_many({"buyer_id": buyer_id})
+
     async def record_delivered(
         self, buyer_id: str, product_ids: Sequence[str], *, now: datetime
     ) -> None:

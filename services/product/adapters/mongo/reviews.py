@@ -7,13 +7,15 @@ from datetime import datetime
 
 from pymongo.errors import DuplicateKeyError
 
-from services.product.adapters.mongo.documents import review_from_doc, review_to_doc
+from services.product.adapters.mongo.documents import review_from_doc, review_to_doc, time_to_ms
 from services.product.adapters.mongo.schema import REVIEWS, Database
 from services.product.domain.model import Review, ReviewState
 
 # One document per (product, author) an admin hid a review of, keyed by both, so it needs
 # no index of its own and outlives the review it was made for.
 REVIEW_MODERATIONS = "review_moderations"
+# The author id of a review whose author deleted their account.
+ANONYMOUS_AUTHOR_PREFIX = "deleted:"
 
 
 class MongoReviewRepository:
@@ -53,6 +55,37 @@ class MongoReviewRepository:
             {"_id": review.review_id, "version": review.version}
         )
         return result.deleted_count == 1
+
+    async def by_author(self, author_id: str) -> list[Review]:
+        """Every review of the author, in every state, oldest first."""
+        docs = await self._reviews.find({"author_id": author_id}).sort("create_time", 1).to_list()
+        return [review_from_doc(doc) for doc in docs]
+
+    async def anonymise_author(self, author_id: str, *, now: datetime) -> int:
+        """Detach the author's reviews from them and drop their text; how many changed.
+
+        The rating stays, so product ratings do not move; the title, body and author go
+        (free text may name the author). Each review gets an author id of its own,
+        "deleted:<review id>", because one author reviews a product once (a unique index)
+        and because one shared pseudonym would still link the reviews together.
+        """
+        changed = 0
+        async for doc in self._reviews.find({"author_id": author_id}, {"_id": 1}):
+            result = await self._reviews.update_one(
+                {"_id": doc["_id"], "author_id": author_id},
+                {
+                    "$set": {
+                        "author_id": f"{ANONYMOUS_AUTHOR_PREFIX}{doc['_id']}",
+                        "title": "",
+                        "body": "",
+                        "update_time": time_to_ms(now),
+                    },
+                    "$inc": {"version": 1},
+                },
+            )
+            changed += int(result.modified_count)
+        await self._moderations.delete_many({"author_id": author_id})
+        return changed
 
     async def record_moderation(
         self, product_id: str, author_id: str, *, review_id: str, admin_id: str, now: datetime

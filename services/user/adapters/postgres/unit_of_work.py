@@ -28,9 +28,9 @@ class PostgresUnitOfWork(postgres.PostgresUnitOfWork):
     processed_events: PostgresProcessedEvents
 
     def _bind(self, connection: postgres.PooledConnection) -> None:
-        self.users = PostgresUserRepository(connection)
+        self.users = PostgresUserRepository(connection, self.data_keys)
         self.sessions = PostgresSessionRepository(connection)
-        self.addresses = PostgresAddressRepository(connection)
+        self.addresses = PostgresAddressRepository(connection, self.data_keys)
         self.action_tokens = PostgresActionTokenRepository(connection)
         self.outbox = PostgresOutbox(connection)
         self.throttle = PostgresLoginThrottle(connection)

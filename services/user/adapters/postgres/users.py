@@ -1,4 +1,4 @@
-"""Users in the `users` table, and the username reservations beside it."""
+"""Users in the `users` table (phone numbers sealed at rest), and the username reservations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Any
 
 import asyncpg
 
+from services.common.envelope import DataKeys
 from services.common.identity import Role
+from services.common.sealed_rows import SealedColumn
 from services.user.adapters.postgres.pool import Connection
 from services.user.domain.model import DuplicateUser, UniqueField, User, UserState
 
@@ -17,13 +19,21 @@ _UNIQUE_INDEXES = {
     "users_email_key": UniqueField.EMAIL,
     "users_username_key": UniqueField.USERNAME,
 }
+# A deleted account is a tombstone the repository never hands out: to every use case it
+# is an account that does not exist.
+_LIVE = "state <> 'deleted'"
 _USER_COLUMNS = """
-    id, email, username, password_hash, display_name, bio, avatar_url, phone_number,
+    id, email, username, password_hash, display_name, bio, avatar_url, phone_sealed,
     email_verified, roles, state, created_at, updated_at
 """
+# Read also the plaintext phone number of rows written before encryption at rest.
+_SELECT_COLUMNS = f"{_USER_COLUMNS}, phone_number"
+
+# The profile's phone number, sealed at rest (the plaintext column is NULL once sealed).
+SEALED_PHONE = SealedColumn("users", "phone_sealed", ("phone_number",))
 
 
-def _user_from_row(row: asyncpg.Record) -> User:
+def _user_from_row(row: asyncpg.Record, phone_number: str) -> User:
     return User(
         id=row["id"],
         email=row["email"],
@@ -32,7 +42,7 @@ def _user_from_row(row: asyncpg.Record) -> User:
         display_name=row["display_name"],
         bio=row["bio"],
         avatar_url=row["avatar_url"],
-        phone_number=row["phone_number"],
+        phone_number=phone_number,
         email_verified=row["email_verified"],
         roles=frozenset(Role(r) for r in row["roles"]),
         state=UserState(row["state"]),
@@ -41,7 +51,7 @@ def _user_from_row(row: asyncpg.Record) -> User:
     )
 
 
-def _user_values(user: User) -> tuple[Any, ...]:
+def _user_values(user: User, keys: DataKeys) -> tuple[Any, ...]:
     return (
         user.id,
         user.email,
@@ -50,7 +60,7 @@ def _user_values(user: User) -> tuple[Any, ...]:
         user.display_name,
         user.bio,
         user.avatar_url,
-        user.phone_number,
+        SEALED_PHONE.seal(keys, user.id, {"phone_number": user.phone_number}),
         user.email_verified,
         sorted(r.value for r in user.roles),
         user.state.value,
@@ -62,8 +72,16 @@ def _user_values(user: User) -> tuple[Any, ...]:
 class PostgresUserRepository:
     """Users in the `users` table."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, keys: DataKeys) -> None:
         self._connection = connection
+        self._keys = keys
+
+    async def _user(self, row: asyncpg.Record) -> User:
+        sealed = row["phone_sealed"]
+        if sealed is None:  # written before encryption at rest and not yet backfilled
+            return _user_from_row(row, row["phone_number"] or "")
+        opened = await SEALED_PHONE.open(self._keys, self._connection, row["id"], sealed)
+        return _user_from_row(row, str(opened["phone_number"]))
 
     async def add(self, user: User) -> None:
         """Insert a new user; raises DuplicateUser when the email or username is taken.
@@ -76,7 +94,7 @@ class PostgresUserRepository:
             await self._connection.execute(
                 f"insert into users ({_USER_COLUMNS}) "
                 "values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                *_user_values(user),
+                *_user_values(user, self._keys),
             )
         except asyncpg.UniqueViolationError as error:
             field = _UNIQUE_INDEXES.get(error.constraint_name or "")
@@ -90,30 +108,71 @@ class PostgresUserRepository:
             f"insert into users ({_USER_COLUMNS}) "
             "values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
             "on conflict do nothing",
-            *_user_values(user),
+            *_user_values(user, self._keys),
         )
         return status == "INSERT 0 1"
 
     async def get(self, user_id: uuid.UUID) -> User | None:
         """The user with this id, if any."""
         row = await self._connection.fetchrow(
-            f"select {_USER_COLUMNS} from users where id = $1", user_id
+            f"select {_SELECT_COLUMNS} from users where id = $1 and {_LIVE}", user_id
         )
-        return None if row is None else _user_from_row(row)
+        return None if row is None else await self._user(row)
 
     async def get_by_email(self, email: str) -> User | None:
         """The user with this email (compared case-insensitively), if any."""
         row = await self._connection.fetchrow(
-            f"select {_USER_COLUMNS} from users where lower(email) = lower($1)", email
+            f"select {_SELECT_COLUMNS} from users where lower(email) = lower($1) and {_LIVE}", email
         )
-        return None if row is None else _user_from_row(row)
+        return None if row is None else await self._user(row)
 
     async def get_for_update(self, user_id: uuid.UUID) -> User | None:
         """The user with this id, row-locked until the transaction ends, if any."""
         row = await self._connection.fetchrow(
-            f"select {_USER_COLUMNS} from users where id = $1 for update", user_id
+            f"select {_SELECT_COLUMNS} from users where id = $1 and {_LIVE} for update", user_id
         )
-        return None if row is None else _user_from_row(row)
+        return None if row is None else await self._user(row)
+
+    async def erase(self, user: User, tombstone: User, now: datetime) -> None:
+        """Replace the account by its tombstone and delete everything personal it owns.
+
+        Sessions and their refresh tokens, mailed tokens, addresses, preferences, the
+        wishlist and queued mail (it carries the address) go; the username stays
+        reserved so nobody else can take the handle the user's reviews were known by.
+        """
+        for table in (
+            "refresh_tokens",
+            "sessions",
+            "action_tokens",
+            "addresses",
+            "preferences",
+            "wishlist_items",
+            "email_outbox",
+        ):
+            await self._connection.execute(f"delete from {table} where user_id = $1", user.id)
+        await self._connection.execute(
+            "insert into username_reservations (username, created_at) values ($1, $2) "
+            "on conflict do nothing",
+            user.username,
+            now,
+        )
+        await self._connection.execute(
+            "update users set email = $2, username = $3, password_hash = $4, display_name = $5, "
+            "bio = $6, avatar_url = $7, phone_number = null, phone_sealed = null, "
+            "email_verified = $8, roles = $9, state = $10, updated_at = $11, deleted_at = $11, "
+            "suspended_by = null, suspension_reason = null where id = $1",
+            tombstone.id,
+            tombstone.email,
+            tombstone.username,
+            tombstone.password_hash,
+            tombstone.display_name,
+            tombstone.bio,
+            tombstone.avatar_url,
+            tombstone.email_verified,
+            sorted(r.value for r in tombstone.roles),
+            tombstone.state.value,
+            now,
+        )
 
     async def username_taken(self, username: str) -> bool:
         """Whether an account or a reservation holds this username (case-insensitively)."""
@@ -175,13 +234,13 @@ class PostgresUserRepository:
     async def update_profile(self, user: User) -> None:
         """Write back the profile fields: display name, bio, avatar URL, phone number."""
         await self._connection.execute(
-            "update users set display_name = $2, bio = $3, avatar_url = $4, phone_number = $5, "
-            "updated_at = $6 where id = $1",
+            "update users set display_name = $2, bio = $3, avatar_url = $4, phone_sealed = $5, "
+            "phone_number = null, updated_at = $6 where id = $1",
             user.id,
             user.display_name,
             user.bio,
             user.avatar_url,
-            user.phone_number,
+            SEALED_PHONE.seal(self._keys, user.id, {"phone_number": user.phone_number}),
             user.updated_at,
         )
 
@@ -225,7 +284,7 @@ class PostgresUserRepository:
         limit: int,
     ) -> list[User]:
         """Users matching a prefix of username, display name or email, newest first."""
-        conditions = ["true"]
+        conditions = [_LIVE]
         args: list[Any] = []
         if query:
             # LIKE metacharacters in the query are matched literally.
@@ -244,8 +303,8 @@ class PostgresUserRepository:
             conditions.append(f"(created_at, id) < (${len(args) - 1}, ${len(args)})")
         args.append(limit)
         rows = await self._connection.fetch(
-            f"select {_USER_COLUMNS} from users where {' and '.join(conditions)} "
+            f"select {_SELECT_COLUMNS} from users where {' and '.join(conditions)} "
             f"order by created_at desc, id desc limit ${len(args)}",
             *args,
         )
-        return [_user_from_row(r) for r in rows]
+        return [await self._user(r) for r in rows]
