@@ -7,7 +7,6 @@ claimed_until) in its own database, and runs this relay over it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from services.common.clock import Clock
+from services.common.notify import repeat_on_notify
 from services.common.workers import repeat
 
 log = structlog.get_logger("outbox")
@@ -293,53 +293,21 @@ class OutboxRelay:
                 failure_event="outbox_relay_failed",
                 again_at_once=lambda published: published >= self._batch_size,
             )
-        wake = asyncio.Event()
-        listener: asyncpg.Connection[asyncpg.Record] | None = None
-        try:
-            while True:
-                if listener is None or listener.is_closed():
-                    listener = await self._listen(wake)
-                # Cleared before the pass: a NOTIFY arriving during it runs another.
-                wake.clear()
-                try:
-                    published = await self.run_once()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("outbox_relay_failed")
-                    published = 0
-                if published >= self._batch_size:
-                    continue
-                await self._wait(wake, listening=listener is not None)
-        finally:
-            if listener is not None:
-                with contextlib.suppress(Exception):
-                    await listener.close(timeout=2)
+        await repeat_on_notify(
+            self.run_once,
+            listen_url=self._listen_url,
+            channel=self._channel,
+            failure_event="outbox_relay_failed",
+            wait_seconds=self._wait_seconds,
+            again_at_once=lambda published: published >= self._batch_size,
+        )
 
-    async def _listen(self, wake: asyncio.Event) -> asyncpg.Connection[asyncpg.Record] | None:
-        """A connection woken by every outbox write; None (polling) while it cannot open."""
-        assert self._listen_url is not None
-        try:
-            connection: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(
-                self._listen_url, timeout=5
-            )
-            await connection.add_listener(self._channel, lambda *_: wake.set())
-        except (OSError, asyncpg.PostgresError, TimeoutError) as error:
-            log.warning("outbox_listen_failed", error=repr(error))
-            return None
-        # A dropped connection wakes the loop, which reconnects and catches up at once.
-        connection.add_termination_listener(lambda _: wake.set())
-        return connection
-
-    async def _wait(self, wake: asyncio.Event, *, listening: bool) -> None:
+    def _wait_seconds(self, listening: bool) -> float:
         if not listening:
-            timeout = self._interval
-        elif self._awaiting_consumers:
-            timeout = min(self._fallback, self._confirm_interval)
-        else:
-            timeout = self._fallback
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout)
+            return self._interval
+        if self._awaiting_consumers:
+            return min(self._fallback, self._confirm_interval)
+        return self._fallback
 
 
 # Both updates skip rows another relay changed since they were read (republished, say).

@@ -39,6 +39,8 @@ class EdgeSettings:
     user_rate_limit_per_second: int = 100
     body_max_bytes: int = 1024 * 1024
     url_max_bytes: int = 8192
+    # Successful requests in the access log, in percent; errors are always written.
+    access_log_success_percent: int = 100
 
 
 def settings_from_environment() -> EdgeSettings:
@@ -87,6 +89,8 @@ def config_for(mesh: Mesh, admin_port: int, tls_port: int) -> envoy_config.EdgeC
         body_max_bytes=settings.body_max_bytes,
         url_max_bytes=settings.url_max_bytes,
         access_log_path=str(access_log_path(mesh.state_dir)),
+        access_log_success_percent=settings.access_log_success_percent,
+        trace_sampling_percent=options.trace_sample_ratio * 100,
         tls_port=tls_port,
         tls_cert_path=str(certificate.cert_path),
         tls_key_path=str(certificate.key_path),

@@ -86,6 +86,12 @@ class EdgeConfig:
     storefront_port: int = 8082
     descriptor_path: str = str(DESCRIPTORS)
     access_log_path: str = "/dev/stdout"
+    # Successful requests written to the access log, in percent (errors always are).
+    access_log_success_percent: int = 100
+    # Requests without a sampling decision that start a trace, in percent: the same ratio
+    # as the services' OTEL_TRACES_SAMPLER_ARG, or the edge decides for them (every trace
+    # it starts is followed by the parent-based samplers of the services).
+    trace_sampling_percent: float = 100.0
     # HTTPS: tls_primary makes the edge port itself TLS (production); tls_port > 0 adds a
     # TLS listener beside the plain one (dev mesh).
     tls_primary: bool = False
@@ -320,6 +326,9 @@ def kubernetes() -> EdgeConfig:
         upstream_ca_path="/etc/mesh-tls/ca.crt",
         storefront_host="storefront",
         storefront_port=8080,
+        # k8s/base samples one trace in ten (OTEL_TRACES_SAMPLER_ARG=0.1): so does the edge.
+        trace_sampling_percent=10.0,
+        access_log_success_percent=10,
     )
 
 

@@ -168,10 +168,15 @@ class Mesh:
 
     def _tracing_env(self) -> dict[str, str]:
         # A short batch delay, so a trace is on disk a moment after the request.
-        return {
+        env = {
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.otlp_port}",
             "OTEL_BSP_SCHEDULE_DELAY": "200",
         }
+        if self.options.trace_sample_ratio < 1.0:
+            # Parent-based, as in k8s/base: a trace the edge (or a caller) sampled is kept.
+            env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+            env["OTEL_TRACES_SAMPLER_ARG"] = str(self.options.trace_sample_ratio)
+        return env
 
     def _plan_services(self, users_db: str, orders_db: str) -> None:
         internal_secret = secrets.token_urlsafe(32)

@@ -53,6 +53,10 @@ class MeshOptions:
     replicas: int = 1
     # The registration lease: a killed instance leaves the registry this long after.
     registry_ttl_seconds: int = 3
+    # The share of traces started (edge and services alike, so an edge-sampled request is
+    # traced in every service and nothing else is): 1.0 in dev and the tests, which follow
+    # traces; the bench runs production's ratio (k8s/base: 0.1).
+    trace_sample_ratio: float = 1.0
 
 
 @dataclass

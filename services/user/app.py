@@ -170,6 +170,10 @@ async def build_app(
             pool,
             email_sender or default_email_sender(settings, clock),
             interval_seconds=settings.email_relay_interval_seconds,
+            lease_seconds=settings.email_relay_lease_seconds,
+            # Woken by the NOTIFY each queued mail sends; the poll is the fallback.
+            listen_url=str(settings.database_url),
+            fallback_seconds=settings.email_relay_fallback_seconds,
         )
         if run_email_relay:
             relay_task = asyncio.create_task(relay.run(), name="user-email-relay")

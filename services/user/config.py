@@ -65,7 +65,13 @@ class Settings(ServiceSettings):
     mail_from: str = "Marketplace <no-reply@marketplace.example.com>"
     # Where the storefront serves the pages mailed links open.
     public_base_url: str = "http://localhost:8080"
+    # The email relay polls this often only while it cannot LISTEN; woken by NOTIFY it
+    # runs at once, and every email_relay_fallback_seconds for mail due after a backoff.
     email_relay_interval_seconds: float = 1.0
+    email_relay_fallback_seconds: float = Field(default=5.0, gt=0)
+    # How long a claimed mail is the claiming relay's: a relay that crashed mid-send
+    # gives its mail back after this long. Longer than a batch of SMTP sends takes.
+    email_relay_lease_seconds: float = Field(default=300.0, gt=0)
     verification_token_ttl_seconds: int = 48 * 3600
     reset_token_ttl_seconds: int = 30 * 60
     # A new verification or reset mail at most this often per account.

@@ -140,10 +140,13 @@ class FakeKeys:
         fingerprint: bytes,
         *,
         lease_until: datetime | None = None,
+        order_id: uuid.UUID | None = None,
     ) -> IdempotencyRecord | None:
         if (buyer_id, key) in self._keys:
             return self._keys[buyer_id, key]
-        self._keys[buyer_id, key] = IdempotencyRecord(fingerprint, KeyState.IN_PROGRESS)
+        self._keys[buyer_id, key] = IdempotencyRecord(
+            fingerprint, KeyState.IN_PROGRESS, order_id=order_id
+        )
         return None
 
     async def lease(self, buyer_id: uuid.UUID, key: str, until: datetime) -> None:

@@ -252,12 +252,16 @@ class FakeStock:
         self.holds[(product_id, order_id)] = quantity
         return HoldResult(HoldOutcome.HELD, self._move(product_id, 0, quantity, note))
 
-    async def unhold(self, product_id: str, order_id: str, note: LedgerNote) -> None:
+    async def unhold(
+        self, product_id: str, order_id: str, note: LedgerNote, *, quantity: int | None = None
+    ) -> None:
         quantity = self.holds.pop((product_id, order_id), None)
         if quantity is not None:
             self._move(product_id, 0, -quantity, note)
 
-    async def sell_hold(self, product_id: str, order_id: str, note: LedgerNote) -> None:
+    async def sell_hold(
+        self, product_id: str, order_id: str, note: LedgerNote, *, quantity: int | None = None
+    ) -> None:
         quantity = self.holds.pop((product_id, order_id), None)
         if quantity is not None:
             self._move(product_id, -quantity, -quantity, note)

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from services.common.clock import SystemClock
 from services.common.money import Money
+from services.product.adapters.mongo.documents import Document
 from services.product.adapters.mongo.events import MongoProcessedEvents
 from services.product.adapters.mongo.products import MongoProductRepository
 from services.product.adapters.mongo.purchases import MongoPurchaseStore
@@ -77,7 +78,7 @@ async def test_ledger_entries_queued_before_a_crash_are_copied_later(db: Databas
     products = MongoProductRepository(db)
 
     class CrashingFlush(MongoStockStore):
-        async def flush_ledger(self, product_id: str) -> None:
+        async def flush_written(self, product_id: str, doc: Document | None) -> None:
             return None  # the process died right after the stock update
 
     product = a_product(inventory=Inventory(on_hand=1))

@@ -107,10 +107,14 @@ def mesh_options(state_dir: Path) -> MeshOptions:
         payment_latency_ms=0,
         rate_limit_burst=100_000,
         rate_limit_per_second=100_000,
+        # Production's sampling (k8s/base and the k8s edge): a tenth of the traces, a
+        # tenth of the edge's successful requests in its access log, every error.
+        trace_sample_ratio=0.1,
         edge=EdgeSettings(
             client_rate_limit_burst=100_000,
             client_rate_limit_per_second=100_000,
             user_rate_limit_burst=100_000,
             user_rate_limit_per_second=100_000,
+            access_log_success_percent=10,
         ),
     )

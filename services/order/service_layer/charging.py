@@ -10,15 +10,17 @@ import structlog
 from services.common.clock import Clock
 from services.common.errors import FailedPrecondition, Unavailable
 from services.order.domain.commands import PlaceOrder
-from services.order.domain.model import Order
+from services.order.domain.model import GatewayCall, Order
 from services.order.domain.reasons import ErrorReason
 from services.order.domain.status import PaymentStatus
 from services.order.service_layer.idempotency_keys import store_failure
 from services.order.service_layer.payment_recovery import (
     OutcomeUnknown,
+    Settled,
     authorization_made,
     capture_made,
     gateway_call,
+    new_call,
     order_keys,
 )
 from services.order.service_layer.ports import (
@@ -45,21 +47,49 @@ async def charge(
     inventory: Inventory,
     clock: Clock,
     checkpoint: Callable[[str], None],
+    authorize_call: GatewayCall,
+    settled: list[Settled],
 ) -> Capture:
     """Authorise and capture the total; find out what an unanswered call did.
 
     A definite failure (declined, refused, never received) cancels the order and
     returns the stock. An outcome the gateway cannot tell yet leaves the order PENDING
     and its key in progress for the reconciler, and the buyer is told just that.
+
+    One transaction per step: `authorize_call` is the pending authorisation the caller
+    committed with the order; the authorisation's outcome is written with the pending
+    capture; the capture's outcome lands in `settled` for the caller's next transaction.
     """
     authorization: Authorization | None = None
     keys = order_keys(order.order_id)
     try:
+        authorized: list[Settled] = []
         authorization = await _authorize(
-            command, order, keys, uow=uow, payments=payments, clock=clock
+            command,
+            order,
+            keys,
+            uow=uow,
+            payments=payments,
+            clock=clock,
+            recorded=authorize_call,
+            settled=authorized,
         )
         checkpoint("after_authorize")
-        return await _capture(order, authorization, keys, uow=uow, payments=payments, clock=clock)
+        capture_call = new_call(order.order_id, "capture", order.total, f"{keys}:capture", clock)
+        async with uow() as work:
+            for outcome in authorized:
+                await outcome.record(work)
+            await work.attempts.start(capture_call)
+            await work.commit()
+        return await _capture(
+            order,
+            authorization,
+            uow=uow,
+            payments=payments,
+            clock=clock,
+            recorded=capture_call,
+            settled=settled,
+        )
     except PaymentDeclined as declined:
         await release_stock(uow=uow, inventory=inventory, order_id=order.order_id)
         order.cancel_for_payment(
@@ -119,6 +149,8 @@ async def _authorize(
     uow: UnitOfWorkFactory,
     payments: PaymentGateway,
     clock: Clock,
+    recorded: GatewayCall,
+    settled: list[Settled],
 ) -> Authorization:
     try:
         return await gateway_call(
@@ -129,6 +161,8 @@ async def _authorize(
             f"{keys}:authorize",
             lambda key: payments.authorize(order.total, command.payment_method_token, key),
             clock,
+            recorded=recorded,
+            settled=settled,
         )
     except PaymentUnavailable:
         found = await authorization_made(payments, order.order_id)
@@ -140,11 +174,12 @@ async def _authorize(
 async def _capture(
     order: Order,
     authorization: Authorization,
-    keys: str,
     *,
     uow: UnitOfWorkFactory,
     payments: PaymentGateway,
     clock: Clock,
+    recorded: GatewayCall,
+    settled: list[Settled],
 ) -> Capture:
     try:
         return await gateway_call(
@@ -152,9 +187,11 @@ async def _capture(
             order.order_id,
             "capture",
             order.total,
-            f"{keys}:capture",
+            recorded.idempotency_key,
             lambda key: payments.capture(authorization.authorization_id, order.total, key),
             clock,
+            recorded=recorded,
+            settled=settled,
         )
     except PaymentUnavailable:
         found = await capture_made(payments, order.order_id)

@@ -22,7 +22,7 @@ from services.common.errors import (
 )
 from services.order.domain.commands import PlaceOrder
 from services.order.domain.idempotency import IdempotencyRecord, KeyState
-from services.order.domain.model import Order, OrderItem, ShippingAddress
+from services.order.domain.model import GatewayCall, Order, OrderItem, ShippingAddress
 from services.order.domain.reasons import ErrorReason
 from services.order.domain.status import SYSTEM_ACTOR, MixedCurrencies, OrderStatus
 from services.order.service_layer.charging import charge
@@ -31,6 +31,7 @@ from services.order.service_layer.idempotency_keys import (
     replay,
     store_error,
 )
+from services.order.service_layer.payment_recovery import Settled, new_call, order_keys
 from services.order.service_layer.ports import (
     Buyers,
     Capture,
@@ -61,16 +62,20 @@ async def place_order(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while True:
+        # The key names its order from the claim on (one statement, no separate attach),
+        # so a crash at any later step leaves the reconciler the order to settle.
+        order_id = uuid.uuid4()
         async with uow() as work:
             existing = await work.idempotency.claim(
                 command.buyer_id,
                 command.idempotency_key,
                 command.request_fingerprint,
                 lease_until=clock.now() + timedelta(seconds=checkout.lease_seconds),
+                order_id=order_id,
             )
             await work.commit()
         if existing is None:
-            return await asyncio.shield(checkout.start(command))
+            return await asyncio.shield(checkout.start(command, order_id))
         record: IdempotencyRecord | None = existing
         while record is not None:
             if record.request_fingerprint != command.request_fingerprint:
@@ -138,10 +143,10 @@ class Checkout:
         """The orders this process is placing right now, which the reconciler leaves alone."""
         return frozenset(self._orders_in_flight)
 
-    def start(self, command: PlaceOrder) -> asyncio.Task[Order]:
-        """Run the saga of a freshly claimed key in its own task, shielded from the RPC."""
-        # The saga outlives the RPC, so it does not inherit the RPC's deadline.
-        saga = asyncio.create_task(self._run(command), context=outliving_context())
+    def start(self, command: PlaceOrder, order_id: uuid.UUID) -> asyncio.Task[Order]:
+        """Run the saga of a freshly claimed key (naming `order_id`) in its own task."""
+        # Shielded from the RPC, and outliving it, so it does not inherit its deadline.
+        saga = asyncio.create_task(self._run(command, order_id), context=outliving_context())
         self._sagas.add(saga)
         saga.add_done_callback(self._forget)
         return saga
@@ -161,23 +166,18 @@ class Checkout:
         """When a claim made now lapses unless renewed."""
         return self.clock.now() + timedelta(seconds=self.lease_seconds)
 
-    async def _run(self, command: PlaceOrder) -> Order:
-        order_id = uuid.uuid4()
+    async def _run(self, command: PlaceOrder, order_id: uuid.UUID) -> Order:
         log.info("order_saga_started", order_id=str(order_id))
         paying = answered = False
         self._orders_in_flight.add(order_id)
         heartbeat = asyncio.create_task(self._keep_leased(command))
         try:
-            async with self.uow() as uow:
-                await uow.idempotency.attach_order(
-                    command.buyer_id, command.idempotency_key, order_id
-                )
-                await uow.commit()
             address = await self._check_buyer(command)
             self.checkpoint("before_reserve")
-            order = await self._reserve_and_record(command, order_id, address)
+            order, authorize_call = await self._reserve_and_record(command, order_id, address)
             self.checkpoint("after_record")
             paying = True
+            settled: list[Settled] = []
             capture = await charge(
                 command,
                 order,
@@ -186,9 +186,11 @@ class Checkout:
                 inventory=self.inventory,
                 clock=self.clock,
                 checkpoint=self.checkpoint,
+                authorize_call=authorize_call,
+                settled=settled,
             )
             self.checkpoint("after_capture")
-            confirmed = await self._confirm(command, order, capture)
+            confirmed = await self._confirm(command, order, capture, settled)
             answered = True
             return confirmed
         except DomainError:
@@ -256,7 +258,8 @@ class Checkout:
 
     async def _reserve_and_record(
         self, command: PlaceOrder, order_id: uuid.UUID, address: ShippingAddress
-    ) -> Order:
+    ) -> tuple[Order, GatewayCall]:
+        """Reserve the stock, then write the order with its pending authorisation."""
         try:
             priced = await self.inventory.reserve(
                 order_id, command.lines, checkout_id=command.checkout_id
@@ -307,14 +310,23 @@ class Checkout:
             await release_stock(uow=self.uow, inventory=self.inventory, order_id=order_id)
             await release_key(self.uow, command)
             raise
+        # The authorisation is recorded as pending with the order, before money can move.
+        authorize_call = new_call(
+            order_id, "authorize", order.total, f"{order_keys(order_id)}:authorize", self.clock
+        )
         async with self.uow() as uow:
             await uow.orders.add(order)
+            await uow.attempts.start(authorize_call)
             await uow.commit()
-        return order
+        return order, authorize_call
 
-    async def _confirm(self, command: PlaceOrder, order: Order, capture: Capture) -> Order:
+    async def _confirm(
+        self, command: PlaceOrder, order: Order, capture: Capture, settled: list[Settled]
+    ) -> Order:
         order.mark_paid(gateway_reference=capture.charge_id, at=self.clock.now())
         async with self.uow() as uow:
+            for outcome in settled:  # the capture's outcome, with the order it paid
+                await outcome.record(uow)
             await uow.orders.save(order)
             await uow.idempotency.complete(
                 command.buyer_id, command.idempotency_key, self.codec.encode(order)

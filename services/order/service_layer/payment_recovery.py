@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
@@ -18,6 +20,7 @@ from services.order.service_layer.ports import (
     PaymentGateway,
     PaymentTimeout,
     PaymentUnavailable,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
 
@@ -37,6 +40,26 @@ def order_keys(order_id: uuid.UUID) -> str:
     return f"order-{order_id}"
 
 
+@dataclass(frozen=True)
+class Settled:
+    """The outcome of a successful gateway call, written by the caller's next transaction."""
+
+    attempt_id: uuid.UUID
+    reference: str
+    at: datetime
+
+    async def record(self, work: UnitOfWork) -> None:
+        """Write the outcome in `work`'s transaction."""
+        await work.attempts.finish(self.attempt_id, "succeeded", self.reference, "", self.at)
+
+
+def new_call(
+    order_id: uuid.UUID, operation: str, amount: Money, key: str, clock: Clock
+) -> GatewayCall:
+    """A gateway call about to be made, to record as pending before it is."""
+    return GatewayCall(uuid.uuid4(), order_id, operation, key, amount, clock.now())
+
+
 async def gateway_call[T](
     uow: UnitOfWorkFactory,
     order_id: uuid.UUID,
@@ -45,19 +68,30 @@ async def gateway_call[T](
     key: str,
     call: Callable[[str], Awaitable[T]],
     clock: Clock,
+    *,
+    recorded: GatewayCall | None = None,
+    settled: list[Settled] | None = None,
 ) -> T:
     """Make one payment gateway call, recorded as pending before and with its outcome after.
 
     The pending row is durable before the money can move, so a crash mid-call leaves a
     trace the reconciler settles by looking the gateway's idempotency key up.
+
+    A saga saves transactions with the two keywords: `recorded` is a pending row the
+    caller already committed with its own writes (the order, the previous call's
+    outcome), and with `settled` a success's outcome is appended there for the caller's
+    next transaction to write. Until that commits the row says pending, exactly as
+    after a crash mid-call, which the reconciler settles the same way. Failures are
+    written at once, in a transaction of their own.
     """
-    attempt = GatewayCall(uuid.uuid4(), order_id, operation, key, amount, clock.now())
-    async with uow() as work:
-        await work.attempts.start(attempt)
-        await work.commit()
+    attempt = recorded or new_call(order_id, operation, amount, key, clock)
+    if recorded is None:
+        async with uow() as work:
+            await work.attempts.start(attempt)
+            await work.commit()
     outcome, reference, detail = "failed", "", ""
     try:
-        result = await call(key)
+        result = await call(attempt.idempotency_key)
         outcome = "succeeded"
         if isinstance(result, Authorization):
             reference = result.authorization_id
@@ -74,14 +108,17 @@ async def gateway_call[T](
         detail = str(error)
         raise
     finally:
-        try:
-            async with uow() as work:
-                await work.attempts.finish(
-                    attempt.attempt_id, outcome, reference, detail, clock.now()
-                )
-                await work.commit()
-        except Exception:
-            log.exception("payment_attempt_not_recorded", attempt_id=str(attempt.attempt_id))
+        if outcome == "succeeded" and settled is not None:
+            settled.append(Settled(attempt.attempt_id, reference, clock.now()))
+        else:
+            try:
+                async with uow() as work:
+                    await work.attempts.finish(
+                        attempt.attempt_id, outcome, reference, detail, clock.now()
+                    )
+                    await work.commit()
+            except Exception:
+                log.exception("payment_attempt_not_recorded", attempt_id=str(attempt.attempt_id))
 
 
 async def authorization_made(payments: PaymentGateway, order_id: uuid.UUID) -> Authorization | None:

@@ -184,12 +184,16 @@ class StockStore(Protocol):
         """Hold `quantity` units of a product in `states` for the order, unless already done."""
         ...
 
-    async def unhold(self, product_id: str, order_id: str, note: LedgerNote) -> None:
-        """Give the order's held units back to available; nothing when it holds none."""
+    async def unhold(
+        self, product_id: str, order_id: str, note: LedgerNote, *, quantity: int | None = None
+    ) -> None:
+        """Give the order's held units back; `quantity`, if known, saves a read."""
         ...
 
-    async def sell_hold(self, product_id: str, order_id: str, note: LedgerNote) -> None:
-        """Take the order's held units out of stock; nothing when it holds none."""
+    async def sell_hold(
+        self, product_id: str, order_id: str, note: LedgerNote, *, quantity: int | None = None
+    ) -> None:
+        """Take the order's held units out of stock; `quantity`, if known, saves a read."""
         ...
 
     async def restock(

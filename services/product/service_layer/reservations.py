@@ -220,7 +220,7 @@ async def commit_reservation(
         raise _in_progress(order_id)
     note = LedgerNote(f"commit order {order_id}", "order-service", clock.now())
     for line in reservation.lines:
-        await stock.sell_hold(line.product_id, order_id, note)
+        await stock.sell_hold(line.product_id, order_id, note, quantity=line.quantity)
     await reservations.transition(
         order_id, from_states=(ReservationState.COMMITTING,), to_state=ReservationState.COMMITTED
     )
@@ -265,7 +265,7 @@ async def release_reservation(
     else:
         note = LedgerNote(f"release order {order_id}", "order-service", clock.now())
     for line in reservation.lines:
-        await stock.unhold(line.product_id, order_id, note)
+        await stock.unhold(line.product_id, order_id, note, quantity=line.quantity)
     await reservations.transition(
         order_id, from_states=(ReservationState.RELEASING,), to_state=ReservationState.RELEASED
     )

@@ -60,13 +60,14 @@ class IdempotencyRepository:
         fingerprint: bytes,
         *,
         lease_until: datetime | None = None,
+        order_id: uuid.UUID | None = None,
     ) -> IdempotencyRecord | None:
         """Take the key for a new request; None if taken, else the record already there."""
         inserted = await self._db.fetchval(
             """
             INSERT INTO idempotency_keys (buyer_id, key, request_fingerprint, state,
-                                          lease_expires_at)
-            VALUES ($1, $2, $3, 'in_progress', $4)
+                                          lease_expires_at, order_id)
+            VALUES ($1, $2, $3, 'in_progress', $4, $5)
             ON CONFLICT (buyer_id, key) DO NOTHING
             RETURNING true
             """,
@@ -74,13 +75,16 @@ class IdempotencyRepository:
             key,
             fingerprint,
             lease_until,
+            order_id,
         )
         if inserted:
             return None
         record = await self.get(buyer_id, key)
         if record is None:
             # The holder gave the key back between our insert and our read: try once more.
-            return await self.claim(buyer_id, key, fingerprint, lease_until=lease_until)
+            return await self.claim(
+                buyer_id, key, fingerprint, lease_until=lease_until, order_id=order_id
+            )
         return record
 
     async def lease(self, buyer_id: uuid.UUID, key: str, until: datetime) -> None:

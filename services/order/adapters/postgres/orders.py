@@ -53,13 +53,29 @@ class OrderRepository:
         self._commission_bps = commission_bps
 
     async def add(self, order: Order) -> None:
-        """Insert a new order and everything it holds."""
+        """Insert a new order and everything it holds.
+
+        The order and its items go in one statement (one round trip however many items;
+        the items' foreign key is checked at the statement's end, when the order exists).
+        """
+        items = order.items
         await self._db.execute(
             """
-            INSERT INTO orders (id, buyer_id, status, currency, subtotal_minor, total_minor,
-                                shipping_address_sealed, shipping_country_code,
-                                created_at, updated_at, shipping_total_minor, tax_total_minor)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            WITH placed AS (
+                INSERT INTO orders (id, buyer_id, status, currency, subtotal_minor,
+                                    total_minor, shipping_address_sealed,
+                                    shipping_country_code, created_at, updated_at,
+                                    shipping_total_minor, tax_total_minor)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            )
+            INSERT INTO order_items (order_id, product_id, seller_id, title, quantity,
+                                     unit_price_minor, line_total_minor)
+            SELECT $1, i.product_id, i.seller_id, i.title, i.quantity, i.unit_price_minor,
+                   i.line_total_minor
+            FROM unnest($13::text[], $14::text[], $15::text[], $16::integer[],
+                        $17::bigint[], $18::bigint[])
+                 AS i(product_id, seller_id, title, quantity, unit_price_minor,
+                      line_total_minor)
             """,
             order.order_id,
             order.buyer_id,
@@ -77,25 +93,12 @@ class OrderRepository:
             order.updated_at,
             order.sums.shipping.minor,
             order.sums.tax.minor,
-        )
-        await self._db.executemany(
-            """
-            INSERT INTO order_items (order_id, product_id, seller_id, title, quantity,
-                                     unit_price_minor, line_total_minor)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
-            """,
-            [
-                (
-                    order.order_id,
-                    item.product_id,
-                    item.seller_id,
-                    item.title,
-                    item.quantity,
-                    item.unit_price.minor,
-                    item.line_total.minor,
-                )
-                for item in order.items
-            ],
+            [item.product_id for item in items],
+            [item.seller_id for item in items],
+            [item.title for item in items],
+            [item.quantity for item in items],
+            [item.unit_price.minor for item in items],
+            [item.line_total.minor for item in items],
         )
         await insert_parts(self._db, order)
         await self._write_changes(order)
@@ -234,37 +237,42 @@ class OrderRepository:
 
     async def _write_changes(self, order: Order) -> None:
         if order.unsaved_history:
-            # The events go out in this same transaction: no change without its event.
-            await self._db.executemany(
-                """
-                INSERT INTO outbox (event_id, order_id, event_type, payload)
-                VALUES ($1, $2, $3, $4)
-                """,
-                event_rows(order),
-            )
+            # The events go out in this same transaction (no change without its event),
+            # with the timeline and the NOTIFY that wakes the relay and the watchers, in
+            # one statement. WITH ORDINALITY keeps the identities in the changes' order.
+            events = event_rows(order)
+            history = order.unsaved_history
             await self._db.execute(
-                "SELECT pg_notify($1, $2)", ORDER_CHANGES_CHANNEL, str(order.order_id)
+                """
+                WITH events AS (
+                    INSERT INTO outbox (event_id, order_id, event_type, payload)
+                    SELECT e.event_id, $2::uuid, e.event_type, e.payload
+                    FROM unnest($3::uuid[], $4::text[], $5::bytea[]) WITH ORDINALITY
+                         AS e(event_id, event_type, payload, n)
+                    ORDER BY e.n
+                ), timeline AS (
+                    INSERT INTO order_status_history (order_id, from_status, to_status,
+                                                      actor, reason, created_at)
+                    SELECT $2::uuid, h.from_status, h.to_status, h.actor, h.reason, h.at
+                    FROM unnest($6::text[], $7::text[], $8::text[], $9::text[],
+                                $10::timestamptz[]) WITH ORDINALITY
+                         AS h(from_status, to_status, actor, reason, at, n)
+                    ORDER BY h.n
+                )
+                SELECT pg_notify($1, $2::uuid::text)
+                """,
+                ORDER_CHANGES_CHANNEL,
+                order.order_id,
+                [row[0] for row in events],
+                [row[2] for row in events],
+                [row[3] for row in events],
+                [c.from_status.value if c.from_status else None for c in history],
+                [c.to_status.value for c in history],
+                [c.actor for c in history],
+                [c.reason for c in history],
+                [c.at for c in history],
             )
         await insert_refunds(self._db, order)
-        if order.unsaved_history:
-            await self._db.executemany(
-                """
-                INSERT INTO order_status_history (order_id, from_status, to_status, actor,
-                                                  reason, created_at)
-                VALUES ($1, $2, $3, $4, $5, $6)
-                """,
-                [
-                    (
-                        order.order_id,
-                        c.from_status.value if c.from_status else None,
-                        c.to_status.value,
-                        c.actor,
-                        c.reason,
-                        c.at,
-                    )
-                    for c in order.unsaved_history
-                ],
-            )
         await insert_payments(self._db, order)
         # The sellers' ledger moves with the capture, refund or cancel, in this transaction.
         await insert_order_entries(self._db, order, commission_bps=self._commission_bps)

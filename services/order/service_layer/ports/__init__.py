@@ -218,8 +218,9 @@ class IdempotencyKeys(Protocol):
         fingerprint: bytes,
         *,
         lease_until: datetime | None = None,
+        order_id: uuid.UUID | None = None,
     ) -> IdempotencyRecord | None:
-        """Take the key (leased until `lease_until`); None when taken now, else the record."""
+        """Take the key (leased, naming `order_id`); None when taken now, else the record."""
         ...
 
     async def lease(self, buyer_id: uuid.UUID, key: str, until: datetime) -> None:

@@ -96,7 +96,7 @@ class MongoStockStore:
         )
         if doc is not None:
             await self._docs.written(doc)
-            await self.flush_ledger(product_id)
+            await self.flush_written(product_id, doc)
             return HoldResult(HoldOutcome.HELD, product_from_doc(doc))
         current = await self._products.find_one({"_id": product_id})
         if current is None:
@@ -107,27 +107,49 @@ class MongoStockStore:
             return HoldResult(HoldOutcome.NOT_FOUND)
         return HoldResult(HoldOutcome.OUT_OF_STOCK, product_from_doc(current))
 
-    async def unhold(self, product_id: str, order_id: str, note: LedgerNote) -> None:
+    async def unhold(
+        self, product_id: str, order_id: str, note: LedgerNote, *, quantity: int | None = None
+    ) -> None:
         """Give the order's held units back to available; nothing when it holds none."""
-        await self._settle(product_id, order_id, sold=False, note=note)
+        await self._settle(product_id, order_id, sold=False, note=note, expected=quantity)
 
-    async def sell_hold(self, product_id: str, order_id: str, note: LedgerNote) -> None:
+    async def sell_hold(
+        self, product_id: str, order_id: str, note: LedgerNote, *, quantity: int | None = None
+    ) -> None:
         """Take the order's held units out of stock; nothing when it holds none."""
-        await self._settle(product_id, order_id, sold=True, note=note)
+        await self._settle(product_id, order_id, sold=True, note=note, expected=quantity)
 
     async def _settle(
-        self, product_id: str, order_id: str, *, sold: bool, note: LedgerNote
+        self,
+        product_id: str,
+        order_id: str,
+        *,
+        sold: bool,
+        note: LedgerNote,
+        expected: int | None,
     ) -> None:
         hold = hold_field(order_id)
+        if expected is not None:
+            # The caller knows what the reservation held: one update, filtered on that
+            # very hold, settles it without reading the product first.
+            doc = await self._settle_quantity(product_id, hold, expected, sold=sold, note=note)
+            if doc is not None:
+                return
         current = await self._products.find_one({"_id": product_id, hold: {"$exists": True}})
         quantity = _held_quantity(current, order_id) if current else None
         if quantity is None:
             return
+        await self._settle_quantity(product_id, hold, quantity, sold=sold, note=note)
+
+    async def _settle_quantity(
+        self, product_id: str, hold: str, quantity: int, *, sold: bool, note: LedgerNote
+    ) -> Document | None:
+        """Settle the hold if it holds `quantity` units; the product after, or None."""
         target = "inventory.on_hand" if sold else "inventory.available"
         entry = _note_doc(product_id, note, -quantity if sold else 0, -quantity)
         # The filter on the hold makes the update happen once even if two calls race here.
         doc = await self._products.find_one_and_update(
-            {"_id": product_id, hold: {"$exists": True}},
+            {"_id": product_id, f"{hold}.quantity": quantity},
             {
                 "$unset": {hold: ""},
                 "$set": _queued(entry),
@@ -142,7 +164,8 @@ class MongoStockStore:
         )
         if doc is not None:
             await self._docs.written(doc)
-            await self.flush_ledger(product_id)
+            await self.flush_written(product_id, doc)
+        return doc
 
     async def restock(
         self, product_id: str, order_id: str, quantity: int, note: LedgerNote
@@ -168,7 +191,7 @@ class MongoStockStore:
         if doc is None:
             return False
         await self._docs.written(doc)
-        await self.flush_ledger(product_id)
+        await self.flush_written(product_id, doc)
         return True
 
     async def adjust(self, product_id: str, delta: int, note: LedgerNote) -> Product | None:
@@ -196,12 +219,20 @@ class MongoStockStore:
         if doc is None:
             return None
         await self._docs.written(doc)
-        await self.flush_ledger(product_id)
+        await self.flush_written(product_id, doc)
         return product_from_doc(doc)
 
     async def flush_ledger(self, product_id: str) -> None:
         """Copy the product's queued ledger entries to the ledger, then unqueue them."""
         doc = await self._products.find_one({"_id": product_id}, {"ledger_outbox": 1})
+        await self.flush_written(product_id, doc)
+
+    async def flush_written(self, product_id: str, doc: Document | None) -> None:
+        """Flush the entries `doc` (the product as a write returned it) shows queued.
+
+        A write's own answer lists what was queued at that instant, so the hot path needs
+        no read of its own; an entry queued after it is flushed by its own writer.
+        """
         queued = dict((doc or {}).get("ledger_outbox") or {})
         for entry_id, entry in queued.items():
             # An entry may have been copied by an earlier flush that died before unqueueing it.
