@@ -184,7 +184,7 @@ async def test_a_crash_after_the_charge_keeps_the_key_so_no_retry_charges_again(
     assert len(gateway.captured()) == 1
 
 
-async def test_a_paid_checkout_is_five_transactions_and_records_every_gateway_outcome() -> None:
+async def test_a_paid_checkout_is_six_transactions_and_records_every_gateway_outcome() -> None:
     store, inventory = Store(), FakeInventory()
     saga, _ = checkout(store, inventory)
     opened = 0
@@ -199,10 +199,10 @@ async def test_a_paid_checkout_is_five_transactions_and_records_every_gateway_ou
     order = await place(saga, placing)
 
     assert order.status is OrderStatus.PAID
-    # Claim (naming the order), order with its pending authorisation, the authorisation's
-    # outcome with the pending capture, the capture's outcome with the paid order, and the
-    # stock commit: one transaction per step.
-    assert opened == 5
+    # Claim (naming the order), the read of the shipping and tax rates, order with its
+    # pending authorisation, the authorisation's outcome with the pending capture, the
+    # capture's outcome with the paid order, and the stock commit: one transaction a step.
+    assert opened == 6
     assert store.keys[placing.buyer_id, "k"].order_id == order.order_id
     calls = sorted(store.calls.values(), key=lambda call: call.operation)
     assert [(c.operation, c.outcome) for c in calls] == [
