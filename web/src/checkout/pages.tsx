@@ -33,8 +33,9 @@ function Totals({ cart }: { cart: Cart }) {
         </p>
       ) : null}
       <p className="total">
-        Total: <Money value={cart.subtotal} />
+        Items: <Money value={cart.subtotal} />
       </p>
+      <p className="muted">Shipping and tax are calculated at checkout, for the address you ship to.</p>
     </>
   );
 }
