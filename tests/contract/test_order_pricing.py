@@ -8,6 +8,7 @@ report counts the parts' totals alike by day and by seller.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -534,3 +535,41 @@ async def test_bad_shipping_profiles_are_invalid_arguments(
         )
         assert bad.code == grpc.StatusCode.INVALID_ARGUMENT
         assert field in [v.field for v in bad.violations]
+
+
+async def test_concurrent_masked_updates_of_one_profile_keep_both_changes(
+    orders: OrderService, tokens: TestTokens
+) -> None:
+    seller = tokens.mint(roles=(Role.SELLER,))
+    stub = pricing(orders)
+    await set_profile(orders, seller, default=rate(flat=1), countries=(rate("DE", flat=1),))
+
+    async def masked(field: str, profile: pricing_pb2.ShippingProfile) -> None:
+        await stub.UpdateShippingProfile(
+            pricing_service_pb2.UpdateShippingProfileRequest(
+                shipping_profile=profile, update_mask=field_mask_pb2.FieldMask(paths=[field])
+            ),
+            metadata=bearer(seller),
+        )
+
+    for round_ in range(2, 7):
+        # Each update names one field and keeps the other: neither may undo the other.
+        await asyncio.gather(
+            masked(
+                "default_rate",
+                pricing_pb2.ShippingProfile(currency_code="USD", default_rate=rate(flat=round_)),
+            ),
+            masked(
+                "country_rates",
+                pricing_pb2.ShippingProfile(
+                    currency_code="USD", country_rates=[rate("DE", flat=round_)]
+                ),
+            ),
+        )
+        stored = await stub.GetShippingProfile(
+            pricing_service_pb2.GetShippingProfileRequest(), metadata=bearer(seller)
+        )
+        assert cents(stored.default_rate.flat_fee) == round_
+        assert [(r.country_code, cents(r.flat_fee)) for r in stored.country_rates] == [
+            ("DE", round_)
+        ]

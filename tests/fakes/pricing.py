@@ -18,6 +18,9 @@ class FakePricing:
     async def profiles(self, seller_ids: Collection[str]) -> dict[str, ShippingProfile]:
         return {s: self.shipping[s] for s in seller_ids if s in self.shipping}
 
+    async def lock_profile(self, seller_id: str) -> None:
+        return None
+
     async def save_profile(self, profile: ShippingProfile) -> None:
         self.shipping[profile.seller_id] = profile
 

@@ -66,6 +66,9 @@ async def update_shipping_profile(
     caller.require_any_role(Role.SELLER)
     every = not command.fields
     async with uow() as work:
+        # A masked update keeps the fields it does not name: two at once must not both
+        # start from the same stored profile and lose one of their changes.
+        await work.pricing.lock_profile(caller.user_id)
         found = await work.pricing.profiles([caller.user_id])
         current = found.get(caller.user_id)
         if not every and current is not None and current.currency != command.currency:

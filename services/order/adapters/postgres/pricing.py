@@ -44,6 +44,13 @@ class PricingRepository:
             for h in heads
         }
 
+    async def lock_profile(self, seller_id: str) -> None:
+        """Serialise writers of one seller's profile until the transaction ends."""
+        await self._db.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('shipping_profile:' || $1, 0))",
+            seller_id,
+        )
+
     async def save_profile(self, profile: ShippingProfile) -> None:
         """Replace the profile and all its rates; the caller's transaction makes it atomic."""
         await self._db.execute(

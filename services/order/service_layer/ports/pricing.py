@@ -16,6 +16,13 @@ class PricingRules(Protocol):
         """The profiles of those sellers who have one."""
         ...
 
+    async def lock_profile(self, seller_id: str) -> None:
+        """Serialise writers of one seller's profile until the transaction ends.
+
+        A lock on the seller id, not on a row: the first write creates the profile.
+        """
+        ...
+
     async def save_profile(self, profile: ShippingProfile) -> None:
         """Create or replace a seller's profile with all its rates."""
         ...
