@@ -239,6 +239,10 @@ def test_a_buyer_signs_up_verifies_checks_out_and_watches_the_order_ship(
     expect(status).to_have_attribute("data-status", "ORDER_STATUS_PAID", timeout=EXPECT_MS)
     order_id = page.url.rsplit("/", 1)[-1]
     expect(page.get_by_role("link", name=re.compile("^Basket")).first).to_have_text("Basket (0)")
+    # Two sellers: each one's part (items, shipping, tax, total) as the order carries it.
+    parts = page.get_by_role("table", name="Per seller")
+    for seller_id, items in ((seller.user_id, "$30.00"), (second_seller.user_id, "$24.00")):
+        expect(parts.locator(f"tr[data-seller-id='{seller_id}']")).to_contain_text(items)
     assert cart_lines(edge, buyer) == {}
 
     # The first seller ships from the console in their own browser; the buyer's page follows.
@@ -873,7 +877,7 @@ def test_tax_and_shipping_set_in_the_consoles_show_on_the_buyers_order(
         expect(confirm.get_by_role("button", name="Keep it")).to_be_focused()
         console.keyboard.press("Enter")
         expect(confirm).to_be_hidden()
-        expect(row).to_be_visible()
+        expect(row.get_by_role("button", name=f"Delete the tax rate of {country}")).to_be_focused()
         row.get_by_role("button", name=f"Delete the tax rate of {country}").click()
         row.get_by_role("button", name="Yes, delete").click()
         expect(console.get_by_role("status").filter(has_text="taxed at zero")).to_be_visible(

@@ -86,7 +86,7 @@ export function OrderPage({ orderId }: { orderId: string }) {
             <th scope="col">Item</th>
             <th scope="col">Quantity</th>
             <th scope="col">Price</th>
-            <th scope="col">Shipping</th>
+            <th scope="col">Shipment</th>
           </tr>
         </thead>
         <tbody>

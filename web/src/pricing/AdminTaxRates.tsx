@@ -12,6 +12,9 @@ export function AdminTaxRates() {
   const list = useLoad(() => call(api.GET("/v1/taxRates", { params: { query: { pageSize: 300 } } })), []);
   const [done, setDone] = useState("");
   const [confirming, setConfirming] = useState("");
+  // "Keep it" gives the focus back to the Delete button it replaced, so a keyboard user is
+  // where they were.
+  const refocus = useRef("");
   const set = useAction(async (countryCode: string, basisPoints: number) => {
     const rate = await call(api.PUT("/v1/taxRates/{countryCode}", { params: { path: { countryCode }, query: { allowMissing: true } }, body: { countryCode, basisPoints } }));
     setDone(`${rate.countryCode} is taxed at ${percent(rate.basisPoints)}.`);
@@ -68,9 +71,23 @@ export function AdminTaxRates() {
                 <td>{dateTime(r.updateTime)}</td>
                 <td>
                   {confirming === r.countryCode ? (
-                    <ConfirmDelete countryCode={r.countryCode} busy={remove.busy} onYes={() => void remove.run(r.countryCode)} onNo={() => setConfirming("")} />
+                    <ConfirmDelete countryCode={r.countryCode} busy={remove.busy} onYes={() => void remove.run(r.countryCode)} onNo={() => {
+                        refocus.current = r.countryCode;
+                        setConfirming("");
+                      }}
+                    />
                   ) : (
-                    <button type="button" className="link" onClick={() => setConfirming(r.countryCode)}>
+                    <button
+                      type="button"
+                      className="link"
+                      onClick={() => setConfirming(r.countryCode)}
+                      ref={(button) => {
+                        if (button && refocus.current === r.countryCode) {
+                          refocus.current = "";
+                          button.focus();
+                        }
+                      }}
+                    >
                       Delete <span className="visually-hidden">the tax rate of {r.countryCode}</span>
                     </button>
                   )}
