@@ -761,7 +761,7 @@ def test_tax_and_shipping_set_in_the_consoles_show_on_the_buyers_order(
     seller_context = browser.new_context(viewport={"width": 1280, "height": 900})
     buyer_context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
-        # The admin sets 12.5 % for Norway; a bad percentage is refused in words first.
+        # The admin sets 12.5 % for Norway (typed as a percentage, stored as 1250 basis points).
         console = admin_context.new_page()
         sign_in(console, storefront, "admin@example.com", DEMO_PASSWORD)
         console.get_by_role("link", name="Admin").click()
