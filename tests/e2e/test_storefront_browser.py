@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import email.policy
 import gzip
+import json
 import os
 import re
 import shutil
@@ -238,6 +239,10 @@ def test_a_buyer_signs_up_verifies_checks_out_and_watches_the_order_ship(
     expect(status).to_have_attribute("data-status", "ORDER_STATUS_PAID", timeout=EXPECT_MS)
     order_id = page.url.rsplit("/", 1)[-1]
     expect(page.get_by_role("link", name=re.compile("^Basket")).first).to_have_text("Basket (0)")
+    # Two sellers: each one's part (items, shipping, tax, total) as the order carries it.
+    parts = page.get_by_role("table", name="Per seller")
+    for seller_id, items in ((seller.user_id, "$30.00"), (second_seller.user_id, "$24.00")):
+        expect(parts.locator(f"tr[data-seller-id='{seller_id}']")).to_contain_text(items)
     assert cart_lines(edge, buyer) == {}
 
     # The first seller ships from the console in their own browser; the buyer's page follows.
@@ -741,3 +746,217 @@ def test_a_sale_shows_pending_then_an_admin_pays_it_out_in_the_consoles(
     finally:
         seller_context.close()
         admin_context.close()
+
+
+def test_tax_and_shipping_set_in_the_consoles_show_on_the_buyers_order(
+    mesh: Mesh, edge: httpx.Client, storefront: str, browser: Browser
+) -> None:
+    # Norway: no other test taxes or ships there, and the rate is deleted at the end.
+    country = "NO"
+    seller = new_seller(mesh, edge)
+    product = create_product(edge, seller, stock=5, price=40)
+    address, _ = register(edge, PASSWORD)
+    buyer = login(edge, address, PASSWORD)
+    admin_context = browser.new_context(viewport={"width": 1280, "height": 900})
+    seller_context = browser.new_context(viewport={"width": 1280, "height": 900})
+    buyer_context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        # The admin sets 12.5 % for Norway (typed as a percentage, stored as 1250 basis points).
+        console = admin_context.new_page()
+        sign_in(console, storefront, "admin@example.com", DEMO_PASSWORD)
+        console.get_by_role("link", name="Admin").click()
+        admin_nav = console.get_by_role("navigation", name="Admin")
+        admin_nav.get_by_role("link", name="Tax rates").click()
+        expect(console.get_by_role("heading", name="Tax rates")).to_be_visible()
+        form = console.get_by_role("form", name="Set a tax rate")
+        form.get_by_label("Country code").fill(country.lower())
+        form.get_by_label("Rate (%)").fill("12.5")
+        form.get_by_role("button", name="Save the rate").click()
+        expect(console.get_by_role("status").filter(has_text="taxed at 12.5%")).to_be_visible(
+            timeout=EXPECT_MS
+        )
+        row = console.get_by_role("table", name="Tax rates").locator(
+            f"tr[data-country='{country}']"
+        )
+        expect(row.get_by_test_id("rate")).to_have_text("12.5%", timeout=EXPECT_MS)
+        admin = login(edge, "admin@example.com", DEMO_PASSWORD)
+        rates = edge.get("/v1/taxRates", headers=admin.headers).json()["taxRates"]
+        assert {"countryCode": country, "basisPoints": 1250} in [
+            {"countryCode": r["countryCode"], "basisPoints": r["basisPoints"]} for r in rates
+        ]
+        shot(console, "admin-tax-rates")
+
+        # The seller's shipping: 5.00 by default, and to Norway 3.00 per order plus 1.50 per item.
+        page = seller_context.new_page()
+        sign_in(page, storefront, seller.email, PASSWORD)
+        page.get_by_role("link", name="Sell").click()
+        page.get_by_role("link", name="Shipping").click()
+        shipping = page.get_by_role("form", name="Shipping rates")
+        expect(shipping).to_be_visible(timeout=EXPECT_MS)
+        expect(shipping.get_by_label("Currency")).to_have_value("USD")
+        default = shipping.get_by_role("group", name=re.compile("^Default rate"))
+        default.get_by_label("Flat fee per order").fill("5")
+        shipping.get_by_role("button", name="Add a country").click()
+        rate = shipping.get_by_role("group", name="Country rate 1")
+        rate.get_by_label("Country code").fill(country)
+        rate.get_by_label("Flat fee per order").fill("3")
+        rate.get_by_label("Fee per item").fill("1.50")
+        shipping.get_by_role("button", name="Save the shipping rates").click()
+        expect(
+            page.get_by_role("status").filter(has_text="shipping rates are saved")
+        ).to_be_visible(timeout=EXPECT_MS)
+        # The form shows the profile as the server now has it.
+        expect(
+            shipping.get_by_role("group", name="Country rate 1").get_by_label("Fee per item")
+        ).to_have_value("1.50", timeout=EXPECT_MS)
+        profile = edge.get("/v1/sellers/me/shippingProfile", headers=seller.headers).json()
+        assert profile["currencyCode"] == "USD"
+        assert profile["defaultRate"]["flatFee"]["units"] in (5, "5")
+        [norway] = profile["countryRates"]
+        assert norway["countryCode"] == country
+        assert (norway["perItemFee"]["units"], norway["perItemFee"]["nanos"]) in (
+            (1, 500_000_000),
+            ("1", 500_000_000),
+        )
+        shot(page, "seller-shipping")
+
+        # The buyer: the basket says shipping and tax come at checkout; the order has them.
+        added = edge.post(
+            "/v1/cart/items",
+            headers=buyer.headers,
+            json={"productId": product["productId"], "quantity": 2},
+        )
+        assert added.status_code == 200, added.text
+        shop = buyer_context.new_page()
+        sign_in(shop, storefront, address, PASSWORD)
+        shop.get_by_role("link", name=re.compile("^Basket")).click()
+        expect(shop.get_by_role("table", name="Basket")).to_be_visible(timeout=EXPECT_MS)
+        expect(shop.get_by_text("Shipping and tax are calculated at checkout")).to_be_visible()
+        shop.get_by_role("link", name="Check out").click()
+        shop.get_by_text("Add an address", exact=True).click()
+        shop.get_by_label("Recipient").fill("Nora Buyer")
+        shop.get_by_label("Street and number").fill("1 Karl Johans gate")
+        shop.get_by_label("City").fill("Oslo")
+        shop.get_by_label("Postal code").fill("0154")
+        shop.get_by_label("Country code").fill(country)
+        shop.get_by_role("button", name="Save the address").click()
+        expect(shop.get_by_role("radio", name=re.compile("Nora Buyer"))).to_be_checked(
+            timeout=EXPECT_MS
+        )
+        shop.get_by_role("button", name="Place order").click()
+        status = shop.get_by_test_id("order-status")
+        expect(status).to_have_attribute("data-status", "ORDER_STATUS_PAID", timeout=EXPECT_MS)
+        order_id = shop.url.rsplit("/", 1)[-1]
+        order = edge.get(f"/v1/orders/{order_id}", headers=buyer.headers).json()
+
+        def dollars(money: dict[str, object]) -> str:
+            cents = (
+                int(str(money.get("units", 0))) * 100
+                + int(str(money.get("nanos", 0))) // 10_000_000
+            )
+            return f"${cents // 100:,}.{cents % 100:02d}"
+
+        # 2 x 40.00 = 80.00; shipping 3.00 + 2 x 1.50 = 6.00; tax 12.5 % of 86.00 = 10.75.
+        assert [dollars(order[k]) for k in ("subtotal", "shippingTotal", "taxTotal", "total")] == [
+            "$80.00",
+            "$6.00",
+            "$10.75",
+            "$96.75",
+        ]
+        expect(shop.get_by_test_id("order-subtotal")).to_have_text(dollars(order["subtotal"]))
+        expect(shop.get_by_test_id("order-shipping")).to_have_text(dollars(order["shippingTotal"]))
+        expect(shop.get_by_test_id("order-tax")).to_have_text(dollars(order["taxTotal"]))
+        expect(shop.get_by_test_id("order-total")).to_have_text(dollars(order["total"]))
+        # One seller: no per-seller table.
+        expect(shop.get_by_role("table", name="Per seller")).to_have_count(0)
+        shot(shop, "order-shipping-tax")
+
+        # The admin deletes the rate, after an in-page confirmation that starts on "Keep it".
+        row.get_by_role("button", name=f"Delete the tax rate of {country}").click()
+        confirm = row.get_by_role("group", name=f"Delete the tax rate of {country}?")
+        expect(confirm.get_by_role("button", name="Keep it")).to_be_focused()
+        console.keyboard.press("Enter")
+        expect(confirm).to_be_hidden()
+        expect(row.get_by_role("button", name=f"Delete the tax rate of {country}")).to_be_focused()
+        row.get_by_role("button", name=f"Delete the tax rate of {country}").click()
+        row.get_by_role("button", name="Yes, delete").click()
+        expect(console.get_by_role("status").filter(has_text="taxed at zero")).to_be_visible(
+            timeout=EXPECT_MS
+        )
+        expect(row).to_have_count(0, timeout=EXPECT_MS)
+        rates = edge.get("/v1/taxRates", headers=admin.headers).json().get("taxRates", [])
+        assert country not in [r["countryCode"] for r in rates]
+        # The placed order keeps the tax it was priced with.
+        again = edge.get(f"/v1/orders/{order_id}", headers=buyer.headers).json()
+        assert again["taxTotal"] == order["taxTotal"]
+    finally:
+        edge.delete(
+            f"/v1/taxRates/{country}",
+            headers=login(edge, "admin@example.com", DEMO_PASSWORD).headers,
+        )
+        admin_context.close()
+        seller_context.close()
+        buyer_context.close()
+
+
+def test_a_buyer_downloads_their_data_and_deletes_the_account(
+    edge: httpx.Client, storefront: str, browser: Browser
+) -> None:
+    address, user_id = register(edge, PASSWORD)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        sign_in(page, storefront, address, PASSWORD)
+        page.get_by_role("link", name="Account").click()
+        expect(page.get_by_role("heading", name="Your data", exact=True)).to_be_visible(
+            timeout=EXPECT_MS
+        )
+
+        # The export: gathered from the API, offered as a JSON file.
+        page.get_by_role("button", name="Gather my data").click()
+        link = page.get_by_role("link", name=re.compile("^Download your data"))
+        expect(link).to_be_visible(timeout=EXPECT_MS)
+        with page.expect_download() as downloading:
+            link.click()
+        download = downloading.value
+        assert download.suggested_filename.startswith("marketplace-data-")
+        assert download.suggested_filename.endswith(".json")
+        exported = json.loads(Path(download.path()).read_text())
+        assert exported["account"]["email"] == address
+        assert exported["account"]["userId"] == user_id
+        shot(page, "account-your-data")
+
+        # Deletion: a wrong password is refused in words and deletes nothing.
+        form = page.get_by_role("form", name="Delete your account")
+        delete = form.get_by_role("button", name="Delete my account")
+        form.get_by_label("Your current password").fill("not-the-password-1")
+        expect(delete).to_be_disabled()
+        form.get_by_label("I understand my account is deleted for good").check()
+        delete.click()
+        expect(form.get_by_role("alert")).to_contain_text(
+            "That is not your current password.", timeout=EXPECT_MS
+        )
+        assert login(edge, address, PASSWORD).user_id == user_id
+        form.get_by_label("Your current password").fill(PASSWORD)
+        delete.click()
+        expect(page.get_by_role("heading", name="Your account is deleted")).to_be_visible(
+            timeout=EXPECT_MS
+        )
+        expect(page.get_by_role("link", name="Sign in")).to_be_visible()
+        shot(page, "account-deleted")
+
+        # The account is gone: signing in is refused, in the browser and over the API.
+        page.goto(f"{storefront}/signin")
+        page.get_by_label("Email").fill(address)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_contain_text(
+            "The email address or password is not right", timeout=EXPECT_MS
+        )
+        refused = edge.post("/v1/auth/login", json={"email": address, "password": PASSWORD})
+        assert refused.status_code == 401, refused.text
+        assert errors == []
+    finally:
+        context.close()

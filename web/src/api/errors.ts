@@ -37,6 +37,12 @@ const REASONS: Record<string, string> = {
   NOT_RETURN_SELLER: "Only the seller of these items can decide on this return.",
   NOT_YOUR_LEDGER: "You can only see your own balance, ledger and payouts.",
   ROLE_REQUIRED: "Your account does not have the role this needs.",
+  TAX_RATE_NOT_FOUND: "That country has no tax rate (it is taxed at zero); add one instead.",
+  SHIPPING_CURRENCY_MISMATCH: "A seller in this order ships only in another currency, so it cannot be placed. Nothing was charged.",
+  WRONG_PASSWORD: "That is not your current password.",
+  USER_NOT_FOUND: "This account does not exist, or was deleted.",
+  PRODUCT_SERVICE_UNAVAILABLE: "Part of the marketplace could not be reached, so your data could not be gathered completely. Try again shortly.",
+  ORDER_SERVICE_UNAVAILABLE: "Part of the marketplace could not be reached, so your data could not be gathered completely. Try again shortly.",
 };
 
 const STATUS_WORDS: Record<number, string> = {

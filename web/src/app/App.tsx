@@ -68,6 +68,7 @@ function Header() {
             <Link href="/orders">Orders</Link>
             <Link href="/wishlist">Wishlist</Link>
             <Link href="/addresses">Addresses</Link>
+            <Link href="/account">Account</Link>
             {isSeller ? <Link href="/sell">Sell</Link> : null}
             {isAdmin ? <Link href="/admin/users">Admin</Link> : null}
             <button type="button" className="link" onClick={() => void signOut().then(() => navigate("/"))}>
@@ -106,7 +107,9 @@ function route(location: Location): ReactNode {
   if (path === "/basket/checkout") return <SignedIn><Checkout /></SignedIn>;
   if (path === "/orders") return <SignedIn><OrderHistory /></SignedIn>;
   if ((params = match("/orders/:id", path))) return <SignedIn><OrderPage orderId={params.id ?? ""} /></SignedIn>;
-  if (path === "/wishlist" || path === "/addresses") return <SignedIn><Console location={location} /></SignedIn>;
+  if (path === "/wishlist" || path === "/addresses" || path === "/account") return <SignedIn><Console location={location} /></SignedIn>;
+  // Shown after the account is deleted, when the tab is already signed out.
+  if (path === "/account/deleted") return <Console location={location} />;
   if (path.startsWith("/sell") || path.startsWith("/admin")) return <SignedIn><Console location={location} /></SignedIn>;
   return (
     <section>

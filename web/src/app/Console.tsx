@@ -1,11 +1,14 @@
 // The screens loaded on demand: account pages, the seller console and the admin console.
 import { Addresses, Wishlist } from "../account/pages";
+import { AccountDeleted, YourData } from "../account/privacy";
 import { AdminCategories, AdminReviews, AdminUsers } from "../admin/pages";
 import { useSession } from "../auth/session";
 import { OrdersToShip, SalesChart, SellerHome } from "../seller/console";
 import { EditListing, NewListing } from "../seller/listing";
 import { AdminPayouts } from "../payouts/AdminPayouts";
 import { SellerPayouts } from "../payouts/SellerPayouts";
+import { AdminTaxRates } from "../pricing/AdminTaxRates";
+import { SellerShipping } from "../pricing/SellerShipping";
 import { SellerReturns } from "../returns/SellerReturns";
 import { Link, match, type Location } from "./router";
 
@@ -14,6 +17,8 @@ export default function Console({ location }: { location: Location }) {
   const { path } = location;
   if (path === "/wishlist") return <Wishlist />;
   if (path === "/addresses") return <Addresses />;
+  if (path === "/account") return <YourData />;
+  if (path === "/account/deleted") return <AccountDeleted />;
   if (path.startsWith("/sell")) {
     if (!isSeller) return <p role="alert">This part is for sellers.</p>;
     if (path === "/sell") return <SellerHome />;
@@ -24,6 +29,7 @@ export default function Console({ location }: { location: Location }) {
     if (path === "/sell/returns") return <SellerReturns />;
     if (path === "/sell/sales") return <SalesChart title="Your sales" />;
     if (path === "/sell/payouts") return <SellerPayouts />;
+    if (path === "/sell/shipping") return <SellerShipping />;
   }
   if (path.startsWith("/admin")) {
     if (!isAdmin) return <p role="alert">This part is for admins.</p>;
@@ -35,11 +41,13 @@ export default function Console({ location }: { location: Location }) {
           <Link href="/admin/reviews">Reviews</Link>
           <Link href="/admin/sales">Sales</Link>
           <Link href="/admin/payouts">Payouts</Link>
+          <Link href="/admin/taxRates">Tax rates</Link>
         </nav>
         {path === "/admin/users" ? <AdminUsers /> : null}
         {path === "/admin/categories" ? <AdminCategories /> : null}
         {path === "/admin/reviews" ? <AdminReviews /> : null}
         {path === "/admin/payouts" ? <AdminPayouts /> : null}
+        {path === "/admin/taxRates" ? <AdminTaxRates /> : null}
         {path === "/admin/sales" ? <SalesChart title="Sales over time (all sellers)" days={30} /> : null}
       </>
     );

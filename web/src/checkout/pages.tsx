@@ -23,7 +23,8 @@ function outcomeUnknown(error: unknown): boolean {
   return problem.status === 0 || problem.status >= 500 || UNKNOWN_OUTCOME.has(problem.reason);
 }
 
-function Totals({ cart }: { cart: Cart }) {
+// The cart has no destination, so no shipping or tax: the order priced at checkout has them.
+function Totals({ cart, atCheckout = false }: { cart: Cart; atCheckout?: boolean }) {
   const discount = Number(cart.discountTotal?.units ?? 0) !== 0 || (cart.discountTotal?.nanos ?? 0) !== 0;
   return (
     <>
@@ -33,7 +34,10 @@ function Totals({ cart }: { cart: Cart }) {
         </p>
       ) : null}
       <p className="total">
-        Total: <Money value={cart.subtotal} />
+        Items: <Money value={cart.subtotal} />
+      </p>
+      <p className="muted">
+        {atCheckout ? "Shipping and tax are added for the address you ship to when the order is placed; the order page shows them." : "Shipping and tax are calculated at checkout, for the address you ship to."}
       </p>
     </>
   );
@@ -214,7 +218,7 @@ export function Checkout() {
     <section>
       <h1>Checkout</h1>
       <BasketTable lines={lines} />
-      {cart && !unsettled ? <Totals cart={cart} /> : null}
+      {cart && !unsettled ? <Totals cart={cart} atCheckout /> : null}
       {blocked ? (
         <p className="note" role="note">
           {blocked} <Link href="/basket">Back to the basket</Link>

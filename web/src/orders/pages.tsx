@@ -86,7 +86,7 @@ export function OrderPage({ orderId }: { orderId: string }) {
             <th scope="col">Item</th>
             <th scope="col">Quantity</th>
             <th scope="col">Price</th>
-            <th scope="col">Shipping</th>
+            <th scope="col">Shipment</th>
           </tr>
         </thead>
         <tbody>
@@ -104,15 +104,12 @@ export function OrderPage({ orderId }: { orderId: string }) {
           ))}
         </tbody>
       </table>
-      <p className="total">
-        Total: <Money value={order.total} />
-        {order.payment?.refundedAmount && Number(order.payment.refundedAmount.units ?? 0) > 0 ? (
-          <>
-            {" "}
-            (refunded <Money value={order.payment.refundedAmount} />)
-          </>
-        ) : null}
-      </p>
+      <OrderTotals order={order} />
+      {order.payment?.refundedAmount && Number(order.payment.refundedAmount.units ?? 0) > 0 ? (
+        <p className="total">
+          Refunded: <Money value={order.payment.refundedAmount} />
+        </p>
+      ) : null}
       {order.status === "ORDER_STATUS_PAID" ? (
         <>
           <button type="button" className="secondary" onClick={() => void cancel.run()} disabled={cancel.busy}>
@@ -144,6 +141,72 @@ export function OrderPage({ orderId }: { orderId: string }) {
         </section>
       ) : null}
     </section>
+  );
+}
+
+/** Subtotal, shipping, tax and total as the order service priced them at placement; each
+ * seller's part as well when the order has more than one seller (each ships and taxes apart). */
+function OrderTotals({ order }: { order: Order }) {
+  const parts = order.parts ?? [];
+  const itemsOf = (sellerId: string | undefined) =>
+    order.items
+      .filter((i) => i.sellerId === sellerId)
+      .map((i) => i.title)
+      .join(", ");
+  return (
+    <>
+      <dl className="totals" aria-label="Order totals" data-testid="order-totals">
+        <dt>Items</dt>
+        <dd data-testid="order-subtotal">
+          <Money value={order.subtotal} />
+        </dd>
+        <dt>Shipping</dt>
+        <dd data-testid="order-shipping">
+          <Money value={order.shippingTotal} />
+        </dd>
+        <dt>Tax</dt>
+        <dd data-testid="order-tax">
+          <Money value={order.taxTotal} />
+        </dd>
+        <dt>Total</dt>
+        <dd data-testid="order-total" className="total">
+          <Money value={order.total} />
+        </dd>
+      </dl>
+      {parts.length > 1 ? (
+        <table aria-label="Per seller">
+          <caption>Each seller ships and charges tax on their part</caption>
+          <thead>
+            <tr>
+              <th scope="col">Seller's items</th>
+              <th scope="col">Items</th>
+              <th scope="col">Shipping</th>
+              <th scope="col">Tax</th>
+              <th scope="col">Total</th>
+            </tr>
+          </thead>
+          <tbody>
+            {parts.map((p) => (
+              <tr key={p.sellerId} data-seller-id={p.sellerId}>
+                <th scope="row">{itemsOf(p.sellerId)}</th>
+                <td>
+                  <Money value={p.subtotal} />
+                </td>
+                <td>
+                  <Money value={p.shippingTotal} />
+                </td>
+                <td>
+                  <Money value={p.taxTotal} />
+                </td>
+                <td>
+                  <Money value={p.total} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+    </>
   );
 }
 

@@ -21,6 +21,7 @@ export function SellerHome() {
         <Link href="/sell/returns">Returns</Link>
         <Link href="/sell/sales">Sales</Link>
         <Link href="/sell/payouts">Balance &amp; payouts</Link>
+        <Link href="/sell/shipping">Shipping</Link>
       </p>
       <MyListings />
     </section>
