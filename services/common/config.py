@@ -9,6 +9,7 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.envelope import Keyring, configured_keyring
 from services.common.registry import RegistryKind
 
 # Only these well-known placeholders may appear outside production; a service started
@@ -102,3 +103,23 @@ class ServiceSettings(BaseSettings):
         if missing:
             raise ValueError(f"mTLS needs {', '.join(missing)} (or plaintext=true, dev mode only)")
         return self
+
+
+class SealedDataSettings(ServiceSettings):
+    """The settings of a service that seals personal data at rest (envelope.py)."""
+
+    # The key-encryption keys, as `id:base64key[,id:base64key...]` (32-byte keys, newest
+    # first: the first wraps, the others still unwrap during a rotation; see the README).
+    # Required outside dev mode; dev mode without one uses a fixed dev key.
+    data_kek: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _data_kek_outside_dev_mode(self) -> Self:
+        self.data_keyring()  # a missing or malformed keyring refuses to start, named
+        return self
+
+    def data_keyring(self) -> Keyring:
+        """The KEKs that wrap the database's data keys (the dev keyring in dev mode)."""
+        value = None if self.data_kek is None else self.data_kek.get_secret_value()
+        variable = f"{self.model_config.get('env_prefix', '')}DATA_KEK"
+        return configured_keyring(value, dev_mode=self.dev_mode, variable=variable)

@@ -8,15 +8,14 @@ from typing import Self
 from pydantic import Field, PostgresDsn, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.common.config import ServiceSettings
-from services.common.envelope import Keyring, configured_keyring
+from services.common.config import SealedDataSettings
 from services.order.domain.ledger import DEFAULT_COMMISSION_BPS
 
 # The sandbox gateway's placeholder key; refused outside dev and test mode.
 DEV_GATEWAY_API_KEY = "sandbox-gateway-dev-key"
 
 
-class Settings(ServiceSettings):
+class Settings(SealedDataSettings):
     """The order service's settings on top of the shared ones."""
 
     model_config = SettingsConfigDict(env_prefix="ORDER_", extra="ignore", frozen=True)
@@ -81,11 +80,6 @@ class Settings(ServiceSettings):
     commission_bps: int = Field(default=DEFAULT_COMMISSION_BPS, ge=0, le=10_000)
     # How long a sale is held before its money is available to a payout run (7 days).
     payout_hold_seconds: float = Field(default=7 * 24 * 3600.0, ge=0)
-    # Encryption at rest of addresses and phone numbers: the key-encryption keys, as
-    # `id:base64key[,id:base64key...]` (32-byte keys, newest first: the first wraps, the
-    # others still unwrap during a rotation; see the README). Required outside dev mode;
-    # dev mode without one uses a fixed dev key.
-    data_kek: SecretStr | None = None
 
     @model_validator(mode="after")
     def _real_gateway_outside_dev(self) -> Self:
@@ -95,13 +89,3 @@ class Settings(ServiceSettings):
             if self.payment_gateway_api_key.get_secret_value() == DEV_GATEWAY_API_KEY:
                 raise ValueError("payment_gateway_api_key must be set outside dev mode")
         return self
-
-    @model_validator(mode="after")
-    def _data_kek_outside_dev_mode(self) -> Self:
-        self.data_keyring()  # a missing or malformed keyring refuses to start, named
-        return self
-
-    def data_keyring(self) -> Keyring:
-        """The KEKs that wrap the database's data keys (the dev keyring in dev mode)."""
-        value = None if self.data_kek is None else self.data_kek.get_secret_value()
-        return configured_keyring(value, dev_mode=self.dev_mode, variable="ORDER_DATA_KEK")

@@ -9,8 +9,7 @@ from typing import Self
 from pydantic import Field, PostgresDsn, RedisDsn, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.common.config import ServiceSettings
-from services.common.envelope import Keyring, configured_keyring
+from services.common.config import SealedDataSettings
 from services.user.adapters.signing import SigningKey
 
 _PEM_END = "-----END PRIVATE KEY-----"
@@ -22,7 +21,7 @@ def split_pem_bundle(bundle: str) -> list[SigningKey]:
     return [SigningKey.from_pem(f"{b}\n{_PEM_END}\n") for b in blocks]
 
 
-class Settings(ServiceSettings):
+class Settings(SealedDataSettings):
     """The user service's settings: its database, signing key and token lifetimes."""
 
     # Inputs stay out of validation errors: they would print secrets such as the key.
@@ -116,11 +115,6 @@ class Settings(ServiceSettings):
     product_target: str = "product:50051"
     # The order service, asked for a user's orders, returns and cart by the data export.
     order_target: str = "order:50051"
-    # Encryption at rest of addresses and phone numbers: the key-encryption keys, as
-    # `id:base64key[,id:base64key...]` (32-byte keys, newest first: the first wraps, the
-    # others still unwrap during a rotation; see the README). Required outside dev mode;
-    # dev mode without one uses a fixed dev key.
-    data_kek: SecretStr | None = None
 
     @field_validator("signing_key_pem")
     @classmethod
@@ -187,13 +181,3 @@ class Settings(ServiceSettings):
         if self.signing_key_pem is None:
             return SigningKey.generate()
         return SigningKey.from_pem(self.signing_key_pem.get_secret_value())
-
-    @model_validator(mode="after")
-    def _data_kek_outside_dev_mode(self) -> Self:
-        self.data_keyring()  # a missing or malformed keyring refuses to start, named
-        return self
-
-    def data_keyring(self) -> Keyring:
-        """The KEKs that wrap the database's data keys (the dev keyring in dev mode)."""
-        value = None if self.data_kek is None else self.data_kek.get_secret_value()
-        return configured_keyring(value, dev_mode=self.dev_mode, variable="USER_DATA_KEK")

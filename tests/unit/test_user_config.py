@@ -25,6 +25,7 @@ def test_production_without_a_signing_key_refuses_to_start() -> None:
             environment="prod",
             internal_secret="a-real-secret-for-production",
             smtp_host="smtp.example.com",
+            data_kek=DATA_KEK,
         )
 
 
@@ -90,6 +91,7 @@ def test_production_without_smtp_refuses_to_start() -> None:
             environment="prod",
             internal_secret="a-real-secret-for-production",
             signing_key_pem=SigningKey.generate().to_pem(),
+            data_kek=DATA_KEK,
         )
 
 
