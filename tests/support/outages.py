@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.devmesh import processes
+from services.devmesh.ports import StartupError
 
 
 def _descendants(root: int) -> list[int]:
@@ -48,7 +49,19 @@ class OwnedServer:
     process: processes.ManagedProcess | None = None
 
     def __post_init__(self) -> None:
-        self.process = self.start(self.state_dir, self.port)
+        self.process = self._started()
+
+    def _started(self, attempts: int = 3) -> processes.ManagedProcess:
+        # The test process runs gRPC threads, and a child forked beside them can die before
+        # it execs the server (seen once on a loaded CI machine: the log held only gRPC's
+        # fork warning). The data folder survives, so starting again is safe.
+        for attempt in range(1, attempts + 1):
+            try:
+                return self.start(self.state_dir, self.port)
+            except StartupError:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
 
     def _group(self, sig: signal.Signals) -> None:
         # The server and every descendant: PostgreSQL serves each connection from a child,
@@ -78,7 +91,7 @@ class OwnedServer:
 
     def restart(self) -> None:
         """Start the server again on its port and data."""
-        self.process = self.start(self.state_dir, self.port)
+        self.process = self._started()
 
     def stop(self) -> None:
         """Stop the server for good (resuming it first, should it be stalled)."""
