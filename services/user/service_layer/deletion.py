@@ -7,8 +7,8 @@ import uuid
 import structlog
 
 from services.common.clock import Clock
-from services.common.errors import FieldViolation, InvalidArgument, NotFound, Violations
-from services.user.domain import commands, rules
+from services.common.errors import NotFound
+from services.user.domain import commands
 from services.user.domain.model import AccountDeleted, ThrottlePolicy
 from services.user.domain.reasons import ErrorReason
 from services.user.service_layer.access import require_id
@@ -16,9 +16,7 @@ from services.user.service_layer.ports import PasswordHasher, Sleep, UnitOfWork
 from services.user.service_layer.throttling import (
     DEFAULT_THROTTLE,
     account_key,
-    record_failed_sign_in,
-    refuse_if_throttled,
-    throttle_keys,
+    verify_current_password,
 )
 
 log = structlog.get_logger("user.deletion")
@@ -42,29 +40,19 @@ async def delete_account(
     none that did not happen.
     """
     user_id = require_id(command.caller.user_id, "user_id")
-    violations = Violations()
-    violations.check(bool(command.current_password), "current_password", "is required")
-    violations.check(
-        len(command.current_password) <= rules.MAX_PASSWORD_LENGTH,
-        "current_password",
-        "is not your current password",
-    )
-    violations.raise_if_any()
-    async with uow:
-        user = await uow.users.get(user_id)
-    if user is None:
-        raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
-    keys = throttle_keys(user.email, command.client_ip)
     now = clock.now()
-    await refuse_if_throttled(keys, uow=uow, now=now)
     # Hashing is slow: it runs outside the transaction, and the row is re-read under
     # its lock below, so a concurrent deletion makes this one NOT_FOUND.
-    if not await hasher.verify(user.password_hash, command.current_password):
-        await record_failed_sign_in(keys, uow=uow, policy=throttle, now=now, sleep=sleep)
-        raise InvalidArgument(
-            [FieldViolation("current_password", "is not your current password")],
-            reason=ErrorReason.WRONG_PASSWORD,
-        )
+    await verify_current_password(
+        user_id,
+        command.current_password,
+        command.client_ip,
+        uow=uow,
+        hasher=hasher,
+        sleep=sleep,
+        throttle=throttle,
+        now=now,
+    )
     async with uow:
         current = await uow.users.get_for_update(user_id)
         if current is None:

@@ -10,8 +10,6 @@ from services.common.clock import Clock
 from services.common.errors import (
     FieldViolation,
     InvalidArgument,
-    NotFound,
-    Violations,
 )
 from services.common.reasons import ErrorReason as CommonReason
 from services.user.domain import commands, rules
@@ -26,7 +24,6 @@ from services.user.domain.model import (
     TokenPurpose,
     User,
 )
-from services.user.domain.reasons import ErrorReason
 from services.user.service_layer.access import (
     parse_uuid,
     require_id,
@@ -40,9 +37,7 @@ from services.user.service_layer.ports import (
 from services.user.service_layer.throttling import (
     DEFAULT_THROTTLE,
     account_key,
-    record_failed_sign_in,
-    refuse_if_throttled,
-    throttle_keys,
+    verify_current_password,
 )
 
 log = structlog.get_logger("user.passwords")
@@ -65,27 +60,17 @@ async def change_password(
     access token cannot be used to guess the password at leisure.
     """
     user_id = require_id(command.caller.user_id, "user_id")
-    violations = Violations()
-    violations.check(bool(command.current_password), "current_password", "is required")
-    violations.check(
-        len(command.current_password) <= rules.MAX_PASSWORD_LENGTH,
-        "current_password",
-        "is not your current password",
-    )
-    violations.raise_if_any()
-    async with uow:
-        user = await uow.users.get(user_id)
-    if user is None:
-        raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
-    keys = throttle_keys(user.email, command.client_ip)
     now = clock.now()
-    await refuse_if_throttled(keys, uow=uow, now=now)
-    if not await hasher.verify(user.password_hash, command.current_password):
-        await record_failed_sign_in(keys, uow=uow, policy=throttle, now=now, sleep=sleep)
-        raise InvalidArgument(
-            [FieldViolation("current_password", "is not your current password")],
-            reason=ErrorReason.WRONG_PASSWORD,
-        )
+    user = await verify_current_password(
+        user_id,
+        command.current_password,
+        command.client_ip,
+        uow=uow,
+        hasher=hasher,
+        sleep=sleep,
+        throttle=throttle,
+        now=now,
+    )
     _check_new_password(command.new_password, user, current=command.current_password)
     new_hash = await hasher.hash(command.new_password)
     keep = parse_uuid(command.caller.session_id)

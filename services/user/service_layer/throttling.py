@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import math
+import uuid
 from datetime import datetime, timedelta
 
-from services.common.errors import ResourceExhausted
+from services.common.errors import (
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Violations,
+)
 from services.user.domain import rules
-from services.user.domain.model import ThrottlePolicy
+from services.user.domain.model import ThrottlePolicy, User
 from services.user.domain.reasons import ErrorReason
-from services.user.service_layer.ports import Sleep, UnitOfWork
+from services.user.service_layer.ports import PasswordHasher, Sleep, UnitOfWork
 
 DEFAULT_THROTTLE = ThrottlePolicy(
     window=timedelta(minutes=15),
@@ -73,3 +80,44 @@ async def record_failed_sign_in(
     if delay:
         # Outside any transaction: a slowed answer holds no database connection.
         await sleep(delay.total_seconds())
+
+
+async def verify_current_password(
+    user_id: uuid.UUID,
+    current_password: str,
+    client_ip: str | None,
+    *,
+    uow: UnitOfWork,
+    hasher: PasswordHasher,
+    sleep: Sleep,
+    throttle: ThrottlePolicy,
+    now: datetime,
+) -> User:
+    """The caller's account, once `current_password` proves the caller holds it.
+
+    For acts an access token alone must not allow (a stolen one must not change the
+    password or erase the account): wrong passwords count as failed sign-ins of the
+    account, so the password cannot be guessed at leisure. The hash is checked outside
+    any transaction; callers re-read the row under its lock before they write.
+    """
+    violations = Violations()
+    violations.check(bool(current_password), "current_password", "is required")
+    violations.check(
+        len(current_password) <= rules.MAX_PASSWORD_LENGTH,
+        "current_password",
+        "is not your current password",
+    )
+    violations.raise_if_any()
+    async with uow:
+        user = await uow.users.get(user_id)
+    if user is None:
+        raise NotFound("no such user", reason=ErrorReason.USER_NOT_FOUND)
+    keys = throttle_keys(user.email, client_ip)
+    await refuse_if_throttled(keys, uow=uow, now=now)
+    if not await hasher.verify(user.password_hash, current_password):
+        await record_failed_sign_in(keys, uow=uow, policy=throttle, now=now, sleep=sleep)
+        raise InvalidArgument(
+            [FieldViolation("current_password", "is not your current password")],
+            reason=ErrorReason.WRONG_PASSWORD,
+        )
+    return user
