@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import structlog
 from redis.asyncio import Redis
@@ -18,6 +18,15 @@ from redis.exceptions import RedisError, ResponseError
 log = structlog.get_logger("streams")
 
 type Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+class ConsumerTuning(TypedDict, total=False):
+    """The pace of a StreamConsumer, which a service's own consumer passes through."""
+
+    block_ms: int
+    batch: int
+    claim_idle_ms: int
+    retry_seconds: float
 
 
 class StreamConsumer[T]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Unpack
 
 from google.protobuf.message import DecodeError
 from marketplace.order.v1 import events_pb2
 from redis.asyncio import Redis
 
-from services.common.streams import StreamConsumer
+from services.common.streams import ConsumerTuning, StreamConsumer
 from services.product.service_layer.order_events import OrderEvent, OrderEventKind
 
 STREAM = "marketplace.order.events.v1"
@@ -64,12 +65,9 @@ class OrderEventConsumer(StreamConsumer[OrderEvent]):
         handler: EventHandler,
         *,
         consumer: str,
-        block_ms: int = 2000,
-        batch: int = 50,
-        claim_idle_ms: int = 60_000,
-        retry_seconds: float = 1.0,
         stream: str = STREAM,
         group: str = GROUP,
+        **tuning: Unpack[ConsumerTuning],
     ) -> None:
         super().__init__(
             redis,
@@ -78,9 +76,6 @@ class OrderEventConsumer(StreamConsumer[OrderEvent]):
             stream=stream,
             group=group,
             consumer=consumer,
-            block_ms=block_ms,
-            batch=batch,
-            claim_idle_ms=claim_idle_ms,
-            retry_seconds=retry_seconds,
             event_prefix="order_event",
+            **tuning,
         )

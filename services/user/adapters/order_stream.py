@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Unpack
 
 from google.protobuf.message import DecodeError
 from google.type import money_pb2
@@ -11,7 +12,7 @@ from marketplace.order.v1 import events_pb2
 from redis.asyncio import Redis
 
 from services.common.money import Money
-from services.common.streams import StreamConsumer
+from services.common.streams import ConsumerTuning, StreamConsumer
 from services.user.domain.order_mail import OrderEventKind, OrderLine, OrderNotice
 
 STREAM = "marketplace.order.events.v1"
@@ -83,12 +84,9 @@ class OrderNoticeConsumer(StreamConsumer[OrderNotice]):
         handler: NoticeHandler,
         *,
         consumer: str,
-        block_ms: int = 2000,
-        batch: int = 50,
-        claim_idle_ms: int = 60_000,
-        retry_seconds: float = 1.0,
         stream: str = STREAM,
         group: str = GROUP,
+        **tuning: Unpack[ConsumerTuning],
     ) -> None:
         super().__init__(
             redis,
@@ -97,9 +95,6 @@ class OrderNoticeConsumer(StreamConsumer[OrderNotice]):
             stream=stream,
             group=group,
             consumer=consumer,
-            block_ms=block_ms,
-            batch=batch,
-            claim_idle_ms=claim_idle_ms,
-            retry_seconds=retry_seconds,
             event_prefix="order_event",
+            **tuning,
         )
