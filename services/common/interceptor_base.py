@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, cast, override
 
 import grpc
 import structlog
@@ -124,3 +124,43 @@ class _AroundInterceptor(grpc.aio.ServerInterceptor):
         """Run `call` as a stream; subclasses add behaviour before and after."""
         async for item in call(request, context):
             yield item
+
+
+class _BracketInterceptor[S](_AroundInterceptor):
+    """Opens every call with `_begin` and closes it with `_end`, told whether it failed.
+
+    A streaming call fails when its stream raises before its last item; `_end` runs
+    whatever happens, on every path out of the call.
+    """
+
+    def _begin(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> S:
+        raise NotImplementedError
+
+    def _end(self, state: S, context: grpc.aio.ServicerContext[Any, Any], failed: bool) -> None:
+        raise NotImplementedError
+
+    @override
+    async def around_unary(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Unary
+    ) -> Any:
+        state = self._begin(method, context)
+        failed = True
+        try:
+            response = await call(request, context)
+            failed = False
+            return response
+        finally:
+            self._end(state, context, failed)
+
+    @override
+    async def around_stream(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Stream
+    ) -> AsyncIterator[Any]:
+        state = self._begin(method, context)
+        failed = True
+        try:
+            async for item in call(request, context):
+                yield item
+            failed = False
+        finally:
+            self._end(state, context, failed)

@@ -28,6 +28,7 @@ from services.common.interceptor_base import (
     Stream,
     Unary,
     _AroundInterceptor,
+    _BracketInterceptor,
     _code_name,
 )
 from services.common.mesh_identity import caller_service
@@ -54,7 +55,7 @@ def sampled(request_id: str, every: int) -> bool:
     return every <= 1 or zlib.crc32(request_id.encode()) % every == 0
 
 
-class RequestLoggingInterceptor(_AroundInterceptor):
+class RequestLoggingInterceptor(_BracketInterceptor[tuple[str, str, float]]):
     """Binds a request id to the logs of the call and logs its outcome and duration.
 
     Rendering a JSON line per call cost a cached read a tenth of its CPU, and the lines
@@ -74,45 +75,21 @@ class RequestLoggingInterceptor(_AroundInterceptor):
         self._slow_ms = slow_ms
 
     @override
-    async def around_unary(
-        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Unary
-    ) -> Any:
-        request_id, started = self._begin(method, context)
-        failed = True
-        try:
-            response = await call(request, context)
-            failed = False
-            return response
-        finally:
-            self._end(method, context, request_id, started, failed)
-
-    @override
-    async def around_stream(
-        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Stream
-    ) -> AsyncIterator[Any]:
-        request_id, started = self._begin(method, context)
-        failed = True
-        try:
-            async for item in call(request, context):
-                yield item
-            failed = False
-        finally:
-            self._end(method, context, request_id, started, failed)
-
-    @staticmethod
-    def _begin(method: str, context: grpc.aio.ServicerContext[Any, Any]) -> tuple[str, float]:
+    def _begin(
+        self, method: str, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> tuple[str, str, float]:
         request_id = request_metadata(context).request_id or uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=request_id, rpc=method)
-        return request_id, time.perf_counter()
+        return method, request_id, time.perf_counter()
 
+    @override
     def _end(
         self,
-        method: str,
+        state: tuple[str, str, float],
         context: grpc.aio.ServicerContext[Any, Any],
-        request_id: str,
-        started: float,
         failed: bool,
     ) -> None:
+        method, request_id, started = state
         try:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
             code = _code_name(context, failed)
@@ -132,7 +109,7 @@ class RequestLoggingInterceptor(_AroundInterceptor):
             structlog.contextvars.unbind_contextvars("request_id", "rpc")
 
 
-class MetricsInterceptor(_AroundInterceptor):
+class MetricsInterceptor(_BracketInterceptor[tuple[str, str, float]]):
     """Counts calls by method and status and records their latency."""
 
     def __init__(self, metrics: GrpcMetrics) -> None:
@@ -140,44 +117,21 @@ class MetricsInterceptor(_AroundInterceptor):
         self._metrics = metrics
 
     @override
-    async def around_unary(
-        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Unary
-    ) -> Any:
-        service, name, started = self._begin(method)
-        failed = True
-        try:
-            response = await call(request, context)
-            failed = False
-            return response
-        finally:
-            self._end(service, name, started, context, failed)
-
-    @override
-    async def around_stream(
-        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Stream
-    ) -> AsyncIterator[Any]:
-        service, name, started = self._begin(method)
-        failed = True
-        try:
-            async for item in call(request, context):
-                yield item
-            failed = False
-        finally:
-            self._end(service, name, started, context, failed)
-
-    def _begin(self, method: str) -> tuple[str, str, float]:
+    def _begin(
+        self, method: str, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> tuple[str, str, float]:
         _, service, name = method.split("/")
         self._metrics.started.labels(service, name).inc()
         return service, name, time.perf_counter()
 
+    @override
     def _end(
         self,
-        service: str,
-        name: str,
-        started: float,
+        state: tuple[str, str, float],
         context: grpc.aio.ServicerContext[Any, Any],
         failed: bool,
     ) -> None:
+        service, name, started = state
         self._metrics.latency.labels(service, name).observe(time.perf_counter() - started)
         self._metrics.handled.labels(service, name, _code_name(context, failed)).inc()
 
