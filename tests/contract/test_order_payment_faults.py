@@ -257,7 +257,10 @@ async def test_the_gateway_killed_mid_capture_remembers_its_charges_and_the_hold
         charges = await gateway.charges()
         await asyncio.to_thread(gateway.kill)  # mid-capture: the capture never happened
         await asyncio.to_thread(gateway.start)
-        assert await gateway.charges() == charges  # a processor does not forget
+        # A processor does not forget: the same holds are there after the restart. Their
+        # status may already have moved on (the reconciler can void the hold at once).
+        remembered = {c["authorization_id"]: c["amount_minor"] for c in await gateway.charges()}
+        assert remembered == {c["authorization_id"]: c["amount_minor"] for c in charges}
 
         final = await buyer.final_answer()
         assert isinstance(final, RemoteError)
