@@ -70,6 +70,12 @@ async def _listen(url: str, channel: str, wake: asyncio.Event) -> Listener | Non
         if connection is not None:
             connection.terminate()
         return None
+    except BaseException:
+        # Cancelled (the app stopping) between the connect and the LISTEN: the connection
+        # is nobody's yet, so it is closed here rather than collected unclosed.
+        if connection is not None:
+            connection.terminate()
+        raise
     # A dropped connection wakes the loop, which reconnects and catches up at once.
     connection.add_termination_listener(lambda _: wake.set())
     return connection
