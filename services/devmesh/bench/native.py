@@ -106,10 +106,14 @@ def hottest(collapsed: Path, top: int = 15) -> list[tuple[str, float]]:
 class EchoServer:
     """The bare server of R1 in its own process, as the product service runs in its own."""
 
-    def __init__(self, payload: bytes, state_dir: Path) -> None:
+    def __init__(
+        self, payload: bytes, state_dir: Path, tls: tuple[Path, Path, Path] | None = None
+    ) -> None:
+        """`tls`: certificate, key and CA files to serve mTLS with; None serves plaintext."""
         self.port = free_port()
         self._payload_file = state_dir / "echo-payload.bin"
         self._payload_file.write_bytes(payload)
+        self._tls = tls
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -120,6 +124,7 @@ class EchoServer:
     def __enter__(self) -> EchoServer:
         command = [sys.executable, "-m", "services.devmesh.bench_echo", str(self.port)]
         command.append(str(self._payload_file))
+        command += [str(path) for path in self._tls or ()]
         self._process = subprocess.Popen(command, cwd=REPO_ROOT)
         deadline = time.monotonic() + 60
         while not tcp_ready(self.port):

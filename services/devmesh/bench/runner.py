@@ -64,14 +64,19 @@ async def measure(
                 product_service_pb2.GetProductRequest(product_id=bench.ids[0]).SerializeToString()
             )
         )
-        with EchoServer(payload, bench.state) as echo:
+        product_tls = mesh.mesh_tls().services["product"]
+        tls = (product_tls.cert_path, product_tls.key_path, mesh.mesh_tls().ca_path)
+        with (
+            EchoServer(payload, bench.state, tls) as echo,
+            EchoServer(payload, bench.state) as plaintext_echo,
+        ):
             first = -1 if profile_dir is not None else 0
             for repetition in range(first, repetitions):
                 label = "profiling pass" if repetition < 0 else f"repetition {repetition + 1}"
                 print(f"{label} (of {repetitions})", file=sys.stderr)
                 bench.repetition = repetition
                 steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
-                    ("R1", lambda: bench.r1(echo, body)),
+                    ("R1", lambda: bench.r1(echo, plaintext_echo, body)),
                     ("R2", bench.r2),
                     ("R3", lambda: bench.r3(seconds)),
                     ("R4", bench.r4),

@@ -141,21 +141,39 @@ class Bench:
         await self.users.Login(self.login_request(), timeout=60)
 
     # R1 ---------------------------------------------------------------------------------
-    async def r1(self, echo: EchoServer, body: Path) -> None:
-        """Cached GetProduct / the bare server (Python client; h2load beside it)."""
-        ratio = self.ratio("R1", "GetProduct cache hit / bare grpc.aio server", "calls/s")
+    async def r1(self, echo: EchoServer, plaintext_echo: EchoServer, body: Path) -> None:
+        """Cached GetProduct / the bare server (Python client; h2load beside it).
+
+        The services serve only mTLS, so the bare server does too, with the product
+        service's certificate and the same client certificate: the ratio then counts the
+        service's own work, not the transport the mesh requires. The same calls to a
+        plaintext bare server are reported beside it (R1/plaintext) to show what mTLS costs.
+        """
+        ratio = self.ratio("R1", "GetProduct cache hit / bare grpc.aio mTLS server", "calls/s")
         await run_load(len(self.ids), self.concurrency, self.get)  # every product cached
-        channel = grpc.aio.insecure_channel(echo.target)
+        channel = grpc.aio.secure_channel(echo.target, self.mesh.operator_credentials())
+        plaintext = grpc.aio.insecure_channel(plaintext_echo.target)
         bare: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(GET_PRODUCT)
+        bare_plaintext: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = plaintext.unary_unary(
+            GET_PRODUCT
+        )
 
         async def bare_get(i: int) -> None:
             await bare(b"", timeout=10)
 
+        async def bare_plaintext_get(i: int) -> None:
+            await bare_plaintext(b"", timeout=10)
+
         with self.profile("product", "R1-cache-hit"):
             service = await run_load(self.calls, self.concurrency, self.get)
         baseline = await run_load(self.calls, self.concurrency, bare_get)
+        without_tls = await run_load(self.calls, self.concurrency, bare_plaintext_get)
         await channel.close()
+        await plaintext.close()
         ratio.add(service.rate, baseline.rate, service, baseline)
+        self.ratio("R1/plaintext", "R1 against a plaintext bare server", "calls/s").add(
+            service.rate, without_tls.rate
+        )
         native_service = h2load_grpc(
             self.mesh.services["product"].target, GET_PRODUCT, body, self.calls, self.concurrency
         )
