@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from services.devmesh.edge import EdgeSettings
 from services.devmesh.mesh import Mesh, MeshOptions, http_status
 from services.devmesh.processes import free_port
 from tests.faults.harness import (
@@ -78,6 +79,17 @@ class MeshHolder:
                 seed_demo_data=False,
                 supervise=True,
                 replicas=self.replicas,
+                # The readers and buyers all come from one address (and the readers as one
+                # user) as fast as the mesh answers: on a quiet machine that passes the
+                # edge's per-client limits, and a 429 says nothing about the faults studied.
+                rate_limit_burst=UNLIMITED,
+                rate_limit_per_second=UNLIMITED,
+                edge=EdgeSettings(
+                    client_rate_limit_burst=UNLIMITED,
+                    client_rate_limit_per_second=UNLIMITED,
+                    user_rate_limit_burst=UNLIMITED,
+                    user_rate_limit_per_second=UNLIMITED,
+                ),
                 # The order service reaches the gateway through the tap, to time stalls.
                 extra_env={"order": {"PAYMENT_GATEWAY_URL": f"http://127.0.0.1:{tap_port}"}},
             )
@@ -99,6 +111,10 @@ class MeshHolder:
         if self.tap is not None:
             self.tap.close()
             self.tap = None
+
+
+# Far above what one test client can send: the edge's rate limits stay out of the studies.
+UNLIMITED = 100_000
 
 
 def _host_port(url: str) -> tuple[str, int]:
