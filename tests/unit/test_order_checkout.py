@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -210,3 +211,36 @@ async def test_a_paid_checkout_is_six_transactions_and_records_every_gateway_out
         ("capture", "succeeded"),
     ]
     assert all(c.gateway_reference for c in calls)
+
+
+async def test_a_caller_cancelled_while_its_key_is_claimed_still_gets_its_saga_run() -> None:
+    """The claim commits, then the caller's deadline cancels it: the saga runs all the same.
+
+    Otherwise the key stays claimed with no saga behind it, and every retry with that key
+    answers ABORTED until the claim's lease runs out and the reconciler takes it over.
+    """
+    store, inventory = Store(), FakeInventory()
+    saga, _ = checkout(store, inventory)
+    committing, release = asyncio.Event(), asyncio.Event()
+
+    class SlowCommit(FakeUnitOfWork):
+        async def commit(self) -> None:
+            # Only the first transaction, the key claim, stalls at its commit.
+            if not committing.is_set():
+                committing.set()
+                await release.wait()
+
+    saga.uow = lambda: SlowCommit(store)
+    placing = command()
+    caller = asyncio.create_task(place(saga, placing))
+    await committing.wait()
+    caller.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await saga.drain(5)
+
+    record = store.keys[placing.buyer_id, "k"]
+    assert record.state is KeyState.COMPLETED
+    assert record.order_id is not None
+    assert store.orders[record.order_id].status is OrderStatus.PAID

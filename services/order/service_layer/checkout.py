@@ -62,20 +62,15 @@ async def place_order(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while True:
-        # The key names its order from the claim on (one statement, no separate attach),
-        # so a crash at any later step leaves the reconciler the order to settle.
-        order_id = uuid.uuid4()
-        async with uow() as work:
-            existing = await work.idempotency.claim(
-                command.buyer_id,
-                command.idempotency_key,
-                command.request_fingerprint,
-                lease_until=clock.now() + timedelta(seconds=checkout.lease_seconds),
-                order_id=order_id,
-            )
-            await work.commit()
-        if existing is None:
-            return await asyncio.shield(checkout.start(command, order_id))
+        # The claim and the start of its saga are one step the caller cannot interrupt: a
+        # deadline landing after the claim committed would otherwise leave the key held
+        # with no saga behind it, and every retry ABORTED until the lease ran out.
+        claiming = asyncio.ensure_future(_claim_and_start(command, uow, checkout, clock))
+        # A caller that was cancelled no longer awaits it; its failure is not news to anyone.
+        claiming.add_done_callback(lambda task: task.cancelled() or task.exception())
+        existing, saga = await asyncio.shield(claiming)
+        if saga is not None:
+            return await asyncio.shield(saga)
         record: IdempotencyRecord | None = existing
         while record is not None:
             if record.request_fingerprint != command.request_fingerprint:
@@ -94,6 +89,27 @@ async def place_order(
             async with uow() as work:
                 record = await work.idempotency.get(command.buyer_id, command.idempotency_key)
         # The first request gave the key back (it failed without a trace): claim it again.
+
+
+async def _claim_and_start(
+    command: PlaceOrder, uow: UnitOfWorkFactory, checkout: Checkout, clock: Clock
+) -> tuple[IdempotencyRecord | None, asyncio.Task[Order] | None]:
+    """Claim the key and start its saga; or the record of whoever holds it, and no saga."""
+    # The key names its order from the claim on (one statement, no separate attach), so a
+    # crash at any later step leaves the reconciler the order to settle.
+    order_id = uuid.uuid4()
+    async with uow() as work:
+        existing = await work.idempotency.claim(
+            command.buyer_id,
+            command.idempotency_key,
+            command.request_fingerprint,
+            lease_until=clock.now() + timedelta(seconds=checkout.lease_seconds),
+            order_id=order_id,
+        )
+        await work.commit()
+    if existing is not None:
+        return existing, None
+    return None, checkout.start(command, order_id)
 
 
 @dataclass(frozen=True)
