@@ -173,8 +173,9 @@ class DataKeys:
     async def load(self, connection: AnyConnection) -> None:
         """Find the newest DEK (creating the first one); never raises for a wrong keyring.
 
-        A keyring that cannot open the newest DEK leaves the service up with sealed data
-        failing closed (UNAVAILABLE) until the keyring is fixed, and logs why.
+        A keyring that cannot open the newest DEK leaves sealed data failing closed
+        (UNAVAILABLE) until the keyring is fixed, and logs why; the service then reports
+        NOT_SERVING (`BoundedPool.not_ready`), so no traffic is routed to it.
         """
         row = await connection.fetchrow(
             f"SELECT key_id, wrapped_key, kek_id FROM {self._table} "

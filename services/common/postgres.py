@@ -43,6 +43,13 @@ class BoundedPool(_Pool):
     def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext[asyncpg.Record]:
         return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
 
+    def not_ready(self) -> str | None:
+        """Why this database's service must not take traffic (its sealed data cannot be
+        opened: the keyring does not open the newest data key), or None."""
+        if self.data_keys is not None and self.data_keys.active_key_id is None:
+            return "the data keyring does not open this database's newest data key"
+        return None
+
 
 async def _keep_session(connection: Connection) -> None:
     """The reset of pools whose connections hold no session state: nothing to send.

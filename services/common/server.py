@@ -62,6 +62,10 @@ class ServiceApp:
     # gRPC and process metrics. The interceptors run innermost (business events).
     metrics_registry: CollectorRegistry | None = None
     interceptors: Sequence[grpc.aio.ServerInterceptor] = field(default_factory=tuple)
+    # Why the instance must not take traffic although it started (e.g. a keyring that
+    # opens none of its sealed data), or None: it then stays NOT_SERVING and unregistered,
+    # so probes keep it out of rotation and a bad rollout stops at its first pod.
+    not_ready: Callable[[], str | None] = lambda: None
 
 
 @dataclass
@@ -195,12 +199,18 @@ async def running_server(
     ops_runner, running.ops_port = await _start_ops_server(
         settings.grpc_host, settings.ops_port, metrics, app.http_routes
     )
-    await running.set_serving(True)
-    log.info("serving", grpc_port=grpc_port, ops_port=running.ops_port)
+    unready = app.not_ready()
+    if unready is None:
+        await running.set_serving(True)
+        log.info("serving", grpc_port=grpc_port, ops_port=running.ops_port)
+    else:
+        log.error("not_ready", reason=unready, grpc_port=grpc_port)
     async with open_registry(
         settings.registry_kind, settings.registry_url, ttl_seconds=settings.registry_ttl_seconds
     ) as registry:
-        registering = _start_registration(registry, settings, app, running)
+        registering = _start_registration(
+            registry if unready is None else None, settings, app, running
+        )
         try:
             yield running
         finally:

@@ -299,6 +299,7 @@ async def build_app(
             policy=AccessPolicy.from_contract(*ORDER_SERVICE_NAMES),
             key_source=key_source,
             metrics_registry=registry,
+            not_ready=pool.not_ready,
             interceptors=[BusinessEventsInterceptor(checkout_observers(metrics))],
         )
 

@@ -252,6 +252,7 @@ async def build_app(
             key_source=key_source or StaticKeySource(ring.jwks()),
             http_routes=[jwks_route(ring)],
             metrics_registry=registry,
+            not_ready=pool.not_ready,
             interceptors=[BusinessEventsInterceptor(sign_in_observers(UserMetrics(registry)))],
         )
     finally:

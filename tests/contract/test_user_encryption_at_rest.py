@@ -21,6 +21,7 @@ import asyncpg
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from marketplace.user.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
 from structlog.testing import capture_logs
 
@@ -227,6 +228,13 @@ async def test_plaintext_rows_from_before_the_migration_are_sealed_at_startup(
         assert (found.line2, found.region, found.country_code) == ("", "", "GB")
 
 
+async def health(svc: UserService) -> health_pb2.HealthCheckResponse.ServingStatus.ValueType:
+    """The server-wide health status the probes and the edge read."""
+    stub = health_pb2_grpc.HealthStub(svc.served.channel)
+    answer = await stub.Check(health_pb2.HealthCheckRequest(service=""))
+    return answer.status
+
+
 async def test_a_kek_rotation_keeps_data_readable_and_a_wrong_keyring_fails_closed(
     backends: Backends,
 ) -> None:
@@ -261,6 +269,7 @@ async def test_a_kek_rotation_keeps_data_readable_and_a_wrong_keyring_fails_clos
 
     # The old KEK is gone from the keyring: the data still opens.
     async with serve(new) as svc:
+        assert await health(svc) == health_pb2.HealthCheckResponse.SERVING
         assert (await shipping(svc, user.user_id, created.address_id)).line1 == LINE1
         me = await svc.stub.GetUser(
             user_service_pb2.GetUserRequest(user_id="me"), metadata=bearer(token)
@@ -284,6 +293,8 @@ async def test_a_kek_rotation_keeps_data_readable_and_a_wrong_keyring_fails_clos
     # Only the retired KEK: nothing opens, and nothing is written, answered as UNAVAILABLE
     # (not INTERNAL), with no plaintext in the logs.
     async with serve(old, seed_demo_accounts=False) as svc:
+        # Up, but out of rotation: probes and the registry never send it traffic.
+        assert await health(svc) == health_pb2.HealthCheckResponse.NOT_SERVING
         with capture_logs() as logs:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await shipping(svc, user.user_id, created.address_id)
