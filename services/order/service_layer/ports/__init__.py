@@ -6,6 +6,7 @@ protocols only, imported from this package: `from services.order.service_layer.p
 
 from __future__ import annotations
 
+from services.common.transaction import Transaction as Transaction
 from services.order.service_layer.ports.buyers import Buyers as Buyers
 from services.order.service_layer.ports.cart import Carts as Carts
 from services.order.service_layer.ports.cart import CartUnitOfWork as CartUnitOfWork
@@ -50,4 +51,3 @@ from services.order.service_layer.ports.returns import ReturnUnitOfWork as Retur
 from services.order.service_layer.ports.returns import (
     ReturnUnitOfWorkFactory as ReturnUnitOfWorkFactory,
 )
-from services.order.service_layer.ports.transaction import Transaction as Transaction

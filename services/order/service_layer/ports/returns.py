@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Callable
 from typing import Protocol
 
+from services.common.transaction import Transaction
 from services.order.domain.returns import Return, ReturnCursor, ReturnState
 from services.order.service_layer.ports.orders import OrderChanges, Orders
-from services.order.service_layer.ports.transaction import Transaction
 
 
 class Returns(Protocol):
