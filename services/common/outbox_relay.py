@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import asyncpg
 import structlog
@@ -50,6 +50,19 @@ class GroupProgress:
     def acknowledged(self, entry: StreamId) -> bool:
         """Whether the group has read `entry` and acknowledged it."""
         return entry <= self.delivered and (self.pending is None or entry < self.pending)
+
+
+class RelayTuning(TypedDict, total=False):
+    """The pace and bounds of an OutboxRelay, which a service's own relay passes through."""
+
+    batch_size: int
+    interval_seconds: float
+    max_stream_length: int
+    confirm_interval_seconds: float
+    claim_seconds: float
+    retention: timedelta
+    listen_url: str | None
+    fallback_seconds: float
 
 
 @dataclass(frozen=True)
