@@ -21,7 +21,6 @@ from redis.exceptions import ResponseError
 
 from services.common.clock import Clock
 from services.common.notify import repeat_on_notify
-from services.common.workers import repeat
 
 log = structlog.get_logger("outbox")
 
@@ -299,13 +298,6 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish and confirm forever; errors are logged and retried after the interval."""
-        if self._listen_url is None:
-            await repeat(
-                self.run_once,
-                interval_seconds=self._interval,
-                failure_event="outbox_relay_failed",
-                again_at_once=lambda published: published >= self._batch_size,
-            )
         await repeat_on_notify(
             self.run_once,
             listen_url=self._listen_url,
