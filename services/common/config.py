@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import socket
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.envelope import Keyring, configured_keyring
 from services.common.registry import RegistryKind
+
+if TYPE_CHECKING:  # an annotation only: the settings need no Redis client to load
+    from services.common.streams import ConsumerTuning
 
 # Only these well-known placeholders may appear outside production; a service started
 # in production with one of them refuses to run.
@@ -123,3 +127,26 @@ class SealedDataSettings(ServiceSettings):
         value = None if self.data_kek is None else self.data_kek.get_secret_value()
         variable = f"{self.model_config.get('env_prefix', '')}DATA_KEK"
         return configured_keyring(value, dev_mode=self.dev_mode, variable=variable)
+
+
+class EventStreamSettings(ServiceSettings):
+    """The settings of a service on the event streams in Redis (streams.py, user_stream.py).
+
+    The env variables keep the service's prefix: ORDER_EVENT_BLOCK_MS, PRODUCT_EVENT_BLOCK_MS...
+    Which streams a service consumes (`consume_user_events`, `consume_order_events`) stays
+    in its own settings: not every service reads every stream.
+    """
+
+    # The stream the user service's outbox relay publishes its events to (user.deleted),
+    # which the product and order services read.
+    user_events_stream: str = "marketplace.user.events.v1"
+    # This instance's name in the consumer groups; unique per replica.
+    event_consumer_name: str = Field(default_factory=socket.gethostname)
+    # How long one read of an event stream blocks waiting for new events.
+    event_block_ms: int = Field(default=2000, ge=1)
+    # Entries another consumer left unacknowledged this long are taken over.
+    event_claim_idle_ms: int = Field(default=60_000, ge=1)
+
+    def consumer_tuning(self) -> ConsumerTuning:
+        """The pace of this instance's stream consumers."""
+        return {"block_ms": self.event_block_ms, "claim_idle_ms": self.event_claim_idle_ms}

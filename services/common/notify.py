@@ -10,6 +10,8 @@ from typing import NoReturn
 import asyncpg
 import structlog
 
+from services.common.workers import repeat
+
 log = structlog.get_logger("workers")
 
 type Listener = asyncpg.Connection[asyncpg.Record]
@@ -18,7 +20,7 @@ type Listener = asyncpg.Connection[asyncpg.Record]
 async def repeat_on_notify[T](
     run_once: Callable[[], Awaitable[T]],
     *,
-    listen_url: str,
+    listen_url: str | None,
     channel: str,
     failure_event: str,
     wait_seconds: Callable[[bool], float],
@@ -32,8 +34,15 @@ async def repeat_on_notify[T](
     also runs after `wait_seconds(listening)` seconds, which the caller makes short while
     the listening connection is down (`listening` is False) and long while it is up.
     A failed pass is logged and retried; `again_at_once(result)` skips the wait while a
-    backlog remains.
+    backlog remains. Without `listen_url` it only polls, every `wait_seconds(False)`.
     """
+    if listen_url is None:
+        await repeat(
+            run_once,
+            interval_seconds=wait_seconds(False),
+            failure_event=failure_event,
+            again_at_once=again_at_once,
+        )
     wake = asyncio.Event()
     listener: Listener | None = None
     try:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import asyncpg
 import structlog
@@ -21,7 +21,6 @@ from redis.exceptions import ResponseError
 
 from services.common.clock import Clock
 from services.common.notify import repeat_on_notify
-from services.common.workers import repeat
 
 log = structlog.get_logger("outbox")
 
@@ -50,6 +49,19 @@ class GroupProgress:
     def acknowledged(self, entry: StreamId) -> bool:
         """Whether the group has read `entry` and acknowledged it."""
         return entry <= self.delivered and (self.pending is None or entry < self.pending)
+
+
+class RelayTuning(TypedDict, total=False):
+    """The pace and bounds of an OutboxRelay, which a service's own relay passes through."""
+
+    batch_size: int
+    interval_seconds: float
+    max_stream_length: int
+    confirm_interval_seconds: float
+    claim_seconds: float
+    retention: timedelta
+    listen_url: str | None
+    fallback_seconds: float
 
 
 @dataclass(frozen=True)
@@ -286,13 +298,6 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish and confirm forever; errors are logged and retried after the interval."""
-        if self._listen_url is None:
-            await repeat(
-                self.run_once,
-                interval_seconds=self._interval,
-                failure_event="outbox_relay_failed",
-                again_at_once=lambda published: published >= self._batch_size,
-            )
         await repeat_on_notify(
             self.run_once,
             listen_url=self._listen_url,

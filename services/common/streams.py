@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
+
+if TYPE_CHECKING:
+    from services.common.config import EventStreamSettings
 
 log = structlog.get_logger("streams")
 
@@ -27,6 +30,17 @@ class ConsumerTuning(TypedDict, total=False):
     batch: int
     claim_idle_ms: int
     retry_seconds: float
+
+
+def stream_client(url: str, settings: EventStreamSettings) -> Redis:
+    """A Redis client for a service's stream consumers.
+
+    Their reads block for `event_block_ms`, so the socket timeout is longer than that: a
+    shorter one would fail every idle read.
+    """
+    return Redis.from_url(
+        url, socket_timeout=settings.event_block_ms / 1000 + 5, socket_connect_timeout=2
+    )
 
 
 class StreamConsumer[T]:
@@ -65,6 +79,30 @@ class StreamConsumer[T]:
         self._retry_seconds = retry_seconds
         self._prefix = event_prefix
         self._group_ready = False
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: EventStreamSettings,
+        redis: Redis,
+        parse: Callable[[dict[bytes, bytes]], T | None],
+        handler: Callable[[T], Awaitable[object]],
+        *,
+        stream: str,
+        group: str,
+        event_prefix: str,
+    ) -> StreamConsumer[T]:
+        """The consumer a service runs: named and paced by its EventStreamSettings."""
+        return cls(
+            redis,
+            parse,
+            handler,
+            stream=stream,
+            group=group,
+            consumer=settings.event_consumer_name,
+            event_prefix=event_prefix,
+            **settings.consumer_tuning(),
+        )
 
     async def ensure_group(self) -> None:
         """Create the consumer group (and the stream) unless it exists.

@@ -1,10 +1,15 @@
-"""The user events stream in Redis: its name, and the entry parser every consumer shares."""
+"""The user events stream in Redis: its name, its entry parser, the consumer its readers share."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from google.protobuf.message import DecodeError
 from marketplace.user.v1 import events_pb2
+from redis.asyncio import Redis
 
+from services.common.config import EventStreamSettings
+from services.common.streams import StreamConsumer
 from services.common.user_events import UserDeleted
 
 # The stream the user service's outbox relay publishes to; versioned like the contract.
@@ -27,3 +32,26 @@ def parse_user_deleted(fields: dict[bytes, bytes]) -> UserDeleted | None:
     if payload.event_type != events_pb2.USER_EVENT_TYPE_DELETED:
         return None
     return UserDeleted(event_id=event_id, user_id=payload.user_id)
+
+
+def user_events_consumer(
+    settings: EventStreamSettings,
+    redis: Redis,
+    handler: Callable[[UserDeleted], Awaitable[object]],
+    *,
+    group: str,
+) -> StreamConsumer[UserDeleted]:
+    """The consumer of user.deleted events in the service's own consumer `group`.
+
+    The product and order services read the stream each in their group, and the user
+    service's outbox keeps an event until every group acknowledged it.
+    """
+    return StreamConsumer.from_settings(
+        settings,
+        redis,
+        parse_user_deleted,
+        handler,
+        stream=settings.user_events_stream,
+        group=group,
+        event_prefix="user_event",
+    )

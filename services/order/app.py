@@ -28,9 +28,9 @@ from services.common.clock import Clock, SystemClock
 from services.common.discovery import connect_peer
 from services.common.sealed_rows import seal_legacy_rows
 from services.common.server import ServiceApp
-from services.common.streams import StreamConsumer
+from services.common.streams import StreamConsumer, stream_client
 from services.common.user_events import UserDeleted
-from services.common.user_stream import parse_user_deleted
+from services.common.user_stream import user_events_consumer
 from services.order.adapters.catalog import Catalog, GrpcCatalog
 from services.order.adapters.inventory import GrpcInventory, Inventory
 from services.order.adapters.metrics import (
@@ -257,23 +257,10 @@ async def build_app(
         async def on_user_deleted(event: UserDeleted) -> bool:
             return await privacy.erase_buyer(event, uow=privacy_uow(), clock=clock)
 
-        # The stream reader blocks for event_block_ms, so its client's timeout is longer.
-        stream_redis: Redis = Redis.from_url(
-            settings.redis_url,
-            socket_timeout=settings.event_block_ms / 1000 + 5,
-            socket_connect_timeout=2,
-        )
+        stream_redis = stream_client(settings.redis_url, settings)
         stack.push_async_callback(stream_redis.aclose)
-        parts.user_events = StreamConsumer(
-            stream_redis,
-            parse_user_deleted,
-            on_user_deleted,
-            stream=settings.user_events_stream,
-            group=USER_EVENTS_GROUP,
-            consumer=settings.event_consumer_name,
-            block_ms=settings.event_block_ms,
-            claim_idle_ms=settings.event_claim_idle_ms,
-            event_prefix="user_event",
+        parts.user_events = user_events_consumer(
+            settings, stream_redis, on_user_deleted, group=USER_EVENTS_GROUP
         )
         if run_background and settings.consume_user_events:
             _start(stack, "user_events", parts.user_events.run())

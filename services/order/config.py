@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Self
 
 from pydantic import Field, PostgresDsn, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.common.config import SealedDataSettings
+from services.common.config import EventStreamSettings, SealedDataSettings
 from services.order.domain.ledger import DEFAULT_COMMISSION_BPS
 
 # The sandbox gateway's placeholder key; refused outside dev and test mode.
 DEV_GATEWAY_API_KEY = "sandbox-gateway-dev-key"
 
 
-class Settings(SealedDataSettings):
+class Settings(SealedDataSettings, EventStreamSettings):
     """The order service's settings on top of the shared ones."""
 
     model_config = SettingsConfigDict(env_prefix="ORDER_", extra="ignore", frozen=True)
@@ -42,13 +41,6 @@ class Settings(SealedDataSettings):
     # The user event stream (user.deleted: erase the buyer's addresses and cart), read
     # with the `order-service` consumer group; off in tests of other features.
     consume_user_events: bool = True
-    user_events_stream: str = "marketplace.user.events.v1"
-    # This instance's name in the consumer group; unique per replica.
-    event_consumer_name: str = Field(default_factory=socket.gethostname)
-    # How long one read of the user event stream blocks waiting for new events.
-    event_block_ms: int = Field(default=2000, ge=1)
-    # Entries another consumer left unacknowledged this long are taken over.
-    event_claim_idle_ms: int = Field(default=60_000, ge=1)
     outbox_interval_seconds: float = Field(default=0.2, gt=0)
     # The outbox relay's poll while it is woken by NOTIFY: how long a lost notification
     # can delay an event (outbox_interval_seconds applies while it cannot listen).

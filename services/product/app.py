@@ -20,10 +20,12 @@ from services.common.access import AccessPolicy
 from services.common.auth import JwksKeySource, KeySource
 from services.common.business_metrics import BusinessEventsInterceptor, ProductMetrics
 from services.common.clock import Clock, SystemClock
+from services.common.order_stream import order_events_consumer
 from services.common.server import ServiceApp
-from services.common.streams import StreamConsumer
+from services.common.streams import StreamConsumer, stream_client
 from services.common.user_events import UserDeleted
-from services.common.user_stream import parse_user_deleted
+from services.common.user_stream import user_events_consumer
+from services.product.adapters import order_stream
 from services.product.adapters.cache import ProductCache, ProductDocs
 from services.product.adapters.metrics import MeteredSweeper, inventory_observers
 from services.product.adapters.mongo.categories import MongoCategoryRepository
@@ -36,7 +38,6 @@ from services.product.adapters.mongo.reviews import MongoReviewRepository
 from services.product.adapters.mongo.schema import PRODUCTS, ensure_indexes
 from services.product.adapters.mongo.search import MongoCatalogSearch
 from services.product.adapters.mongo.stock import MongoStockStore
-from services.product.adapters.order_stream import OrderEventConsumer
 from services.product.config import Settings
 from services.product.mappers import products as product_mappers
 from services.product.service_layer.inventory import ReservationSweeper
@@ -60,7 +61,7 @@ class ProductWorkers:
     def __init__(
         self,
         sweeper: ReservationSweeper,
-        consumer: OrderEventConsumer,
+        consumer: StreamConsumer[OrderEvent],
         user_consumer: StreamConsumer[UserDeleted],
     ) -> None:
         self.sweeper = sweeper
@@ -110,12 +111,7 @@ async def build_app(
             retry=Retry(NoBackoff(), 0),
         )
         stack.push_async_callback(cache_redis.aclose)
-        # The stream reader blocks for event_block_ms, so its timeout is longer.
-        stream_redis = Redis.from_url(
-            str(settings.redis_url),
-            socket_timeout=settings.event_block_ms / 1000 + 5,
-            socket_connect_timeout=2,
-        )
+        stream_redis = stream_client(str(settings.redis_url), settings)
         stack.push_async_callback(stream_redis.aclose)
         if key_source is None:
             http = aiohttp.ClientSession()
@@ -178,26 +174,16 @@ async def build_app(
                 clock=ports.clock,
                 metrics=metrics,
             ),
-            OrderEventConsumer(
+            order_events_consumer(
+                settings,
                 stream_redis,
+                order_stream.parse_entry,
                 on_event,
-                consumer=settings.event_consumer_name,
-                block_ms=settings.event_block_ms,
-                claim_idle_ms=settings.event_claim_idle_ms,
                 stream=settings.order_events_stream,
+                group=order_stream.GROUP,
             ),
-            # The chassis consumer, in the same `product-service` group on the user stream.
-            StreamConsumer(
-                stream_redis,
-                parse_user_deleted,
-                on_user_deleted,
-                stream=settings.user_events_stream,
-                group=USER_EVENTS_GROUP,
-                consumer=settings.event_consumer_name,
-                block_ms=settings.event_block_ms,
-                claim_idle_ms=settings.event_claim_idle_ms,
-                event_prefix="user_event",
-            ),
+            # In the same `product-service` group on the user stream.
+            user_events_consumer(settings, stream_redis, on_user_deleted, group=USER_EVENTS_GROUP),
         )
         if workers is not None:
             workers.append(built)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-
 from pydantic import Field, MongoDsn, RedisDsn
 from pydantic_settings import SettingsConfigDict
 
-from services.common.config import ServiceSettings
+from services.common.config import EventStreamSettings
 
 
-class Settings(ServiceSettings):
+class Settings(EventStreamSettings):
     """The product service's settings: the common ones plus MongoDB, Redis and timings."""
 
     model_config = SettingsConfigDict(env_prefix="PRODUCT_", extra="ignore", frozen=True)
@@ -45,11 +43,3 @@ class Settings(ServiceSettings):
     order_events_stream: str = "marketplace.order.events.v1"
     # Whether to consume the user event stream (a deleted account's reviews and listings).
     consume_user_events: bool = True
-    # The Redis stream the user service publishes its events to.
-    user_events_stream: str = "marketplace.user.events.v1"
-    # This instance's name in the consumer group; unique per replica.
-    event_consumer_name: str = Field(default_factory=socket.gethostname)
-    # How long one read of the event stream blocks waiting for new events.
-    event_block_ms: int = Field(default=2000, ge=1)
-    # Entries another consumer left unacknowledged this long are taken over.
-    event_claim_idle_ms: int = Field(default=60_000, ge=1)

@@ -20,13 +20,15 @@ from services.common.auth import KeySource, Role, StaticKeySource
 from services.common.business_metrics import BusinessEventsInterceptor, UserMetrics
 from services.common.clock import Clock, SystemClock
 from services.common.discovery import connect_peer
+from services.common.order_stream import order_events_consumer
 from services.common.outbox_relay import OutboxRelay
 from services.common.sealed_rows import seal_legacy_rows
 from services.common.server import ServiceApp
+from services.common.streams import StreamConsumer, stream_client
+from services.user.adapters import order_stream
 from services.user.adapters.catalog import GrpcProductCatalog
 from services.user.adapters.email import EmailRelay, MailboxEmailSender, SmtpEmailSender
 from services.user.adapters.metrics import sign_in_observers
-from services.user.adapters.order_stream import OrderNoticeConsumer
 from services.user.adapters.passwords import Argon2PasswordHasher
 from services.user.adapters.peers import GrpcOrderRecords, GrpcProductRecords
 from services.user.adapters.postgres import Pool, PostgresUnitOfWork, create_pool
@@ -108,7 +110,7 @@ async def build_app(
     product_catalog: ProductCatalog | None = None,
     run_email_relay: bool = True,
     run_order_consumer: bool = True,
-    order_consumers: list[OrderNoticeConsumer] | None = None,
+    order_consumers: list[StreamConsumer[OrderNotice]] | None = None,
     run_event_relay: bool = True,
     event_relays: list[OutboxRelay] | None = None,
     clock: Clock | None = None,
@@ -178,12 +180,7 @@ async def build_app(
         if run_email_relay:
             relay_task = asyncio.create_task(relay.run(), name="user-email-relay")
         if settings.redis_url is not None and settings.consume_order_events:
-            # The reader blocks for event_block_ms, so its timeout is longer.
-            stream_redis = Redis.from_url(
-                str(settings.redis_url),
-                socket_timeout=settings.event_block_ms / 1000 + 5,
-                socket_connect_timeout=2,
-            )
+            stream_redis = stream_client(str(settings.redis_url), settings)
             consumer = order_consumer(settings, pool, stream_redis, clock)
             if order_consumers is not None:
                 order_consumers.append(consumer)
@@ -271,7 +268,7 @@ async def build_app(
 
 def order_consumer(
     settings: Settings, pool: Pool, redis: Redis, clock: Clock
-) -> OrderNoticeConsumer:
+) -> StreamConsumer[OrderNotice]:
     """The consumer that turns order events into order mail."""
 
     async def notify(notice: OrderNotice) -> int:
@@ -279,13 +276,13 @@ def order_consumer(
             notice, uow=PostgresUnitOfWork(pool), clock=clock, base_url=settings.public_base_url
         )
 
-    return OrderNoticeConsumer(
+    return order_events_consumer(
+        settings,
         redis,
+        order_stream.parse_entry,
         notify,
-        consumer=settings.event_consumer_name,
-        block_ms=settings.event_block_ms,
-        claim_idle_ms=settings.event_claim_idle_ms,
         stream=settings.order_events_stream,
+        group=order_stream.GROUP,
     )
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Self
 
 from pydantic import Field, PostgresDsn, RedisDsn, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.common.config import SealedDataSettings
+from services.common.config import EventStreamSettings, SealedDataSettings
 from services.user.adapters.signing import SigningKey
 
 _PEM_END = "-----END PRIVATE KEY-----"
@@ -21,7 +20,7 @@ def split_pem_bundle(bundle: str) -> list[SigningKey]:
     return [SigningKey.from_pem(f"{b}\n{_PEM_END}\n") for b in blocks]
 
 
-class Settings(SealedDataSettings):
+class Settings(SealedDataSettings, EventStreamSettings):
     """The user service's settings: its database, signing key and token lifetimes."""
 
     # Inputs stay out of validation errors: they would print secrets such as the key.
@@ -81,16 +80,9 @@ class Settings(SealedDataSettings):
     redis_url: RedisDsn | None = None
     consume_order_events: bool = True
     order_events_stream: str = "marketplace.order.events.v1"
-    # This instance's name in the consumer group; unique per replica.
-    event_consumer_name: str = Field(default_factory=socket.gethostname)
-    # How long one read of the event stream blocks waiting for new events.
-    event_block_ms: int = Field(default=2000, ge=1)
-    # Entries another consumer left unacknowledged this long are taken over.
-    event_claim_idle_ms: int = Field(default=60_000, ge=1)
-    # User events (user.deleted): the event outbox's relay publishes them to this stream
-    # (with a Redis URL) and keeps each until every one of these consumer groups (the
-    # product and order services) has acknowledged it.
-    user_events_stream: str = "marketplace.user.events.v1"
+    # User events (user.deleted): the event outbox's relay publishes them to
+    # `user_events_stream` (with a Redis URL) and keeps each until every one of these
+    # consumer groups (the product and order services) has acknowledged it.
     user_event_groups: tuple[str, ...] = ("product-service", "order-service")
     event_relay_interval_seconds: float = Field(default=0.2, gt=0)
 

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from services.bootstrap.bootstrap import BootstrapError, BootstrapSettings, bootstrap
 from services.devmesh.mesh import Mesh
-from tests.e2e.conftest import DEMO_PASSWORD
+from tests.support.edge import DEMO_PASSWORD
 
 
 def settings(mesh: Mesh, email: str, username: str, password: str) -> BootstrapSettings:

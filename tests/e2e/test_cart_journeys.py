@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import Account, create_product, stock_of
+from tests.support.edge import Account, create_product, stock_of
 
 ADDRESS = {
     "recipientName": "Ada Buyer",

@@ -20,7 +20,7 @@ from services.devmesh import edge as dev_edge
 from services.devmesh import envoy_config, processes
 from services.devmesh.mesh import Mesh, grpc_serving, http_status
 from services.devmesh.tls import ensure_mesh_tls
-from tests.e2e.conftest import Account, create_product, stock_of
+from tests.support.edge import Account, create_product, stock_of
 
 GRPCURL = processes.console_script("grpcurl")
 DESCRIPTORS = str(envoy_config.DESCRIPTORS)

@@ -21,7 +21,7 @@ from marketplace.product.v1 import product_service_pb2, product_service_pb2_grpc
 from services.devmesh import edge as dev_edge
 from services.devmesh import envoy_config, processes
 from services.devmesh.mesh import Mesh, http_status
-from tests.e2e.conftest import Account, register
+from tests.support.edge import Account, register
 
 PASSWORD = "correct-horse-battery"
 

@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import BrowserContext, expect
 
 from services.devmesh.mesh import Mesh
-from tests.e2e.conftest import login, register
 from tests.support.browser import chromium
+from tests.support.edge import login, register
 
 PASSWORD = "correct-horse-battery"
 

@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.devmesh.mesh import Mesh
-from tests.e2e.conftest import Account, create_product, place_order
+from tests.support.edge import Account, create_product, place_order
 
 TRACED = {"edge", "order", "user", "product", "payment-gateway"}
 

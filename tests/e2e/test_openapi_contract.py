@@ -28,7 +28,7 @@ from schemathesis.config import SchemathesisConfig
 
 from services.devmesh.mesh import Mesh
 from services.devmesh.openapi_docs import DOCUMENT
-from tests.e2e.conftest import DEMO_PASSWORD, login, register
+from tests.support.edge import DEMO_PASSWORD, login, register
 
 MAX_EXAMPLES = 6
 # Failed sign-ins are throttled per client address: the fuzzer connects from an address

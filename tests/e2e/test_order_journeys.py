@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from services.devmesh.mesh import Mesh
-from tests.e2e.conftest import (
+from tests.support.edge import (
     DEMO_PASSWORD,
     Account,
     create_product,

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from services.devmesh.mesh import Mesh
-from tests.e2e.conftest import DEMO_PASSWORD, Account, create_product, login, place_order
+from tests.support.edge import DEMO_PASSWORD, Account, create_product, login, place_order
 
 # After the last expected mail, how long a duplicate would have to show up.
 SETTLE_SECONDS = 2.0

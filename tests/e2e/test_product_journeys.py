@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import DEMO_PASSWORD, Account, create_product, login
+from tests.support.edge import DEMO_PASSWORD, Account, create_product, login
 
 
 def demo_buyer(edge: httpx.Client) -> Account:

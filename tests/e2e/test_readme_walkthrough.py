@@ -15,7 +15,7 @@ from pathlib import Path
 
 from services.devmesh.mesh import Mesh
 from services.devmesh.processes import REPO_ROOT
-from tests.e2e.conftest import DEMO_PASSWORD
+from tests.support.edge import DEMO_PASSWORD
 
 MARKER = "<!-- walkthrough -->"
 _BLOCK = re.compile(re.escape(MARKER) + r"\n```bash\n(.*?)\n```", re.DOTALL)

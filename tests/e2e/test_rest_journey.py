@@ -12,7 +12,7 @@ import jwt
 
 from services.devmesh.mesh import Mesh
 from services.user.adapters.signing import KeyRing, SigningKey
-from tests.e2e.conftest import (
+from tests.support.edge import (
     DEMO_PASSWORD,
     Account,
     create_product,

@@ -7,7 +7,7 @@ import uuid
 import httpx
 
 from services.devmesh.mesh import Mesh
-from tests.e2e.conftest import DEMO_PASSWORD, Account, create_product, login, place_order
+from tests.support.edge import DEMO_PASSWORD, Account, create_product, login, place_order
 
 
 def reason(response: httpx.Response) -> str:

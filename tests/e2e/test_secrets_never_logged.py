@@ -11,7 +11,7 @@ import grpc
 import httpx
 
 from services.devmesh.mesh import Mesh
-from tests.e2e.conftest import Account, create_product, login, mail_token, place_order, register
+from tests.support.edge import Account, create_product, login, mail_token, place_order, register
 
 
 def canary(kind: str) -> str:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from services.devmesh.mesh import Mesh
-from tests.e2e.conftest import (
+from tests.support.edge import (
     DEMO_PASSWORD,
     Account,
     create_product,

@@ -26,7 +26,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 from services.devmesh import webbuild
 from services.devmesh.mesh import Mesh
 from services.devmesh.processes import REPO_ROOT
-from tests.e2e.conftest import (
+from tests.support.browser import chromium_browser
+from tests.support.edge import (
     DEMO_PASSWORD,
     PAYOUT_HOLD_SECONDS,
     Account,
@@ -36,7 +37,6 @@ from tests.e2e.conftest import (
     place_order,
     register,
 )
-from tests.support.browser import chromium_browser
 
 ARTIFACTS = (
     Path(os.environ.get("MARKETPLACE_TEST_ARTIFACTS") or REPO_ROOT / ".mesh" / "test-artifacts")

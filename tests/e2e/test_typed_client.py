@@ -19,7 +19,7 @@ from marketplace_client import (
 
 from services.devmesh.mesh import Mesh
 from services.devmesh.processes import REPO_ROOT
-from tests.e2e.conftest import DEMO_PASSWORD
+from tests.support.edge import DEMO_PASSWORD
 
 BUYER = "buyer@example.com"
 ADDRESS = order_pb2.ShippingAddress(

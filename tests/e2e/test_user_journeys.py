@@ -10,7 +10,7 @@ import jwt
 
 from services.devmesh.mesh import Mesh
 from services.user.adapters.signing import SigningKey
-from tests.e2e.conftest import Account, login, mail_token, register
+from tests.support.edge import Account, login, mail_token, register
 
 PASSWORD = "correct-horse-battery"
 

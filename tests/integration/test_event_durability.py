@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 
 from services.common.clock import SystemClock
 from services.common.money import Money
+from services.common.streams import StreamConsumer
 from services.devmesh import processes
 from services.order.adapters.outbox import OutboxRelay
 from services.order.adapters.postgres.unit_of_work import Pool, PostgresUnitOfWork, create_pool
@@ -36,7 +37,7 @@ from services.product.adapters.mongo.purchases import MongoPurchaseStore
 from services.product.adapters.mongo.reviews import MongoReviewRepository
 from services.product.adapters.mongo.schema import Database, ensure_indexes
 from services.product.adapters.mongo.stock import MongoStockStore
-from services.product.adapters.order_stream import OrderEventConsumer
+from services.product.adapters.order_stream import GROUP, parse_entry
 from services.product.domain.model import Inventory, Product, ProductState
 from services.product.service_layer.order_events import OrderEvent, handle_order_event
 from tests.support.outages import OwnedServer
@@ -104,9 +105,16 @@ class ProductSide:
             self.applied[event.event_id] += 1
         return fresh
 
-    def consumer(self, redis: Redis, stream: str) -> OrderEventConsumer:
-        return OrderEventConsumer(
-            redis, self.handle, consumer="product-1", block_ms=50, retry_seconds=0.05, stream=stream
+    def consumer(self, redis: Redis, stream: str) -> StreamConsumer[OrderEvent]:
+        return StreamConsumer(
+            redis,
+            parse_entry,
+            self.handle,
+            stream=stream,
+            group=GROUP,
+            consumer="product-1",
+            block_ms=50,
+            retry_seconds=0.05,
         )
 
     async def on_hand(self, product_id: str) -> int:

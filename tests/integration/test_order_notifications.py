@@ -14,8 +14,9 @@ from marketplace.order.v1 import events_pb2, order_pb2
 from redis.asyncio import Redis
 
 from services.common.clock import SystemClock
+from services.common.streams import StreamConsumer
 from services.user.adapters.email import EmailRelay
-from services.user.adapters.order_stream import OrderNoticeConsumer, parse_entry
+from services.user.adapters.order_stream import GROUP, parse_entry
 from services.user.adapters.postgres import Pool, PostgresUnitOfWork, create_pool
 from services.user.domain.emails import EmailKind, OutgoingEmail
 from services.user.domain.model import User
@@ -91,14 +92,16 @@ def shipped_event(buyer: User, seller: User) -> events_pb2.OrderEvent:
     )
 
 
-def consumer(pool: Pool, redis: Redis, stream: str, name: str) -> OrderNoticeConsumer:
+def consumer(pool: Pool, redis: Redis, stream: str, name: str) -> StreamConsumer[OrderNotice]:
     async def notify(notice: OrderNotice) -> int:
         return await notify_order_event(
             notice, uow=PostgresUnitOfWork(pool), clock=SystemClock(), base_url="https://shop"
         )
 
     # claim_idle_ms=1: an entry left unacknowledged is taken over almost at once.
-    return OrderNoticeConsumer(redis, notify, consumer=name, stream=stream, claim_idle_ms=1)
+    return StreamConsumer(
+        redis, parse_entry, notify, stream=stream, group=GROUP, consumer=name, claim_idle_ms=1
+    )
 
 
 async def publish(redis: Redis, stream: str, event: events_pb2.OrderEvent) -> None:

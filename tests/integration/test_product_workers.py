@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from services.common.clock import SystemClock
 from services.common.money import Money
+from services.common.streams import StreamConsumer
 from services.product.adapters.mongo.documents import Document
 from services.product.adapters.mongo.events import MongoProcessedEvents
 from services.product.adapters.mongo.products import MongoProductRepository
@@ -24,7 +25,7 @@ from services.product.adapters.mongo.reservations import MongoReservationStore
 from services.product.adapters.mongo.reviews import MongoReviewRepository
 from services.product.adapters.mongo.schema import Database, ensure_indexes
 from services.product.adapters.mongo.stock import MongoStockStore
-from services.product.adapters.order_stream import OrderEventConsumer
+from services.product.adapters.order_stream import GROUP, parse_entry
 from services.product.domain.model import (
     LISTED_STATES,
     Discount,
@@ -147,15 +148,24 @@ async def test_an_event_replayed_after_a_crash_counts_once(
             "payload": payload.SerializeToString(),
         },
     )
-    dying = OrderEventConsumer(
-        redis, crash_once_after_the_effects, consumer="dies", stream=stream, claim_idle_ms=1
-    )
+
+    def consumer(name: str) -> StreamConsumer[OrderEvent]:
+        # claim_idle_ms=1: an entry left unacknowledged is taken over almost at once.
+        return StreamConsumer(
+            redis,
+            parse_entry,
+            crash_once_after_the_effects,
+            stream=stream,
+            group=GROUP,
+            consumer=name,
+            claim_idle_ms=1,
+        )
+
+    dying = consumer("dies")
     with pytest.raises(RuntimeError):
         await dying.run_once(block_ms=50)
     await asyncio.sleep(0.01)
-    survivor = OrderEventConsumer(
-        redis, crash_once_after_the_effects, consumer="survives", stream=stream, claim_idle_ms=1
-    )
+    survivor = consumer("survives")
     assert await survivor.run_once(block_ms=50) == 1  # the dead consumer's entry, claimed
     assert await survivor.run_once(block_ms=50) == 0
     assert await purchases.also_bought(first, limit=5) == [(second, 1)]

@@ -17,10 +17,11 @@ from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from services.common.clock import SystemClock
+from services.common.config import Environment, EventStreamSettings
 from services.common.money import Money
 from services.common.streams import StreamConsumer
 from services.common.user_events import UserDeleted
-from services.common.user_stream import parse_user_deleted
+from services.common.user_stream import user_events_consumer
 from services.order.adapters.postgres.privacy import PostgresPrivacyUnitOfWork
 from services.order.adapters.postgres.unit_of_work import Pool, PostgresUnitOfWork, create_pool
 from services.order.domain.model import Order, OrderItem, ShippingAddress
@@ -85,17 +86,17 @@ def consumers(
     async def order_side(event: UserDeleted) -> bool:
         return await erase_buyer(event, uow=PostgresPrivacyUnitOfWork(pool), clock=CLOCK)
 
+    settings = EventStreamSettings(
+        environment=Environment.TEST,
+        plaintext=True,
+        user_events_stream=stream,
+        event_consumer_name="test",
+        event_block_ms=1,
+        event_claim_idle_ms=1,
+    )
+
     def build(group: str, handler: Any) -> StreamConsumer[UserDeleted]:
-        return StreamConsumer(
-            redis,
-            parse_user_deleted,
-            handler,
-            stream=stream,
-            group=group,
-            consumer="test",
-            block_ms=1,
-            claim_idle_ms=1,
-        )
+        return user_events_consumer(settings, redis, handler, group=group)
 
     return build("product-service", product_side), build("order-service", order_side)
 

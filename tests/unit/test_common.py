@@ -9,6 +9,7 @@ from google.type import money_pb2
 
 from services.common.errors import InvalidArgument, Violations
 from services.common.money import Money
+from services.common.notify import repeat_on_notify
 from services.common.pagination import clamp_page_size, decode_page_token, encode_page_token
 from services.common.proto_money import money_from_proto, money_to_proto
 from services.common.workers import repeat
@@ -91,3 +92,32 @@ async def test_workers_survive_a_failed_pass_and_skip_the_wait_while_a_backlog_r
     assert len(passes) == 4
     assert passes[1] - passes[0] >= 0.04  # waited after the failure
     assert passes[3] - passes[1] < 0.04  # a full batch goes on at once
+
+
+async def test_a_notify_worker_without_a_listen_url_only_polls_at_its_unlistening_pace() -> None:
+    passes: list[float] = []
+    asked: list[bool] = []
+
+    async def run_once() -> int:
+        passes.append(asyncio.get_running_loop().time())
+        if len(passes) == 3:
+            raise asyncio.CancelledError  # stop the endless loop after the third pass
+        return 0
+
+    def wait_seconds(listening: bool) -> float:
+        asked.append(listening)
+        return 60.0 if listening else 0.05
+
+    # Bounded: a worker that tried to listen instead would hang on its connection attempts.
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(10):
+            await repeat_on_notify(
+                run_once,
+                listen_url=None,
+                channel="unused",
+                failure_event="test_pass_failed",
+                wait_seconds=wait_seconds,
+            )
+    assert asked == [False]  # never tried to listen: the poll's pace, read once
+    assert 0.04 <= passes[1] - passes[0] < 1
+    assert 0.04 <= passes[2] - passes[1] < 1

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from typing import Unpack
 
 from redis.asyncio import Redis
 
 from services.common import outbox_relay
 from services.common.clock import Clock
-from services.common.outbox_relay import GroupProgress, parse_stream_id
+from services.common.outbox_relay import GroupProgress, RelayTuning, parse_stream_id
 from services.order.adapters.events import ORDER_EVENTS_STREAM
 from services.order.adapters.postgres.orders import ORDER_CHANGES_CHANNEL
 from services.order.adapters.postgres.unit_of_work import Pool
@@ -41,15 +41,8 @@ class OutboxRelay(outbox_relay.OutboxRelay):
         *,
         clock: Clock,
         stream: str = ORDER_EVENTS_STREAM,
-        batch_size: int = 100,
-        interval_seconds: float = 0.2,
-        max_stream_length: int = 1_000_000,
         consumer_groups: Sequence[str] = CONSUMER_GROUPS,
-        confirm_interval_seconds: float = 1.0,
-        claim_seconds: float = 30.0,
-        retention: timedelta = timedelta(days=7),
-        listen_url: str | None = None,
-        fallback_seconds: float = 5.0,
+        **tuning: Unpack[RelayTuning],
     ) -> None:
         super().__init__(
             pool,
@@ -58,12 +51,5 @@ class OutboxRelay(outbox_relay.OutboxRelay):
             stream=stream,
             consumer_groups=consumer_groups,
             channel=ORDER_CHANGES_CHANNEL,
-            batch_size=batch_size,
-            interval_seconds=interval_seconds,
-            max_stream_length=max_stream_length,
-            confirm_interval_seconds=confirm_interval_seconds,
-            claim_seconds=claim_seconds,
-            retention=retention,
-            listen_url=listen_url,
-            fallback_seconds=fallback_seconds,
+            **tuning,
         )

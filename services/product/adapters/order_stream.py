@@ -1,21 +1,18 @@
-"""The order event stream in Redis, consumed with the `product-service` consumer group."""
+"""The order event stream in Redis as this service reads it: its group and its parser.
+
+`services.common.order_stream.order_events_consumer` builds the consumer around them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Unpack
-
 from google.protobuf.message import DecodeError
 from marketplace.order.v1 import events_pb2
-from redis.asyncio import Redis
 
-from services.common.streams import ConsumerTuning, StreamConsumer
 from services.product.service_layer.order_events import OrderEvent, OrderEventKind
 
-STREAM = "marketplace.order.events.v1"
+# The order service's outbox keeps an event until this group (and the user service's)
+# has acknowledged it: see services/order/adapters/outbox.py.
 GROUP = "product-service"
-
-type EventHandler = Callable[[OrderEvent], Awaitable[bool]]
 
 
 def parse_entry(fields: dict[bytes, bytes]) -> OrderEvent | None:
@@ -51,31 +48,3 @@ def parse_entry(fields: dict[bytes, bytes]) -> OrderEvent | None:
         quantities=tuple(quantities.items()),
         restock_required=payload.restock_required,
     )
-
-
-class OrderEventConsumer(StreamConsumer[OrderEvent]):
-    """The chassis stream consumer of order events with this service's group.
-
-    It reads them as one consumer of the group, applies them, then acknowledges them.
-    """
-
-    def __init__(
-        self,
-        redis: Redis,
-        handler: EventHandler,
-        *,
-        consumer: str,
-        stream: str = STREAM,
-        group: str = GROUP,
-        **tuning: Unpack[ConsumerTuning],
-    ) -> None:
-        super().__init__(
-            redis,
-            parse_entry,
-            handler,
-            stream=stream,
-            group=group,
-            consumer=consumer,
-            event_prefix="order_event",
-            **tuning,
-        )

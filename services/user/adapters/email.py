@@ -17,7 +17,6 @@ import structlog
 
 from services.common.clock import Clock
 from services.common.notify import repeat_on_notify
-from services.common.workers import repeat
 from services.user.adapters.postgres import Pool
 from services.user.domain.emails import EmailKind, OutgoingEmail
 from services.user.service_layer.ports import EmailSender
@@ -197,13 +196,6 @@ class EmailRelay:
 
     async def run(self) -> None:
         """Relay until cancelled."""
-        if self._listen_url is None:
-            await repeat(
-                self.run_once,
-                interval_seconds=self._interval,
-                failure_event="email_relay_failed",
-                again_at_once=lambda delivered: delivered >= self._batch_size,
-            )
         await repeat_on_notify(
             self.run_once,
             listen_url=self._listen_url,

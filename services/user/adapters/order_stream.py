@@ -1,26 +1,22 @@
-"""The order event stream in Redis, consumed with the `user-service` consumer group."""
+"""The order event stream in Redis as this service reads it: its group and its parser.
+
+`services.common.order_stream.order_events_consumer` builds the consumer around them.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Unpack
 
 from google.protobuf.message import DecodeError
 from google.type import money_pb2
 from marketplace.order.v1 import events_pb2
-from redis.asyncio import Redis
 
 from services.common.money import Money
-from services.common.streams import ConsumerTuning, StreamConsumer
 from services.user.domain.order_mail import OrderEventKind, OrderLine, OrderNotice
 
-STREAM = "marketplace.order.events.v1"
 # The order service's outbox keeps an event until this group (and the product
 # service's) has acknowledged it: see services/order/adapters/outbox.py.
 GROUP = "user-service"
-
-type NoticeHandler = Callable[[OrderNotice], Awaitable[int]]
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -70,31 +66,3 @@ def parse_entry(fields: dict[bytes, bytes]) -> OrderNotice | None:
         total=_money(order.total),
         refund_amount=_money(payload.refund_amount) if payload.HasField("refund_amount") else None,
     )
-
-
-class OrderNoticeConsumer(StreamConsumer[OrderNotice]):
-    """The chassis stream consumer of order events with this service's group.
-
-    It reads them as one consumer of the group, mails them, then acknowledges them.
-    """
-
-    def __init__(
-        self,
-        redis: Redis,
-        handler: NoticeHandler,
-        *,
-        consumer: str,
-        stream: str = STREAM,
-        group: str = GROUP,
-        **tuning: Unpack[ConsumerTuning],
-    ) -> None:
-        super().__init__(
-            redis,
-            parse_entry,
-            handler,
-            stream=stream,
-            group=group,
-            consumer=consumer,
-            event_prefix="order_event",
-            **tuning,
-        )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from services.common.identity import Role
+from services.common.transaction import Transaction
 from services.user.domain.addresses import Address
 from services.user.domain.emails import EmailKind, OutgoingEmail
 from services.user.domain.model import (
@@ -285,7 +285,7 @@ class ProcessedEvents(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Transaction, Protocol):
     """A transaction per `async with`: rolled back on exit unless commit() ran.
 
     One instance serves one request and may open several transactions one after another
@@ -335,23 +335,6 @@ class UnitOfWork(Protocol):
     @property
     def processed_events(self) -> ProcessedEvents:
         """The order events already turned into mail."""
-        ...
-
-    async def __aenter__(self) -> Self:
-        """Begin the transaction."""
-        ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Roll back unless committed, and release the connection."""
-        ...
-
-    async def commit(self) -> None:
-        """Make the transaction's writes durable."""
         ...
 
 

@@ -6,10 +6,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from services.common.transaction import Transaction
 from services.order.domain.cart import Cart, CheckoutOutcome, ProductQuote
 from services.order.domain.commands import PlaceOrder
 from services.order.domain.model import Order
-from services.order.service_layer.ports.transaction import Transaction
 
 
 class Catalog(Protocol):

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Protocol
 
 from services.common.money import Money
+from services.common.transaction import Transaction
 from services.order.domain.ledger import Balance, LedgerEntry
 from services.order.domain.payouts import PageCursor, Payout
-from services.order.service_layer.ports.transaction import Transaction
 
 
 class Ledger(Protocol):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Protocol
 
+from services.common.transaction import Transaction
 from services.order.domain.pricing import ShippingProfile, TaxRate
-from services.order.service_layer.ports.transaction import Transaction
 
 
 class PricingRules(Protocol):

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from services.common.transaction import Transaction
 from services.order.domain.cart import Cart
 from services.order.domain.model import Order
 from services.order.domain.returns import Return
-from services.order.service_layer.ports.transaction import Transaction
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from services.common.transaction import Transaction
 from services.order.domain.returns import Return, ReturnCursor, ReturnState
-from services.order.service_layer.ports.transaction import Transaction
-
-if TYPE_CHECKING:  # the order ports import this module to re-export it
-    from services.order.service_layer.ports import OrderChanges, Orders
+from services.order.service_layer.ports.orders import OrderChanges, Orders
 
 
 class Returns(Protocol):

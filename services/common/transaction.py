@@ -1,4 +1,8 @@
-"""The transaction every unit of work of the order service is: begin, commit, or roll back."""
+"""The transaction port every unit of work is: `async with uow:` begins, `commit()` keeps.
+
+The user and order services' units of work (and their in-memory fakes) are this protocol
+plus the repositories they bind; the PostgreSQL base in `postgres.py` implements it.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ class Transaction(Protocol):
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
-        traceback: TracebackType | None,
+        tb: TracebackType | None,
     ) -> None:
         """Roll back what was not committed and give the connection back."""
         ...
