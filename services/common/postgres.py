@@ -44,8 +44,11 @@ class BoundedPool(_Pool):
         return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
 
     def not_ready(self) -> str | None:
-        """Why this database's service must not take traffic (its sealed data cannot be
-        opened: the keyring does not open the newest data key), or None."""
+        """Why this database's service must not take traffic, or None.
+
+        It must not while its sealed data cannot be opened: the keyring does not open the
+        database's newest data key.
+        """
         if self.data_keys is not None and self.data_keys.active_key_id is None:
             return "the data keyring does not open this database's newest data key"
         return None
