@@ -25,6 +25,22 @@ class _RedactingFormatter(logging.Formatter):
         return redact_text(super().format(record))
 
 
+class _Stderr:
+    """Whatever `sys.stderr` is when a line is written, not when a logger was first used.
+
+    Loggers are cached on first use; one that kept the stream of that moment would write to
+    a closed file once it was swapped (pytest's capture swaps it per test).
+    """
+
+    def write(self, text: str) -> int:
+        """Write to the current stderr."""
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        """Flush the current stderr."""
+        sys.stderr.flush()
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Send JSON log lines to stderr, one object per event, never carrying a secret."""
     handler = logging.StreamHandler(sys.stderr)
@@ -43,7 +59,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(_Stderr()),  # type: ignore[arg-type]  # duck-typed file
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
