@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from services.devmesh.processes import ManagedProcess
+from tests.support.edge import register
 
 DEMO_PASSWORD = "faults-demo-password"
 CATEGORY = "faults"
@@ -71,18 +72,8 @@ def login(edge: httpx.Client, email: str, password: str) -> Account:
 
 def new_buyer(edge: httpx.Client) -> Account:
     """A freshly registered, signed-in buyer."""
-    suffix = uuid.uuid4().hex[:10]
-    email, password = f"fault-{suffix}@example.org", "correct-horse-battery"
-    response = edge.post(
-        "/v1/users",
-        json={
-            "email": email,
-            "username": f"fault_{suffix}",
-            "password": password,
-            "displayName": "Fault Buyer",
-        },
-    )
-    assert response.status_code == 200, response.text
+    password = "correct-horse-battery"
+    email, _ = register(edge, password)
     return login(edge, email, password)
 
 
