@@ -20,6 +20,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace.sampling import Decision
 
 from services.common.auth import StaticKeySource, TokenVerifier
+from services.common.business_metrics import BusinessEventsInterceptor, RpcObserver
 from services.common.errors import Unauthenticated
 from services.common.interceptors import ErrorMappingInterceptor, RequestLoggingInterceptor
 from services.common.logging import configure_logging
@@ -235,3 +236,29 @@ def test_the_trace_sampler_follows_the_standard_variables_and_the_parent() -> No
     assert ratio.should_sample(sampled_parent, trace_id, "child").decision is SAMPLED
     bad = sampler_from({"OTEL_TRACES_SAMPLER": "nonsense", "OTEL_TRACES_SAMPLER_ARG": "7"})
     assert bad.should_sample(None, trace_id, "root").decision is SAMPLED  # the default
+
+
+async def test_business_events_wrap_only_the_methods_they_observe() -> None:
+    outcomes: list[tuple[str, Any]] = []
+    observers = {
+        "/pkg.S/Observed": RpcObserver(
+            succeeded=lambda request, response: outcomes.append(("ok", response)),
+            failed=lambda request, reason: outcomes.append(("failed", reason)),
+        )
+    }
+
+    async def behaviour(request: Any, context: Any) -> str:
+        return "answer"
+
+    inner: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(behaviour)
+
+    async def continuation(details: grpc.HandlerCallDetails) -> Any:
+        return inner
+
+    interceptor = BusinessEventsInterceptor(observers)
+    unobserved = await interceptor.intercept_service(continuation, CallDetails("/pkg.S/Read"))
+    assert unobserved is inner  # served by its own handler, no wrapper in between
+    observed = await interceptor.intercept_service(continuation, CallDetails("/pkg.S/Observed"))
+    assert observed is not inner and observed is not None and observed.unary_unary is not None
+    assert await observed.unary_unary("request", cast(Any, None)) == "answer"
+    assert outcomes == [("ok", "answer")]
