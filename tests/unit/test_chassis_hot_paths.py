@@ -28,7 +28,11 @@ from services.common.reasons import ErrorReason
 from services.common.text import TextGuardInterceptor
 from services.common.tracing import sampler_from
 from services.devmesh.bench import Bench, Load, Ratio, results, write_results
-from services.user.adapters.passwords import Argon2PasswordHasher, usable_cores
+from services.user.adapters.passwords import (
+    Argon2PasswordHasher,
+    usable_cores,
+    verify_on_this_thread,
+)
 from tests.support.tokens import AUDIENCE, ISSUER, TestTokens
 
 SAMPLED = Decision.RECORD_AND_SAMPLE
@@ -262,3 +266,38 @@ async def test_business_events_wrap_only_the_methods_they_observe() -> None:
     assert observed is not inner and observed is not None and observed.unary_unary is not None
     assert await observed.unary_unary("request", cast(Any, None)) == "answer"
     assert outcomes == [("ok", "answer")]
+
+
+@pytest.mark.parametrize(
+    ("kind", "time_cost", "parallelism"),
+    [(argon2.Type.ID, 2, 4), (argon2.Type.ID, 1, 1), (argon2.Type.I, 1, 2)],
+)
+def test_verifying_on_one_thread_agrees_with_argon2(
+    kind: argon2.Type, time_cost: int, parallelism: int
+) -> None:
+    hasher = argon2.PasswordHasher(
+        time_cost=time_cost, memory_cost=8192, parallelism=parallelism, type=kind
+    )
+    stored = hasher.hash("correct horse")
+    assert hasher.verify(stored, "correct horse")
+    assert verify_on_this_thread(stored, "correct horse")
+    assert not verify_on_this_thread(stored, "correct horsf")
+    assert not verify_on_this_thread(stored, "")
+    # Another salt or digest: the same password no longer matches.
+    head, salt, digest = stored.rsplit("$", 2)
+    other_salt = argon2.PasswordHasher(memory_cost=8192).hash("x").rsplit("$", 2)[1]
+    assert not verify_on_this_thread(f"{head}${other_salt}${digest}", "correct horse")
+    flipped = digest[:-2] + ("AA" if not digest.endswith("AA") else "BA")
+    assert not verify_on_this_thread(f"{head}${salt}${flipped}", "correct horse")
+    for corrupt in ("", "not a hash", stored.replace("$argon2", "$bcrypt"), f"{head}$!!$!!"):
+        with pytest.raises(argon2.exceptions.InvalidHashError):
+            verify_on_this_thread(corrupt, "correct horse")
+
+
+async def test_the_service_hasher_verifies_what_it_hashed_and_refuses_the_rest() -> None:
+    hasher = Argon2PasswordHasher(argon2.PasswordHasher(time_cost=1, memory_cost=8192))
+    stored = await hasher.hash("s3cret pass")
+    assert await hasher.verify(stored, "s3cret pass")
+    assert not await hasher.verify(stored, "s3cret pasS")
+    assert not await hasher.verify("$argon2id$v=19$garbage", "s3cret pass")
+    hasher.close()
