@@ -127,6 +127,9 @@ async def test_successes_are_sampled_per_request_and_failures_always_logged(
     json_logs: Any, echo_target: str
 ) -> None:
     configure_logging("test")  # in the test: capsys swaps stderr between the phases
+    # Loggers that cached capsys's stream would write to it once it is closed, in the
+    # tests that run after this one in the same session.
+    structlog.configure(cache_logger_on_first_use=False)
     ids = [f"request-{i}" for i in range(40)]
     async with grpc.aio.insecure_channel(echo_target) as channel:
         call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
