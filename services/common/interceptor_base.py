@@ -127,16 +127,17 @@ class _AroundInterceptor(grpc.aio.ServerInterceptor):
 
 
 class _BracketInterceptor[S](_AroundInterceptor):
-    """Opens every call with `_begin` and closes it with `_end`, told whether it failed.
+    """Opens every call with `_begin` and closes it with `end`, told whether it failed.
 
-    A streaming call fails when its stream raises before its last item; `_end` runs
+    A streaming call fails when its stream raises before its last item; `end` runs
     whatever happens, on every path out of the call.
     """
 
     def _begin(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> S:
         raise NotImplementedError
 
-    def _end(self, state: S, context: grpc.aio.ServicerContext[Any, Any], failed: bool) -> None:
+    def end(self, state: S, context: grpc.aio.ServicerContext[Any, Any], failed: bool) -> None:
+        """Close the call `_begin` opened; `failed` when it raised."""
         raise NotImplementedError
 
     @override
@@ -150,7 +151,7 @@ class _BracketInterceptor[S](_AroundInterceptor):
             failed = False
             return response
         finally:
-            self._end(state, context, failed)
+            self.end(state, context, failed)
 
     @override
     async def around_stream(
@@ -163,4 +164,4 @@ class _BracketInterceptor[S](_AroundInterceptor):
                 yield item
             failed = False
         finally:
-            self._end(state, context, failed)
+            self.end(state, context, failed)

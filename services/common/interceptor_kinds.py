@@ -10,6 +10,7 @@ from typing import Any, override
 
 import grpc
 import structlog
+from prometheus_client import Counter
 
 # Re-exported: the policy is the auth interceptor's input.
 from services.common.access import AccessPolicy
@@ -32,7 +33,7 @@ from services.common.interceptor_base import (
     _code_name,
 )
 from services.common.mesh_identity import caller_service
-from services.common.metadata import request_metadata
+from services.common.metadata import RequestMetadata, request_metadata
 from services.common.metrics import GrpcMetrics
 from services.common.reasons import ErrorReason
 from services.common.rpc_status import abort_with, internal_status, to_grpc_status
@@ -78,12 +79,16 @@ class RequestLoggingInterceptor(_BracketInterceptor[tuple[str, str, float]]):
     def _begin(
         self, method: str, context: grpc.aio.ServicerContext[Any, Any]
     ) -> tuple[str, str, float]:
-        request_id = request_metadata(context).request_id or uuid.uuid4().hex
+        return self.begin(method, request_metadata(context))
+
+    def begin(self, method: str, metadata: RequestMetadata) -> tuple[str, str, float]:
+        """Bind the call's request id (the caller's, or a new one) and note when it began."""
+        request_id = metadata.request_id or uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=request_id, rpc=method)
         return method, request_id, time.perf_counter()
 
     @override
-    def _end(
+    def end(
         self,
         state: tuple[str, str, float],
         context: grpc.aio.ServicerContext[Any, Any],
@@ -109,31 +114,62 @@ class RequestLoggingInterceptor(_BracketInterceptor[tuple[str, str, float]]):
             structlog.contextvars.unbind_contextvars("request_id", "rpc")
 
 
-class MetricsInterceptor(_BracketInterceptor[tuple[str, str, float]]):
+class MethodMetrics:
+    """One method's series: looked up once, not by their labels on every call."""
+
+    def __init__(self, metrics: GrpcMetrics, method: str) -> None:
+        _, self._service, self._name = method.split("/")
+        self._handled_family = metrics.handled
+        self.started = metrics.started.labels(self._service, self._name)
+        self.latency = metrics.latency.labels(self._service, self._name)
+        self._handled: dict[str, Counter] = {}
+
+    def handled(self, code: str) -> Counter:
+        """The counter of the method's calls that ended with `code`."""
+        counter = self._handled.get(code)
+        if counter is None:
+            counter = self._handled_family.labels(self._service, self._name, code)
+            self._handled[code] = counter
+        return counter
+
+
+class MetricsInterceptor(_BracketInterceptor[tuple[MethodMetrics, float]]):
     """Counts calls by method and status and records their latency."""
 
     def __init__(self, metrics: GrpcMetrics) -> None:
         super().__init__()
         self._metrics = metrics
+        self._methods: dict[str, MethodMetrics] = {}
+
+    def of(self, method: str) -> MethodMetrics:
+        """The series of `method`, made on its first call."""
+        found = self._methods.get(method)
+        if found is None:
+            found = self._methods[method] = MethodMetrics(self._metrics, method)
+        return found
 
     @override
     def _begin(
         self, method: str, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> tuple[str, str, float]:
-        _, service, name = method.split("/")
-        self._metrics.started.labels(service, name).inc()
-        return service, name, time.perf_counter()
+    ) -> tuple[MethodMetrics, float]:
+        return self.begin(self.of(method))
+
+    @staticmethod
+    def begin(series: MethodMetrics) -> tuple[MethodMetrics, float]:
+        """Count the call as started and note when."""
+        series.started.inc()
+        return series, time.perf_counter()
 
     @override
-    def _end(
+    def end(
         self,
-        state: tuple[str, str, float],
+        state: tuple[MethodMetrics, float],
         context: grpc.aio.ServicerContext[Any, Any],
         failed: bool,
     ) -> None:
-        service, name, started = state
-        self._metrics.latency.labels(service, name).observe(time.perf_counter() - started)
-        self._metrics.handled.labels(service, name, _code_name(context, failed)).inc()
+        series, started = state
+        series.latency.observe(time.perf_counter() - started)
+        series.handled(_code_name(context, failed)).inc()
 
 
 class DeadlineInterceptor(_AroundInterceptor):
@@ -203,7 +239,12 @@ class AuthInterceptor(_AroundInterceptor):
             reset_caller(token)
 
     async def _authenticate(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        metadata = request_metadata(context)
+        return await self.authenticate(method, context, request_metadata(context))
+
+    async def authenticate(
+        self, method: str, context: grpc.aio.ServicerContext[Any, Any], metadata: RequestMetadata
+    ) -> Any:
+        """Admit the call (or abort it) and bind its caller; the token `reset_caller` takes."""
         try:
             if self._policy.is_internal(method):
                 self._authorise_service(method, context)
@@ -256,15 +297,10 @@ class ErrorMappingInterceptor(_AroundInterceptor):
     ) -> Any:
         try:
             return await call(request, context)
-        except DomainError as error:
-            await abort_with(context, to_grpc_status(error, domain=self._error_domain))
         except grpc.aio.AbortError:
             raise
-        except NotImplementedError:
-            # The generated base servicer raises this for RPCs of the contract still planned.
-            await _abort_unimplemented(context, method)
         except Exception as error:
-            await _abort_unexpected(context, error, self._error_domain)
+            await self.abort_for(method, context, error)
 
     @override
     async def around_stream(
@@ -273,14 +309,21 @@ class ErrorMappingInterceptor(_AroundInterceptor):
         try:
             async for item in call(request, context):
                 yield item
-        except DomainError as error:
-            await abort_with(context, to_grpc_status(error, domain=self._error_domain))
         except grpc.aio.AbortError:
             raise
-        except NotImplementedError:
+        except Exception as error:
+            await self.abort_for(method, context, error)
+
+    async def abort_for(
+        self, method: str, context: grpc.aio.ServicerContext[Any, Any], error: Exception
+    ) -> None:
+        """End the call with the status `error` (not an abort already) stands for."""
+        if isinstance(error, DomainError):
+            await abort_with(context, to_grpc_status(error, domain=self._error_domain))
+        elif isinstance(error, NotImplementedError):
             # The generated base servicer raises this for RPCs of the contract still planned.
             await _abort_unimplemented(context, method)
-        except Exception as error:
+        else:
             await _abort_unexpected(context, error, self._error_domain)
 
 

@@ -1,7 +1,8 @@
-"""Server interceptors, applied in this order: request id and logging, metrics, auth, errors.
+"""Server interceptors, in this order: request id and logging, metrics, deadline, auth, errors.
 
 The outermost interceptor sees every call first and last, so logs and metrics record the
-status the error mapper (innermost) settled on.
+status the error mapper (innermost) settled on. The server runs them, and the text guard
+after them, as the steps of one interceptor (`interceptor_chain.ChassisInterceptor`).
 """
 
 from __future__ import annotations

@@ -151,7 +151,7 @@ def undecodable_field(data: bytes, descriptor: Descriptor, prefix: str = "") -> 
     return None
 
 
-def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+def lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
     """A deserializer that hands the behaviour an `Undecodable` instead of raising.
 
     grpc answers a deserializer's exception with INTERNAL and its own text; the guard turns
@@ -186,6 +186,11 @@ def check_request(request: Any) -> None:
             raise InvalidArgument(violations)
 
 
+def guards(method: str) -> bool:
+    """Whether the guard checks `method`'s requests: the marketplace's own, not grpc's."""
+    return not method.startswith("/grpc.")
+
+
 class TextGuardInterceptor(grpc.aio.ServerInterceptor):
     """Refuses requests with undecodable or control-character text before the handler runs.
 
@@ -205,12 +210,12 @@ class TextGuardInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         """Wrap unary requests of the marketplace's own services; leave grpc's alone."""
         handler = await continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith("/grpc."):
+        if handler is None or not guards(handler_call_details.method):
             return handler
         return self._handlers.get(handler_call_details.method, handler, lambda: self._wrap(handler))
 
     def _wrap(self, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
-        deserializer = _lenient(handler.request_deserializer)
+        deserializer = lenient(handler.request_deserializer)
         if handler.unary_unary is not None:
             inner_unary = cast(Unary, handler.unary_unary)
 

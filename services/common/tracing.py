@@ -11,8 +11,7 @@ import grpc
 import structlog
 from opentelemetry import trace
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
-from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
-from opentelemetry.instrumentation.grpc.filters import health_check, negate
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -27,6 +26,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 
 from services.common.metadata import REQUEST_ID_HEADER
+from services.common.server_tracing import ServerTracingInterceptor
 
 ENDPOINT_VARIABLE = "OTEL_EXPORTER_OTLP_ENDPOINT"
 SAMPLER_VARIABLE = "OTEL_TRACES_SAMPLER"
@@ -134,9 +134,12 @@ def shutdown_tracing() -> None:
 
 
 def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
-    """The tracing interceptor, outermost, so every other interceptor runs inside its span."""
-    # Envoy probes every service each second: spans of health checks would bury the rest.
-    return [aio_server_interceptor(filter_=negate(health_check()))]  # type: ignore[no-untyped-call]
+    """The tracing interceptor, outermost, so every other interceptor runs inside its span.
+
+    Envoy probes every service each second: spans of health checks would bury the rest, so
+    it leaves them out.
+    """
+    return [ServerTracingInterceptor()]
 
 
 def client_interceptors() -> list[grpc.aio.ClientInterceptor]:

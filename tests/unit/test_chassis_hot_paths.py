@@ -20,6 +20,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace.sampling import Decision
 
 from services.common.auth import StaticKeySource, TokenVerifier
+from services.common.business_metrics import BusinessEventsInterceptor, RpcObserver
 from services.common.errors import Unauthenticated
 from services.common.interceptors import ErrorMappingInterceptor, RequestLoggingInterceptor
 from services.common.logging import configure_logging
@@ -27,7 +28,11 @@ from services.common.reasons import ErrorReason
 from services.common.text import TextGuardInterceptor
 from services.common.tracing import sampler_from
 from services.devmesh.bench import Bench, Load, Ratio, results, write_results
-from services.user.adapters.passwords import Argon2PasswordHasher, usable_cores
+from services.user.adapters.passwords import (
+    Argon2PasswordHasher,
+    usable_cores,
+    verify_on_this_thread,
+)
 from tests.support.tokens import AUDIENCE, ISSUER, TestTokens
 
 SAMPLED = Decision.RECORD_AND_SAMPLE
@@ -122,6 +127,9 @@ async def test_successes_are_sampled_per_request_and_failures_always_logged(
     json_logs: Any, echo_target: str
 ) -> None:
     configure_logging("test")  # in the test: capsys swaps stderr between the phases
+    # Loggers that cached capsys's stream would write to it once it is closed, in the
+    # tests that run after this one in the same session.
+    structlog.configure(cache_logger_on_first_use=False)
     ids = [f"request-{i}" for i in range(40)]
     async with grpc.aio.insecure_channel(echo_target) as channel:
         call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
@@ -235,3 +243,64 @@ def test_the_trace_sampler_follows_the_standard_variables_and_the_parent() -> No
     assert ratio.should_sample(sampled_parent, trace_id, "child").decision is SAMPLED
     bad = sampler_from({"OTEL_TRACES_SAMPLER": "nonsense", "OTEL_TRACES_SAMPLER_ARG": "7"})
     assert bad.should_sample(None, trace_id, "root").decision is SAMPLED  # the default
+
+
+async def test_business_events_wrap_only_the_methods_they_observe() -> None:
+    outcomes: list[tuple[str, Any]] = []
+    observers = {
+        "/pkg.S/Observed": RpcObserver(
+            succeeded=lambda request, response: outcomes.append(("ok", response)),
+            failed=lambda request, reason: outcomes.append(("failed", reason)),
+        )
+    }
+
+    async def behaviour(request: Any, context: Any) -> str:
+        return "answer"
+
+    inner: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(behaviour)
+
+    async def continuation(details: grpc.HandlerCallDetails) -> Any:
+        return inner
+
+    interceptor = BusinessEventsInterceptor(observers)
+    unobserved = await interceptor.intercept_service(continuation, CallDetails("/pkg.S/Read"))
+    assert unobserved is inner  # served by its own handler, no wrapper in between
+    observed = await interceptor.intercept_service(continuation, CallDetails("/pkg.S/Observed"))
+    assert observed is not inner and observed is not None and observed.unary_unary is not None
+    assert await observed.unary_unary("request", cast(Any, None)) == "answer"
+    assert outcomes == [("ok", "answer")]
+
+
+@pytest.mark.parametrize(
+    ("kind", "time_cost", "parallelism"),
+    [(argon2.Type.ID, 2, 4), (argon2.Type.ID, 1, 1), (argon2.Type.I, 1, 2)],
+)
+def test_verifying_on_one_thread_agrees_with_argon2(
+    kind: argon2.Type, time_cost: int, parallelism: int
+) -> None:
+    hasher = argon2.PasswordHasher(
+        time_cost=time_cost, memory_cost=8192, parallelism=parallelism, type=kind
+    )
+    stored = hasher.hash("correct horse")
+    assert hasher.verify(stored, "correct horse")
+    assert verify_on_this_thread(stored, "correct horse")
+    assert not verify_on_this_thread(stored, "correct horsf")
+    assert not verify_on_this_thread(stored, "")
+    # Another salt or digest: the same password no longer matches.
+    head, salt, digest = stored.rsplit("$", 2)
+    other_salt = argon2.PasswordHasher(memory_cost=8192).hash("x").rsplit("$", 2)[1]
+    assert not verify_on_this_thread(f"{head}${other_salt}${digest}", "correct horse")
+    flipped = digest[:-2] + ("AA" if not digest.endswith("AA") else "BA")
+    assert not verify_on_this_thread(f"{head}${salt}${flipped}", "correct horse")
+    for corrupt in ("", "not a hash", stored.replace("$argon2", "$bcrypt"), f"{head}$!!$!!"):
+        with pytest.raises(argon2.exceptions.InvalidHashError):
+            verify_on_this_thread(corrupt, "correct horse")
+
+
+async def test_the_service_hasher_verifies_what_it_hashed_and_refuses_the_rest() -> None:
+    hasher = Argon2PasswordHasher(argon2.PasswordHasher(time_cost=1, memory_cost=8192))
+    stored = await hasher.hash("s3cret pass")
+    assert await hasher.verify(stored, "s3cret pass")
+    assert not await hasher.verify(stored, "s3cret pasS")
+    assert not await hasher.verify("$argon2id$v=19$garbage", "s3cret pass")
+    hasher.close()

@@ -139,20 +139,26 @@ class ProductCache:
         if redis is None or not docs:
             return
         try:
-            async with redis.pipeline(transaction=False) as pipe:
-                for doc in docs:
-                    pipe.eval(
-                        _PUT_IF_NEWER,
-                        1,
-                        self._key(str(doc["_id"])),
-                        int(doc.get("revision", 0)),
-                        bson.encode(doc),
-                        self._ttl,
-                        self._render(doc) if self._render is not None else b"",
-                    )
-                await pipe.execute()
+            if len(docs) == 1:
+                # The refill of a single read's miss: one command needs no pipeline.
+                await cast(Awaitable[Any], redis.eval(_PUT_IF_NEWER, 1, *self._put_args(docs[0])))
+            else:
+                async with redis.pipeline(transaction=False) as pipe:
+                    for doc in docs:
+                        pipe.eval(_PUT_IF_NEWER, 1, *self._put_args(doc))
+                    await pipe.execute()
         except (RedisError, OSError) as error:
             self._failed("put", error)
+
+    def _put_args(self, doc: Document) -> tuple[str, int, bytes, int, bytes]:
+        """The key and arguments of _PUT_IF_NEWER for `doc`."""
+        return (
+            self._key(str(doc["_id"])),
+            int(doc.get("revision", 0)),
+            bson.encode(doc),
+            self._ttl,
+            self._render(doc) if self._render is not None else b"",
+        )
 
     async def view(self, product_id: str) -> bytes | None:
         """The cached view of a product in one Redis command; None on a miss or a failure."""
