@@ -8,10 +8,10 @@ their labels each time. `ChassisInterceptor` runs the steps of the chassis's int
 
 1. request id and logging (`RequestLoggingInterceptor`),
 2. metrics (`MetricsInterceptor`),
-3. the incoming deadline (`DeadlineInterceptor`),
+3. the incoming deadline (`deadlines.bind_incoming_deadline`),
 4. auth (`AuthInterceptor`),
 5. error mapping (`ErrorMappingInterceptor`),
-6. the text guard (`TextGuardInterceptor`),
+6. the text guard (`text.check_request`, with the lenient deserializer),
 
 each step beginning in that order and ending in the reverse one, as nested interceptors
 would. The wrapper is built once per method, with what is constant per method (its metric

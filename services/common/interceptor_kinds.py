@@ -15,7 +15,6 @@ from prometheus_client import Counter
 # Re-exported: the policy is the auth interceptor's input.
 from services.common.access import AccessPolicy
 from services.common.auth import TokenVerifier, reset_caller, set_caller
-from services.common.deadlines import bind_incoming_deadline, reset_incoming_deadline
 from services.common.dependencies import unavailable_dependency
 from services.common.errors import (
     DomainError,
@@ -170,31 +169,6 @@ class MetricsInterceptor(_BracketInterceptor[tuple[MethodMetrics, float]]):
         series, started = state
         series.latency.observe(time.perf_counter() - started)
         series.handled(_code_name(context, failed)).inc()
-
-
-class DeadlineInterceptor(_AroundInterceptor):
-    """Records the incoming call's deadline, which every outgoing mesh call is capped at."""
-
-    @override
-    async def around_unary(
-        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Unary
-    ) -> Any:
-        token = bind_incoming_deadline(context)
-        try:
-            return await call(request, context)
-        finally:
-            reset_incoming_deadline(token)
-
-    @override
-    async def around_stream(
-        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any], call: Stream
-    ) -> AsyncIterator[Any]:
-        token = bind_incoming_deadline(context)
-        try:
-            async for item in call(request, context):
-                yield item
-        finally:
-            reset_incoming_deadline(token)
 
 
 class AuthInterceptor(_AroundInterceptor):

@@ -14,14 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import grpc
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from services.common.errors import FieldViolation, InvalidArgument
-from services.common.interceptors import MethodHandlers
 
 MAX_TEXT_LENGTH = 20_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -189,58 +188,3 @@ def check_request(request: Any) -> None:
 def guards(method: str) -> bool:
     """Whether the guard checks `method`'s requests: the marketplace's own, not grpc's."""
     return not method.startswith("/grpc.")
-
-
-class TextGuardInterceptor(grpc.aio.ServerInterceptor):
-    """Refuses requests with undecodable or control-character text before the handler runs.
-
-    It sits innermost, right after the error mapper, which turns its InvalidArgument into
-    the status with BadRequest details like any other domain error.
-    """
-
-    def __init__(self) -> None:
-        self._handlers = MethodHandlers()
-
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        """Wrap unary requests of the marketplace's own services; leave grpc's alone."""
-        handler = await continuation(handler_call_details)
-        if handler is None or not guards(handler_call_details.method):
-            return handler
-        return self._handlers.get(handler_call_details.method, handler, lambda: self._wrap(handler))
-
-    def _wrap(self, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
-        deserializer = lenient(handler.request_deserializer)
-        if handler.unary_unary is not None:
-            inner_unary = cast(Unary, handler.unary_unary)
-
-            async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                check_request(request)
-                return await inner_unary(request, context)
-
-            return grpc.unary_unary_rpc_method_handler(
-                unary,
-                request_deserializer=deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            inner_stream = cast(Stream, handler.unary_stream)
-
-            async def stream(
-                request: Any, context: grpc.aio.ServicerContext[Any, Any]
-            ) -> AsyncIterator[Any]:
-                check_request(request)
-                async for item in inner_stream(request, context):
-                    yield item
-
-            return grpc.unary_stream_rpc_method_handler(
-                stream,
-                request_deserializer=deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
