@@ -165,7 +165,16 @@ class PostgresUnitOfWork:
             return
         try:
             if not self._committed and transaction is not None:
-                await transaction.rollback()
+                try:
+                    await transaction.rollback()
+                except Exception:
+                    if exc is None:
+                        raise
+                    # The block failed already: a COMMIT cancelled in flight leaves the
+                    # transaction unable to roll back. The block's own exception (the
+                    # cancellation) must be the one that propagates, or a stopping task
+                    # would carry on; the connection's state is unknown, so it is closed.
+                    connection.terminate()
         finally:
             await self._pool.release(connection)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import override
 
@@ -75,3 +76,30 @@ async def test_a_released_connection_skips_the_reset_round_trip_unless_asked(
             assert (name == "left behind") is survives
         finally:
             await pool.close()
+
+
+async def test_a_commit_cancelled_in_flight_ends_the_block_cancelled(backends: Backends) -> None:
+    """A cancelled COMMIT leaves asyncpg's transaction unable to roll back; the block still
+    ends with the cancellation, so the task stops (a worker swallowing the rollback's error
+    instead kept a stopping service alive forever), and the connection is not reused.
+    """
+    pool = await create_pool(
+        backends.database_url("orders_uow", MIGRATIONS), max_size=1, acquire_timeout=2
+    )
+
+    async def commit_cancelled_in_flight() -> None:
+        async with PostgresUnitOfWork(pool) as work:
+            committing = asyncio.ensure_future(work.commit())
+            await asyncio.sleep(0)  # COMMIT sent, its answer not read yet
+            assert not committing.done()
+            committing.cancel()
+            await committing
+
+    try:
+        for _ in range(3):
+            with pytest.raises(asyncio.CancelledError):
+                await commit_cancelled_in_flight()
+        async with PostgresUnitOfWork(pool) as work:  # the pool still serves
+            assert await work.orders.get(uuid.uuid4()) is None
+    finally:
+        pool.terminate()
