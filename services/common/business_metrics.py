@@ -107,14 +107,10 @@ class BusinessEventsInterceptor(_AroundInterceptor):
         self._observers = observers
 
     @override
-    def _wrap(
-        self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
-    ) -> grpc.RpcMethodHandler[Any, Any]:
+    def _wraps(self, method: str) -> bool:
         # A method nobody observes (every read) is served by its own handler: a wrapper
         # that only passes the call on cost a cached read a coroutine per call.
-        if method not in self._observers:
-            return handler
-        return super()._wrap(method, handler)
+        return method in self._observers
 
     @override
     async def around_unary(

@@ -60,8 +60,34 @@ class MethodHandlers:
         return wrapped
 
 
-class _AroundInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps unary-unary and unary-stream behaviours with `around_*` hooks."""
+def with_behaviour(
+    handler: grpc.RpcMethodHandler[Any, Any],
+    behaviour: Callable[..., Any],
+    *,
+    request_deserializer: Callable[[bytes], Any] | None = None,
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """`handler` of the same kind and serializers, running `behaviour` instead.
+
+    `behaviour` is a coroutine function for a unary-unary handler and an async generator
+    function for a unary-stream one: grpc.aio picks the streaming path by inspecting it,
+    and would try to iterate a returned async generator synchronously and fail.
+    """
+    deserializer = request_deserializer or handler.request_deserializer
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(
+            behaviour,
+            request_deserializer=deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    return grpc.unary_unary_rpc_method_handler(
+        behaviour,
+        request_deserializer=deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+class WrappingInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps each method's handler once (`_wrap`) and serves that wrapper on later calls."""
 
     def __init__(self) -> None:
         self._handlers = MethodHandlers()
@@ -73,12 +99,27 @@ class _AroundInterceptor(grpc.aio.ServerInterceptor):
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        """The inner handler, wrapped unless it is missing or `_wraps` leaves its method out."""
         handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
         method = handler_call_details.method
+        if handler is None or not self._wraps(method):
+            return handler
         return self._handlers.get(method, handler, lambda: self._wrap(method, handler))
 
+    def _wraps(self, method: str) -> bool:
+        """Whether `method` gets a wrapper; every method unless a subclass says otherwise."""
+        return True
+
+    def _wrap(
+        self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        raise NotImplementedError
+
+
+class _AroundInterceptor(WrappingInterceptor):
+    """Wraps unary-unary and unary-stream behaviours with `around_*` hooks."""
+
+    @override
     def _wrap(
         self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
     ) -> grpc.RpcMethodHandler[Any, Any]:
@@ -88,28 +129,17 @@ class _AroundInterceptor(grpc.aio.ServerInterceptor):
             async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 return await self.around_unary(method, request, context, inner_unary)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return with_behaviour(handler, unary)
         if handler.unary_stream is not None:
             inner_stream = cast(Stream, handler.unary_stream)
 
-            # An async generator function itself, not a function returning one: grpc.aio
-            # picks the streaming path by inspecting the behaviour, and would otherwise try
-            # to iterate the returned async generator synchronously and fail.
             async def stream(
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
                 async for item in self.around_stream(method, request, context, inner_stream):
                     yield item
 
-            return grpc.unary_stream_rpc_method_handler(
-                stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return with_behaviour(handler, stream)
         return handler  # client-streaming calls are not part of the API
 
     async def around_unary(

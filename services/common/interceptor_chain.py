@@ -20,14 +20,14 @@ series, whether the text guard applies) worked out then.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from collections.abc import AsyncIterator
+from typing import Any, cast, override
 
 import grpc
 
 from services.common.deadlines import bind_incoming_deadline, reset_incoming_deadline
 from services.common.identity import reset_caller
-from services.common.interceptor_base import MethodHandlers, Stream, Unary
+from services.common.interceptor_base import Stream, Unary, WrappingInterceptor, with_behaviour
 from services.common.interceptor_kinds import (
     AuthInterceptor,
     ErrorMappingInterceptor,
@@ -37,16 +37,12 @@ from services.common.interceptor_kinds import (
 from services.common.metadata import request_metadata
 from services.common.text import check_request, guards, lenient
 
-type Continuation = Callable[
-    [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-]
-
 
 def _no_check(request: Any) -> None:
     """The text guard of a method it does not apply to (grpc's own services)."""
 
 
-class ChassisInterceptor(grpc.aio.ServerInterceptor):
+class ChassisInterceptor(WrappingInterceptor):
     """Logging, metrics, deadline, auth, error mapping and text guard, in one wrapper."""
 
     def __init__(
@@ -60,18 +56,9 @@ class ChassisInterceptor(grpc.aio.ServerInterceptor):
         self._metrics = metrics
         self._auth = auth
         self._errors = errors
-        self._handlers = MethodHandlers()
+        super().__init__()
 
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        """The inner handler wrapped in the chassis's steps, built once per method."""
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        return self._handlers.get(method, handler, lambda: self._wrap(method, handler))
-
+    @override
     def _wrap(
         self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
     ) -> grpc.RpcMethodHandler[Any, Any]:
@@ -80,7 +67,6 @@ class ChassisInterceptor(grpc.aio.ServerInterceptor):
         guarded = guards(method)
         check = check_request if guarded else _no_check
         deserializer = lenient(handler.request_deserializer) if guarded else None
-        deserializer = deserializer or handler.request_deserializer
         if handler.unary_unary is not None:
             inner_unary = cast(Unary, handler.unary_unary)
 
@@ -114,11 +100,7 @@ class ChassisInterceptor(grpc.aio.ServerInterceptor):
                     finally:
                         logging.end(logged, context, failed)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary,
-                request_deserializer=deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return with_behaviour(handler, unary, request_deserializer=deserializer)
         if handler.unary_stream is not None:
             inner_stream = cast(Stream, handler.unary_stream)
 
@@ -155,9 +137,5 @@ class ChassisInterceptor(grpc.aio.ServerInterceptor):
                     finally:
                         logging.end(logged, context, failed)
 
-            return grpc.unary_stream_rpc_method_handler(
-                stream,
-                request_deserializer=deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return with_behaviour(handler, stream, request_deserializer=deserializer)
         return handler  # client-streaming calls are not part of the API

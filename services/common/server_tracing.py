@@ -13,8 +13,8 @@ status and exception work done only for spans that record.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from collections.abc import AsyncIterator
+from typing import Any, cast, override
 from urllib.parse import unquote
 
 import grpc
@@ -25,7 +25,13 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.propagate import extract
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from services.common.interceptor_base import HEALTH_METHOD_PREFIX, MethodHandlers, Stream, Unary
+from services.common.interceptor_base import (
+    HEALTH_METHOD_PREFIX,
+    Stream,
+    Unary,
+    WrappingInterceptor,
+    with_behaviour,
+)
 
 # The instrumentation's own scope, so spans read as they did before this replaced it.
 _SCOPE = "opentelemetry.instrumentation.grpc"
@@ -42,10 +48,6 @@ _SERVER_ERRORS = frozenset(
         grpc.StatusCode.DATA_LOSS,
     }
 )
-
-type Continuation = Callable[
-    [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-]
 
 
 def _peer_attributes(peer: str) -> dict[str, str]:
@@ -115,23 +117,18 @@ class _MethodSpans:
             span.end()
 
 
-class ServerTracingInterceptor(grpc.aio.ServerInterceptor):
+class ServerTracingInterceptor(WrappingInterceptor):
     """A server span per RPC, health checks left out (they would bury the rest)."""
 
     def __init__(self, tracer_provider: trace.TracerProvider | None = None) -> None:
+        super().__init__()
         self._tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=_SCHEMA)
-        self._handlers = MethodHandlers()
 
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        """The inner handler inside the method's span, built once per method."""
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or method.startswith(HEALTH_METHOD_PREFIX):
-            return handler
-        return self._handlers.get(method, handler, lambda: self._wrap(method, handler))
+    @override
+    def _wraps(self, method: str) -> bool:
+        return not method.startswith(HEALTH_METHOD_PREFIX)
 
+    @override
     def _wrap(
         self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
     ) -> grpc.RpcMethodHandler[Any, Any]:
@@ -152,11 +149,7 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):
                 finally:
                     spans.end(span, token, context, error)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return with_behaviour(handler, unary)
         if handler.unary_stream is not None:
             inner_stream = cast(Stream, handler.unary_stream)
 
@@ -179,9 +172,5 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):
                 finally:
                     spans.end(span, token, context, error)
 
-            return grpc.unary_stream_rpc_method_handler(
-                stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return with_behaviour(handler, stream)
         return handler  # client-streaming calls are not part of the API
