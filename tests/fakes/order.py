@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from types import TracebackType
-from typing import Self
 
 from services.common.errors import NotFound
 from services.common.money import Money
@@ -20,6 +18,7 @@ from services.order.domain.model import GatewayCall, Order, OrderLine, ShippingA
 from services.order.domain.status import OrderStatus
 from services.order.service_layer.ports import PricedLine, ReportRow
 from tests.fakes.pricing import FakePricing
+from tests.fakes.transaction import WritesAtOnce
 
 
 @dataclass
@@ -244,7 +243,7 @@ class FakeChanges:
         ][:limit]
 
 
-class FakeUnitOfWork:
+class FakeUnitOfWork(WritesAtOnce):
     """A unit of work over the shared store; writes land at once (no rollback)."""
 
     def __init__(self, store: Store, *, fail_save: bool = False) -> None:
@@ -254,20 +253,6 @@ class FakeUnitOfWork:
         self.releases = FakeReleases(store)
         self.changes = FakeChanges(store)
         self.pricing = store.pricing
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        pass
-
-    async def commit(self) -> None:
-        pass
 
 
 @dataclass

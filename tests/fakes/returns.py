@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 import uuid
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
 
 from services.common.money import Money
 from services.order.domain.payments import (
@@ -17,6 +15,7 @@ from services.order.domain.payments import (
 )
 from services.order.domain.returns import Return, ReturnCursor, ReturnState
 from tests.fakes.order import FakeChanges, FakeOrders, Store
+from tests.fakes.transaction import WritesAtOnce
 
 
 @dataclass
@@ -91,7 +90,7 @@ class FakeReturns:
         return None
 
 
-class FakeReturnUnitOfWork:
+class FakeReturnUnitOfWork(WritesAtOnce):
     """A unit of work over the returns and the order fakes; writes land at once.
 
     The fakes' calls never suspend, so a use case's transaction runs without
@@ -102,20 +101,6 @@ class FakeReturnUnitOfWork:
         self.returns = FakeReturns(store)
         self.orders = FakeOrders(store.orders)
         self.changes = FakeChanges(store.orders)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        pass
-
-    async def commit(self) -> None:
-        pass
 
 
 @dataclass

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Self
-
 import pytest
 
 from services.common.errors import FailedPrecondition, NotFound, PermissionDenied
@@ -15,31 +12,18 @@ from services.order.domain.pricing import ShippingProfile, ShippingRate
 from services.order.service_layer import pricing
 from tests.fakes.clock import FixedClock
 from tests.fakes.pricing import FakePricing
+from tests.fakes.transaction import WritesAtOnce
 
 SELLER = Caller("seller-1", frozenset({Role.SELLER}))
 BUYER = Caller("buyer-1", frozenset({Role.CUSTOMER}))
 ADMIN = Caller("admin-1", frozenset({Role.ADMIN}))
 
 
-class Work:
+class Work(WritesAtOnce):
     """A unit of work over the fake rules."""
 
     def __init__(self, rules: FakePricing) -> None:
         self.pricing = rules
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        pass
-
-    async def commit(self) -> None:
-        pass
 
 
 def update(
