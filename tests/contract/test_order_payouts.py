@@ -23,7 +23,6 @@ from marketplace.order.v1 import (
     payout_service_pb2,
     payout_service_pb2_grpc,
 )
-from marketplace.product.v1 import product_pb2, product_service_pb2
 
 from services.common.identity import Role
 from services.common.money import Money
@@ -37,6 +36,7 @@ from tests.support.order import (
     ProductService,
     UserService,
     accounts,
+    create_product,
     order_request,
     order_settings,
     product,
@@ -99,19 +99,11 @@ async def sell(
     """Place and pay an order of one unit per seller, priced at that seller's cents."""
     lines = []
     for seller_id, price in parts.items():
-        created = await product.stub.CreateProduct(
-            product_service_pb2.CreateProductRequest(
-                product=product_pb2.Product(
-                    title="Kettle",
-                    category="home",
-                    list_price=money_to_proto(Money(price, "USD")),
-                    initial_stock=5,
-                ),
-                publish=True,
-            ),
-            metadata=seller(tokens, seller_id),
+        seller_token = tokens.mint(seller_id, roles=(Role.SELLER,))
+        product_id = await create_product(
+            product, 5, Money(price, "USD"), "Kettle", seller_token=seller_token
         )
-        lines.append((created.product_id, 1))
+        lines.append((product_id, 1))
     buyer = await orders.accounts.buyer_token()
     placed = await orders.stub.CreateOrder(
         order_request(*lines), metadata=(*bearer(buyer), ("idempotency-key", uuid.uuid4().hex))

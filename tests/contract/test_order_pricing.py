@@ -25,7 +25,6 @@ from marketplace.order.v1 import (
     pricing_service_pb2,
     pricing_service_pb2_grpc,
 )
-from marketplace.product.v1 import product_pb2, product_service_pb2
 
 from services.common.identity import Role
 from services.common.money import Money
@@ -38,6 +37,7 @@ from tests.support.order import (
     ProductService,
     UserService,
     accounts,
+    create_product,
     money,
     order_settings,
     product,
@@ -118,19 +118,7 @@ async def set_tax(orders: OrderService, admin: str, country: str, points: int) -
 
 
 async def listed(product: ProductService, seller: str, price: int = 1000, stock: int = 20) -> str:
-    created = await product.stub.CreateProduct(
-        product_service_pb2.CreateProductRequest(
-            product=product_pb2.Product(
-                title="Kettle",
-                category="home",
-                list_price=money_to_proto(Money(price, "USD")),
-                initial_stock=stock,
-            ),
-            publish=True,
-        ),
-        metadata=bearer(seller),
-    )
-    return created.product_id
+    return await create_product(product, stock, Money(price, "USD"), "Kettle", seller_token=seller)
 
 
 def order_to(country: str, *lines: tuple[str, int]) -> order_service_pb2.CreateOrderRequest:

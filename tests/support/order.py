@@ -209,8 +209,14 @@ async def serving_orders(
 
 
 async def create_product(
-    product: ProductService, stock: int, price: Money = PRICE, title: str = "Desk lamp"
+    product: ProductService,
+    stock: int,
+    price: Money = PRICE,
+    title: str = "Desk lamp",
+    *,
+    seller_token: str | None = None,
 ) -> str:
+    """A published listing, by the product fixture's seller unless `seller_token` names one."""
     created = await product.stub.CreateProduct(
         product_service_pb2.CreateProductRequest(
             product=product_pb2.Product(
@@ -221,7 +227,7 @@ async def create_product(
             ),
             publish=True,
         ),
-        metadata=bearer(product.seller_token),
+        metadata=bearer(seller_token or product.seller_token),
     )
     return created.product_id
 
