@@ -15,30 +15,14 @@ from tests.support.edge import (
     Account,
     create_product,
     login,
-    mail_token,
+    new_seller,
     place_order,
-    register,
 )
 
 
 def cents(money: dict[str, Any]) -> int:
     """The cents of a google.type.Money in proto3 JSON (units is a string, nanos may be absent)."""
     return int(money.get("units", 0)) * 100 + int(money.get("nanos", 0)) // 10_000_000
-
-
-def new_seller(mesh: Mesh, edge: httpx.Client, admin: Account) -> Account:
-    """A fresh, verified account an admin made a seller: no other test's sales are in its ledger."""
-    email, user_id = register(edge)
-    token = mail_token(mesh, email, "verify_email")
-    confirmed = edge.post("/v1/auth/email:verify", json={"token": token})
-    assert confirmed.status_code == 200, confirmed.text
-    promoted = edge.post(
-        f"/v1/users/{user_id}:setRoles",
-        headers=admin.headers,
-        json={"roles": ["ROLE_CUSTOMER", "ROLE_SELLER"]},
-    )
-    assert promoted.status_code == 200, promoted.text
-    return login(edge, email, "correct-horse-battery")
 
 
 def whole_ledger(edge: httpx.Client, seller: Account) -> list[dict[str, Any]]:
@@ -68,7 +52,7 @@ def test_a_payout_run_pays_the_settled_balance_and_the_ledger_balances(
     mesh: Mesh, edge: httpx.Client, buyer: Account
 ) -> None:
     admin = login(edge, "admin@example.com", DEMO_PASSWORD)
-    seller = new_seller(mesh, edge, admin)
+    seller = new_seller(mesh, edge, admin=admin)
     product_id = create_product(edge, seller, stock=5, price=40)["productId"]
     orders = []
     for quantity in (1, 2):

@@ -15,29 +15,11 @@ from tests.support.edge import (
     Account,
     create_product,
     login,
-    mail_token,
+    new_seller,
     place_order,
-    register,
 )
 
 PASSWORD = "correct-horse-battery"
-
-
-def verified_seller(mesh: Mesh, edge: httpx.Client) -> Account:
-    """A new account with a verified email (it may review) and the seller role (it lists)."""
-    address, user_id = register(edge, PASSWORD)
-    confirmed = edge.post(
-        "/v1/auth/email:verify", json={"token": mail_token(mesh, address, "verify_email")}
-    )
-    assert confirmed.status_code == 200, confirmed.text
-    admin = login(edge, "admin@example.com", DEMO_PASSWORD)
-    granted = edge.post(
-        f"/v1/users/{user_id}:setRoles",
-        headers=admin.headers,
-        json={"roles": ["ROLE_CUSTOMER", "ROLE_SELLER"]},
-    )
-    assert granted.status_code == 200, granted.text
-    return login(edge, address, PASSWORD)
 
 
 def eventually[T](read: Callable[[], T], done: Callable[[T], bool], what: str) -> T:
@@ -114,7 +96,7 @@ def fill_account(edge: httpx.Client, user: Account, seller: Account) -> dict[str
 def test_export_holds_the_data_of_all_three_services(
     mesh: Mesh, edge: httpx.Client, seller: Account
 ) -> None:
-    user = verified_seller(mesh, edge)
+    user = new_seller(mesh, edge, password=PASSWORD)
     made = fill_account(edge, user, seller)
 
     response = edge.get("/v1/users/me:export", headers=user.headers)
@@ -139,7 +121,7 @@ def test_export_holds_the_data_of_all_three_services(
 def test_deletion_erases_the_account_across_the_three_services(
     mesh: Mesh, edge: httpx.Client, seller: Account
 ) -> None:
-    user = verified_seller(mesh, edge)
+    user = new_seller(mesh, edge, password=PASSWORD)
     made = fill_account(edge, user, seller)
     admin = login(edge, "admin@example.com", DEMO_PASSWORD)
     order_id = made["order"]["orderId"]

@@ -20,8 +20,7 @@ from tests.support.edge import (
     Account,
     create_product,
     login,
-    mail_token,
-    register,
+    new_seller,
 )
 
 PASSWORD = "shipping-tax-seller-password"
@@ -38,22 +37,6 @@ def usd(minor: int) -> dict[str, Any]:
 
 def reason(response: httpx.Response) -> str:
     return str(next(d["reason"] for d in response.json()["details"] if "reason" in d))
-
-
-def new_seller(mesh: Mesh, edge: httpx.Client, admin: Account) -> Account:
-    """A seller besides the demo one: registered, verified, given the role by the admin."""
-    address, user_id = register(edge, PASSWORD)
-    verified = edge.post(
-        "/v1/auth/email:verify", json={"token": mail_token(mesh, address, "verify_email")}
-    )
-    assert verified.status_code == 200, verified.text
-    granted = edge.post(
-        f"/v1/users/{user_id}:setRoles",
-        headers=admin.headers,
-        json={"roles": ["ROLE_CUSTOMER", "ROLE_SELLER"]},
-    )
-    assert granted.status_code == 200, granted.text
-    return login(edge, address, PASSWORD)
 
 
 def address(country: str) -> dict[str, str]:
@@ -95,7 +78,10 @@ def admin(edge: httpx.Client) -> Account:
 def test_shipping_and_tax_on_orders_of_two_sellers_to_two_countries(
     mesh: Mesh, edge: httpx.Client, buyer: Account, admin: Account
 ) -> None:
-    seller_a, seller_b = new_seller(mesh, edge, admin), new_seller(mesh, edge, admin)
+    seller_a, seller_b = (
+        new_seller(mesh, edge, password=PASSWORD, admin=admin),
+        new_seller(mesh, edge, password=PASSWORD, admin=admin),
+    )
     profile_url = "/v1/sellers/me/shippingProfile"
     set_a = edge.patch(
         profile_url,

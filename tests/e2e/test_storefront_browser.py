@@ -33,7 +33,7 @@ from tests.support.edge import (
     Account,
     create_product,
     login,
-    mail_token,
+    new_seller,
     place_order,
     register,
 )
@@ -88,24 +88,7 @@ def seller_browser(browser: Browser) -> Iterator[BrowserContext]:
 @pytest.fixture(scope="module")
 def second_seller(mesh: Mesh, edge: httpx.Client) -> Account:
     """A seller besides the demo one: registered, verified, given the role by the demo admin."""
-    return new_seller(mesh, edge)
-
-
-def new_seller(mesh: Mesh, edge: httpx.Client) -> Account:
-    """A new seller: registered, verified, given the role by the demo admin, signed in."""
-    address, user_id = register(edge, PASSWORD)
-    verified = edge.post(
-        "/v1/auth/email:verify", json={"token": mail_token(mesh, address, "verify_email")}
-    )
-    assert verified.status_code == 200, verified.text
-    admin = login(edge, "admin@example.com", DEMO_PASSWORD)
-    granted = edge.post(
-        f"/v1/users/{user_id}:setRoles",
-        headers=admin.headers,
-        json={"roles": ["ROLE_CUSTOMER", "ROLE_SELLER"]},
-    )
-    assert granted.status_code == 200, granted.text
-    return login(edge, address, PASSWORD)
+    return new_seller(mesh, edge, password=PASSWORD)
 
 
 def mail_link(mesh: Mesh, to: str, kind: str) -> str:
@@ -563,7 +546,7 @@ def test_a_return_is_asked_approved_received_and_refunded_in_the_browser(
 def test_a_seller_lists_their_listings_in_every_state_with_filters_and_pages(
     mesh: Mesh, edge: httpx.Client, storefront: str, browser: Browser
 ) -> None:
-    owner = new_seller(mesh, edge)
+    owner = new_seller(mesh, edge, password=PASSWORD)
     token = uuid.uuid4().hex[:6]
 
     def listing(title: str, *, stock: int, publish: bool) -> str:
@@ -665,7 +648,7 @@ def test_a_refused_refresh_signs_the_tab_out_cleanly(
 def test_a_sale_shows_pending_then_an_admin_pays_it_out_in_the_consoles(
     mesh: Mesh, edge: httpx.Client, storefront: str, browser: Browser
 ) -> None:
-    seller = new_seller(mesh, edge)
+    seller = new_seller(mesh, edge, password=PASSWORD)
     product = create_product(edge, seller, stock=3, price=40)
     address, _ = register(edge, PASSWORD)
     buyer = login(edge, address, PASSWORD)
@@ -753,7 +736,7 @@ def test_tax_and_shipping_set_in_the_consoles_show_on_the_buyers_order(
 ) -> None:
     # Norway: no other test taxes or ships there, and the rate is deleted at the end.
     country = "NO"
-    seller = new_seller(mesh, edge)
+    seller = new_seller(mesh, edge, password=PASSWORD)
     product = create_product(edge, seller, stock=5, price=40)
     address, _ = register(edge, PASSWORD)
     buyer = login(edge, address, PASSWORD)

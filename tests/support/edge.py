@@ -142,3 +142,29 @@ def mail_token(mesh: Mesh, to: str, kind: str, *, count: int = 1) -> str:
             return tokens[-1]
         time.sleep(0.1)
     raise AssertionError(f"no {kind} mail to {to} in {folder}")
+
+
+def new_seller(
+    mesh: Mesh,
+    edge: httpx.Client,
+    *,
+    password: str = "correct-horse-battery",
+    admin: Account | None = None,
+) -> Account:
+    """A new account, signed in, with a verified email (it may list and review) and the
+    seller role, given by `admin` (the demo admin unless named): no other test's sales are
+    in its ledger.
+    """
+    address, user_id = register(edge, password)
+    verified = edge.post(
+        "/v1/auth/email:verify", json={"token": mail_token(mesh, address, "verify_email")}
+    )
+    assert verified.status_code == 200, verified.text
+    admin = admin or login(edge, "admin@example.com", DEMO_PASSWORD)
+    granted = edge.post(
+        f"/v1/users/{user_id}:setRoles",
+        headers=admin.headers,
+        json={"roles": ["ROLE_CUSTOMER", "ROLE_SELLER"]},
+    )
+    assert granted.status_code == 200, granted.text
+    return login(edge, address, password)
