@@ -4,7 +4,7 @@ import { api, call, type Product } from "../api/client";
 import { Link, navigate, type Location } from "../app/router";
 import { useSession } from "../auth/session";
 import { basket } from "../checkout/basket";
-import { ErrorNote, Money, Stars, Status, dateTime, useAction, useLoad } from "../ui/kit";
+import { ErrorNote, Pager, Money, Stars, Status, dateTime, useAction, useLoad } from "../ui/kit";
 import { categoryTree, type CategoryNode } from "./categories";
 
 const SORTS = [
@@ -171,14 +171,13 @@ export function Search({ location }: { location: Location }) {
           </div>
           <ErrorNote error={result.error} />
           <ProductGrid products={data?.products ?? []} />
-          <nav className="pager" aria-label="Pages">
-            <button type="button" disabled={tokens.length === 0} onClick={() => setPages({ key, tokens: tokens.slice(0, -1) })}>
-              Previous
-            </button>
-            <button type="button" disabled={!data?.nextPageToken} onClick={() => setPages({ key, tokens: [...tokens, data?.nextPageToken ?? ""] })}>
-              Next
-            </button>
-          </nav>
+          <Pager
+            label="Pages"
+            atFirst={tokens.length === 0}
+            nextPageToken={data?.nextPageToken}
+            onPrevious={() => setPages({ key, tokens: tokens.slice(0, -1) })}
+            onNext={(token) => setPages({ key, tokens: [...tokens, token] })}
+          />
         </div>
       </div>
     </section>

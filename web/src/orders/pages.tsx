@@ -4,7 +4,7 @@ import { lazy, Suspense, useEffect, useState, type FormEvent } from "react";
 import { api, call, type Order } from "../api/client";
 import type { ApiProblem } from "../api/errors";
 import { Link } from "../app/router";
-import { ErrorNote, Field, Money, Status, dateTime, enumWords, useAction, useLoad } from "../ui/kit";
+import { ErrorNote, Pager, Field, Money, Status, dateTime, enumWords, useAction, useLoad } from "../ui/kit";
 import { watchOrder } from "./watch";
 
 // Returns load with a delivered order's page only: the shop's first load does not carry them.
@@ -26,14 +26,13 @@ export function OrderHistory() {
       <ErrorNote error={list.error} />
       {list.data?.orders?.length === 0 ? <p>No orders yet.</p> : null}
       <OrderTable orders={list.data?.orders ?? []} />
-      <nav className="pager" aria-label="Pages">
-        <button type="button" disabled={!tokens.length} onClick={() => setTokens(tokens.slice(0, -1))}>
-          Previous
-        </button>
-        <button type="button" disabled={!list.data?.nextPageToken} onClick={() => setTokens([...tokens, list.data?.nextPageToken ?? ""])}>
-          Next
-        </button>
-      </nav>
+      <Pager
+        label="Pages"
+        atFirst={!tokens.length}
+        nextPageToken={list.data?.nextPageToken}
+        onPrevious={() => setTokens(tokens.slice(0, -1))}
+        onNext={(token) => setTokens([...tokens, token])}
+      />
     </section>
   );
 }

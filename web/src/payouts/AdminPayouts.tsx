@@ -2,7 +2,7 @@
 // what the run paid) and every seller's payouts newest first (GET /v1/sellers/-/payouts).
 import { useEffect, useRef, useState } from "react";
 import { api, call, type Schemas } from "../api/client";
-import { ErrorNote, Money, Status, dateTime, formatMoney, moneyAmount, useAction, useLoad } from "../ui/kit";
+import { ErrorNote, Pager, Money, Status, dateTime, formatMoney, moneyAmount, useAction, useLoad } from "../ui/kit";
 import { usePages, type Payout } from "./payouts";
 
 const PAGE_SIZE = 20;
@@ -159,14 +159,7 @@ export function AdminPayouts() {
             </tbody>
           </table>
         ) : null}
-        <nav className="pager" aria-label="Pages of payouts">
-          <button type="button" disabled={pages.first} onClick={pages.previous}>
-            Previous
-          </button>
-          <button type="button" disabled={!list.data?.nextPageToken} onClick={() => pages.next(list.data?.nextPageToken ?? "")}>
-            Next
-          </button>
-        </nav>
+        <Pager label="Pages of payouts" atFirst={pages.first} nextPageToken={list.data?.nextPageToken} onPrevious={pages.previous} onNext={pages.next} />
       </section>
     </section>
   );

@@ -4,7 +4,7 @@
 import { useState } from "react";
 import { api, call } from "../api/client";
 import { Link } from "../app/router";
-import { ErrorNote, Money, Status, dateTime, useLoad } from "../ui/kit";
+import { ErrorNote, Pager, Money, Status, dateTime, useLoad } from "../ui/kit";
 import { holdWords, kindWords, signedMoney, usePages } from "./payouts";
 
 const LEDGER_PAGE = 20;
@@ -102,14 +102,7 @@ function Ledger({ version }: { version: number }) {
           </tbody>
         </table>
       ) : null}
-      <nav className="pager" aria-label="Pages of your ledger">
-        <button type="button" disabled={pages.first} onClick={pages.previous}>
-          Previous
-        </button>
-        <button type="button" disabled={!list.data?.nextPageToken} onClick={() => pages.next(list.data?.nextPageToken ?? "")}>
-          Next
-        </button>
-      </nav>
+      <Pager label="Pages of your ledger" atFirst={pages.first} nextPageToken={list.data?.nextPageToken} onPrevious={pages.previous} onNext={pages.next} />
     </section>
   );
 }
@@ -151,14 +144,7 @@ function Payouts({ version }: { version: number }) {
           </tbody>
         </table>
       ) : null}
-      <nav className="pager" aria-label="Pages of your payouts">
-        <button type="button" disabled={pages.first} onClick={pages.previous}>
-          Previous
-        </button>
-        <button type="button" disabled={!list.data?.nextPageToken} onClick={() => pages.next(list.data?.nextPageToken ?? "")}>
-          Next
-        </button>
-      </nav>
+      <Pager label="Pages of your payouts" atFirst={pages.first} nextPageToken={list.data?.nextPageToken} onPrevious={pages.previous} onNext={pages.next} />
     </section>
   );
 }

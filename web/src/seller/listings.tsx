@@ -4,7 +4,7 @@ import { useState, type FormEvent } from "react";
 import { api, call, type Schemas } from "../api/client";
 import { Link } from "../app/router";
 import { categoryTree, type CategoryNode } from "../catalog/categories";
-import { ErrorNote, Field, Money, Status, dateTime, enumWords, useLoad } from "../ui/kit";
+import { ErrorNote, Pager, Field, Money, Status, dateTime, enumWords, useLoad } from "../ui/kit";
 
 type ProductState = Schemas["ProductState"];
 
@@ -119,14 +119,13 @@ export function MyListings() {
           </tbody>
         </table>
       ) : null}
-      <nav className="pager" aria-label="Pages of your listings">
-        <button type="button" disabled={!tokens.length} onClick={() => setTokens(tokens.slice(0, -1))}>
-          Previous
-        </button>
-        <button type="button" disabled={!list.data?.nextPageToken} onClick={() => setTokens([...tokens, list.data?.nextPageToken ?? ""])}>
-          Next
-        </button>
-      </nav>
+      <Pager
+        label="Pages of your listings"
+        atFirst={!tokens.length}
+        nextPageToken={list.data?.nextPageToken}
+        onPrevious={() => setTokens(tokens.slice(0, -1))}
+        onNext={(token) => setTokens([...tokens, token])}
+      />
     </section>
   );
 }

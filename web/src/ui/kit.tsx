@@ -130,3 +130,30 @@ export function enumWords(value: string | undefined, prefix: string): string {
 export function dateTime(value: string | undefined): string {
   return value ? new Date(value).toLocaleString() : "";
 }
+
+// "Previous" and "Next" for a list read in pages: `atFirst` disables Previous, a missing
+// `nextPageToken` disables Next, which hands the token on.
+export function Pager({
+  label,
+  atFirst,
+  nextPageToken,
+  onPrevious,
+  onNext,
+}: {
+  label: string;
+  atFirst: boolean;
+  nextPageToken: string | undefined;
+  onPrevious: () => void;
+  onNext: (token: string) => void;
+}) {
+  return (
+    <nav className="pager" aria-label={label}>
+      <button type="button" disabled={atFirst} onClick={onPrevious}>
+        Previous
+      </button>
+      <button type="button" disabled={!nextPageToken} onClick={() => onNext(nextPageToken ?? "")}>
+        Next
+      </button>
+    </nav>
+  );
+}
